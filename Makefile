@@ -1,0 +1,37 @@
+# Podium's front door. Everything runs from a local virtualenv created on first use.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench stack clean venv
+
+venv: $(STAMP)
+
+# Re-installs when pyproject.toml changes. torch is pinned in pyproject (a local CPU build).
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+## make run: the embedded stack + every service; prints the gateway URL. Ctrl-C stops everything.
+run: $(STAMP)
+	$(PY) -m deploy.run
+
+## make test: the whole suite against real NATS, PostgreSQL and S3 started on free ports.
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make stack: only the embedded NATS, PostgreSQL and S3 (for running a service by hand).
+stack: $(STAMP)
+	$(PY) -m deploy.stack
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	@echo "no benchmarks yet: scoring benchmarks arrive with the CPU scorer"
+
+clean:
+	rm -rf $(VENV) .podium-data .pytest_cache

@@ -1,0 +1,1 @@
+"""Teams, admins, passwords and tokens; Q&A. Owns schema `auth`."""

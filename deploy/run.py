@@ -1,0 +1,148 @@
+"""`make run`: the whole platform on one machine, no Docker.
+
+Starts the embedded stack (NATS, PostgreSQL, S3) under `.podium-data/`, then every service as its own
+process pointed at it, waits until each answers its readiness route, prints where the gateway listens,
+and on Ctrl-C (or SIGTERM) stops the services, then the stack — leaving no process behind.
+
+    python -m deploy.run [--data-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy.stack import (
+    HOST,
+    EmbeddedStack,
+    Server,
+    StackError,
+    StackPorts,
+    free_port,
+    http_ok,
+    spawn,
+    stop_all,
+    wait_until,
+)
+
+
+@dataclass(frozen=True)
+class ServiceProcess:
+    module: str
+    port: int
+
+    @property
+    def port_variable(self) -> str:
+        return f"PODIUM_{self.module.upper()}_HTTP_PORT"
+
+
+# Started in this order; the gateway last, so it is ready when its URL is printed.
+SERVICES = (
+    ServiceProcess("auth_service", 8101),
+    ServiceProcess("submission_service", 8102),
+    ServiceProcess("cpu_scorer", 8103),
+    ServiceProcess("gpu_scorer", 8104),
+    ServiceProcess("leaderboard_service", 8105),
+    ServiceProcess("gateway", 8000),
+)
+
+
+def service_env(stack: EmbeddedStack, free_ports: bool) -> dict[str, str]:
+    """The services' shared environment: the stack's connection settings and each service's HTTP port."""
+    env = {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1"}
+    for service in SERVICES:
+        if free_ports:
+            env[service.port_variable] = str(free_port())
+        else:
+            env.setdefault(service.port_variable, str(service.port))
+    return env
+
+
+def start_services(stack: EmbeddedStack, env: dict[str, str]) -> list[Server]:
+    """Start each service and wait for its readiness; on failure stop those already started."""
+    started: list[Server] = []
+    try:
+        for service in SERVICES:
+            port = int(env[service.port_variable])
+            server = spawn(
+                service.module,
+                [sys.executable, "-m", service.module],
+                stack.data_dir / "logs" / f"{service.module}.log",
+                signal.SIGTERM,
+                env=env,
+            )
+            started.append(server)
+            ready = f"http://{HOST}:{port}/readiness"
+            wait_until(lambda url=ready: http_ok(url), service.module, 60, server.proc, server.log)
+    except BaseException:
+        stop_all(started, timeout_s=15)
+        raise
+    return started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.run", description="Run the whole platform locally.")
+    parser.add_argument("--data-dir", type=Path, default=Path(".podium-data"), help="where the stack keeps its data")
+    parser.add_argument("--free-ports", action="store_true", help="pick free ports instead of the defaults")
+    args = parser.parse_args(argv)
+
+    stopping = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    started_at = time.monotonic()
+    stack = EmbeddedStack(args.data_dir.resolve(), StackPorts.free() if args.free_ports else StackPorts())
+    try:
+        stack.start()
+        env = service_env(stack, args.free_ports)
+        services = start_services(stack, env)
+    except StackError as exc:
+        print(f"podium: could not start: {exc}", file=sys.stderr)
+        stack.stop()
+        return 1
+
+    gateway_port = env["PODIUM_GATEWAY_HTTP_PORT"]
+    print(
+        f"""
+Podium is running (started in {time.monotonic() - started_at:.1f} s).
+  gateway      http://{HOST}:{gateway_port}/
+  API docs     http://{HOST}:{gateway_port}/docs
+  health       http://{HOST}:{gateway_port}/api/v1/health
+  NATS         {stack.env()["PODIUM_NATS_URL"]}
+  PostgreSQL   {stack.env()["PODIUM_POSTGRES_DSN"]}
+  S3           http://{stack.env()["PODIUM_S3_ENDPOINT"]}  (access key {stack.s3_access_key})
+  logs         {stack.data_dir / "logs"}/
+Demo credentials: none yet — teams and admins arrive with the identity service.
+Press Ctrl-C to stop everything.""",
+        flush=True,
+    )
+
+    exit_code = 0
+    while not stopping:
+        crashed = [s for s in services if s.proc.poll() is not None]
+        if crashed:
+            for server in crashed:
+                print(f"podium: {server.name} exited with {server.proc.returncode}; see {server.log}", file=sys.stderr)
+            exit_code = 1
+            break
+        time.sleep(0.2)
+
+    print("podium: stopping services…", flush=True)
+    stop_all(services, timeout_s=15)
+    stack.stop()
+    print("podium: stopped.", flush=True)
+    return exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

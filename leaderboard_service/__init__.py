@@ -1,0 +1,1 @@
+"""Materializes rankings per task from score and team events. Owns schema `leaderboard`."""

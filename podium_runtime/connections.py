@@ -1,0 +1,54 @@
+"""Opening the platform's connections from settings: Postgres (asyncpg), S3 (minio) and the
+JetStream streams every service relies on. Nothing here connects at import time."""
+
+from __future__ import annotations
+
+import asyncpg
+import nats.js.errors
+from minio import Minio
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+
+from podium_runtime.settings import PlatformSettings
+from proto.streams import STREAMS, StreamSpec
+
+
+async def create_pg_pool(settings: PlatformSettings, *, max_size: int | None = None) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        settings.postgres_dsn.get_secret_value(),
+        min_size=1,
+        max_size=max_size or settings.postgres_pool_max,
+    )
+
+
+def create_s3(settings: PlatformSettings) -> Minio:
+    return Minio(
+        settings.s3_endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+    )
+
+
+def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
+    return StreamConfig(
+        name=spec.name,
+        subjects=list(spec.subjects),
+        description=spec.description,
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE if spec.storage == "file" else StorageType.MEMORY,
+        duplicate_window=spec.duplicate_window_s,
+        num_replicas=max(spec.replicas, replicas),
+    )
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the platform's streams, or bring an existing one's config up to date (safe to run twice)."""
+    for spec in STREAMS:
+        config = stream_config(spec, replicas)
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            # Already there (another service may have created it a moment ago): align its config.
+            await js.update_stream(config)

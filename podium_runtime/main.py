@@ -1,0 +1,24 @@
+"""Running a service process: JSON logs, then the ASGI app under uvicorn (which turns SIGINT/SIGTERM into
+a graceful shutdown: the lifespan closes connections and the outbox relay stops between batches)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uvicorn
+
+from podium_runtime.logging import configure_logging
+from podium_runtime.settings import ServiceSettings
+
+
+def serve(app: Any, settings: ServiceSettings) -> None:
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )

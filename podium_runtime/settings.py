@@ -1,0 +1,49 @@
+"""Typed settings read from `PODIUM_*` environment variables.
+
+Defaults point at the embedded local stack (`make run`); pointing a service at an external NATS cluster,
+Postgres or S3/MinIO is only a matter of setting these variables.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Ports of the embedded stack when started by `make run` (chosen away from the usual ones so a system
+# Postgres or MinIO on the same machine does not collide).
+DEFAULT_NATS_PORT = 4222
+DEFAULT_NATS_MONITOR_PORT = 8222
+DEFAULT_POSTGRES_PORT = 5433
+DEFAULT_S3_PORT = 8333
+
+
+class PlatformSettings(BaseSettings):
+    """Connection settings shared by every service."""
+
+    model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore")
+
+    nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
+    postgres_dsn: SecretStr = SecretStr(f"postgresql://postgres@127.0.0.1:{DEFAULT_POSTGRES_PORT}/podium")
+    postgres_pool_max: int = 10
+    s3_endpoint: str = f"127.0.0.1:{DEFAULT_S3_PORT}"
+    s3_access_key: str = "podium"
+    s3_secret_key: SecretStr = SecretStr("podium-local-secret")
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    # Replicas for the JetStream streams this service declares (3 on a NATS cluster).
+    stream_replicas: int = 1
+    log_level: str = "INFO"
+    http_host: str = "127.0.0.1"
+
+
+class ServiceSettings(PlatformSettings):
+    """One service's settings: the platform's plus its own HTTP port for health and metrics.
+
+    Each service subclasses this with its own `http_port` default and env alias, so that one shared
+    environment (e.g. a `.env` for all services) does not give two services the same port.
+    """
+
+    service_name: str = "podium"
+    http_port: int = 8100
+    # How often the outbox relay looks for unpublished rows when no NOTIFY woke it.
+    outbox_poll_s: float = Field(default=1.0, gt=0)

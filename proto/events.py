@@ -1,0 +1,280 @@
+"""The events Podium's services exchange: tagged, versioned msgspec Structs.
+
+Evolution rules (see STYLE.md): add fields only with defaults, never change a field's type, never forbid
+unknown fields; a breaking change is a new Struct with a new tag (`....v2`) decoded beside the old one.
+Events carry ids, object keys and digests — never tensors or models.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import ClassVar, Literal
+
+import msgspec
+
+from proto.subjects import (
+    RESCORE_REQUESTED,
+    TEAM_CREATED,
+    TEAM_DELETED,
+    TEAM_UPDATED,
+    job_progress,
+    leaderboard_updated,
+    score_computed,
+    score_failed,
+    submission_received,
+    submission_rejected,
+)
+
+SubmissionKind = Literal["cpu", "gpu"]
+
+
+def _new_event_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """The envelope every event shares; subclasses add the payload and a versioned tag."""
+
+    event_id: str = msgspec.field(default_factory=_new_event_id)
+    occurred_at: datetime = msgspec.field(default_factory=_now)
+    # Ties every event of one submission (or one admin action) together across services.
+    correlation_id: str = ""
+
+    # Where the event is published; filled in by each subclass (see `subject()`).
+    persisted: ClassVar[bool] = True
+
+    def subject(self) -> str:
+        raise NotImplementedError
+
+    def msg_id(self) -> str:
+        """The `Nats-Msg-Id`: derived from the event's identity, so a re-publish is deduplicated."""
+        raise NotImplementedError
+
+
+# --- submissions -------------------------------------------------------------------------------
+
+
+class SubmissionReceived(Event, frozen=True, tag="submission.received.v1"):
+    """An accepted submission whose object is in storage, ready to be scored under `scorer_version`."""
+
+    submission_id: str
+    team_id: str
+    task_id: str
+    kind: SubmissionKind
+    object_key: str
+    sha256: str
+    size_bytes: int
+    submitted_at: datetime
+    scorer_version: str
+    phase_id: str = ""
+    # Set when this is a re-publish for a rescore; the original submission's event has none.
+    rescore_id: str = ""
+
+    def subject(self) -> str:
+        return submission_received(self.kind, self.task_id)
+
+    def msg_id(self) -> str:
+        # The scorer version is part of the identity: a rescore under a new version is a new message,
+        # while the outbox relay's or the reconciler's re-publish of the same one is dropped.
+        return f"submission:{self.submission_id}:{self.scorer_version}"
+
+
+class SubmissionRejected(Event, frozen=True, tag="submission.rejected.v1"):
+    """A submission refused before scoring (bad object, size mismatch, quota), with a readable reason."""
+
+    submission_id: str
+    team_id: str
+    task_id: str
+    reason: str
+
+    def subject(self) -> str:
+        return submission_rejected(self.task_id)
+
+    def msg_id(self) -> str:
+        return f"submission-rejected:{self.submission_id}"
+
+
+class RescoreRequested(Event, frozen=True, tag="submission.rescore.requested.v1"):
+    """An admin asked to rescore: by task, time range or ids (empty filters mean "all")."""
+
+    rescore_id: str
+    requested_by: str
+    scorer_version: str
+    task_id: str = ""
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+    submission_ids: tuple[str, ...] = ()
+
+    def subject(self) -> str:
+        return RESCORE_REQUESTED
+
+    def msg_id(self) -> str:
+        return f"rescore:{self.rescore_id}"
+
+
+# --- scores ------------------------------------------------------------------------------------
+
+
+class ScoreComputed(Event, frozen=True, tag="score.computed.v1"):
+    """A submission's score under one scorer version: public and private split means plus provenance."""
+
+    submission_id: str
+    team_id: str
+    task_id: str
+    scorer_version: str
+    public_score: float
+    private_score: float
+    submitted_at: datetime
+    phase_id: str = ""
+    # Every metric the scorer computed, by name (e.g. {"psnr_public": 31.2, "psnr_private": 30.9}).
+    metrics: dict[str, float] = msgspec.field(default_factory=dict)
+    # Per-sample values and plots live in object storage, never in the event.
+    details_key: str = ""
+    archive_sha256: str = ""
+    ground_truth_sha256: str = ""
+    durations_ms: dict[str, float] = msgspec.field(default_factory=dict)
+
+    def subject(self) -> str:
+        return score_computed(self.task_id)
+
+    def msg_id(self) -> str:
+        return f"score:{self.submission_id}:{self.scorer_version}"
+
+
+class ScoreFailed(Event, frozen=True, tag="score.failed.v1"):
+    """A submission that could not be scored; `reason` is written for the participant to read."""
+
+    submission_id: str
+    team_id: str
+    task_id: str
+    scorer_version: str
+    reason: str
+    # True when the platform, not the participant, was at fault (the quota is refunded).
+    infrastructure: bool = False
+    phase_id: str = ""
+
+    def subject(self) -> str:
+        return score_failed(self.task_id)
+
+    def msg_id(self) -> str:
+        # Same identity as ScoreComputed: one outcome per submission and scorer version.
+        return f"score:{self.submission_id}:{self.scorer_version}"
+
+
+class ScoreProgress(Event, frozen=True, tag="score.progress.v1"):
+    """How far a running job is (core NATS only: not persisted, not replayed)."""
+
+    persisted: ClassVar[bool] = False
+
+    submission_id: str
+    team_id: str
+    done: int
+    total: int
+    message: str = ""
+
+    def subject(self) -> str:
+        return job_progress(self.submission_id)
+
+    def msg_id(self) -> str:
+        return f"progress:{self.submission_id}:{self.done}"
+
+
+# --- teams -------------------------------------------------------------------------------------
+
+
+class TeamMember(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    email: str = ""
+
+
+class TeamCreated(Event, frozen=True, tag="team.created.v1"):
+    team_id: str
+    name: str
+    members: tuple[TeamMember, ...] = ()
+    revision: int = 1
+
+    def subject(self) -> str:
+        return TEAM_CREATED
+
+    def msg_id(self) -> str:
+        return f"team:{self.team_id}:{self.revision}"
+
+
+class TeamUpdated(Event, frozen=True, tag="team.updated.v1"):
+    """A team's new state; `revision` grows by one per change so each update has its own Msg-Id."""
+
+    team_id: str
+    name: str
+    revision: int
+    members: tuple[TeamMember, ...] = ()
+    hidden: bool = False
+    disqualified: bool = False
+
+    def subject(self) -> str:
+        return TEAM_UPDATED
+
+    def msg_id(self) -> str:
+        return f"team:{self.team_id}:{self.revision}"
+
+
+class TeamDeleted(Event, frozen=True, tag="team.deleted.v1"):
+    team_id: str
+    revision: int
+
+    def subject(self) -> str:
+        return TEAM_DELETED
+
+    def msg_id(self) -> str:
+        return f"team:{self.team_id}:{self.revision}"
+
+
+# --- leaderboard -------------------------------------------------------------------------------
+
+
+class LeaderboardUpdated(Event, frozen=True, tag="leaderboard.updated.v1"):
+    """A task's board changed; the board itself is in the KV bucket under `kv_key` (core NATS only)."""
+
+    persisted: ClassVar[bool] = False
+
+    task_id: str
+    revision: int
+    kv_key: str
+    phase_id: str = ""
+
+    def subject(self) -> str:
+        return leaderboard_updated(self.task_id)
+
+    def msg_id(self) -> str:
+        return f"leaderboard:{self.task_id}:{self.phase_id}:{self.revision}"
+
+
+AnyEvent = (
+    SubmissionReceived
+    | SubmissionRejected
+    | RescoreRequested
+    | ScoreComputed
+    | ScoreFailed
+    | ScoreProgress
+    | TeamCreated
+    | TeamUpdated
+    | TeamDeleted
+    | LeaderboardUpdated
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    SubmissionReceived,
+    SubmissionRejected,
+    RescoreRequested,
+    ScoreComputed,
+    ScoreFailed,
+    ScoreProgress,
+    TeamCreated,
+    TeamUpdated,
+    TeamDeleted,
+    LeaderboardUpdated,
+)

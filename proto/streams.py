@@ -1,0 +1,97 @@
+"""JetStream stream, consumer and KV definitions, as plain data (proto depends on msgspec only).
+
+The shared runtime turns these into nats-py configs. Streams keep everything for the whole competition
+(Limits retention, file storage): the log is the replay source, so WorkQueue retention is never used.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from proto import subjects
+
+# Long enough to cover an outbox relay's retry after a crash or a slow restart, short enough to keep
+# the server's dedup table small. A re-publish inside this window with the same Msg-Id is dropped.
+DUPLICATE_WINDOW_S = 300.0
+
+
+class StreamSpec(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    subjects: tuple[str, ...]
+    description: str = ""
+    storage: Literal["file", "memory"] = "file"
+    retention: Literal["limits"] = "limits"
+    duplicate_window_s: float = DUPLICATE_WINDOW_S
+    # 1 on the embedded single node; the Helm chart's 3-node cluster overrides to 3.
+    replicas: int = 1
+
+
+class ConsumerSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """A durable pull consumer with explicit ack, named after the service that owns it."""
+
+    durable: str
+    stream: str
+    filter_subject: str
+    ack_wait_s: float = 30.0
+    max_deliver: int = 5
+    # Redelivery delays after a Nak, in seconds (JetStream backoff).
+    backoff_s: tuple[float, ...] = ()
+
+
+SUBMISSIONS = StreamSpec(
+    name="SUBMISSIONS",
+    subjects=(subjects.SUBMISSIONS_ALL,),
+    description="Accepted, rejected and rescore-requested submissions: the replay source for scoring.",
+)
+SCORES = StreamSpec(
+    name="SCORES",
+    subjects=(subjects.SCORES_ALL,),
+    description="Score outcomes: the replay source for the leaderboard and submission status.",
+)
+TEAMS = StreamSpec(
+    name="TEAMS",
+    subjects=(subjects.TEAMS_ALL,),
+    description="Team lifecycle: names and visibility on the boards.",
+)
+
+STREAMS: tuple[StreamSpec, ...] = (SUBMISSIONS, SCORES, TEAMS)
+
+CPU_SCORER = ConsumerSpec(
+    durable="cpu_scorer",
+    stream=SUBMISSIONS.name,
+    filter_subject=subjects.submission_received_all("cpu"),
+    # Well above a scoring job's p99 (about a second for a deflated archive); in-progress acks extend it.
+    ack_wait_s=60.0,
+    max_deliver=5,
+    backoff_s=(5.0, 15.0, 60.0, 120.0),
+)
+GPU_SCORER = ConsumerSpec(
+    durable="gpu_scorer",
+    stream=SUBMISSIONS.name,
+    filter_subject=subjects.submission_received_all("gpu"),
+    ack_wait_s=300.0,
+    max_deliver=5,
+    backoff_s=(10.0, 30.0, 120.0, 300.0),
+)
+SUBMISSION_STATUS = ConsumerSpec(
+    durable="submission_service", stream=SCORES.name, filter_subject=subjects.SCORES_ALL
+)
+LEADERBOARD_SCORES = ConsumerSpec(
+    durable="leaderboard_service_scores", stream=SCORES.name, filter_subject=subjects.SCORES_ALL
+)
+LEADERBOARD_TEAMS = ConsumerSpec(
+    durable="leaderboard_service_teams", stream=TEAMS.name, filter_subject=subjects.TEAMS_ALL
+)
+
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    CPU_SCORER,
+    GPU_SCORER,
+    SUBMISSION_STATUS,
+    LEADERBOARD_SCORES,
+    LEADERBOARD_TEAMS,
+)
+
+# The leaderboard service writes each task's current board here; the gateway watches it.
+LEADERBOARDS_KV = "leaderboards"

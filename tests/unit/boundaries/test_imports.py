@@ -1,0 +1,46 @@
+"""Import boundaries: services never import each other; `proto` imports nothing but msgspec and the
+standard library; the shared runtime imports no service."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+SERVICES = ("gateway", "auth_service", "submission_service", "cpu_scorer", "gpu_scorer", "leaderboard_service")
+FIRST_PARTY = (*SERVICES, "proto", "podium_runtime", "deploy")
+
+
+def imported_top_levels(package: str) -> dict[str, set[str]]:
+    """Top-level module names imported by each file of `package`."""
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_imports_only_proto_and_the_runtime(service: str) -> None:
+    allowed = {service, "proto", "podium_runtime"}
+    for path, names in imported_top_levels(service).items():
+        assert names & set(FIRST_PARTY) <= allowed, f"{path} imports {sorted(names & set(FIRST_PARTY) - allowed)}"
+
+
+def test_proto_depends_on_msgspec_and_the_standard_library_only() -> None:
+    for path, names in imported_top_levels("proto").items():
+        foreign = {n for n in names if n not in sys.stdlib_module_names and n not in {"msgspec", "proto", "__future__"}}
+        assert not foreign, f"{path} imports {sorted(foreign)}"
+
+
+def test_the_runtime_imports_no_service() -> None:
+    for path, names in imported_top_levels("podium_runtime").items():
+        assert not names & {*SERVICES, "deploy"}, f"{path} imports {sorted(names & {*SERVICES, 'deploy'})}"
