@@ -72,7 +72,9 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float, proc: subprocess.Popen[bytes], log: Path) -> None:
+def wait_until(
+    check: Callable[[], bool], what: str, timeout_s: float, proc: subprocess.Popen[bytes], log: Path
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -108,7 +108,9 @@ class OutboxRelay:
                 # NATS unreachable or the stream refused: keep the row for the next pass and note why.
                 failure = exc
                 failed_id = rows[len(published)]["id"]
-                log.warning("outbox publish failed", extra={"schema": self.schema, "row": failed_id, "error": repr(exc)})
+                log.warning(
+                    "outbox publish failed", extra={"schema": self.schema, "row": failed_id, "error": repr(exc)}
+                )
                 await conn.execute(
                     f"UPDATE {self.schema}.outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
                     failed_id,

@@ -24,6 +24,8 @@ from podium_runtime.settings import ServiceSettings
 from proto.subjects import health as health_subject
 
 log = logging.getLogger(__name__)
+# FastStream's own logger prints colored text; this one goes through the JSON root handler.
+framework_log = logging.getLogger("podium.faststream")
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ def _json_response(body: object, status: int) -> AsgiResponse:
 
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFastStream:
     # serializer=None: handlers take msgspec events decoded by podium_runtime.codec, not pydantic models.
-    broker = NatsBroker(settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None)
+    broker = NatsBroker(
+        settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log
+    )
     for router in spec.routers:
         broker.include_router(router)
     runtime = Runtime(settings=settings, broker=broker)
@@ -134,6 +138,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
         asgi_routes=[("/health", readiness), ("/readiness", readiness), ("/liveness", liveness)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
+        logger=framework_log,
     )
     app.context.set_global("runtime", runtime)
     return app

@@ -1,1 +1,3 @@
-"""Upload sessions, validation, quotas, status and rescoring requests. Owns schema `submissions` and bucket `submissions`."""
+"""Upload sessions, validation, quotas, status and rescoring requests.
+
+Owns schema `submissions` and bucket `submissions`."""

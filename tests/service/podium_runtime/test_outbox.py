@@ -5,9 +5,7 @@ event written through the outbox reaches a durable pull consumer exactly once.""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime
@@ -113,10 +111,11 @@ async def test_a_crash_between_commit_and_publish_loses_nothing(
 
         asyncio.run(main())
     """)
-    crashed = subprocess.run(
-        [sys.executable, "-c", script, settings.postgres_dsn.get_secret_value()], capture_output=True, timeout=60
+    crashed = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, settings.postgres_dsn.get_secret_value(), stderr=asyncio.subprocess.PIPE
     )
-    assert crashed.returncode == -signal.SIGKILL, crashed.stderr.decode()
+    _, stderr = await asyncio.wait_for(crashed.communicate(), 60)
+    assert crashed.returncode == -signal.SIGKILL, stderr.decode()
     subject = subjects.submission_received("cpu", unique)
     assert await stream_count(nc.jetstream(), subject) == 0
     assert await unpublished(pg_pool, schema) == 1
@@ -184,15 +183,20 @@ async def test_running_relay_is_woken_by_the_commit(
     pg_pool: asyncpg.Pool, schema: str, nc: NatsClient, unique: str
 ) -> None:
     # A poll interval far longer than the test: only the NOTIFY sent at commit can wake the relay in time.
+    event = received(unique)
+    arrived = asyncio.Event()
+
+    async def on_message(_msg: object) -> None:
+        arrived.set()
+
+    await nc.subscribe(event.subject(), cb=on_message)
     relay = OutboxRelay(pg_pool, schema, nc.jetstream(), poll_interval_s=60)
     task = asyncio.create_task(relay.run())
     try:
         await asyncio.sleep(0.3)  # let it LISTEN and finish its first (empty) pass
-        event = received(unique)
         await write_change(pg_pool, schema, event)
-        async with asyncio.timeout(5):
-            while await stream_count(nc.jetstream(), event.subject()) == 0:
-                await asyncio.sleep(0.05)
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert await stream_count(nc.jetstream(), event.subject()) == 1
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -210,6 +214,7 @@ async def test_submission_received_reaches_a_durable_pull_consumer_exactly_once(
     await relay.publish_pending()  # the relay's retry after a lost stamp
 
     deliveries: list[SubmissionReceived] = []
+    first_delivery = asyncio.Event()
     broker = NatsBroker(settings.nats_url, serializer=None)
 
     @broker.subscriber(
@@ -221,12 +226,11 @@ async def test_submission_received_reaches_a_durable_pull_consumer_exactly_once(
     )
     async def handle(delivered: SubmissionReceived) -> None:
         deliveries.append(delivered)
+        first_delivery.set()
 
     async with broker:
         await broker.start()
-        async with asyncio.timeout(10):
-            while not deliveries:
-                await asyncio.sleep(0.05)
+        await asyncio.wait_for(first_delivery.wait(), 10)
         await asyncio.sleep(1.0)  # room for a second delivery, which must not come
     assert deliveries == [event]
 
