@@ -1,28 +1,58 @@
-"""Composition root of auth_service: settings → connections → subscribers → lifespan.
-
-Its domain handlers arrive with their issue; until then it runs the platform's common parts.
-"""
+"""Composition root of auth_service: settings → connections → request/reply operations → lifespan."""
 
 from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 
-from podium_runtime.service import ServiceSpec, create_service_app
+from auth_service import accounts
+from auth_service.handlers import AuthHandlers, access_policy
+from auth_service.keys import load_signing_key
+from auth_service.token_versions import TokenVersions
+from podium_runtime.rpc import rpc_router
+from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
+from proto.streams import TOKEN_VERSIONS
 
 
 class AuthServiceSettings(ServiceSettings):
     service_name: str = "auth_service"
     http_port: int = Field(default=8101, validation_alias=AliasChoices("PODIUM_AUTH_SERVICE_HTTP_PORT"))
+    jwt_issuer: str = "podium"
+    jwt_audience: str = "podium-api"
+    # Short-lived access tokens; the refresh token (single use, rotated) renews them.
+    access_token_ttl_s: int = Field(default=900, ge=30)
+    refresh_token_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    # An Ed25519 private key (PKCS#8 PEM); when unset, one is generated once and kept in the database.
+    jwt_private_key_pem: SecretStr | None = None
+    default_team_max_size: int = Field(default=5, ge=1, le=100)
 
 
-SPEC = ServiceSpec(
-    name="auth_service",
-    schema="auth",
-    package="auth_service",
-)
+def create_handlers(settings: AuthServiceSettings) -> AuthHandlers:
+    policy = access_policy(
+        settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl_s, settings.refresh_token_ttl_s
+    )
+    return AuthHandlers(policy=policy, default_max_size=settings.default_team_max_size)
 
 
 def create_app(settings: AuthServiceSettings) -> AsgiFastStream:
-    return create_service_app(SPEC, settings)
+    handlers = create_handlers(settings)
+
+    async def startup(runtime: Runtime) -> None:
+        assert runtime.pool is not None
+        handlers.pool = runtime.pool
+        configured = settings.jwt_private_key_pem.get_secret_value() if settings.jwt_private_key_pem else None
+        async with runtime.pool.acquire() as conn:
+            handlers.key = await load_signing_key(conn, configured)
+            live = await accounts.live_token_versions(conn)
+        handlers.versions = TokenVersions(await runtime.broker.connection.jetstream().key_value(TOKEN_VERSIONS.name))
+        await handlers.versions.reconcile(live)
+
+    spec = ServiceSpec(
+        name="auth_service",
+        schema=accounts.SCHEMA,
+        package="auth_service",
+        routers=(rpc_router("auth_service", handlers.operations()),),
+        startup=startup,
+    )
+    return create_service_app(spec, settings)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from auth_service.admin_cli import DEMO_ADMIN, DEMO_TEAM
 from deploy.stack import (
     HOST,
     EmbeddedStack,
@@ -55,6 +57,8 @@ SERVICES = (
 def service_env(stack: EmbeddedStack, free_ports: bool) -> dict[str, str]:
     """The services' shared environment: the stack's connection settings and each service's HTTP port."""
     env = {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1"}
+    # The local platform is a development one: any CORS origin unless PODIUM_CORS_ALLOW_ORIGINS says otherwise.
+    env.setdefault("PODIUM_ENVIRONMENT", "development")
     for service in SERVICES:
         if free_ports:
             env[service.port_variable] = str(free_port())
@@ -85,6 +89,16 @@ def start_services(stack: EmbeddedStack, env: dict[str, str]) -> list[Server]:
     return started
 
 
+def seed_demo(env: dict[str, str]) -> str:
+    """Create the demo admin and team (if missing) and return what the command printed."""
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "auth_service", "seed-demo"], env=env, capture_output=True, text=True, timeout=120
+    )
+    if result.returncode != 0:
+        raise StackError(f"seeding the demo accounts failed: {result.stderr.strip()[-2000:]}")
+    return result.stdout
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.run", description="Run the whole platform locally.")
     parser.add_argument("--data-dir", type=Path, default=Path(".podium-data"), help="where the stack keeps its data")
@@ -102,12 +116,15 @@ def main(argv: list[str] | None = None) -> int:
 
     started_at = time.monotonic()
     stack = EmbeddedStack(args.data_dir.resolve(), StackPorts.free() if args.free_ports else StackPorts())
+    services: list[Server] = []
     try:
         stack.start()
         env = service_env(stack, args.free_ports)
         services = start_services(stack, env)
+        seed_demo(env)
     except StackError as exc:
         print(f"podium: could not start: {exc}", file=sys.stderr)
+        stop_all(services, timeout_s=15)
         stack.stop()
         return 1
 
@@ -122,7 +139,11 @@ Podium is running (started in {time.monotonic() - started_at:.1f} s).
   PostgreSQL   {stack.env()["PODIUM_POSTGRES_DSN"]}
   S3           http://{stack.env()["PODIUM_S3_ENDPOINT"]}  (access key {stack.s3_access_key})
   logs         {stack.data_dir / "logs"}/
-Demo credentials: none yet — teams and admins arrive with the identity service.
+Demo credentials (local only; change them for anything shared):
+  admin        name "{DEMO_ADMIN[0]}"  password "{DEMO_ADMIN[1]}"
+  team         name "{DEMO_TEAM[0]}"  password "{DEMO_TEAM[1]}"
+  log in:      curl -s -X POST http://{HOST}:{gateway_port}/auth/login -H 'content-type: application/json' \\
+                 -d '{{"name": "{DEMO_TEAM[0]}", "password": "{DEMO_TEAM[1]}"}}'
 Press Ctrl-C to stop everything.""",
         flush=True,
     )

@@ -1,49 +1,119 @@
-"""Composition root of the gateway: settings → NATS connection → routes → lifespan."""
+"""Composition root of the gateway: settings → NATS connection → identity → routes, middleware, lifespan."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 from faststream.nats import NatsBroker
-from litestar import Litestar
+from litestar import Litestar, Request
+from litestar.config.cors import CORSConfig
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.stores.registry import StoreRegistry
 from pydantic import AliasChoices, Field
 
 from gateway.health import HealthController
+from gateway.identity import Identity, TokenMiddleware
+from gateway.kv_store import NatsKVStore
+from gateway.problems import EXCEPTION_HANDLERS, problem_details_plugin
+from gateway.routes_identity import IdentityController
+from gateway.routes_qa import QAController
+from gateway.routes_teams import AdminTeamController, TeamController
+from gateway.services import ServiceClient
+from gateway.tokens import TokenVerifier
+from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.settings import ServiceSettings
+from proto.streams import RATE_LIMITS, TOKEN_VERSIONS
 
 # The back-end services whose health the gateway reports at /api/v1/health.
 BACKEND_SERVICES = ("auth_service", "submission_service", "cpu_scorer", "gpu_scorer", "leaderboard_service")
+HEALTH_PATHS = ["/health", "/readiness", "/liveness"]
 
 
 class GatewaySettings(ServiceSettings):
     service_name: str = "gateway"
     http_port: int = Field(default=8000, validation_alias=AliasChoices("PODIUM_GATEWAY_HTTP_PORT"))
-    # How long the gateway waits for a service's answer over NATS before reporting it unreachable.
-    service_timeout_s: float = 2.0
+    # "development" relaxes CORS to any origin when none is configured; production never does.
+    environment: Literal["development", "production"] = "production"
+    cors_allow_origins: list[str] = []
+    # Requests per minute per team (or per IP address when anonymous), shared by every gateway replica.
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    jwt_issuer: str = "podium"
+    jwt_audience: str = "podium-api"
+    # How long the gateway waits for a service's answer over NATS before answering 503.
+    service_timeout_s: float = 5.0
+    max_request_body_bytes: int = 16 * 1024 * 1024
+
+
+def rate_limit_identity(request: Request) -> str:
+    user = request.scope.get("user")
+    if user is not None:
+        return f"account:{user.account_id}"
+    client = request.client
+    return f"ip:{client.host if client else 'unknown'}"
+
+
+def cors_config(settings: GatewaySettings) -> CORSConfig | None:
+    origins = settings.cors_allow_origins or (["*"] if settings.environment == "development" else [])
+    return CORSConfig(allow_origins=origins, allow_credentials="*" not in origins) if origins else None
 
 
 def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> Litestar:
-    broker = broker or NatsBroker(settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1)
+    broker = broker or NatsBroker(
+        settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None
+    )
+    services = ServiceClient(broker, settings.service_timeout_s)
+    identity = Identity(TokenVerifier(settings.jwt_issuer, settings.jwt_audience, keys={}, versions={}), services)
+    rate_store = NatsKVStore(kv=None)
 
     @asynccontextmanager
-    async def nats_connection(app: Litestar) -> AsyncIterator[None]:
+    async def platform_connections(app: Litestar) -> AsyncIterator[None]:
         await broker.start()
+        js = broker.connection.jetstream()
+        await ensure_streams(js, settings.stream_replicas)
+        await ensure_kv_buckets(js, settings.stream_replicas)
+        rate_store.kv = await js.key_value(RATE_LIMITS.name)
+        tasks = [
+            asyncio.create_task(identity.watch_versions(await js.key_value(TOKEN_VERSIONS.name))),
+            asyncio.create_task(identity.keep_jwks()),
+        ]
         try:
             yield
         finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await broker.stop()
 
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        identifier_for_request=rate_limit_identity,
+        exclude=HEALTH_PATHS,
+        store="rate_limit",
+    )
     app = Litestar(
-        route_handlers=[HealthController],
-        lifespan=[nats_connection],
+        route_handlers=[HealthController, IdentityController, TeamController, AdminTeamController, QAController],
+        lifespan=[platform_connections],
+        middleware=[TokenMiddleware(identity), rate_limit.middleware],
+        stores=StoreRegistry({"rate_limit": rate_store}),
+        plugins=[problem_details_plugin()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        cors_config=cors_config(settings),
+        request_max_body_size=settings.max_request_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Podium API", version="1", path="/docs", render_plugins=[SwaggerRenderPlugin()]
         ),
     )
     app.state.broker = broker
     app.state.settings = settings
+    app.state.services = services
+    app.state.identity = identity
     app.state.backend_services = BACKEND_SERVICES
     return app

@@ -40,11 +40,17 @@ class HealthController(Controller):
     async def liveness(self) -> dict[str, str]:
         return {"service": "gateway", "status": "alive"}
 
-    @get(["/health", "/readiness"], summary="Gateway readiness (NATS reachable)")
+    @get(["/health", "/readiness"], summary="Gateway readiness (NATS reachable, token verification loaded)")
     async def readiness(self, state: State) -> Response[ServiceHealth]:
         nats_ok = await state.broker.ping(timeout=2.0)
-        health = ServiceHealth(service="gateway", ready=nats_ok, checks={"nats": "ok" if nats_ok else "unreachable"})
-        return Response(health, status_code=HTTP_200_OK if nats_ok else HTTP_503_SERVICE_UNAVAILABLE)
+        checks = {
+            "nats": "ok" if nats_ok else "unreachable",
+            # Tokens can be verified only once auth_service's keys and the token versions are loaded.
+            "identity": "ok" if state.identity.ready else "waiting for auth_service's keys and token versions",
+        }
+        ready = all(value == "ok" for value in checks.values())
+        health = ServiceHealth(service="gateway", ready=ready, checks=checks)
+        return Response(health, status_code=HTTP_200_OK if ready else HTTP_503_SERVICE_UNAVAILABLE)
 
     @get("/api/v1/health", summary="Every service's readiness, asked over NATS")
     async def platform(self, state: State) -> Response[PlatformHealth]:

@@ -7,10 +7,10 @@ import asyncpg
 import nats.js.errors
 from minio import Minio
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 
 from podium_runtime.settings import PlatformSettings
-from proto.streams import STREAMS, StreamSpec
+from proto.streams import KV_BUCKETS, STREAMS, StreamSpec
 
 
 async def create_pg_pool(settings: PlatformSettings, *, max_size: int | None = None) -> asyncpg.Pool:
@@ -52,3 +52,18 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
         except nats.js.errors.BadRequestError:
             # Already there (another service may have created it a moment ago): align its config.
             await js.update_stream(config)
+
+
+async def ensure_kv_buckets(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the platform's KV buckets where missing (creating an existing one with the same config is a no-op)."""
+    for spec in KV_BUCKETS:
+        await js.create_key_value(
+            KeyValueConfig(
+                bucket=spec.name,
+                description=spec.description,
+                history=spec.history,
+                ttl=spec.max_age_s or None,
+                storage=StorageType.FILE,
+                replicas=replicas,
+            )
+        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -17,7 +17,7 @@ from faststream.asgi.types import Scope
 from faststream.nats import NatsBroker, NatsRouter
 from minio import Minio
 
-from podium_runtime.connections import create_pg_pool, create_s3, ensure_streams
+from podium_runtime.connections import create_pg_pool, create_s3, ensure_kv_buckets, ensure_streams
 from podium_runtime.migrations import apply_migrations, service_migrations
 from podium_runtime.outbox import OutboxRelay
 from podium_runtime.settings import ServiceSettings
@@ -39,6 +39,8 @@ class ServiceSpec:
     package: str | None = None
     uses_s3: bool = False
     buckets: Sequence[str] = ()
+    # The service's own start-up, once its connections are open and its migrations applied.
+    startup: Callable[[Runtime], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -90,7 +92,9 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
 
     async def on_startup() -> None:
         await broker.connect()
-        await ensure_streams(broker.connection.jetstream(), settings.stream_replicas)
+        js = broker.connection.jetstream()
+        await ensure_streams(js, settings.stream_replicas)
+        await ensure_kv_buckets(js, settings.stream_replicas)
         if spec.schema is not None:
             runtime.pool = await create_pg_pool(settings)
             async with runtime.pool.acquire() as conn:
@@ -105,6 +109,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
             for bucket in spec.buckets:
                 if not await asyncio.to_thread(runtime.s3.bucket_exists, bucket):
                     await asyncio.to_thread(runtime.s3.make_bucket, bucket)
+        if spec.startup is not None:
+            await spec.startup(runtime)
 
     async def on_shutdown() -> None:
         for task in runtime.background:

@@ -20,6 +20,7 @@ from proto.subjects import (
     TEAM_UPDATED,
     job_progress,
     leaderboard_updated,
+    qa_question,
     score_computed,
     score_failed,
     submission_received,
@@ -212,8 +213,8 @@ class TeamUpdated(Event, frozen=True, tag="team.updated.v1"):
     name: str
     revision: int
     members: tuple[TeamMember, ...] = ()
-    hidden: bool = False
-    disqualified: bool = False
+    # A disabled team cannot log in; its submissions stay (the leaderboard decides what to show).
+    disabled: bool = False
 
     def subject(self) -> str:
         return TEAM_UPDATED
@@ -231,6 +232,25 @@ class TeamDeleted(Event, frozen=True, tag="team.deleted.v1"):
 
     def msg_id(self) -> str:
         return f"team:{self.team_id}:{self.revision}"
+
+
+# --- Q&A ---------------------------------------------------------------------------------------
+
+
+class QuestionChanged(Event, frozen=True, tag="qa.question.changed.v1"):
+    """A question was posted, answered, edited, hidden or announced (for live pushes)."""
+
+    question_id: int
+    team_id: int
+    change: str  # posted | announced | answered | edited | hidden | shown
+    revision: int
+    visible_to_all: bool
+
+    def subject(self) -> str:
+        return qa_question(self.change)
+
+    def msg_id(self) -> str:
+        return f"question:{self.question_id}:{self.revision}"
 
 
 # --- leaderboard -------------------------------------------------------------------------------
@@ -263,6 +283,7 @@ AnyEvent = (
     | TeamCreated
     | TeamUpdated
     | TeamDeleted
+    | QuestionChanged
     | LeaderboardUpdated
 )
 
@@ -276,5 +297,6 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TeamCreated,
     TeamUpdated,
     TeamDeleted,
+    QuestionChanged,
     LeaderboardUpdated,
 )

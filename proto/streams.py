@@ -56,7 +56,13 @@ TEAMS = StreamSpec(
     description="Team lifecycle: names and visibility on the boards.",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (SUBMISSIONS, SCORES, TEAMS)
+QA = StreamSpec(
+    name="QA",
+    subjects=(subjects.QA_ALL,),
+    description="Questions, answers and announcements, for live pushes and the audit of moderation.",
+)
+
+STREAMS: tuple[StreamSpec, ...] = (SUBMISSIONS, SCORES, TEAMS, QA)
 
 CPU_SCORER = ConsumerSpec(
     durable="cpu_scorer",
@@ -93,5 +99,21 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     LEADERBOARD_TEAMS,
 )
 
+class KVSpec(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str = ""
+    history: int = 1
+    # Entries older than this are swept by the server (0 = kept).
+    max_age_s: float = 0.0
+
+
 # The leaderboard service writes each task's current board here; the gateway watches it.
-LEADERBOARDS_KV = "leaderboards"
+LEADERBOARDS = KVSpec(name="leaderboards", description="Each task's current board")
+# Each account's current token version (key: account id), written by auth_service after each change and
+# reconciled from PostgreSQL at its start; every gateway watches it to refuse revoked tokens locally.
+TOKEN_VERSIONS = KVSpec(name="token_versions", description="Current token version per account")
+# Request counters shared by every gateway replica (Litestar's rate-limit middleware).
+RATE_LIMITS = KVSpec(name="rate_limits", description="Rate-limit windows", max_age_s=3600.0)
+
+KV_BUCKETS: tuple[KVSpec, ...] = (LEADERBOARDS, TOKEN_VERSIONS, RATE_LIMITS)
+LEADERBOARDS_KV = LEADERBOARDS.name

@@ -23,6 +23,7 @@ def token(value: str) -> str:
 SUBMISSIONS_ALL = "submission.>"
 SCORES_ALL = "score.>"
 TEAMS_ALL = "team.>"
+QA_ALL = "qa.>"
 
 RESCORE_REQUESTED = "submission.rescore.requested"
 TEAM_CREATED = "team.created"
@@ -45,6 +46,10 @@ def submission_rejected(task_id: str) -> str:
 
 def score_computed(task_id: str) -> str:
     return f"score.computed.{token(task_id)}"
+
+
+def qa_question(change: str) -> str:
+    return f"qa.question.{token(change)}"
 
 
 def score_failed(task_id: str) -> str:

@@ -1,0 +1,327 @@
+"""One function per auth operation: check who asks, call the rules and the repository, answer. Each
+refusal is a `Refused` with the HTTP status and a reason; the gateway turns it into a problem response."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+
+from auth_service import accounts, qa, rules
+from auth_service.csv_import import CsvRefused, CsvRowRefused, parse_teams_csv
+from auth_service.passwords import hash_password, verify_password
+from auth_service.token_versions import TokenVersions
+from auth_service.tokens import (
+    SigningKey,
+    TokenPolicy,
+    issue_access_token,
+    new_refresh_token,
+    now_utc,
+    refresh_digest,
+)
+from podium_runtime.rpc import Refused
+from proto import identity as ops
+from proto.rpc import Principal
+
+BAD_LOGIN = "Incorrect team name or password"
+
+
+def _check(fn, *args):  # noqa: ANN001, ANN202 — a tiny adapter from rule violations to 422s
+    try:
+        return fn(*args)
+    except rules.RuleViolation as exc:
+        raise Refused(422, str(exc)) from None
+
+
+def _require_admin(actor: Principal) -> None:
+    if not actor.is_admin:
+        raise Refused(403, "Admin privileges required")
+
+
+def _account_id(text: str | int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise Refused(404, "Team not found") from None
+
+
+@dataclass
+class AuthHandlers:
+    policy: TokenPolicy
+    default_max_size: int
+    pool: asyncpg.Pool | None = None
+    key: SigningKey | None = None
+    versions: TokenVersions | None = None
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    async def _issue(self, conn: asyncpg.Connection, row: asyncpg.Record) -> ops.TokenPair:
+        assert self.key is not None
+        now = now_utc()
+        access = issue_access_token(
+            self.key, self.policy, account_id=str(row["id"]), name=row["name"], role=row["role"],
+            version=row["token_version"], now=now,
+        )
+        refresh, digest = new_refresh_token()
+        await conn.execute(
+            "INSERT INTO auth.refresh_tokens (digest, account_id, token_version, expires_at) VALUES ($1, $2, $3, $4)",
+            digest, row["id"], row["token_version"], now + self.policy.refresh_ttl,
+        )
+        return ops.TokenPair(
+            access_token=access, refresh_token=refresh, expires_in=int(self.policy.access_ttl.total_seconds()),
+            account_id=str(row["id"]), role=row["role"], token_version=row["token_version"],
+        )
+
+    async def login(self, request: ops.LoginRequest) -> ops.TokenPair:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            row = await accounts.by_name(conn, request.name.strip())
+            valid = await verify_password(row["password_hash"] if row else None, request.password)
+            if row is None or not valid or row["disabled"]:
+                raise Refused(401, BAD_LOGIN)
+            return await self._issue(conn, row)
+
+    async def refresh(self, request: ops.RefreshRequest) -> ops.TokenPair:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Single use: a refresh token is spent by the refresh that presents it (rotation).
+            stored = await conn.fetchrow(
+                "UPDATE auth.refresh_tokens SET used_at = now() WHERE digest = $1 AND used_at IS NULL "
+                "AND expires_at > now() RETURNING account_id, token_version",
+                refresh_digest(request.refresh_token),
+            )
+            row = await accounts.by_id(conn, stored["account_id"]) if stored else None
+            if row is None or row["disabled"] or row["token_version"] != stored["token_version"]:
+                raise Refused(401, "refresh token is invalid, used, expired or revoked; log in again")
+            return await self._issue(conn, row)
+
+    async def jwks(self, _request: ops.JwksRequest) -> ops.Jwks:
+        assert self.key is not None
+        return ops.Jwks(keys=[self.key.public_jwk()], issuer=self.policy.issuer, audience=self.policy.audience)
+
+    # --- teams -------------------------------------------------------------------------------
+
+    async def _visible_team(self, conn: asyncpg.Connection, actor: Principal, team_id: int, *, lock: bool = False):
+        # Another team's id answers exactly like a missing one: 404, never 403 (no existence oracle).
+        if not actor.is_admin and str(team_id) != actor.account_id:
+            raise Refused(404, "Team not found")
+        row = await accounts.by_id(conn, team_id, for_update=lock)
+        if row is None:
+            raise Refused(404, "Team not found")
+        return row
+
+    async def me(self, request: ops.MeRequest) -> ops.TeamView:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            row = await self._visible_team(conn, request.actor, _account_id(request.actor.account_id))
+            return await accounts.view(conn, row)
+
+    async def list_teams(self, request: ops.ListTeams) -> ops.TeamList:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            if request.actor.is_admin:
+                return ops.TeamList(teams=await accounts.list_teams(conn, request.skip, min(request.limit, 1000)))
+            own = await self._visible_team(conn, request.actor, _account_id(request.actor.account_id))
+            return ops.TeamList(teams=[await accounts.view(conn, own)])
+
+    async def get_team(self, request: ops.GetTeam) -> ops.TeamView:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            return await accounts.view(conn, await self._visible_team(conn, request.actor, request.team_id))
+
+    async def create_team(self, request: ops.CreateTeam) -> ops.TeamView:
+        assert self.pool is not None
+        _require_admin(request.actor)
+        name = _check(rules.team_name, request.name)
+        max_size = _check(rules.max_size, request.max_size or self.default_max_size)
+        members = _check(rules.members, request.members, max_size)
+        password_hash = await hash_password(_check(rules.password, request.password))
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                row = await accounts.create(
+                    conn, name=name, password_hash=password_hash, role="team", members=members, max_size=max_size
+                )
+            await self._publish_version(row)
+            return await accounts.view(conn, row)
+
+    async def update_team(self, request: ops.UpdateTeam) -> ops.TeamView:
+        assert self.pool is not None
+        actor = request.actor
+        if not actor.is_admin and (request.max_size is not None or request.disabled is not None):
+            raise Refused(403, "only an admin may change a team's size limit or disable it")
+        name = _check(rules.team_name, request.name) if request.name is not None else None
+        password_hash = None
+        if request.password is not None:
+            password_hash = await hash_password(_check(rules.password, request.password))
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                row = await self._visible_team(conn, actor, request.team_id, lock=True)
+                max_size = _check(rules.max_size, request.max_size) if request.max_size is not None else None
+                members = None
+                if request.members is not None:
+                    members = _check(rules.members, request.members, max_size or row["max_size"])
+                row = await accounts.update(
+                    conn, row, name=name, password_hash=password_hash, members=members, max_size=max_size,
+                    disabled=request.disabled,
+                )
+            await self._publish_version(row)
+            return await accounts.view(conn, row)
+
+    async def delete_team(self, request: ops.DeleteTeam) -> ops.Deleted:
+        assert self.pool is not None
+        _require_admin(request.actor)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await self._visible_team(conn, request.actor, request.team_id, lock=True)
+            if row["role"] == "admin":
+                raise Refused(403, "Cannot delete admin account")
+            await accounts.delete(conn, row)
+        await self._publish(str(row["id"]), None)
+        return ops.Deleted(message=f"Team {row['name']} deleted")
+
+    async def import_teams(self, request: ops.ImportTeamsCsv) -> ops.ImportReport:
+        assert self.pool is not None
+        _require_admin(request.actor)
+        try:
+            parsed = parse_teams_csv(request.csv, self.default_max_size)
+        except CsvRefused as exc:
+            raise Refused(400, str(exc)) from None
+        teams = [row for row in parsed if not isinstance(row, CsvRowRefused)]
+        hashes = await asyncio.gather(*(hash_password(team.password) for team in teams))
+        report: dict[int, ops.ImportRow] = {
+            row.line: ops.ImportRow(line=row.line, name=row.name, status="refused", reason=row.reason)
+            for row in parsed if isinstance(row, CsvRowRefused)
+        }
+        created = []
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                for team, password_hash in zip(teams, hashes, strict=True):
+                    try:
+                        row = await accounts.create(
+                            conn, name=team.name, password_hash=password_hash, role="team", members=team.members,
+                            max_size=team.max_size or self.default_max_size,
+                        )
+                    except Refused as exc:
+                        report[team.line] = ops.ImportRow(line=team.line, name=team.name, status="refused",
+                                                          reason=exc.detail)
+                        continue
+                    created.append(row)
+                    report[team.line] = ops.ImportRow(line=team.line, name=team.name, status="created",
+                                                      team_id=row["id"])
+        for row in created:
+            await self._publish_version(row)
+        rows = [report[line] for line in sorted(report)]
+        refused = [r for r in rows if r.status == "refused"]
+        return ops.ImportReport(
+            created=len(created), refused=len(refused), rows=rows,
+            teams=[r.name for r in rows if r.status == "created"],
+            errors=[f"Row {r.line}: {r.name + ': ' if r.name else ''}{r.reason}" for r in refused],
+        )
+
+    async def stats(self, request: ops.StatsRequest) -> ops.IdentityStats:
+        assert self.pool is not None
+        _require_admin(request.actor)
+        row = await self.pool.fetchrow(
+            """SELECT
+                 (SELECT count(*) FROM auth.accounts WHERE deleted_at IS NULL AND role = 'team') AS teams,
+                 (SELECT count(*) FROM auth.accounts WHERE deleted_at IS NULL AND role = 'team' AND disabled)
+                     AS disabled_teams,
+                 (SELECT count(*) FROM auth.accounts WHERE deleted_at IS NULL AND role = 'admin') AS admins,
+                 (SELECT count(*) FROM auth.members m JOIN auth.accounts a ON a.id = m.account_id
+                     WHERE a.deleted_at IS NULL) AS members,
+                 (SELECT count(*) FROM auth.questions WHERE NOT is_announcement) AS questions,
+                 (SELECT count(*) FROM auth.questions WHERE NOT is_announcement AND answer IS NULL)
+                     AS unanswered_questions,
+                 (SELECT count(*) FROM auth.questions WHERE hidden) AS hidden_questions,
+                 (SELECT count(*) FROM auth.questions WHERE is_announcement) AS announcements"""
+        )
+        return ops.IdentityStats(**dict(row))
+
+    async def _publish_version(self, row: asyncpg.Record) -> None:
+        live = row["role"] in ("team", "admin") and not row["disabled"]
+        await self._publish(str(row["id"]), row["token_version"] if live else None)
+
+    async def _publish(self, account_id: str, version: int | None) -> None:
+        assert self.versions is not None
+        await self.versions.publish(account_id, version)
+
+    # --- Q&A ---------------------------------------------------------------------------------
+
+    async def list_questions(self, request: ops.ListQuestions) -> ops.QuestionList:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            return ops.QuestionList(
+                questions=await qa.list_visible(conn, request.actor, request.skip, min(request.limit, 500))
+            )
+
+    async def get_question(self, request: ops.GetQuestion) -> ops.QuestionView:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            row = await qa.get_visible(conn, request.actor, request.question_id)
+            if row is None:
+                raise Refused(404, "Question not found")
+            return qa.view(row)
+
+    async def post_question(self, request: ops.PostQuestion) -> ops.QuestionView:
+        assert self.pool is not None
+        if request.announcement:
+            _require_admin(request.actor)
+        title, content = _text(request.title, "title", 200), _text(request.content, "content", 10_000)
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                question_id = await qa.post(conn, request.actor, title, content, request.announcement)
+            row = await qa.get_visible(conn, request.actor, question_id)
+            assert row is not None
+            return qa.view(row)
+
+    async def update_question(self, request: ops.UpdateQuestion) -> ops.QuestionView:
+        assert self.pool is not None
+        actor = request.actor
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                row = await qa.get_visible(conn, actor, request.question_id, for_update=True)
+                if row is None:
+                    raise Refused(404, "Question not found")
+                if not actor.is_admin:
+                    if str(row["account_id"]) != actor.account_id:
+                        raise Refused(404, "Question not found")
+                    if request.answer is not None or request.hidden is not None:
+                        raise Refused(403, "only an admin may answer or hide a question")
+                    if row["answer"] is not None:
+                        raise Refused(409, "an answered question can no longer be edited; ask a new one")
+                await qa.update(
+                    conn, row, answered_by=actor.name,
+                    title=_text(request.title, "title", 200) if request.title is not None else None,
+                    content=_text(request.content, "content", 10_000) if request.content is not None else None,
+                    answer=_text(request.answer, "answer", 10_000) if request.answer is not None else None,
+                    hidden=request.hidden,
+                )
+            updated = await qa.get_visible(conn, actor, request.question_id)
+            assert updated is not None
+            return qa.view(updated)
+
+    def operations(self) -> dict[ops.Operation, object]:
+        return {
+            ops.LOGIN: self.login, ops.REFRESH: self.refresh, ops.JWKS: self.jwks, ops.ME: self.me,
+            ops.LIST_TEAMS: self.list_teams, ops.GET_TEAM: self.get_team, ops.CREATE_TEAM: self.create_team,
+            ops.UPDATE_TEAM: self.update_team, ops.DELETE_TEAM: self.delete_team, ops.IMPORT_TEAMS: self.import_teams,
+            ops.STATS: self.stats, ops.LIST_QUESTIONS: self.list_questions, ops.GET_QUESTION: self.get_question,
+            ops.POST_QUESTION: self.post_question, ops.UPDATE_QUESTION: self.update_question,
+        }
+
+
+def _text(value: str, what: str, limit: int) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise Refused(422, f"{what} is empty")
+    if len(cleaned) > limit:
+        raise Refused(422, f"{what} is longer than {limit} characters")
+    return cleaned
+
+
+def access_policy(issuer: str, audience: str, access_ttl_s: int, refresh_ttl_s: int) -> TokenPolicy:
+    return TokenPolicy(
+        issuer=issuer, audience=audience, access_ttl=timedelta(seconds=access_ttl_s),
+        refresh_ttl=timedelta(seconds=refresh_ttl_s),
+    )

@@ -1,0 +1,140 @@
+"""Questions, answers and announcements in the `auth` schema. Who sees what: an admin sees everything; a
+team sees announcements, answered visible questions, and its own questions (answered or not)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from auth_service.accounts import outbox
+from proto.events import QuestionChanged
+from proto.identity import Answer, QuestionView
+from proto.rpc import Principal
+
+_SELECT = """
+    SELECT q.id, q.account_id, q.title, q.content, q.is_announcement, q.answer, q.answered_by, q.answered_at,
+           q.hidden, q.revision, q.created_at, q.updated_at, a.name AS author_name, a.role AS author_role
+    FROM auth.questions q JOIN auth.accounts a ON a.id = q.account_id
+"""
+# $1 = the asking account's id; admins skip this filter.
+_VISIBLE_TO_TEAM = "(q.account_id = $1 OR (NOT q.hidden AND (q.is_announcement OR q.answer IS NOT NULL)))"
+
+
+def visible_to_all(row: asyncpg.Record) -> bool:
+    return not row["hidden"] and (row["is_announcement"] or row["answer"] is not None)
+
+
+def view(row: asyncpg.Record) -> QuestionView:
+    answers = []
+    if row["answer"] is not None:
+        answers.append(
+            Answer(
+                id=row["id"],
+                question_id=row["id"],
+                content=row["answer"],
+                author_name=row["answered_by"] or "",
+                created_at=row["answered_at"],
+                updated_at=row["answered_at"],
+            )
+        )
+    return QuestionView(
+        id=row["id"],
+        team_id=row["account_id"],
+        title=row["title"],
+        content=row["content"],
+        author_name=row["author_name"],
+        author_is_admin=row["author_role"] == "admin",
+        is_announcement=row["is_announcement"],
+        is_answered=row["answer"] is not None,
+        hidden=row["hidden"],
+        answer=row["answer"],
+        answered_by=row["answered_by"],
+        answered_at=row["answered_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        answer_count=len(answers),
+        latest_answers=answers,
+    )
+
+
+async def list_visible(conn: asyncpg.Connection, actor: Principal, skip: int, limit: int) -> list[QuestionView]:
+    if actor.is_admin:
+        rows = await conn.fetch(f"{_SELECT} ORDER BY q.created_at DESC, q.id DESC OFFSET $1 LIMIT $2", skip, limit)
+    else:
+        rows = await conn.fetch(
+            f"{_SELECT} WHERE {_VISIBLE_TO_TEAM} ORDER BY q.created_at DESC, q.id DESC OFFSET $2 LIMIT $3",
+            int(actor.account_id),
+            skip,
+            limit,
+        )
+    return [view(row) for row in rows]
+
+
+async def get_visible(
+    conn: asyncpg.Connection, actor: Principal, question_id: int, *, for_update: bool = False
+) -> asyncpg.Record | None:
+    lock = " FOR UPDATE OF q" if for_update else ""
+    if actor.is_admin:
+        return await conn.fetchrow(f"{_SELECT} WHERE q.id = $1{lock}", question_id)
+    return await conn.fetchrow(f"{_SELECT} WHERE q.id = $2 AND {_VISIBLE_TO_TEAM}{lock}", int(actor.account_id),
+                               question_id)
+
+
+async def _announce(conn: asyncpg.Connection, row: asyncpg.Record, change: str) -> None:
+    await outbox.add(
+        conn,
+        QuestionChanged(
+            question_id=row["id"],
+            team_id=row["account_id"],
+            change=change,
+            revision=row["revision"],
+            visible_to_all=visible_to_all(row),
+        ),
+    )
+
+
+async def post(conn: asyncpg.Connection, actor: Principal, title: str, content: str, announcement: bool) -> int:
+    question_id: int = await conn.fetchval(
+        "INSERT INTO auth.questions (account_id, title, content, is_announcement) VALUES ($1, $2, $3, $4) "
+        "RETURNING id",
+        int(actor.account_id),
+        title,
+        content,
+        announcement,
+    )
+    row = await get_visible(conn, actor, question_id)
+    assert row is not None
+    await _announce(conn, row, "announced" if announcement else "posted")
+    return question_id
+
+
+async def update(
+    conn: asyncpg.Connection,
+    row: asyncpg.Record,
+    *,
+    answered_by: str,
+    title: str | None,
+    content: str | None,
+    answer: str | None,
+    hidden: bool | None,
+) -> None:
+    await conn.execute(
+        """UPDATE auth.questions SET
+               title = coalesce($2, title),
+               content = coalesce($3, content),
+               answer = coalesce($4, answer),
+               answered_by = CASE WHEN $4::text IS NULL THEN answered_by ELSE $5 END,
+               answered_at = CASE WHEN $4::text IS NULL THEN answered_at ELSE now() END,
+               hidden = coalesce($6, hidden),
+               revision = revision + 1,
+               updated_at = now()
+           WHERE id = $1""",
+        row["id"],
+        title,
+        content,
+        answer,
+        answered_by,
+        hidden,
+    )
+    change = "answered" if answer is not None else ("hidden" if hidden else "shown" if hidden is False else "edited")
+    updated = await conn.fetchrow(f"{_SELECT} WHERE q.id = $1", row["id"])
+    await _announce(conn, updated, change)

@@ -1,0 +1,61 @@
+"""The pure scoring pipeline of a result archive: check the ZIP, then decode and score one member at a time
+against the ground truth. Bytes and arrays in, a ScoreResult out; no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from cpu_scorer.archive import ArchiveLimits, inspect_archive, read_member
+from cpu_scorer.psnr import DEFAULT_CAP_DB, Progress, score_samples
+from cpu_scorer.tensors import DECODERS, decode_sample
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """A submission's score: mean PSNR over the public and the private samples (None where a split is empty),
+    and each sample's PSNR keyed by sample name, in the ground truth's order."""
+
+    public_mean: float | None
+    private_mean: float | None
+    per_sample: dict[str, float]
+    n_samples: int
+
+
+def score_archive(
+    archive: bytes | memoryview,
+    ground_truth: Mapping[str, np.ndarray],
+    *,
+    limits: ArchiveLimits = ArchiveLimits(),  # noqa: B008 - frozen, so one shared default is safe
+    data_range: float = 1.0,
+    cap_db: float = DEFAULT_CAP_DB,
+    private_mask: np.ndarray,
+    progress: Progress | None = None,
+) -> ScoreResult:
+    """Score a submission ZIP against `ground_truth` (sample name → float32 array, e.g. "sample_0000").
+
+    The archive must hold one member per sample, named `<sample>.pt`, `.npy` or `.safetensors`. Its directory is
+    checked before anything is inflated; then members are read, decoded and scored one at a time in the ground
+    truth's order, reusing one scratch buffer, so memory stays at one sample beyond the archive itself.
+    `private_mask[i]` says whether the i-th sample of `ground_truth` is private. Raises ArchiveRejected with a
+    reason the participant can act on.
+    """
+    samples = list(ground_truth)
+    if len(private_mask) != len(samples):
+        raise ValueError(f"private_mask has {len(private_mask)} entries for {len(samples)} samples")
+    members = inspect_archive(archive, samples, tuple(DECODERS), limits)
+
+    def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for member in members:
+            truth = ground_truth[member.sample]
+            yield decode_sample(member.name, read_member(archive, member), truth.shape), truth
+
+    scores = score_samples(pairs(), private_mask, data_range=data_range, cap_db=cap_db, progress=progress)
+    return ScoreResult(
+        public_mean=scores.public_mean,
+        private_mean=scores.private_mean,
+        per_sample=dict(zip(samples, scores.values, strict=True)),
+        n_samples=len(samples),
+    )

@@ -1,0 +1,93 @@
+"""A Litestar `Store` backed by a NATS JetStream KV bucket, so every gateway replica shares one view of
+rate-limit counters (a per-process store would let each replica grant the full allowance)."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import time
+from datetime import timedelta
+
+from litestar.stores.base import Store
+from nats.js.errors import KeyNotFoundError, NoKeysError
+from nats.js.kv import KeyValue
+
+# Each value is prefixed with its absolute expiry (float seconds, 0 = never): KV entries have no
+# per-key TTL through put(), so expiry is checked on read; the bucket's max age sweeps old keys.
+_HEADER = struct.Struct("!d")
+
+
+def _token(text: str) -> str:
+    # Litestar's keys contain ':' and other characters KV keys may not; base32 keeps them valid and distinct.
+    return base64.b32encode(text.encode()).decode().rstrip("=")
+
+
+def _seconds(expires_in: int | timedelta | None) -> float | None:
+    if expires_in is None:
+        return None
+    return expires_in.total_seconds() if isinstance(expires_in, timedelta) else float(expires_in)
+
+
+class NatsKVStore(Store):
+    def __init__(self, kv: KeyValue | None, namespace: str = "litestar") -> None:
+        self.namespace = namespace
+        # Set by the gateway's lifespan once NATS is connected (the app, and so the store, exists before).
+        self.kv = kv
+
+    @property
+    def _kv(self) -> KeyValue:
+        if self.kv is None:
+            raise RuntimeError("the NATS KV store is used before the gateway connected to NATS")
+        return self.kv
+
+    def _prefix(self) -> str:
+        return _token(self.namespace or "-")
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix()}.{_token(key)}"
+
+    async def set(self, key: str, value: str | bytes, expires_in: int | timedelta | None = None) -> None:
+        seconds = _seconds(expires_in)
+        expiry = time.time() + seconds if seconds else 0.0
+        data = value.encode() if isinstance(value, str) else value
+        await self._kv.put(self._key(key), _HEADER.pack(expiry) + data)
+
+    async def _entry(self, key: str) -> tuple[float, bytes] | None:
+        try:
+            entry = await self._kv.get(self._key(key))
+        except KeyNotFoundError:
+            return None
+        if not entry.value or len(entry.value) < _HEADER.size:
+            return None
+        (expiry,) = _HEADER.unpack_from(entry.value)
+        if expiry and expiry <= time.time():
+            return None
+        return expiry, entry.value[_HEADER.size :]
+
+    async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
+        found = await self._entry(key)
+        if found is None:
+            return None
+        if renew_for is not None and found[0]:
+            await self.set(key, found[1], renew_for)
+        return found[1]
+
+    async def delete(self, key: str) -> None:
+        await self._kv.delete(self._key(key))
+
+    async def delete_all(self) -> None:
+        try:
+            keys = await self._kv.keys(filters=[f"{self._prefix()}.>"])
+        except NoKeysError:
+            return
+        for key in keys:
+            await self._kv.delete(key)
+
+    async def exists(self, key: str) -> bool:
+        return await self._entry(key) is not None
+
+    async def expires_in(self, key: str) -> int | None:
+        found = await self._entry(key)
+        if found is None or not found[0]:
+            return None
+        return max(0, int(found[0] - time.time()))

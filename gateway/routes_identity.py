@@ -1,0 +1,64 @@
+"""Log in, refresh, who am I, and the public keys — under /api/v1 and at MLS-GOAT's /auth routes."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State
+
+from gateway.identity import principal, signed_in
+from proto import identity as ops
+
+
+class LoginBody(msgspec.Struct, frozen=True):
+    name: str
+    password: str
+
+
+class RefreshBody(msgspec.Struct, frozen=True):
+    refresh_token: str
+
+
+class TokenResponse(msgspec.Struct, frozen=True):
+    access_token: str
+    token_type: str
+    refresh_token: str
+    expires_in: int
+
+
+class MeResponse(msgspec.Struct, frozen=True):
+    id: int
+    name: str
+    is_admin: bool
+    members: list[ops.TeamMember]
+    max_size: int
+
+
+def _tokens(state: State, pair: ops.TokenPair) -> TokenResponse:
+    # Accept the new token on this gateway at once, ahead of the KV watch.
+    state.identity.note_version(pair.account_id, pair.token_version)
+    return TokenResponse(pair.access_token, pair.token_type, pair.refresh_token, pair.expires_in)
+
+
+class IdentityController(Controller):
+    tags = ["identity"]
+
+    @post(["/api/v1/auth/login", "/auth/login"], status_code=200, summary="Log in with a team or admin name")
+    async def login(self, data: LoginBody, state: State) -> TokenResponse:
+        pair = await state.services.call(ops.LOGIN, ops.LoginRequest(name=data.name, password=data.password))
+        return _tokens(state, pair)
+
+    @post("/api/v1/auth/refresh", status_code=200, summary="Trade a refresh token for new tokens (single use)")
+    async def refresh(self, data: RefreshBody, state: State) -> TokenResponse:
+        pair = await state.services.call(ops.REFRESH, ops.RefreshRequest(refresh_token=data.refresh_token))
+        return _tokens(state, pair)
+
+    @get(["/api/v1/auth/me", "/auth/me"], guards=[signed_in], summary="The calling team or admin")
+    async def me(self, request: Request, state: State) -> MeResponse:
+        team = await state.services.call(ops.ME, ops.MeRequest(actor=principal(request)))
+        return MeResponse(team.id, team.name, team.is_admin, team.members, team.max_size)
+
+    @get(["/api/v1/auth/jwks", "/.well-known/jwks.json"], summary="Public keys that verify access tokens")
+    async def jwks(self, state: State) -> dict[str, list[dict[str, str]]]:
+        jwks = await state.services.call(ops.JWKS, ops.JwksRequest())
+        return {"keys": jwks.keys}

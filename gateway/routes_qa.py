@@ -1,0 +1,65 @@
+"""Questions and answers: teams ask, admins answer, edit, hide and announce. Under /api/v1 and MLS-GOAT's
+/qa routes."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Request, get, post, put
+from litestar.datastructures import State
+
+from gateway.identity import admin_only, principal, signed_in
+from proto import identity as ops
+
+
+class NewQuestion(msgspec.Struct, frozen=True):
+    title: str
+    content: str
+
+
+class QuestionChanges(msgspec.Struct, frozen=True):
+    title: str | None = None
+    content: str | None = None
+    answer: str | None = None
+    hidden: bool | None = None
+
+
+class QAController(Controller):
+    tags = ["q&a"]
+    guards = [signed_in]
+
+    @get(["/api/v1/qa/questions", "/qa/questions"], summary="Questions visible to the caller, newest first")
+    async def list_questions(self, request: Request, state: State, skip: int = 0, limit: int = 50
+                             ) -> list[ops.QuestionView]:
+        reply = await state.services.call(
+            ops.LIST_QUESTIONS, ops.ListQuestions(actor=principal(request), skip=skip, limit=limit)
+        )
+        return reply.questions
+
+    @post(["/api/v1/qa/questions", "/qa/questions"], status_code=200, summary="Ask a question")
+    async def ask(self, request: Request, state: State, data: NewQuestion) -> ops.QuestionView:
+        return await state.services.call(
+            ops.POST_QUESTION, ops.PostQuestion(actor=principal(request), title=data.title, content=data.content)
+        )
+
+    @post("/api/v1/qa/announcements", status_code=200, guards=[admin_only], summary="Announce to every team")
+    async def announce(self, request: Request, state: State, data: NewQuestion) -> ops.QuestionView:
+        return await state.services.call(
+            ops.POST_QUESTION,
+            ops.PostQuestion(actor=principal(request), title=data.title, content=data.content, announcement=True),
+        )
+
+    @get(["/api/v1/qa/questions/{question_id:int}", "/qa/questions/{question_id:int}"], summary="One question")
+    async def get_question(self, request: Request, state: State, question_id: int) -> ops.QuestionView:
+        return await state.services.call(
+            ops.GET_QUESTION, ops.GetQuestion(actor=principal(request), question_id=question_id)
+        )
+
+    @put(["/api/v1/qa/questions/{question_id:int}", "/qa/questions/{question_id:int}"],
+         summary="Answer, edit or hide (admins); edit one's own unanswered question (teams)")
+    async def update_question(self, request: Request, state: State, question_id: int, data: QuestionChanges
+                              ) -> ops.QuestionView:
+        return await state.services.call(
+            ops.UPDATE_QUESTION,
+            ops.UpdateQuestion(actor=principal(request), question_id=question_id, title=data.title,
+                               content=data.content, answer=data.answer, hidden=data.hidden),
+        )

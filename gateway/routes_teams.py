@@ -1,0 +1,135 @@
+"""Teams: a team reads and edits its own; admins create, import (CSV), edit, disable and delete any.
+Routes under /api/v1 and MLS-GOAT's /teams and /admin paths."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.datastructures import State, UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+
+from gateway.identity import admin_only, principal, signed_in
+from gateway.problems import Problem
+from proto import identity as ops
+from proto.events import TeamMember
+
+# Hashing a password per row takes tens of milliseconds: a large import needs more than the usual timeout.
+IMPORT_TIMEOUT_S = 120.0
+
+
+class NewTeam(msgspec.Struct, frozen=True):
+    name: str
+    password: str
+    members: list[TeamMember] = []
+    max_size: int | None = None
+
+
+class TeamChanges(msgspec.Struct, frozen=True):
+    name: str | None = None
+    password: str | None = None
+    members: list[TeamMember] | None = None
+    max_size: int | None = None
+    disabled: bool | None = None
+
+
+class CsvUpload(msgspec.Struct):
+    file: UploadFile
+
+
+async def _create(request: Request, state: State, data: NewTeam) -> ops.TeamView:
+    return await state.services.call(
+        ops.CREATE_TEAM,
+        ops.CreateTeam(actor=principal(request), name=data.name, password=data.password, members=data.members,
+                       max_size=data.max_size),
+    )
+
+
+async def _import(request: Request, state: State, csv: bytes) -> ops.ImportReport:
+    return await state.services.call(
+        ops.IMPORT_TEAMS, ops.ImportTeamsCsv(actor=principal(request), csv=csv), timeout_s=IMPORT_TIMEOUT_S
+    )
+
+
+class TeamController(Controller):
+    tags = ["teams"]
+
+    @get(["/api/v1/teams", "/teams/"], guards=[signed_in], summary="Teams: all for admins, one's own for a team")
+    async def list_teams(self, request: Request, state: State, skip: int = 0, limit: int = 300) -> list[ops.TeamView]:
+        reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(actor=principal(request), skip=skip,
+                                                                          limit=limit))
+        return reply.teams
+
+    @post(["/api/v1/teams", "/teams/"], guards=[admin_only], status_code=200, summary="Create a team (admin)")
+    async def create_team(self, request: Request, state: State, data: NewTeam) -> ops.TeamView:
+        return await _create(request, state, data)
+
+    @get(["/api/v1/teams/{team_id:int}", "/teams/{team_id:int}"], guards=[signed_in], summary="One team")
+    async def get_team(self, request: Request, state: State, team_id: int) -> ops.TeamView:
+        return await state.services.call(ops.GET_TEAM, ops.GetTeam(actor=principal(request), team_id=team_id))
+
+    @put(["/api/v1/teams/{team_id:int}", "/teams/{team_id:int}"], guards=[signed_in],
+         summary="Change a team's name, password or members (size limit and disabling: admins)")
+    async def update_team(self, request: Request, state: State, team_id: int, data: TeamChanges) -> ops.TeamView:
+        team = await state.services.call(
+            ops.UPDATE_TEAM,
+            ops.UpdateTeam(actor=principal(request), team_id=team_id, name=data.name, password=data.password,
+                           members=data.members, max_size=data.max_size, disabled=data.disabled),
+        )
+        if data.password is not None or data.disabled:
+            state.identity.note_version(str(team_id), None)  # this gateway refuses the old tokens at once
+        return team
+
+
+class AdminTeamController(Controller):
+    tags = ["admin"]
+    guards = [admin_only]
+
+    @get(["/api/v1/admin/teams", "/admin/teams"], summary="Every team and admin")
+    async def list_teams(self, request: Request, state: State, skip: int = 0, limit: int = 300) -> list[ops.TeamView]:
+        reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(actor=principal(request), skip=skip,
+                                                                          limit=limit))
+        return reply.teams
+
+    @post(["/api/v1/admin/teams", "/admin/teams"], status_code=200,
+          summary="Create teams: a CSV body (text/csv or a multipart 'file') imports many; JSON creates one",
+          description="CSV columns: name,password[,max_size][,members]. The answer reports each row: "
+                      "created, or refused with the reason.")
+    async def create_teams(self, request: Request, state: State) -> ops.ImportReport | ops.TeamView:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith("application/json"):
+            try:
+                data = msgspec.json.decode(await request.body(), type=NewTeam)
+            except msgspec.DecodeError as exc:
+                raise Problem(400, f"invalid team: {exc}") from None
+            return await _create(request, state, data)
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form()
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise Problem(400, "the multipart body needs a 'file' field holding the CSV")
+            return await _import(request, state, await upload.read())
+        if content_type.startswith(("text/csv", "text/plain", "application/csv")):
+            return await _import(request, state, await request.body())
+        raise Problem(415, "send JSON (one team), text/csv or a multipart 'file' (a CSV of teams)")
+
+    @post(["/api/v1/admin/teams/batch", "/admin/teams/batch"], status_code=200,
+          summary="Import teams from a CSV upload (multipart field 'file')")
+    async def import_teams(
+        self, request: Request, state: State,
+        data: Annotated[CsvUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+    ) -> ops.ImportReport:
+        return await _import(request, state, await data.file.read())
+
+    @delete(["/api/v1/admin/teams/{team_id:int}", "/admin/teams/{team_id:int}"], status_code=200,
+            summary="Delete a team (its tokens stop working at once)")
+    async def delete_team(self, request: Request, state: State, team_id: int) -> ops.Deleted:
+        result = await state.services.call(ops.DELETE_TEAM, ops.DeleteTeam(actor=principal(request), team_id=team_id))
+        state.identity.note_version(str(team_id), None)
+        return result
+
+    @get(["/api/v1/admin/stats", "/admin/stats"], summary="Counts of teams, members, questions")
+    async def stats(self, request: Request, state: State) -> ops.IdentityStats:
+        return await state.services.call(ops.STATS, ops.StatsRequest(actor=principal(request)))

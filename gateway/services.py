@@ -1,0 +1,45 @@
+"""Calling the back-end services over NATS request/reply: encode the request Struct, decode the
+operation's reply or its `ServiceError`, and turn refusals and outages into problem responses."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from faststream.nats import NatsBroker
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from gateway.problems import Problem
+from proto.rpc import Operation, ServiceError
+
+log = logging.getLogger(__name__)
+_encoder = msgspec.json.Encoder()
+
+
+class ServiceClient:
+    def __init__(self, broker: NatsBroker, timeout_s: float) -> None:
+        self.broker = broker
+        self.timeout_s = timeout_s
+        self._decoders: dict[Operation, msgspec.json.Decoder] = {}
+
+    def _decoder(self, operation: Operation) -> msgspec.json.Decoder:
+        if operation not in self._decoders:
+            self._decoders[operation] = msgspec.json.Decoder(operation.reply | ServiceError)
+        return self._decoders[operation]
+
+    async def call(self, operation: Operation, request: msgspec.Struct, *, timeout_s: float | None = None):  # noqa: ANN201
+        try:
+            reply = await self.broker.request(
+                _encoder.encode(request), operation.subject, timeout=timeout_s or self.timeout_s
+            )
+        except (TimeoutError, NatsTimeoutError, NoRespondersError) as exc:
+            log.warning("service did not answer", extra={"operation": operation.subject, "error": repr(exc)})
+            raise Problem(
+                503, f"{operation.prefix.split('.')[-1]} service is unavailable; try again shortly",
+                headers={"Retry-After": "2"},
+            ) from None
+        result = self._decoder(operation).decode(reply.body)
+        if isinstance(result, ServiceError):
+            raise Problem(result.status, result.detail, extra=result.extra or None)
+        return result

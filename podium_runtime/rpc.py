@@ -1,0 +1,58 @@
+"""Serving request/reply operations over NATS: decode the request Struct, call the handler, answer with
+its reply or a `ServiceError`. A refused or malformed request never kills the service, and an unexpected
+error answers 500 (and is logged) instead of leaving the caller waiting for a timeout."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import msgspec
+from faststream.nats import NatsMessage, NatsRouter
+
+from proto.rpc import Operation, ServiceError
+
+log = logging.getLogger(__name__)
+_encoder = msgspec.json.Encoder()
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+class Refused(Exception):
+    """A handler's refusal: becomes a `ServiceError` with this HTTP status and reason."""
+
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.extra = extra
+
+
+def _serve(operation: Operation, handler: Handler) -> Callable[[NatsMessage], Awaitable[bytes]]:
+    decoder = msgspec.json.Decoder(operation.request)
+
+    async def serve(message: NatsMessage) -> bytes:
+        try:
+            request = decoder.decode(message.body)
+        except msgspec.DecodeError as exc:
+            return _encoder.encode(ServiceError(status=400, detail=f"malformed {operation.name} request: {exc}"))
+        try:
+            reply = await handler(request)
+        except Refused as exc:
+            reply = ServiceError(status=exc.status, detail=exc.detail, extra=exc.extra)
+        except Exception:
+            log.exception("operation failed", extra={"operation": operation.name})
+            reply = ServiceError(status=500, detail=f"{operation.name} failed on the server; the error is logged")
+        return _encoder.encode(reply)
+
+    serve.__name__ = f"serve_{operation.name.replace('.', '_')}"
+    return serve
+
+
+def rpc_router(queue: str, handlers: Mapping[Operation, Handler]) -> NatsRouter:
+    """A router answering each operation's subject; replicas share the load through the queue group."""
+    router = NatsRouter()
+    for operation, handler in handlers.items():
+        router.subscriber(operation.subject, queue=queue, title=operation.subject)(_serve(operation, handler))
+    return router
