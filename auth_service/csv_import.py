@@ -15,12 +15,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from auth_service import rules
 from proto.events import TeamMember
+from proto.identity import MAX_TEAMS_CSV_BYTES
 
-MAX_CSV_BYTES = 1 << 20  # 1 MiB: thousands of teams; anything larger is a mistake or an attack
+MAX_CSV_BYTES = MAX_TEAMS_CSV_BYTES
 MAX_ROWS = 5000
 REQUIRED_COLUMNS = ("name", "password")
 _MEMBER = re.compile(r"^(?P<name>[^<>]*?)\s*(?:<(?P<email>[^<>]*)>)?$")
@@ -62,11 +64,19 @@ def _row(line: int, row: dict[str, str | None], default_max_size: int) -> CsvTea
     name = rules.team_name(row.get("name") or "")
     password = rules.password((row.get("password") or "").strip())
     max_size_text = (row.get("max_size") or "").strip()
-    if max_size_text and not max_size_text.isdigit():
+    if max_size_text and not (max_size_text.isascii() and max_size_text.isdigit()):
         raise rules.RuleViolation(f"max_size {max_size_text!r} is not a whole number")
     max_size = rules.max_size(int(max_size_text)) if max_size_text else None
     members = rules.members(_members(row.get("members") or ""), max_size or default_max_size)
     return CsvTeam(line=line, name=name, password=password, members=members, max_size=max_size)
+
+
+def _numbered(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, str | None]]]:
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:  # e.g. a field beyond the csv module's size limit: the file is not a table
+        raise CsvRefused(f"line {reader.line_num}: {exc}") from None
 
 
 def parse_teams_csv(data: bytes, default_max_size: int) -> list[CsvTeam | CsvRowRefused]:
@@ -81,8 +91,7 @@ def parse_teams_csv(data: bytes, default_max_size: int) -> list[CsvTeam | CsvRow
     reader.fieldnames = header
     results: list[CsvTeam | CsvRowRefused] = []
     seen: dict[str, int] = {}
-    for row in reader:
-        line = reader.line_num
+    for line, row in _numbered(reader):
         if len(results) >= MAX_ROWS:
             raise CsvRefused(f"the CSV has more than {MAX_ROWS} rows")
         if not any((value or "").strip() for value in row.values() if isinstance(value, str)):
@@ -91,7 +100,7 @@ def parse_teams_csv(data: bytes, default_max_size: int) -> list[CsvTeam | CsvRow
         shown_name = (row.get("name") or "").strip().encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         try:
             team = _row(line, row, default_max_size)
-        except (rules.RuleViolation, csv.Error) as exc:
+        except rules.RuleViolation as exc:
             results.append(CsvRowRefused(line=line, name=shown_name, reason=str(exc)))
             continue
         key = team.name.lower()

@@ -18,13 +18,19 @@ class RuleViolation(ValueError):
     pass
 
 
+def _has_control_characters(text: str) -> bool:
+    # Category C: control, format (zero-width), surrogates, private use, unassigned. PostgreSQL also
+    # refuses NUL in text, so letting one through would fail later, deep inside a transaction.
+    return any(unicodedata.category(ch).startswith("C") for ch in text)
+
+
 def team_name(name: str) -> str:
     cleaned = name.strip()
     if not cleaned:
         raise RuleViolation("team name is empty")
     if len(cleaned) > MAX_NAME_LENGTH:
         raise RuleViolation(f"team name is longer than {MAX_NAME_LENGTH} characters")
-    if any(unicodedata.category(ch).startswith("C") for ch in cleaned):
+    if _has_control_characters(cleaned):
         raise RuleViolation("team name contains control characters")
     return cleaned
 
@@ -50,6 +56,8 @@ def members(values: list[TeamMember], max_size: int) -> list[TeamMember]:
             raise RuleViolation(f"member {index} has no name")
         if len(name) > MAX_NAME_LENGTH:
             raise RuleViolation(f"member {index}'s name is longer than {MAX_NAME_LENGTH} characters")
+        if _has_control_characters(name + email):
+            raise RuleViolation(f"member {index}'s name or email contains control characters")
         if email and not _EMAIL.fullmatch(email):
             raise RuleViolation(f"member {index}'s email {email!r} is not an email address")
         cleaned.append(TeamMember(name=name, email=email))

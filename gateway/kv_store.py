@@ -19,7 +19,8 @@ _HEADER = struct.Struct("!d")
 
 def _token(text: str) -> str:
     # Litestar's keys contain ':' and other characters KV keys may not; base32 keeps them valid and distinct.
-    return base64.b32encode(text.encode()).decode().rstrip("=")
+    # "_" stands for the empty text: base32 never produces it, and a KV key may not end with a dot.
+    return base64.b32encode(text.encode()).decode().rstrip("=") or "_"
 
 
 def _seconds(expires_in: int | timedelta | None) -> float | None:

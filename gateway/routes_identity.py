@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
+from litestar.params import JSONBody
 
 from gateway.identity import principal, signed_in
 from proto import identity as ops
@@ -44,12 +45,12 @@ class IdentityController(Controller):
     tags = ["identity"]
 
     @post(["/api/v1/auth/login", "/auth/login"], status_code=200, summary="Log in with a team or admin name")
-    async def login(self, data: LoginBody, state: State) -> TokenResponse:
+    async def login(self, data: JSONBody[LoginBody], state: State) -> TokenResponse:
         pair = await state.services.call(ops.LOGIN, ops.LoginRequest(name=data.name, password=data.password))
         return _tokens(state, pair)
 
     @post("/api/v1/auth/refresh", status_code=200, summary="Trade a refresh token for new tokens (single use)")
-    async def refresh(self, data: RefreshBody, state: State) -> TokenResponse:
+    async def refresh(self, data: JSONBody[RefreshBody], state: State) -> TokenResponse:
         pair = await state.services.call(ops.REFRESH, ops.RefreshRequest(refresh_token=data.refresh_token))
         return _tokens(state, pair)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from gateway.identity import admin_only, principal, signed_in
 from proto import identity as ops
@@ -28,7 +29,7 @@ class QAController(Controller):
     guards = [signed_in]
 
     @get(["/api/v1/qa/questions", "/qa/questions"], summary="Questions visible to the caller, newest first")
-    async def list_questions(self, request: Request, state: State, skip: int = 0, limit: int = 50
+    async def list_questions(self, request: Request, state: State, skip: FromQuery[int] = 0, limit: FromQuery[int] = 50
                              ) -> list[ops.QuestionView]:
         reply = await state.services.call(
             ops.LIST_QUESTIONS, ops.ListQuestions(actor=principal(request), skip=skip, limit=limit)
@@ -36,27 +37,28 @@ class QAController(Controller):
         return reply.questions
 
     @post(["/api/v1/qa/questions", "/qa/questions"], status_code=200, summary="Ask a question")
-    async def ask(self, request: Request, state: State, data: NewQuestion) -> ops.QuestionView:
+    async def ask(self, request: Request, state: State, data: JSONBody[NewQuestion]) -> ops.QuestionView:
         return await state.services.call(
             ops.POST_QUESTION, ops.PostQuestion(actor=principal(request), title=data.title, content=data.content)
         )
 
     @post("/api/v1/qa/announcements", status_code=200, guards=[admin_only], summary="Announce to every team")
-    async def announce(self, request: Request, state: State, data: NewQuestion) -> ops.QuestionView:
+    async def announce(self, request: Request, state: State, data: JSONBody[NewQuestion]) -> ops.QuestionView:
         return await state.services.call(
             ops.POST_QUESTION,
             ops.PostQuestion(actor=principal(request), title=data.title, content=data.content, announcement=True),
         )
 
     @get(["/api/v1/qa/questions/{question_id:int}", "/qa/questions/{question_id:int}"], summary="One question")
-    async def get_question(self, request: Request, state: State, question_id: int) -> ops.QuestionView:
+    async def get_question(self, request: Request, state: State, question_id: FromPath[int]) -> ops.QuestionView:
         return await state.services.call(
             ops.GET_QUESTION, ops.GetQuestion(actor=principal(request), question_id=question_id)
         )
 
     @put(["/api/v1/qa/questions/{question_id:int}", "/qa/questions/{question_id:int}"],
          summary="Answer, edit or hide (admins); edit one's own unanswered question (teams)")
-    async def update_question(self, request: Request, state: State, question_id: int, data: QuestionChanges
+    async def update_question(self, request: Request, state: State, question_id: FromPath[int],
+                              data: JSONBody[QuestionChanges]
                               ) -> ops.QuestionView:
         return await state.services.call(
             ops.UPDATE_QUESTION,

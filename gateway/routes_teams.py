@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import Problem
@@ -39,7 +39,7 @@ class CsvUpload(msgspec.Struct):
     file: UploadFile
 
 
-async def _create(request: Request, state: State, data: NewTeam) -> ops.TeamView:
+async def _create(request: Request, state: State, data: JSONBody[NewTeam]) -> ops.TeamView:
     return await state.services.call(
         ops.CREATE_TEAM,
         ops.CreateTeam(actor=principal(request), name=data.name, password=data.password, members=data.members,
@@ -48,6 +48,8 @@ async def _create(request: Request, state: State, data: NewTeam) -> ops.TeamView
 
 
 async def _import(request: Request, state: State, csv: bytes) -> ops.ImportReport:
+    if len(csv) > ops.MAX_TEAMS_CSV_BYTES:
+        raise Problem(413, f"the CSV is larger than {ops.MAX_TEAMS_CSV_BYTES // 1024} KiB; split it")
     return await state.services.call(
         ops.IMPORT_TEAMS, ops.ImportTeamsCsv(actor=principal(request), csv=csv), timeout_s=IMPORT_TIMEOUT_S
     )
@@ -57,22 +59,26 @@ class TeamController(Controller):
     tags = ["teams"]
 
     @get(["/api/v1/teams", "/teams/"], guards=[signed_in], summary="Teams: all for admins, one's own for a team")
-    async def list_teams(self, request: Request, state: State, skip: int = 0, limit: int = 300) -> list[ops.TeamView]:
+    async def list_teams(
+        self, request: Request, state: State, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
+    ) -> list[ops.TeamView]:
         reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(actor=principal(request), skip=skip,
                                                                           limit=limit))
         return reply.teams
 
     @post(["/api/v1/teams", "/teams/"], guards=[admin_only], status_code=200, summary="Create a team (admin)")
-    async def create_team(self, request: Request, state: State, data: NewTeam) -> ops.TeamView:
+    async def create_team(self, request: Request, state: State, data: JSONBody[NewTeam]) -> ops.TeamView:
         return await _create(request, state, data)
 
     @get(["/api/v1/teams/{team_id:int}", "/teams/{team_id:int}"], guards=[signed_in], summary="One team")
-    async def get_team(self, request: Request, state: State, team_id: int) -> ops.TeamView:
+    async def get_team(self, request: Request, state: State, team_id: FromPath[int]) -> ops.TeamView:
         return await state.services.call(ops.GET_TEAM, ops.GetTeam(actor=principal(request), team_id=team_id))
 
     @put(["/api/v1/teams/{team_id:int}", "/teams/{team_id:int}"], guards=[signed_in],
          summary="Change a team's name, password or members (size limit and disabling: admins)")
-    async def update_team(self, request: Request, state: State, team_id: int, data: TeamChanges) -> ops.TeamView:
+    async def update_team(
+        self, request: Request, state: State, team_id: FromPath[int], data: JSONBody[TeamChanges]
+    ) -> ops.TeamView:
         team = await state.services.call(
             ops.UPDATE_TEAM,
             ops.UpdateTeam(actor=principal(request), team_id=team_id, name=data.name, password=data.password,
@@ -88,7 +94,9 @@ class AdminTeamController(Controller):
     guards = [admin_only]
 
     @get(["/api/v1/admin/teams", "/admin/teams"], summary="Every team and admin")
-    async def list_teams(self, request: Request, state: State, skip: int = 0, limit: int = 300) -> list[ops.TeamView]:
+    async def list_teams(
+        self, request: Request, state: State, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
+    ) -> list[ops.TeamView]:
         reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(actor=principal(request), skip=skip,
                                                                           limit=limit))
         return reply.teams
@@ -125,7 +133,7 @@ class AdminTeamController(Controller):
 
     @delete(["/api/v1/admin/teams/{team_id:int}", "/admin/teams/{team_id:int}"], status_code=200,
             summary="Delete a team (its tokens stop working at once)")
-    async def delete_team(self, request: Request, state: State, team_id: int) -> ops.Deleted:
+    async def delete_team(self, request: Request, state: State, team_id: FromPath[int]) -> ops.Deleted:
         result = await state.services.call(ops.DELETE_TEAM, ops.DeleteTeam(actor=principal(request), team_id=team_id))
         state.identity.note_version(str(team_id), None)
         return result

@@ -7,7 +7,7 @@ import logging
 
 import msgspec
 from faststream.nats import NatsBroker
-from nats.errors import NoRespondersError
+from nats.errors import MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from gateway.problems import Problem
@@ -33,6 +33,8 @@ class ServiceClient:
             reply = await self.broker.request(
                 _encoder.encode(request), operation.subject, timeout=timeout_s or self.timeout_s
             )
+        except MaxPayloadError:
+            raise Problem(413, "the request is too large to forward; send less at once") from None
         except (TimeoutError, NatsTimeoutError, NoRespondersError) as exc:
             log.warning("service did not answer", extra={"operation": operation.subject, "error": repr(exc)})
             raise Problem(
