@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from auth_service.admin_cli import DEMO_TEAM
 from deploy.stack import EmbeddedStack, StackPorts, http_ok
 
 pytestmark = pytest.mark.system
@@ -73,6 +74,7 @@ def start_platform(data_dir: Path) -> tuple[subprocess.Popen[str], str, list[psu
         if "Press Ctrl-C" in line:
             break
     text = "".join(banner)
+    assert f'password "{DEMO_TEAM[1]}"' in text, text
     match = re.search(r"gateway\s+(http://127\.0\.0\.1:\d+)/", text)
     assert match, f"no gateway URL in the banner:\n{text}\nlogs: {list((data_dir / 'logs').glob('*'))}"
     children = psutil.Process(supervisor.pid).children(recursive=True)
@@ -95,6 +97,13 @@ def test_make_run_brings_up_every_service_and_ctrl_c_stops_everything(tmp_path: 
         assert services["submission_service"]["checks"] == {"nats": "ok", "postgres": "ok", "s3": "ok"}
         status, _ = get_json(f"{gateway}/docs/openapi.json")
         assert status == 200
+        # The demo team printed in the banner can log in.
+        login = urllib.request.Request(
+            f"{gateway}/auth/login", data=json.dumps({"name": DEMO_TEAM[0], "password": DEMO_TEAM[1]}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(login, timeout=10) as response:
+            assert json.loads(response.read())["token_type"] == "bearer"
     finally:
         supervisor.send_signal(signal.SIGINT)  # what Ctrl-C sends
         output, _ = supervisor.communicate(timeout=60)
