@@ -30,8 +30,9 @@ stack: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side.
 bench: $(STAMP)
-	@echo "no benchmarks yet: scoring benchmarks arrive with the CPU scorer"
+	$(PY) -m bench.scoring
 
 clean:
 	rm -rf $(VENV) .podium-data .pytest_cache

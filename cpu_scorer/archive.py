@@ -12,6 +12,7 @@ import struct
 import zlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 MiB = 1 << 20
 
@@ -184,8 +185,12 @@ def _byte_view(data: bytes | memoryview) -> memoryview:
 
 
 def _find_end_record(view: memoryview) -> tuple[int, tuple]:
-    """The end-of-central-directory record whose comment runs exactly to the end of the archive. Bytes after it
-    (data appended to a ZIP) or a fake record inside the comment are not accepted as the real one."""
+    """The last end-of-central-directory record whose comment runs exactly to the end of the archive (the record
+    unzip tools pick): bytes appended after a ZIP make it no ZIP at all."""
+    last = len(view) - _END.size
+    if last >= 0 and bytes(view[last : last + 4]) == _END_SIGNATURE and _END.unpack_from(view, last)[-1] == 0:
+        # The usual case, no archive comment: skips copying the last 64 KiB of every member torch.save wrote.
+        return last, _END.unpack_from(view, last)
     tail_start = max(0, len(view) - _END.size - _MAX_COMMENT)
     tail = bytes(view[tail_start:])
     search_end = len(tail) - _END.size + len(_END_SIGNATURE)
@@ -402,7 +407,7 @@ def _refuse_overlaps(records: list[_LocalRecord], cd_offset: int) -> None:
     """No two members may share bytes, and none may reach into the central directory: overlapping entries are
     how the "overlapping-file" ZIP bomb makes a small archive inflate to gigabytes."""
     ordered = sorted(records, key=lambda record: record.start)
-    for earlier, later in zip(ordered, ordered[1:], strict=False):
+    for earlier, later in pairwise(ordered):
         if later.start < earlier.end:
             raise ArchiveRejected(
                 f"{_shown(later.entry.name)} overlaps {_shown(earlier.entry.name)} inside the ZIP (entries may not "

@@ -44,7 +44,7 @@ def psnr(
         flat = difference.reshape(-1)
         sum_of_squares = float(np.dot(flat, flat))
     if not math.isfinite(sum_of_squares):
-        # float32 overflows for errors beyond ~1e19 in total; such a prediction still deserves a finite score.
+        # float32 squares overflow once errors reach ~1e16 per value; such a prediction still gets a finite score.
         wide = np.subtract(pred, truth, dtype=np.float64).reshape(-1)
         sum_of_squares = float(np.dot(wide, wide))
     mse = sum_of_squares / truth.size

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cpu_scorer.archive import ArchiveLimits, inspect_archive, read_member
+from cpu_scorer.archive import ArchiveLimits, iter_members
 from cpu_scorer.psnr import DEFAULT_CAP_DB, Progress, score_samples
 from cpu_scorer.tensors import DECODERS, decode_sample
 
@@ -45,12 +45,11 @@ def score_archive(
     samples = list(ground_truth)
     if len(private_mask) != len(samples):
         raise ValueError(f"private_mask has {len(private_mask)} entries for {len(samples)} samples")
-    members = inspect_archive(archive, samples, tuple(DECODERS), limits)
 
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for member in members:
+        for member, payload in iter_members(archive, samples, tuple(DECODERS), limits):
             truth = ground_truth[member.sample]
-            yield decode_sample(member.name, read_member(archive, member), truth.shape), truth
+            yield decode_sample(member.name, payload, truth.shape), truth
 
     scores = score_samples(pairs(), private_mask, data_range=data_range, cap_db=cap_db, progress=progress)
     return ScoreResult(

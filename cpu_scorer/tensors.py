@@ -56,9 +56,9 @@ def _decode_pt(name: str, payload: bytes | memoryview, shape: Shape) -> np.ndarr
 def _check_torch_zip(name: str, payload: bytes | memoryview) -> None:
     """Accept only torch.save's ZIP format with every record stored uncompressed, as torch.save writes it.
 
-    torch allocates each record at the size its directory states before reading it; a deflated record could
-    state gigabytes inside a small file, and the legacy raw-pickle format allocates storages at sizes the pickle
-    states. Refusing both keeps every allocation within the bytes actually sent.
+    torch does inflate deflated records, at the size their own directory states: a deflated record could hide a
+    ZIP bomb inside a member that passed the archive's limits. The legacy raw-pickle format allocates storages at
+    sizes the pickle states. Refusing both keeps every allocation within the bytes actually sent.
     """
     if bytes(payload[:4]) != b"PK\x03\x04":
         raise ArchiveRejected(f"{name}: not in torch.save's ZIP format (the default since PyTorch 1.6); {_SAVE_HINT}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auth_service.admin_cli import DEMO_ADMIN, DEMO_TEAM
+from deploy.demo import seed_ground_truth
 from deploy.stack import (
     HOST,
     EmbeddedStack,
@@ -31,6 +32,9 @@ from deploy.stack import (
     stop_all,
     wait_until,
 )
+from podium_runtime.connections import create_s3
+from podium_runtime.settings import PlatformSettings
+from proto.competition import parse_competition
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,13 @@ def start_services(stack: EmbeddedStack, env: dict[str, str]) -> list[Server]:
     return started
 
 
+def seed_competition(stack: EmbeddedStack, env: dict[str, str]) -> None:
+    """Generated ground truth for the demo competition's tasks, where missing."""
+    competition_file = Path(env.get("PODIUM_COMPETITION_FILE", "deploy/competition.toml"))
+    settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()})
+    seed_ground_truth(create_s3(settings), parse_competition(competition_file.read_bytes()))
+
+
 def seed_demo(env: dict[str, str]) -> str:
     """Create the demo admin and team (if missing) and return what the command printed."""
     result = subprocess.run(  # noqa: S603
@@ -120,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stack.start()
         env = service_env(stack, args.free_ports)
+        seed_competition(stack, env)
         services = start_services(stack, env)
         seed_demo(env)
     except StackError as exc:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
+import httpx
 from faststream.nats import NatsBroker
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
@@ -23,6 +24,7 @@ from gateway.kv_store import NatsKVStore
 from gateway.problems import EXCEPTION_HANDLERS, problem_details_plugin
 from gateway.routes_identity import IdentityController
 from gateway.routes_qa import QAController
+from gateway.routes_submissions import SubmissionController
 from gateway.routes_teams import AdminTeamController, TeamController
 from gateway.services import ServiceClient
 from gateway.tokens import TokenVerifier
@@ -78,6 +80,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         await ensure_streams(js, settings.stream_replicas)
         await ensure_kv_buckets(js, settings.stream_replicas)
         rate_store.kv = await js.key_value(RATE_LIMITS.name)
+        # Direct uploads are streamed to object storage through presigned URLs.
+        app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
         tasks = [
             asyncio.create_task(identity.watch_versions(await js.key_value(TOKEN_VERSIONS.name))),
             asyncio.create_task(identity.keep_jwks()),
@@ -90,6 +94,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.http.aclose()
             await broker.stop()
 
     rate_limit = RateLimitConfig(
@@ -99,7 +104,10 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         store="rate_limit",
     )
     app = Litestar(
-        route_handlers=[HealthController, IdentityController, TeamController, AdminTeamController, QAController],
+        route_handlers=[
+            HealthController, IdentityController, TeamController, AdminTeamController, QAController,
+            SubmissionController,
+        ],
         lifespan=[platform_connections],
         middleware=[TokenMiddleware(identity), rate_limit.middleware],
         stores=StoreRegistry({"rate_limit": rate_store}),

@@ -43,5 +43,8 @@ class ServiceClient:
             ) from None
         result = self._decoder(operation).decode(reply.body)
         if isinstance(result, ServiceError):
-            raise Problem(result.status, result.detail, extra=result.extra or None)
+            extra = dict(result.extra)
+            retry_after = extra.pop("retry_after", None)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+            raise Problem(result.status, result.detail, headers=headers, extra=extra or None)
         return result

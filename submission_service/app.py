@@ -1,30 +1,85 @@
-"""Composition root of submission_service: settings → connections → subscribers → lifespan.
-
-Its domain handlers arrive with their issue; until then it runs the platform's common parts.
-"""
+"""Composition root of submission_service: settings → competition → connections → operations,
+score/progress/advisory subscribers, reconciler → lifespan."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import msgspec
 from faststream.asgi import AsgiFastStream
+from faststream.nats import NatsMessage, NatsRouter
 from pydantic import AliasChoices, Field
 
-from podium_runtime.service import ServiceSpec, create_service_app
+from podium_runtime.connections import create_s3
+from podium_runtime.consumers import durable_subscriber
+from podium_runtime.rpc import rpc_router
+from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
+from proto import codec
+from proto.competition import parse_competition
+from proto.events import ScoreComputed, ScoreFailed, ScoreProgress
+from proto.streams import SUBMISSION_STATUS
+from submission_service import store
+from submission_service.handlers import BUCKET, SubmissionHandlers
+from submission_service.reconciler import MAX_DELIVERIES_ADVISORY, MaxDeliveriesAdvisory, Reconciler, fail_exhausted
 
 
 class SubmissionServiceSettings(ServiceSettings):
     service_name: str = "submission_service"
     http_port: int = Field(default=8102, validation_alias=AliasChoices("PODIUM_SUBMISSION_SERVICE_HTTP_PORT"))
-
-
-SPEC = ServiceSpec(
-    name="submission_service",
-    schema="submissions",
-    package="submission_service",
-    uses_s3=True,
-    buckets=('submissions',),
-)
+    competition_file: Path = Path("deploy/competition.toml")
+    # How long a presigned upload URL is valid.
+    upload_ttl_s: int = Field(default=900, ge=30)
+    # Where participants reach S3, if not at PODIUM_S3_ENDPOINT (a presigned URL is bound to its host).
+    s3_public_endpoint: str = ""
+    s3_public_secure: bool = False
+    # A submission without a score after this long is published again (longer than the dedup window).
+    stuck_after_s: int = Field(default=900, ge=1)
+    max_republish: int = Field(default=2, ge=0)
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
 
 
 def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
-    return create_service_app(SPEC, settings)
+    competition = parse_competition(settings.competition_file.read_bytes())
+    handlers = SubmissionHandlers(competition=competition, upload_ttl=timedelta(seconds=settings.upload_ttl_s))
+    events = NatsRouter()
+
+    @durable_subscriber(events, SUBMISSION_STATUS)
+    async def on_score(event: ScoreComputed | ScoreFailed) -> None:
+        await handlers.on_score(event)
+
+    @events.subscriber("job.progress.>", title="submission_service progress")
+    async def on_progress(message: NatsMessage) -> None:
+        event = codec.decode(message.body)
+        if isinstance(event, ScoreProgress):
+            await handlers.on_progress(event)
+
+    @events.subscriber(MAX_DELIVERIES_ADVISORY, title="submission_service max deliveries")
+    async def on_max_deliveries(message: NatsMessage) -> None:
+        assert handlers.pool is not None and handlers.broker is not None
+        advisory = msgspec.json.decode(message.body, type=MaxDeliveriesAdvisory)
+        await fail_exhausted(handlers.pool, handlers.broker.connection.jetstream(), advisory)
+
+    async def startup(runtime: Runtime) -> None:
+        assert runtime.pool is not None and runtime.s3 is not None
+        handlers.pool, handlers.s3, handlers.broker = runtime.pool, runtime.s3, runtime.broker
+        public = settings.s3_public_endpoint
+        handlers.presigner = (
+            create_s3(settings.model_copy(update={"s3_endpoint": public, "s3_secure": settings.s3_public_secure}))
+            if public else runtime.s3
+        )
+        reconciler = Reconciler(runtime.pool, timedelta(seconds=settings.stuck_after_s), settings.max_republish)
+        runtime.background.append(asyncio.create_task(reconciler.run(settings.reconcile_interval_s)))
+
+    spec = ServiceSpec(
+        name="submission_service",
+        schema=store.SCHEMA,
+        package="submission_service",
+        uses_s3=True,
+        buckets=(BUCKET,),
+        routers=(rpc_router("submission_service", handlers.operations()), events),
+        startup=startup,
+    )
+    return create_service_app(spec, settings)

@@ -94,6 +94,8 @@ def test_a_pt_whose_pickle_would_run_code_is_refused_and_runs_nothing(tmp_path: 
     marker = tmp_path / "marker"
     payload = pt_bytes(_CreatesMarker(marker))
 
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
     message = refusal("sample_0000.pt", payload)
 
     assert message.startswith("sample_0000.pt: holds more than tensors (Unsupported global: GLOBAL ")

@@ -1,0 +1,57 @@
+"""The demo competition's data: generated ground truth for each CPU task (uploaded to object storage when
+missing), and example submissions made from it — used by `make run` and by the tests."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+from minio import Minio
+
+from proto.competition import Competition, Task
+
+GROUND_TRUTH_BUCKET = "ground-truth"
+
+
+def make_ground_truth(task: Task) -> dict[str, np.ndarray]:
+    """Deterministic per task: the same competition file always yields the same ground truth."""
+    rng = np.random.default_rng(task.split.seed)
+    return {name: rng.random(task.shape, dtype=np.float32) for name in task.sample_names()}
+
+
+def npy_zip(arrays: dict[str, np.ndarray], *, compress: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.save(member, array, allow_pickle=False)
+            archive.writestr(f"{name}.npy", member.getvalue())
+    return buffer.getvalue()
+
+
+def noisy_submission(truth: dict[str, np.ndarray], noise: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """A plausible prediction: the truth plus Gaussian noise of standard deviation `noise`."""
+    rng = np.random.default_rng(seed)
+    return {name: (array + rng.normal(0, noise, array.shape)).astype(np.float32) for name, array in truth.items()}
+
+
+def seed_ground_truth(s3: Minio, competition: Competition) -> list[str]:
+    """Upload the generated ground truth of every CPU task whose object is missing; return what was added."""
+    if not s3.bucket_exists(GROUND_TRUTH_BUCKET):
+        s3.make_bucket(GROUND_TRUTH_BUCKET)
+    added = []
+    for task in competition.tasks:
+        if task.kind != "cpu":
+            continue
+        try:
+            s3.stat_object(GROUND_TRUTH_BUCKET, task.ground_truth)
+            continue
+        except Exception as exc:  # minio's S3Error NoSuchKey: not there yet
+            if "NoSuchKey" not in repr(exc) and "NoSuchBucket" not in repr(exc):
+                raise
+        data = npy_zip(make_ground_truth(task))
+        s3.put_object(GROUND_TRUTH_BUCKET, task.ground_truth, io.BytesIO(data), len(data))
+        added.append(task.ground_truth)
+    return added

@@ -1,0 +1,159 @@
+"""Submissions: the tasks, presigned uploads (start → PUT to storage → complete), direct multipart uploads
+for clients such as MLS-GOAT's `submit.py` (optionally waiting for the score), and a team's history."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State, UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery, JSONBody
+
+from gateway.identity import principal, signed_in
+from gateway.problems import Problem
+from proto import submissions as ops
+
+# Direct uploads stream through the gateway to storage; larger files should use the presigned path.
+MAX_DIRECT_UPLOAD_BYTES = 1024 * 1024 * 1024
+MAX_WAIT_S = 600.0  # MLS-GOAT's client waits up to ten minutes for its score
+
+
+class StartBody(msgspec.Struct, frozen=True):
+    task_id: str
+    filename: str
+    size_bytes: int
+    sha256: str = ""
+
+
+class CompleteBody(msgspec.Struct, frozen=True):
+    sha256: str = ""
+
+
+class FileUpload(msgspec.Struct):
+    file: UploadFile
+
+
+def _size(upload: UploadFile) -> int:
+    stream = upload.file
+    stream.seek(0, os.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
+
+
+async def _put(state: State, ticket: ops.UploadTicket, upload: UploadFile, size: int) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        while chunk := await upload.read(1 << 20):
+            yield chunk
+
+    response = await state.http.put(ticket.upload_url, content=chunks(), headers={"content-length": str(size)})
+    if response.status_code >= 300:
+        raise Problem(502, f"object storage refused the upload ({response.status_code})")
+
+
+async def _wait_for_outcome(state: State, request: Request, submission: ops.SubmissionView, seconds: float,
+                            changed: asyncio.Queue[bytes]) -> ops.SubmissionView:
+    deadline = asyncio.get_running_loop().time() + min(seconds, MAX_WAIT_S)
+    while submission.status not in ops.TERMINAL:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            break
+        try:
+            await asyncio.wait_for(changed.get(), remaining)
+        except TimeoutError:
+            break
+        submission = await state.services.call(
+            ops.GET_SUBMISSION, ops.GetSubmission(actor=principal(request), submission_id=submission.id)
+        )
+    return submission
+
+
+async def direct_upload(request: Request, state: State, task_id: str, upload: UploadFile, wait: float
+                        ) -> ops.SubmissionView:
+    actor = principal(request)
+    size = _size(upload)
+    ticket = await state.services.call(
+        ops.START_UPLOAD,
+        ops.StartUpload(actor=actor, task_id=task_id, filename=upload.filename or "submission", size_bytes=size),
+    )
+    await _put(state, ticket, upload, size)
+    changed: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def on_change(message: Any) -> None:
+        changed.put_nowait(message.data)
+
+    # Subscribed before completing, so no status change can slip between the two.
+    subscription = await state.broker.connection.subscribe(
+        ops.live_submission(actor.account_id, str(ticket.submission_id)), cb=on_change
+    )
+    try:
+        submission = await state.services.call(
+            ops.COMPLETE_UPLOAD, ops.CompleteUpload(actor=actor, submission_id=ticket.submission_id)
+        )
+        if wait > 0:
+            submission = await _wait_for_outcome(state, request, submission, wait, changed)
+    finally:
+        await subscription.unsubscribe()
+    return submission
+
+
+class SubmissionController(Controller):
+    tags = ["submissions"]
+
+    @get("/api/v1/tasks", summary="The competition's tasks: how to submit to each")
+    async def tasks(self, state: State) -> ops.TaskList:
+        return await state.services.call(ops.LIST_TASKS, ops.ListTasks())
+
+    @post("/api/v1/submissions", guards=[signed_in], status_code=200,
+          summary="Start a presigned upload: returns the submission id and a short-lived PUT URL")
+    async def start(self, request: Request, state: State, data: JSONBody[StartBody]) -> ops.UploadTicket:
+        return await state.services.call(
+            ops.START_UPLOAD,
+            ops.StartUpload(actor=principal(request), task_id=data.task_id, filename=data.filename,
+                            size_bytes=data.size_bytes, sha256=data.sha256),
+        )
+
+    @post("/api/v1/submissions/{submission_id:int}/complete", guards=[signed_in], status_code=200,
+          summary="Finish a presigned upload: size and sha256 are checked, then the submission is scored")
+    async def complete(self, request: Request, state: State, submission_id: FromPath[int],
+                       data: JSONBody[CompleteBody]) -> ops.SubmissionView:
+        return await state.services.call(
+            ops.COMPLETE_UPLOAD,
+            ops.CompleteUpload(actor=principal(request), submission_id=submission_id, sha256=data.sha256),
+        )
+
+    @post(["/api/v1/tasks/{task_id:str}/submissions", "/submissions/{task_id:str}", "/submit/{task_id:str}"],
+          guards=[signed_in], status_code=200, request_max_body_size=MAX_DIRECT_UPLOAD_BYTES,
+          summary="Upload a submission in one request (multipart field 'file'); ?wait=N waits up to N s for "
+                  "its score")
+    async def upload(self, request: Request, state: State, task_id: FromPath[str],
+                     data: Annotated[FileUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+                     wait: FromQuery[float] = 0.0) -> ops.SubmissionView:
+        return await direct_upload(request, state, task_id, data.file, wait)
+
+    @get(["/api/v1/submissions", "/submissions", "/teams/me/submissions"], guards=[signed_in],
+         summary="The calling team's submissions, newest first")
+    async def history(self, request: Request, state: State, task_id: FromQuery[str] = "") -> list[ops.SubmissionView]:
+        reply = await state.services.call(
+            ops.LIST_SUBMISSIONS, ops.ListSubmissions(actor=principal(request), task_id=task_id)
+        )
+        return reply.submissions
+
+    @get("/teams/me/submissions/{task_id:str}", guards=[signed_in], summary="MLS-GOAT: history for one task")
+    async def task_history(self, request: Request, state: State, task_id: FromPath[str]) -> list[ops.SubmissionView]:
+        reply = await state.services.call(
+            ops.LIST_SUBMISSIONS, ops.ListSubmissions(actor=principal(request), task_id=task_id)
+        )
+        return reply.submissions
+
+    @get(["/api/v1/submissions/{submission_id:int}", "/submissions/{submission_id:int}"], guards=[signed_in],
+         summary="One submission: status, scores, reason")
+    async def one(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionView:
+        return await state.services.call(
+            ops.GET_SUBMISSION, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
+        )

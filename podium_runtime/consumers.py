@@ -1,0 +1,42 @@
+"""Durable pull consumers from their `proto` definitions: explicit ack, AckWait, MaxDeliver and backoff as
+declared there, events decoded by msgspec. An unhandled error Naks (redelivery with the backoff); handlers
+raise FastStream's RejectMessage for a message that must never be retried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsRouter, PullSub
+from nats.js.api import AckPolicy as JsAckPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from podium_runtime.codec import decode_event
+from proto.streams import ConsumerSpec
+
+
+def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=spec.durable,
+        filter_subject=spec.filter_subject,
+        ack_policy=JsAckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=spec.ack_wait_s,
+        max_deliver=spec.max_deliver,
+        backoff=list(spec.backoff_s) or None,
+    )
+
+
+def durable_subscriber(router: NatsRouter, spec: ConsumerSpec, **kwargs: Any) -> Any:
+    """A decorator registering the handler on the durable consumer `spec` describes."""
+    return router.subscriber(
+        spec.filter_subject,
+        stream=JStream(name=spec.stream, declare=False),
+        durable=spec.durable,
+        config=consumer_config(spec),
+        pull_sub=PullSub(batch_size=1, timeout=5.0),
+        decoder=decode_event,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=spec.durable,
+        **kwargs,
+    )

@@ -1,0 +1,135 @@
+"""Request/reply contracts of the submission service and its live status event (core NATS)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+import msgspec
+
+from proto.competition import Phase
+from proto.events import Event
+from proto.rpc import Operation, Principal
+from proto.subjects import token
+
+SUBMISSIONS_PREFIX = "rpc.submissions"
+# Upload statuses, in order; the last three are terminal.
+STATUSES = ("awaiting_upload", "received", "scoring", "scored", "failed", "rejected", "expired")
+TERMINAL = frozenset({"scored", "failed", "rejected", "expired"})
+
+
+class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    title: str
+    kind: str
+    metric: str
+    sort: str
+    daily_quota: int
+    max_upload_bytes: int
+    aliases: tuple[str, ...]
+    samples: int
+    sample_names: list[str]
+    shape: tuple[int, ...]
+    phases: tuple[Phase, ...]
+    scorer_version: str
+
+
+class TaskList(msgspec.Struct, frozen=True, kw_only=True, tag="task_list"):
+    competition: str
+    tasks: list[TaskInfo]
+
+
+class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class StartUpload(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    task_id: str
+    filename: str
+    size_bytes: int
+    # Optional: when given, `complete` refuses an object whose digest differs.
+    sha256: str = ""
+
+
+class UploadTicket(msgspec.Struct, frozen=True, kw_only=True, tag="upload_ticket"):
+    submission_id: int
+    upload_url: str
+    method: str
+    expires_at: datetime
+    max_bytes: int
+    quota_left: int
+
+
+class CompleteUpload(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    submission_id: int
+    sha256: str = ""
+
+
+class SubmissionView(msgspec.Struct, frozen=True, kw_only=True, tag="submission"):
+    id: int
+    team_id: int
+    task_id: str
+    phase_id: str
+    filename: str
+    status: str
+    scorer_version: str
+    public_score: float | None
+    private_score: float | None
+    reason: str | None
+    size_bytes: int | None
+    sha256: str | None
+    timestamp: datetime
+    scored_at: datetime | None
+    metrics: dict[str, float] = {}
+    # MLS-GOAT's frontend shows `details` as a JSON string.
+    details: str = "{}"
+
+
+class SubmissionList(msgspec.Struct, frozen=True, kw_only=True, tag="submission_list"):
+    submissions: list[SubmissionView]
+
+
+class ListSubmissions(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    task_id: str = ""
+    limit: int = 200
+
+
+class GetSubmission(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    submission_id: int
+
+
+def _op(name: str, request: type, reply: type) -> Operation:
+    return Operation(SUBMISSIONS_PREFIX, name, request, reply)
+
+
+LIST_TASKS = _op("tasks", ListTasks, TaskList)
+START_UPLOAD = _op("start", StartUpload, UploadTicket)
+COMPLETE_UPLOAD = _op("complete", CompleteUpload, SubmissionView)
+LIST_SUBMISSIONS = _op("list", ListSubmissions, SubmissionList)
+GET_SUBMISSION = _op("get", GetSubmission, SubmissionView)
+
+OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION)
+
+
+class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):
+    """A submission's status changed (core NATS: for live pushes and `?wait=`, not persisted)."""
+
+    persisted: ClassVar[bool] = False
+
+    submission_id: int
+    team_id: int
+    status: str
+
+    def subject(self) -> str:
+        return live_submission(str(self.team_id), str(self.submission_id))
+
+    def msg_id(self) -> str:
+        return f"status:{self.submission_id}:{self.status}"
+
+
+def live_submission(team_id: str, submission_id: str) -> str:
+    return f"live.submission.{token(team_id)}.{token(submission_id)}"

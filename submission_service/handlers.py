@@ -1,0 +1,211 @@
+"""The submission service's operations (tasks, upload start and completion, history) and its reactions to
+score events, progress and JetStream's MaxDeliver advisories."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import msgspec
+from faststream.nats import NatsBroker
+from minio import Minio
+
+from podium_runtime.rpc import Refused
+from proto import submissions as ops
+from proto.competition import Competition, Task
+from proto.events import ScoreComputed, ScoreFailed, ScoreProgress
+from proto.rpc import Principal
+from submission_service import store
+
+log = logging.getLogger(__name__)
+BUCKET = "submissions"
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_EXTENSIONS = {"cpu": ".zip", "gpu": ".onnx"}
+_encoder = msgspec.json.Encoder()
+
+
+def _team_id(actor: Principal) -> int:
+    return int(actor.account_id)
+
+
+def display_filename(name: str) -> str:
+    """The participant's file name, for display only (never part of a key): printable, short."""
+    cleaned = "".join(ch for ch in name.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable())
+    return cleaned[:200] or "submission"
+
+
+def sha256_of(s3: Minio, key: str) -> tuple[int, str]:
+    """Size and digest of a stored object, streamed (never held whole in memory)."""
+    digest, size = hashlib.sha256(), 0
+    response = s3.get_object(BUCKET, key)
+    try:
+        for chunk in response.stream(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    finally:
+        response.close()
+        response.release_conn()
+    return size, digest.hexdigest()
+
+
+@dataclass
+class SubmissionHandlers:
+    competition: Competition
+    upload_ttl: timedelta
+    pool: asyncpg.Pool | None = None
+    s3: Minio | None = None
+    # Signs upload URLs for the address participants reach S3 at (may differ from the internal one).
+    presigner: Minio | None = None
+    broker: NatsBroker | None = None
+
+    def _task(self, task_id: str) -> Task:
+        task = self.competition.task(task_id)
+        if task is None:
+            known = ", ".join(t.id for t in self.competition.tasks)
+            raise Refused(404, f"no task {task_id!r}; tasks: {known}")
+        return task
+
+    async def _announce(self, row: asyncpg.Record) -> None:
+        """Tell live listeners (the gateway's sockets and `?wait=`) about the new status."""
+        assert self.broker is not None
+        event = ops.SubmissionStatusChanged(submission_id=row["id"], team_id=row["team_id"], status=row["status"])
+        await self.broker.publish(_encoder.encode(event), event.subject())
+
+    # --- operations --------------------------------------------------------------------------
+
+    async def list_tasks(self, _request: ops.ListTasks) -> ops.TaskList:
+        return ops.TaskList(
+            competition=self.competition.competition.name,
+            tasks=[
+                ops.TaskInfo(
+                    id=t.id, title=t.title, kind=t.kind, metric=t.metric, sort=t.sort, daily_quota=t.daily_quota,
+                    max_upload_bytes=t.max_upload_bytes, aliases=t.aliases, samples=t.samples,
+                    sample_names=t.sample_names() if t.kind == "cpu" else [], shape=t.shape, phases=t.phases,
+                    scorer_version=t.scorer_version,
+                )
+                for t in self.competition.tasks
+            ],
+        )
+
+    async def start_upload(self, request: ops.StartUpload) -> ops.UploadTicket:
+        assert self.pool is not None and self.presigner is not None
+        task = self._task(request.task_id)
+        if request.actor.is_admin:
+            raise Refused(403, "admins do not submit; log in as a team")
+        if not 0 < request.size_bytes <= task.max_upload_bytes:
+            raise Refused(413 if request.size_bytes > 0 else 422,
+                          f"size must be 1 to {task.max_upload_bytes} bytes for task {task.id}, "
+                          f"got {request.size_bytes}")
+        if request.sha256 and not _SHA256.fullmatch(request.sha256):
+            raise Refused(422, "sha256 must be 64 lowercase hex digits")
+        now = datetime.now(UTC)
+        phase = task.phase_at(now)
+        if phase is None:
+            raise Refused(403, f"task {task.id} accepts no submissions now (no open phase)")
+        day = store.utc_day(now)
+        async with self.pool.acquire() as conn, conn.transaction():
+            used = await store.take_quota(conn, _team_id(request.actor), task, day)
+            if used is None:
+                raise Refused(429, f"daily quota of {task.daily_quota} submissions for task {task.id} is used up; "
+                                   "it resets at 00:00 UTC", retry_after=_seconds_to_midnight(now))
+            row = await store.create(
+                conn, team_id=_team_id(request.actor), task=task, phase_id=phase.id,
+                filename=display_filename(request.filename), declared_size=request.size_bytes,
+                declared_sha256=request.sha256, day=day, expires_at=now + self.upload_ttl,
+                extension=_EXTENSIONS[task.kind],
+            )
+        url = await asyncio.to_thread(self.presigner.presigned_put_object, BUCKET, row["object_key"], self.upload_ttl)
+        return ops.UploadTicket(
+            submission_id=row["id"], upload_url=url, method="PUT", expires_at=row["upload_expires_at"],
+            max_bytes=task.max_upload_bytes, quota_left=task.daily_quota - used,
+        )
+
+    async def complete_upload(self, request: ops.CompleteUpload) -> ops.SubmissionView:
+        assert self.pool is not None and self.s3 is not None
+        row = await self._own(request.actor, request.submission_id)
+        if row["status"] != "awaiting_upload":
+            return store.view(row)  # completing twice is harmless: answer the current state
+        task = self._task(row["task_id"])
+        try:
+            size, digest = await asyncio.to_thread(sha256_of, self.s3, row["object_key"])
+        except Exception as exc:  # minio's S3Error (NoSuchKey) or a connection error
+            if "NoSuchKey" in repr(exc):
+                raise Refused(409, "nothing was uploaded yet: PUT the file to the upload URL first") from None
+            raise
+        expected = request.sha256 or row["declared_sha256"]
+        problem = None
+        if size > task.max_upload_bytes:
+            problem = f"the upload is {size} bytes, over the task's limit of {task.max_upload_bytes}"
+        elif size != row["declared_size"]:
+            problem = f"the upload is {size} bytes, but {row['declared_size']} were announced"
+        elif expected and expected != digest:
+            problem = f"the upload's sha256 is {digest}, but {expected} was announced"
+        async with self.pool.acquire() as conn, conn.transaction():
+            locked = await store.by_id(conn, row["id"], for_update=True)
+            if locked is None or locked["status"] != "awaiting_upload":
+                return store.view(locked or row)
+            if problem is not None:
+                updated = await store.set_status(conn, locked, "rejected", problem)
+            else:
+                updated = await store.accept(conn, locked, size, digest)
+        if problem is not None:
+            await asyncio.to_thread(self.s3.remove_object, BUCKET, row["object_key"])
+        await self._announce(updated)
+        if problem is not None:
+            raise Refused(422, problem, submission_id=row["id"])
+        return store.view(updated)
+
+    async def _own(self, actor: Principal, submission_id: int) -> asyncpg.Record:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            row = await store.by_id(conn, submission_id)
+        # Another team's submission answers exactly like a missing one.
+        if row is None or (not actor.is_admin and row["team_id"] != _team_id(actor)):
+            raise Refused(404, "Submission not found")
+        return row
+
+    async def get_submission(self, request: ops.GetSubmission) -> ops.SubmissionView:
+        return store.view(await self._own(request.actor, request.submission_id))
+
+    async def list_submissions(self, request: ops.ListSubmissions) -> ops.SubmissionList:
+        assert self.pool is not None
+        task_id = self._task(request.task_id).id if request.task_id else ""
+        async with self.pool.acquire() as conn:
+            rows = await store.list_for_team(conn, _team_id(request.actor), task_id, min(request.limit, 1000))
+        return ops.SubmissionList(submissions=[store.view(row) for row in rows])
+
+    def operations(self) -> dict:
+        return {
+            ops.LIST_TASKS: self.list_tasks, ops.START_UPLOAD: self.start_upload,
+            ops.COMPLETE_UPLOAD: self.complete_upload, ops.LIST_SUBMISSIONS: self.list_submissions,
+            ops.GET_SUBMISSION: self.get_submission,
+        }
+
+    # --- reactions ---------------------------------------------------------------------------
+
+    async def on_score(self, event: ScoreComputed | ScoreFailed) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            updated = await store.record_outcome(conn, event)
+        if updated is not None:
+            await self._announce(updated)
+
+    async def on_progress(self, event: ScoreProgress) -> None:
+        assert self.pool is not None
+        row = await self.pool.fetchrow(
+            "UPDATE submissions.submissions SET status = 'scoring', updated_at = now() "
+            "WHERE id = $1 AND status = 'received' RETURNING id, team_id, status",
+            int(event.submission_id),
+        )
+        if row is not None:
+            await self._announce(row)
+
+
+def _seconds_to_midnight(now: datetime) -> int:
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return int((tomorrow - now).total_seconds()) + 1

@@ -1,0 +1,104 @@
+"""Nothing stays stuck: uploads never completed expire (quota refunded); accepted submissions that got no
+score in time are published again, and after a few tries end `failed` with a reason; a submission whose
+scoring exhausted JetStream's MaxDeliver (the advisory) ends `failed` too."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+import msgspec
+from nats.js import JetStreamContext
+
+from proto import codec
+from proto.events import ScoreFailed, SubmissionReceived
+from proto.streams import SUBMISSIONS
+from submission_service import store
+
+log = logging.getLogger(__name__)
+# JetStream's advisory when a message hit MaxDeliver on a consumer of the SUBMISSIONS stream.
+MAX_DELIVERIES_ADVISORY = f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{SUBMISSIONS.name}.*"
+
+
+class MaxDeliveriesAdvisory(msgspec.Struct):
+    stream: str
+    consumer: str
+    stream_seq: int
+    deliveries: int
+
+
+def infrastructure_failure(event: SubmissionReceived, reason: str) -> ScoreFailed:
+    return ScoreFailed(
+        submission_id=event.submission_id, team_id=event.team_id, task_id=event.task_id,
+        scorer_version=event.scorer_version, reason=reason, infrastructure=True, phase_id=event.phase_id,
+        correlation_id=event.correlation_id,
+    )
+
+
+@dataclass
+class Reconciler:
+    pool: asyncpg.Pool
+    # Longer than JetStream's duplicate window, so a re-publish is not dropped as a duplicate.
+    stuck_after: timedelta
+    max_republish: int
+    upload_grace: timedelta = timedelta(minutes=1)
+
+    async def pass_once(self) -> dict[str, int]:
+        counts = {"expired": 0, "republished": 0, "failed": 0}
+        async with self.pool.acquire() as conn, conn.transaction():
+            expired = await conn.fetch(
+                "SELECT id, team_id, task_id, quota_day FROM submissions.submissions "
+                "WHERE status = 'awaiting_upload' AND upload_expires_at < now() - $1::interval "
+                "FOR UPDATE SKIP LOCKED",
+                self.upload_grace,
+            )
+            for row in expired:
+                await conn.execute(
+                    "UPDATE submissions.submissions SET status = 'expired', updated_at = now(), "
+                    "reason = 'the upload was not completed before its URL expired' WHERE id = $1", row["id"])
+                await store.refund_quota(conn, row)
+            counts["expired"] = len(expired)
+            stuck = await conn.fetch(
+                "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') "
+                "AND updated_at < now() - $1::interval FOR UPDATE SKIP LOCKED",
+                self.stuck_after,
+            )
+            for row in stuck:
+                event = store.received_event(row)
+                if row["republished"] < self.max_republish:
+                    await store.outbox.add(conn, event)
+                    counts["republished"] += 1
+                else:
+                    reason = (f"scoring did not finish after {row['republished'] + 1} attempts; this is the "
+                              "platform's fault, your quota is refunded")
+                    await store.outbox.add(conn, infrastructure_failure(event, reason))
+                    counts["failed"] += 1
+                await conn.execute(
+                    "UPDATE submissions.submissions SET republished = republished + 1, updated_at = now() "
+                    "WHERE id = $1", row["id"])
+        if any(counts.values()):
+            log.info("reconciled submissions", extra=counts)
+        return counts
+
+    async def run(self, interval_s: float) -> None:
+        while True:
+            try:
+                await self.pass_once()
+            except Exception as exc:  # Postgres away: try again next round, never die
+                log.warning("reconciler pass failed", extra={"error": repr(exc)})
+            await asyncio.sleep(interval_s)
+
+
+async def fail_exhausted(pool: asyncpg.Pool, js: JetStreamContext, advisory: MaxDeliveriesAdvisory) -> None:
+    """A scorer gave up on a message: record the submission's failure through the outbox."""
+    message = await js.get_msg(advisory.stream, advisory.stream_seq)
+    event = codec.decode(message.data)
+    if not isinstance(event, SubmissionReceived):
+        return
+    reason = (f"scoring failed {advisory.deliveries} times for reasons on the platform's side; "
+              "your quota is refunded — please submit again")
+    async with pool.acquire() as conn, conn.transaction():
+        await store.outbox.add(conn, infrastructure_failure(event, reason))

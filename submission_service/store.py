@@ -1,0 +1,166 @@
+"""The `submissions` schema: creating a submission under its daily quota, accepting its upload with the
+SubmissionReceived event in the same transaction, recording score outcomes, refunds and views."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import asyncpg
+
+from podium_runtime.outbox import Outbox
+from proto.competition import Task
+from proto.events import ScoreComputed, ScoreFailed, SubmissionReceived
+from proto.submissions import SubmissionView
+
+SCHEMA = "submissions"
+outbox = Outbox(SCHEMA)
+
+_COLUMNS = """id, team_id, task_id, phase_id, kind, filename, object_key, status, scorer_version, declared_size,
+    declared_sha256, size_bytes, sha256, public_score, private_score, metrics, details_key, reason, quota_day,
+    quota_refunded, upload_expires_at, republished, created_at, received_at, scored_at, updated_at"""
+
+
+def utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+async def take_quota(conn: asyncpg.Connection, team_id: int, task: Task, day: date) -> int | None:
+    """Count one submission against the team's quota for the day; None when the quota is used up.
+
+    One upsert: concurrent submits of one team serialize on the row, so exactly `daily_quota` succeed."""
+    return await conn.fetchval(
+        """INSERT INTO submissions.quota_usage AS q (team_id, task_id, day, used) VALUES ($1, $2, $3, 1)
+           ON CONFLICT (team_id, task_id, day) DO UPDATE SET used = q.used + 1 WHERE q.used < $4
+           RETURNING used""",
+        team_id, task.id, day, task.daily_quota,
+    )
+
+
+async def refund_quota(conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
+    """Give back the quota a submission took (once); returns whether it was refunded now."""
+    refunded = await conn.fetchval(
+        "UPDATE submissions.submissions SET quota_refunded = true WHERE id = $1 AND NOT quota_refunded RETURNING id",
+        row["id"],
+    )
+    if refunded is None:
+        return False
+    await conn.execute(
+        "UPDATE submissions.quota_usage SET used = used - 1 WHERE team_id = $1 AND task_id = $2 AND day = $3 "
+        "AND used > 0",
+        row["team_id"], row["task_id"], row["quota_day"],
+    )
+    return True
+
+
+async def create(
+    conn: asyncpg.Connection, *, team_id: int, task: Task, phase_id: str, filename: str, declared_size: int,
+    declared_sha256: str, day: date, expires_at: datetime, extension: str,
+) -> asyncpg.Record:
+    submission_id = await conn.fetchval(
+        "SELECT nextval(pg_get_serial_sequence('submissions.submissions', 'id'))"
+    )
+    # The server fixes the key: nothing the participant sends becomes part of a storage path.
+    object_key = f"{task.id}/{team_id}/{submission_id}{extension}"
+    return await conn.fetchrow(
+        f"""INSERT INTO submissions.submissions (id, team_id, task_id, phase_id, kind, filename, object_key, status,
+                scorer_version, declared_size, declared_sha256, quota_day, upload_expires_at)
+            OVERRIDING SYSTEM VALUE
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 'awaiting_upload', $8, $9, $10, $11, $12) RETURNING {_COLUMNS}""",
+        submission_id, team_id, task.id, phase_id, task.kind, filename, object_key, task.scorer_version,
+        declared_size, declared_sha256, day, expires_at,
+    )
+
+
+async def by_id(conn: asyncpg.Connection, submission_id: int, *, for_update: bool = False) -> asyncpg.Record | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return await conn.fetchrow(f"SELECT {_COLUMNS} FROM submissions.submissions WHERE id = $1{lock}", submission_id)
+
+
+async def list_for_team(conn: asyncpg.Connection, team_id: int, task_id: str, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"SELECT {_COLUMNS} FROM submissions.submissions WHERE team_id = $1 AND ($2 = '' OR task_id = $2) "
+        "ORDER BY created_at DESC, id DESC LIMIT $3",
+        team_id, task_id, limit,
+    )
+
+
+def received_event(row: asyncpg.Record) -> SubmissionReceived:
+    return SubmissionReceived(
+        submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"], kind=row["kind"],
+        object_key=row["object_key"], sha256=row["sha256"], size_bytes=row["size_bytes"],
+        submitted_at=row["received_at"], scorer_version=row["scorer_version"], phase_id=row["phase_id"],
+        correlation_id=f"submission:{row['id']}",
+    )
+
+
+async def accept(conn: asyncpg.Connection, row: asyncpg.Record, size: int, sha256: str) -> asyncpg.Record:
+    """Mark the upload received and emit SubmissionReceived through the outbox, in the caller's transaction."""
+    accepted = await conn.fetchrow(
+        f"""UPDATE submissions.submissions SET status = 'received', size_bytes = $2, sha256 = $3,
+                received_at = now(), updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}""",
+        row["id"], size, sha256,
+    )
+    await outbox.add(conn, received_event(accepted))
+    return accepted
+
+
+async def set_status(conn: asyncpg.Connection, row: asyncpg.Record, status: str, reason: str | None = None
+                     ) -> asyncpg.Record:
+    return await conn.fetchrow(
+        f"UPDATE submissions.submissions SET status = $2, reason = coalesce($3, reason), updated_at = now() "
+        f"WHERE id = $1 RETURNING {_COLUMNS}",
+        row["id"], status, reason,
+    )
+
+
+async def record_outcome(conn: asyncpg.Connection, event: ScoreComputed | ScoreFailed) -> asyncpg.Record | None:
+    """Apply a score event once: store it by version, and update the submission when it is the version the
+    submission awaits. Returns the updated submission, or None for a repeat or another version."""
+    computed = isinstance(event, ScoreComputed)
+    submission_id = int(event.submission_id)
+    inserted = await conn.fetchval(
+        """INSERT INTO submissions.scores (submission_id, scorer_version, outcome, public_score, private_score,
+               metrics, details_key, reason, infrastructure)
+           SELECT $1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9 WHERE EXISTS
+               (SELECT 1 FROM submissions.submissions WHERE id = $1)
+           ON CONFLICT (submission_id, scorer_version) DO NOTHING RETURNING submission_id""",
+        submission_id, event.scorer_version, "computed" if computed else "failed",
+        event.public_score if computed else None, event.private_score if computed else None,
+        json.dumps(event.metrics if computed else {}), event.details_key if computed else None,
+        None if computed else event.reason, (not computed) and event.infrastructure,
+    )
+    if inserted is None:
+        return None
+    row = await by_id(conn, submission_id, for_update=True)
+    if row is None or row["scorer_version"] != event.scorer_version or row["status"] not in ("received", "scoring"):
+        return None
+    if computed:
+        return await conn.fetchrow(
+            f"""UPDATE submissions.submissions SET status = 'scored', public_score = $2, private_score = $3,
+                    metrics = $4::jsonb, details_key = $5, scored_at = now(), updated_at = now()
+                WHERE id = $1 RETURNING {_COLUMNS}""",
+            submission_id, event.public_score, event.private_score, json.dumps(event.metrics), event.details_key,
+        )
+    failed = await conn.fetchrow(
+        f"""UPDATE submissions.submissions SET status = 'failed', reason = $2, scored_at = now(), updated_at = now()
+            WHERE id = $1 RETURNING {_COLUMNS}""",
+        submission_id, event.reason,
+    )
+    if event.infrastructure:
+        await refund_quota(conn, failed)
+    return failed
+
+
+def view(row: asyncpg.Record) -> SubmissionView:
+    metrics = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else dict(row["metrics"] or {})
+    details = {"status": row["status"], "score": row["public_score"], **metrics}
+    if row["reason"]:
+        details["error"] = row["reason"]
+    return SubmissionView(
+        id=row["id"], team_id=row["team_id"], task_id=row["task_id"], phase_id=row["phase_id"],
+        filename=row["filename"], status=row["status"], scorer_version=row["scorer_version"],
+        public_score=row["public_score"], private_score=row["private_score"], reason=row["reason"],
+        size_bytes=row["size_bytes"], sha256=row["sha256"], timestamp=row["created_at"], scored_at=row["scored_at"],
+        metrics=metrics, details=json.dumps(details),
+    )
