@@ -10,7 +10,8 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import asyncpg
 import nats
@@ -18,11 +19,13 @@ import pytest
 from litestar.testing import AsyncTestClient
 from nats.aio.client import Client as NatsClient
 
+from deploy.demo import seed_ground_truth
 from deploy.stack import EmbeddedStack, StackPorts, free_port, http_ok, spawn, stop_all, wait_until
 from gateway.app import GatewaySettings
 from gateway.app import create_app as create_gateway
-from podium_runtime.connections import ensure_streams
+from podium_runtime.connections import create_s3, ensure_streams
 from podium_runtime.settings import PlatformSettings, ServiceSettings
+from proto.competition import Competition, parse_competition
 
 
 @pytest.fixture(scope="session")
@@ -75,23 +78,103 @@ def service_env(stack: EmbeddedStack, **extra: str) -> dict[str, str]:
     return {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1", **extra}
 
 
-@pytest.fixture(scope="session")
-def auth_service(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real auth_service as its own process; yields its base URL (health routes)."""
+@contextmanager
+def service_process(module: str, stack: EmbeddedStack, folder: Path, **env: str) -> Iterator[dict[str, str]]:
+    """A back-end service as its own process on a free port, ready; yields the environment it runs with."""
     port = free_port()
-    log = tmp_path_factory.mktemp("auth") / "auth_service.log"
-    env = service_env(stack, PODIUM_AUTH_SERVICE_HTTP_PORT=str(port), PODIUM_ACCESS_TOKEN_TTL_S="300")
-    server = spawn("auth_service", [sys.executable, "-m", "auth_service"], log, signal.SIGTERM, env=env)
+    full_env = service_env(stack, **{f"PODIUM_{module.upper()}_HTTP_PORT": str(port)}, **env)
+    log = folder / f"{module}.log"
+    server = spawn(module, [sys.executable, "-m", module], log, signal.SIGTERM, env=full_env)
     try:
-        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/readiness"), "auth_service", 60, server.proc, log)
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/readiness"), module, 60, server.proc, log)
+        yield full_env
+    finally:
+        stop_all([server], timeout_s=15)
+
+
+@pytest.fixture(scope="session")
+def auth_service(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The real auth_service as its own process, with a first admin created by its CLI."""
+    with service_process("auth_service", stack, tmp_path_factory.mktemp("auth"),
+                         PODIUM_ACCESS_TOKEN_TTL_S="300") as env:
         created = subprocess.run(
             [sys.executable, "-m", "auth_service", "create-admin", "--name", ADMIN[0], "--password", ADMIN[1]],
             env=env, capture_output=True, text=True, timeout=60,
         )
         assert created.returncode == 0, created.stderr
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_all([server], timeout_s=15)
+        yield env
+
+
+TEST_COMPETITION = """
+[competition]
+name = "Podium tests"
+
+[[tasks]]
+id = "recon"
+title = "Reconstruction (tests)"
+kind = "cpu"
+metric = "psnr"
+scorer_version = "psnr-1"
+daily_quota = 5
+max_upload_bytes = 2_000_000
+aliases = ["task1"]
+samples = 12
+shape = [3, 16, 16]
+ground_truth = "recon/ground_truth.zip"
+split = { private_fraction = 0.5, seed = 7 }
+
+[[tasks]]
+id = "lab"
+title = "Reconstruction with a generous quota (tests of refusals)"
+kind = "cpu"
+metric = "psnr"
+scorer_version = "psnr-1"
+daily_quota = 100
+max_upload_bytes = 2_000_000
+samples = 12
+shape = [3, 16, 16]
+ground_truth = "lab/ground_truth.zip"
+split = { private_fraction = 0.5, seed = 11 }
+
+[[tasks]]
+id = "closed"
+title = "A task whose only phase is over"
+kind = "cpu"
+metric = "psnr"
+scorer_version = "psnr-1"
+samples = 2
+shape = [2]
+ground_truth = "closed/ground_truth.zip"
+[[tasks.phases]]
+id = "past"
+opens_at = 2020-01-01T00:00:00Z
+closes_at = 2020-02-01T00:00:00Z
+"""
+
+
+@pytest.fixture(scope="session")
+def competition(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Competition]:
+    """The tests' competition file, with its generated ground truth in the stack's S3."""
+    path = tmp_path_factory.mktemp("competition") / "competition.toml"
+    path.write_text(TEST_COMPETITION)
+    parsed = parse_competition(TEST_COMPETITION)
+    settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()})
+    seed_ground_truth(create_s3(settings), parsed)
+    return path, parsed
+
+
+@pytest.fixture(scope="session")
+def scoring_services(
+    stack: EmbeddedStack, competition: tuple[Path, Competition], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """submission_service and cpu_scorer as processes (their reconciler slowed down: tests drive it)."""
+    folder = tmp_path_factory.mktemp("scoring")
+    common = {"PODIUM_COMPETITION_FILE": str(competition[0])}
+    with (
+        service_process("submission_service", stack, folder, PODIUM_RECONCILE_INTERVAL_S="3600", **common),
+        service_process("cpu_scorer", stack, folder, **common),
+    ):
+        yield
 
 
 def gateway_settings(settings: ServiceSettings, **overrides: object) -> GatewaySettings:
@@ -110,7 +193,16 @@ async def running_gateway(settings: GatewaySettings) -> AsyncIterator[AsyncTestC
 
 
 @pytest.fixture(scope="session")
-async def gateway(settings: ServiceSettings, auth_service: str) -> AsyncIterator[AsyncTestClient]:
+async def gateway(
+    settings: ServiceSettings, auth_service: dict[str, str], scoring_services: None
+) -> AsyncIterator[AsyncTestClient]:
     """The gateway app in-process (its real middleware, NATS and auth_service), as an HTTP client."""
     async with running_gateway(gateway_settings(settings)) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+async def admin_token(gateway: AsyncTestClient) -> str:
+    response = await gateway.post("/auth/login", json={"name": ADMIN[0], "password": ADMIN[1]})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]

@@ -21,32 +21,10 @@ from nats.aio.client import Client as NatsClient
 from auth_service.tokens import SigningKey
 from proto import decode
 from proto.events import QuestionChanged, TeamCreated, TeamDeleted, TeamUpdated
+from tests.api import bearer, login, new_team
 from tests.conftest import ADMIN, gateway_settings, running_gateway
 
 JSON = "application/json"
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def login(client: AsyncTestClient, name: str, password: str) -> str:
-    response = await client.post("/auth/login", json={"name": name, "password": password})
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
-
-
-@pytest.fixture(scope="module")
-async def admin_token(gateway: AsyncTestClient) -> str:
-    return await login(gateway, *ADMIN)
-
-
-async def new_team(client: AsyncTestClient, admin_token: str, **fields: object) -> tuple[int, str, str]:
-    name, password = f"team-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    response = await client.post("/teams/", json={"name": name, "password": password, **fields},
-                                 headers=bearer(admin_token))
-    assert response.status_code == 200, response.text
-    return response.json()["id"], name, password
 
 
 # --- the login flow, MLS-GOAT's payloads ------------------------------------------------------------
@@ -481,7 +459,7 @@ async def test_rate_limit_is_shared_by_gateways_and_says_when_to_retry(
 # --- health ------------------------------------------------------------------------------------------
 
 
-async def test_gateway_readiness_reports_identity(gateway: AsyncTestClient, auth_service: str) -> None:
+async def test_gateway_readiness_reports_identity(gateway: AsyncTestClient) -> None:
     response = await gateway.get("/readiness")
     assert response.status_code == 200
     assert response.json()["checks"] == {"nats": "ok", "identity": "ok"}
