@@ -130,8 +130,17 @@ async def test_completing_without_uploading_or_with_other_bytes_is_refused(
         tampered = await gateway.post(f"/api/v1/submissions/{other['submission_id']}/complete", json={},
                                       headers=bearer(token))
     assert tampered.status_code == 422 and "sha256" in tampered.json()["detail"]
+    limit = 2_000_000  # the task's max_upload_bytes
+    at_limit = (await gateway.post("/api/v1/submissions", headers=bearer(token), json={
+        "task_id": "recon", "filename": "a.zip", "size_bytes": limit})).json()
+    async with httpx.AsyncClient() as s3:
+        await s3.put(at_limit["upload_url"], content=b"w" * (limit + 1))
+    over = await gateway.post(f"/api/v1/submissions/{at_limit['submission_id']}/complete", json={},
+                              headers=bearer(token))
+    assert over.status_code == 422 and "over the task's limit" in over.json()["detail"]
     statuses = {s["id"]: s["status"] for s in (await gateway.get("/submissions", headers=bearer(token))).json()}
-    assert statuses == {ticket["submission_id"]: "rejected", other["submission_id"]: "rejected"}
+    assert statuses == {ticket["submission_id"]: "rejected", other["submission_id"]: "rejected",
+                        at_limit["submission_id"]: "rejected"}
 
 
 @pytest.mark.parametrize(
@@ -329,11 +338,21 @@ async def test_a_header_lying_about_sizes_is_refused(gateway: AsyncTestClient, a
     assert body["status"] == "failed" and body["reason"]
 
 
-async def test_score_events_carry_provenance(gateway: AsyncTestClient, admin_token: str, truth: dict,
-                                             nc: NatsClient) -> None:
+async def test_score_events_carry_provenance_and_progress_is_live(
+    gateway: AsyncTestClient, admin_token: str, truth: dict, nc: NatsClient
+) -> None:
     _, token = await team_token(gateway, admin_token)
     data = npy_zip(noisy_submission(truth["recon"], 0.02, seed=3))
+    progress: list[dict] = []
+
+    async def on_progress(message) -> None:  # noqa: ANN001
+        progress.append(json.loads(message.data))
+
+    subscription = await nc.subscribe("job.progress.>", cb=on_progress)
     body = (await upload(gateway, token, "recon", data)).json()
+    await subscription.unsubscribe()
+    mine = [p for p in progress if p["submission_id"] == str(body["id"])]
+    assert mine and mine[-1]["done"] == mine[-1]["total"] == 12
     message = await nc.jetstream().get_last_msg("SCORES", "score.computed.recon")
     event = json.loads(message.data)
     assert event["submission_id"] == str(body["id"])
