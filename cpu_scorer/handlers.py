@@ -10,7 +10,7 @@ import io
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import msgspec
 from faststream.exceptions import NackMessage, RejectMessage
@@ -61,6 +61,7 @@ class CpuScorer:
     ground_truth: GroundTruthCache
     ack_wait_s: float
     retry_delays_s: tuple[float, ...]
+    _live_publishes: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def _fail(self, event: SubmissionReceived, reason: str, *, infrastructure: bool = False) -> None:
         failed = ScoreFailed(
@@ -82,13 +83,24 @@ class CpuScorer:
             progress = ScoreProgress(submission_id=event.submission_id, team_id=event.team_id, done=done,
                                      total=total, correlation_id=event.correlation_id)
             payload = _encoder.encode(progress)
-            loop.call_soon_threadsafe(lambda: loop.create_task(self.broker.publish(payload, progress.subject())))
+            loop.call_soon_threadsafe(self._publish_live, payload, progress.subject())
 
         return report
 
     def _retry_delay(self, message: NatsMessage) -> float:
         delivered = message.raw_message.metadata.num_delivered or 1
         return self.retry_delays_s[min(delivered, len(self.retry_delays_s)) - 1] if self.retry_delays_s else 1.0
+
+    def _publish_live(self, payload: bytes, subject: str) -> None:
+        # The loop keeps only a weak reference to a task: hold it until it is done, or it may vanish unsent.
+        task = asyncio.get_running_loop().create_task(self.broker.publish(payload, subject))
+        self._live_publishes.add(task)
+        task.add_done_callback(self._live_published)
+
+    def _live_published(self, task: asyncio.Task[None]) -> None:
+        self._live_publishes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a progress event was not published", extra={"error": repr(task.exception())})
 
     async def _keep_alive(self, message: NatsMessage) -> None:
         # Long jobs tell JetStream they are alive, so AckWait does not redeliver them to another worker.

@@ -4,6 +4,7 @@ score/progress/advisory subscribers, reconciler → lifespan."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from proto.streams import SUBMISSION_STATUS
 from submission_service import store
 from submission_service.handlers import BUCKET, SubmissionHandlers
 from submission_service.reconciler import MAX_DELIVERIES_ADVISORY, MaxDeliveriesAdvisory, Reconciler, fail_exhausted
+
+log = logging.getLogger(__name__)
 
 
 class SubmissionServiceSettings(ServiceSettings):
@@ -52,7 +55,11 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
 
     @events.subscriber("job.progress.>", title="submission_service progress")
     async def on_progress(message: NatsMessage) -> None:
-        event = codec.decode(message.body)
+        try:
+            event = codec.decode(message.body)
+        except msgspec.DecodeError:
+            log.warning("ignored a malformed progress message", extra={"subject": message.raw_message.subject})
+            return
         if isinstance(event, ScoreProgress):
             await handlers.on_progress(event)
 

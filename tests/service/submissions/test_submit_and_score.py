@@ -344,12 +344,17 @@ async def test_score_events_carry_provenance_and_progress_is_live(
     _, token = await team_token(gateway, admin_token)
     data = npy_zip(noisy_submission(truth["recon"], 0.02, seed=3))
     progress: list[dict] = []
+    finished = asyncio.Event()
 
     async def on_progress(message) -> None:  # noqa: ANN001
         progress.append(json.loads(message.data))
+        if progress[-1]["done"] == progress[-1]["total"]:
+            finished.set()
 
     subscription = await nc.subscribe("job.progress.>", cb=on_progress)
+    await nc.flush()  # the server knows of the subscription before anything is published
     body = (await upload(gateway, token, "recon", data)).json()
+    await asyncio.wait_for(finished.wait(), 10)
     await subscription.unsubscribe()
     mine = [p for p in progress if p["submission_id"] == str(body["id"])]
     assert mine and mine[-1]["done"] == mine[-1]["total"] == 12
