@@ -18,11 +18,13 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.stores.registry import StoreRegistry
 from pydantic import AliasChoices, Field
 
+from gateway.boards import Boards
 from gateway.health import HealthController
 from gateway.identity import Identity, TokenMiddleware
 from gateway.kv_store import NatsKVStore
 from gateway.problems import EXCEPTION_HANDLERS, problem_details_plugin
 from gateway.routes_identity import IdentityController
+from gateway.routes_leaderboard import BoardAdminController, LeaderboardController
 from gateway.routes_qa import QAController
 from gateway.routes_submissions import SubmissionController
 from gateway.routes_teams import AdminTeamController, TeamController
@@ -30,7 +32,7 @@ from gateway.services import ServiceClient
 from gateway.tokens import TokenVerifier
 from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.settings import ServiceSettings
-from proto.streams import RATE_LIMITS, TOKEN_VERSIONS
+from proto.streams import LEADERBOARDS, RATE_LIMITS, TOKEN_VERSIONS
 
 # The back-end services whose health the gateway reports at /api/v1/health.
 BACKEND_SERVICES = ("auth_service", "submission_service", "cpu_scorer", "gpu_scorer", "leaderboard_service")
@@ -72,6 +74,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     services = ServiceClient(broker, settings.service_timeout_s)
     identity = Identity(TokenVerifier(settings.jwt_issuer, settings.jwt_audience, keys={}, versions={}), services)
     rate_store = NatsKVStore(kv=None)
+    boards = Boards()
 
     @asynccontextmanager
     async def platform_connections(app: Litestar) -> AsyncIterator[None]:
@@ -85,6 +88,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         tasks = [
             asyncio.create_task(identity.watch_versions(await js.key_value(TOKEN_VERSIONS.name))),
             asyncio.create_task(identity.keep_jwks()),
+            asyncio.create_task(boards.watch(await js.key_value(LEADERBOARDS.name))),
         ]
         try:
             yield
@@ -106,7 +110,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     app = Litestar(
         route_handlers=[
             HealthController, IdentityController, TeamController, AdminTeamController, QAController,
-            SubmissionController,
+            SubmissionController, LeaderboardController, BoardAdminController,
         ],
         lifespan=[platform_connections],
         middleware=[TokenMiddleware(identity), rate_limit.middleware],
@@ -123,5 +127,6 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     app.state.settings = settings
     app.state.services = services
     app.state.identity = identity
+    app.state.boards = boards
     app.state.backend_services = BACKEND_SERVICES
     return app

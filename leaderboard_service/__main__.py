@@ -1,7 +1,59 @@
-"""`python -m leaderboard_service`: build the app from the environment and serve it."""
+"""`python -m leaderboard_service`: serve; `python -m leaderboard_service rebuild`: replay the streams into an
+empty projection and republish every board."""
 
-from leaderboard_service.app import LeaderboardServiceSettings, create_app
+from __future__ import annotations
+
+import asyncio
+
+import click
+import nats
+from faststream.nats import NatsBroker
+
+from leaderboard_service import projection
+from leaderboard_service.app import LeaderboardServiceSettings, create_app, create_handlers
+from leaderboard_service.rebuild import rebuild
+from podium_runtime.connections import create_pg_pool, ensure_kv_buckets, ensure_streams
 from podium_runtime.main import serve
+from podium_runtime.migrations import apply_migrations, service_migrations
+from proto.streams import LEADERBOARDS
 
-settings = LeaderboardServiceSettings()
-serve(create_app(settings), settings)
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Podium's leaderboard service. Without a command, serve it."""
+    if ctx.invoked_subcommand is None:
+        settings = LeaderboardServiceSettings()
+        serve(create_app(settings), settings)
+
+
+async def _rebuild(settings: LeaderboardServiceSettings) -> str:
+    handlers = create_handlers(settings)
+    client = await nats.connect(settings.nats_url)
+    pool = await create_pg_pool(settings, max_size=2)
+    try:
+        js = client.jetstream()
+        await ensure_streams(js, settings.stream_replicas)
+        await ensure_kv_buckets(js, settings.stream_replicas)
+        async with pool.acquire() as conn:
+            await apply_migrations(conn, projection.SCHEMA, service_migrations("leaderboard_service"))
+        report = await rebuild(pool, js)
+        broker = NatsBroker(settings.nats_url, serializer=None)
+        await broker.connect()
+        handlers.pool, handlers.broker, handlers.boards = pool, broker, await js.key_value(LEADERBOARDS.name)
+        await handlers.publish_all()
+        await broker.stop()
+        return f"rebuilt from {report.events} events ({report.scores} scores) in {report.seconds:.2f} s"
+    finally:
+        await pool.close()
+        await client.close()
+
+
+@main.command("rebuild")
+def rebuild_command() -> None:
+    """Drop the projection, replay SCORES, TEAMS and BOARD from the start, republish the boards."""
+    click.echo(asyncio.run(_rebuild(LeaderboardServiceSettings())))
+
+
+if __name__ == "__main__":
+    main()

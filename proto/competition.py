@@ -75,6 +75,8 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     ground_truth: str = ""
     psnr: PsnrParameters = PsnrParameters()
     split: Split = Split()
+    # How many submissions a team may mark as final for the private board.
+    final_submissions: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
     phases: tuple[Phase, ...] = ()
 
     def sample_names(self) -> list[str]:

@@ -14,6 +14,9 @@ from typing import ClassVar, Literal
 import msgspec
 
 from proto.subjects import (
+    BOARD_FINALS_SELECTED,
+    BOARD_PRIVATE_REVEALED,
+    BOARD_TEAM_STANDING,
     RESCORE_REQUESTED,
     TEAM_CREATED,
     TEAM_DELETED,
@@ -253,6 +256,57 @@ class QuestionChanged(Event, frozen=True, tag="qa.question.changed.v1"):
         return f"question:{self.question_id}:{self.revision}"
 
 
+# --- board administration (hide/disqualify, reveal, final selection) ------------------------------
+
+
+class TeamStandingChanged(Event, frozen=True, tag="board.team.standing.v1"):
+    """An admin hid a team from the public boards or disqualified it (from every board), or undid it."""
+
+    team_id: str
+    hidden: bool
+    disqualified: bool
+    revision: int
+    actor: str
+    reason: str = ""
+
+    def subject(self) -> str:
+        return BOARD_TEAM_STANDING
+
+    def msg_id(self) -> str:
+        return f"standing:{self.team_id}:{self.revision}"
+
+
+class PrivateBoardRevealed(Event, frozen=True, tag="board.private.revealed.v1"):
+    """An admin showed (or hid again) a task's private board to everyone."""
+
+    task_id: str
+    revealed: bool
+    revision: int
+    actor: str
+
+    def subject(self) -> str:
+        return BOARD_PRIVATE_REVEALED
+
+    def msg_id(self) -> str:
+        return f"reveal:{self.task_id}:{self.revision}"
+
+
+class FinalsSelected(Event, frozen=True, tag="board.finals.selected.v1"):
+    """A team chose which of its submissions count for the private board (empty: its best public ones)."""
+
+    team_id: str
+    task_id: str
+    submission_ids: tuple[str, ...]
+    revision: int
+    actor: str
+
+    def subject(self) -> str:
+        return BOARD_FINALS_SELECTED
+
+    def msg_id(self) -> str:
+        return f"finals:{self.team_id}:{self.task_id}:{self.revision}"
+
+
 # --- leaderboard -------------------------------------------------------------------------------
 
 
@@ -284,6 +338,9 @@ AnyEvent = (
     | TeamUpdated
     | TeamDeleted
     | QuestionChanged
+    | TeamStandingChanged
+    | PrivateBoardRevealed
+    | FinalsSelected
     | LeaderboardUpdated
 )
 
@@ -298,5 +355,8 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     TeamUpdated,
     TeamDeleted,
     QuestionChanged,
+    TeamStandingChanged,
+    PrivateBoardRevealed,
+    FinalsSelected,
     LeaderboardUpdated,
 )

@@ -62,7 +62,13 @@ QA = StreamSpec(
     description="Questions, answers and announcements, for live pushes and the audit of moderation.",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (SUBMISSIONS, SCORES, TEAMS, QA)
+BOARD = StreamSpec(
+    name="BOARD",
+    subjects=(subjects.BOARD_ALL,),
+    description="Admin and team decisions about the boards (standing, reveal, finals): the audit trail.",
+)
+
+STREAMS: tuple[StreamSpec, ...] = (SUBMISSIONS, SCORES, TEAMS, QA, BOARD)
 
 CPU_SCORER = ConsumerSpec(
     durable="cpu_scorer",
@@ -90,6 +96,9 @@ LEADERBOARD_SCORES = ConsumerSpec(
 LEADERBOARD_TEAMS = ConsumerSpec(
     durable="leaderboard_service_teams", stream=TEAMS.name, filter_subject=subjects.TEAMS_ALL
 )
+LEADERBOARD_BOARD = ConsumerSpec(
+    durable="leaderboard_service_board", stream="BOARD", filter_subject=subjects.BOARD_ALL
+)
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     CPU_SCORER,
@@ -97,6 +106,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     SUBMISSION_STATUS,
     LEADERBOARD_SCORES,
     LEADERBOARD_TEAMS,
+    LEADERBOARD_BOARD,
 )
 
 class KVSpec(msgspec.Struct, frozen=True, kw_only=True):

@@ -167,12 +167,14 @@ def competition(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) 
 def scoring_services(
     stack: EmbeddedStack, competition: tuple[Path, Competition], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """submission_service and cpu_scorer as processes (their reconciler slowed down: tests drive it)."""
+    """submission_service, cpu_scorer and leaderboard_service as processes (the reconciler slowed down:
+    tests drive it)."""
     folder = tmp_path_factory.mktemp("scoring")
     common = {"PODIUM_COMPETITION_FILE": str(competition[0])}
     with (
         service_process("submission_service", stack, folder, PODIUM_RECONCILE_INTERVAL_S="3600", **common),
         service_process("cpu_scorer", stack, folder, **common),
+        service_process("leaderboard_service", stack, folder, **common),
     ):
         yield
 

@@ -1,0 +1,47 @@
+"""The gateway's copy of every task's board, kept current by watching the `leaderboards` KV bucket, so a
+leaderboard request never touches a database; listeners (the WebSocket hub) hear of each change."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from nats.js.kv import KeyValue
+
+from proto.leaderboard import Board
+
+log = logging.getLogger(__name__)
+
+
+_decoder = msgspec.json.Decoder(Board)
+
+
+class Boards:
+    def __init__(self) -> None:
+        self.boards: dict[str, tuple[int, Board]] = {}
+        self.loaded = asyncio.Event()
+        self.listeners: list[Callable[[str, int, Board], Any]] = []
+
+    def get(self, task_id: str) -> tuple[int, Board] | None:
+        return self.boards.get(task_id)
+
+    async def watch(self, kv: KeyValue) -> None:
+        watcher = await kv.watchall()
+        async for entry in watcher:
+            if entry is None:
+                self.loaded.set()
+                continue
+            if entry.operation in ("DEL", "PURGE") or not entry.value:
+                self.boards.pop(entry.key, None)
+                continue
+            try:
+                board = _decoder.decode(entry.value)
+            except msgspec.DecodeError as exc:
+                log.warning("ignored an unreadable board", extra={"task_id": entry.key, "error": str(exc)})
+                continue
+            self.boards[entry.key] = (entry.revision, board)
+            for listener in self.listeners:
+                listener(entry.key, entry.revision, board)

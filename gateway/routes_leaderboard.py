@@ -1,0 +1,164 @@
+"""Leaderboards from the gateway's in-memory copy (MLS-GOAT's `/leaderboard/{task}` and `/api/v1`), CSV
+export, the board at a past moment, and the decisions about boards: hide/disqualify, reveal, finals."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+import msgspec
+from litestar import Controller, Request, Response, get, post, put
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from gateway.identity import admin_only, principal, signed_in
+from gateway.problems import Problem
+from proto import leaderboard as ops
+from proto import submissions as submission_ops
+from proto.rpc import Principal
+
+
+class GoatEntry(msgspec.Struct, frozen=True):
+    """MLS-GOAT's leaderboard line, plus what Podium adds."""
+
+    team_name: str
+    score: float
+    rank: int
+    private_score: float | None
+    details: str | None
+    team_id: str
+    submissions: int
+    last_submission_at: datetime
+    rank_change: int | None
+    highlighted: bool
+
+
+class BoardView(msgspec.Struct, frozen=True):
+    task_id: str
+    revision: int
+    sort: str
+    private_revealed: bool
+    public: list[ops.Entry]
+    private: list[ops.Entry] | None
+
+
+class StandingBody(msgspec.Struct, frozen=True):
+    hidden: bool = False
+    disqualified: bool = False
+    reason: str = ""
+
+
+class RevealBody(msgspec.Struct, frozen=True):
+    revealed: bool = True
+
+
+class FinalsBody(msgspec.Struct, frozen=True):
+    submission_ids: list[int]
+
+
+async def task_id_of(state: State, name: str) -> str:
+    """A task id from its id or MLS-GOAT alias (e.g. "task1"), from the task list (asked once)."""
+    if not getattr(state, "task_aliases", None):
+        tasks = await state.services.call(submission_ops.LIST_TASKS, submission_ops.ListTasks())
+        state.task_aliases = {alias: t.id for t in tasks.tasks for alias in (t.id, *t.aliases)}
+    if name not in state.task_aliases:
+        raise Problem(404, f"no task {name!r}")
+    return state.task_aliases[name]
+
+
+def _viewer(request: Request) -> Principal | None:
+    return request.scope.get("user")
+
+
+async def current(state: State, name: str) -> tuple[int, ops.Board]:
+    found = state.boards.get(await task_id_of(state, name))
+    if found is None:
+        raise Problem(503, "the board is not loaded yet; try again in a moment", headers={"Retry-After": "1"})
+    return found
+
+
+def _private_visible(request: Request, board: ops.Board) -> bool:
+    viewer = _viewer(request)
+    return board.private_revealed or (viewer is not None and viewer.is_admin)
+
+
+class LeaderboardController(Controller):
+    tags = ["leaderboard"]
+
+    @get("/leaderboard/{task:str}", summary="MLS-GOAT's board: ranked teams; ?team_name= highlights one")
+    async def goat_board(self, request: Request, state: State, task: FromPath[str],
+                         team_name: FromQuery[str] = "") -> list[GoatEntry]:
+        _, board = await current(state, task)
+        private = {e.team_id: e.score for e in board.private} if _private_visible(request, board) else {}
+        return [
+            GoatEntry(team_name=e.team_name, score=e.score, rank=e.rank, private_score=private.get(e.team_id),
+                      details=None, team_id=e.team_id, submissions=e.submissions,
+                      last_submission_at=e.last_submission_at, rank_change=e.rank_change,
+                      highlighted=bool(team_name) and e.team_name == team_name)
+            for e in board.public
+        ]
+
+    @get("/api/v1/leaderboards/{task:str}",
+         summary="A task's board; the private board for admins or once revealed; ?at= for a past moment")
+    async def board(self, request: Request, state: State, task: FromPath[str],
+                    at: FromQuery[datetime | None] = None) -> BoardView:
+        if at is not None:
+            snapshot = await state.services.call(
+                ops.BOARD_AT, ops.BoardAt(actor=_viewer(request), task_id=await task_id_of(state, task), at=at))
+            past = msgspec.convert(snapshot.board, ops.Board)
+            return BoardView(past.task_id, 0, past.sort, past.private_revealed, past.public,
+                             past.private if past.private else None)
+        revision, board = await current(state, task)
+        return BoardView(board.task_id, revision, board.sort, board.private_revealed, board.public,
+                         board.private if _private_visible(request, board) else None)
+
+    @get("/api/v1/leaderboards/{task:str}/export.csv", summary="The board as CSV (private columns for admins)")
+    async def export(self, request: Request, state: State, task: FromPath[str]) -> Response[str]:
+        _, board = await current(state, task)
+        private = {e.team_id: e for e in board.private} if _private_visible(request, board) else None
+        out = io.StringIO()
+        writer = csv.writer(out)
+        header = ["rank", "team_id", "team_name", "score", "submission_id", "submitted_at", "submissions"]
+        writer.writerow(header + (["private_rank", "private_score"] if private is not None else []))
+        for e in board.public:
+            row = [e.rank, e.team_id, e.team_name, e.score, e.submission_id, e.submitted_at.isoformat(),
+                   e.submissions]
+            if private is not None:
+                mine = private.get(e.team_id)
+                row += [mine.rank, mine.score] if mine else ["", ""]
+            writer.writerow(row)
+        return Response(out.getvalue(), media_type="text/csv",
+                        headers={"content-disposition": f'attachment; filename="{board.task_id}-leaderboard.csv"'})
+
+    @put("/api/v1/tasks/{task:str}/finals", guards=[signed_in], summary="Choose the submissions that count "
+         "for the private board (empty: the best public ones)")
+    async def finals(self, request: Request, state: State, task: FromPath[str], data: JSONBody[FinalsBody]
+                     ) -> ops.Accepted:
+        return await state.services.call(ops.SELECT_FINALS, ops.SelectFinals(
+            actor=principal(request), task_id=await task_id_of(state, task), submission_ids=data.submission_ids))
+
+
+class BoardAdminController(Controller):
+    tags = ["admin"]
+    guards = [admin_only]
+
+    @post("/api/v1/admin/teams/{team_id:int}/standing", status_code=200,
+          summary="Hide a team from the public boards or disqualify it (or undo); audited")
+    async def standing(self, request: Request, state: State, team_id: FromPath[int], data: JSONBody[StandingBody]
+                       ) -> ops.Accepted:
+        return await state.services.call(ops.SET_STANDING, ops.SetStanding(
+            actor=principal(request), team_id=team_id, hidden=data.hidden, disqualified=data.disqualified,
+            reason=data.reason))
+
+    @post("/api/v1/admin/leaderboards/{task:str}/reveal", status_code=200,
+          summary="Show the private board to everyone (or hide it again); audited")
+    async def reveal(self, request: Request, state: State, task: FromPath[str], data: JSONBody[RevealBody]
+                     ) -> ops.Accepted:
+        return await state.services.call(ops.SET_REVEAL, ops.SetReveal(
+            actor=principal(request), task_id=await task_id_of(state, task), revealed=data.revealed))
+
+    @get("/api/v1/admin/board-audit", summary="Who hid, disqualified, revealed or chose finals, and when")
+    async def audit(self, request: Request, state: State) -> list[ops.AuditEntry]:
+        reply = await state.services.call(ops.LIST_AUDIT, ops.ListAudit(actor=principal(request)))
+        return reply.entries

@@ -1,0 +1,145 @@
+"""Applying stream events to the projection and publishing the changed boards (KV + leaderboard.updated);
+the admin and team decisions about the boards, each recorded as a BOARD event through the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+import msgspec
+from faststream.nats import NatsBroker
+from nats.js.kv import KeyValue
+
+from leaderboard_service import projection
+from podium_runtime.outbox import Outbox
+from podium_runtime.rpc import Refused
+from proto import leaderboard as ops
+from proto.competition import Competition, Task
+from proto.events import AnyEvent, FinalsSelected, LeaderboardUpdated, PrivateBoardRevealed, TeamStandingChanged
+
+log = logging.getLogger(__name__)
+BoardDecision = TeamStandingChanged | PrivateBoardRevealed | FinalsSelected
+outbox = Outbox(projection.SCHEMA)
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class LeaderboardHandlers:
+    competition: Competition
+    pool: asyncpg.Pool | None = None
+    broker: NatsBroker | None = None
+    boards: KeyValue | None = None
+    # One board computation per task at a time, so an older snapshot never overwrites a newer one.
+    _locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+
+    def _task(self, task_id: str) -> Task:
+        task = self.competition.task(task_id)
+        if task is None:
+            raise Refused(404, f"no task {task_id!r}")
+        return task
+
+    async def on_event(self, stream: str, seq: int, event: AnyEvent) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await projection.claim(conn, stream, seq):
+                return  # applied before: a redelivery or a replay
+            changed = await projection.apply(conn, event, seq)
+        for task in projection.affected_tasks(changed, self.competition.tasks):
+            await self.publish_board(task)
+
+    async def publish_board(self, task: Task) -> None:
+        assert self.pool is not None and self.boards is not None and self.broker is not None
+        async with self._locks[task.id]:
+            async with self.pool.acquire() as conn:
+                board = await projection.board(conn, task)
+            revision = await self.boards.put(task.id, _encoder.encode(board))
+        update = LeaderboardUpdated(task_id=task.id, revision=revision, kv_key=task.id)
+        await self.broker.publish(_encoder.encode(update), update.subject())
+
+    async def publish_all(self) -> None:
+        for task in self.competition.tasks:
+            await self.publish_board(task)
+
+    # --- decisions ---------------------------------------------------------------------------
+
+    async def _record(self, decision: str, build: Callable[[int], BoardDecision]) -> int:
+        """Record a decision as a BOARD event through the outbox, with the decision's next revision."""
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            revision = await conn.fetchval(
+                """INSERT INTO leaderboard.decision_revisions AS d (decision, revision) VALUES ($1, 1)
+                   ON CONFLICT (decision) DO UPDATE SET revision = d.revision + 1 RETURNING revision""",
+                decision)
+            await outbox.add(conn, build(revision))
+        return revision
+
+    async def set_standing(self, request: ops.SetStanding) -> ops.Accepted:
+        if not request.actor.is_admin:
+            raise Refused(403, "Admin privileges required")
+        team_id = str(request.team_id)
+        revision = await self._record(f"standing:{team_id}", lambda revision: TeamStandingChanged(
+            team_id=team_id, hidden=request.hidden, disqualified=request.disqualified, revision=revision,
+            actor=request.actor.name, reason=request.reason[:500]))
+        return ops.Accepted(message=f"team {team_id}: hidden={request.hidden}, disqualified={request.disqualified}",
+                            revision=revision)
+
+    async def set_reveal(self, request: ops.SetReveal) -> ops.Accepted:
+        if not request.actor.is_admin:
+            raise Refused(403, "Admin privileges required")
+        task = self._task(request.task_id)
+        revision = await self._record(f"reveal:{task.id}", lambda revision: PrivateBoardRevealed(
+            task_id=task.id, revealed=request.revealed, revision=revision, actor=request.actor.name))
+        return ops.Accepted(message=f"private board of {task.id} revealed={request.revealed}", revision=revision)
+
+    async def select_finals(self, request: ops.SelectFinals) -> ops.Accepted:
+        assert self.pool is not None
+        task = self._task(request.task_id)
+        if request.actor.is_admin:
+            raise Refused(403, "final submissions are chosen by the team")
+        chosen = sorted(set(request.submission_ids))
+        if len(chosen) > task.final_submissions:
+            raise Refused(422, f"at most {task.final_submissions} final submissions for task {task.id}")
+        owned = await self.pool.fetch(
+            "SELECT DISTINCT submission_id FROM leaderboard.scores WHERE task_id = $1 AND team_id = $2 "
+            "AND submission_id = ANY($3::bigint[])",
+            task.id, request.actor.account_id, chosen,
+        )
+        unknown = set(chosen) - {r["submission_id"] for r in owned}
+        if unknown:
+            raise Refused(404, f"no scored submission {sorted(unknown)} of your team on task {task.id}")
+        team_id = request.actor.account_id
+        revision = await self._record(f"finals:{team_id}:{task.id}", lambda revision: FinalsSelected(
+            team_id=team_id, task_id=task.id, submission_ids=tuple(str(s) for s in chosen), revision=revision,
+            actor=request.actor.name))
+        return ops.Accepted(message=f"final submissions for {task.id}: {chosen or 'your best public ones'}",
+                            revision=revision)
+
+    async def board_at(self, request: ops.BoardAt) -> ops.BoardSnapshot:
+        assert self.pool is not None
+        task = self._task(request.task_id)
+        async with self.pool.acquire() as conn:
+            board = await projection.board(conn, task, as_of=request.at)
+        snapshot = msgspec.to_builtins(board)
+        if not (board.private_revealed or (request.actor is not None and request.actor.is_admin)):
+            snapshot["private"] = []
+        return ops.BoardSnapshot(board=snapshot)
+
+    async def list_audit(self, request: ops.ListAudit) -> ops.AuditList:
+        assert self.pool is not None
+        if not request.actor.is_admin:
+            raise Refused(403, "Admin privileges required")
+        rows = await self.pool.fetch(
+            "SELECT stream_seq, action, actor, target, detail, occurred_at FROM leaderboard.audit "
+            "ORDER BY stream_seq DESC LIMIT $1", min(request.limit, 1000))
+        return ops.AuditList(entries=[
+            ops.AuditEntry(seq=r["stream_seq"], action=r["action"], actor=r["actor"], target=r["target"],
+                           detail=json.loads(r["detail"]), occurred_at=r["occurred_at"]) for r in rows])
+
+    def operations(self) -> dict:
+        return {ops.SET_STANDING: self.set_standing, ops.SET_REVEAL: self.set_reveal,
+                ops.SELECT_FINALS: self.select_finals, ops.BOARD_AT: self.board_at, ops.LIST_AUDIT: self.list_audit}

@@ -1,0 +1,134 @@
+"""Applying events to the `leaderboard` schema, once each, and reading a task's inputs back for
+`board.compute_board`. Every apply is idempotent on its own (keyed inserts, revision checks), and the stream
+sequence guard makes a redelivery or a replay of an applied event a no-op."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+import asyncpg
+
+from leaderboard_service.board import ScoreRow, TeamState, compute_board
+from proto.competition import Task
+from proto.events import (
+    AnyEvent,
+    FinalsSelected,
+    PrivateBoardRevealed,
+    ScoreComputed,
+    TeamCreated,
+    TeamDeleted,
+    TeamStandingChanged,
+    TeamUpdated,
+)
+from proto.leaderboard import Board
+
+SCHEMA = "leaderboard"
+ALL_TASKS = "*"
+
+
+async def claim(conn: asyncpg.Connection, stream: str, seq: int) -> bool:
+    """In the caller's transaction: True if `seq` of `stream` is new (and is now recorded as applied)."""
+    updated = await conn.fetchval(
+        """INSERT INTO leaderboard.applied (stream, last_seq) VALUES ($1, $2)
+           ON CONFLICT (stream) DO UPDATE SET last_seq = $2 WHERE leaderboard.applied.last_seq < $2
+           RETURNING last_seq""",
+        stream, seq,
+    )
+    return updated is not None
+
+
+async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]:
+    """Apply one event; return the tasks whose boards may have changed (ALL_TASKS for a team change)."""
+    match event:
+        case ScoreComputed():
+            await conn.execute(
+                """INSERT INTO leaderboard.scores (submission_id, scorer_version, team_id, task_id, phase_id,
+                       public_score, private_score, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   ON CONFLICT DO NOTHING""",
+                int(event.submission_id), event.scorer_version, event.team_id, event.task_id, event.phase_id,
+                event.public_score, event.private_score, event.submitted_at,
+            )
+            return {event.task_id}
+        case TeamCreated() | TeamUpdated():
+            await conn.execute(
+                """INSERT INTO leaderboard.teams (team_id, name, name_revision) VALUES ($1, $2, $3)
+                   ON CONFLICT (team_id) DO UPDATE SET name = $2, name_revision = $3
+                   WHERE leaderboard.teams.name_revision < $3""",
+                event.team_id, event.name, event.revision,
+            )
+            return {ALL_TASKS}
+        case TeamDeleted():
+            await conn.execute(
+                """INSERT INTO leaderboard.teams (team_id, name, name_revision, deleted) VALUES ($1, '', $2, true)
+                   ON CONFLICT (team_id) DO UPDATE SET deleted = true""",
+                event.team_id, event.revision,
+            )
+            return {ALL_TASKS}
+        case TeamStandingChanged():
+            await conn.execute(
+                """INSERT INTO leaderboard.teams (team_id, name, name_revision, hidden, disqualified,
+                       standing_revision) VALUES ($1, '', 0, $2, $3, $4)
+                   ON CONFLICT (team_id) DO UPDATE SET hidden = $2, disqualified = $3, standing_revision = $4
+                   WHERE leaderboard.teams.standing_revision < $4""",
+                event.team_id, event.hidden, event.disqualified, event.revision,
+            )
+            await _audit(conn, seq, event, "standing", event.team_id,
+                         {"hidden": event.hidden, "disqualified": event.disqualified, "reason": event.reason})
+            return {ALL_TASKS}
+        case PrivateBoardRevealed():
+            await conn.execute(
+                """INSERT INTO leaderboard.reveals (task_id, revealed, revision) VALUES ($1, $2, $3)
+                   ON CONFLICT (task_id) DO UPDATE SET revealed = $2, revision = $3
+                   WHERE leaderboard.reveals.revision < $3""",
+                event.task_id, event.revealed, event.revision,
+            )
+            await _audit(conn, seq, event, "reveal", event.task_id, {"revealed": event.revealed})
+            return {event.task_id}
+        case FinalsSelected():
+            await conn.execute(
+                """INSERT INTO leaderboard.finals (team_id, task_id, submission_ids, revision) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (team_id, task_id) DO UPDATE SET submission_ids = $3, revision = $4
+                   WHERE leaderboard.finals.revision < $4""",
+                event.team_id, event.task_id, [int(s) for s in event.submission_ids], event.revision,
+            )
+            await _audit(conn, seq, event, "finals", event.team_id,
+                         {"task_id": event.task_id, "submission_ids": list(event.submission_ids)})
+            return {event.task_id}
+    return set()
+
+
+async def _audit(conn: asyncpg.Connection, seq: int, event: AnyEvent, action: str, target: str, detail: dict
+                 ) -> None:
+    await conn.execute(
+        "INSERT INTO leaderboard.audit (stream_seq, action, actor, target, detail, occurred_at) "
+        "VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT DO NOTHING",
+        seq, action, event.actor, target, json.dumps(detail), event.occurred_at,
+    )
+
+
+async def board(conn: asyncpg.Connection, task: Task, *, as_of: datetime | None = None) -> Board:
+    """Read a task's inputs and compute its board (optionally as it stood at `as_of`)."""
+    rows = await conn.fetch(
+        """SELECT submission_id, team_id, public_score, private_score, submitted_at FROM leaderboard.scores
+           WHERE task_id = $1 AND scorer_version = $2 AND ($3::timestamptz IS NULL OR submitted_at <= $3)""",
+        task.id, task.scorer_version, as_of,
+    )
+    team_rows = await conn.fetch("SELECT team_id, name, deleted, hidden, disqualified FROM leaderboard.teams")
+    teams = {r["team_id"]: TeamState(r["name"] or f"team {r['team_id']}", r["hidden"], r["disqualified"],
+                                     r["deleted"]) for r in team_rows}
+    scores = [ScoreRow(r["submission_id"], r["team_id"], r["public_score"], r["private_score"], r["submitted_at"])
+              for r in rows]
+    for row in scores:  # a score can arrive before its team's event: show the team under its id meanwhile
+        teams.setdefault(row.team_id, TeamState(f"team {row.team_id}"))
+    finals = {r["team_id"]: frozenset(r["submission_ids"]) for r in await conn.fetch(
+        "SELECT team_id, submission_ids FROM leaderboard.finals WHERE task_id = $1", task.id)}
+    revealed = bool(await conn.fetchval("SELECT revealed FROM leaderboard.reveals WHERE task_id = $1", task.id))
+    return compute_board(task.id, task.sort, scores, teams, finals, max_finals=task.final_submissions,
+                         private_revealed=revealed)
+
+
+def affected_tasks(changed: Iterable[str], tasks: Iterable[Task]) -> list[Task]:
+    changed = set(changed)
+    return [t for t in tasks if ALL_TASKS in changed or t.id in changed]

@@ -1,0 +1,88 @@
+"""Rebuilding the projection from the streams: empty it, replay TEAMS, BOARD and SCORES from sequence 1,
+then publish every board. Score events are gathered and copied in bulk (the bulk of any replay); the
+result is the same board the incremental path builds, because both apply the same idempotent rules."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import asyncpg
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from leaderboard_service import projection
+from proto import codec
+from proto.events import ScoreComputed
+from proto.streams import BOARD, SCORES, TEAMS
+
+log = logging.getLogger(__name__)
+PROJECTION_TABLES = "leaderboard.applied, leaderboard.scores, leaderboard.teams, leaderboard.finals, " \
+                    "leaderboard.reveals, leaderboard.audit"
+BATCH = 1000
+
+
+@dataclass
+class RebuildReport:
+    events: int
+    scores: int
+    seconds: float
+
+
+async def replay_stream(js: JetStreamContext, stream: str):  # noqa: ANN201 — an async iterator of (seq, event)
+    """Every message of `stream`, oldest first, through an ephemeral pull consumer (no acks needed)."""
+    info = await js.stream_info(stream)
+    last = info.state.last_seq
+    if info.state.messages == 0:
+        return
+    subscription = await js.pull_subscribe(
+        "", stream=stream,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=60),
+    )
+    try:
+        while True:
+            try:
+                messages = await subscription.fetch(BATCH, timeout=2)
+            except nats.errors.TimeoutError:
+                return
+            for message in messages:
+                seq = message.metadata.sequence.stream
+                yield seq, codec.decode(message.data)
+                if seq >= last:
+                    return
+    finally:
+        await subscription.unsubscribe()
+
+
+async def rebuild(pool: asyncpg.Pool, js: JetStreamContext) -> RebuildReport:
+    started = time.perf_counter()
+    events = scores = 0
+    async with pool.acquire() as conn, conn.transaction():
+        # Live consumers wait for the rebuild to commit, then find their events already applied.
+        await conn.execute(f"LOCK TABLE {PROJECTION_TABLES} IN ACCESS EXCLUSIVE MODE")
+        await conn.execute(f"TRUNCATE {PROJECTION_TABLES}")
+        for stream in (TEAMS.name, BOARD.name, SCORES.name):
+            pending: dict[tuple[int, str], tuple] = {}
+            last_seq = 0
+            async for seq, event in replay_stream(js, stream):
+                events += 1
+                last_seq = seq
+                if isinstance(event, ScoreComputed):
+                    pending.setdefault((int(event.submission_id), event.scorer_version), (
+                        int(event.submission_id), event.scorer_version, event.team_id, event.task_id,
+                        event.phase_id, event.public_score, event.private_score, event.submitted_at))
+                else:
+                    await projection.apply(conn, event, seq)
+            if pending:
+                await conn.copy_records_to_table(
+                    "scores", schema_name="leaderboard", records=list(pending.values()),
+                    columns=["submission_id", "scorer_version", "team_id", "task_id", "phase_id", "public_score",
+                             "private_score", "submitted_at"])
+                scores += len(pending)
+            if last_seq:
+                await projection.claim(conn, stream, last_seq)
+    report = RebuildReport(events=events, scores=scores, seconds=time.perf_counter() - started)
+    log.info("projection rebuilt", extra=vars(report))
+    return report

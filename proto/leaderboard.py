@@ -1,0 +1,107 @@
+"""Request/reply contracts of the leaderboard service (admin and team decisions about the boards, the
+board at a past moment, the audit trail). The boards themselves are in the KV bucket `leaderboards`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from proto.rpc import Operation, Principal
+
+LEADERBOARD_PREFIX = "rpc.leaderboard"
+
+
+class Entry(msgspec.Struct, frozen=True, kw_only=True):
+    """One team's line on a board."""
+
+    rank: int
+    team_id: str
+    team_name: str
+    score: float
+    submission_id: int
+    submitted_at: datetime
+    submissions: int
+    last_submission_at: datetime
+    # Places gained (+) or lost (−) since the task's previous scored submission; None for a new team.
+    rank_change: int | None = None
+
+
+class Board(msgspec.Struct, frozen=True, kw_only=True):
+    """A task's boards, as the leaderboard service writes them to the KV bucket (key: the task id)."""
+
+    task_id: str
+    sort: str
+    public: list[Entry]
+    private: list[Entry]
+    private_revealed: bool
+    scores_counted: int
+
+
+class SetStanding(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    team_id: int
+    hidden: bool
+    disqualified: bool
+    reason: str = ""
+
+
+class SetReveal(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    task_id: str
+    revealed: bool
+
+
+class SelectFinals(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    task_id: str
+    submission_ids: list[int]
+
+
+class Accepted(msgspec.Struct, frozen=True, kw_only=True, tag="accepted"):
+    """The decision is recorded (an event); the boards follow within moments."""
+
+    message: str
+    revision: int
+
+
+class BoardAt(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal | None = None
+    task_id: str
+    at: datetime
+
+
+class BoardSnapshot(msgspec.Struct, frozen=True, kw_only=True, tag="board"):
+    """A board as JSON-ready data (see leaderboard_service.board.Board for its shape)."""
+
+    board: dict[str, Any]
+
+
+class ListAudit(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    limit: int = 200
+
+
+class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
+    seq: int
+    action: str
+    actor: str
+    target: str
+    detail: dict[str, Any]
+    occurred_at: datetime
+
+
+class AuditList(msgspec.Struct, frozen=True, kw_only=True, tag="audit"):
+    entries: list[AuditEntry]
+
+
+def _op(name: str, request: type, reply: type) -> Operation:
+    return Operation(LEADERBOARD_PREFIX, name, request, reply)
+
+
+SET_STANDING = _op("standing", SetStanding, Accepted)
+SET_REVEAL = _op("reveal", SetReveal, Accepted)
+SELECT_FINALS = _op("finals", SelectFinals, Accepted)
+BOARD_AT = _op("board_at", BoardAt, BoardSnapshot)
+LIST_AUDIT = _op("audit", ListAudit, AuditList)
