@@ -1,0 +1,155 @@
+"""Boards through the public API with every service running: ranks from real scores, MLS-GOAT's shape,
+hide/disqualify/reveal/finals with their audit, CSV, the board at a past moment, and a rebuild from the
+streams that gives the identical board."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from litestar.testing import AsyncTestClient
+
+from deploy.demo import make_ground_truth, noisy_submission, npy_zip
+from proto.competition import Competition
+from tests.api import bearer, login, new_team
+
+
+async def submit(client: AsyncTestClient, token: str, data: bytes, task: str = "recon") -> dict:
+    response = await client.post(f"/submit/{task}?wait=30", files={"file": ("s.zip", data)}, headers=bearer(token))
+    assert response.status_code == 200 and response.json()["status"] == "scored", response.text
+    return response.json()
+
+
+async def board_until(client: AsyncTestClient, check, token: str | None = None, task: str = "recon") -> dict:  # noqa: ANN001
+    async with asyncio.timeout(15):
+        while True:
+            response = await client.get(f"/api/v1/leaderboards/{task}", headers=bearer(token) if token else {})
+            if response.status_code == 200 and check(response.json()):
+                return response.json()
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def recon_truth(competition: tuple[Path, Competition]) -> dict[str, np.ndarray]:
+    return make_ground_truth(competition[1].task("recon"))
+
+
+async def test_scores_become_a_ranked_board_with_goat_shape(
+    gateway: AsyncTestClient, admin_token: str, recon_truth: dict
+) -> None:
+    teams = []
+    for noise in (0.2, 0.05, 0.1):
+        team_id, name, password = await new_team(gateway, admin_token)
+        token = await login(gateway, name, password)
+        await submit(gateway, token, npy_zip(noisy_submission(recon_truth, noise, seed=int(noise * 100))))
+        teams.append((str(team_id), name, token))
+    ids = {t[0] for t in teams}
+    board = await board_until(gateway, lambda b: ids <= {e["team_id"] for e in b["public"]})
+    mine = [e for e in board["public"] if e["team_id"] in ids]
+    assert [e["team_name"] for e in mine] == [teams[1][1], teams[2][1], teams[0][1]]  # least noise first
+    assert board["private"] is None and board["private_revealed"] is False  # a team may not see it yet
+    goat = (await gateway.get(f"/leaderboard/task1?team_name={teams[2][1]}")).json()
+    line = next(e for e in goat if e["team_name"] == teams[2][1])
+    assert set(line) >= {"team_name", "score", "rank", "private_score", "details"}
+    assert line["highlighted"] is True and line["private_score"] is None
+    assert [e["rank"] for e in goat] == list(range(1, len(goat) + 1))
+
+
+async def test_hide_disqualify_reveal_finals_and_their_audit(
+    gateway: AsyncTestClient, admin_token: str, recon_truth: dict
+) -> None:
+    team_id, name, password = await new_team(gateway, admin_token)
+    token = await login(gateway, name, password)
+    first = await submit(gateway, token, npy_zip(noisy_submission(recon_truth, 0.01, seed=5)))
+    second = await submit(gateway, token, npy_zip(noisy_submission(recon_truth, 0.3, seed=6)))
+    team = str(team_id)
+    await board_until(gateway, lambda b: team in {e["team_id"] for e in b["public"]})
+
+    forbidden = await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"hidden": True},
+                                   headers=bearer(token))
+    assert forbidden.status_code == 403
+    hidden = await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"hidden": True, "reason": "test"},
+                                headers=bearer(admin_token))
+    assert hidden.status_code == 200
+    await board_until(gateway, lambda b: team not in {e["team_id"] for e in b["public"]})
+    await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"hidden": False},
+                       headers=bearer(admin_token))
+    await board_until(gateway, lambda b: team in {e["team_id"] for e in b["public"]})
+
+    # Finals: the worse submission is chosen, so the private board shows its private score.
+    chosen = await gateway.put("/api/v1/tasks/recon/finals", json={"submission_ids": [second["id"]]},
+                               headers=bearer(token))
+    assert chosen.status_code == 200, chosen.text
+    unknown = await gateway.put("/api/v1/tasks/recon/finals", json={"submission_ids": [987654]},
+                                headers=bearer(token))
+    assert unknown.status_code == 404 and "987654" in unknown.json()["detail"]
+    too_many = await gateway.put("/api/v1/tasks/recon/finals", json={"submission_ids": [first["id"], second["id"], 3]},
+                                 headers=bearer(token))
+    assert too_many.status_code == 422
+    admin_view = await board_until(
+        gateway, lambda b: any(e["team_id"] == team and e["submission_id"] == second["id"] for e in b["private"]),
+        admin_token)
+    assert admin_view["private"] is not None
+    revealed = await gateway.post("/api/v1/admin/leaderboards/task1/reveal", json={"revealed": True},
+                                  headers=bearer(admin_token))
+    assert revealed.status_code == 200
+    team_view = await board_until(gateway, lambda b: b["private_revealed"], token)
+    assert any(e["team_id"] == team for e in team_view["private"])
+    await gateway.post("/api/v1/admin/leaderboards/task1/reveal", json={"revealed": False},
+                       headers=bearer(admin_token))
+    await board_until(gateway, lambda b: not b["private_revealed"], token)
+
+    disqualified = await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"disqualified": True},
+                                      headers=bearer(admin_token))
+    assert disqualified.status_code == 200
+    await board_until(gateway, lambda b: team not in {e["team_id"] for e in b["public"] + (b["private"] or [])},
+                      admin_token)
+    audit = (await gateway.get("/api/v1/admin/board-audit", headers=bearer(admin_token))).json()
+    mine = [a for a in audit if a["target"] == team]
+    assert [a["action"] for a in mine][:4] == ["standing", "finals", "standing", "standing"]
+    assert all(a["actor"] for a in mine)
+    assert (await gateway.get("/api/v1/admin/board-audit", headers=bearer(token))).status_code == 403
+
+
+async def test_csv_export_and_the_board_in_the_past(gateway: AsyncTestClient, admin_token: str, recon_truth: dict
+                                                    ) -> None:
+    team_id, name, password = await new_team(gateway, admin_token)
+    token = await login(gateway, name, password)
+    before = datetime.now(UTC)
+    await submit(gateway, token, npy_zip(noisy_submission(recon_truth, 0.02, seed=9)))
+    await board_until(gateway, lambda b: str(team_id) in {e["team_id"] for e in b["public"]})
+    exported = await gateway.get("/api/v1/leaderboards/recon/export.csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert any(r["team_name"] == name for r in rows) and "private_score" not in rows[0]
+    admin_rows = list(csv.DictReader(io.StringIO(
+        (await gateway.get("/api/v1/leaderboards/recon/export.csv", headers=bearer(admin_token))).text)))
+    assert "private_score" in admin_rows[0]
+    past = (await gateway.get(f"/api/v1/leaderboards/recon?at={before.isoformat().replace('+00:00', 'Z')}")).json()
+    assert str(team_id) not in {e["team_id"] for e in past["public"]}
+    assert (await gateway.get("/api/v1/leaderboards/nope")).status_code == 404
+
+
+async def test_rebuild_from_the_streams_gives_the_identical_board(
+    gateway: AsyncTestClient, admin_token: str, recon_truth: dict, auth_service: dict[str, str],
+    competition: tuple[Path, Competition],
+) -> None:
+    team_id, name, password = await new_team(gateway, admin_token)
+    await submit(gateway, await login(gateway, name, password),
+                 npy_zip(noisy_submission(recon_truth, 0.04, seed=11)))
+    before = await board_until(gateway, lambda b: str(team_id) in {e["team_id"] for e in b["public"]}, admin_token)
+    env = {**auth_service, "PODIUM_COMPETITION_FILE": str(competition[0])}
+    rebuilt = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "leaderboard_service", "rebuild"], env=env, capture_output=True,
+        text=True, timeout=120)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt from" in rebuilt.stdout
+    after = await board_until(gateway, lambda b: b["revision"] > before["revision"], admin_token)
+    assert (after["public"], after["private"]) == (before["public"], before["private"])
