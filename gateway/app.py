@@ -22,6 +22,7 @@ from gateway.boards import Boards
 from gateway.health import HealthController
 from gateway.identity import Identity, TokenMiddleware
 from gateway.kv_store import NatsKVStore
+from gateway.live import LiveHub, live_socket
 from gateway.problems import EXCEPTION_HANDLERS, problem_details_plugin
 from gateway.routes_identity import IdentityController
 from gateway.routes_leaderboard import BoardAdminController, LeaderboardController
@@ -75,6 +76,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     identity = Identity(TokenVerifier(settings.jwt_issuer, settings.jwt_audience, keys={}, versions={}), services)
     rate_store = NatsKVStore(kv=None)
     boards = Boards()
+    live = LiveHub()
+    boards.listeners.append(live.on_board)
 
     @asynccontextmanager
     async def platform_connections(app: Litestar) -> AsyncIterator[None]:
@@ -85,6 +88,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         rate_store.kv = await js.key_value(RATE_LIMITS.name)
         # Direct uploads are streamed to object storage through presigned URLs.
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
+        await live.start(broker.connection)
         tasks = [
             asyncio.create_task(identity.watch_versions(await js.key_value(TOKEN_VERSIONS.name))),
             asyncio.create_task(identity.keep_jwks()),
@@ -98,6 +102,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await live.stop()
             await app.state.http.aclose()
             await broker.stop()
 
@@ -110,7 +115,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     app = Litestar(
         route_handlers=[
             HealthController, IdentityController, TeamController, AdminTeamController, QAController,
-            SubmissionController, LeaderboardController, BoardAdminController,
+            SubmissionController, LeaderboardController, BoardAdminController, live_socket,
         ],
         lifespan=[platform_connections],
         middleware=[TokenMiddleware(identity), rate_limit.middleware],
@@ -128,5 +133,6 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     app.state.services = services
     app.state.identity = identity
     app.state.boards = boards
+    app.state.live = live
     app.state.backend_services = BACKEND_SERVICES
     return app

@@ -208,3 +208,12 @@ async def admin_token(gateway: AsyncTestClient) -> str:
     response = await gateway.post("/auth/login", json={"name": ADMIN[0], "password": ADMIN[1]})
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
+
+
+@pytest.fixture(scope="session")
+def gateway_url(
+    stack: EmbeddedStack, auth_service: dict[str, str], scoring_services: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The gateway as its own process (uvicorn, real sockets): for WebSockets and what a browser sees."""
+    with service_process("gateway", stack, tmp_path_factory.mktemp("gateway")) as env:
+        yield f"http://127.0.0.1:{env['PODIUM_GATEWAY_HTTP_PORT']}"

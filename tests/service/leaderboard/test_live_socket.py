@@ -1,0 +1,80 @@
+"""The WebSocket against a real gateway process: a team following a task gets the board at once and on every
+change, and its own submissions' status and progress — never another team's; no token, no socket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from litestar.testing import AsyncTestClient
+
+from deploy.demo import make_ground_truth, noisy_submission, npy_zip
+from proto.competition import Competition
+from tests.api import login, new_team
+
+
+def ws_url(base: str, token: str) -> str:
+    return f"{base.replace('http://', 'ws://')}/ws?token={token}"
+
+
+async def collect(socket, until, timeout_s: float = 20) -> list[dict]:  # noqa: ANN001
+    seen: list[dict] = []
+    async with asyncio.timeout(timeout_s):
+        while not until(seen):
+            seen.append(json.loads(await socket.recv()))
+    return seen
+
+
+async def test_a_team_gets_its_board_status_and_progress_live(
+    gateway: AsyncTestClient, gateway_url: str, admin_token: str, competition: tuple[Path, Competition]
+) -> None:
+    truth = make_ground_truth(competition[1].task("recon"))
+    _, name, password = await new_team(gateway, admin_token)
+    token = await login(gateway, name, password)
+    _, other_name, other_password = await new_team(gateway, admin_token)
+    other_token = await login(gateway, other_name, other_password)
+
+    async with websockets.connect(ws_url(gateway_url, token)) as mine, \
+            websockets.connect(ws_url(gateway_url, other_token)) as theirs:
+        await mine.send(json.dumps({"follow": ["recon"]}))
+        await theirs.send(json.dumps({"follow": ["recon"]}))
+        first = await collect(mine, lambda seen: any(m["type"] == "board" for m in seen))
+        assert first[-1]["task_id"] == "recon"
+
+        async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as client:
+            response = await client.post("/submit/recon?wait=30", headers={"Authorization": f"Bearer {token}"},
+                                         files={"file": ("s.zip", npy_zip(noisy_submission(truth, 0.03, seed=21)))})
+        submission_id = response.json()["id"]
+        seen = await collect(mine, lambda seen: any(
+            m["type"] == "board" and name in {e["team_name"] for e in m["public"]} for m in seen) and any(
+            m["type"] == "submission" and m["status"] == "scored" for m in seen))
+        statuses = [m["status"] for m in seen if m["type"] == "submission" and m["submission_id"] == submission_id]
+        assert statuses[0] == "received" and statuses[-1] == "scored"
+        assert any(m["type"] == "progress" and m["done"] == m["total"] for m in seen)
+
+        others = await collect(theirs, lambda seen: any(
+            m["type"] == "board" and name in {e["team_name"] for e in m["public"]} for m in seen))
+        assert not [m for m in others if m["type"] in ("submission", "progress")]
+
+
+async def test_no_token_no_socket(gateway_url: str) -> None:
+    async with websockets.connect(f"{gateway_url.replace('http://', 'ws://')}/ws") as socket:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.recv()
+    assert closed.value.rcvd.code == 4401
+
+
+async def test_a_malformed_message_gets_an_error_and_the_socket_stays(
+    gateway: AsyncTestClient, gateway_url: str, admin_token: str
+) -> None:
+    _, name, password = await new_team(gateway, admin_token)
+    async with websockets.connect(ws_url(gateway_url, await login(gateway, name, password))) as socket:
+        await socket.send("not json")
+        error = json.loads(await socket.recv())
+        assert error["type"] == "error" and "follow" in error["detail"]
+        await socket.send(json.dumps({"follow": ["recon"]}))
+        assert json.loads(await socket.recv())["type"] == "board"
