@@ -57,6 +57,14 @@ class FinalsBody(msgspec.Struct, frozen=True):
     submission_ids: list[int]
 
 
+class RescoreBody(msgspec.Struct, frozen=True):
+    task_id: str
+    scorer_version: str = ""
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+    submission_ids: list[int] = []
+
+
 async def task_id_of(state: State, name: str) -> str:
     """A task id from its id or MLS-GOAT alias (e.g. "task1"), from the task list (asked once)."""
     if not getattr(state, "task_aliases", None):
@@ -162,3 +170,18 @@ class BoardAdminController(Controller):
     async def audit(self, request: Request, state: State) -> list[ops.AuditEntry]:
         reply = await state.services.call(ops.LIST_AUDIT, ops.ListAudit(actor=principal(request)))
         return reply.entries
+
+    @post("/api/v1/admin/rescores", status_code=202,
+          summary="Rescore a task (all, a time range or ids) under a new scorer version; the board switches when "
+                  "every submission has its new outcome")
+    async def rescore(self, request: Request, state: State, data: JSONBody[RescoreBody]
+                      ) -> submission_ops.RescoreStarted:
+        return await state.services.call(submission_ops.START_RESCORE, submission_ops.StartRescore(
+            actor=principal(request), task_id=await task_id_of(state, data.task_id),
+            scorer_version=data.scorer_version, submitted_after=data.submitted_after,
+            submitted_before=data.submitted_before, submission_ids=data.submission_ids))
+
+    @get("/api/v1/admin/rescores/{rescore_id:str}", summary="A rescore's progress, and who moved when it completed")
+    async def rescore_status(self, request: Request, state: State, rescore_id: FromPath[str]) -> ops.RescoreReport:
+        return await state.services.call(ops.RESCORE_STATUS, ops.RescoreStatus(
+            actor=principal(request), rescore_id=rescore_id))

@@ -11,28 +11,20 @@ from nats.errors import MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from gateway.problems import Problem
+from podium_runtime.rpc import call
 from proto.rpc import Operation, ServiceError
 
 log = logging.getLogger(__name__)
-_encoder = msgspec.json.Encoder()
 
 
 class ServiceClient:
     def __init__(self, broker: NatsBroker, timeout_s: float) -> None:
         self.broker = broker
         self.timeout_s = timeout_s
-        self._decoders: dict[Operation, msgspec.json.Decoder] = {}
-
-    def _decoder(self, operation: Operation) -> msgspec.json.Decoder:
-        if operation not in self._decoders:
-            self._decoders[operation] = msgspec.json.Decoder(operation.reply | ServiceError)
-        return self._decoders[operation]
 
     async def call(self, operation: Operation, request: msgspec.Struct, *, timeout_s: float | None = None):  # noqa: ANN201
         try:
-            reply = await self.broker.request(
-                _encoder.encode(request), operation.subject, timeout=timeout_s or self.timeout_s
-            )
+            result = await call(self.broker.connection, operation, request, timeout_s or self.timeout_s)
         except MaxPayloadError:
             raise Problem(413, "the request is too large to forward; send less at once") from None
         except (TimeoutError, NatsTimeoutError, NoRespondersError) as exc:
@@ -41,7 +33,6 @@ class ServiceClient:
                 503, f"{operation.prefix.split('.')[-1]} service is unavailable; try again shortly",
                 headers={"Retry-After": "2"},
             ) from None
-        result = self._decoder(operation).decode(reply.body)
         if isinstance(result, ServiceError):
             extra = dict(result.extra)
             retry_after = extra.pop("retry_after", None)

@@ -37,7 +37,7 @@ async def _rebuild(settings: LeaderboardServiceSettings) -> str:
         await ensure_kv_buckets(js, settings.stream_replicas)
         async with pool.acquire() as conn:
             await apply_migrations(conn, projection.SCHEMA, service_migrations("leaderboard_service"))
-        report = await rebuild(pool, js)
+        report = await rebuild(pool, js, handlers.competition)
         broker = NatsBroker(settings.nats_url, serializer=None)
         await broker.connect()
         handlers.pool, handlers.broker, handlers.boards = pool, broker, await js.key_value(LEADERBOARDS.name)

@@ -17,7 +17,13 @@ from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
 from proto.competition import parse_competition
 from proto.events import AnyEvent
-from proto.streams import LEADERBOARD_BOARD, LEADERBOARD_SCORES, LEADERBOARD_TEAMS, LEADERBOARDS
+from proto.streams import (
+    LEADERBOARD_BOARD,
+    LEADERBOARD_RESCORES,
+    LEADERBOARD_SCORES,
+    LEADERBOARD_TEAMS,
+    LEADERBOARDS,
+)
 
 
 class LeaderboardServiceSettings(ServiceSettings):
@@ -42,7 +48,7 @@ def create_app(settings: LeaderboardServiceSettings) -> AsgiFastStream:
         apply.__name__ = f"apply_{name}"
         return apply
 
-    for spec in (LEADERBOARD_SCORES, LEADERBOARD_TEAMS, LEADERBOARD_BOARD):
+    for spec in (LEADERBOARD_SCORES, LEADERBOARD_TEAMS, LEADERBOARD_BOARD, LEADERBOARD_RESCORES):
         durable_subscriber(events, spec)(applier(spec.durable))
 
     async def startup(runtime: Runtime) -> None:

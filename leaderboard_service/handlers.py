@@ -49,6 +49,9 @@ class LeaderboardHandlers:
             if not await projection.claim(conn, stream, seq):
                 return  # applied before: a redelivery or a replay
             changed = await projection.apply(conn, event, seq)
+            for task in projection.affected_tasks(changed, self.competition.tasks):
+                # The switch to a rescore's version happens in the transaction of its last outcome.
+                await projection.complete_rescores(conn, task)
         for task in projection.affected_tasks(changed, self.competition.tasks):
             await self.publish_board(task)
 
@@ -140,6 +143,26 @@ class LeaderboardHandlers:
             ops.AuditEntry(seq=r["stream_seq"], action=r["action"], actor=r["actor"], target=r["target"],
                            detail=json.loads(r["detail"]), occurred_at=r["occurred_at"]) for r in rows])
 
+    async def rescore_status(self, request: ops.RescoreStatus) -> ops.RescoreReport:
+        assert self.pool is not None
+        if not request.actor.is_admin:
+            raise Refused(403, "Admin privileges required")
+        row = await self.pool.fetchrow(
+            """SELECT r.*, (SELECT count(*) FROM unnest(r.expected) AS e(id)
+                   WHERE EXISTS (SELECT 1 FROM leaderboard.scores s
+                                 WHERE s.submission_id = e.id AND s.scorer_version = r.scorer_version)
+                      OR EXISTS (SELECT 1 FROM leaderboard.failed_outcomes f
+                                 WHERE f.submission_id = e.id AND f.scorer_version = r.scorer_version)) AS done
+               FROM leaderboard.rescores r WHERE rescore_id = $1""",
+            request.rescore_id)
+        if row is None:
+            raise Refused(404, f"no rescore {request.rescore_id!r} (yet)")
+        return ops.RescoreReport(
+            rescore_id=row["rescore_id"], task_id=row["task_id"], scorer_version=row["scorer_version"],
+            expected=len(row["expected"]), done=row["done"], completed=row["completed"],
+            movements=msgspec.json.decode(row["movements"], type=list[ops.Movement]))
+
     def operations(self) -> dict:
         return {ops.SET_STANDING: self.set_standing, ops.SET_REVEAL: self.set_reveal,
-                ops.SELECT_FINALS: self.select_finals, ops.BOARD_AT: self.board_at, ops.LIST_AUDIT: self.list_audit}
+                ops.SELECT_FINALS: self.select_finals, ops.BOARD_AT: self.board_at, ops.LIST_AUDIT: self.list_audit,
+                ops.RESCORE_STATUS: self.rescore_status}

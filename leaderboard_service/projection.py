@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import asyncpg
+import msgspec
 
 from leaderboard_service.board import ScoreRow, TeamState, compute_board
 from proto.competition import Task
@@ -16,13 +17,15 @@ from proto.events import (
     AnyEvent,
     FinalsSelected,
     PrivateBoardRevealed,
+    RescoreRequested,
     ScoreComputed,
+    ScoreFailed,
     TeamCreated,
     TeamDeleted,
     TeamStandingChanged,
     TeamUpdated,
 )
-from proto.leaderboard import Board
+from proto.leaderboard import Board, Movement
 
 SCHEMA = "leaderboard"
 ALL_TASKS = "*"
@@ -49,6 +52,20 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]
                    ON CONFLICT DO NOTHING""",
                 int(event.submission_id), event.scorer_version, event.team_id, event.task_id, event.phase_id,
                 event.public_score, event.private_score, event.submitted_at,
+            )
+            return {event.task_id}
+        case ScoreFailed():
+            await conn.execute(
+                "INSERT INTO leaderboard.failed_outcomes (submission_id, scorer_version) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING",
+                int(event.submission_id), event.scorer_version,
+            )
+            return {event.task_id}
+        case RescoreRequested():
+            await conn.execute(
+                "INSERT INTO leaderboard.rescores (rescore_id, task_id, scorer_version, expected, requested_seq) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                event.rescore_id, event.task_id, event.scorer_version, [int(s) for s in event.submission_ids], seq,
             )
             return {event.task_id}
         case TeamCreated() | TeamUpdated():
@@ -110,9 +127,16 @@ async def _audit(conn: asyncpg.Connection, seq: int, event: AnyEvent, action: st
 
 async def board(conn: asyncpg.Connection, task: Task, *, as_of: datetime | None = None) -> Board:
     """Read a task's inputs and compute its board (optionally as it stood at `as_of`)."""
+    # Each submission counts with its score under the most recently activated version that has one (the
+    # competition file's version is activation 0), so a partial rescore leaves the other scores in place.
     rows = await conn.fetch(
-        """SELECT submission_id, team_id, public_score, private_score, submitted_at FROM leaderboard.scores
-           WHERE task_id = $1 AND scorer_version = $2 AND ($3::timestamptz IS NULL OR submitted_at <= $3)""",
+        """SELECT DISTINCT ON (s.submission_id) s.submission_id, s.team_id, s.public_score, s.private_score,
+                  s.submitted_at
+           FROM leaderboard.scores s
+           LEFT JOIN leaderboard.active_versions v ON v.task_id = s.task_id AND v.scorer_version = s.scorer_version
+           WHERE s.task_id = $1 AND (s.scorer_version = $2 OR v.activation IS NOT NULL)
+             AND ($3::timestamptz IS NULL OR s.submitted_at <= $3)
+           ORDER BY s.submission_id, coalesce(v.activation, 0) DESC""",
         task.id, task.scorer_version, as_of,
     )
     team_rows = await conn.fetch("SELECT team_id, name, deleted, hidden, disqualified FROM leaderboard.teams")
@@ -127,6 +151,49 @@ async def board(conn: asyncpg.Connection, task: Task, *, as_of: datetime | None 
     revealed = bool(await conn.fetchval("SELECT revealed FROM leaderboard.reveals WHERE task_id = $1", task.id))
     return compute_board(task.id, task.sort, scores, teams, finals, max_finals=task.final_submissions,
                          private_revealed=revealed)
+
+
+async def complete_rescores(conn: asyncpg.Connection, task: Task) -> list[str]:
+    """Activate every rescore of `task` whose submissions all have an outcome, recording who moved."""
+    completed = []
+    pending = await conn.fetch(
+        """SELECT r.rescore_id, r.scorer_version, r.requested_seq FROM leaderboard.rescores r
+           WHERE r.task_id = $1 AND NOT r.completed AND NOT EXISTS (
+               SELECT 1 FROM unnest(r.expected) AS e(submission_id)
+               WHERE NOT EXISTS (SELECT 1 FROM leaderboard.scores s
+                                 WHERE s.submission_id = e.submission_id AND s.scorer_version = r.scorer_version)
+                 AND NOT EXISTS (SELECT 1 FROM leaderboard.failed_outcomes f
+                                 WHERE f.submission_id = e.submission_id AND f.scorer_version = r.scorer_version))
+           ORDER BY r.requested_seq""",
+        task.id,
+    )
+    for rescore in pending:
+        before = await board(conn, task)
+        await conn.execute(
+            "INSERT INTO leaderboard.active_versions (task_id, scorer_version, activation) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING",
+            task.id, rescore["scorer_version"], rescore["requested_seq"],
+        )
+        after = await board(conn, task)
+        await conn.execute(
+            "UPDATE leaderboard.rescores SET completed = true, movements = $2::jsonb WHERE rescore_id = $1",
+            rescore["rescore_id"], msgspec.json.encode(movements(before, after)).decode(),
+        )
+        completed.append(rescore["rescore_id"])
+    return completed
+
+
+def movements(before: Board, after: Board) -> list[Movement]:
+    old = {e.team_id: e for e in before.public}
+    new = {e.team_id: e for e in after.public}
+    lines = []
+    for team_id in sorted(old.keys() | new.keys(), key=lambda t: (new[t].rank if t in new else 10**9, t)):
+        was, now = old.get(team_id), new.get(team_id)
+        lines.append(Movement(
+            team_id=team_id, team_name=(now or was).team_name, old_rank=was.rank if was else None,
+            new_rank=now.rank if now else None, old_score=was.score if was else None,
+            new_score=now.score if now else None))
+    return lines
 
 
 def affected_tasks(changed: Iterable[str], tasks: Iterable[Task]) -> list[Task]:

@@ -15,12 +15,15 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from leaderboard_service import projection
 from proto import codec
+from proto.competition import Competition
 from proto.events import ScoreComputed
-from proto.streams import BOARD, SCORES, TEAMS
+from proto.streams import BOARD, SCORES, SUBMISSIONS, TEAMS
+from proto.subjects import RESCORE_REQUESTED
 
 log = logging.getLogger(__name__)
-PROJECTION_TABLES = "leaderboard.applied, leaderboard.scores, leaderboard.teams, leaderboard.finals, " \
-                    "leaderboard.reveals, leaderboard.audit"
+PROJECTION_TABLES = ("leaderboard.applied, leaderboard.scores, leaderboard.teams, leaderboard.finals, "
+                     "leaderboard.reveals, leaderboard.audit, leaderboard.rescores, leaderboard.active_versions, "
+                     "leaderboard.failed_outcomes")
 BATCH = 1000
 
 
@@ -31,42 +34,44 @@ class RebuildReport:
     seconds: float
 
 
-async def replay_stream(js: JetStreamContext, stream: str):  # noqa: ANN201 — an async iterator of (seq, event)
-    """Every message of `stream`, oldest first, through an ephemeral pull consumer (no acks needed)."""
+async def replay_stream(js: JetStreamContext, stream: str, subject: str = ""):  # noqa: ANN201 — (seq, event)s
+    """Every message of `stream` (on `subject`), oldest first, through an ephemeral pull consumer, no acks."""
     info = await js.stream_info(stream)
     last = info.state.last_seq
     if info.state.messages == 0:
         return
     subscription = await js.pull_subscribe(
-        "", stream=stream,
-        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=60),
+        subject, stream=stream,
+        config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.NONE, inactive_threshold=60,
+                              filter_subject=subject or None),
     )
     try:
         while True:
             try:
                 messages = await subscription.fetch(BATCH, timeout=2)
             except nats.errors.TimeoutError:
-                return
+                return  # a filtered replay ends before the stream's last sequence
             for message in messages:
                 seq = message.metadata.sequence.stream
                 yield seq, codec.decode(message.data)
-                if seq >= last:
+                if seq >= last or message.metadata.num_pending == 0:
                     return
     finally:
         await subscription.unsubscribe()
 
 
-async def rebuild(pool: asyncpg.Pool, js: JetStreamContext) -> RebuildReport:
+async def rebuild(pool: asyncpg.Pool, js: JetStreamContext, competition: Competition) -> RebuildReport:
     started = time.perf_counter()
     events = scores = 0
     async with pool.acquire() as conn, conn.transaction():
         # Live consumers wait for the rebuild to commit, then find their events already applied.
         await conn.execute(f"LOCK TABLE {PROJECTION_TABLES} IN ACCESS EXCLUSIVE MODE")
         await conn.execute(f"TRUNCATE {PROJECTION_TABLES}")
-        for stream in (TEAMS.name, BOARD.name, SCORES.name):
+        replays = ((TEAMS.name, ""), (BOARD.name, ""), (SUBMISSIONS.name, RESCORE_REQUESTED), (SCORES.name, ""))
+        for stream, subject in replays:
             pending: dict[tuple[int, str], tuple] = {}
             last_seq = 0
-            async for seq, event in replay_stream(js, stream):
+            async for seq, event in replay_stream(js, stream, subject):
                 events += 1
                 last_seq = seq
                 if isinstance(event, ScoreComputed):
@@ -83,6 +88,8 @@ async def rebuild(pool: asyncpg.Pool, js: JetStreamContext) -> RebuildReport:
                 scores += len(pending)
             if last_seq:
                 await projection.claim(conn, stream, last_seq)
+        for task in competition.tasks:
+            await projection.complete_rescores(conn, task)
     report = RebuildReport(events=events, scores=scores, seconds=time.perf_counter() - started)
     log.info("projection rebuilt", extra=vars(report))
     return report

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 from faststream.nats import NatsMessage, NatsRouter
+from nats.aio.client import Client as NatsClient
 
 from proto.rpc import Operation, ServiceError
 
@@ -48,6 +49,20 @@ def _serve(operation: Operation, handler: Handler) -> Callable[[NatsMessage], Aw
 
     serve.__name__ = f"serve_{operation.name.replace('.', '_')}"
     return serve
+
+
+_reply_decoders: dict[Operation, msgspec.json.Decoder] = {}
+
+
+async def call(nc: NatsClient, operation: Operation, request: msgspec.Struct, timeout_s: float) -> Any:
+    """The caller's side: send `request`, return the operation's reply or its `ServiceError`.
+
+    Raises nats-py's TimeoutError or NoRespondersError when no service answers."""
+    decoder = _reply_decoders.get(operation)
+    if decoder is None:
+        decoder = _reply_decoders[operation] = msgspec.json.Decoder(operation.reply | ServiceError)
+    reply = await nc.request(operation.subject, _encoder.encode(request), timeout=timeout_s)
+    return decoder.decode(reply.data)
 
 
 def rpc_router(queue: str, handlers: Mapping[Operation, Handler]) -> NatsRouter:

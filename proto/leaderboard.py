@@ -105,3 +105,31 @@ SET_REVEAL = _op("reveal", SetReveal, Accepted)
 SELECT_FINALS = _op("finals", SelectFinals, Accepted)
 BOARD_AT = _op("board_at", BoardAt, BoardSnapshot)
 LIST_AUDIT = _op("audit", ListAudit, AuditList)
+
+
+class RescoreStatus(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    rescore_id: str
+
+
+class Movement(msgspec.Struct, frozen=True, kw_only=True):
+    team_id: str
+    team_name: str
+    old_rank: int | None
+    new_rank: int | None
+    old_score: float | None
+    new_score: float | None
+
+
+class RescoreReport(msgspec.Struct, frozen=True, kw_only=True, tag="rescore_report"):
+    rescore_id: str
+    task_id: str
+    scorer_version: str
+    expected: int
+    done: int
+    completed: bool
+    # Every team on the public board before or after, with its old and new rank and score.
+    movements: list[Movement] = []
+
+
+RESCORE_STATUS = _op("rescore_status", RescoreStatus, RescoreReport)

@@ -96,6 +96,9 @@ LEADERBOARD_SCORES = ConsumerSpec(
 LEADERBOARD_TEAMS = ConsumerSpec(
     durable="leaderboard_service_teams", stream=TEAMS.name, filter_subject=subjects.TEAMS_ALL
 )
+LEADERBOARD_RESCORES = ConsumerSpec(
+    durable="leaderboard_service_rescores", stream=SUBMISSIONS.name, filter_subject=subjects.RESCORE_REQUESTED
+)
 LEADERBOARD_BOARD = ConsumerSpec(
     durable="leaderboard_service_board", stream="BOARD", filter_subject=subjects.BOARD_ALL
 )
@@ -107,6 +110,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     LEADERBOARD_SCORES,
     LEADERBOARD_TEAMS,
     LEADERBOARD_BOARD,
+    LEADERBOARD_RESCORES,
 )
 
 class KVSpec(msgspec.Struct, frozen=True, kw_only=True):

@@ -133,3 +133,25 @@ class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):
 
 def live_submission(team_id: str, submission_id: str) -> str:
     return f"live.submission.{token(team_id)}.{token(submission_id)}"
+
+
+class StartRescore(msgspec.Struct, frozen=True, kw_only=True):
+    """Rescore a task's submissions (all, a time range, or given ids) under a new scorer version."""
+
+    actor: Principal
+    task_id: str
+    scorer_version: str = ""
+    submitted_after: datetime | None = None
+    submitted_before: datetime | None = None
+    submission_ids: list[int] = []
+
+
+class RescoreStarted(msgspec.Struct, frozen=True, kw_only=True, tag="rescore_started"):
+    rescore_id: str
+    task_id: str
+    scorer_version: str
+    submissions: int
+
+
+START_RESCORE = _op("rescore", StartRescore, RescoreStarted)
+OPERATIONS = (*OPERATIONS, START_RESCORE)

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -18,8 +19,9 @@ from minio import Minio
 from podium_runtime.rpc import Refused
 from proto import submissions as ops
 from proto.competition import Competition, Task
-from proto.events import ScoreComputed, ScoreFailed, ScoreProgress
+from proto.events import RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress
 from proto.rpc import Principal
+from proto.subjects import token
 from submission_service import store
 
 log = logging.getLogger(__name__)
@@ -179,8 +181,50 @@ class SubmissionHandlers:
             rows = await store.list_for_team(conn, _team_id(request.actor), task_id, min(request.limit, 1000))
         return ops.SubmissionList(submissions=[store.view(row) for row in rows])
 
+    async def start_rescore(self, request: ops.StartRescore) -> ops.RescoreStarted:
+        """Publish the matching accepted submissions again under a new scorer version, with the request
+        itself, in one transaction; old scores stay, the board switches when every one has an outcome."""
+        assert self.pool is not None
+        if not request.actor.is_admin:
+            raise Refused(403, "Admin privileges required")
+        task = self._task(request.task_id)
+        rescore_id = uuid.uuid4().hex[:12]
+        version = request.scorer_version or f"{task.scorer_version}-r{rescore_id}"
+        try:
+            token(version)  # the version becomes part of Msg-Ids and object keys
+        except ValueError as exc:
+            raise Refused(422, f"scorer version: {exc}") from None
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT * FROM submissions.submissions WHERE task_id = $1 AND status IN ('scored', 'failed')
+                   AND received_at IS NOT NULL
+                   AND ($2::timestamptz IS NULL OR received_at >= $2) AND ($3::timestamptz IS NULL OR received_at < $3)
+                   AND (cardinality($4::bigint[]) = 0 OR id = ANY($4::bigint[])) ORDER BY id""",
+                task.id, request.submitted_after, request.submitted_before, request.submission_ids,
+            )
+            if not rows:
+                raise Refused(404, f"no scored or failed submission of task {task.id} matches")
+            try:
+                await conn.execute(
+                    "INSERT INTO submissions.rescores (id, task_id, scorer_version, requested_by, submission_ids) "
+                    "VALUES ($1, $2, $3, $4, $5)",
+                    rescore_id, task.id, version, request.actor.name, [r["id"] for r in rows])
+            except asyncpg.UniqueViolationError:
+                raise Refused(409, f"scorer version {version!r} was used by an earlier rescore") from None
+            await store.outbox.add(conn, RescoreRequested(
+                rescore_id=rescore_id, requested_by=request.actor.name, scorer_version=version, task_id=task.id,
+                submitted_after=request.submitted_after, submitted_before=request.submitted_before,
+                submission_ids=tuple(str(r["id"]) for r in rows)))
+            for row in rows:
+                event = msgspec.structs.replace(store.received_event(row), scorer_version=version,
+                                                rescore_id=rescore_id)
+                await store.outbox.add(conn, event)
+        return ops.RescoreStarted(rescore_id=rescore_id, task_id=task.id, scorer_version=version,
+                                  submissions=len(rows))
+
     def operations(self) -> dict:
         return {
+            ops.START_RESCORE: self.start_rescore,
             ops.LIST_TASKS: self.list_tasks, ops.START_UPLOAD: self.start_upload,
             ops.COMPLETE_UPLOAD: self.complete_upload, ops.LIST_SUBMISSIONS: self.list_submissions,
             ops.GET_SUBMISSION: self.get_submission,

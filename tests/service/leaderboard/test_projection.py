@@ -12,14 +12,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leaderboard_service import projection
+from leaderboard_service.rebuild import PROJECTION_TABLES
 from podium_runtime.migrations import apply_migrations, service_migrations
 from proto.competition import Task
 from proto.events import FinalsSelected, ScoreComputed, TeamCreated, TeamStandingChanged, TeamUpdated
 
 TASK = Task(id="proj", title="t", kind="cpu", metric="psnr", scorer_version="v1", shape=(1,), ground_truth="x")
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
-TABLES = "leaderboard.applied, leaderboard.scores, leaderboard.teams, leaderboard.finals, leaderboard.reveals, " \
-         "leaderboard.audit"
+TABLES = PROJECTION_TABLES
 
 
 def score(submission: int, team: int, public: float, private: float, minute: int) -> ScoreComputed:
