@@ -78,3 +78,25 @@ async def test_a_malformed_message_gets_an_error_and_the_socket_stays(
         assert error["type"] == "error" and "follow" in error["detail"]
         await socket.send(json.dumps({"follow": ["recon"]}))
         assert json.loads(await socket.recv())["type"] == "board"
+
+
+async def test_question_changes_reach_the_asking_team_and_answers_reach_everyone(
+    gateway: AsyncTestClient, gateway_url: str, admin_token: str
+) -> None:
+    _, name, password = await new_team(gateway, admin_token)
+    token = await login(gateway, name, password)
+    _, other_name, other_password = await new_team(gateway, admin_token)
+    other_token = await login(gateway, other_name, other_password)
+    async with websockets.connect(ws_url(gateway_url, token)) as mine, \
+            websockets.connect(ws_url(gateway_url, other_token)) as theirs:
+        async with httpx.AsyncClient(base_url=gateway_url) as client:
+            asked = await client.post("/qa/questions", json={"title": "t", "content": "c"},
+                                      headers={"Authorization": f"Bearer {token}"})
+            question_id = asked.json()["id"]
+            posted = await collect(mine, lambda seen: any(m.get("question_id") == question_id for m in seen))
+            assert posted[-1]["change"] == "posted"
+            await client.put(f"/qa/questions/{question_id}", json={"answer": "yes"},
+                             headers={"Authorization": f"Bearer {admin_token}"})
+        answered = await collect(theirs, lambda seen: any(m.get("question_id") == question_id for m in seen))
+        # The other team saw nothing while the question was private, then the answer.
+        assert [m["change"] for m in answered if m.get("question_id") == question_id] == ["answered"]
