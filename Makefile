@@ -33,6 +33,7 @@ lint: $(STAMP)
 ## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side.
 bench: $(STAMP)
 	$(PY) -m bench.scoring
+	$(PY) -m bench.leaderboard
 
 clean:
 	rm -rf $(VENV) .podium-data .pytest_cache

@@ -23,7 +23,8 @@ class Boards:
     def __init__(self) -> None:
         self.boards: dict[str, tuple[int, Board]] = {}
         self.loaded = asyncio.Event()
-        self.listeners: list[Callable[[str, int, Board], Any]] = []
+        # Called with (task id, revision, new board, previous board or None) on every change.
+        self.listeners: list[Callable[[str, int, Board, Board | None], Any]] = []
 
     def get(self, task_id: str) -> tuple[int, Board] | None:
         return self.boards.get(task_id)
@@ -42,6 +43,7 @@ class Boards:
             except msgspec.DecodeError as exc:
                 log.warning("ignored an unreadable board", extra={"task_id": entry.key, "error": str(exc)})
                 continue
+            previous = self.boards.get(entry.key)
             self.boards[entry.key] = (entry.revision, board)
             for listener in self.listeners:
-                listener(entry.key, entry.revision, board)
+                listener(entry.key, entry.revision, board, previous[1] if previous else None)

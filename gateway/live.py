@@ -1,9 +1,12 @@
 """Live pushes over one WebSocket: board changes for the tasks a client follows, and — to the owning team
 only — its submissions' status and progress and the answers to its questions.
 
-One NATS subscription per kind of event serves every client. Each client has its own small queue and a
-single slot per followed board, so a slow client only ever falls behind on itself: its stale boards are
-replaced by the latest one, and when its queue is full the oldest message is dropped.
+A client that follows a task first gets the whole board, then only what changed (`board_delta`: the entries
+that differ and the teams that left), encoded once per change for everyone who may see the same thing. One
+NATS subscription per kind of event serves every client. Each client has its own small queue and one slot per
+followed board: if a change arrives while the previous one is still unsent, the slot gets the whole latest
+board instead (so nothing is lost and a slow client only ever falls behind on itself); when its queue is full
+the oldest message is dropped.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +27,7 @@ from nats.aio.client import Client as NatsClient
 from gateway.tokens import InvalidToken
 from proto import codec
 from proto.events import QuestionChanged, ScoreProgress
-from proto.leaderboard import Board
+from proto.leaderboard import Board, Entry
 from proto.rpc import Principal
 from proto.submissions import SubmissionStatusChanged
 
@@ -54,8 +58,9 @@ class LiveClient:
         self.queue.put_nowait(payload)
         self.wake.set()
 
-    def push_board(self, task_id: str, payload: bytes) -> None:
-        self.boards[task_id] = payload  # replaces an unsent older board
+    def push_board(self, task_id: str, delta: bytes, snapshot: Callable[[], bytes]) -> None:
+        # An unsent older message for this board: send the whole latest board instead of a second delta.
+        self.boards[task_id] = snapshot() if task_id in self.boards else delta
         self.wake.set()
 
     async def next_messages(self) -> list[bytes]:
@@ -68,10 +73,48 @@ class LiveClient:
         return messages
 
 
-def board_message(task_id: str, revision: int, board: Board, viewer: Principal) -> bytes:
-    private = board.private if board.private_revealed or viewer.is_admin else None
+def sees_private(board: Board, viewer: Principal) -> bool:
+    return board.private_revealed or viewer.is_admin
+
+
+def board_message(task_id: str, revision: int, board: Board, with_private: bool) -> bytes:
     return _encoder.encode({"type": "board", "task_id": task_id, "revision": revision, "sort": board.sort,
-                            "private_revealed": board.private_revealed, "public": board.public, "private": private})
+                            "private_revealed": board.private_revealed, "public": board.public,
+                            "private": board.private if with_private else None})
+
+
+def _changes(old: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[str]]:
+    before = {e.team_id: e for e in old}
+    present = {e.team_id for e in new}
+    return [e for e in new if before.get(e.team_id) != e], [team for team in before if team not in present]
+
+
+def delta_message(task_id: str, revision: int, previous: Board, board: Board, with_private: bool) -> bytes:
+    changed, removed = _changes(previous.public, board.public)
+    message: dict[str, Any] = {"type": "board_delta", "task_id": task_id, "revision": revision,
+                               "private_revealed": board.private_revealed, "changed": changed, "removed": removed}
+    if with_private:
+        message["private_changed"], message["private_removed"] = _changes(previous.private, board.private)
+    return _encoder.encode(message)
+
+
+class _Variants:
+    """Each message of one board change, encoded at most once per audience (public only / with private)."""
+
+    def __init__(self, task_id: str, revision: int, board: Board, previous: Board | None) -> None:
+        self.args = (task_id, revision, board, previous)
+        self.cache: dict[tuple[str, bool], bytes] = {}
+
+    def get(self, kind: str, with_private: bool) -> bytes:
+        key = (kind, with_private)
+        if key not in self.cache:
+            task_id, revision, board, previous = self.args
+            self.cache[key] = (
+                delta_message(task_id, revision, previous, board, with_private)
+                if kind == "delta" and previous is not None
+                else board_message(task_id, revision, board, with_private)
+            )
+        return self.cache[key]
 
 
 class LiveHub:
@@ -84,10 +127,14 @@ class LiveHub:
             if client.principal.account_id == team_id:
                 client.push(payload)
 
-    def on_board(self, task_id: str, revision: int, board: Board) -> None:
+    def on_board(self, task_id: str, revision: int, board: Board, previous: Board | None) -> None:
+        variants = _Variants(task_id, revision, board, previous)
         for client in self.clients:
             if task_id in client.following:
-                client.push_board(task_id, board_message(task_id, revision, board, client.principal))
+                private = sees_private(board, client.principal) or (
+                    previous is not None and sees_private(previous, client.principal))
+                client.push_board(task_id, variants.get("delta", private),
+                                  lambda private=private: variants.get("board", private))
 
     async def start(self, nc: NatsClient) -> None:
         async def on_status(message: Any) -> None:
@@ -167,10 +214,12 @@ async def live_socket(socket: WebSocket, state: State) -> None:
                 continue
             client.following |= set(request.follow)
             client.following -= set(request.unfollow)
-            for task_id in request.follow:  # the current board at once, then every change
+            for task_id in request.follow:  # the whole current board at once, then what changes
                 found = state.boards.get(task_id)
                 if found is not None:
-                    client.push_board(task_id, board_message(task_id, found[0], found[1], principal))
+                    whole = board_message(task_id, found[0], found[1], sees_private(found[1], principal))
+                    client.boards[task_id] = whole
+                    client.wake.set()
     except WebSocketDisconnect:
         pass
     finally:

@@ -67,6 +67,8 @@ class RescoreBody(msgspec.Struct, frozen=True):
 
 async def task_id_of(state: State, name: str) -> str:
     """A task id from its id or MLS-GOAT alias (e.g. "task1"), from the task list (asked once)."""
+    if state.boards.get(name) is not None:
+        return name  # a task id with a board: no need to ask anyone
     if not getattr(state, "task_aliases", None):
         tasks = await state.services.call(submission_ops.LIST_TASKS, submission_ops.ListTasks())
         state.task_aliases = {alias: t.id for t in tasks.tasks for alias in (t.id, *t.aliases)}

@@ -17,6 +17,12 @@ from proto.competition import Competition
 from tests.api import login, new_team
 
 
+def shows(message: dict, team_name: str) -> bool:
+    """A whole board listing the team, or a delta that changes its line."""
+    lines = message.get("public") if message["type"] == "board" else message.get("changed")
+    return message["type"] in ("board", "board_delta") and team_name in {e["team_name"] for e in lines or []}
+
+
 def ws_url(base: str, token: str) -> str:
     return f"{base.replace('http://', 'ws://')}/ws?token={token}"
 
@@ -49,15 +55,14 @@ async def test_a_team_gets_its_board_status_and_progress_live(
             response = await client.post("/submit/recon?wait=30", headers={"Authorization": f"Bearer {token}"},
                                          files={"file": ("s.zip", npy_zip(noisy_submission(truth, 0.03, seed=21)))})
         submission_id = response.json()["id"]
-        seen = await collect(mine, lambda seen: any(
-            m["type"] == "board" and name in {e["team_name"] for e in m["public"]} for m in seen) and any(
+        seen = await collect(mine, lambda seen: any(shows(m, name) for m in seen) and any(
             m["type"] == "submission" and m["status"] == "scored" for m in seen))
         statuses = [m["status"] for m in seen if m["type"] == "submission" and m["submission_id"] == submission_id]
         assert statuses[0] == "received" and statuses[-1] == "scored"
         assert any(m["type"] == "progress" and m["done"] == m["total"] for m in seen)
 
-        others = await collect(theirs, lambda seen: any(
-            m["type"] == "board" and name in {e["team_name"] for e in m["public"]} for m in seen))
+        others = await collect(theirs, lambda seen: any(shows(m, name) for m in seen))
+        assert any(m["type"] == "board_delta" for m in others)  # after the first board, only changes
         assert not [m for m in others if m["type"] in ("submission", "progress")]
 
 
