@@ -14,6 +14,7 @@ from cpu_scorer.ground_truth import BUCKET as GROUND_TRUTH_BUCKET
 from cpu_scorer.ground_truth import GroundTruthCache
 from cpu_scorer.handlers import DETAILS_BUCKET, CpuScorer
 from podium_runtime.consumers import durable_subscriber
+from podium_runtime.jobs import JobReporter
 from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
 from proto.competition import parse_competition
@@ -43,7 +44,7 @@ def create_app(settings: CpuScorerSettings) -> AsgiFastStream:
         scorer.append(CpuScorer(
             competition=competition, limits=ArchiveLimits(), broker=runtime.broker, s3=runtime.s3,
             ground_truth=GroundTruthCache(runtime.s3, settings.ground_truth_cache_tasks),
-            ack_wait_s=CPU_SCORER.ack_wait_s, retry_delays_s=CPU_SCORER.backoff_s,
+            jobs=JobReporter(runtime.broker, CPU_SCORER.ack_wait_s, CPU_SCORER.backoff_s),
         ))
 
     spec = ServiceSpec(

@@ -8,12 +8,13 @@ is an rms error of 1e-5 of the data range (about 100 float32 steps near 1.0): an
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
+
+from proto.competition import Split
 
 DEFAULT_CAP_DB = 100.0
 """The value of an exact match, and the most any sample can score."""
@@ -54,23 +55,10 @@ def psnr(
 
 
 def split_assignment(n_samples: int, private_fraction: float, seed: int) -> np.ndarray:
-    """Which samples are private: a bool array with exactly round(n_samples · private_fraction) True values.
-
-    The order comes from a keyed hash of each index (BLAKE2b of `seed:index`), not from numpy's random
-    generators, whose streams may change between numpy versions: a task's split must never move, or a rescore
-    would compare different samples. Python's round() applies (halves round to even).
-    """
+    """Which samples are private, as a bool array: the task's split as `proto` defines it for every scorer."""
     if n_samples < 0 or not 0.0 <= private_fraction <= 1.0:
         raise ValueError("n_samples must be ≥ 0 and private_fraction within [0, 1]")
-    n_private = round(n_samples * private_fraction)
-    order = sorted(range(n_samples), key=lambda index: _split_key(seed, index))
-    mask = np.zeros(n_samples, dtype=bool)
-    mask[order[:n_private]] = True
-    return mask
-
-
-def _split_key(seed: int, index: int) -> bytes:
-    return hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=16).digest()
+    return np.array(Split(private_fraction=private_fraction, seed=seed).private_samples(n_samples), dtype=bool)
 
 
 @dataclass(frozen=True)

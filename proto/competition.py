@@ -29,6 +29,7 @@ score), so it is part of the contracts. TOML, decoded and validated by msgspec.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -48,6 +49,33 @@ class PsnrParameters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 class Split(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     private_fraction: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.8
     seed: int = 0
+
+    def private_samples(self, n_samples: int) -> list[bool]:
+        """Which samples are private: exactly round(n · private_fraction) of them, chosen by a keyed hash of
+        each index (BLAKE2b of `seed:index`) so the split never moves between versions of any library — a
+        rescore must compare the same samples. Every scorer of a task uses this one definition."""
+        n_private = round(n_samples * self.private_fraction)
+        order = sorted(range(n_samples), key=lambda index: _split_key(self.seed, index))
+        private = [False] * n_samples
+        for index in order[:n_private]:
+            private[index] = True
+        return private
+
+
+def _split_key(seed: int, index: int) -> bytes:
+    return hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=16).digest()
+
+
+class ModelSignature(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What a submitted model (gpu task) must look like: one float input, one output of class scores."""
+
+    input_name: str = "input"
+    output_name: str = "output"
+    classes: Annotated[int, msgspec.Meta(ge=2)] = 10
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    # The whole evaluation must finish within this many seconds (and each batch within a tenth of it).
+    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    top_k: Annotated[int, msgspec.Meta(ge=1)] = 3
 
 
 class Phase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -75,6 +103,8 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     ground_truth: str = ""
     psnr: PsnrParameters = PsnrParameters()
     split: Split = Split()
+    # gpu tasks: the model's signature; `shape` is one sample's feature shape, `ground_truth` an .npz (x, y).
+    model: ModelSignature = ModelSignature()
     # How many submissions a team may mark as final for the private board.
     final_submissions: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
     phases: tuple[Phase, ...] = ()
@@ -120,6 +150,8 @@ def parse_competition(text: bytes | str) -> Competition:
         for phase in task.phases:
             if phase.opens_at.tzinfo is None or phase.opens_at >= phase.closes_at:
                 raise CompetitionError(f"task {task.id}, phase {phase.id}: needs opens_at < closes_at, with a zone")
+        if task.kind == "gpu" and (not task.shape or not task.ground_truth):
+            raise CompetitionError(f"task {task.id}: a gpu task needs shape (of one sample) and ground_truth (.npz)")
         if task.kind == "cpu":
             names = task.sample_names()
             if len(set(names)) != len(names):

@@ -1,0 +1,84 @@
+"""What every scorer does around its own computation: report progress (from a worker thread, throttled),
+keep a long job alive for JetStream, publish a ScoreFailed, and pick the delay of a retry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import msgspec
+from faststream.nats import NatsBroker, NatsMessage
+
+from podium_runtime.publish import publish_event
+from proto.events import ScoreFailed, ScoreProgress, SubmissionReceived
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL_S = 0.25
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass
+class JobReporter:
+    broker: NatsBroker
+    ack_wait_s: float
+    retry_delays_s: tuple[float, ...]
+    _live_publishes: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def fail(self, event: SubmissionReceived, reason: str, *, infrastructure: bool = False) -> None:
+        await publish_event(self.broker.connection.jetstream(), ScoreFailed(
+            submission_id=event.submission_id, team_id=event.team_id, task_id=event.task_id,
+            scorer_version=event.scorer_version, reason=reason, infrastructure=infrastructure,
+            phase_id=event.phase_id, correlation_id=event.correlation_id))
+
+    def progress(self, event: SubmissionReceived) -> Callable[[int, int], None]:
+        """A `progress(done, total)` callback safe to call from a worker thread; at most one event per
+        PROGRESS_INTERVAL_S, and always the last one."""
+        loop = asyncio.get_running_loop()
+        last = [0.0]
+
+        def report(done: int, total: int) -> None:
+            now = time.monotonic()
+            if done != total and now - last[0] < PROGRESS_INTERVAL_S:
+                return
+            last[0] = now
+            progress = ScoreProgress(submission_id=event.submission_id, team_id=event.team_id, done=done,
+                                     total=total, correlation_id=event.correlation_id)
+            loop.call_soon_threadsafe(self._publish_live, _encoder.encode(progress), progress.subject())
+
+        return report
+
+    def _publish_live(self, payload: bytes, subject: str) -> None:
+        # The loop keeps only a weak reference to a task: hold it until it is done, or it may vanish unsent.
+        task = asyncio.get_running_loop().create_task(self.broker.publish(payload, subject))
+        self._live_publishes.add(task)
+        task.add_done_callback(self._live_published)
+
+    def _live_published(self, task: asyncio.Task[None]) -> None:
+        self._live_publishes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("a progress event was not published", extra={"error": repr(task.exception())})
+
+    def retry_delay(self, message: NatsMessage) -> float:
+        delivered = message.raw_message.metadata.num_delivered or 1
+        return self.retry_delays_s[min(delivered, len(self.retry_delays_s)) - 1] if self.retry_delays_s else 1.0
+
+    @contextlib.asynccontextmanager
+    async def kept_alive(self, message: NatsMessage) -> AsyncIterator[None]:
+        """While the job runs, tell JetStream it is alive, so AckWait does not hand it to another worker."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(self.ack_wait_s / 3)
+                await message.in_progress()
+
+        heartbeat = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
