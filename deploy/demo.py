@@ -1,5 +1,6 @@
-"""The demo competition's data: generated ground truth for each CPU task (uploaded to object storage when
-missing), and example submissions made from it — used by `make run` and by the tests."""
+"""The demo competition's data: generated ground truth for each CPU task, and scikit-learn's bundled digits
+as the hidden test set of model tasks (uploaded to object storage when missing); example submissions made
+from them — used by `make run` and by the tests."""
 
 from __future__ import annotations
 
@@ -37,21 +38,37 @@ def noisy_submission(truth: dict[str, np.ndarray], noise: float, seed: int = 0) 
     return {name: (array + rng.normal(0, noise, array.shape)).astype(np.float32) for name, array in truth.items()}
 
 
+def digits_split() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """scikit-learn's bundled digits (8×8 images, 10 classes), split once, seeded: (train, hidden test)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    order = np.random.default_rng(0).permutation(len(digits.target))
+    x, y = (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
+    train, test = order[: len(order) // 2], order[len(order) // 2:]
+    return (x[train], y[train]), (x[test], y[test])
+
+
+def test_set_npz() -> bytes:
+    _, (x, y) = digits_split()
+    buffer = io.BytesIO()
+    np.savez(buffer, x=x, y=y)
+    return buffer.getvalue()
+
+
 def seed_ground_truth(s3: Minio, competition: Competition) -> list[str]:
-    """Upload the generated ground truth of every CPU task whose object is missing; return what was added."""
+    """Upload the generated ground truth of every task whose object is missing; return what was added."""
     if not s3.bucket_exists(GROUND_TRUTH_BUCKET):
         s3.make_bucket(GROUND_TRUTH_BUCKET)
     added = []
     for task in competition.tasks:
-        if task.kind != "cpu":
-            continue
         try:
             s3.stat_object(GROUND_TRUTH_BUCKET, task.ground_truth)
             continue
         except Exception as exc:  # minio's S3Error NoSuchKey: not there yet
             if "NoSuchKey" not in repr(exc) and "NoSuchBucket" not in repr(exc):
                 raise
-        data = npy_zip(make_ground_truth(task))
+        data = npy_zip(make_ground_truth(task)) if task.kind == "cpu" else test_set_npz()
         s3.put_object(GROUND_TRUTH_BUCKET, task.ground_truth, io.BytesIO(data), len(data))
         added.append(task.ground_truth)
     return added

@@ -137,6 +137,32 @@ ground_truth = "lab/ground_truth.zip"
 split = { private_fraction = 0.5, seed = 11 }
 
 [[tasks]]
+id = "digits"
+title = "Digits (tests)"
+kind = "gpu"
+metric = "accuracy"
+scorer_version = "onnx-1"
+daily_quota = 100
+max_upload_bytes = 8_000_000
+aliases = ["task2"]
+shape = [64]
+ground_truth = "digits/test_set.npz"
+split = { private_fraction = 0.5, seed = 3 }
+model = { batch_size = 64, timeout_s = 30 }
+
+[[tasks]]
+id = "digits-quick"
+title = "Digits with a 1-second limit (tests of slow models)"
+kind = "gpu"
+metric = "accuracy"
+scorer_version = "onnx-1"
+daily_quota = 100
+max_upload_bytes = 8_000_000
+shape = [64]
+ground_truth = "digits-quick/test_set.npz"
+model = { batch_size = 64, timeout_s = 1 }
+
+[[tasks]]
 id = "closed"
 title = "A task whose only phase is over"
 kind = "cpu"
@@ -167,7 +193,7 @@ def competition(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) 
 def scoring_services(
     stack: EmbeddedStack, competition: tuple[Path, Competition], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """submission_service, cpu_scorer and leaderboard_service as processes (the reconciler slowed down:
+    """submission_service, cpu_scorer, gpu_scorer and leaderboard_service as processes (the reconciler slowed down:
     tests drive it)."""
     folder = tmp_path_factory.mktemp("scoring")
     common = {"PODIUM_COMPETITION_FILE": str(competition[0])}
@@ -175,6 +201,7 @@ def scoring_services(
         service_process("submission_service", stack, folder, PODIUM_RECONCILE_INTERVAL_S="3600", **common),
         service_process("cpu_scorer", stack, folder, **common),
         service_process("leaderboard_service", stack, folder, **common),
+        service_process("gpu_scorer", stack, folder, **common),
     ):
         yield
 

@@ -1,0 +1,143 @@
+"""Scoring one model submission: fetch and check the model, load it into the engine under a name unique to
+the submission, run the hidden test set in batches within the task's time limit, compute the metrics on the
+public and private samples, unload, publish the outcome (details to object storage)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from faststream.exceptions import NackMessage, RejectMessage
+from faststream.nats import NatsBroker, NatsMessage
+from minio import Minio
+
+from gpu_scorer.engines import Engine, EngineTimeout
+from gpu_scorer.metrics import classify, latency
+from gpu_scorer.model_checks import ModelRejected, check_model
+from gpu_scorer.test_set import TestSetCache
+from podium_runtime.jobs import JobReporter
+from podium_runtime.publish import publish_event
+from proto.competition import Competition, Task
+from proto.events import ScoreComputed, SubmissionReceived
+
+log = logging.getLogger(__name__)
+SUBMISSIONS_BUCKET = "submissions"
+DETAILS_BUCKET = "score-details"
+_DTYPES = {"float32": np.float32, "float16": np.float16, "float64": np.float64}
+
+
+class ModelFailed(Exception):
+    """The model ran but misbehaved (wrong output shape, non-finite scores, an error inside): its author's fault."""
+
+
+def read_model(s3: Minio, key: str, max_bytes: int) -> bytes:
+    response = s3.get_object(SUBMISSIONS_BUCKET, key)
+    try:
+        return response.read(amt=max_bytes + 1)
+    finally:
+        response.close()
+        response.release_conn()
+
+
+async def run_test_set(engine: Engine, name: str, x: np.ndarray, task: Task, dtype: type, progress
+                       ) -> tuple[np.ndarray, list[float]]:  # noqa: ANN001
+    """Class scores for every sample, in batches, and each batch's seconds; the whole run within the limit."""
+    signature = task.model
+    deadline = time.monotonic() + signature.timeout_s
+    outputs, seconds = [], []
+    for start in range(0, len(x), signature.batch_size):
+        batch = x[start:start + signature.batch_size].astype(dtype)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise EngineTimeout(f"the test set took longer than the task's limit of {signature.timeout_s:.0f} s")
+        began = time.perf_counter()
+        try:
+            scores = await engine.infer(name, batch, remaining)
+        except EngineTimeout:
+            raise
+        except Exception as exc:  # onnxruntime/Triton report a failing model with their own exception types
+            raise ModelFailed(f"the model failed on a batch: {str(exc).splitlines()[0][:300]}") from None
+        seconds.append(time.perf_counter() - began)
+        scores = np.asarray(scores)
+        if scores.shape != (len(batch), signature.classes):
+            raise ModelFailed(f"the model returned shape {scores.shape} for a batch of {len(batch)}; expected "
+                              f"({len(batch)}, {signature.classes})")
+        if not np.isfinite(scores).all():
+            raise ModelFailed("the model returned NaN or infinite scores")
+        outputs.append(scores.astype(np.float64))
+        progress(min(start + len(batch), len(x)), len(x))
+    return np.concatenate(outputs), seconds
+
+
+@dataclass
+class GpuScorer:
+    competition: Competition
+    broker: NatsBroker
+    s3: Minio
+    engine: Engine
+    test_sets: TestSetCache
+    jobs: JobReporter
+
+    async def score(self, event: SubmissionReceived, message: NatsMessage) -> None:
+        task = self.competition.task(event.task_id)
+        if task is None or task.kind != "gpu":
+            await self.jobs.fail(event, f"task {event.task_id!r} is not a model task of this competition")
+            raise RejectMessage()
+        started = time.perf_counter()
+        try:
+            async with self.jobs.kept_alive(message):
+                outcome = await self._score(task, event)
+        except (ModelRejected, ModelFailed, EngineTimeout) as exc:
+            log.info("model refused", extra={"submission_id": event.submission_id, "reason": str(exc)})
+            await self.jobs.fail(event, str(exc))
+            raise RejectMessage() from None
+        except Exception as exc:
+            delay = self.jobs.retry_delay(message)
+            log.warning("scoring failed on our side; retrying", exc_info=True,
+                        extra={"submission_id": event.submission_id, "retry_in_s": delay})
+            raise NackMessage(delay=delay) from exc
+        outcome.durations_ms["total"] = (time.perf_counter() - started) * 1000
+        await publish_event(self.broker.connection.jetstream(), outcome)
+
+    async def _score(self, task: Task, event: SubmissionReceived) -> ScoreComputed:
+        data = await asyncio.to_thread(read_model, self.s3, event.object_key, task.max_upload_bytes)
+        checked = check_model(data, task.model, tuple(task.shape), task.max_upload_bytes)
+        test_set = await self.test_sets.get(task)
+        # Unique per submission and version: two rescores of one model never share a loaded model.
+        name = f"sub-{event.submission_id}-{event.scorer_version}"
+        await self.engine.load(name, checked.data, input_name=task.model.input_name,
+                               output_name=task.model.output_name, input_dtype=checked.input_dtype,
+                               sample_shape=tuple(task.shape), classes=task.model.classes)
+        try:
+            scores, seconds = await run_test_set(self.engine, name, test_set.x, task, _DTYPES[checked.input_dtype],
+                                                 self.jobs.progress(event))
+        finally:
+            await self.engine.unload(name)
+        private = np.array(task.split.private_samples(len(test_set.y)), dtype=bool)
+        public_result = classify(scores[~private], test_set.y[~private], task.model.classes, task.model.top_k)
+        private_result = classify(scores[private], test_set.y[private], task.model.classes, task.model.top_k)
+        speed = latency(seconds, len(test_set.y))
+        details_key = f"{task.id}/{event.submission_id}/{event.scorer_version}.json"
+        details = {"submission_id": event.submission_id, "task_id": task.id, "scorer_version": event.scorer_version,
+                   "metric": "accuracy", "public": vars(public_result), **speed}
+        await asyncio.to_thread(self.s3.put_object, DETAILS_BUCKET, details_key,
+                                io.BytesIO(payload := json.dumps(details).encode()), len(payload),
+                                content_type="application/json")
+        metrics = {"accuracy_public": public_result.accuracy, "accuracy_private": private_result.accuracy,
+                   f"top{task.model.top_k}_public": public_result.top_k, "macro_f1_public": public_result.macro_f1,
+                   **speed}
+        if public_result.roc_auc is not None:
+            metrics["roc_auc_public"] = public_result.roc_auc
+        return ScoreComputed(
+            submission_id=event.submission_id, team_id=event.team_id, task_id=task.id,
+            scorer_version=event.scorer_version, public_score=public_result.accuracy,
+            private_score=private_result.accuracy, submitted_at=event.submitted_at, phase_id=event.phase_id,
+            correlation_id=event.correlation_id, metrics=metrics, details_key=details_key,
+            archive_sha256=event.sha256, ground_truth_sha256=test_set.sha256,
+            durations_ms={"inference": sum(seconds) * 1000},
+        )
