@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# A real Triton server for the GPU scorer's Triton tests (PyPI nvidia-pytriton pins numpy < 2: its own venv).
+TRITON_VENV  := .venv-triton
+TRITON_STAMP := $(TRITON_VENV)/.installed
 
 .PHONY: run test lint bench stack clean venv
 
@@ -15,12 +18,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+$(TRITON_STAMP):
+	@test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/python -m pip install --quiet --disable-pip-version-check nvidia-pytriton==0.7.0
+	@touch $(TRITON_STAMP)
+
 ## make run: the embedded stack + every service; prints the gateway URL. Ctrl-C stops everything.
 run: $(STAMP)
 	$(PY) -m deploy.run
 
 ## make test: the whole suite against real NATS, PostgreSQL and S3 started on free ports.
-test: $(STAMP)
+test: $(STAMP) $(TRITON_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make stack: only the embedded NATS, PostgreSQL and S3 (for running a service by hand).
@@ -36,4 +44,4 @@ bench: $(STAMP)
 	$(PY) -m bench.leaderboard
 
 clean:
-	rm -rf $(VENV) .podium-data .pytest_cache
+	rm -rf $(VENV) $(TRITON_VENV) .podium-data .pytest_cache
