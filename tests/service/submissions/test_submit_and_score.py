@@ -24,6 +24,7 @@ from nats.aio.client import Client as NatsClient
 from cpu_scorer.psnr import split_assignment
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from podium_runtime.publish import publish_event
+from proto import encode as proto_encode
 from proto.competition import Competition
 from proto.events import SubmissionReceived
 from submission_service.reconciler import MaxDeliveriesAdvisory, Reconciler, fail_exhausted
@@ -220,9 +221,10 @@ async def test_max_deliveries_advisory_ends_the_submission_failed(
         submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id="recon", kind="cpu",
         object_key=row["object_key"], sha256=row["sha256"], size_bytes=row["size_bytes"],
         submitted_at=row["received_at"], scorer_version="psnr-x", rescore_id="advisory-test")
-    # Published where no scorer consumes it (another kind), as if every delivery had failed.
+    # Published where no scorer consumes it, as if every delivery had failed.
     ack = await nc.jetstream().publish(
-        "submission.received.gpu.recon", __import__("proto").encode(event), headers={"Nats-Msg-Id": event.msg_id()})
+        "submission.received.unscored.recon", proto_encode(event),
+        headers={"Nats-Msg-Id": event.msg_id()})
     await fail_exhausted(pg_pool, nc.jetstream(), MaxDeliveriesAdvisory(
         stream="SUBMISSIONS", consumer="cpu_scorer", stream_seq=ack.seq, deliveries=5))
     final = await wait_terminal(gateway, token, scored["id"])
