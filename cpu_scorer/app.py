@@ -44,11 +44,11 @@ def create_app(settings: CpuScorerSettings) -> AsgiFastStream:
         scorer.append(CpuScorer(
             competition=competition, limits=ArchiveLimits(), broker=runtime.broker, s3=runtime.s3,
             ground_truth=GroundTruthCache(runtime.s3, settings.ground_truth_cache_tasks),
-            jobs=JobReporter(runtime.broker, CPU_SCORER.ack_wait_s, CPU_SCORER.backoff_s),
+            jobs=JobReporter("cpu_scorer", runtime.broker, CPU_SCORER.ack_wait_s, CPU_SCORER.backoff_s),
         ))
 
     spec = ServiceSpec(
         name="cpu_scorer", uses_s3=True, buckets=(GROUND_TRUTH_BUCKET, DETAILS_BUCKET, "submissions"),
-        routers=(router,), startup=startup,
+        routers=(router,), startup=startup, consumers=(CPU_SCORER,),
     )
     return create_service_app(spec, settings)

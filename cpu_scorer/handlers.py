@@ -61,7 +61,8 @@ class CpuScorer:
     async def score(self, event: SubmissionReceived, message: NatsMessage) -> None:
         task = self.competition.task(event.task_id)
         if task is None or task.kind != "cpu":
-            await self.jobs.fail(event, f"task {event.task_id!r} is not a CPU task of this competition")
+            await self.jobs.fail(event, f"task {event.task_id!r} is not a CPU task of this competition",
+                                 code="unknown_task")
             raise RejectMessage()
         started = time.perf_counter()
         try:
@@ -69,7 +70,7 @@ class CpuScorer:
                 outcome = await self._score(task, event)
         except ArchiveRejected as exc:
             log.info("submission refused", extra={"submission_id": event.submission_id, "reason": str(exc)})
-            await self.jobs.fail(event, str(exc))
+            await self.jobs.fail(event, str(exc), code="archive_rejected", started=started)
             raise RejectMessage() from None
         except Exception as exc:
             # Storage or NATS unreachable, ground truth misconfigured, a bug: not the participant's fault.
@@ -80,6 +81,7 @@ class CpuScorer:
             raise NackMessage(delay=delay) from exc
         outcome.durations_ms["total"] = (time.perf_counter() - started) * 1000
         await publish_event(self.broker.connection.jetstream(), outcome)
+        self.jobs.finished(event, "scored", started)
         log.info("submission scored", extra={"submission_id": event.submission_id,
                                              "public_score": outcome.public_score})
 

@@ -1,4 +1,6 @@
-"""Composition root of the gateway: settings → NATS connection → identity → routes, middleware, lifespan."""
+"""Composition root of the gateway: settings → NATS connection → identity → routes, middleware, lifespan.
+Every request is traced (OpenTelemetry, context passed on to the services over NATS) and counted at
+`/metrics` under the names the LUNA seed used (`http_requests_total`, `http_request_duration_seconds`)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,14 @@ from typing import Literal
 
 import httpx
 from faststream.nats import NatsBroker
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.registry import StoreRegistry
 from pydantic import AliasChoices, Field
 
@@ -38,6 +43,8 @@ from proto.streams import LEADERBOARDS, RATE_LIMITS, TOKEN_VERSIONS
 # The back-end services whose health the gateway reports at /api/v1/health.
 BACKEND_SERVICES = ("auth_service", "submission_service", "cpu_scorer", "gpu_scorer", "leaderboard_service")
 HEALTH_PATHS = ["/health", "/readiness", "/liveness"]
+# Probes and scrapes are neither rate limited, nor counted, nor traced.
+UNMETERED_PATHS = [*HEALTH_PATHS, "/metrics"]
 
 
 class GatewaySettings(ServiceSettings):
@@ -70,7 +77,8 @@ def cors_config(settings: GatewaySettings) -> CORSConfig | None:
 
 def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> Litestar:
     broker = broker or NatsBroker(
-        settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None
+        settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None,
+        middlewares=(NatsTelemetryMiddleware(),),
     )
     services = ServiceClient(broker, settings.service_timeout_s)
     identity = Identity(TokenVerifier(settings.jwt_issuer, settings.jwt_audience, keys={}, versions={}), services)
@@ -109,18 +117,22 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
         identifier_for_request=rate_limit_identity,
-        exclude=HEALTH_PATHS,
+        exclude=UNMETERED_PATHS,
         store="rate_limit",
     )
+    # group_path: one series per route template, not per submission id.
+    prometheus = PrometheusConfig(app_name="gateway", prefix="http", group_path=True, exclude=UNMETERED_PATHS)
+    # One span per request (not one more per ASGI message); the plugin wraps the app outermost.
+    telemetry = OpenTelemetryConfig(exclude=UNMETERED_PATHS, exclude_spans=["receive", "send"])
     app = Litestar(
         route_handlers=[
             HealthController, IdentityController, TeamController, AdminTeamController, QAController,
-            SubmissionController, LeaderboardController, BoardAdminController, live_socket,
+            SubmissionController, LeaderboardController, BoardAdminController, live_socket, PrometheusController,
         ],
         lifespan=[platform_connections],
-        middleware=[TokenMiddleware(identity), rate_limit.middleware],
+        middleware=[prometheus.middleware, TokenMiddleware(identity), rate_limit.middleware],
         stores=StoreRegistry({"rate_limit": rate_store}),
-        plugins=[problem_details_plugin()],
+        plugins=[problem_details_plugin(), OpenTelemetryPlugin(telemetry)],
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=cors_config(settings),
         request_max_body_size=settings.max_request_body_bytes,

@@ -25,6 +25,7 @@ from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client as NatsClient
 
 from gateway.tokens import InvalidToken
+from podium_runtime.metrics import WEBSOCKET_CLIENTS
 from proto import codec
 from proto.events import QuestionChanged, ScoreProgress
 from proto.leaderboard import Board, Entry
@@ -204,6 +205,7 @@ async def live_socket(socket: WebSocket, state: State) -> None:
     hub: LiveHub = state.live
     client = LiveClient(principal)
     hub.clients.add(client)
+    WEBSOCKET_CLIENTS.inc()
     sender = asyncio.create_task(_send(socket, client))
     try:
         while True:
@@ -224,6 +226,7 @@ async def live_socket(socket: WebSocket, state: State) -> None:
         pass
     finally:
         hub.clients.discard(client)
+        WEBSOCKET_CLIENTS.dec()
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender

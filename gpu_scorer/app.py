@@ -51,11 +51,11 @@ def create_app(settings: GpuScorerSettings) -> AsgiFastStream:
         scorer.append(GpuScorer(
             competition=competition, broker=runtime.broker, s3=runtime.s3, engine=create_engine(settings),
             test_sets=TestSetCache(runtime.s3),
-            jobs=JobReporter(runtime.broker, GPU_SCORER.ack_wait_s, GPU_SCORER.backoff_s),
+            jobs=JobReporter("gpu_scorer", runtime.broker, GPU_SCORER.ack_wait_s, GPU_SCORER.backoff_s),
         ))
 
     spec = ServiceSpec(
         name="gpu_scorer", uses_s3=True, buckets=(TEST_SET_BUCKET, DETAILS_BUCKET, "submissions"),
-        routers=(router,), startup=startup,
+        routers=(router,), startup=startup, consumers=(GPU_SCORER,),
     )
     return create_service_app(spec, settings)

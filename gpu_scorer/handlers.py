@@ -74,6 +74,10 @@ async def run_test_set(engine: Engine, name: str, x: np.ndarray, task: Task, dty
     return np.concatenate(outputs), seconds
 
 
+# The metrics' label for each way a model is refused (the participant reads the exception's text).
+FAILURE_CODES = {ModelRejected: "model_rejected", ModelFailed: "model_failed", EngineTimeout: "model_timeout"}
+
+
 @dataclass
 class GpuScorer:
     competition: Competition
@@ -86,7 +90,8 @@ class GpuScorer:
     async def score(self, event: SubmissionReceived, message: NatsMessage) -> None:
         task = self.competition.task(event.task_id)
         if task is None or task.kind != "gpu":
-            await self.jobs.fail(event, f"task {event.task_id!r} is not a model task of this competition")
+            await self.jobs.fail(event, f"task {event.task_id!r} is not a model task of this competition",
+                                 code="unknown_task")
             raise RejectMessage()
         started = time.perf_counter()
         try:
@@ -94,7 +99,7 @@ class GpuScorer:
                 outcome = await self._score(task, event)
         except (ModelRejected, ModelFailed, EngineTimeout) as exc:
             log.info("model refused", extra={"submission_id": event.submission_id, "reason": str(exc)})
-            await self.jobs.fail(event, str(exc))
+            await self.jobs.fail(event, str(exc), code=FAILURE_CODES[type(exc)], started=started)
             raise RejectMessage() from None
         except Exception as exc:
             delay = self.jobs.retry_delay(message)
@@ -103,6 +108,7 @@ class GpuScorer:
             raise NackMessage(delay=delay) from exc
         outcome.durations_ms["total"] = (time.perf_counter() - started) * 1000
         await publish_event(self.broker.connection.jetstream(), outcome)
+        self.jobs.finished(event, "scored", started)
 
     async def _score(self, task: Task, event: SubmissionReceived) -> ScoreComputed:
         data = await asyncio.to_thread(read_model, self.s3, event.object_key, task.max_upload_bytes)

@@ -48,8 +48,9 @@ def create_app(settings: LeaderboardServiceSettings) -> AsgiFastStream:
         apply.__name__ = f"apply_{name}"
         return apply
 
-    for spec in (LEADERBOARD_SCORES, LEADERBOARD_TEAMS, LEADERBOARD_BOARD, LEADERBOARD_RESCORES):
-        durable_subscriber(events, spec)(applier(spec.durable))
+    consumers = (LEADERBOARD_SCORES, LEADERBOARD_TEAMS, LEADERBOARD_BOARD, LEADERBOARD_RESCORES)
+    for consumer in consumers:
+        durable_subscriber(events, consumer)(applier(consumer.durable))
 
     async def startup(runtime: Runtime) -> None:
         assert runtime.pool is not None
@@ -63,5 +64,6 @@ def create_app(settings: LeaderboardServiceSettings) -> AsgiFastStream:
         package="leaderboard_service",
         routers=(rpc_router("leaderboard_service", handlers.operations()), events),
         startup=startup,
+        consumers=consumers,
     )
     return create_service_app(spec, settings)

@@ -1,5 +1,6 @@
 """What every scorer does around its own computation: report progress (from a worker thread, throttled),
-keep a long job alive for JetStream, publish a ScoreFailed, and pick the delay of a retry."""
+keep a long job alive for JetStream, publish a ScoreFailed, pick the delay of a retry — and count each of
+these in the scoring metrics."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 import msgspec
 from faststream.nats import NatsBroker, NatsMessage
 
+from podium_runtime.metrics import SCORING_FAILURES, SCORING_RETRIES, VALIDATION_DURATION
 from podium_runtime.publish import publish_event
 from proto.events import ScoreFailed, ScoreProgress, SubmissionReceived
 
@@ -23,16 +25,26 @@ _encoder = msgspec.json.Encoder()
 
 @dataclass
 class JobReporter:
+    scorer: str
     broker: NatsBroker
     ack_wait_s: float
     retry_delays_s: tuple[float, ...]
     _live_publishes: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def fail(self, event: SubmissionReceived, reason: str, *, infrastructure: bool = False) -> None:
+    async def fail(self, event: SubmissionReceived, reason: str, *, code: str, started: float | None = None,
+                   infrastructure: bool = False) -> None:
+        """Publish the participant's `reason`; `code` is the short, bounded label the metrics count it by."""
         await publish_event(self.broker.connection.jetstream(), ScoreFailed(
             submission_id=event.submission_id, team_id=event.team_id, task_id=event.task_id,
             scorer_version=event.scorer_version, reason=reason, infrastructure=infrastructure,
             phase_id=event.phase_id, correlation_id=event.correlation_id))
+        SCORING_FAILURES.labels(scorer=self.scorer, reason=code).inc()
+        if started is not None:
+            self.finished(event, "failed", started)
+
+    def finished(self, event: SubmissionReceived, outcome: str, started: float) -> None:
+        VALIDATION_DURATION.labels(scorer=self.scorer, task=event.task_id, outcome=outcome).observe(
+            time.perf_counter() - started)
 
     def progress(self, event: SubmissionReceived) -> Callable[[int, int], None]:
         """A `progress(done, total)` callback safe to call from a worker thread; at most one event per
@@ -63,6 +75,7 @@ class JobReporter:
             log.warning("a progress event was not published", extra={"error": repr(task.exception())})
 
     def retry_delay(self, message: NatsMessage) -> float:
+        SCORING_RETRIES.labels(scorer=self.scorer).inc()
         delivered = message.raw_message.metadata.num_delivered or 1
         return self.retry_delays_s[min(delivered, len(self.retry_delays_s)) - 1] if self.retry_delays_s else 1.0
 

@@ -1,5 +1,6 @@
-"""Running a service process: JSON logs, then the ASGI app under uvicorn (which turns SIGINT/SIGTERM into
-a graceful shutdown: the lifespan closes connections and the outbox relay stops between batches)."""
+"""Running a service process: JSON logs and tracing, then the ASGI app under uvicorn (which turns
+SIGINT/SIGTERM into a graceful shutdown: the lifespan closes connections and the outbox relay stops between
+batches); the last spans are flushed on the way out."""
 
 from __future__ import annotations
 
@@ -9,16 +10,22 @@ import uvicorn
 
 from podium_runtime.logging import configure_logging
 from podium_runtime.settings import ServiceSettings
+from podium_runtime.telemetry import configure_tracing
 
 
 def serve(app: Any, settings: ServiceSettings) -> None:
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
+    tracing = configure_tracing(settings.service_name, settings.traces_exporter)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if tracing is not None:
+            tracing.shutdown()

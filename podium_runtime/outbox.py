@@ -18,6 +18,7 @@ import logging
 import asyncpg
 from nats.js import JetStreamContext
 
+from podium_runtime.telemetry import carry_context, producer_span
 from proto import codec
 from proto.events import Event
 
@@ -48,7 +49,8 @@ class Outbox:
             event.subject(),
             event.msg_id(),
             codec.encode(event),
-            json.dumps(headers or {}),
+            # The writer's trace context, so the relay publishes the event inside the writer's trace.
+            json.dumps(carry_context(headers)),
         )
         # Delivered at commit, so the relay wakes exactly when the row becomes visible.
         await conn.execute("SELECT pg_notify($1, '')", _channel(self.schema))
@@ -99,10 +101,11 @@ class OutboxRelay:
             published: list[int] = []
             try:
                 for row in rows:
-                    headers = {**json.loads(row["headers"]), MSG_ID_HEADER: row["msg_id"]}
-                    await self.js.publish(
-                        row["subject"], bytes(row["payload"]), headers=headers, timeout=self.publish_timeout_s
-                    )
+                    with producer_span(row["subject"], json.loads(row["headers"])) as headers:
+                        headers[MSG_ID_HEADER] = row["msg_id"]
+                        await self.js.publish(
+                            row["subject"], bytes(row["payload"]), headers=headers, timeout=self.publish_timeout_s
+                        )
                     published.append(row["id"])
             except Exception as exc:
                 # NATS unreachable or the stream refused: keep the row for the next pass and note why.

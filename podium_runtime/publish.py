@@ -7,6 +7,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck
 
 from podium_runtime.outbox import MSG_ID_HEADER
+from podium_runtime.telemetry import producer_span
 from proto import codec
 from proto.events import Event
 
@@ -14,6 +15,6 @@ from proto.events import Event
 async def publish_event(js: JetStreamContext, event: Event, *, timeout_s: float = 5.0) -> PubAck:
     if not event.persisted:
         raise ValueError(f"{type(event).__name__} is live-only: publish it on core NATS")
-    return await js.publish(
-        event.subject(), codec.encode(event), headers={MSG_ID_HEADER: event.msg_id()}, timeout=timeout_s
-    )
+    with producer_span(event.subject()) as headers:
+        headers[MSG_ID_HEADER] = event.msg_id()
+        return await js.publish(event.subject(), codec.encode(event), headers=headers, timeout=timeout_s)

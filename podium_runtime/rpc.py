@@ -11,7 +11,9 @@ from typing import Any
 import msgspec
 from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.client import Client as NatsClient
+from opentelemetry.trace import SpanKind
 
+from podium_runtime.telemetry import producer_span
 from proto.rpc import Operation, ServiceError
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,8 @@ async def call(nc: NatsClient, operation: Operation, request: msgspec.Struct, ti
     decoder = _reply_decoders.get(operation)
     if decoder is None:
         decoder = _reply_decoders[operation] = msgspec.json.Decoder(operation.reply | ServiceError)
-    reply = await nc.request(operation.subject, _encoder.encode(request), timeout=timeout_s)
+    with producer_span(operation.subject, kind=SpanKind.CLIENT) as headers:
+        reply = await nc.request(operation.subject, _encoder.encode(request), timeout=timeout_s, headers=headers)
     return decoder.decode(reply.data)
 
 

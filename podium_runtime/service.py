@@ -1,6 +1,8 @@
 """The common composition of a back-end service: a FastStream NATS app served over ASGI, whose lifespan
 opens the service's connections, declares the streams, applies its migrations and runs its outbox relay,
-and whose small HTTP side answers `/health`, `/liveness` and `/readiness` (for probes and `make run`)."""
+and whose small HTTP side answers `/health`, `/liveness`, `/readiness` (for probes and `make run`) and
+`/metrics` (Prometheus). Every message handled or published through the broker is traced and counted by
+FastStream's telemetry and Prometheus middlewares."""
 
 from __future__ import annotations
 
@@ -15,12 +17,17 @@ import msgspec
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import Scope
 from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from faststream.nats.prometheus import NatsPrometheusMiddleware
 from minio import Minio
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from podium_runtime.connections import create_pg_pool, create_s3, ensure_kv_buckets, ensure_streams
+from podium_runtime.metrics import MetricsRefresher
 from podium_runtime.migrations import apply_migrations, service_migrations
 from podium_runtime.outbox import OutboxRelay
 from podium_runtime.settings import ServiceSettings
+from proto.streams import ConsumerSpec
 from proto.subjects import health as health_subject
 
 log = logging.getLogger(__name__)
@@ -41,6 +48,9 @@ class ServiceSpec:
     buckets: Sequence[str] = ()
     # The service's own start-up, once its connections are open and its migrations applied.
     startup: Callable[[Runtime], Awaitable[None]] | None = None
+    # The durable consumers it reads (their lag is a metric) and its own gauges, refreshed on a timer.
+    consumers: Sequence[ConsumerSpec] = ()
+    refresh_metrics: Callable[[Runtime], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -84,7 +94,8 @@ def _json_response(body: object, status: int) -> AsgiResponse:
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFastStream:
     # serializer=None: handlers take msgspec events decoded by podium_runtime.codec, not pydantic models.
     broker = NatsBroker(
-        settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log
+        settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log,
+        middlewares=(NatsTelemetryMiddleware(), NatsPrometheusMiddleware(registry=REGISTRY, app_name=spec.name)),
     )
     for router in spec.routers:
         broker.include_router(router)
@@ -111,6 +122,10 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
                     await asyncio.to_thread(runtime.s3.make_bucket, bucket)
         if spec.startup is not None:
             await spec.startup(runtime)
+        refresher = MetricsRefresher(
+            js, runtime.pool, spec.schema, spec.consumers,
+            extra=(lambda: spec.refresh_metrics(runtime)) if spec.refresh_metrics else None)
+        runtime.background.append(asyncio.create_task(refresher.run(settings.metrics_interval_s)))
 
     async def on_shutdown() -> None:
         for task in runtime.background:
@@ -139,9 +154,14 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
         report = await readiness_report()
         return _json_response(report, 200 if report["ready"] else 503)
 
+    @get(include_in_schema=False)
+    async def metrics(scope: Scope) -> AsgiResponse:
+        return AsgiResponse(generate_latest(REGISTRY), 200, headers={"content-type": CONTENT_TYPE_LATEST})
+
     app = AsgiFastStream(
         broker,
-        asgi_routes=[("/health", readiness), ("/readiness", readiness), ("/liveness", liveness)],
+        asgi_routes=[("/health", readiness), ("/readiness", readiness), ("/liveness", liveness),
+                     ("/metrics", metrics)],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         logger=framework_log,

@@ -6,6 +6,8 @@ Postgres or S3/MinIO is only a matter of setting these variables.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,6 +35,10 @@ class PlatformSettings(BaseSettings):
     # Replicas for the JetStream streams this service declares (3 on a NATS cluster).
     stream_replicas: int = 1
     log_level: str = "INFO"
+    # Where spans go: "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT), "console" (stderr) or "none".
+    traces_exporter: Literal["none", "console", "otlp"] = "none"
+    # How often a service refreshes its gauges (consumer lag, outbox backlog, unfinished submissions).
+    metrics_interval_s: float = Field(default=15.0, gt=0)
     http_host: str = "127.0.0.1"
 
 

@@ -88,5 +88,7 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
         buckets=(BUCKET,),
         routers=(rpc_router("submission_service", handlers.operations()), events),
         startup=startup,
+        consumers=(SUBMISSION_STATUS,),
+        refresh_metrics=lambda runtime: handlers.refresh_metrics(),
     )
     return create_service_app(spec, settings)

@@ -16,6 +16,7 @@ import msgspec
 from faststream.nats import NatsBroker
 from minio import Minio
 
+from podium_runtime.metrics import SUBMISSIONS_OLDEST_UNFINISHED_AGE, SUBMISSIONS_TOTAL, SUBMISSIONS_UNFINISHED
 from podium_runtime.rpc import Refused
 from proto import submissions as ops
 from proto.competition import Competition, Task
@@ -237,7 +238,16 @@ class SubmissionHandlers:
         async with self.pool.acquire() as conn, conn.transaction():
             updated = await store.record_outcome(conn, event)
         if updated is not None:
+            SUBMISSIONS_TOTAL.labels(task=updated["task_id"], status=updated["status"]).inc()
             await self._announce(updated)
+
+    async def refresh_metrics(self) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            counts, oldest_age = await store.unfinished(conn)
+        for status, count in counts.items():
+            SUBMISSIONS_UNFINISHED.labels(status=status).set(count)
+        SUBMISSIONS_OLDEST_UNFINISHED_AGE.set(oldest_age)
 
     async def on_progress(self, event: ScoreProgress) -> None:
         assert self.pool is not None

@@ -152,6 +152,15 @@ async def record_outcome(conn: asyncpg.Connection, event: ScoreComputed | ScoreF
     return failed
 
 
+async def unfinished(conn: asyncpg.Connection) -> tuple[dict[str, int], float]:
+    """Submissions received and not yet scored or failed, by status, and the oldest one's age in seconds."""
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n, extract(epoch FROM now() - min(received_at)) AS age "
+        "FROM submissions.submissions WHERE status IN ('received', 'scoring') GROUP BY status")
+    counts = {"received": 0, "scoring": 0} | {row["status"]: row["n"] for row in rows}
+    return counts, max((float(row["age"] or 0) for row in rows), default=0.0)
+
+
 def view(row: asyncpg.Record) -> SubmissionView:
     metrics = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else dict(row["metrics"] or {})
     details = {"status": row["status"], "score": row["public_score"], **metrics}

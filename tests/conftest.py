@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -189,21 +190,34 @@ def competition(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) 
     return path, parsed
 
 
+@dataclass(frozen=True)
+class ScoringServices:
+    """Where each scoring process listens (`/metrics` included) and where it logs."""
+
+    ports: dict[str, int]
+    folder: Path
+
+    def log(self, module: str) -> str:
+        return (self.folder / f"{module}.log").read_text()
+
+
 @pytest.fixture(scope="session")
 def scoring_services(
     stack: EmbeddedStack, competition: tuple[Path, Competition], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
+) -> Iterator[ScoringServices]:
     """submission_service, cpu_scorer, gpu_scorer and leaderboard_service as processes (the reconciler slowed down:
-    tests drive it)."""
+    tests drive it), refreshing their gauges every second and writing their spans to the console (their log)."""
     folder = tmp_path_factory.mktemp("scoring")
-    common = {"PODIUM_COMPETITION_FILE": str(competition[0])}
+    common = {"PODIUM_COMPETITION_FILE": str(competition[0]), "PODIUM_METRICS_INTERVAL_S": "1",
+              "PODIUM_TRACES_EXPORTER": "console"}
     with (
-        service_process("submission_service", stack, folder, PODIUM_RECONCILE_INTERVAL_S="3600", **common),
-        service_process("cpu_scorer", stack, folder, **common),
-        service_process("leaderboard_service", stack, folder, **common),
-        service_process("gpu_scorer", stack, folder, **common),
+        service_process("submission_service", stack, folder, PODIUM_RECONCILE_INTERVAL_S="3600", **common) as subs,
+        service_process("cpu_scorer", stack, folder, **common) as cpu,
+        service_process("leaderboard_service", stack, folder, **common) as board,
+        service_process("gpu_scorer", stack, folder, **common) as gpu,
     ):
-        yield
+        envs = {"submission_service": subs, "cpu_scorer": cpu, "leaderboard_service": board, "gpu_scorer": gpu}
+        yield ScoringServices({m: int(env[f"PODIUM_{m.upper()}_HTTP_PORT"]) for m, env in envs.items()}, folder)
 
 
 def gateway_settings(settings: ServiceSettings, **overrides: object) -> GatewaySettings:

@@ -81,7 +81,8 @@ async def test_a_model_slower_than_the_time_limit_fails_with_a_reason(
     gateway: AsyncTestClient, admin_token: str, weights: tuple[np.ndarray, np.ndarray]
 ) -> None:
     _, token = await team_token(gateway, admin_token)
-    slow = linear_model(*weights, repeat_square=120)  # 120 products of 64×1024 by 1024×1024 per batch
+    # 600 products of 64×1024 by 1024×1024 per batch (40 GFLOP): far over 1 s on any one CPU core.
+    slow = linear_model(*weights, repeat_square=600)
     body = await submit_model(gateway, token, to_bytes(slow), task="digits-quick")
     assert body["status"] == "failed" and "longer than" in body["reason"], body
     fast = await submit_model(gateway, token, to_bytes(linear_model(*weights)), task="digits-quick")
