@@ -12,6 +12,7 @@ from auth_service.token_versions import TokenVersions
 from podium_runtime.rpc import rpc_router
 from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
+from proto.events import QuestionChanged, TeamCreated, TeamDeleted, TeamUpdated
 from proto.streams import TOKEN_VERSIONS
 
 
@@ -54,5 +55,6 @@ def create_app(settings: AuthServiceSettings) -> AsgiFastStream:
         package="auth_service",
         routers=(rpc_router("auth_service", handlers.operations()),),
         startup=startup,
+        publishes=(TeamCreated, TeamUpdated, TeamDeleted, QuestionChanged),
     )
     return create_service_app(spec, settings)

@@ -16,7 +16,13 @@ from podium_runtime.rpc import rpc_router
 from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
 from proto.competition import parse_competition
-from proto.events import AnyEvent
+from proto.events import (
+    AnyEvent,
+    FinalsSelected,
+    LeaderboardUpdated,
+    PrivateBoardRevealed,
+    TeamStandingChanged,
+)
 from proto.streams import (
     LEADERBOARD_BOARD,
     LEADERBOARD_RESCORES,
@@ -65,5 +71,6 @@ def create_app(settings: LeaderboardServiceSettings) -> AsgiFastStream:
         routers=(rpc_router("leaderboard_service", handlers.operations()), events),
         startup=startup,
         consumers=consumers,
+        publishes=(LeaderboardUpdated, TeamStandingChanged, PrivateBoardRevealed, FinalsSelected),
     )
     return create_service_app(spec, settings)

@@ -50,6 +50,7 @@ def _serve(operation: Operation, handler: Handler) -> Callable[[NatsMessage], Aw
         return _encoder.encode(reply)
 
     serve.__name__ = f"serve_{operation.name.replace('.', '_')}"
+    serve.operation = operation  # type: ignore[attr-defined]  # read by the AsyncAPI document
     return serve
 
 

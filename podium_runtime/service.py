@@ -27,6 +27,7 @@ from podium_runtime.metrics import MetricsRefresher
 from podium_runtime.migrations import apply_migrations, service_migrations
 from podium_runtime.outbox import OutboxRelay
 from podium_runtime.settings import ServiceSettings
+from proto.events import Event
 from proto.streams import ConsumerSpec
 from proto.subjects import health as health_subject
 
@@ -51,6 +52,8 @@ class ServiceSpec:
     # The durable consumers it reads (their lag is a metric) and its own gauges, refreshed on a timer.
     consumers: Sequence[ConsumerSpec] = ()
     refresh_metrics: Callable[[Runtime], Awaitable[None]] | None = None
+    # The events it publishes (through its outbox, JetStream or core NATS), for the AsyncAPI document.
+    publishes: Sequence[type[Event]] = ()
 
 
 @dataclass
@@ -167,4 +170,5 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
         logger=framework_log,
     )
     app.context.set_global("runtime", runtime)
+    app.podium_spec = spec  # type: ignore[attr-defined]  # what deploy/specs.py documents
     return app

@@ -7,8 +7,10 @@ Events carry ids, object keys and digests — never tensors or models.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import ClassVar, Literal
 
 import msgspec
@@ -54,6 +56,13 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
     def subject(self) -> str:
         raise NotImplementedError
+
+    @classmethod
+    def subject_pattern(cls) -> str:
+        """The subject with each field it is built from shown as `{field}` (an AsyncAPI channel address):
+        `subject()` is run on placeholders that are valid subject tokens, which are then renamed."""
+        placeholders = SimpleNamespace(**{name: f"__{name}__" for name in cls.__struct_fields__})
+        return re.sub(r"__([a-z_]+?)__", r"{\1}", cls.subject(placeholders))  # type: ignore[arg-type]
 
     def msg_id(self) -> str:
         """The `Nats-Msg-Id`: derived from the event's identity, so a re-publish is deduplicated."""

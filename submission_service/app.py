@@ -20,8 +20,16 @@ from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
 from proto import codec
 from proto.competition import parse_competition
-from proto.events import ScoreComputed, ScoreFailed, ScoreProgress
+from proto.events import (
+    RescoreRequested,
+    ScoreComputed,
+    ScoreFailed,
+    ScoreProgress,
+    SubmissionReceived,
+    SubmissionRejected,
+)
 from proto.streams import SUBMISSION_STATUS
+from proto.submissions import SubmissionStatusChanged
 from submission_service import store
 from submission_service.handlers import BUCKET, SubmissionHandlers
 from submission_service.reconciler import MAX_DELIVERIES_ADVISORY, MaxDeliveriesAdvisory, Reconciler, fail_exhausted
@@ -89,6 +97,7 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
         routers=(rpc_router("submission_service", handlers.operations()), events),
         startup=startup,
         consumers=(SUBMISSION_STATUS,),
+        publishes=(SubmissionReceived, SubmissionRejected, RescoreRequested, SubmissionStatusChanged, ScoreFailed),
         refresh_metrics=lambda runtime: handlers.refresh_metrics(),
     )
     return create_service_app(spec, settings)

@@ -153,7 +153,7 @@ class SubmissionHandlers:
             if locked is None or locked["status"] != "awaiting_upload":
                 return store.view(locked or row)
             if problem is not None:
-                updated = await store.set_status(conn, locked, "rejected", problem)
+                updated = await store.reject(conn, locked, problem)
             else:
                 updated = await store.accept(conn, locked, size, digest)
         if problem is not None:

@@ -10,7 +10,7 @@ import asyncpg
 
 from podium_runtime.outbox import Outbox
 from proto.competition import Task
-from proto.events import ScoreComputed, ScoreFailed, SubmissionReceived
+from proto.events import ScoreComputed, ScoreFailed, SubmissionReceived, SubmissionRejected
 from proto.submissions import SubmissionView
 
 SCHEMA = "submissions"
@@ -103,6 +103,14 @@ async def accept(conn: asyncpg.Connection, row: asyncpg.Record, size: int, sha25
     )
     await outbox.add(conn, received_event(accepted))
     return accepted
+
+
+async def reject(conn: asyncpg.Connection, row: asyncpg.Record, reason: str) -> asyncpg.Record:
+    """Refuse an upload before scoring, and say so on the SUBMISSIONS stream (stats and audit read it there)."""
+    rejected = await set_status(conn, row, "rejected", reason)
+    await outbox.add(conn, SubmissionRejected(
+        submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"], reason=reason))
+    return rejected
 
 
 async def set_status(conn: asyncpg.Connection, row: asyncpg.Record, status: str, reason: str | None = None

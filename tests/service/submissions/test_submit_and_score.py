@@ -24,9 +24,10 @@ from nats.aio.client import Client as NatsClient
 from cpu_scorer.psnr import split_assignment
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from podium_runtime.publish import publish_event
+from proto import decode as proto_decode
 from proto import encode as proto_encode
 from proto.competition import Competition
-from proto.events import SubmissionReceived
+from proto.events import SubmissionReceived, SubmissionRejected
 from submission_service.reconciler import MaxDeliveriesAdvisory, Reconciler, fail_exhausted
 from tests.api import bearer, team_token
 
@@ -106,7 +107,7 @@ async def test_presigned_upload_start_put_complete(
 
 
 async def test_completing_without_uploading_or_with_other_bytes_is_refused(
-    gateway: AsyncTestClient, admin_token: str
+    gateway: AsyncTestClient, admin_token: str, nc: NatsClient
 ) -> None:
     _, token = await team_token(gateway, admin_token)
     announced = b"x" * 100
@@ -142,6 +143,12 @@ async def test_completing_without_uploading_or_with_other_bytes_is_refused(
     statuses = {s["id"]: s["status"] for s in (await gateway.get("/submissions", headers=bearer(token))).json()}
     assert statuses == {ticket["submission_id"]: "rejected", other["submission_id"]: "rejected",
                         at_limit["submission_id"]: "rejected"}
+    # Each refusal is also an event on the SUBMISSIONS stream, with the reason the participant saw.
+    async with asyncio.timeout(10):  # the outbox relay publishes it just after the commit
+        while (event := proto_decode((await nc.jetstream().get_last_msg(  # noqa: ASYNC110
+                "SUBMISSIONS", "submission.rejected.recon")).data)).submission_id != str(at_limit["submission_id"]):
+            await asyncio.sleep(0.05)
+    assert isinstance(event, SubmissionRejected) and "over the task's limit" in event.reason
 
 
 @pytest.mark.parametrize(
