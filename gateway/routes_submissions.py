@@ -151,6 +151,13 @@ class SubmissionController(Controller):
         )
         return reply.submissions
 
+    @get("/api/v1/submissions/{submission_id:int}/details", guards=[signed_in],
+         summary="What the scorer found, per sample (CPU) or per class (models); teams see the public split only")
+    async def details(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionDetails:
+        return await state.services.call(
+            ops.GET_DETAILS, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
+        )
+
     @get(["/api/v1/submissions/{submission_id:int}", "/submissions/{submission_id:int}"], guards=[signed_in],
          summary="One submission: status, scores, reason")
     async def one(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionView:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -102,6 +102,14 @@ class GetSubmission(msgspec.Struct, frozen=True, kw_only=True):
     submission_id: int
 
 
+class SubmissionDetails(msgspec.Struct, frozen=True, kw_only=True, tag="submission_details"):
+    """What the scorer wrote beside the score: per-sample PSNR (CPU tasks) or the confusion matrix, ROC points
+    and latency (model tasks). A team never sees values of the hidden private split."""
+
+    submission_id: int
+    details: dict[str, Any]
+
+
 def _op(name: str, request: type, reply: type) -> Operation:
     return Operation(SUBMISSIONS_PREFIX, name, request, reply)
 
@@ -111,8 +119,9 @@ START_UPLOAD = _op("start", StartUpload, UploadTicket)
 COMPLETE_UPLOAD = _op("complete", CompleteUpload, SubmissionView)
 LIST_SUBMISSIONS = _op("list", ListSubmissions, SubmissionList)
 GET_SUBMISSION = _op("get", GetSubmission, SubmissionView)
+GET_DETAILS = _op("details", GetSubmission, SubmissionDetails)
 
-OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION)
+OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS)
 
 
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):

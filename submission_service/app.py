@@ -31,7 +31,7 @@ from proto.events import (
 from proto.streams import SUBMISSION_STATUS
 from proto.submissions import SubmissionStatusChanged
 from submission_service import store
-from submission_service.handlers import BUCKET, SubmissionHandlers
+from submission_service.handlers import BUCKET, DETAILS_BUCKET, SubmissionHandlers
 from submission_service.reconciler import MAX_DELIVERIES_ADVISORY, MaxDeliveriesAdvisory, Reconciler, fail_exhausted
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
         schema=store.SCHEMA,
         package="submission_service",
         uses_s3=True,
-        buckets=(BUCKET,),
+        buckets=(BUCKET, DETAILS_BUCKET),
         routers=(rpc_router("submission_service", handlers.operations()), events),
         startup=startup,
         consumers=(SUBMISSION_STATUS,),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import re
 import uuid
@@ -27,6 +28,8 @@ from submission_service import store
 
 log = logging.getLogger(__name__)
 BUCKET = "submissions"
+# Where the scorers write each score's details (per-sample values, confusion matrix, ROC points).
+DETAILS_BUCKET = "score-details"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _EXTENSIONS = {"cpu": ".zip", "gpu": ".onnx"}
 _encoder = msgspec.json.Encoder()
@@ -175,6 +178,16 @@ class SubmissionHandlers:
     async def get_submission(self, request: ops.GetSubmission) -> ops.SubmissionView:
         return store.view(await self._own(request.actor, request.submission_id))
 
+    async def get_details(self, request: ops.GetSubmission) -> ops.SubmissionDetails:
+        row = await self._own(request.actor, request.submission_id)
+        if not row["details_key"]:
+            raise Refused(404, f"submission {row['id']} has no scoring details (status {row['status']})")
+        data = await asyncio.to_thread(read_details, self.s3, row["details_key"])
+        details = json.loads(data)
+        if not request.actor.is_admin:
+            details = public_details(details)
+        return ops.SubmissionDetails(submission_id=row["id"], details=details)
+
     async def list_submissions(self, request: ops.ListSubmissions) -> ops.SubmissionList:
         assert self.pool is not None
         task_id = self._task(request.task_id).id if request.task_id else ""
@@ -228,7 +241,7 @@ class SubmissionHandlers:
             ops.START_RESCORE: self.start_rescore,
             ops.LIST_TASKS: self.list_tasks, ops.START_UPLOAD: self.start_upload,
             ops.COMPLETE_UPLOAD: self.complete_upload, ops.LIST_SUBMISSIONS: self.list_submissions,
-            ops.GET_SUBMISSION: self.get_submission,
+            ops.GET_SUBMISSION: self.get_submission, ops.GET_DETAILS: self.get_details,
         }
 
     # --- reactions ---------------------------------------------------------------------------
@@ -258,6 +271,23 @@ class SubmissionHandlers:
         )
         if row is not None:
             await self._announce(row)
+
+
+def read_details(s3: Minio, key: str) -> bytes:
+    response = s3.get_object(DETAILS_BUCKET, key)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def public_details(details: dict) -> dict:
+    """A team's view of its details: per-sample values of the hidden private split are left out (they would
+    reveal the private score); model tasks' details hold only public-split metrics already."""
+    if "samples" in details:
+        details = {**details, "samples": [s for s in details["samples"] if not s.get("private")]}
+    return details
 
 
 def _seconds_to_midnight(now: datetime) -> int:

@@ -47,6 +47,12 @@ async def test_the_baseline_scores_its_exact_accuracy(
     assert metrics["latency_p99_ms"] >= metrics["latency_p50_ms"] > 0 and metrics["throughput_samples_per_s"] > 0
     event = json.loads((await nc.jetstream().get_last_msg("SCORES", "score.computed.digits")).data)
     assert event["details_key"].startswith("digits/") and len(event["ground_truth_sha256"]) == 64
+    # The confusion matrix (public split) the web page plots, exact.
+    details = (await gateway.get(f"/api/v1/submissions/{body['id']}/details", headers=bearer(token))).json()
+    confusion = np.array(details["details"]["public"]["confusion"])
+    public_y, public_predicted = y[~private], predicted[~private]
+    assert confusion.sum() == len(public_y) and np.trace(confusion) == (public_predicted == public_y).sum()
+    assert confusion[public_y[0], public_predicted[0]] >= 1
 
 
 async def test_every_bad_model_is_refused_with_a_reason_and_the_next_good_one_scores(

@@ -83,6 +83,18 @@ async def test_goat_direct_upload_waits_for_the_exact_psnr(
     history = (await gateway.get("/teams/me/submissions", headers=bearer(token))).json()
     assert [s["id"] for s in history] == [body["id"]]
 
+    # The per-sample details: the team sees its public samples only; an admin sees all; another team nothing.
+    url = f"/api/v1/submissions/{body['id']}/details"
+    own = (await gateway.get(url, headers=bearer(token))).json()["details"]
+    names = sorted(prediction)
+    public_names = {names[i] for i in range(len(names)) if not mask[i]}
+    assert {s["name"] for s in own["samples"]} == public_names and not any(s["private"] for s in own["samples"])
+    assert np.mean([s["psnr"] for s in own["samples"]]) == pytest.approx(public, abs=1e-4)
+    full = (await gateway.get(url, headers=bearer(admin_token))).json()["details"]
+    assert len(full["samples"]) == 12
+    _, stranger = await team_token(gateway, admin_token)
+    assert (await gateway.get(url, headers=bearer(stranger))).status_code == 404
+
 
 async def test_presigned_upload_start_put_complete(
     gateway: AsyncTestClient, admin_token: str, truth: dict

@@ -1,0 +1,1 @@
+"""The `podium` command: participants, admins and developers talk to a Podium through its public API."""
