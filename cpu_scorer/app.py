@@ -14,7 +14,7 @@ from cpu_scorer.ground_truth import BUCKET as GROUND_TRUTH_BUCKET
 from cpu_scorer.ground_truth import GroundTruthCache
 from cpu_scorer.handlers import DETAILS_BUCKET, CpuScorer
 from podium_runtime.consumers import durable_subscriber
-from podium_runtime.jobs import JobReporter
+from podium_runtime.jobs import job_reporter
 from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
 from proto.competition import parse_competition
@@ -44,7 +44,7 @@ def create_app(settings: CpuScorerSettings) -> AsgiFastStream:
         scorer.append(CpuScorer(
             competition=competition, limits=ArchiveLimits(), broker=runtime.broker, s3=runtime.s3,
             ground_truth=GroundTruthCache(runtime.s3, settings.ground_truth_cache_tasks),
-            jobs=JobReporter("cpu_scorer", runtime.broker, CPU_SCORER.ack_wait_s, CPU_SCORER.backoff_s),
+            jobs=await job_reporter("cpu_scorer", runtime, CPU_SCORER),
         ))
 
     spec = ServiceSpec(

@@ -19,7 +19,7 @@ from cpu_scorer.archive import ArchiveLimits, ArchiveRejected
 from cpu_scorer.ground_truth import GroundTruthCache
 from cpu_scorer.psnr import split_assignment
 from cpu_scorer.scoring import ScoreResult, score_archive
-from podium_runtime.jobs import JobReporter
+from podium_runtime.jobs import JobCancelled, JobReporter
 from podium_runtime.publish import publish_event
 from proto.competition import Competition, Task
 from proto.events import ScoreComputed, SubmissionReceived
@@ -64,10 +64,17 @@ class CpuScorer:
             await self.jobs.fail(event, f"task {event.task_id!r} is not a CPU task of this competition",
                                  code="unknown_task")
             raise RejectMessage()
+        if self.jobs.cancelled(event):
+            log.info("skipped: the submission was cancelled", extra={"submission_id": event.submission_id})
+            return  # acknowledged: a cancelled submission is never scored
         started = time.perf_counter()
         try:
             async with self.jobs.kept_alive(message):
                 outcome = await self._score(task, event)
+        except JobCancelled:
+            log.info("stopped: the submission was cancelled", extra={"submission_id": event.submission_id})
+            self.jobs.finished(event, "cancelled", started)
+            return
         except ArchiveRejected as exc:
             log.info("submission refused", extra={"submission_id": event.submission_id, "reason": str(exc)})
             await self.jobs.fail(event, str(exc), code="archive_rejected", started=started)

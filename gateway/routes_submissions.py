@@ -151,6 +151,13 @@ class SubmissionController(Controller):
         )
         return reply.submissions
 
+    @post("/api/v1/submissions/{submission_id:int}/cancel", guards=[signed_in], status_code=200,
+          summary="Cancel a submission that is waiting or being scored (its team or an admin); the quota comes back")
+    async def cancel(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionView:
+        return await state.services.call(
+            ops.CANCEL, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
+        )
+
     @get("/api/v1/submissions/{submission_id:int}/details", guards=[signed_in],
          summary="What the scorer found, per sample (CPU) or per class (models); teams see the public split only")
     async def details(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionDetails:

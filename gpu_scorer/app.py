@@ -14,7 +14,7 @@ from gpu_scorer.handlers import DETAILS_BUCKET, GpuScorer
 from gpu_scorer.test_set import BUCKET as TEST_SET_BUCKET
 from gpu_scorer.test_set import TestSetCache
 from podium_runtime.consumers import durable_subscriber
-from podium_runtime.jobs import JobReporter
+from podium_runtime.jobs import job_reporter
 from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
 from proto.competition import parse_competition
@@ -51,7 +51,7 @@ def create_app(settings: GpuScorerSettings) -> AsgiFastStream:
         scorer.append(GpuScorer(
             competition=competition, broker=runtime.broker, s3=runtime.s3, engine=create_engine(settings),
             test_sets=TestSetCache(runtime.s3),
-            jobs=JobReporter("gpu_scorer", runtime.broker, GPU_SCORER.ack_wait_s, GPU_SCORER.backoff_s),
+            jobs=await job_reporter("gpu_scorer", runtime, GPU_SCORER),
         ))
 
     spec = ServiceSpec(

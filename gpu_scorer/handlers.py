@@ -20,7 +20,7 @@ from gpu_scorer.engines import Engine, EngineTimeout
 from gpu_scorer.metrics import classify, latency
 from gpu_scorer.model_checks import ModelRejected, check_model
 from gpu_scorer.test_set import TestSetCache
-from podium_runtime.jobs import JobReporter
+from podium_runtime.jobs import JobCancelled, JobReporter
 from podium_runtime.publish import publish_event
 from proto.competition import Competition, Task
 from proto.events import ScoreComputed, SubmissionReceived
@@ -93,10 +93,17 @@ class GpuScorer:
             await self.jobs.fail(event, f"task {event.task_id!r} is not a model task of this competition",
                                  code="unknown_task")
             raise RejectMessage()
+        if self.jobs.cancelled(event):
+            log.info("skipped: the submission was cancelled", extra={"submission_id": event.submission_id})
+            return  # acknowledged: a cancelled submission is never scored
         started = time.perf_counter()
         try:
             async with self.jobs.kept_alive(message):
                 outcome = await self._score(task, event)
+        except JobCancelled:
+            log.info("stopped: the submission was cancelled", extra={"submission_id": event.submission_id})
+            self.jobs.finished(event, "cancelled", started)
+            return
         except (ModelRejected, ModelFailed, EngineTimeout) as exc:
             log.info("model refused", extra={"submission_id": event.submission_id, "reason": str(exc)})
             await self.jobs.fail(event, str(exc), code=FAILURE_CODES[type(exc)], started=started)

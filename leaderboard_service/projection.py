@@ -20,6 +20,7 @@ from proto.events import (
     RescoreRequested,
     ScoreComputed,
     ScoreFailed,
+    SubmissionCancelled,
     TeamCreated,
     TeamDeleted,
     TeamStandingChanged,
@@ -60,6 +61,10 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]
                 "ON CONFLICT DO NOTHING",
                 int(event.submission_id), event.scorer_version,
             )
+            return {event.task_id}
+        case SubmissionCancelled():
+            await conn.execute("INSERT INTO leaderboard.cancelled (submission_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                               int(event.submission_id))
             return {event.task_id}
         case RescoreRequested():
             await conn.execute(
@@ -136,6 +141,7 @@ async def board(conn: asyncpg.Connection, task: Task, *, as_of: datetime | None 
            LEFT JOIN leaderboard.active_versions v ON v.task_id = s.task_id AND v.scorer_version = s.scorer_version
            WHERE s.task_id = $1 AND (s.scorer_version = $2 OR v.activation IS NOT NULL)
              AND ($3::timestamptz IS NULL OR s.submitted_at <= $3)
+             AND NOT EXISTS (SELECT 1 FROM leaderboard.cancelled c WHERE c.submission_id = s.submission_id)
            ORDER BY s.submission_id, coalesce(v.activation, 0) DESC""",
         task.id, task.scorer_version, as_of,
     )

@@ -23,7 +23,7 @@ from proto.subjects import RESCORE_REQUESTED
 log = logging.getLogger(__name__)
 PROJECTION_TABLES = ("leaderboard.applied, leaderboard.scores, leaderboard.teams, leaderboard.finals, "
                      "leaderboard.reveals, leaderboard.audit, leaderboard.rescores, leaderboard.active_versions, "
-                     "leaderboard.failed_outcomes")
+                     "leaderboard.failed_outcomes, leaderboard.cancelled")
 BATCH = 1000
 
 

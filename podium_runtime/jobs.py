@@ -1,6 +1,6 @@
 """What every scorer does around its own computation: report progress (from a worker thread, throttled),
-keep a long job alive for JetStream, publish a ScoreFailed, pick the delay of a retry — and count each of
-these in the scoring metrics."""
+stop a job its team cancelled, keep a long job alive for JetStream, publish a ScoreFailed, pick the delay of a
+retry — and count each of these in the scoring metrics."""
 
 from __future__ import annotations
 
@@ -13,14 +13,42 @@ from dataclasses import dataclass, field
 
 import msgspec
 from faststream.nats import NatsBroker, NatsMessage
+from nats.js.kv import KeyValue
 
 from podium_runtime.metrics import SCORING_FAILURES, SCORING_RETRIES, VALIDATION_DURATION
 from podium_runtime.publish import publish_event
+from podium_runtime.service import Runtime
 from proto.events import ScoreFailed, ScoreProgress, SubmissionReceived
+from proto.streams import CANCELLATIONS, ConsumerSpec
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
 _encoder = msgspec.json.Encoder()
+
+
+class JobCancelled(Exception):
+    """Raised inside a job (between samples or batches) when its submission was cancelled."""
+
+
+class Cancellations:
+    """The cancelled submissions, mirrored from the KV bucket every scorer watches; read from worker
+    threads (a set lookup), written only by the watch task on the event loop."""
+
+    def __init__(self) -> None:
+        self.cancelled: set[str] = set()
+        self.loaded = asyncio.Event()
+
+    def __contains__(self, submission_id: str) -> bool:
+        return submission_id in self.cancelled
+
+    async def watch(self, kv: KeyValue) -> None:
+        async for entry in await kv.watchall():
+            if entry is None:  # the bucket's current content has been read
+                self.loaded.set()
+            elif entry.operation in ("DEL", "PURGE"):
+                self.cancelled.discard(entry.key)
+            else:
+                self.cancelled.add(entry.key)
 
 
 @dataclass
@@ -29,6 +57,7 @@ class JobReporter:
     broker: NatsBroker
     ack_wait_s: float
     retry_delays_s: tuple[float, ...]
+    cancellations: Cancellations = field(default_factory=Cancellations)
     _live_publishes: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def fail(self, event: SubmissionReceived, reason: str, *, code: str, started: float | None = None,
@@ -46,13 +75,19 @@ class JobReporter:
         VALIDATION_DURATION.labels(scorer=self.scorer, task=event.task_id, outcome=outcome).observe(
             time.perf_counter() - started)
 
+    def cancelled(self, event: SubmissionReceived) -> bool:
+        return event.submission_id in self.cancellations
+
     def progress(self, event: SubmissionReceived) -> Callable[[int, int], None]:
-        """A `progress(done, total)` callback safe to call from a worker thread; at most one event per
-        PROGRESS_INTERVAL_S, and always the last one."""
+        """A `progress(done, total)` callback safe to call from a worker thread, which the job calls between
+        samples or batches: it raises JobCancelled once the submission is cancelled, and publishes at most
+        one progress event per PROGRESS_INTERVAL_S (always the last one)."""
         loop = asyncio.get_running_loop()
         last = [0.0]
 
         def report(done: int, total: int) -> None:
+            if event.submission_id in self.cancellations:
+                raise JobCancelled(event.submission_id)
             now = time.monotonic()
             if done != total and now - last[0] < PROGRESS_INTERVAL_S:
                 return
@@ -95,3 +130,13 @@ class JobReporter:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+
+
+async def job_reporter(scorer: str, runtime: Runtime, consumer: ConsumerSpec) -> JobReporter:
+    """A scorer's JobReporter, with its watch of the cancellations running (and what is already cancelled
+    loaded) before the first job arrives."""
+    reporter = JobReporter(scorer, runtime.broker, consumer.ack_wait_s, consumer.backoff_s)
+    kv = await runtime.broker.connection.jetstream().key_value(CANCELLATIONS.name)
+    runtime.background.append(asyncio.create_task(reporter.cancellations.watch(kv), name="cancellations"))
+    await asyncio.wait_for(reporter.cancellations.loaded.wait(), timeout=10)
+    return reporter

@@ -26,6 +26,7 @@ from proto.subjects import (
     job_progress,
     leaderboard_updated,
     qa_question,
+    score_cancelled,
     score_computed,
     score_failed,
     submission_received,
@@ -179,6 +180,26 @@ class ScoreFailed(Event, frozen=True, tag="score.failed.v1"):
         return f"score:{self.submission_id}:{self.scorer_version}"
 
 
+class SubmissionCancelled(Event, frozen=True, tag="submission.cancelled.v1"):
+    """A submission its team or an admin cancelled before it had an outcome. It is the submission's outcome,
+    so it goes on the SCORES stream (`score.cancelled.<task>`): whoever reads outcomes (its status, the
+    board, a rebuild) sees it in order with the scores, and a score that still arrives afterwards is void."""
+
+    submission_id: str
+    team_id: str
+    task_id: str
+    scorer_version: str
+    cancelled_by: str
+    by_admin: bool = False
+    phase_id: str = ""
+
+    def subject(self) -> str:
+        return score_cancelled(self.task_id)
+
+    def msg_id(self) -> str:
+        return f"cancel:{self.submission_id}"
+
+
 class ScoreProgress(Event, frozen=True, tag="score.progress.v1"):
     """How far a running job is (core NATS only: not persisted, not replayed)."""
 
@@ -210,6 +231,8 @@ class TeamCreated(Event, frozen=True, tag="team.created.v1"):
     name: str
     members: tuple[TeamMember, ...] = ()
     revision: int = 1
+    # Who made the change (an admin's or the team's name), for the audit trail.
+    actor: str = ""
 
     def subject(self) -> str:
         return TEAM_CREATED
@@ -227,6 +250,7 @@ class TeamUpdated(Event, frozen=True, tag="team.updated.v1"):
     members: tuple[TeamMember, ...] = ()
     # A disabled team cannot log in; its submissions stay (the leaderboard decides what to show).
     disabled: bool = False
+    actor: str = ""
 
     def subject(self) -> str:
         return TEAM_UPDATED
@@ -238,6 +262,7 @@ class TeamUpdated(Event, frozen=True, tag="team.updated.v1"):
 class TeamDeleted(Event, frozen=True, tag="team.deleted.v1"):
     team_id: str
     revision: int
+    actor: str = ""
 
     def subject(self) -> str:
         return TEAM_DELETED
@@ -257,6 +282,7 @@ class QuestionChanged(Event, frozen=True, tag="qa.question.changed.v1"):
     change: str  # posted | announced | answered | edited | hidden | shown
     revision: int
     visible_to_all: bool
+    actor: str = ""
 
     def subject(self) -> str:
         return qa_question(self.change)
@@ -342,6 +368,7 @@ AnyEvent = (
     | RescoreRequested
     | ScoreComputed
     | ScoreFailed
+    | SubmissionCancelled
     | ScoreProgress
     | TeamCreated
     | TeamUpdated
@@ -359,6 +386,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     RescoreRequested,
     ScoreComputed,
     ScoreFailed,
+    SubmissionCancelled,
     ScoreProgress,
     TeamCreated,
     TeamUpdated,

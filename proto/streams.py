@@ -129,5 +129,9 @@ TOKEN_VERSIONS = KVSpec(name="token_versions", description="Current token versio
 # Request counters shared by every gateway replica (Litestar's rate-limit middleware).
 RATE_LIMITS = KVSpec(name="rate_limits", description="Rate-limit windows", max_age_s=3600.0)
 
-KV_BUCKETS: tuple[KVSpec, ...] = (LEADERBOARDS, TOKEN_VERSIONS, RATE_LIMITS)
+# Submissions cancelled by their team or an admin (key: submission id): every scorer watches it, so a
+# queued job is never started and a running one stops at its next sample or batch.
+CANCELLATIONS = KVSpec(name="cancellations", description="Cancelled submissions", max_age_s=7 * 24 * 3600.0)
+
+KV_BUCKETS: tuple[KVSpec, ...] = (LEADERBOARDS, TOKEN_VERSIONS, RATE_LIMITS, CANCELLATIONS)
 LEADERBOARDS_KV = LEADERBOARDS.name

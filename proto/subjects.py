@@ -60,6 +60,10 @@ def score_failed(task_id: str) -> str:
     return f"score.failed.{token(task_id)}"
 
 
+def score_cancelled(task_id: str) -> str:
+    return f"score.cancelled.{token(task_id)}"
+
+
 # Core NATS subjects: live, not persisted, never replayed.
 def job_progress(submission_id: str) -> str:
     return f"job.progress.{token(submission_id)}"

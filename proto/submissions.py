@@ -13,9 +13,11 @@ from proto.rpc import Operation, Principal
 from proto.subjects import token
 
 SUBMISSIONS_PREFIX = "rpc.submissions"
-# Upload statuses, in order; the last three are terminal.
-STATUSES = ("awaiting_upload", "received", "scoring", "scored", "failed", "rejected", "expired")
-TERMINAL = frozenset({"scored", "failed", "rejected", "expired"})
+# Upload statuses, in order; the last five are terminal.
+STATUSES = ("awaiting_upload", "received", "scoring", "scored", "failed", "rejected", "expired", "cancelled")
+TERMINAL = frozenset({"scored", "failed", "rejected", "expired", "cancelled"})
+# What a team (or an admin) may still cancel.
+CANCELLABLE = frozenset({"awaiting_upload", "received", "scoring"})
 
 
 class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,8 +122,9 @@ COMPLETE_UPLOAD = _op("complete", CompleteUpload, SubmissionView)
 LIST_SUBMISSIONS = _op("list", ListSubmissions, SubmissionList)
 GET_SUBMISSION = _op("get", GetSubmission, SubmissionView)
 GET_DETAILS = _op("details", GetSubmission, SubmissionDetails)
+CANCEL = _op("cancel", GetSubmission, SubmissionView)
 
-OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS)
+OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL)
 
 
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):

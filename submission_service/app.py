@@ -25,10 +25,11 @@ from proto.events import (
     ScoreComputed,
     ScoreFailed,
     ScoreProgress,
+    SubmissionCancelled,
     SubmissionReceived,
     SubmissionRejected,
 )
-from proto.streams import SUBMISSION_STATUS
+from proto.streams import CANCELLATIONS, SUBMISSION_STATUS
 from proto.submissions import SubmissionStatusChanged
 from submission_service import store
 from submission_service.handlers import BUCKET, DETAILS_BUCKET, SubmissionHandlers
@@ -58,7 +59,7 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
     events = NatsRouter()
 
     @durable_subscriber(events, SUBMISSION_STATUS)
-    async def on_score(event: ScoreComputed | ScoreFailed) -> None:
+    async def on_score(event: ScoreComputed | ScoreFailed | SubmissionCancelled) -> None:
         await handlers.on_score(event)
 
     @events.subscriber("job.progress.>", title="submission_service progress")
@@ -80,6 +81,7 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
     async def startup(runtime: Runtime) -> None:
         assert runtime.pool is not None and runtime.s3 is not None
         handlers.pool, handlers.s3, handlers.broker = runtime.pool, runtime.s3, runtime.broker
+        handlers.cancellations = await runtime.broker.connection.jetstream().key_value(CANCELLATIONS.name)
         public = settings.s3_public_endpoint
         handlers.presigner = (
             create_s3(settings.model_copy(update={"s3_endpoint": public, "s3_secure": settings.s3_public_secure}))

@@ -16,12 +16,13 @@ import asyncpg
 import msgspec
 from faststream.nats import NatsBroker
 from minio import Minio
+from nats.js.kv import KeyValue
 
 from podium_runtime.metrics import SUBMISSIONS_OLDEST_UNFINISHED_AGE, SUBMISSIONS_TOTAL, SUBMISSIONS_UNFINISHED
 from podium_runtime.rpc import Refused
 from proto import submissions as ops
 from proto.competition import Competition, Task
-from proto.events import RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress
+from proto.events import RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionCancelled
 from proto.rpc import Principal
 from proto.subjects import token
 from submission_service import store
@@ -68,6 +69,7 @@ class SubmissionHandlers:
     # Signs upload URLs for the address participants reach S3 at (may differ from the internal one).
     presigner: Minio | None = None
     broker: NatsBroker | None = None
+    cancellations: KeyValue | None = None
 
     def _task(self, task_id: str) -> Task:
         task = self.competition.task(task_id)
@@ -178,6 +180,22 @@ class SubmissionHandlers:
     async def get_submission(self, request: ops.GetSubmission) -> ops.SubmissionView:
         return store.view(await self._own(request.actor, request.submission_id))
 
+    async def cancel(self, request: ops.GetSubmission) -> ops.SubmissionView:
+        """Cancel a submission of the caller's team (any, for an admin) that has no outcome yet; the scorers
+        learn it from the cancellations bucket (a queued job is skipped, a running one stops)."""
+        assert self.pool is not None and self.cancellations is not None
+        row = await self._own(request.actor, request.submission_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            locked = await store.by_id(conn, row["id"], for_update=True)
+            assert locked is not None
+            if locked["status"] not in ops.CANCELLABLE:
+                raise Refused(409, f"submission {locked['id']} is already {locked['status']}: nothing to cancel")
+            cancelled = await store.cancel(conn, locked, request.actor.name, request.actor.is_admin)
+        await self.cancellations.put(str(row["id"]), request.actor.name.encode())
+        log.info("submission cancelled", extra={"submission_id": str(row["id"]), "by": request.actor.name})
+        await self._announce(cancelled)
+        return store.view(cancelled)
+
     async def get_details(self, request: ops.GetSubmission) -> ops.SubmissionDetails:
         row = await self._own(request.actor, request.submission_id)
         if not row["details_key"]:
@@ -241,13 +259,15 @@ class SubmissionHandlers:
             ops.START_RESCORE: self.start_rescore,
             ops.LIST_TASKS: self.list_tasks, ops.START_UPLOAD: self.start_upload,
             ops.COMPLETE_UPLOAD: self.complete_upload, ops.LIST_SUBMISSIONS: self.list_submissions,
-            ops.GET_SUBMISSION: self.get_submission, ops.GET_DETAILS: self.get_details,
+            ops.GET_SUBMISSION: self.get_submission, ops.GET_DETAILS: self.get_details, ops.CANCEL: self.cancel,
         }
 
     # --- reactions ---------------------------------------------------------------------------
 
-    async def on_score(self, event: ScoreComputed | ScoreFailed) -> None:
+    async def on_score(self, event: ScoreComputed | ScoreFailed | SubmissionCancelled) -> None:
         assert self.pool is not None
+        if isinstance(event, SubmissionCancelled):
+            return  # our own outcome event: the status changed when it was written
         async with self.pool.acquire() as conn, conn.transaction():
             updated = await store.record_outcome(conn, event)
         if updated is not None:
@@ -265,7 +285,7 @@ class SubmissionHandlers:
     async def on_progress(self, event: ScoreProgress) -> None:
         assert self.pool is not None
         row = await self.pool.fetchrow(
-            "UPDATE submissions.submissions SET status = 'scoring', updated_at = now() "
+            "UPDATE submissions.submissions SET status = 'scoring', scoring_started_at = now(), updated_at = now() "
             "WHERE id = $1 AND status = 'received' RETURNING id, team_id, status",
             int(event.submission_id),
         )

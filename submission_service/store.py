@@ -10,7 +10,7 @@ import asyncpg
 
 from podium_runtime.outbox import Outbox
 from proto.competition import Task
-from proto.events import ScoreComputed, ScoreFailed, SubmissionReceived, SubmissionRejected
+from proto.events import ScoreComputed, ScoreFailed, SubmissionCancelled, SubmissionReceived, SubmissionRejected
 from proto.submissions import SubmissionView
 
 SCHEMA = "submissions"
@@ -18,7 +18,8 @@ outbox = Outbox(SCHEMA)
 
 _COLUMNS = """id, team_id, task_id, phase_id, kind, filename, object_key, status, scorer_version, declared_size,
     declared_sha256, size_bytes, sha256, public_score, private_score, metrics, details_key, reason, quota_day,
-    quota_refunded, upload_expires_at, republished, created_at, received_at, scored_at, updated_at"""
+    quota_refunded, upload_expires_at, republished, created_at, received_at, scored_at, updated_at, cancelled_by,
+    scoring_started_at"""
 
 
 def utc_day(moment: datetime) -> date:
@@ -111,6 +112,21 @@ async def reject(conn: asyncpg.Connection, row: asyncpg.Record, reason: str) -> 
     await outbox.add(conn, SubmissionRejected(
         submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"], reason=reason))
     return rejected
+
+
+async def cancel(conn: asyncpg.Connection, row: asyncpg.Record, actor: str, by_admin: bool) -> asyncpg.Record:
+    """Cancel a submission that has no outcome yet: its status, its quota back, and SubmissionCancelled (on the
+    SCORES stream) through the outbox — all in the caller's transaction."""
+    cancelled = await conn.fetchrow(
+        f"""UPDATE submissions.submissions SET status = 'cancelled', cancelled_by = $2, reason = $3,
+                scored_at = now(), updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}""",
+        row["id"], actor, f"cancelled by {'an admin' if by_admin else 'the team'} ({actor})",
+    )
+    await refund_quota(conn, cancelled)
+    await outbox.add(conn, SubmissionCancelled(
+        submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"],
+        scorer_version=row["scorer_version"], cancelled_by=actor, by_admin=by_admin, phase_id=row["phase_id"]))
+    return cancelled
 
 
 async def set_status(conn: asyncpg.Connection, row: asyncpg.Record, status: str, reason: str | None = None
