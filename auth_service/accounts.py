@@ -67,7 +67,8 @@ async def _replace_members(conn: asyncpg.Connection, account_id: int, members: l
 
 
 async def create(
-    conn: asyncpg.Connection, *, name: str, password_hash: str, role: str, members: list[TeamMember], max_size: int
+    conn: asyncpg.Connection, *, name: str, password_hash: str, role: str, members: list[TeamMember], max_size: int,
+    actor: str = "",
 ) -> asyncpg.Record:
     """Insert an account (inside the caller's transaction); a team also gets its TeamCreated event."""
     try:
@@ -84,7 +85,8 @@ async def create(
         raise Refused(409, f"an account named {name!r} already exists") from None
     await _replace_members(conn, row["id"], members)
     if role == "team":
-        await outbox.add(conn, TeamCreated(team_id=str(row["id"]), name=name, members=tuple(members), revision=1))
+        await outbox.add(conn, TeamCreated(team_id=str(row["id"]), name=name, members=tuple(members), revision=1,
+                                           actor=actor))
     return row
 
 
@@ -97,6 +99,7 @@ async def update(
     members: list[TeamMember] | None = None,
     max_size: int | None = None,
     disabled: bool | None = None,
+    actor: str = "",
 ) -> asyncpg.Record:
     """Apply the given changes; a new password or a disable bumps the token version (revoking tokens)."""
     revoke = password_hash is not None or (disabled is True and not row["disabled"])
@@ -132,12 +135,13 @@ async def update(
                 revision=updated["revision"],
                 members=tuple(await members_of(conn, updated["id"])),
                 disabled=updated["disabled"],
+                actor=actor,
             ),
         )
     return updated
 
 
-async def delete(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+async def delete(conn: asyncpg.Connection, row: asyncpg.Record, actor: str = "") -> None:
     """Soft delete: the name is free again, tokens are revoked, submissions elsewhere keep their team id."""
     revision = await conn.fetchval(
         "UPDATE auth.accounts SET deleted_at = now(), token_version = token_version + 1, revision = revision + 1, "
@@ -145,7 +149,7 @@ async def delete(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
         row["id"],
     )
     await conn.execute("DELETE FROM auth.refresh_tokens WHERE account_id = $1", row["id"])
-    await outbox.add(conn, TeamDeleted(team_id=str(row["id"]), revision=revision))
+    await outbox.add(conn, TeamDeleted(team_id=str(row["id"]), revision=revision, actor=actor))
 
 
 async def live_token_versions(conn: asyncpg.Connection) -> dict[str, int]:

@@ -141,7 +141,8 @@ class AuthHandlers:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 row = await accounts.create(
-                    conn, name=name, password_hash=password_hash, role="team", members=members, max_size=max_size
+                    conn, name=name, password_hash=password_hash, role="team", members=members, max_size=max_size,
+                    actor=request.actor.name,
                 )
             await self._publish_version(row)
             return await accounts.view(conn, row)
@@ -164,7 +165,7 @@ class AuthHandlers:
                     members = _check(rules.members, request.members, max_size or row["max_size"])
                 row = await accounts.update(
                     conn, row, name=name, password_hash=password_hash, members=members, max_size=max_size,
-                    disabled=request.disabled,
+                    disabled=request.disabled, actor=actor.name,
                 )
             await self._publish_version(row)
             return await accounts.view(conn, row)
@@ -176,7 +177,7 @@ class AuthHandlers:
             row = await self._visible_team(conn, request.actor, request.team_id, lock=True)
             if row["role"] == "admin":
                 raise Refused(403, "Cannot delete admin account")
-            await accounts.delete(conn, row)
+            await accounts.delete(conn, row, actor=request.actor.name)
         await self._publish(str(row["id"]), None)
         return ops.Deleted(message=f"Team {row['name']} deleted")
 
@@ -200,7 +201,7 @@ class AuthHandlers:
                     try:
                         row = await accounts.create(
                             conn, name=team.name, password_hash=password_hash, role="team", members=team.members,
-                            max_size=team.max_size or self.default_max_size,
+                            max_size=team.max_size or self.default_max_size, actor=request.actor.name,
                         )
                     except Refused as exc:
                         report[team.line] = ops.ImportRow(line=team.line, name=team.name, status="refused",

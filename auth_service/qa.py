@@ -79,7 +79,7 @@ async def get_visible(
                                question_id)
 
 
-async def _announce(conn: asyncpg.Connection, row: asyncpg.Record, change: str) -> None:
+async def _announce(conn: asyncpg.Connection, row: asyncpg.Record, change: str, actor: str) -> None:
     await outbox.add(
         conn,
         QuestionChanged(
@@ -88,6 +88,7 @@ async def _announce(conn: asyncpg.Connection, row: asyncpg.Record, change: str) 
             change=change,
             revision=row["revision"],
             visible_to_all=visible_to_all(row),
+            actor=actor,
         ),
     )
 
@@ -103,7 +104,7 @@ async def post(conn: asyncpg.Connection, actor: Principal, title: str, content: 
     )
     row = await get_visible(conn, actor, question_id)
     assert row is not None
-    await _announce(conn, row, "announced" if announcement else "posted")
+    await _announce(conn, row, "announced" if announcement else "posted", actor.name)
     return question_id
 
 
@@ -137,4 +138,4 @@ async def update(
     )
     change = "answered" if answer is not None else ("hidden" if hidden else "shown" if hidden is False else "edited")
     updated = await conn.fetchrow(f"{_SELECT} WHERE q.id = $1", row["id"])
-    await _announce(conn, updated, change)
+    await _announce(conn, updated, change, answered_by)

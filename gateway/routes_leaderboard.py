@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import Problem
@@ -168,9 +169,15 @@ class BoardAdminController(Controller):
         return await state.services.call(ops.SET_REVEAL, ops.SetReveal(
             actor=principal(request), task_id=await task_id_of(state, task), revealed=data.revealed))
 
-    @get("/api/v1/admin/board-audit", summary="Who hid, disqualified, revealed or chose finals, and when")
-    async def audit(self, request: Request, state: State) -> list[ops.AuditEntry]:
-        reply = await state.services.call(ops.LIST_AUDIT, ops.ListAudit(actor=principal(request)))
+    @get(["/api/v1/admin/audit", "/api/v1/admin/board-audit"],
+         summary="The audit trail, newest first: who created, changed or deleted teams, hid or disqualified, "
+                 "revealed, rescored, cancelled or moderated Q&A, and when (read-only)")
+    async def audit(self, request: Request, state: State, action: FromQuery[str] = "", by: FromQuery[str] = "",
+                    target: FromQuery[str] = "", since: FromQuery[datetime | None] = None,
+                    until: FromQuery[datetime | None] = None,
+                    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200) -> list[ops.AuditEntry]:
+        reply = await state.services.call(ops.LIST_AUDIT, ops.ListAudit(
+            actor=principal(request), action=action, by=by, target=target, since=since, until=until, limit=limit))
         return reply.entries
 
     @post("/api/v1/admin/rescores", status_code=202,

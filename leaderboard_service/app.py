@@ -25,6 +25,7 @@ from proto.events import (
 )
 from proto.streams import (
     LEADERBOARD_BOARD,
+    LEADERBOARD_QA,
     LEADERBOARD_RESCORES,
     LEADERBOARD_SCORES,
     LEADERBOARD_TEAMS,
@@ -54,7 +55,7 @@ def create_app(settings: LeaderboardServiceSettings) -> AsgiFastStream:
         apply.__name__ = f"apply_{name}"
         return apply
 
-    consumers = (LEADERBOARD_SCORES, LEADERBOARD_TEAMS, LEADERBOARD_BOARD, LEADERBOARD_RESCORES)
+    consumers = (LEADERBOARD_SCORES, LEADERBOARD_TEAMS, LEADERBOARD_BOARD, LEADERBOARD_RESCORES, LEADERBOARD_QA)
     for consumer in consumers:
         durable_subscriber(events, consumer)(applier(consumer.durable))
 

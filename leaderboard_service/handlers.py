@@ -48,7 +48,7 @@ class LeaderboardHandlers:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await projection.claim(conn, stream, seq):
                 return  # applied before: a redelivery or a replay
-            changed = await projection.apply(conn, event, seq)
+            changed = await projection.apply(conn, event, stream=stream, seq=seq)
             for task in projection.affected_tasks(changed, self.competition.tasks):
                 # The switch to a rescore's version happens in the transaction of its last outcome.
                 await projection.complete_rescores(conn, task)
@@ -137,11 +137,16 @@ class LeaderboardHandlers:
         if not request.actor.is_admin:
             raise Refused(403, "Admin privileges required")
         rows = await self.pool.fetch(
-            "SELECT stream_seq, action, actor, target, detail, occurred_at FROM leaderboard.audit "
-            "ORDER BY stream_seq DESC LIMIT $1", min(request.limit, 1000))
+            """SELECT stream, stream_seq, action, actor, target, detail, occurred_at FROM leaderboard.audit
+               WHERE ($2 = '' OR action = $2) AND ($3 = '' OR actor = $3) AND ($4 = '' OR target = $4)
+                 AND ($5::timestamptz IS NULL OR occurred_at >= $5) AND ($6::timestamptz IS NULL OR occurred_at < $6)
+               ORDER BY occurred_at DESC, stream, stream_seq DESC LIMIT $1""",
+            max(1, min(request.limit, 1000)), request.action, request.by, request.target, request.since,
+            request.until)
         return ops.AuditList(entries=[
-            ops.AuditEntry(seq=r["stream_seq"], action=r["action"], actor=r["actor"], target=r["target"],
-                           detail=json.loads(r["detail"]), occurred_at=r["occurred_at"]) for r in rows])
+            ops.AuditEntry(seq=r["stream_seq"], stream=r["stream"], action=r["action"], actor=r["actor"],
+                           target=r["target"], detail=json.loads(r["detail"]), occurred_at=r["occurred_at"])
+            for r in rows])
 
     async def rescore_status(self, request: ops.RescoreStatus) -> ops.RescoreReport:
         assert self.pool is not None

@@ -17,6 +17,7 @@ from proto.events import (
     AnyEvent,
     FinalsSelected,
     PrivateBoardRevealed,
+    QuestionChanged,
     RescoreRequested,
     ScoreComputed,
     ScoreFailed,
@@ -43,8 +44,10 @@ async def claim(conn: asyncpg.Connection, stream: str, seq: int) -> bool:
     return updated is not None
 
 
-async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]:
-    """Apply one event; return the tasks whose boards may have changed (ALL_TASKS for a team change)."""
+async def apply(conn: asyncpg.Connection, event: AnyEvent, *, stream: str, seq: int) -> set[str]:
+    """Apply one event (message `seq` of `stream`); return the tasks whose boards may have changed (ALL_TASKS
+    for a team change). Admin actions are also written to the audit trail, once per stream message."""
+    where = (stream, seq)
     match event:
         case ScoreComputed():
             await conn.execute(
@@ -65,6 +68,8 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]
         case SubmissionCancelled():
             await conn.execute("INSERT INTO leaderboard.cancelled (submission_id) VALUES ($1) ON CONFLICT DO NOTHING",
                                int(event.submission_id))
+            await _audit(conn, where, event.cancelled_by, event.occurred_at, "cancel", event.submission_id,
+                         {"task_id": event.task_id, "team_id": event.team_id, "by_admin": event.by_admin})
             return {event.task_id}
         case RescoreRequested():
             await conn.execute(
@@ -72,6 +77,9 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]
                 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                 event.rescore_id, event.task_id, event.scorer_version, [int(s) for s in event.submission_ids], seq,
             )
+            await _audit(conn, where, event.requested_by, event.occurred_at, "rescore", event.task_id,
+                         {"rescore_id": event.rescore_id, "scorer_version": event.scorer_version,
+                          "submissions": len(event.submission_ids)})
             return {event.task_id}
         case TeamCreated() | TeamUpdated():
             await conn.execute(
@@ -80,6 +88,11 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]
                    WHERE leaderboard.teams.name_revision < $3""",
                 event.team_id, event.name, event.revision,
             )
+            detail = {"name": event.name, "members": len(event.members)}
+            if isinstance(event, TeamUpdated):
+                detail["disabled"] = event.disabled
+            await _audit(conn, where, event.actor, event.occurred_at,
+                         "team_created" if isinstance(event, TeamCreated) else "team_updated", event.team_id, detail)
             return {ALL_TASKS}
         case TeamDeleted():
             await conn.execute(
@@ -87,7 +100,12 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]
                    ON CONFLICT (team_id) DO UPDATE SET deleted = true""",
                 event.team_id, event.revision,
             )
+            await _audit(conn, where, event.actor, event.occurred_at, "team_deleted", event.team_id, {})
             return {ALL_TASKS}
+        case QuestionChanged():
+            await _audit(conn, where, event.actor, event.occurred_at, f"question_{event.change}",
+                         str(event.question_id), {"team_id": event.team_id, "visible_to_all": event.visible_to_all})
+            return set()
         case TeamStandingChanged():
             await conn.execute(
                 """INSERT INTO leaderboard.teams (team_id, name, name_revision, hidden, disqualified,
@@ -96,7 +114,7 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]
                    WHERE leaderboard.teams.standing_revision < $4""",
                 event.team_id, event.hidden, event.disqualified, event.revision,
             )
-            await _audit(conn, seq, event, "standing", event.team_id,
+            await _audit(conn, where, event.actor, event.occurred_at, "standing", event.team_id,
                          {"hidden": event.hidden, "disqualified": event.disqualified, "reason": event.reason})
             return {ALL_TASKS}
         case PrivateBoardRevealed():
@@ -106,7 +124,8 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]
                    WHERE leaderboard.reveals.revision < $3""",
                 event.task_id, event.revealed, event.revision,
             )
-            await _audit(conn, seq, event, "reveal", event.task_id, {"revealed": event.revealed})
+            await _audit(conn, where, event.actor, event.occurred_at, "reveal", event.task_id,
+                         {"revealed": event.revealed})
             return {event.task_id}
         case FinalsSelected():
             await conn.execute(
@@ -115,18 +134,18 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, seq: int) -> set[str]
                    WHERE leaderboard.finals.revision < $4""",
                 event.team_id, event.task_id, [int(s) for s in event.submission_ids], event.revision,
             )
-            await _audit(conn, seq, event, "finals", event.team_id,
+            await _audit(conn, where, event.actor, event.occurred_at, "finals", event.team_id,
                          {"task_id": event.task_id, "submission_ids": list(event.submission_ids)})
             return {event.task_id}
     return set()
 
 
-async def _audit(conn: asyncpg.Connection, seq: int, event: AnyEvent, action: str, target: str, detail: dict
-                 ) -> None:
+async def _audit(conn: asyncpg.Connection, where: tuple[str, int], actor: str, occurred_at: datetime, action: str,
+                 target: str, detail: dict) -> None:
     await conn.execute(
-        "INSERT INTO leaderboard.audit (stream_seq, action, actor, target, detail, occurred_at) "
-        "VALUES ($1, $2, $3, $4, $5::jsonb, $6) ON CONFLICT DO NOTHING",
-        seq, action, event.actor, target, json.dumps(detail), event.occurred_at,
+        "INSERT INTO leaderboard.audit (stream, stream_seq, action, actor, target, detail, occurred_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) ON CONFLICT DO NOTHING",
+        *where, action, actor, target, json.dumps(detail), occurred_at,
     )
 
 

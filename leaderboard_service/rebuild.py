@@ -17,7 +17,7 @@ from leaderboard_service import projection
 from proto import codec
 from proto.competition import Competition
 from proto.events import ScoreComputed
-from proto.streams import BOARD, SCORES, SUBMISSIONS, TEAMS
+from proto.streams import BOARD, QA, SCORES, SUBMISSIONS, TEAMS
 from proto.subjects import RESCORE_REQUESTED
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ async def rebuild(pool: asyncpg.Pool, js: JetStreamContext, competition: Competi
         # Live consumers wait for the rebuild to commit, then find their events already applied.
         await conn.execute(f"LOCK TABLE {PROJECTION_TABLES} IN ACCESS EXCLUSIVE MODE")
         await conn.execute(f"TRUNCATE {PROJECTION_TABLES}")
-        replays = ((TEAMS.name, ""), (BOARD.name, ""), (SUBMISSIONS.name, RESCORE_REQUESTED), (SCORES.name, ""))
+        replays = ((TEAMS.name, ""), (BOARD.name, ""), (QA.name, ""), (SUBMISSIONS.name, RESCORE_REQUESTED),
+                   (SCORES.name, ""))
         for stream, subject in replays:
             pending: dict[tuple[int, str], tuple] = {}
             last_seq = 0
@@ -79,7 +80,7 @@ async def rebuild(pool: asyncpg.Pool, js: JetStreamContext, competition: Competi
                         int(event.submission_id), event.scorer_version, event.team_id, event.task_id,
                         event.phase_id, event.public_score, event.private_score, event.submitted_at))
                 else:
-                    await projection.apply(conn, event, seq)
+                    await projection.apply(conn, event, stream=stream, seq=seq)
             if pending:
                 await conn.copy_records_to_table(
                     "scores", schema_name="leaderboard", records=list(pending.values()),

@@ -79,12 +79,20 @@ class BoardSnapshot(msgspec.Struct, frozen=True, kw_only=True, tag="board"):
 
 
 class ListAudit(msgspec.Struct, frozen=True, kw_only=True):
+    """The audit trail, newest first, filtered by action, by who acted, by target and by time."""
+
     actor: Principal
     limit: int = 200
+    action: str = ""
+    by: str = ""
+    target: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
+    stream: str = "BOARD"
     action: str
     actor: str
     target: str

@@ -102,6 +102,8 @@ LEADERBOARD_RESCORES = ConsumerSpec(
 LEADERBOARD_BOARD = ConsumerSpec(
     durable="leaderboard_service_board", stream="BOARD", filter_subject=subjects.BOARD_ALL
 )
+# Q&A moderation, for the audit trail the leaderboard service keeps beside the board decisions.
+LEADERBOARD_QA = ConsumerSpec(durable="leaderboard_service_qa", stream=QA.name, filter_subject=subjects.QA_ALL)
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     CPU_SCORER,
@@ -111,6 +113,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     LEADERBOARD_TEAMS,
     LEADERBOARD_BOARD,
     LEADERBOARD_RESCORES,
+    LEADERBOARD_QA,
 )
 
 class KVSpec(msgspec.Struct, frozen=True, kw_only=True):

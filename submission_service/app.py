@@ -99,7 +99,8 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
         routers=(rpc_router("submission_service", handlers.operations()), events),
         startup=startup,
         consumers=(SUBMISSION_STATUS,),
-        publishes=(SubmissionReceived, SubmissionRejected, RescoreRequested, SubmissionStatusChanged, ScoreFailed),
+        publishes=(SubmissionReceived, SubmissionRejected, RescoreRequested, SubmissionStatusChanged, ScoreFailed,
+                   SubmissionCancelled),
         refresh_metrics=lambda runtime: handlers.refresh_metrics(),
     )
     return create_service_app(spec, settings)

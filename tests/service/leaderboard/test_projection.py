@@ -61,7 +61,7 @@ async def board_from(pool: asyncpg.Pool, sequence: list) -> object:
             await conn.execute(f"LOCK TABLE {TABLES} IN ACCESS EXCLUSIVE MODE")
             await conn.execute(f"TRUNCATE {TABLES}")
             for seq, event in enumerate(sequence, start=1):
-                await projection.apply(conn, event, seq)
+                await projection.apply(conn, event, stream="test", seq=seq)
             return await projection.board(conn, TASK)
         finally:
             await transaction.rollback()
