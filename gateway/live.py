@@ -30,12 +30,13 @@ from proto import codec
 from proto.events import QuestionChanged, ScoreProgress
 from proto.leaderboard import Board, Entry
 from proto.rpc import Principal
-from proto.submissions import SubmissionStatusChanged
+from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 256
 _encoder = msgspec.json.Encoder()
 _status = msgspec.json.Decoder(SubmissionStatusChanged)
+_queue = msgspec.json.Decoder(QueuePositionChanged)
 
 
 class Follow(msgspec.Struct, frozen=True):
@@ -150,6 +151,12 @@ class LiveHub:
                     {"type": "progress", "submission_id": int(event.submission_id), "done": event.done,
                      "total": event.total}))
 
+        async def on_queue(message: Any) -> None:
+            event = _queue.decode(message.data)
+            self._for_team(str(event.team_id), _encoder.encode(
+                {"type": "queue", "submission_id": event.submission_id, "queue_position": event.queue_position,
+                 "eta_s": event.eta_s}))
+
         async def on_question(message: Any) -> None:
             event = codec.decode(message.data)
             if not isinstance(event, QuestionChanged):
@@ -161,7 +168,7 @@ class LiveHub:
                     client.push(payload)
 
         for subject, handler in (("live.submission.>", on_status), ("job.progress.>", on_progress),
-                                 ("qa.question.>", on_question)):
+                                 ("live.queue.>", on_queue), ("qa.question.>", on_question)):
             self._subscriptions.append(await nc.subscribe(subject, cb=_guarded(handler)))
 
     async def stop(self) -> None:

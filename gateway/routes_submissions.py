@@ -151,6 +151,11 @@ class SubmissionController(Controller):
         )
         return reply.submissions
 
+    @get("/api/v1/queues", guards=[signed_in],
+         summary="Each scorer pool's queue: waiting, in flight, redeliveries, workers alive, recent throughput")
+    async def queues(self, state: State) -> list[ops.ScorerQueue]:
+        return (await state.services.call(ops.LIST_QUEUES, ops.ListQueues())).queues
+
     @post("/api/v1/submissions/{submission_id:int}/cancel", guards=[signed_in], status_code=200,
           summary="Cancel a submission that is waiting or being scored (its team or an admin); the quota comes back")
     async def cancel(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionView:

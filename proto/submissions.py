@@ -87,6 +87,9 @@ class SubmissionView(msgspec.Struct, frozen=True, kw_only=True, tag="submission"
     metrics: dict[str, float] = {}
     # MLS-GOAT's frontend shows `details` as a JSON string.
     details: str = "{}"
+    # While queued: its place in its scorer pool's queue (1 = next) and the expected seconds until its score.
+    queue_position: int | None = None
+    eta_s: float | None = None
 
 
 class SubmissionList(msgspec.Struct, frozen=True, kw_only=True, tag="submission_list"):
@@ -112,6 +115,46 @@ class SubmissionDetails(msgspec.Struct, frozen=True, kw_only=True, tag="submissi
     details: dict[str, Any]
 
 
+class ListQueues(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class ScorerQueue(msgspec.Struct, frozen=True, kw_only=True):
+    """One scorer pool's queue, from its JetStream consumer and the submissions' own timestamps."""
+
+    kind: str
+    consumer: str
+    queued: int  # accepted submissions waiting for a scorer
+    pending: int  # jobs JetStream has not yet delivered (rescores included)
+    in_flight: int  # delivered, not yet acknowledged
+    redeliveries: int  # delivered more than once and still unacknowledged
+    workers_alive: int  # scorer workers asking for jobs or holding one
+    scored_last_5_min: int
+    throughput_per_min: float  # outcomes per minute over the last 15 minutes
+    average_scoring_s: float | None  # of the last 20 scored submissions
+
+
+class QueueList(msgspec.Struct, frozen=True, kw_only=True, tag="queues"):
+    queues: list[ScorerQueue]
+
+
+class QueuePositionChanged(Event, frozen=True, tag="submission.queue.v1"):
+    """A queued submission moved up in its scorer pool's queue (core NATS: live pushes only)."""
+
+    persisted: ClassVar[bool] = False
+
+    submission_id: int
+    team_id: int
+    queue_position: int
+    eta_s: float | None = None
+
+    def subject(self) -> str:
+        return f"live.queue.{token(str(self.team_id))}.{token(str(self.submission_id))}"
+
+    def msg_id(self) -> str:
+        return f"queue:{self.submission_id}:{self.queue_position}"
+
+
 def _op(name: str, request: type, reply: type) -> Operation:
     return Operation(SUBMISSIONS_PREFIX, name, request, reply)
 
@@ -123,8 +166,10 @@ LIST_SUBMISSIONS = _op("list", ListSubmissions, SubmissionList)
 GET_SUBMISSION = _op("get", GetSubmission, SubmissionView)
 GET_DETAILS = _op("details", GetSubmission, SubmissionDetails)
 CANCEL = _op("cancel", GetSubmission, SubmissionView)
+LIST_QUEUES = _op("queues", ListQueues, QueueList)
 
-OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL)
+OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL,
+              LIST_QUEUES)
 
 
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):

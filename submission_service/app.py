@@ -30,7 +30,7 @@ from proto.events import (
     SubmissionRejected,
 )
 from proto.streams import CANCELLATIONS, SUBMISSION_STATUS
-from proto.submissions import SubmissionStatusChanged
+from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
 from submission_service import store
 from submission_service.handlers import BUCKET, DETAILS_BUCKET, SubmissionHandlers
 from submission_service.reconciler import MAX_DELIVERIES_ADVISORY, MaxDeliveriesAdvisory, Reconciler, fail_exhausted
@@ -100,7 +100,7 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
         startup=startup,
         consumers=(SUBMISSION_STATUS,),
         publishes=(SubmissionReceived, SubmissionRejected, RescoreRequested, SubmissionStatusChanged, ScoreFailed,
-                   SubmissionCancelled),
+                   SubmissionCancelled, QueuePositionChanged),
         refresh_metrics=lambda runtime: handlers.refresh_metrics(),
     )
     return create_service_app(spec, settings)

@@ -16,6 +16,8 @@ import asyncpg
 import msgspec
 from faststream.nats import NatsBroker
 from minio import Minio
+from nats.js.api import ConsumerInfo
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from podium_runtime.metrics import SUBMISSIONS_OLDEST_UNFINISHED_AGE, SUBMISSIONS_TOTAL, SUBMISSIONS_UNFINISHED
@@ -24,11 +26,15 @@ from proto import submissions as ops
 from proto.competition import Competition, Task
 from proto.events import RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionCancelled
 from proto.rpc import Principal
+from proto.streams import CPU_SCORER, GPU_SCORER
 from proto.subjects import token
 from submission_service import store
+from submission_service.queue import PUSHED_POSITIONS, PoolState
 
 log = logging.getLogger(__name__)
 BUCKET = "submissions"
+# Each scorer pool's JetStream consumer, by submission kind.
+SCORER_CONSUMERS = {"cpu": CPU_SCORER, "gpu": GPU_SCORER}
 # Where the scorers write each score's details (per-sample values, confusion matrix, ROC points).
 DETAILS_BUCKET = "score-details"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -79,10 +85,67 @@ class SubmissionHandlers:
         return task
 
     async def _announce(self, row: asyncpg.Record) -> None:
-        """Tell live listeners (the gateway's sockets and `?wait=`) about the new status."""
+        """Tell live listeners (the gateway's sockets and `?wait=`) about the new status, and the submissions
+        queued in the same pool about their new places (one entering or leaving the queue moves them)."""
         assert self.broker is not None
         event = ops.SubmissionStatusChanged(submission_id=row["id"], team_id=row["team_id"], status=row["status"])
         await self.broker.publish(_encoder.encode(event), event.subject())
+        if row["status"] in ("received", "scoring", *ops.TERMINAL):
+            await self._announce_positions(row["kind"])
+
+    async def _announce_positions(self, kind: str) -> None:
+        assert self.pool is not None and self.broker is not None
+        async with self.pool.acquire() as conn:
+            state = await self._pool_state(conn, kind)
+        for place, (submission_id, team_id) in enumerate(state.queued[:PUSHED_POSITIONS], start=1):
+            moved = ops.QueuePositionChanged(submission_id=submission_id, team_id=team_id, queue_position=place,
+                                             eta_s=state.eta_s(place))
+            await self.broker.publish(_encoder.encode(moved), moved.subject())
+
+    async def _consumer(self, kind: str) -> ConsumerInfo | None:
+        assert self.broker is not None
+        spec = SCORER_CONSUMERS[kind]
+        try:
+            return await self.broker.connection.jetstream().consumer_info(spec.stream, spec.durable)
+        except NotFoundError:
+            return None  # no scorer of this kind has ever started
+
+    async def _pool_state(self, conn: asyncpg.Connection, kind: str) -> PoolState:
+        queued = await store.queued(conn, kind)
+        pace = await store.scoring_pace(conn, kind)
+        info = await self._consumer(kind)
+        in_flight = (info.num_ack_pending or 0) if info else 0
+        return PoolState(kind=kind, queued=tuple((r["id"], r["team_id"]) for r in queued),
+                         average_s=float(pace["average_s"]) if pace["average_s"] is not None else None,
+                         workers=((info.num_waiting or 0) + in_flight) if info else 0, in_flight=in_flight)
+
+    async def _view(self, conn: asyncpg.Connection, row: asyncpg.Record,
+                    states: dict[str, PoolState] | None = None) -> ops.SubmissionView:
+        """The submission as its team sees it; a queued one with its place and expected wait."""
+        if row["status"] != "received":
+            return store.view(row)
+        states = {} if states is None else states
+        if row["kind"] not in states:
+            states[row["kind"]] = await self._pool_state(conn, row["kind"])
+        state = states[row["kind"]]
+        position = state.position(row["id"])
+        return store.view(row, position, state.eta_s(position) if position else None)
+
+    async def list_queues(self, _request: ops.ListQueues) -> ops.QueueList:
+        assert self.pool is not None
+        queues = []
+        async with self.pool.acquire() as conn:
+            for kind, spec in SCORER_CONSUMERS.items():
+                state = await self._pool_state(conn, kind)
+                pace = await store.scoring_pace(conn, kind)
+                info = await self._consumer(kind)
+                queues.append(ops.ScorerQueue(
+                    kind=kind, consumer=spec.durable, queued=len(state.queued),
+                    pending=(info.num_pending or 0) if info else 0, in_flight=state.in_flight,
+                    redeliveries=(info.num_redelivered or 0) if info else 0, workers_alive=state.workers,
+                    scored_last_5_min=pace["last_5_min"], throughput_per_min=round(pace["last_15_min"] / 15, 2),
+                    average_scoring_s=state.average_s))
+        return ops.QueueList(queues=queues)
 
     # --- operations --------------------------------------------------------------------------
 
@@ -178,7 +241,10 @@ class SubmissionHandlers:
         return row
 
     async def get_submission(self, request: ops.GetSubmission) -> ops.SubmissionView:
-        return store.view(await self._own(request.actor, request.submission_id))
+        row = await self._own(request.actor, request.submission_id)
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            return await self._view(conn, row)
 
     async def cancel(self, request: ops.GetSubmission) -> ops.SubmissionView:
         """Cancel a submission of the caller's team (any, for an admin) that has no outcome yet; the scorers
@@ -211,7 +277,8 @@ class SubmissionHandlers:
         task_id = self._task(request.task_id).id if request.task_id else ""
         async with self.pool.acquire() as conn:
             rows = await store.list_for_team(conn, _team_id(request.actor), task_id, min(request.limit, 1000))
-        return ops.SubmissionList(submissions=[store.view(row) for row in rows])
+            states: dict[str, PoolState] = {}
+            return ops.SubmissionList(submissions=[await self._view(conn, row, states) for row in rows])
 
     async def start_rescore(self, request: ops.StartRescore) -> ops.RescoreStarted:
         """Publish the matching accepted submissions again under a new scorer version, with the request
@@ -260,6 +327,7 @@ class SubmissionHandlers:
             ops.LIST_TASKS: self.list_tasks, ops.START_UPLOAD: self.start_upload,
             ops.COMPLETE_UPLOAD: self.complete_upload, ops.LIST_SUBMISSIONS: self.list_submissions,
             ops.GET_SUBMISSION: self.get_submission, ops.GET_DETAILS: self.get_details, ops.CANCEL: self.cancel,
+            ops.LIST_QUEUES: self.list_queues,
         }
 
     # --- reactions ---------------------------------------------------------------------------
@@ -286,7 +354,7 @@ class SubmissionHandlers:
         assert self.pool is not None
         row = await self.pool.fetchrow(
             "UPDATE submissions.submissions SET status = 'scoring', scoring_started_at = now(), updated_at = now() "
-            "WHERE id = $1 AND status = 'received' RETURNING id, team_id, status",
+            "WHERE id = $1 AND status = 'received' RETURNING id, team_id, status, kind",
             int(event.submission_id),
         )
         if row is not None:

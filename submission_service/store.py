@@ -185,7 +185,28 @@ async def unfinished(conn: asyncpg.Connection) -> tuple[dict[str, int], float]:
     return counts, max((float(row["age"] or 0) for row in rows), default=0.0)
 
 
-def view(row: asyncpg.Record) -> SubmissionView:
+async def queued(conn: asyncpg.Connection, kind: str) -> list[asyncpg.Record]:
+    """A scorer pool's accepted submissions not yet being scored, in the order JetStream delivers them."""
+    return await conn.fetch(
+        "SELECT id, team_id FROM submissions.submissions WHERE kind = $1 AND status = 'received' ORDER BY id", kind)
+
+
+async def scoring_pace(conn: asyncpg.Connection, kind: str) -> asyncpg.Record:
+    """How fast a pool works: mean scoring seconds of its last 20 scored submissions, outcomes in the last 5
+    and 15 minutes."""
+    return await conn.fetchrow(
+        """SELECT (SELECT avg(extract(epoch FROM scored_at - scoring_started_at)) FROM (
+                       SELECT scored_at, scoring_started_at FROM submissions.submissions
+                       WHERE kind = $1 AND status = 'scored' AND scoring_started_at IS NOT NULL
+                       ORDER BY scored_at DESC LIMIT 20) recent) AS average_s,
+                  count(*) FILTER (WHERE scored_at > now() - interval '5 minutes') AS last_5_min,
+                  count(*) FILTER (WHERE scored_at > now() - interval '15 minutes') AS last_15_min
+           FROM submissions.submissions WHERE kind = $1 AND status IN ('scored', 'failed')
+             AND scored_at > now() - interval '15 minutes'""",
+        kind)
+
+
+def view(row: asyncpg.Record, position: int | None = None, eta_s: float | None = None) -> SubmissionView:
     metrics = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else dict(row["metrics"] or {})
     details = {"status": row["status"], "score": row["public_score"], **metrics}
     if row["reason"]:
@@ -195,5 +216,5 @@ def view(row: asyncpg.Record) -> SubmissionView:
         filename=row["filename"], status=row["status"], scorer_version=row["scorer_version"],
         public_score=row["public_score"], private_score=row["private_score"], reason=row["reason"],
         size_bytes=row["size_bytes"], sha256=row["sha256"], timestamp=row["created_at"], scored_at=row["scored_at"],
-        metrics=metrics, details=json.dumps(details),
+        metrics=metrics, details=json.dumps(details), queue_position=position, eta_s=eta_s,
     )
