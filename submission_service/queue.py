@@ -33,4 +33,4 @@ class PoolState:
         if self.average_s is None:
             return None
         rounds = math.ceil((self.in_flight + position) / max(self.workers, 1))
-        return round(rounds * self.average_s, 1)
+        return round(rounds * self.average_s, 3)

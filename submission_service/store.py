@@ -162,9 +162,10 @@ async def record_outcome(conn: asyncpg.Connection, event: ScoreComputed | ScoreF
     if computed:
         return await conn.fetchrow(
             f"""UPDATE submissions.submissions SET status = 'scored', public_score = $2, private_score = $3,
-                    metrics = $4::jsonb, details_key = $5, scored_at = now(), updated_at = now()
+                    metrics = $4::jsonb, details_key = $5, scoring_ms = $6, scored_at = now(), updated_at = now()
                 WHERE id = $1 RETURNING {_COLUMNS}""",
             submission_id, event.public_score, event.private_score, json.dumps(event.metrics), event.details_key,
+            event.durations_ms.get("total"),
         )
     failed = await conn.fetchrow(
         f"""UPDATE submissions.submissions SET status = 'failed', reason = $2, scored_at = now(), updated_at = now()
@@ -192,12 +193,12 @@ async def queued(conn: asyncpg.Connection, kind: str) -> list[asyncpg.Record]:
 
 
 async def scoring_pace(conn: asyncpg.Connection, kind: str) -> asyncpg.Record:
-    """How fast a pool works: mean scoring seconds of its last 20 scored submissions, outcomes in the last 5
-    and 15 minutes."""
+    """How fast a pool works: mean scoring seconds of its last 20 scored submissions (as the scorer measured
+    them, from delivery to outcome), outcomes in the last 5 and 15 minutes."""
     return await conn.fetchrow(
-        """SELECT (SELECT avg(extract(epoch FROM scored_at - scoring_started_at)) FROM (
-                       SELECT scored_at, scoring_started_at FROM submissions.submissions
-                       WHERE kind = $1 AND status = 'scored' AND scoring_started_at IS NOT NULL
+        """SELECT (SELECT avg(scoring_ms) / 1000 FROM (
+                       SELECT scoring_ms FROM submissions.submissions
+                       WHERE kind = $1 AND status = 'scored' AND scoring_ms IS NOT NULL
                        ORDER BY scored_at DESC LIMIT 20) recent) AS average_s,
                   count(*) FILTER (WHERE scored_at > now() - interval '5 minutes') AS last_5_min,
                   count(*) FILTER (WHERE scored_at > now() - interval '15 minutes') AS last_15_min

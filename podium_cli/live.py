@@ -1,0 +1,107 @@
+"""The gateway's WebSocket (`/ws?token=…`) as the CLI uses it: follow tasks, read pushes with a timeout, and a
+board kept current from whole boards and deltas. When the socket cannot be had, callers poll the REST API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
+from websockets.sync.client import ClientConnection, connect
+
+from podium_cli.client import PodiumClient, websocket_url
+
+OPEN_TIMEOUT_S = 5.0
+
+
+class LiveFeed:
+    """One WebSocket; `receive` gives the next push as a dict, None after `timeout_s` without one. Once the
+    socket is gone (`closed`), it stays gone: the caller polls instead."""
+
+    def __init__(self, connection: ClientConnection) -> None:
+        self.connection = connection
+        self.closed = False
+
+    @classmethod
+    def open(cls, client: PodiumClient) -> LiveFeed | None:
+        """A socket signed with the caller's (fresh) token, or None when there is none to be had."""
+        if not client.logged_in:
+            return None
+        url = websocket_url(client.url, f"/ws?token={quote(client.access_token())}")
+        try:
+            return cls(connect(url, open_timeout=OPEN_TIMEOUT_S, close_timeout=1))
+        except (OSError, TimeoutError, InvalidHandshake, WebSocketException):
+            return None
+
+    def follow(self, task_ids: list[str]) -> None:
+        self._send({"follow": task_ids})
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self.closed:
+            return
+        try:
+            self.connection.send(json.dumps(message))
+        except (ConnectionClosed, OSError):
+            self.closed = True
+
+    def receive(self, timeout_s: float) -> dict[str, Any] | None:
+        if self.closed:
+            return None
+        try:
+            raw = self.connection.recv(timeout=timeout_s)
+        except TimeoutError:
+            return None
+        except (ConnectionClosed, OSError):
+            self.closed = True
+            return None
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return None
+        return message if isinstance(message, dict) else None
+
+    def close(self) -> None:
+        self.closed = True
+        self.connection.close()
+
+
+def _apply(entries: list[dict[str, Any]], changed: list[dict[str, Any]], removed: list[str]) -> list[dict[str, Any]]:
+    by_team = {e["team_id"]: e for e in entries if e["team_id"] not in set(removed)}
+    by_team.update({e["team_id"]: e for e in changed})
+    return sorted(by_team.values(), key=lambda e: (e["rank"], e["team_name"]))
+
+
+class LiveBoard:
+    """A task's board as the socket describes it: a whole `board`, then `board_delta`s (changed lines, teams
+    that left), in the REST board's shape so one table renders both."""
+
+    def __init__(self, board: dict[str, Any]) -> None:
+        self.board = dict(board)
+        self.stale = False
+
+    @property
+    def task_id(self) -> str:
+        return self.board["task_id"]
+
+    def apply(self, message: dict[str, Any]) -> bool:
+        """Take a push into the board; True when it was about this board."""
+        if message.get("task_id") != self.task_id:
+            return False
+        if message.get("type") == "board":
+            self.board = {key: message.get(key) for key in ("task_id", "revision", "sort", "private_revealed",
+                                                            "public", "private")}
+            return True
+        if message.get("type") != "board_delta":
+            return False
+        board = self.board
+        board["revision"] = message.get("revision", board.get("revision"))
+        board["private_revealed"] = message.get("private_revealed", board.get("private_revealed"))
+        board["public"] = _apply(board.get("public") or [], message.get("changed") or [], message.get("removed") or [])
+        if "private_changed" in message:
+            if board.get("private") is None:
+                self.stale = True  # a delta against a private board we never had: ask for the whole board
+            else:
+                board["private"] = _apply(board["private"], message.get("private_changed") or [],
+                                          message.get("private_removed") or [])
+        return True
