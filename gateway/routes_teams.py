@@ -3,6 +3,7 @@ Routes under /api/v1 and MLS-GOAT's /teams and /admin paths."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import msgspec
@@ -14,6 +15,7 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import Problem
 from proto import identity as ops
+from proto import submissions as submission_ops
 from proto.events import TeamMember
 
 # Hashing a password per row takes tens of milliseconds: a large import needs more than the usual timeout.
@@ -33,6 +35,22 @@ class TeamChanges(msgspec.Struct, frozen=True):
     members: list[TeamMember] | None = None
     max_size: int | None = None
     disabled: bool | None = None
+
+
+class AdminStats(msgspec.Struct, frozen=True, kw_only=True):
+    """MLS-GOAT's counts (teams, members, questions) at the top level, then the submissions' and this gateway's."""
+
+    teams: int
+    disabled_teams: int
+    admins: int
+    members: int
+    questions: int
+    unanswered_questions: int
+    hidden_questions: int
+    announcements: int
+    submissions: submission_ops.SubmissionStats
+    # Open on this gateway replica (each replica also exports podium_websocket_clients for the total).
+    websocket_clients: int
 
 
 class CsvUpload(msgspec.Struct):
@@ -138,6 +156,13 @@ class AdminTeamController(Controller):
         state.identity.note_version(str(team_id), None)
         return result
 
-    @get(["/api/v1/admin/stats", "/admin/stats"], summary="Counts of teams, members, questions")
-    async def stats(self, request: Request, state: State) -> ops.IdentityStats:
-        return await state.services.call(ops.STATS, ops.StatsRequest(actor=principal(request)))
+    @get(["/api/v1/admin/stats", "/admin/stats"],
+         summary="The competition at a glance: teams, submissions per task and hour, outcomes, failure reasons "
+                 "ranked, scoring times, queues, live WebSocket clients")
+    async def stats(self, request: Request, state: State) -> AdminStats:
+        actor = principal(request)
+        identity, submissions = await asyncio.gather(
+            state.services.call(ops.STATS, ops.StatsRequest(actor=actor)),
+            state.services.call(submission_ops.STATS, submission_ops.SubmissionStatsRequest(actor=actor)))
+        return AdminStats(**msgspec.structs.asdict(identity), submissions=submissions,
+                          websocket_clients=len(state.live.clients))

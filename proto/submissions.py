@@ -138,6 +138,28 @@ class QueueList(msgspec.Struct, frozen=True, kw_only=True, tag="queues"):
     queues: list[ScorerQueue]
 
 
+class SubmissionStatsRequest(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+
+
+class Count(msgspec.Struct, frozen=True, kw_only=True):
+    key: str
+    count: int
+
+
+class SubmissionStats(msgspec.Struct, frozen=True, kw_only=True, tag="submission_stats"):
+    """What an admin watches during a competition (times over the scored submissions, in seconds)."""
+
+    submissions: int
+    by_status: dict[str, int]
+    by_task: dict[str, dict[str, int]]
+    per_hour: list[Count]  # the last 24 hours, oldest first (key: the hour, ISO 8601)
+    failure_reasons: list[Count]  # most frequent first; numbers in reasons are folded into "N"
+    scoring_time_median_s: float | None
+    scoring_time_p95_s: float | None
+    queues: list[ScorerQueue]
+
+
 class QueuePositionChanged(Event, frozen=True, tag="submission.queue.v1"):
     """A queued submission moved up in its scorer pool's queue (core NATS: live pushes only)."""
 
@@ -167,9 +189,10 @@ GET_SUBMISSION = _op("get", GetSubmission, SubmissionView)
 GET_DETAILS = _op("details", GetSubmission, SubmissionDetails)
 CANCEL = _op("cancel", GetSubmission, SubmissionView)
 LIST_QUEUES = _op("queues", ListQueues, QueueList)
+STATS = _op("stats", SubmissionStatsRequest, SubmissionStats)
 
 OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL,
-              LIST_QUEUES)
+              LIST_QUEUES, STATS)
 
 
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):

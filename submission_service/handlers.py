@@ -131,6 +131,15 @@ class SubmissionHandlers:
         position = state.position(row["id"])
         return store.view(row, position, state.eta_s(position) if position else None)
 
+    async def stats(self, request: ops.SubmissionStatsRequest) -> ops.SubmissionStats:
+        assert self.pool is not None
+        if not request.actor.is_admin:
+            raise Refused(403, "Admin privileges required")
+        async with self.pool.acquire() as conn:
+            counts = await store.stats(conn)
+        queues = (await self.list_queues(ops.ListQueues())).queues
+        return msgspec.convert({**counts, "queues": [msgspec.to_builtins(q) for q in queues]}, ops.SubmissionStats)
+
     async def list_queues(self, _request: ops.ListQueues) -> ops.QueueList:
         assert self.pool is not None
         queues = []
@@ -327,7 +336,7 @@ class SubmissionHandlers:
             ops.LIST_TASKS: self.list_tasks, ops.START_UPLOAD: self.start_upload,
             ops.COMPLETE_UPLOAD: self.complete_upload, ops.LIST_SUBMISSIONS: self.list_submissions,
             ops.GET_SUBMISSION: self.get_submission, ops.GET_DETAILS: self.get_details, ops.CANCEL: self.cancel,
-            ops.LIST_QUEUES: self.list_queues,
+            ops.LIST_QUEUES: self.list_queues, ops.STATS: self.stats,
         }
 
     # --- reactions ---------------------------------------------------------------------------

@@ -207,6 +207,35 @@ async def scoring_pace(conn: asyncpg.Connection, kind: str) -> asyncpg.Record:
         kind)
 
 
+async def stats(conn: asyncpg.Connection) -> dict[str, object]:
+    """Counts by status and task, per hour, failure reasons ranked, and scoring-time percentiles."""
+    by_task_rows = await conn.fetch(
+        "SELECT task_id, status, count(*) AS n FROM submissions.submissions GROUP BY task_id, status")
+    by_task: dict[str, dict[str, int]] = {}
+    by_status: dict[str, int] = {}
+    for row in by_task_rows:
+        by_task.setdefault(row["task_id"], {})[row["status"]] = row["n"]
+        by_status[row["status"]] = by_status.get(row["status"], 0) + row["n"]
+    per_hour = await conn.fetch(
+        """SELECT to_char(h.hour AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00"Z"') AS key,
+                  count(s.id) AS count
+           FROM generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()),
+                                interval '1 hour') AS h(hour)
+           LEFT JOIN submissions.submissions s ON date_trunc('hour', s.created_at) = h.hour
+           GROUP BY h.hour ORDER BY h.hour""")
+    reasons = await conn.fetch(
+        """SELECT regexp_replace(reason, '[0-9]+', 'N', 'g') AS key, count(*) AS count
+           FROM submissions.submissions WHERE status IN ('failed', 'rejected') AND reason IS NOT NULL
+           GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 20""")
+    times = await conn.fetchrow(
+        """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY scoring_ms) / 1000 AS median,
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY scoring_ms) / 1000 AS p95
+           FROM submissions.submissions WHERE status = 'scored' AND scoring_ms IS NOT NULL""")
+    return {"submissions": sum(by_status.values()), "by_status": by_status, "by_task": by_task,
+            "per_hour": [dict(r) for r in per_hour], "failure_reasons": [dict(r) for r in reasons],
+            "scoring_time_median_s": times["median"], "scoring_time_p95_s": times["p95"]}
+
+
 def view(row: asyncpg.Record, position: int | None = None, eta_s: float | None = None) -> SubmissionView:
     metrics = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else dict(row["metrics"] or {})
     details = {"status": row["status"], "score": row["public_score"], **metrics}

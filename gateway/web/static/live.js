@@ -1,0 +1,99 @@
+// One WebSocket to `/ws` for the whole page: it follows every task's board and carries the team's own
+// submission status, progress, queue position and Q&A changes. Reconnects with backoff; boards are kept here,
+// whole, with the deltas applied, so any view can render the latest one.
+
+import { accessToken, refreshTokens } from "./api.js";
+
+export class Live {
+  constructor() {
+    this.boards = new Map(); // task id -> {revision, sort, private_revealed, public: Map, private: Map|null}
+    this.listeners = new Set();
+    this.following = new Set();
+    this.socket = null;
+    this.delay = 500;
+    this.stopped = true;
+    this.state = "closed";
+  }
+
+  on(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(message) {
+    for (const listener of this.listeners) listener(message);
+  }
+
+  start(tasks) {
+    this.stopped = false;
+    for (const task of tasks) this.following.add(task);
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    this.boards.clear();
+    this.socket?.close();
+    this.socket = null;
+  }
+
+  setState(state) {
+    this.state = state;
+    this.emit({ type: "connection", state });
+  }
+
+  connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const socket = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(accessToken())}`);
+    this.socket = socket;
+    socket.onopen = () => {
+      this.delay = 500;
+      this.setState("open");
+      socket.send(JSON.stringify({ follow: [...this.following] }));
+    };
+    socket.onmessage = (event) => this.receive(JSON.parse(event.data));
+    socket.onclose = async (event) => {
+      if (this.socket !== socket) return;
+      this.setState("closed");
+      if (this.stopped) return;
+      if (event.code === 4401) await refreshTokens(); // the token expired while we were away
+      setTimeout(() => !this.stopped && this.socket === socket && this.connect(), this.delay);
+      this.delay = Math.min(this.delay * 2, 10000);
+    };
+  }
+
+  receive(message) {
+    if (message.type === "board") {
+      this.boards.set(message.task_id, {
+        revision: message.revision,
+        sort: message.sort,
+        private_revealed: message.private_revealed,
+        public: new Map(message.public.map((e) => [e.team_id, e])),
+        private: message.private ? new Map(message.private.map((e) => [e.team_id, e])) : null,
+      });
+    } else if (message.type === "board_delta") {
+      const board = this.boards.get(message.task_id);
+      if (!board) return; // a delta before its board: the next whole board will come
+      board.revision = message.revision;
+      board.private_revealed = message.private_revealed;
+      apply(board.public, message.changed, message.removed);
+      if (message.private_changed) {
+        board.private ??= new Map();
+        apply(board.private, message.private_changed, message.private_removed);
+      }
+    }
+    this.emit(message);
+  }
+
+  board(taskId) {
+    const board = this.boards.get(taskId);
+    if (!board) return null;
+    const ranked = (entries) => [...entries.values()].sort((a, b) => a.rank - b.rank);
+    return { ...board, public: ranked(board.public), private: board.private ? ranked(board.private) : null };
+  }
+}
+
+function apply(entries, changed = [], removed = []) {
+  for (const teamId of removed) entries.delete(teamId);
+  for (const entry of changed) entries.set(entry.team_id, entry);
+}
