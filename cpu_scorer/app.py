@@ -18,7 +18,7 @@ from podium_runtime.jobs import job_reporter
 from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
 from proto.competition import parse_competition
-from proto.events import ScoreComputed, ScoreFailed, ScoreProgress, SubmissionReceived
+from proto.events import JobLogged, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionReceived
 from proto.streams import CPU_SCORER
 
 
@@ -49,7 +49,7 @@ def create_app(settings: CpuScorerSettings) -> AsgiFastStream:
 
     spec = ServiceSpec(
         name="cpu_scorer", uses_s3=True, buckets=(GROUND_TRUTH_BUCKET, DETAILS_BUCKET, "submissions"),
-        routers=(router,), startup=startup, publishes=(ScoreComputed, ScoreFailed, ScoreProgress),
+        routers=(router,), startup=startup, publishes=(ScoreComputed, ScoreFailed, ScoreProgress, JobLogged),
         consumers=(CPU_SCORER,),
     )
     return create_service_app(spec, settings)

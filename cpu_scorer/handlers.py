@@ -82,7 +82,7 @@ class CpuScorer:
         except Exception as exc:
             # Storage or NATS unreachable, ground truth misconfigured, a bug: not the participant's fault.
             # Retried with growing delays; after MaxDeliver the advisory ends the submission `failed`.
-            delay = self.jobs.retry_delay(message)
+            delay = self.jobs.retry_delay(event, message)
             log.warning("scoring failed on our side; retrying", exc_info=True,
                         extra={"submission_id": event.submission_id, "retry_in_s": delay})
             raise NackMessage(delay=delay) from exc
@@ -98,6 +98,7 @@ class CpuScorer:
         archive = await asyncio.to_thread(read_object, self.s3, SUBMISSIONS_BUCKET, event.object_key,
                                           task.max_upload_bytes)
         timings["download"] = (time.perf_counter() - clock) * 1000
+        self.jobs.log(event, f"started: archive of {len(archive)} bytes, {task.samples} samples expected")
         clock = time.perf_counter()
         truth = await self.ground_truth.get(task)
         timings["ground_truth"] = (time.perf_counter() - clock) * 1000
@@ -109,6 +110,7 @@ class CpuScorer:
         )
         timings["scoring"] = (time.perf_counter() - clock) * 1000
         public, private = split_scores(result)
+        self.jobs.log(event, f"scored {result.n_samples} samples; public PSNR {public:.4f} dB")
         details_key = f"{task.id}/{event.submission_id}/{event.scorer_version}.json"
         details = {
             "submission_id": event.submission_id, "task_id": task.id, "scorer_version": event.scorer_version,

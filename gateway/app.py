@@ -36,6 +36,7 @@ from gateway.routes_submissions import SubmissionController
 from gateway.routes_teams import AdminTeamController, TeamController
 from gateway.services import ServiceClient
 from gateway.tokens import TokenVerifier
+from gateway.web import web_page
 from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.settings import ServiceSettings
 from proto.streams import LEADERBOARDS, RATE_LIMITS, TOKEN_VERSIONS
@@ -128,6 +129,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         route_handlers=[
             HealthController, IdentityController, TeamController, AdminTeamController, QAController,
             SubmissionController, LeaderboardController, BoardAdminController, live_socket, PrometheusController,
+            web_page,
         ],
         lifespan=[platform_connections],
         middleware=[prometheus.middleware, TokenMiddleware(identity), rate_limit.middleware],

@@ -27,7 +27,7 @@ from nats.aio.client import Client as NatsClient
 from gateway.tokens import InvalidToken
 from podium_runtime.metrics import WEBSOCKET_CLIENTS
 from proto import codec
-from proto.events import QuestionChanged, ScoreProgress
+from proto.events import JobLogged, QuestionChanged, ScoreProgress
 from proto.leaderboard import Board, Entry
 from proto.rpc import Principal
 from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
@@ -151,6 +151,13 @@ class LiveHub:
                     {"type": "progress", "submission_id": int(event.submission_id), "done": event.done,
                      "total": event.total}))
 
+        async def on_log(message: Any) -> None:
+            event = codec.decode(message.data)
+            if isinstance(event, JobLogged):
+                self._for_team(event.team_id, _encoder.encode(
+                    {"type": "log", "submission_id": int(event.submission_id), "level": event.level,
+                     "line": event.line, "at": event.occurred_at}))
+
         async def on_queue(message: Any) -> None:
             event = _queue.decode(message.data)
             self._for_team(str(event.team_id), _encoder.encode(
@@ -168,7 +175,7 @@ class LiveHub:
                     client.push(payload)
 
         for subject, handler in (("live.submission.>", on_status), ("job.progress.>", on_progress),
-                                 ("live.queue.>", on_queue), ("qa.question.>", on_question)):
+                                 ("live.queue.>", on_queue), ("job.log.>", on_log), ("qa.question.>", on_question)):
             self._subscriptions.append(await nc.subscribe(subject, cb=_guarded(handler)))
 
     async def stop(self) -> None:

@@ -163,6 +163,13 @@ class SubmissionController(Controller):
             ops.CANCEL, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
         )
 
+    @get("/api/v1/submissions/{submission_id:int}/logs", guards=[signed_in],
+         summary="The scorer's last 500 log lines about a submission (streamed live over /ws while it runs)")
+    async def logs(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.JobLog:
+        return await state.services.call(
+            ops.GET_LOG, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
+        )
+
     @get("/api/v1/submissions/{submission_id:int}/details", guards=[signed_in],
          summary="What the scorer found, per sample (CPU) or per class (models); teams see the public split only")
     async def details(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionDetails:

@@ -109,7 +109,7 @@ class GpuScorer:
             await self.jobs.fail(event, str(exc), code=FAILURE_CODES[type(exc)], started=started)
             raise RejectMessage() from None
         except Exception as exc:
-            delay = self.jobs.retry_delay(message)
+            delay = self.jobs.retry_delay(event, message)
             log.warning("scoring failed on our side; retrying", exc_info=True,
                         extra={"submission_id": event.submission_id, "retry_in_s": delay})
             raise NackMessage(delay=delay) from exc
@@ -120,6 +120,8 @@ class GpuScorer:
     async def _score(self, task: Task, event: SubmissionReceived) -> ScoreComputed:
         data = await asyncio.to_thread(read_model, self.s3, event.object_key, task.max_upload_bytes)
         checked = check_model(data, task.model, tuple(task.shape), task.max_upload_bytes)
+        self.jobs.log(event, f"model accepted: input {task.model.input_name!r} {checked.input_dtype} "
+                             f"[batch, {', '.join(map(str, task.shape))}], {task.model.classes} classes")
         test_set = await self.test_sets.get(task)
         # Unique per submission and version: two rescores of one model never share a loaded model.
         name = f"sub-{event.submission_id}-{event.scorer_version}"
@@ -135,6 +137,9 @@ class GpuScorer:
         public_result = classify(scores[~private], test_set.y[~private], task.model.classes, task.model.top_k)
         private_result = classify(scores[private], test_set.y[private], task.model.classes, task.model.top_k)
         speed = latency(seconds, len(test_set.y))
+        self.jobs.log(event, f"{len(test_set.y)} samples in {len(seconds)} batches, p50 "
+                             f"{speed['latency_p50_ms']:.1f} ms per batch; public accuracy "
+                             f"{public_result.accuracy:.4f}")
         details_key = f"{task.id}/{event.submission_id}/{event.scorer_version}.json"
         details = {"submission_id": event.submission_id, "task_id": task.id, "scorer_version": event.scorer_version,
                    "metric": "accuracy", "public": vars(public_result), **speed}

@@ -1,10 +1,52 @@
-"""Entry point of the `podium` command (filled in by the CLI work)."""
+"""Entry point of the `podium` command (installed by the project: `[project.scripts] podium`).
+
+Participants log in, submit and watch their score arrive, and follow the leaderboard; admins run the
+competition (`podium admin …`); developers run the platform locally (`podium up`) and seed it (`podium demo`).
+Every command but `up`, `demo` and `admin rebuild-board` talks only to the gateway's public API.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from podium_cli import dev, participant
+from podium_cli.admin import admin
+from podium_cli.client import DEFAULT_TIMEOUT_S, DEFAULT_URL
+from podium_cli.credentials import default_config_dir
+from podium_cli.session import Session
 
-@click.group()
-def cli() -> None:
-    """Podium: submit, watch the leaderboard, run a competition."""
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--url", envvar="PODIUM_URL", default=DEFAULT_URL, show_default=True, metavar="URL",
+              help="The Podium to talk to (its gateway). [env: PODIUM_URL]")
+@click.option("--config-dir", envvar="PODIUM_CONFIG_DIR", type=click.Path(path_type=Path, file_okay=False),
+              help="Where the login is kept (credentials.json). [env: PODIUM_CONFIG_DIR; default: "
+                   "~/.config/podium]")
+@click.option("--token", envvar="PODIUM_TOKEN", metavar="TOKEN",
+              help="Use this access token instead of the stored login (scripts, CI). [env: PODIUM_TOKEN]")
+@click.option("--timeout", "timeout_s", envvar="PODIUM_TIMEOUT", type=click.FloatRange(min=1),
+              default=DEFAULT_TIMEOUT_S, show_default=True, help="Seconds to wait for each answer of the API.")
+@click.version_option(package_name="podium", prog_name="podium")
+@click.pass_context
+def cli(ctx: click.Context, url: str, config_dir: Path | None, token: str | None, timeout_s: float) -> None:
+    """Podium: submit, watch the leaderboard, run a competition.
+
+    \b
+    Participants:  podium login; podium tasks; podium submit TASK FILE; podium submissions;
+                   podium leaderboard TASK [--watch]; podium ask TITLE; podium questions
+    Admins:        podium admin --help
+    Developers:    podium up (the whole platform here); podium demo (teams and scores on it)
+    """
+    session = Session(url=url.rstrip("/"), config_dir=config_dir or default_config_dir(), token=token,
+                      timeout_s=timeout_s)
+    ctx.obj = session
+    ctx.call_on_close(session.close)
+
+
+for command in participant.COMMANDS:
+    cli.add_command(command)
+cli.add_command(admin)
+cli.add_command(dev.up)
+cli.add_command(dev.demo)

@@ -18,11 +18,12 @@ from nats.js.kv import KeyValue
 from podium_runtime.metrics import SCORING_FAILURES, SCORING_RETRIES, VALIDATION_DURATION
 from podium_runtime.publish import publish_event
 from podium_runtime.service import Runtime
-from proto.events import ScoreFailed, ScoreProgress, SubmissionReceived
+from proto.events import JobLogged, ScoreFailed, ScoreProgress, SubmissionReceived
 from proto.streams import CANCELLATIONS, ConsumerSpec
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL_S = 0.25
+MAX_LOG_LINE = 500
 _encoder = msgspec.json.Encoder()
 
 
@@ -58,7 +59,16 @@ class JobReporter:
     ack_wait_s: float
     retry_delays_s: tuple[float, ...]
     cancellations: Cancellations = field(default_factory=Cancellations)
+    loop: asyncio.AbstractEventLoop | None = None  # the service's loop, for calls from worker threads
     _live_publishes: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def log(self, event: SubmissionReceived, line: str, level: str = "info") -> None:
+        """A line for the submission's log, which its team reads (live and afterwards): write only what the
+        team may know — never ground truth, never a value of the hidden private split. Safe from any thread."""
+        logged = JobLogged(submission_id=event.submission_id, team_id=event.team_id, line=line[:MAX_LOG_LINE],
+                           level=level, correlation_id=event.correlation_id)
+        loop = self.loop or asyncio.get_running_loop()
+        loop.call_soon_threadsafe(self._publish_live, _encoder.encode(logged), logged.subject())
 
     async def fail(self, event: SubmissionReceived, reason: str, *, code: str, started: float | None = None,
                    infrastructure: bool = False) -> None:
@@ -68,6 +78,7 @@ class JobReporter:
             scorer_version=event.scorer_version, reason=reason, infrastructure=infrastructure,
             phase_id=event.phase_id, correlation_id=event.correlation_id))
         SCORING_FAILURES.labels(scorer=self.scorer, reason=code).inc()
+        self.log(event, f"not scored: {reason}", "error")
         if started is not None:
             self.finished(event, "failed", started)
 
@@ -84,10 +95,15 @@ class JobReporter:
         one progress event per PROGRESS_INTERVAL_S (always the last one)."""
         loop = asyncio.get_running_loop()
         last = [0.0]
+        quarter = [0]
 
         def report(done: int, total: int) -> None:
             if event.submission_id in self.cancellations:
+                self.log(event, f"stopped after {done} of {total}: the submission was cancelled", "warning")
                 raise JobCancelled(event.submission_id)
+            if total and done * 4 // total > quarter[0]:  # a log line at each quarter of the way
+                quarter[0] = done * 4 // total
+                self.log(event, f"{done} of {total} done")
             now = time.monotonic()
             if done != total and now - last[0] < PROGRESS_INTERVAL_S:
                 return
@@ -109,10 +125,13 @@ class JobReporter:
         if not task.cancelled() and task.exception() is not None:
             log.warning("a progress event was not published", extra={"error": repr(task.exception())})
 
-    def retry_delay(self, message: NatsMessage) -> float:
+    def retry_delay(self, event: SubmissionReceived, message: NatsMessage) -> float:
+        """The delay before JetStream delivers the job again, after a failure on the platform's side."""
         SCORING_RETRIES.labels(scorer=self.scorer).inc()
         delivered = message.raw_message.metadata.num_delivered or 1
-        return self.retry_delays_s[min(delivered, len(self.retry_delays_s)) - 1] if self.retry_delays_s else 1.0
+        delay = self.retry_delays_s[min(delivered, len(self.retry_delays_s)) - 1] if self.retry_delays_s else 1.0
+        self.log(event, f"a problem on our side (not your submission's); retrying in {delay:.0f} s", "warning")
+        return delay
 
     @contextlib.asynccontextmanager
     async def kept_alive(self, message: NatsMessage) -> AsyncIterator[None]:
@@ -135,7 +154,8 @@ class JobReporter:
 async def job_reporter(scorer: str, runtime: Runtime, consumer: ConsumerSpec) -> JobReporter:
     """A scorer's JobReporter, with its watch of the cancellations running (and what is already cancelled
     loaded) before the first job arrives."""
-    reporter = JobReporter(scorer, runtime.broker, consumer.ack_wait_s, consumer.backoff_s)
+    reporter = JobReporter(scorer, runtime.broker, consumer.ack_wait_s, consumer.backoff_s,
+                           loop=asyncio.get_running_loop())
     kv = await runtime.broker.connection.jetstream().key_value(CANCELLATIONS.name)
     runtime.background.append(asyncio.create_task(reporter.cancellations.watch(kv), name="cancellations"))
     await asyncio.wait_for(reporter.cancellations.loaded.wait(), timeout=10)

@@ -23,6 +23,7 @@ from proto.subjects import (
     TEAM_CREATED,
     TEAM_DELETED,
     TEAM_UPDATED,
+    job_log,
     job_progress,
     leaderboard_updated,
     qa_question,
@@ -218,6 +219,25 @@ class ScoreProgress(Event, frozen=True, tag="score.progress.v1"):
         return f"progress:{self.submission_id}:{self.done}"
 
 
+class JobLogged(Event, frozen=True, tag="job.log.v1"):
+    """One line of a scorer's log about a submission (core NATS: submission_service keeps the last lines, the
+    gateway streams them to the team). Scorers write only what the team may read: never ground truth, never
+    values of the hidden private split."""
+
+    persisted: ClassVar[bool] = False
+
+    submission_id: str
+    team_id: str
+    line: str
+    level: str = "info"
+
+    def subject(self) -> str:
+        return job_log(self.submission_id)
+
+    def msg_id(self) -> str:
+        return f"log:{self.event_id}"
+
+
 # --- teams -------------------------------------------------------------------------------------
 
 
@@ -370,6 +390,7 @@ AnyEvent = (
     | ScoreFailed
     | SubmissionCancelled
     | ScoreProgress
+    | JobLogged
     | TeamCreated
     | TeamUpdated
     | TeamDeleted
@@ -388,6 +409,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ScoreFailed,
     SubmissionCancelled,
     ScoreProgress,
+    JobLogged,
     TeamCreated,
     TeamUpdated,
     TeamDeleted,

@@ -138,6 +138,19 @@ class QueueList(msgspec.Struct, frozen=True, kw_only=True, tag="queues"):
     queues: list[ScorerQueue]
 
 
+class LogLine(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    level: str
+    line: str
+
+
+class JobLog(msgspec.Struct, frozen=True, kw_only=True, tag="job_log"):
+    """The last lines the scorers wrote about a submission, oldest first."""
+
+    submission_id: int
+    lines: list[LogLine]
+
+
 class SubmissionStatsRequest(msgspec.Struct, frozen=True, kw_only=True):
     actor: Principal
 
@@ -190,9 +203,10 @@ GET_DETAILS = _op("details", GetSubmission, SubmissionDetails)
 CANCEL = _op("cancel", GetSubmission, SubmissionView)
 LIST_QUEUES = _op("queues", ListQueues, QueueList)
 STATS = _op("stats", SubmissionStatsRequest, SubmissionStats)
+GET_LOG = _op("log", GetSubmission, JobLog)
 
 OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL,
-              LIST_QUEUES, STATS)
+              LIST_QUEUES, STATS, GET_LOG)
 
 
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):

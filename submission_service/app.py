@@ -21,6 +21,7 @@ from podium_runtime.settings import ServiceSettings
 from proto import codec
 from proto.competition import parse_competition
 from proto.events import (
+    JobLogged,
     RescoreRequested,
     ScoreComputed,
     ScoreFailed,
@@ -71,6 +72,18 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
             return
         if isinstance(event, ScoreProgress):
             await handlers.on_progress(event)
+
+    # One replica keeps each line (a queue group): the log is bounded, duplicates would crowd it.
+    @events.subscriber("job.log.>", queue="submission_service", title="submission_service job logs")
+    async def on_log(message: NatsMessage) -> None:
+        """Keep a scorer's log line about a submission."""
+        try:
+            event = codec.decode(message.body)
+        except msgspec.DecodeError:
+            log.warning("ignored a malformed log line", extra={"subject": message.raw_message.subject})
+            return
+        if isinstance(event, JobLogged):
+            await handlers.on_log(event)
 
     @events.subscriber(MAX_DELIVERIES_ADVISORY, title="submission_service max deliveries")
     async def on_max_deliveries(message: NatsMessage) -> None:

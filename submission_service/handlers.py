@@ -24,7 +24,7 @@ from podium_runtime.metrics import SUBMISSIONS_OLDEST_UNFINISHED_AGE, SUBMISSION
 from podium_runtime.rpc import Refused
 from proto import submissions as ops
 from proto.competition import Competition, Task
-from proto.events import RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionCancelled
+from proto.events import JobLogged, RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionCancelled
 from proto.rpc import Principal
 from proto.streams import CPU_SCORER, GPU_SCORER
 from proto.subjects import token
@@ -130,6 +130,19 @@ class SubmissionHandlers:
         state = states[row["kind"]]
         position = state.position(row["id"])
         return store.view(row, position, state.eta_s(position) if position else None)
+
+    async def get_log(self, request: ops.GetSubmission) -> ops.JobLog:
+        row = await self._own(request.actor, request.submission_id)
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            lines = await store.log_lines(conn, row["id"])
+        return ops.JobLog(submission_id=row["id"], lines=[
+            ops.LogLine(at=r["logged_at"], level=r["level"], line=r["line"]) for r in lines])
+
+    async def on_log(self, event: JobLogged) -> None:
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            await store.add_log_line(conn, event)
 
     async def stats(self, request: ops.SubmissionStatsRequest) -> ops.SubmissionStats:
         assert self.pool is not None
@@ -336,7 +349,7 @@ class SubmissionHandlers:
             ops.LIST_TASKS: self.list_tasks, ops.START_UPLOAD: self.start_upload,
             ops.COMPLETE_UPLOAD: self.complete_upload, ops.LIST_SUBMISSIONS: self.list_submissions,
             ops.GET_SUBMISSION: self.get_submission, ops.GET_DETAILS: self.get_details, ops.CANCEL: self.cancel,
-            ops.LIST_QUEUES: self.list_queues, ops.STATS: self.stats,
+            ops.LIST_QUEUES: self.list_queues, ops.STATS: self.stats, ops.GET_LOG: self.get_log,
         }
 
     # --- reactions ---------------------------------------------------------------------------

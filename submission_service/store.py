@@ -10,7 +10,14 @@ import asyncpg
 
 from podium_runtime.outbox import Outbox
 from proto.competition import Task
-from proto.events import ScoreComputed, ScoreFailed, SubmissionCancelled, SubmissionReceived, SubmissionRejected
+from proto.events import (
+    JobLogged,
+    ScoreComputed,
+    ScoreFailed,
+    SubmissionCancelled,
+    SubmissionReceived,
+    SubmissionRejected,
+)
 from proto.submissions import SubmissionView
 
 SCHEMA = "submissions"
@@ -184,6 +191,28 @@ async def unfinished(conn: asyncpg.Connection) -> tuple[dict[str, int], float]:
         "FROM submissions.submissions WHERE status IN ('received', 'scoring') GROUP BY status")
     counts = {"received": 0, "scoring": 0} | {row["status"]: row["n"] for row in rows}
     return counts, max((float(row["age"] or 0) for row in rows), default=0.0)
+
+
+# Lines kept per submission: the last ones (a scorer that loops on a warning must not fill the database).
+KEPT_LOG_LINES = 500
+
+
+async def add_log_line(conn: asyncpg.Connection, event: JobLogged) -> None:
+    """Keep one log line of an existing submission, and only its last KEPT_LOG_LINES."""
+    await conn.execute(
+        """INSERT INTO submissions.job_logs (submission_id, logged_at, level, line)
+           SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM submissions.submissions WHERE id = $1)""",
+        int(event.submission_id), event.occurred_at, event.level, event.line)
+    await conn.execute(
+        """DELETE FROM submissions.job_logs WHERE submission_id = $1 AND id < (
+               SELECT id FROM submissions.job_logs WHERE submission_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1)""",
+        int(event.submission_id), KEPT_LOG_LINES - 1)
+
+
+async def log_lines(conn: asyncpg.Connection, submission_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT logged_at, level, line FROM submissions.job_logs WHERE submission_id = $1 ORDER BY id",
+        submission_id)
 
 
 async def queued(conn: asyncpg.Connection, kind: str) -> list[asyncpg.Record]:

@@ -1,0 +1,458 @@
+// The page: a fragment router (`#/board/recon`, `#/submit/recon`, `#/submission/12`, `#/qa`, `#/admin/teams`)
+// over views built from the public API and the live socket. No framework: each view renders into <main> and
+// returns what to undo when the page moves on.
+
+import { api, login, session, submitFile } from "./api.js";
+import { adminView } from "./admin.js";
+import { confusionMatrix, histogram, rocCurve } from "./charts.js";
+import { formatBytes, formatScore, formatTime, h } from "./dom.js";
+import { Live } from "./live.js";
+
+const view = document.getElementById("view");
+const nav = document.getElementById("nav");
+const who = document.getElementById("who");
+const notice = document.getElementById("notice");
+
+export const app = { tasks: [], me: null, live: new Live(), cleanup: null };
+const STATUS_WORDS = {
+  awaiting_upload: "uploading", received: "queued", scoring: "scoring", scored: "scored", failed: "failed",
+  rejected: "rejected", expired: "expired", cancelled: "cancelled",
+};
+const FINISHED = new Set(["scored", "failed", "rejected", "expired", "cancelled"]);
+
+export function notify(text, kind = "info") {
+  notice.hidden = !text;
+  notice.className = `notice ${kind}`;
+  notice.textContent = text || "";
+}
+
+export function errorBox(error) {
+  return h("p", { class: "error", role: "alert" }, error.message);
+}
+
+function task(id) {
+  return app.tasks.find((t) => t.id === id);
+}
+
+// --- login -------------------------------------------------------------------------------------------------
+
+function loginView() {
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const name = h("input", { id: "login-name", name: "name", autocomplete: "username", required: true });
+  const password = h("input", { id: "login-password", name: "password", type: "password",
+    autocomplete: "current-password", required: true });
+  const button = h("button", { type: "submit" }, "Log in");
+  const form = h("form", { class: "card login", onsubmit: async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    error.hidden = true;
+    try {
+      await login(name.value, password.value);
+      await start();
+      location.hash = "#/";
+    } catch (failure) {
+      error.textContent = failure.message; // the server's reason, verbatim
+      error.hidden = false;
+    } finally {
+      button.disabled = false;
+    }
+  } },
+  h("h1", {}, "Log in"),
+  h("label", { for: "login-name" }, "Team or admin name"), name,
+  h("label", { for: "login-password" }, "Password"), password,
+  button, error);
+  view.replaceChildren(form);
+  name.focus();
+}
+
+// --- leaderboard -------------------------------------------------------------------------------------------
+
+function boardView(taskId) {
+  const info = task(taskId);
+  const table = h("table", { class: "board", "aria-label": `${taskId} leaderboard` },
+    h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, ""), h("th", {}, "Team"), h("th", {}, "Score"),
+      h("th", { class: "private-col" }, "Private"), h("th", {}, "Submissions"), h("th", {}, "Last submission"))),
+    h("tbody", {}));
+  const status = h("p", { class: "muted board-status" }, "Loading the board…");
+  view.replaceChildren(h("section", {},
+    h("h1", {}, info ? info.title : taskId),
+    h("p", { class: "muted" }, info ? `${info.metric}, ${info.sort === "asc" ? "lower" : "higher"} is better` : ""),
+    status, table,
+    h("p", {}, h("a", { href: `/api/v1/leaderboards/${encodeURIComponent(taskId)}/export.csv` }, "Download CSV"))));
+  const rows = new Map(); // team id -> <tr>, kept so a re-ranked row moves instead of being redrawn
+
+  const render = () => {
+    const board = app.live.board(taskId);
+    if (!board) return;
+    const privateScores = new Map((board.private || []).map((e) => [e.team_id, e]));
+    table.classList.toggle("with-private", Boolean(board.private));
+    status.textContent = board.public.length ? `Revision ${board.revision}${board.private_revealed ?
+      " · private board revealed" : ""}` : "No scores yet.";
+    const tbody = table.tBodies[0];
+    const before = new Map([...rows].map(([team, row]) => [team, row.getBoundingClientRect().top]));
+    const present = new Set();
+    for (const entry of board.public) {
+      present.add(entry.team_id);
+      let row = rows.get(entry.team_id);
+      const previousRank = row ? Number(row.dataset.rank) : null;
+      const change = entry.rank_change ?? 0;
+      const cells = [
+        h("td", { class: "rank" }, entry.rank),
+        h("td", { class: "change", title: "rank change after the latest score" },
+          change > 0 ? `▲${change}` : change < 0 ? `▼${-change}` : ""),
+        h("td", { class: "team" }, entry.team_name),
+        h("td", { class: "score" }, formatScore(entry.score)),
+        h("td", { class: "private-col" }, formatScore(privateScores.get(entry.team_id)?.score)),
+        h("td", {}, entry.submissions),
+        h("td", {}, formatTime(entry.last_submission_at)),
+      ];
+      if (!row) {
+        row = h("tr", { class: "entered" });
+        rows.set(entry.team_id, row);
+      }
+      row.replaceChildren(...cells);
+      row.dataset.team = entry.team_name;
+      row.dataset.rank = entry.rank;
+      row.classList.toggle("mine", entry.team_name === app.me?.name);
+      if (previousRank !== null && previousRank !== entry.rank) flash(row, entry.rank < previousRank ? "up" : "down");
+      tbody.append(row); // in rank order
+    }
+    for (const [team, row] of rows) {
+      if (!present.has(team)) {
+        row.remove();
+        rows.delete(team);
+      }
+    }
+    // FLIP: each moved row starts where it was and slides to its new place.
+    for (const [team, row] of rows) {
+      const old = before.get(team);
+      if (old === undefined) continue;
+      const shift = old - row.getBoundingClientRect().top;
+      if (!shift) continue;
+      row.style.transition = "none";
+      row.style.transform = `translateY(${shift}px)`;
+      requestAnimationFrame(() => {
+        row.style.transition = "transform 600ms ease";
+        row.style.transform = "";
+      });
+    }
+  };
+  render();
+  return app.live.on((message) => {
+    if ((message.type === "board" || message.type === "board_delta") && message.task_id === taskId) render();
+  });
+}
+
+function flash(row, direction) {
+  row.classList.remove("moved-up", "moved-down");
+  void row.offsetWidth; // restart the animation
+  row.classList.add(`moved-${direction}`);
+}
+
+// --- submitting and the team's submissions -----------------------------------------------------------------
+
+function submissionRow(submission, progress) {
+  const word = STATUS_WORDS[submission.status] || submission.status;
+  const cells = [
+    h("td", {}, h("a", { href: `#/submission/${submission.id}` }, `#${submission.id}`)),
+    h("td", {}, submission.task_id),
+    h("td", {}, submission.filename),
+    h("td", { class: "status" }, h("span", { class: `badge ${submission.status}` }, word),
+      !FINISHED.has(submission.status) && progress ? h("progress", { class: "scoring", max: progress.total,
+        value: progress.done, title: `${progress.done} of ${progress.total}` }) : null,
+      submission.queue_position && !FINISHED.has(submission.status) ?
+        h("span", { class: "muted" }, ` #${submission.queue_position} in queue`) : null),
+    h("td", { class: "score" }, formatScore(submission.public_score)),
+    h("td", {}, formatTime(submission.timestamp)),
+    h("td", { class: "reason" }, submission.reason || ""),
+  ];
+  return h("tr", { dataset: { submission: submission.id, status: submission.status } }, cells);
+}
+
+function submitView(taskId) {
+  const info = task(taskId);
+  if (!info) {
+    view.replaceChildren(h("p", { class: "error" }, `No task "${taskId}".`));
+    return null;
+  }
+  const input = h("input", { type: "file", id: "file-input", class: "visually-hidden",
+    accept: info.kind === "gpu" ? ".onnx" : ".zip" });
+  const bar = h("progress", { id: "upload-progress", max: 100, value: 0, hidden: true });
+  const message = h("p", { id: "upload-message", role: "status" });
+  const zone = h("label", { for: "file-input", class: "dropzone", id: "dropzone" },
+    h("strong", {}, "Drop your file here"), " or click to choose it",
+    h("span", { class: "muted" }, info.kind === "gpu" ? `an ONNX model, input shape [batch, ${info.shape.join(", ")}]`
+      : `a ZIP of ${info.samples} tensors (${info.sample_names[0]} …), each of shape [${info.shape.join(", ")}]`),
+    h("span", { class: "muted" }, `at most ${formatBytes(info.max_upload_bytes)}; ${info.daily_quota} per day`));
+  const tbody = h("tbody", {});
+  const table = h("table", { class: "submissions", id: "my-submissions" },
+    h("thead", {}, h("tr", {}, ...["Id", "Task", "File", "Status", "Score", "Submitted", "Reason"].map(
+      (title) => h("th", {}, title)))), tbody);
+  const tabs = h("nav", { class: "tabs", "aria-label": "tasks" }, ...app.tasks.map((t) => h("a", {
+    href: `#/submit/${t.id}`, class: t.id === taskId ? "active" : "" }, t.id)));
+  view.replaceChildren(h("section", {}, tabs, h("h1", {}, `Submit to ${info.title}`), input, zone, bar, message,
+    h("h2", {}, "Your submissions"), table));
+
+  const submissions = new Map();
+  const progress = new Map();
+  const draw = (submission) => {
+    submissions.set(submission.id, submission);
+    const row = submissionRow(submission, progress.get(submission.id));
+    const old = tbody.querySelector(`tr[data-submission="${submission.id}"]`);
+    if (old) old.replaceWith(row);
+    else tbody.prepend(row);
+  };
+  api("GET", `/api/v1/submissions?task_id=${encodeURIComponent(taskId)}`)
+    .then((list) => list.slice().reverse().forEach(draw))
+    .catch((error) => table.after(errorBox(error)));
+
+  const upload = async (file) => {
+    if (!file) return;
+    bar.hidden = false;
+    bar.value = 0;
+    message.className = "";
+    message.textContent = `Uploading ${file.name} (${formatBytes(file.size)})…`;
+    try {
+      const { submission, path } = await submitFile(taskId, file, (done, total) => {
+        bar.max = total;
+        bar.value = done;
+      });
+      bar.value = bar.max;
+      message.textContent = `Uploaded ${file.name} (${path === "presigned" ? "directly to storage" :
+        "through the gateway"}); submission #${submission.id} is ${STATUS_WORDS[submission.status]}.`;
+      draw(submission);
+    } catch (error) {
+      message.className = "error";
+      message.textContent = error.message;
+    }
+  };
+  input.addEventListener("change", () => {
+    upload(input.files[0]);
+    input.value = "";
+  });
+  for (const name of ["dragenter", "dragover"]) {
+    zone.addEventListener(name, (event) => {
+      event.preventDefault();
+      zone.classList.add("over");
+    });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    upload(event.dataTransfer.files[0]);
+  });
+
+  return app.live.on(async (event) => {
+    if (event.type === "progress" && submissions.has(event.submission_id)) {
+      progress.set(event.submission_id, event);
+      draw(submissions.get(event.submission_id));
+    } else if (event.type === "queue" && submissions.has(event.submission_id)) {
+      draw({ ...submissions.get(event.submission_id), queue_position: event.queue_position });
+    } else if (event.type === "submission") {
+      const known = submissions.get(event.submission_id);
+      if (known) draw({ ...known, status: event.status });
+      try {
+        const fresh = await api("GET", `/api/v1/submissions/${event.submission_id}`);
+        if (fresh.task_id === taskId) draw(fresh);
+      } catch (error) {
+        notify(error.message, "error");
+      }
+    }
+  });
+}
+
+// --- one submission ----------------------------------------------------------------------------------------
+
+async function submissionView(id) {
+  view.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  const submission = await api("GET", `/api/v1/submissions/${id}`);
+  const facts = h("dl", { class: "facts" },
+    ...[["Task", submission.task_id], ["File", submission.filename], ["Size", formatBytes(submission.size_bytes)],
+      ["Status", STATUS_WORDS[submission.status] || submission.status],
+      ["Public score", formatScore(submission.public_score, 4)], ["Scorer", submission.scorer_version],
+      ["Submitted", formatTime(submission.timestamp)], ["Scored", formatTime(submission.scored_at)],
+      ...Object.entries(submission.metrics || {}).map(([name, value]) => [name, formatScore(value, 4)])]
+      .map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+  const section = h("section", { class: "details" }, h("h1", {}, `Submission #${submission.id}`), facts,
+    submission.reason ? h("p", { class: "error reason" }, submission.reason) : null);
+  view.replaceChildren(section);
+  if (submission.status !== "scored") return;
+  let details;
+  try {
+    details = (await api("GET", `/api/v1/submissions/${id}/details`)).details;
+  } catch (error) {
+    section.append(errorBox(error));
+    return;
+  }
+  if (Array.isArray(details.samples)) {
+    const values = details.samples.map((sample) => sample.psnr);
+    section.append(h("h2", {}, `Per-sample ${details.metric || "PSNR"} (${values.length} public samples)`),
+      histogram(values, { unit: details.unit || "dB", label: details.metric || "PSNR" }),
+      h("table", { class: "samples" }, h("thead", {}, h("tr", {}, h("th", {}, "Sample"),
+        h("th", {}, `${details.metric || "PSNR"} (${details.unit || "dB"})`))),
+      h("tbody", {}, details.samples.map((sample) => h("tr", {}, h("td", {}, sample.name),
+        h("td", { class: "score" }, formatScore(sample.psnr, 2)))))));
+  }
+  const model = details.public;
+  if (model && Array.isArray(model.confusion)) {
+    section.append(h("h2", {}, "Public split"), h("dl", { class: "facts" },
+      ...[["Accuracy", model.accuracy], ["Top-k", model.top_k], ["Macro F1", model.macro_f1],
+        ["ROC-AUC", model.roc_auc], ["Latency p50 (ms)", details.latency_p50_ms],
+        ["Throughput (samples/s)", details.throughput_samples_per_s]]
+        .filter(([, value]) => value !== null && value !== undefined)
+        .map(([term, value]) => [h("dt", {}, term), h("dd", {}, formatScore(value, 4))])),
+    h("h2", {}, "Confusion matrix"), h("p", { class: "muted" }, "rows: true class; columns: predicted class"),
+    confusionMatrix(model.confusion));
+    if (model.roc_points?.length) section.append(h("h2", {}, "ROC curve"), rocCurve(model.roc_points, model.roc_auc));
+  }
+}
+
+// --- questions and answers ---------------------------------------------------------------------------------
+
+function qaView() {
+  const list = h("div", { class: "questions" });
+  const title = h("input", { id: "question-title", required: true, maxLength: 200 });
+  const content = h("textarea", { id: "question-content", required: true, rows: 4 });
+  const error = h("p", { class: "error", role: "alert", hidden: true });
+  const announce = app.me?.is_admin;
+  const form = h("form", { class: "card", onsubmit: async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    try {
+      await api("POST", announce ? "/api/v1/qa/announcements" : "/api/v1/qa/questions",
+        { json: { title: title.value, content: content.value } });
+      title.value = "";
+      content.value = "";
+      await load();
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+    }
+  } }, h("h2", {}, announce ? "Announce to every team" : "Ask the hosts"),
+  h("label", { for: "question-title" }, "Title"), title,
+  h("label", { for: "question-content" }, announce ? "Announcement" : "Question"), content,
+  h("button", { type: "submit" }, announce ? "Announce" : "Ask"), error);
+
+  const load = async () => {
+    const questions = await api("GET", "/api/v1/qa/questions?limit=100");
+    list.replaceChildren(...(questions.length ? questions.map(questionCard) :
+      [h("p", { class: "muted" }, "No questions yet.")]));
+  };
+  const questionCard = (question) => {
+    const card = h("article", { class: `card question${question.is_announcement ? " announcement" : ""}`,
+      dataset: { question: question.id } },
+    h("h3", {}, question.is_announcement ? "📣 " : "", question.title),
+    h("p", { class: "muted" }, `${question.author_name} · ${formatTime(question.created_at)}`,
+      question.hidden ? " · hidden" : ""),
+    h("p", { class: "content" }, question.content),
+    question.answer ? h("div", { class: "answer" }, h("strong", {}, `Answer (${question.answered_by || "hosts"}): `),
+      h("span", { class: "answer-text" }, question.answer)) : null);
+    if (app.me?.is_admin && !question.is_announcement) card.append(answerForm(question, load));
+    return card;
+  };
+  view.replaceChildren(h("section", {}, h("h1", {}, "Questions & answers"), form, list));
+  load().catch((failure) => list.replaceChildren(errorBox(failure)));
+  return app.live.on((event) => {
+    if (event.type === "question") load().catch(() => null);
+  });
+}
+
+function answerForm(question, reload) {
+  const answer = h("textarea", { class: "answer-input", rows: 2, value: question.answer || "",
+    "aria-label": `answer to ${question.title}` });
+  const error = h("p", { class: "error", hidden: true });
+  const hide = h("button", { type: "button", class: "secondary", onclick: async () => {
+    try {
+      await api("PUT", `/api/v1/qa/questions/${question.id}`, { json: { hidden: !question.hidden } });
+      await reload();
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+    }
+  } }, question.hidden ? "Show" : "Hide");
+  return h("form", { class: "answer-form", onsubmit: async (event) => {
+    event.preventDefault();
+    try {
+      await api("PUT", `/api/v1/qa/questions/${question.id}`, { json: { answer: answer.value } });
+      await reload();
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+    }
+  } }, answer, h("button", { type: "submit" }, question.answer ? "Update answer" : "Answer"), hide, error);
+}
+
+// --- navigation --------------------------------------------------------------------------------------------
+
+function drawNav() {
+  const links = [];
+  for (const t of app.tasks) links.push(h("a", { href: `#/board/${t.id}` }, t.id));
+  links.push(h("a", { href: `#/submit/${app.tasks[0]?.id || ""}`, class: "submit-link" }, "Submit"));
+  links.push(h("a", { href: "#/qa" }, "Q&A"));
+  if (app.me?.is_admin) links.push(h("a", { href: "#/admin/teams" }, "Admin"));
+  nav.replaceChildren(...links);
+  const live = h("span", { class: `live-dot ${app.live.state}`, title: `live updates: ${app.live.state}` });
+  who.replaceChildren(live, app.me.name, app.me.is_admin ? " (admin)" : "",
+    h("button", { type: "button", class: "link", id: "logout", onclick: logout }, "Log out"));
+}
+
+function logout() {
+  app.live.stop();
+  session.clear();
+  app.me = null;
+  nav.replaceChildren();
+  who.replaceChildren();
+  location.hash = "#/login";
+  route();
+}
+
+async function start() {
+  app.me = session.load()?.me;
+  const list = await api("GET", "/api/v1/tasks");
+  app.tasks = list.tasks;
+  app.live.stop();
+  app.live.start(app.tasks.map((t) => t.id));
+  drawNav();
+}
+
+app.live.on((message) => {
+  if (message.type === "connection" && app.me) drawNav();
+});
+
+async function route() {
+  app.cleanup?.();
+  app.cleanup = null;
+  notify("");
+  if (!app.me) {
+    loginView();
+    return;
+  }
+  const [, page = "", arg = ""] = location.hash.split("/").map(decodeURIComponent);
+  for (const link of nav.querySelectorAll("a")) link.classList.toggle("active", link.hash === location.hash);
+  try {
+    if (page === "board") app.cleanup = boardView(arg);
+    else if (page === "submit") app.cleanup = submitView(arg || app.tasks[0]?.id);
+    else if (page === "submission") await submissionView(Number(arg));
+    else if (page === "qa") app.cleanup = qaView();
+    else if (page === "admin" && app.me.is_admin) app.cleanup = await adminView(view, arg || "teams", app);
+    else app.cleanup = boardView(app.tasks[0]?.id);
+  } catch (error) {
+    if (error.status === 401) return logout();
+    view.replaceChildren(errorBox(error));
+  }
+}
+
+window.addEventListener("hashchange", route);
+(async () => {
+  if (session.load()?.me) {
+    try {
+      await start();
+    } catch (error) {
+      session.clear();
+      app.me = null;
+      notify(error.message, "error");
+    }
+  }
+  await route();
+})();
