@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TRITON_VENV  := .venv-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
 
-.PHONY: run test lint bench stack clean venv
+.PHONY: run test lint bench stack clean venv chaos
 
 venv: $(STAMP)
 
@@ -31,6 +31,11 @@ run: $(STAMP)
 test: $(STAMP) $(TRITON_STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## make browser: Debian's Chromium for the web page's tests (Playwright drives it; `playwright install` is not used).
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
 ## make stack: only the embedded NATS, PostgreSQL and S3 (for running a service by hand).
 stack: $(STAMP)
 	$(PY) -m deploy.stack
@@ -42,6 +47,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.scoring
 	$(PY) -m bench.leaderboard
+
+## make chaos: faults under flowing submissions (kill -9 of every service, NATS and PostgreSQL restarts) on a
+## platform of its own, then the invariants; prints a table. `make test` runs a shorter version.
+chaos: $(STAMP)
+	$(PY) -m bench.chaos --teams 8
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) .podium-data .pytest_cache

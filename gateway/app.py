@@ -38,6 +38,7 @@ from gateway.services import ServiceClient
 from gateway.tokens import TokenVerifier
 from gateway.web import web_page
 from podium_runtime.connections import ensure_kv_buckets, ensure_streams
+from podium_runtime.kv_watch import Reconnects, follow
 from podium_runtime.settings import ServiceSettings
 from proto.streams import LEADERBOARDS, RATE_LIMITS, TOKEN_VERSIONS
 
@@ -77,9 +78,10 @@ def cors_config(settings: GatewaySettings) -> CORSConfig | None:
 
 
 def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> Litestar:
+    reconnects = Reconnects()
     broker = broker or NatsBroker(
         settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None,
-        middlewares=(NatsTelemetryMiddleware(),),
+        middlewares=(NatsTelemetryMiddleware(),), reconnected_cb=reconnects.callback,
     )
     services = ServiceClient(broker, settings.service_timeout_s)
     identity = Identity(TokenVerifier(settings.jwt_issuer, settings.jwt_audience, keys={}, versions={}), services)
@@ -99,9 +101,10 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
         await live.start(broker.connection)
         tasks = [
-            asyncio.create_task(identity.watch_versions(await js.key_value(TOKEN_VERSIONS.name))),
+            asyncio.create_task(follow(lambda: broker.connection, TOKEN_VERSIONS.name, identity.apply_version,
+                                       reconnects)),
             asyncio.create_task(identity.keep_jwks()),
-            asyncio.create_task(boards.watch(await js.key_value(LEADERBOARDS.name))),
+            asyncio.create_task(follow(lambda: broker.connection, LEADERBOARDS.name, boards.apply, reconnects)),
         ]
         try:
             yield

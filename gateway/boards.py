@@ -29,21 +29,22 @@ class Boards:
     def get(self, task_id: str) -> tuple[int, Board] | None:
         return self.boards.get(task_id)
 
-    async def watch(self, kv: KeyValue) -> None:
-        watcher = await kv.watchall()
-        async for entry in watcher:
-            if entry is None:
-                self.loaded.set()
-                continue
-            if entry.operation in ("DEL", "PURGE") or not entry.value:
-                self.boards.pop(entry.key, None)
-                continue
-            try:
-                board = _decoder.decode(entry.value)
-            except msgspec.DecodeError as exc:
-                log.warning("ignored an unreadable board", extra={"task_id": entry.key, "error": str(exc)})
-                continue
-            previous = self.boards.get(entry.key)
-            self.boards[entry.key] = (entry.revision, board)
-            for listener in self.listeners:
-                listener(entry.key, entry.revision, board, previous[1] if previous else None)
+    def apply(self, entry: KeyValue.Entry | None) -> None:
+        """One entry of the `leaderboards` bucket (None: the current boards are all delivered)."""
+        if entry is None:
+            self.loaded.set()
+            return
+        if entry.operation in ("DEL", "PURGE") or not entry.value:
+            self.boards.pop(entry.key, None)
+            return
+        previous = self.boards.get(entry.key)
+        if previous is not None and previous[0] >= entry.revision:
+            return  # a watch started again after a reconnection delivers what we have: nothing to push
+        try:
+            board = _decoder.decode(entry.value)
+        except msgspec.DecodeError as exc:
+            log.warning("ignored an unreadable board", extra={"task_id": entry.key, "error": str(exc)})
+            return
+        self.boards[entry.key] = (entry.revision, board)
+        for listener in self.listeners:
+            listener(entry.key, entry.revision, board, previous[1] if previous else None)

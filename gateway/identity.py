@@ -53,16 +53,14 @@ class Identity:
             except Problem:
                 await asyncio.sleep(1.0)
 
-    async def watch_versions(self, kv: KeyValue) -> None:
-        watcher = await kv.watchall()
-        async for entry in watcher:
-            if entry is None:  # the initial values are all delivered
-                self.versions_loaded.set()
-                continue
-            if entry.operation in ("DEL", "PURGE") or not entry.value:
-                self.verifier.versions.pop(entry.key, None)
-            else:
-                self.verifier.versions[entry.key] = int(entry.value)
+    def apply_version(self, entry: KeyValue.Entry | None) -> None:
+        """One entry of the `token_versions` bucket (None: the current versions are all delivered)."""
+        if entry is None:
+            self.versions_loaded.set()
+        elif entry.operation in ("DEL", "PURGE") or not entry.value:
+            self.verifier.versions.pop(entry.key, None)
+        else:
+            self.verifier.versions[entry.key] = int(entry.value)
 
     def note_version(self, account_id: str, version: int | None) -> None:
         """Apply a change this gateway made itself at once, ahead of the KV watch."""

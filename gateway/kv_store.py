@@ -1,16 +1,22 @@
 """A Litestar `Store` backed by a NATS JetStream KV bucket, so every gateway replica shares one view of
-rate-limit counters (a per-process store would let each replica grant the full allowance)."""
+rate-limit counters (a per-process store would let each replica grant the full allowance). While NATS is away
+(a restart, a failover) the request is answered 503 with `Retry-After`, like any request that needs it."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import struct
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 
+import nats.errors
 from litestar.stores.base import Store
 from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
+
+from gateway.problems import Problem
 
 # Each value is prefixed with its absolute expiry (float seconds, 0 = never): KV entries have no
 # per-key TTL through put(), so expiry is checked on read; the bucket's max age sweeps old keys.
@@ -21,6 +27,16 @@ def _token(text: str) -> str:
     # Litestar's keys contain ':' and other characters KV keys may not; base32 keeps them valid and distinct.
     # "_" stands for the empty text: base32 never produces it, and a KV key may not end with a dot.
     return base64.b32encode(text.encode()).decode().rstrip("=") or "_"
+
+
+@contextlib.contextmanager
+def _bus_available() -> Iterator[None]:
+    try:
+        yield
+    except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError,
+            nats.errors.StaleConnectionError, nats.errors.OutboundBufferLimitError) as exc:
+        raise Problem(503, "the platform is reconnecting to its message bus; try again shortly",
+                      headers={"Retry-After": "2"}) from exc
 
 
 def _seconds(expires_in: int | timedelta | None) -> float | None:
@@ -51,11 +67,13 @@ class NatsKVStore(Store):
         seconds = _seconds(expires_in)
         expiry = time.time() + seconds if seconds else 0.0
         data = value.encode() if isinstance(value, str) else value
-        await self._kv.put(self._key(key), _HEADER.pack(expiry) + data)
+        with _bus_available():
+            await self._kv.put(self._key(key), _HEADER.pack(expiry) + data)
 
     async def _entry(self, key: str) -> tuple[float, bytes] | None:
         try:
-            entry = await self._kv.get(self._key(key))
+            with _bus_available():
+                entry = await self._kv.get(self._key(key))
         except KeyNotFoundError:
             return None
         if not entry.value or len(entry.value) < _HEADER.size:

@@ -33,7 +33,7 @@ DATETIME_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m
                     "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M"]
 
 
-@click.group()
+@click.group(short_help="Run the competition (admins).")
 def admin() -> None:
     """Run the competition (needs an admin login: `podium login --name ADMIN`)."""
 
@@ -60,7 +60,7 @@ def find_team(client: PodiumClient, team: str) -> dict[str, Any]:
         skip += page
 
 
-@admin.command("teams")
+@admin.command("teams", short_help="List every team and admin.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")
 @pass_session
 def list_teams(session: Session, as_json: bool) -> None:
@@ -79,7 +79,7 @@ def list_teams(session: Session, as_json: bool) -> None:
     session.console.print(table)
 
 
-@admin.command("create-team")
+@admin.command("create-team", short_help="Create a team.")
 @click.argument("name")
 @click.option("--password", help="The team's password (prompted, hidden and confirmed, when missing).")
 @click.option("--member", "members", multiple=True, metavar='"NAME <EMAIL>"',
@@ -98,7 +98,7 @@ def create_team(session: Session, name: str, password: str | None, members: tupl
                                + (f" with {len(team['members'])} members" if team.get("members") else "")))
 
 
-@admin.command("import-teams")
+@admin.command("import-teams", short_help="Create teams from a CSV file.")
 @click.argument("csv_file", metavar="TEAMS.CSV", type=click.Path(path_type=Path, dir_okay=False))
 @pass_session
 def import_teams(session: Session, csv_file: Path) -> None:
@@ -147,7 +147,7 @@ def _set_standing(session: Session, team: str, flag: str, value: bool, reason: s
     session.console.print(Text(f"Team #{found['id']} {found['name']}: {state}. The boards follow within moments."))
 
 
-@admin.command("hide")
+@admin.command("hide", short_help="Hide a team from the public boards.")
 @click.argument("team")
 @click.option("--undo", is_flag=True, help="Show the team again.")
 @click.option("--reason", default="", help="Why (kept in the audit trail).")
@@ -157,7 +157,7 @@ def hide(session: Session, team: str, undo: bool, reason: str) -> None:
     _set_standing(session, team, "hidden", not undo, reason)
 
 
-@admin.command("disqualify")
+@admin.command("disqualify", short_help="Disqualify a team (or --undo).")
 @click.argument("team")
 @click.option("--undo", is_flag=True, help="Requalify the team.")
 @click.option("--reason", default="", help="Why (kept in the audit trail).")
@@ -167,7 +167,7 @@ def disqualify(session: Session, team: str, undo: bool, reason: str) -> None:
     _set_standing(session, team, "disqualified", not undo, reason)
 
 
-@admin.command("reveal-private")
+@admin.command("reveal-private", short_help="Reveal a task's private leaderboard.")
 @click.argument("task")
 @click.option("--undo", is_flag=True, help="Hide the private board again.")
 @pass_session
@@ -182,7 +182,7 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone().isoformat()  # a naive time is the local time
 
 
-@admin.command("rescore")
+@admin.command("rescore", short_help="Rescore a task and show who moved.")
 @click.argument("task")
 @click.option("--id", "submission_ids", type=int, multiple=True, help="Only this submission; repeat for more.")
 @click.option("--after", type=click.DateTime(DATETIME_FORMATS), help="Only submissions made after (local time "
@@ -245,7 +245,7 @@ def _print_rescore(session: Session, report: dict[str, Any] | None, timeout_s: f
     console.print(f"{len(moved)} of {len(movements)} teams moved." if moved else "Nobody moved.")
 
 
-@admin.command("rescore-status")
+@admin.command("rescore-status", short_help="A rescore's progress and who moved.")
 @click.argument("rescore_id")
 @pass_session
 def rescore_status(session: Session, rescore_id: str) -> None:
@@ -257,7 +257,7 @@ def rescore_status(session: Session, rescore_id: str) -> None:
     _print_rescore(session, report, 0)
 
 
-@admin.command("rebuild-board")
+@admin.command("rebuild-board", short_help="Rebuild every board from the event log.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def rebuild_board(yes: bool) -> None:
     """Rebuild every leaderboard from the event log: empty the projection, replay the SCORES, TEAMS and BOARD
@@ -284,7 +284,7 @@ def rebuild_board(yes: bool) -> None:
     click.echo(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "rebuilt")
 
 
-@admin.command("export")
+@admin.command("export", short_help="Export a leaderboard as CSV (or JSON).")
 @click.argument("task")
 @click.option("--csv", "fmt", flag_value="csv", default=True, help="As CSV (the default).")
 @click.option("--json", "fmt", flag_value="json", help="As the API's JSON.")
@@ -306,11 +306,11 @@ def export(session: Session, task: str, fmt: str, output: Path) -> None:
     click.echo(f"wrote {output}" + (f" ({rows} teams)" if rows is not None else ""), err=True)
 
 
-@admin.command("stats")
+@admin.command("stats", short_help="Counts: teams, submissions, queues, boards.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of tables.")
 @pass_session
 def stats(session: Session, as_json: bool) -> None:
-    """The platform's counts: teams, members, questions, and each task's board."""
+    """The platform's counts: teams, questions, submissions, scorer queues, each task's board."""
     client = session.client
     counts = client.get("/api/v1/admin/stats")
     boards = []
@@ -320,20 +320,12 @@ def stats(session: Session, as_json: bool) -> None:
         except ApiError as error:
             if error.status != 503:  # 503: not loaded yet (no score so far)
                 raise
-            board = {"public": [], "private": [], "private_revealed": False}
+            board = {"public": [], "private_revealed": False}
         public = board.get("public") or []
         boards.append({"task": task["id"], "teams_on_board": len(public),
-                       "submissions": sum(e.get("submissions", 0) for e in public),
                        "best_score": public[0]["score"] if public else None,
                        "private_revealed": bool(board.get("private_revealed"))})
     if as_json:
-        print_json({"accounts": counts, "boards": boards})
+        print_json({"platform": counts, "boards": boards})
         return
-    session.console.print(tables.counts_table("Accounts and Q&A", counts))
-    table = Table(title="Boards", title_justify="left")
-    for column in ("task", "teams on the board", "their submissions", "best public score", "private revealed"):
-        table.add_column(column)
-    for b in boards:
-        table.add_row(b["task"], str(b["teams_on_board"]), str(b["submissions"]), tables.score(b["best_score"]),
-                      "yes" if b["private_revealed"] else "no")
-    session.console.print(table)
+    session.console.print(tables.stats_view(counts, boards))

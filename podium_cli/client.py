@@ -163,6 +163,8 @@ class PodiumClient:
             headers["Authorization"] = f"Bearer {self.refresh().access_token}"
             response = self._send(method, path, headers=headers, **kwargs)
         if response.status_code == 401 and signed:
+            if self.fixed_token is not None:
+                raise NotLoggedIn(f"the token given with --token/PODIUM_TOKEN was refused: {problem_detail(response)}")
             raise NotLoggedIn(f"{problem_detail(response)} at {self.url}; run `podium login` again")
         if response.status_code >= 400:
             raise ApiError(response.status_code, problem_detail(response))

@@ -83,8 +83,12 @@ class CredentialStore:
         return True
 
     def _write(self, everything: dict[str, dict]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=".credentials-", dir=self.path.parent)
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(prefix=".credentials-", dir=self.path.parent)
+        except OSError as exc:
+            raise CredentialsUnreadable(f"cannot write {self.path}: {exc.strerror or exc}; set PODIUM_CONFIG_DIR "
+                                        "to a folder of yours") from None
         try:
             with os.fdopen(descriptor, "w") as out:  # mkstemp creates it 0600
                 json.dump(everything, out, indent=2)

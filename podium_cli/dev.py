@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from podium_cli import tables
+from podium_cli.admin import find_team
 from podium_cli.client import ApiError, PodiumClient
 from podium_cli.session import Session, pass_session
 from podium_cli.submitting import upload, wait_for_outcome
@@ -34,7 +35,7 @@ def _needs_the_platform(exc: ImportError) -> click.ClickException:
                                 f"(pip install 'podium[all]', or `make run` from a checkout): {exc}")
 
 
-@click.command()
+@click.command(short_help="Run the whole platform here (make run).")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=".podium-data",
               show_default=True, help="Where the stack keeps its data between runs.")
 @click.option("--free-ports", is_flag=True, help="Pick free ports instead of the defaults (8000, 4222, 5433, "
@@ -67,8 +68,6 @@ def _team_credentials(admin_client: PodiumClient, name: str) -> tuple[int, str]:
     except ApiError as error:
         if error.status != 409:
             raise
-        from podium_cli.admin import find_team
-
         team = find_team(admin_client, name)
         admin_client.request("PUT", f"/api/v1/teams/{team['id']}", json={"password": password})
     return team["id"], password
@@ -85,7 +84,7 @@ def _board_lists(admin_client: PodiumClient, task_id: str, names: set[str], time
         time.sleep(0.3)
 
 
-@click.command()
+@click.command(short_help="Seed a running platform with demo teams.")
 @click.option("--admin-name", envvar="PODIUM_DEMO_ADMIN_NAME", default=DEMO_ADMIN[0], show_default=True,
               help="An admin of the platform (the demo admin `make run` prints). [env: PODIUM_DEMO_ADMIN_NAME]")
 @click.option("--admin-password", envvar="PODIUM_DEMO_ADMIN_PASSWORD", default=DEMO_ADMIN[1],

@@ -3,7 +3,9 @@ board kept current from whole boards and deltas. When the socket cannot be had, 
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -23,25 +25,11 @@ class LiveFeed:
         self.connection = connection
         self.closed = False
 
-    @classmethod
-    def open(cls, client: PodiumClient) -> LiveFeed | None:
-        """A socket signed with the caller's (fresh) token, or None when there is none to be had."""
-        if not client.logged_in:
-            return None
-        url = websocket_url(client.url, f"/ws?token={quote(client.access_token())}")
-        try:
-            return cls(connect(url, open_timeout=OPEN_TIMEOUT_S, close_timeout=1))
-        except (OSError, TimeoutError, InvalidHandshake, WebSocketException):
-            return None
-
     def follow(self, task_ids: list[str]) -> None:
-        self._send({"follow": task_ids})
-
-    def _send(self, message: dict[str, Any]) -> None:
         if self.closed:
             return
         try:
-            self.connection.send(json.dumps(message))
+            self.connection.send(json.dumps({"follow": task_ids}))
         except (ConnectionClosed, OSError):
             self.closed = True
 
@@ -61,9 +49,20 @@ class LiveFeed:
             return None
         return message if isinstance(message, dict) else None
 
-    def close(self) -> None:
-        self.closed = True
-        self.connection.close()
+
+@contextlib.contextmanager
+def live_feed(client: PodiumClient) -> Iterator[LiveFeed | None]:
+    """A socket signed with the caller's (fresh) token, closed on leaving; None when there is none to be had
+    (not logged in, no WebSocket through a proxy, …)."""
+    with contextlib.ExitStack() as stack:
+        connection = None
+        if client.logged_in:
+            url = websocket_url(client.url, f"/ws?token={quote(client.access_token())}")
+            try:
+                connection = stack.enter_context(connect(url, open_timeout=OPEN_TIMEOUT_S, close_timeout=1))
+            except (OSError, TimeoutError, InvalidHandshake, WebSocketException):
+                connection = None
+        yield LiveFeed(connection) if connection is not None else None
 
 
 def _apply(entries: list[dict[str, Any]], changed: list[dict[str, Any]], removed: list[str]) -> list[dict[str, Any]]:

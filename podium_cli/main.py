@@ -18,16 +18,23 @@ from podium_cli.credentials import default_config_dir
 from podium_cli.session import Session
 
 
+def _http_url(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL (e.g. {DEFAULT_URL})")
+    return value.rstrip("/")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--url", envvar="PODIUM_URL", default=DEFAULT_URL, show_default=True, metavar="URL",
+@click.option("--url", envvar="PODIUM_URL", default=DEFAULT_URL, show_default=True, metavar="URL", callback=_http_url,
               help="The Podium to talk to (its gateway). [env: PODIUM_URL]")
 @click.option("--config-dir", envvar="PODIUM_CONFIG_DIR", type=click.Path(path_type=Path, file_okay=False),
               help="Where the login is kept (credentials.json). [env: PODIUM_CONFIG_DIR; default: "
                    "~/.config/podium]")
 @click.option("--token", envvar="PODIUM_TOKEN", metavar="TOKEN",
               help="Use this access token instead of the stored login (scripts, CI). [env: PODIUM_TOKEN]")
-@click.option("--timeout", "timeout_s", envvar="PODIUM_TIMEOUT", type=click.FloatRange(min=1),
-              default=DEFAULT_TIMEOUT_S, show_default=True, help="Seconds to wait for each answer of the API.")
+@click.option("--http-timeout", "timeout_s", envvar="PODIUM_HTTP_TIMEOUT", type=click.FloatRange(min=1),
+              default=DEFAULT_TIMEOUT_S, show_default=True, metavar="SECONDS",
+              help="How long to wait for each answer of the API. [env: PODIUM_HTTP_TIMEOUT]")
 @click.version_option(package_name="podium", prog_name="podium")
 @click.pass_context
 def cli(ctx: click.Context, url: str, config_dir: Path | None, token: str | None, timeout_s: float) -> None:
@@ -39,7 +46,7 @@ def cli(ctx: click.Context, url: str, config_dir: Path | None, token: str | None
     Admins:        podium admin --help
     Developers:    podium up (the whole platform here); podium demo (teams and scores on it)
     """
-    session = Session(url=url.rstrip("/"), config_dir=config_dir or default_config_dir(), token=token,
+    session = Session(url=url, config_dir=config_dir or default_config_dir(), token=token,
                       timeout_s=timeout_s)
     ctx.obj = session
     ctx.call_on_close(session.close)

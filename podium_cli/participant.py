@@ -3,6 +3,7 @@ see (or watch) a leaderboard, ask the organizers a question and read the answers
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.text import Text
 
 from podium_cli import tables
 from podium_cli.client import PodiumClient
-from podium_cli.live import LiveBoard, LiveFeed
+from podium_cli.live import LiveBoard, LiveFeed, live_feed
 from podium_cli.session import Session, pass_session
 from podium_cli.submitting import POLL_INTERVAL_S, check_file, upload, wait_for_outcome
 
@@ -25,7 +26,7 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-@click.command()
+@click.command(short_help="Log in and remember the tokens.")
 @click.option("--name", "-n", envvar="PODIUM_NAME", help="Team or admin name (prompted when missing). "
               "[env: PODIUM_NAME]")
 @click.option("--password", "-p", envvar="PODIUM_PASSWORD", help="Password (prompted, hidden, when missing). "
@@ -46,7 +47,7 @@ def login(session: Session, name: str | None, password: str | None) -> None:
                           f"tokens kept in {escape(str(session.store.path))}")
 
 
-@click.command()
+@click.command(short_help="Forget the stored tokens.")
 @pass_session
 def logout(session: Session) -> None:
     """Forget the tokens stored for this Podium URL."""
@@ -56,7 +57,7 @@ def logout(session: Session) -> None:
         session.console.print(f"Not logged in to {session.url}.")
 
 
-@click.command()
+@click.command(short_help="Show who you are logged in as.")
 @pass_session
 def whoami(session: Session) -> None:
     """Show the team (or admin) the stored tokens belong to."""
@@ -67,7 +68,7 @@ def whoami(session: Session) -> None:
         session.console.print(Text(f"  {member['name']}" + (f" <{member['email']}>" if member.get("email") else "")))
 
 
-@click.command()
+@click.command(short_help="List the tasks and what to submit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")
 @pass_session
 def tasks(session: Session, as_json: bool) -> None:
@@ -77,7 +78,7 @@ def tasks(session: Session, as_json: bool) -> None:
         print_json(found)
         return
     session.console.print(Text(found.get("competition", ""), style="bold"))
-    session.console.print(tables.tasks_table(found["tasks"]))
+    session.console.print(tables.task_lines(found["tasks"]))
 
 
 def _report_outcome(session: Session, submission: dict[str, Any], timeout_s: float) -> None:
@@ -100,7 +101,7 @@ def _report_outcome(session: Session, submission: dict[str, Any], timeout_s: flo
     raise SystemExit(1)
 
 
-@click.command()
+@click.command(short_help="Submit a file and watch it get scored.")
 @click.argument("task")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--wait/--no-wait", default=True, show_default=True,
@@ -122,8 +123,8 @@ def submit(session: Session, task: str, file: Path, wait: bool, timeout_s: float
     client.access_token()  # not logged in: say so before anything else
     chosen = client.task(task)
     size = check_file(chosen, file)
-    feed = LiveFeed.open(client) if wait else None  # open before completing: no status change slips past
-    try:
+    # The socket is open before the upload completes, so no status change can slip past unseen.
+    with live_feed(client) if wait else contextlib.nullcontext() as feed:
         submission = upload(client, chosen, file, size, console)
         console.print(f"submission {submission['id']} to {chosen['id']}: {size:,} bytes uploaded, "
                       f"{submission['status']}")
@@ -131,32 +132,43 @@ def submit(session: Session, task: str, file: Path, wait: bool, timeout_s: float
             console.print(f"`podium submissions --task {chosen['id']}` shows its score once it is scored.")
             return
         submission = _follow(session, client, submission, feed, timeout_s)
-    finally:
-        if feed is not None:
-            feed.close()
     _report_outcome(session, submission, timeout_s)
+
+
+def _waiting(submission: dict[str, Any]) -> str:
+    if submission.get("queue_position"):
+        eta = submission.get("eta_s")
+        return f"queued: position {submission['queue_position']}" + (f", about {eta:.0f} s" if eta else "")
+    return f"{submission['status']}…"
 
 
 def _follow(session: Session, client: PodiumClient, submission: dict[str, Any], feed: LiveFeed | None,
             timeout_s: float) -> dict[str, Any]:
     console = session.console
-    with console.status(f"{submission['status']}…") as spinner:
+    with console.status(_waiting(submission)) as spinner:
         def on_status(latest: dict[str, Any]) -> None:
             console.print(Text.assemble("  status: ", tables.status(latest["status"])))
-            spinner.update(f"{latest['status']}…")
+            spinner.update(_waiting(latest))
 
-        def on_progress(done: int, total: int) -> None:
-            spinner.update(f"scoring: {done}/{total}")
+        def on_push(message: dict[str, Any]) -> None:
+            kind = message.get("type")
+            if kind == "progress":
+                spinner.update(f"scoring: {message.get('done', 0)}/{message.get('total', 0)}")
+            elif kind == "queue":
+                spinner.update(_waiting({"status": "received", **message}))
+            elif kind == "log":
+                style = {"error": "red", "warning": "yellow"}.get(message.get("level", ""), "dim")
+                console.print(Text(f"  │ {message.get('line', '')}", style=style))
 
         try:
-            return wait_for_outcome(client, submission, feed, timeout_s, on_status, on_progress)
+            return wait_for_outcome(client, submission, feed, timeout_s, on_status, on_push)
         except KeyboardInterrupt:
             console.print(f"stopped waiting; submission {submission['id']} goes on being scored "
                           "(`podium submissions` shows it).")
             raise SystemExit(130) from None
 
 
-@click.command()
+@click.command(short_help="List your team's submissions.")
 @click.option("--task", help="Only this task's submissions (id or alias).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")
 @pass_session
@@ -181,7 +193,7 @@ def _board_view(board: dict[str, Any], private: bool, highlight: str | None, not
     return Group(*parts)
 
 
-@click.command()
+@click.command(short_help="Show a task's leaderboard (--watch: live).")
 @click.argument("task")
 @click.option("--private", is_flag=True, help="The private board (admins, or everyone once it is revealed).")
 @click.option("--at", "at", metavar="TIME", help="The board as it stood then (ISO 8601, e.g. 2026-12-01T12:00Z).")
@@ -194,6 +206,8 @@ def leaderboard(session: Session, task: str, private: bool, at: str | None, watc
                 as_json: bool) -> None:
     """Show TASK's leaderboard (id or alias); --watch keeps it live over the WebSocket."""
     client = session.client
+    if watch and at:
+        raise click.UsageError("--watch shows the board as it changes; it cannot be combined with --at")
     me = client.credentials.name if client.credentials else None
     if at:
         board = client.get(f"/api/v1/leaderboards/{task}", auth="optional", params={"at": at})
@@ -205,21 +219,25 @@ def leaderboard(session: Session, task: str, private: bool, at: str | None, watc
     if not watch:
         session.console.print(_board_view(board, private, me))
         return
-    if at:
-        raise click.UsageError("--watch shows the board as it changes; it cannot be combined with --at")
     _watch(session, client, LiveBoard(board), private, me, stop_after)
 
 
 def _watch(session: Session, client: PodiumClient, board: LiveBoard, private: bool, me: str | None,
            stop_after: float | None) -> None:
-    feed = LiveFeed.open(client)
-    if feed is not None:
-        feed.follow([board.task_id])
+    with live_feed(client) as feed:
+        if feed is not None:
+            feed.follow([board.task_id])
+        _show_live(session, client, board, feed, private, me, stop_after)
+
+
+def _show_live(session: Session, client: PodiumClient, board: LiveBoard, feed: LiveFeed | None, private: bool,
+               me: str | None, stop_after: float | None) -> None:
     deadline = time.monotonic() + stop_after if stop_after is not None else None
 
     def view() -> Group:
         live_now = feed is not None and not feed.closed
-        note = "live" if live_now else f"refreshed every {POLL_INTERVAL_S:.0f} s (log in for live updates)"
+        note = "live" if live_now else f"refreshed every {POLL_INTERVAL_S:.0f} s" + (
+            "" if client.logged_in else " (log in for live updates)")
         return _board_view(board.board, private, me, f"{note} — Ctrl-C to stop")
 
     try:
@@ -239,12 +257,9 @@ def _watch(session: Session, client: PodiumClient, board: LiveBoard, private: bo
                 screen.update(view(), refresh=True)
     except KeyboardInterrupt:
         pass
-    finally:
-        if feed is not None:
-            feed.close()
 
 
-@click.command()
+@click.command(short_help="Ask the organizers a question.")
 @click.argument("title")
 @click.argument("question", required=False)
 @pass_session
@@ -258,7 +273,7 @@ def ask(session: Session, title: str, question: str | None) -> None:
     session.console.print(f"Question #{posted['id']} sent; its answer will show in `podium questions`.")
 
 
-@click.command()
+@click.command(short_help="Read announcements and answers.")
 @click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
 @pass_session
 def questions(session: Session, limit: int) -> None:

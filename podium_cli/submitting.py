@@ -5,6 +5,7 @@ WebSocket, polled when the socket is unavailable — until it is scored or has f
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,8 @@ def check_file(task: dict[str, Any], path: Path) -> int:
     """Refuse before uploading what the platform would refuse after: a missing, empty or too large file."""
     if not path.is_file():
         raise click.ClickException(f"{path}: no such file")
+    if not os.access(path, os.R_OK):
+        raise click.ClickException(f"{path}: permission denied")
     size = path.stat().st_size
     if size == 0:
         raise click.ClickException(f"{path} is empty")
@@ -65,8 +68,10 @@ def upload(client: PodiumClient, task: dict[str, Any], path: Path, size: int, co
 
 def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: LiveFeed | None, timeout_s: float,
                      on_status: Callable[[dict[str, Any]], None] = lambda _: None,
-                     on_progress: Callable[[int, int], None] = lambda _d, _t: None) -> dict[str, Any]:
-    """Follow one submission until its status is terminal (or `timeout_s` passes): the last view of it."""
+                     on_push: Callable[[dict[str, Any]], None] = lambda _: None) -> dict[str, Any]:
+    """Follow one submission until its status is terminal (or `timeout_s` passes): the last view of it.
+    `on_push` sees each push about it (progress, queue position, the scorer's log lines), `on_status` each new
+    status, with the submission as it then stands."""
     deadline = time.monotonic() + timeout_s
     last_poll = time.monotonic()
     while submission["status"] not in TERMINAL:
@@ -79,8 +84,8 @@ def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: Liv
         else:
             time.sleep(min(POLL_INTERVAL_S, remaining))
         mine = message is not None and message.get("submission_id") == submission["id"]
-        if mine and message.get("type") == "progress":
-            on_progress(int(message.get("done", 0)), int(message.get("total", 0)))
+        if mine and message.get("type") != "submission":
+            on_push(message)
         status_pushed = mine and message.get("type") == "submission"
         if not status_pushed and time.monotonic() - last_poll < POLL_INTERVAL_S:
             continue
@@ -90,4 +95,8 @@ def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: Liv
         if latest["status"] != submission["status"]:
             on_status(latest)
         submission = latest
+    # Pushes that came with the last status (the scorer's closing log line) are shown too.
+    while feed is not None and (message := feed.receive(0.05)) is not None:
+        if message.get("submission_id") == submission["id"] and message.get("type") != "submission":
+            on_push(message)
     return submission

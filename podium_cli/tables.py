@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -17,12 +18,12 @@ def score(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-def when(value: str | None) -> str:
-    """An ISO timestamp from the API, in the reader's local time, to the second."""
+def when(value: str | None, *, seconds: bool = True) -> str:
+    """An ISO timestamp from the API, in the reader's local time."""
     if not value:
         return "—"
     try:
-        return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
     except ValueError:
         return value
 
@@ -62,39 +63,44 @@ def board_table(board: dict[str, Any], *, private: bool = False, highlight: str 
     return table
 
 
-def submissions_table(submissions: list[dict[str, Any]]) -> Table:
+def submissions_table(submissions: list[dict[str, Any]]) -> Group:
+    """One line per submission, then why each one that failed did: reasons are sentences, too long for a cell."""
+    with_private = any(s.get("private_score") is not None for s in submissions)
     table = Table(title="Your submissions (newest first)", title_justify="left")
-    table.add_column("id", justify="right")
+    table.add_column("id", justify="right", no_wrap=True)
     table.add_column("task", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("public score", justify="right")
-    table.add_column("private score", justify="right")
+    table.add_column("public", justify="right", no_wrap=True, min_width=7)
+    if with_private:
+        table.add_column("private", justify="right", no_wrap=True, min_width=7)
     table.add_column("submitted", no_wrap=True)
-    table.add_column("file / reason")
     for s in submissions:
-        table.add_row(str(s["id"]), s["task_id"], status(s["status"]), score(s.get("public_score")),
-                      score(s.get("private_score")), when(s.get("timestamp")),
-                      Text(s.get("reason") or s.get("filename") or ""))
+        cells = [str(s["id"]), s["task_id"], status(s["status"]), score(s.get("public_score"))]
+        if with_private:
+            cells.append(score(s.get("private_score")))
+        table.add_row(*cells, when(s.get("timestamp"), seconds=False))
     if not submissions:
         table.caption = "none yet: `podium submit TASK FILE`"
-    return table
+    reasons = [Text.assemble(f"#{s['id']} ", status(s["status"]), f": {s['reason']}")
+               for s in submissions if s.get("reason")]
+    return Group(table, *reasons)
 
 
-def tasks_table(tasks: list[dict[str, Any]]) -> Table:
-    table = Table(title="Tasks", title_justify="left")
-    for name in ("id", "aliases", "title", "kind", "metric", "daily quota", "max upload", "expects"):
-        table.add_column(name)
+def task_lines(tasks: list[dict[str, Any]]) -> Group:
+    """Each task as a short paragraph: how to name it, what it takes, how it is scored."""
+    parts = []
     for task in tasks:
+        aliases = f" (also {', '.join(task['aliases'])})" if task.get("aliases") else ""
         if task["kind"] == "cpu":
             names = task.get("sample_names") or []
-            expects = (f"ZIP of {len(names)} tensors {names[0]}…{names[-1]} (.npy/.pt/.safetensors), "
-                       f"shape {list(task.get('shape', []))}" if names else "a ZIP of tensors")
+            expects = (f"a ZIP of {len(names)} tensors {names[0]} … {names[-1]} (.npy, .pt or .safetensors), each "
+                       f"of shape {list(task.get('shape', []))}" if names else "a ZIP of result tensors")
         else:
-            expects = f"ONNX model, input shape [batch, {', '.join(map(str, task.get('shape', [])))}]"
-        table.add_row(task["id"], ", ".join(task.get("aliases", [])), Text(task["title"]), task["kind"],
-                      task["metric"], str(task["daily_quota"]), f"{task['max_upload_bytes'] / 1e6:.0f} MB",
-                      expects)
-    return table
+            expects = f"an ONNX model taking [batch, {', '.join(map(str, task.get('shape', [])))}]"
+        parts.append(Text.assemble((task["id"], "bold"), aliases, " — ", task["title"]))
+        parts.append(Text(f"  submit {expects}; scored by {task['metric']} ({task['kind']}); "
+                          f"{task['daily_quota']} a day; at most {task['max_upload_bytes'] / 1e6:g} MB"))
+    return Group(*parts)
 
 
 def movements_table(movements: list[dict[str, Any]]) -> Table:
@@ -137,14 +143,74 @@ def import_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def counts_table(title: str, counts: dict[str, Any]) -> Table:
-    table = Table(title=title, title_justify="left", show_header=False)
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    for key, value in counts.items():
-        if key != "type":
-            table.add_row(key.replace("_", " "), str(value))
-    return table
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: list[int]) -> str:
+    top = max(counts, default=0)
+    return "".join(SPARK[0] if not top else SPARK[min(len(SPARK) - 1, round(c / top * (len(SPARK) - 1)))]
+                   for c in counts)
+
+
+def stats_view(stats: dict[str, Any], boards: list[dict[str, Any]]) -> Group:
+    """`GET /api/v1/admin/stats` (accounts, Q&A, submissions, queues) and each task's board, as tables."""
+    counts = Table(title="Counts", title_justify="left", show_header=False)
+    counts.add_column("what")
+    counts.add_column("count", justify="right")
+    for key, value in stats.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            counts.add_row(key.replace("_", " "), str(value))
+    parts: list[Any] = [counts]
+    submissions = stats.get("submissions")
+    if isinstance(submissions, dict):
+        parts += _submission_stats(submissions)
+    table = Table(title="Boards", title_justify="left")
+    for column in ("task", "teams", "best public", "private revealed"):
+        table.add_column(column, no_wrap=True, justify="left" if column == "task" else "right")
+    for board in boards:
+        table.add_row(board["task"], str(board["teams_on_board"]), score(board["best_score"]),
+                      "yes" if board["private_revealed"] else "no")
+    parts.append(table)
+    return Group(*parts)
+
+
+def _submission_stats(stats: dict[str, Any]) -> list[Any]:
+    by_status = stats.get("by_status") or {}
+    outcome = ", ".join(f"{name} {count}" for name, count in sorted(by_status.items()))
+    lines: list[Any] = [Text.assemble(("Submissions: ", "bold"), f"{stats.get('submissions', 0)}"
+                                      + (f" ({outcome})" if outcome else ""))]
+    hours = [c.get("count", 0) for c in stats.get("per_hour") or []]
+    if hours:
+        lines.append(Text(f"  last {len(hours)} h: {sparkline(hours)}  (peak {max(hours)}/h)"))
+    median, p95 = stats.get("scoring_time_median_s"), stats.get("scoring_time_p95_s")
+    if median is not None:
+        lines.append(Text(f"  scoring time: median {median:.2f} s, p95 {(p95 or 0):.2f} s"))
+    by_task = stats.get("by_task") or {}
+    if by_task:
+        statuses = sorted({name for counts in by_task.values() for name in counts})
+        table = Table(title="Submissions by task", title_justify="left")
+        table.add_column("task", no_wrap=True)
+        for name in statuses:
+            table.add_column(name, justify="right")
+        for task, task_counts in sorted(by_task.items()):
+            table.add_row(task, *(str(task_counts.get(name, 0)) for name in statuses))
+        lines.append(table)
+    reasons = stats.get("failure_reasons") or []
+    if reasons:
+        lines.append(Text("Most frequent failure reasons:", style="bold"))
+        lines += [Text(f"  {r.get('count', 0):>5}  {r.get('key', '')}") for r in reasons[:5]]
+    queues = stats.get("queues") or []
+    if queues:
+        table = Table(title="Scorer queues", title_justify="left")
+        for column in ("kind", "queued", "in flight", "redelivered", "workers", "per min", "avg scoring"):
+            table.add_column(column, justify="left" if column == "kind" else "right", no_wrap=True)
+        for q in queues:
+            average = q.get("average_scoring_s")
+            table.add_row(q.get("kind", ""), str(q.get("queued", 0)), str(q.get("in_flight", 0)),
+                          str(q.get("redeliveries", 0)), str(q.get("workers_alive", 0)),
+                          f"{q.get('throughput_per_min', 0):.1f}", "—" if average is None else f"{average:.2f} s")
+        lines.append(table)
+    return lines
 
 
 def questions_table(questions: list[dict[str, Any]]) -> Table:

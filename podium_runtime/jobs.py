@@ -15,6 +15,7 @@ import msgspec
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js.kv import KeyValue
 
+from podium_runtime.kv_watch import follow
 from podium_runtime.metrics import SCORING_FAILURES, SCORING_RETRIES, VALIDATION_DURATION
 from podium_runtime.publish import publish_event
 from podium_runtime.service import Runtime
@@ -42,14 +43,13 @@ class Cancellations:
     def __contains__(self, submission_id: str) -> bool:
         return submission_id in self.cancelled
 
-    async def watch(self, kv: KeyValue) -> None:
-        async for entry in await kv.watchall():
-            if entry is None:  # the bucket's current content has been read
-                self.loaded.set()
-            elif entry.operation in ("DEL", "PURGE"):
-                self.cancelled.discard(entry.key)
-            else:
-                self.cancelled.add(entry.key)
+    def apply(self, entry: KeyValue.Entry | None) -> None:
+        if entry is None:  # the bucket's current content has been read
+            self.loaded.set()
+        elif entry.operation in ("DEL", "PURGE"):
+            self.cancelled.discard(entry.key)
+        else:
+            self.cancelled.add(entry.key)
 
 
 @dataclass
@@ -156,7 +156,8 @@ async def job_reporter(scorer: str, runtime: Runtime, consumer: ConsumerSpec) ->
     loaded) before the first job arrives."""
     reporter = JobReporter(scorer, runtime.broker, consumer.ack_wait_s, consumer.backoff_s,
                            loop=asyncio.get_running_loop())
-    kv = await runtime.broker.connection.jetstream().key_value(CANCELLATIONS.name)
-    runtime.background.append(asyncio.create_task(reporter.cancellations.watch(kv), name="cancellations"))
+    follower = follow(lambda: runtime.broker.connection, CANCELLATIONS.name, reporter.cancellations.apply,
+                      runtime.reconnects)
+    runtime.background.append(asyncio.create_task(follower, name="cancellations"))
     await asyncio.wait_for(reporter.cancellations.loaded.wait(), timeout=10)
     return reporter

@@ -31,6 +31,17 @@ def _channel(schema: str) -> str:
     return f"podium_outbox_{schema}"
 
 
+def _alive(listener: asyncpg.Connection | None) -> bool:
+    """Whether the LISTEN connection still works. When PostgreSQL restarts, the pool takes the broken
+    connection back, and asking the stale proxy anything raises: that too means "listen again"."""
+    if listener is None:
+        return False
+    try:
+        return not listener.is_closed()
+    except asyncpg.InterfaceError:
+        return False
+
+
 class Outbox:
     """Writes events into one schema's outbox table, inside the caller's transaction."""
 
@@ -135,7 +146,7 @@ class OutboxRelay:
         listener: asyncpg.Connection | None = None
         try:
             while True:
-                if listener is None or listener.is_closed():
+                if not _alive(listener):
                     listener = await self._listen()
                 self._wake.clear()
                 try:
@@ -147,7 +158,8 @@ class OutboxRelay:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
         finally:
-            if listener is not None and not listener.is_closed():
+            if _alive(listener):
+                assert listener is not None
                 await listener.remove_listener(_channel(self.schema), self._on_notify)
                 await self.pool.release(listener)
 

@@ -1,6 +1,7 @@
 """Serving request/reply operations over NATS: decode the request Struct, call the handler, answer with
-its reply or a `ServiceError`. A refused or malformed request never kills the service, and an unexpected
-error answers 500 (and is logged) instead of leaving the caller waiting for a timeout."""
+its reply or a `ServiceError`. A refused or malformed request never kills the service; a database that is
+away for a moment answers 503 with a retry delay; any other unexpected error answers 500 (and is logged)
+instead of leaving the caller waiting for a timeout."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import asyncpg
 import msgspec
 from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.client import Client as NatsClient
@@ -18,6 +20,17 @@ from proto.rpc import Operation, ServiceError
 
 log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
+
+# PostgreSQL restarting, failing over or out of connections (or the network to it down): try again shortly.
+DATABASE_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+RETRY_AFTER_S = 2
 
 Handler = Callable[[Any], Awaitable[Any]]
 
@@ -44,6 +57,10 @@ def _serve(operation: Operation, handler: Handler) -> Callable[[NatsMessage], Aw
             reply = await handler(request)
         except Refused as exc:
             reply = ServiceError(status=exc.status, detail=exc.detail, extra=exc.extra)
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("database unavailable", extra={"operation": operation.name, "error": repr(exc)})
+            reply = ServiceError(status=503, detail="the service's database is unavailable for a moment; try again "
+                                 "shortly", extra={"retry_after": RETRY_AFTER_S})
         except Exception:
             log.exception("operation failed", extra={"operation": operation.name})
             reply = ServiceError(status=500, detail=f"{operation.name} failed on the server; the error is logged")

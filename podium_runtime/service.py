@@ -23,6 +23,7 @@ from minio import Minio
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from podium_runtime.connections import create_pg_pool, create_s3, ensure_kv_buckets, ensure_streams
+from podium_runtime.kv_watch import Reconnects
 from podium_runtime.metrics import MetricsRefresher
 from podium_runtime.migrations import apply_migrations, service_migrations
 from podium_runtime.outbox import OutboxRelay
@@ -65,6 +66,8 @@ class Runtime:
     pool: asyncpg.Pool | None = None
     s3: Minio | None = None
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    # The NATS connection's reconnections, so KV followers watch again after a NATS restart.
+    reconnects: Reconnects = field(default_factory=Reconnects)
 
     async def checks(self) -> dict[str, str]:
         """Each dependency's state, for `/readiness`: "ok" or the reason it is not."""
@@ -96,13 +99,15 @@ def _json_response(body: object, status: int) -> AsgiResponse:
 
 def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFastStream:
     # serializer=None: handlers take msgspec events decoded by podium_runtime.codec, not pydantic models.
+    reconnects = Reconnects()
     broker = NatsBroker(
         settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log,
         middlewares=(NatsTelemetryMiddleware(), NatsPrometheusMiddleware(registry=REGISTRY, app_name=spec.name)),
+        reconnected_cb=reconnects.callback,
     )
     for router in spec.routers:
         broker.include_router(router)
-    runtime = Runtime(settings=settings, broker=broker)
+    runtime = Runtime(settings=settings, broker=broker, reconnects=reconnects)
 
     async def on_startup() -> None:
         await broker.connect()

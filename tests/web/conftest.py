@@ -55,7 +55,7 @@ def shoot() -> Callable[[Page, str], Awaitable[Path]]:
 
     async def take(page: Page, name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
-        await page.screenshot(path=str(path), full_page=True)
+        await page.screenshot(path=str(path), full_page=True, animations="disabled")
         return path
 
     return take

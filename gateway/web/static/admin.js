@@ -107,9 +107,15 @@ async function boardsSection(body, app) {
     const toggle = h("button", { type: "button", class: "reveal", onclick: async () => {
       error.hidden = true;
       try {
+        const wanted = !revealed;
         await api("POST", `/api/v1/admin/leaderboards/${encodeURIComponent(task.id)}/reveal`,
-          { json: { revealed: !revealed } });
-        await refresh();
+          { json: { revealed: wanted } });
+        // Accepted means recorded: the board itself changes a moment later, when the leaderboard applies it.
+        state.textContent = "Recorded; waiting for the board to change…";
+        for (let tries = 0; tries < 50 && !stopped && revealed !== wanted; tries += 1) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await refresh();
+        }
       } catch (failure) {
         failureText(error)(failure);
       }
@@ -146,8 +152,17 @@ async function boardsSection(body, app) {
       outcome.replaceChildren(h("p", {}, `Rescore ${started.rescore_id}: ${started.submissions} submissions under ` +
         `${started.scorer_version}…`));
       progress.hidden = false;
+      const since = Date.now();
       while (!stopped) {
-        const report = await api("GET", `/api/v1/admin/rescores/${encodeURIComponent(started.rescore_id)}`);
+        let report;
+        try {
+          report = await api("GET", `/api/v1/admin/rescores/${encodeURIComponent(started.rescore_id)}`);
+        } catch (failure) {
+          // The request travels as an event: the leaderboard knows the rescore a moment after it starts.
+          if (failure.status !== 404 || Date.now() - since > 30000) throw failure;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          continue;
+        }
         progress.max = Math.max(1, report.expected);
         progress.value = report.done;
         if (report.completed) {

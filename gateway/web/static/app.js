@@ -138,6 +138,14 @@ function boardView(taskId) {
     }
   };
   render();
+  if (!app.live.board(taskId)) {
+    // Not pushed yet (the socket is still opening): the same board over HTTP, or the server's reason.
+    api("GET", `/api/v1/leaderboards/${encodeURIComponent(taskId)}`)
+      .then((board) => app.live.board(taskId) || app.live.receive({ ...board, type: "board" }))
+      .catch((error) => {
+        status.textContent = error.message;
+      });
+  }
   return app.live.on((message) => {
     if ((message.type === "board" || message.type === "board_delta") && message.task_id === taskId) render();
   });
@@ -213,9 +221,11 @@ function submitView(taskId) {
     message.className = "";
     message.textContent = `Uploading ${file.name} (${formatBytes(file.size)})…`;
     try {
+      bar.dataset.events = 0;
       const { submission, path } = await submitFile(taskId, file, (done, total) => {
         bar.max = total;
         bar.value = done;
+        bar.dataset.events = Number(bar.dataset.events) + 1;
       });
       bar.value = bar.max;
       message.textContent = `Uploaded ${file.name} (${path === "presigned" ? "directly to storage" :
@@ -251,7 +261,8 @@ function submitView(taskId) {
       draw({ ...submissions.get(event.submission_id), queue_position: event.queue_position });
     } else if (event.type === "submission") {
       const known = submissions.get(event.submission_id);
-      if (known) draw({ ...known, status: event.status });
+      // A finished submission is drawn once its score or reason is here; a step before that at once.
+      if (known && !FINISHED.has(event.status)) draw({ ...known, status: event.status });
       try {
         const fresh = await api("GET", `/api/v1/submissions/${event.submission_id}`);
         if (fresh.task_id === taskId) draw(fresh);

@@ -1,5 +1,5 @@
 """Import boundaries: services never import each other; `proto` imports nothing but msgspec and the
-standard library; the shared runtime imports no service."""
+standard library; the shared runtime imports no service; the `podium` CLI talks to the public API only."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 SERVICES = ("gateway", "auth_service", "submission_service", "cpu_scorer", "gpu_scorer", "leaderboard_service")
-FIRST_PARTY = (*SERVICES, "proto", "podium_runtime", "deploy")
+FIRST_PARTY = (*SERVICES, "proto", "podium_runtime", "deploy", "podium_cli")
 
 
 def imported_top_levels(package: str) -> dict[str, set[str]]:
@@ -44,3 +44,10 @@ def test_proto_depends_on_msgspec_and_the_standard_library_only() -> None:
 def test_the_runtime_imports_no_service() -> None:
     for path, names in imported_top_levels("podium_runtime").items():
         assert not names & {*SERVICES, "deploy"}, f"{path} imports {sorted(names & {*SERVICES, 'deploy'})}"
+
+
+def test_the_cli_imports_no_service_and_the_platform_only_for_up_and_demo() -> None:
+    # `podium up`/`podium demo` run or seed the platform (deploy, proto); every other command is an API client.
+    for path, names in imported_top_levels("podium_cli").items():
+        allowed = {"podium_cli", "deploy", "proto"} if path == "podium_cli/dev.py" else {"podium_cli"}
+        assert names & set(FIRST_PARTY) <= allowed, f"{path} imports {sorted(names & set(FIRST_PARTY) - allowed)}"

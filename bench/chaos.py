@@ -1,0 +1,283 @@
+"""Faults while submissions flow, then the platform's invariants: `make chaos` (and, shorter, a system test).
+
+A platform of its own (embedded NATS, PostgreSQL, S3 and every service as a process, on free ports) takes a
+steady stream of PSNR submissions from several teams, each a client that retries what failed on the
+platform's side (a connection refused, a 503). Meanwhile each fault happens in turn: `kill -9` of every
+service (then a restart), a NATS restart, a PostgreSQL restart. Afterwards, with every fault healed:
+
+- every accepted submission reaches a terminal state (nothing stuck);
+- every scored submission is counted once on the board (one projection row each, the board's counts agree);
+- the board equals a rebuild from the streams;
+- no quota drift (each team's used quota = its submissions that took quota and were not refunded);
+- and during the database outage, requests were answered 503 with `Retry-After`, never 500.
+
+    python -m bench.chaos [--teams 8] [--settle 180]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from deploy.demo import make_ground_truth, noisy_submission, npy_zip, seed_ground_truth
+from deploy.run import SERVICES, service_env
+from deploy.stack import HOST, EmbeddedStack, Server, StackPorts, http_ok, spawn, stop_all, wait_until
+from podium_runtime.connections import create_s3
+from podium_runtime.settings import PlatformSettings
+from proto.competition import parse_competition
+
+TASK = "chaos"
+COMPETITION = f"""
+[competition]
+name = "Chaos"
+
+[[tasks]]
+id = "{TASK}"
+title = "PSNR under faults"
+kind = "cpu"
+metric = "psnr"
+scorer_version = "psnr-1"
+daily_quota = 10000
+samples = 4
+shape = [3, 8, 8]
+ground_truth = "{TASK}/ground_truth.zip"
+"""
+ADMIN = ("chaos-admin", "chaos-admin-password")
+TERMINAL = {"scored", "failed", "rejected", "expired", "cancelled"}
+# What the clients retry: the platform's side failing for a moment (never a refusal of the submission).
+RETRIED = {502, 503, 504}
+
+
+@dataclass
+class Platform:
+    """The stack and the services as processes, each of which can be killed and started again."""
+
+    folder: Path
+    stack: EmbeddedStack = field(init=False)
+    env: dict[str, str] = field(default_factory=dict)
+    services: dict[str, Server] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.stack = EmbeddedStack(self.folder / "stack", StackPorts.free(), durable=False)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{HOST}:{self.env['PODIUM_GATEWAY_HTTP_PORT']}"
+
+    def start(self) -> None:
+        self.stack.start()
+        competition_file = self.folder / "competition.toml"
+        competition_file.write_text(COMPETITION)
+        settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in self.stack.env().items()})
+        seed_ground_truth(create_s3(settings), parse_competition(COMPETITION))
+        self.env = {**service_env(self.stack, free_ports=True), "PODIUM_COMPETITION_FILE": str(competition_file),
+                    "PODIUM_RECONCILE_INTERVAL_S": "2", "PODIUM_OUTBOX_POLL_S": "0.5"}
+        for service in SERVICES:
+            self.start_service(service.module)
+        subprocess.run([sys.executable, "-m", "auth_service", "create-admin", "--name", ADMIN[0],  # noqa: S603
+                        "--password", ADMIN[1]], env=self.env, check=True, capture_output=True, timeout=60)
+
+    def start_service(self, module: str) -> None:
+        port = self.env[f"PODIUM_{module.upper()}_HTTP_PORT"]
+        server = spawn(module, [sys.executable, "-m", module], self.folder / f"{module}.log", signal.SIGTERM,
+                       env=self.env)
+        self.services[module] = server
+        wait_until(lambda: http_ok(f"http://{HOST}:{port}/readiness"), module, 60, server.proc, server.log)
+
+    def kill(self, module: str) -> None:
+        server = self.services.pop(module)
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+
+    def restart_server(self, name: str) -> None:
+        """Stop one of the stack's servers (cleanly: it is a restart, not a crash) and start it again."""
+        server = next(s for s in self.stack.servers if s.name == name)
+        stop_all([server], timeout_s=15)
+        self.stack.servers.remove(server)
+        {"nats": self.stack.start_nats, "postgres": self.stack.start_postgres}[name]()
+
+    def stop(self) -> None:
+        stop_all(list(self.services.values()), timeout_s=15)
+        self.services.clear()
+        self.stack.stop()
+
+
+@dataclass
+class Tally:
+    statuses: Counter = field(default_factory=Counter)
+    retried: int = 0
+    submitted: list[int] = field(default_factory=list)
+    unavailable_with_retry_after: int = 0
+    server_errors: list[str] = field(default_factory=list)
+
+
+async def call(client: httpx.AsyncClient, tally: Tally, method: str, url: str, **kwargs: object) -> httpx.Response:
+    """One request as a careful client makes it: retried while the platform's side is failing."""
+    for _ in range(600):
+        try:
+            response = await client.request(method, url, **kwargs)
+        except httpx.TransportError:
+            tally.retried += 1
+            await asyncio.sleep(0.25)
+            continue
+        tally.statuses[response.status_code] += 1
+        if response.status_code == 503 and "retry-after" in response.headers:
+            tally.unavailable_with_retry_after += 1
+        if response.status_code in RETRIED:
+            tally.retried += 1
+            await asyncio.sleep(0.25)
+            continue
+        if response.status_code >= 500:
+            tally.server_errors.append(f"{method} {url}: {response.status_code} {response.text[:200]}")
+        return response
+    raise TimeoutError(f"{method} {url} kept failing")
+
+
+async def team_loop(client: httpx.AsyncClient, tally: Tally, admin: str, index: int, stop: asyncio.Event,
+                    truth: dict) -> None:
+    name, password = f"chaos-team-{index}", f"chaos-password-{index}"
+    await call(client, tally, "POST", "/api/v1/teams", json={"name": name, "password": password},
+               headers={"Authorization": f"Bearer {admin}"})
+    token = (await call(client, tally, "POST", "/auth/login", json={"name": name, "password": password})).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    seed = 0
+    while not stop.is_set():
+        seed += 1
+        data = npy_zip(noisy_submission(truth, 0.02 + 0.01 * (index % 5), seed=index * 1000 + seed))
+        response = await call(client, tally, "POST", f"/api/v1/tasks/{TASK}/submissions", headers=headers,
+                              files={"file": ("s.zip", data, "application/zip")})
+        if response.status_code == 200:
+            tally.submitted.append(response.json()["id"])
+        await call(client, tally, "GET", f"/api/v1/leaderboards/{TASK}", headers=headers)
+        await asyncio.sleep(0.3)
+
+
+async def faults(platform: Platform, log: list[tuple[str, float]]) -> None:
+    """Each fault in turn, with submissions flowing before, during and after it."""
+    for module in ("cpu_scorer", "submission_service", "leaderboard_service", "gpu_scorer", "auth_service",
+                   "gateway"):
+        await asyncio.sleep(2)
+        started = time.monotonic()
+        platform.kill(module)
+        await asyncio.sleep(1)
+        await asyncio.to_thread(platform.start_service, module)
+        log.append((f"kill -9 {module}, restart", time.monotonic() - started))
+    for server in ("nats", "postgres"):
+        await asyncio.sleep(2)
+        started = time.monotonic()
+        await asyncio.to_thread(platform.restart_server, server)
+        log.append((f"restart {server}", time.monotonic() - started))
+    await asyncio.sleep(3)
+
+
+async def invariants(platform: Platform, tally: Tally, settle_s: float) -> dict[str, object]:
+    """Wait until nothing is in flight, then check what must hold; returns the figures (raises if one fails)."""
+    dsn = platform.stack.env()["PODIUM_POSTGRES_DSN"]
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + settle_s
+        while True:
+            unfinished = await conn.fetchval(
+                "SELECT count(*) FROM submissions.submissions WHERE status IN ('received', 'scoring')")
+            if unfinished == 0 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+        statuses = dict(await conn.fetch("SELECT status, count(*) FROM submissions.submissions GROUP BY status"))
+        scored = await conn.fetchval(
+            "SELECT count(*) FROM submissions.submissions WHERE status = 'scored' AND task_id = $1", TASK)
+        await asyncio.sleep(2)  # the last scores reach the projection
+        projected = await conn.fetchval(
+            "SELECT count(DISTINCT submission_id) FROM leaderboard.scores WHERE task_id = $1", TASK)
+        duplicates = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT submission_id FROM leaderboard.scores GROUP BY submission_id, "
+            "scorer_version HAVING count(*) > 1) d")
+        drift = await conn.fetch(
+            """SELECT q.team_id, q.used, count(s.id) FILTER (WHERE NOT s.quota_refunded) AS taken
+               FROM submissions.quota_usage q LEFT JOIN submissions.submissions s
+                 ON s.team_id = q.team_id AND s.task_id = q.task_id AND s.quota_day = q.day
+               GROUP BY q.team_id, q.task_id, q.day, q.used
+               HAVING q.used <> count(s.id) FILTER (WHERE NOT s.quota_refunded)""")
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
+        before = (await client.get(f"/api/v1/leaderboards/{TASK}")).json()
+        rebuilt = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "leaderboard_service", "rebuild"], env=platform.env,
+            capture_output=True, text=True, timeout=120)
+        assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+        await asyncio.sleep(1)
+        after = (await client.get(f"/api/v1/leaderboards/{TASK}")).json()
+    counted = sum(entry["submissions"] for entry in before["public"])
+    figures = {
+        "submissions accepted": len(tally.submitted), "statuses": statuses, "stuck": unfinished,
+        "scored": scored, "on the board (projection rows)": projected, "counted by the board": counted,
+        "duplicate score rows": duplicates, "quota drift (teams)": len(drift),
+        "board = rebuild": before["public"] == after["public"],
+        "503 + Retry-After answers": tally.unavailable_with_retry_after, "client retries": tally.retried,
+        "5xx not retried": len(tally.server_errors),
+    }
+    return figures
+
+
+async def run(folder: Path, teams: int, settle_s: float) -> tuple[dict[str, object], list[tuple[str, float]]]:
+    platform = Platform(folder)
+    await asyncio.to_thread(platform.start)
+    tally, log, stop = Tally(), [], asyncio.Event()
+    try:
+        truth = make_ground_truth(parse_competition(COMPETITION).tasks[0])
+        async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30) as client:
+            admin = (await call(client, tally, "POST", "/auth/login",
+                                json={"name": ADMIN[0], "password": ADMIN[1]})).json()["access_token"]
+            loops = [asyncio.create_task(team_loop(client, tally, admin, i, stop, truth)) for i in range(teams)]
+            await faults(platform, log)
+            stop.set()
+            await asyncio.gather(*loops)
+        figures = await invariants(platform, tally, settle_s)
+        figures["server errors"] = tally.server_errors[:5]
+        return figures, log
+    finally:
+        await asyncio.to_thread(platform.stop)
+
+
+def print_table(figures: dict[str, object], log: list[tuple[str, float]]) -> None:
+    print("\nfault                                   healed in")
+    for fault, seconds in log:
+        print(f"  {fault:<38}{seconds:6.1f} s")
+    print("\ninvariant / figure                      value")
+    for name, value in figures.items():
+        print(f"  {name:<38}{value}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.splitlines()[0])
+    parser.add_argument("--teams", type=int, default=8)
+    parser.add_argument("--settle", type=float, default=180, help="seconds allowed for the last jobs to finish")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="podium-chaos-"))  # a fresh platform every time
+    figures, log = asyncio.run(run(folder, args.teams, args.settle))
+    print_table(figures, log)
+    failed = (figures["stuck"] or figures["duplicate score rows"] or figures["quota drift (teams)"]
+              or not figures["board = rebuild"] or figures["scored"] != figures["on the board (projection rows)"]
+              or figures["5xx not retried"])
+    if failed:
+        print(f"\nFAILED: the services' logs are in {folder}")
+        sys.exit(1)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

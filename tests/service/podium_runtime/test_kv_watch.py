@@ -1,0 +1,74 @@
+"""A KV follower keeps following across a NATS restart (a plain nats-py watch silently stops: the server
+side of the watch is lost with the server). A private nats-server, restarted by the test."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from deploy.stack import HOST, Server, free_port, http_ok, spawn, stop_all, venv_binary, wait_until
+from podium_runtime.kv_watch import Reconnects, follow
+
+
+class NatsServer:
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port, self.monitor = folder, free_port(), free_port()
+        self.server: Server | None = None
+
+    def start(self) -> None:
+        argv = [venv_binary("nats-server"), "-a", HOST, "-p", str(self.port), "-m", str(self.monitor), "-js",
+                "-sd", str(self.folder)]
+        self.server = spawn("nats", argv, self.folder / "nats.log", signal.SIGTERM)
+        wait_until(lambda: http_ok(f"http://{HOST}:{self.monitor}/healthz?js-enabled-only=true"), "nats", 20,
+                   self.server.proc, self.server.log)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            stop_all([self.server], timeout_s=10)
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+async def test_a_follower_sees_changes_made_after_a_nats_restart(private_nats: NatsServer) -> None:
+    reconnects = Reconnects()
+    client = await nats.connect(f"nats://{HOST}:{private_nats.port}", max_reconnect_attempts=-1,
+                                reconnect_time_wait=0.2, reconnected_cb=reconnects.callback)
+    kv = await client.jetstream().create_key_value(bucket="followed")
+    await kv.put("a", b"1")
+    seen: dict[str, bytes] = {}
+    loaded = asyncio.Event()
+
+    def apply(entry: object) -> None:
+        if entry is None:
+            loaded.set()
+        else:
+            seen[entry.key] = entry.value  # type: ignore[attr-defined]
+
+    follower = asyncio.create_task(follow(lambda: client, "followed", apply, reconnects))
+    try:
+        await asyncio.wait_for(loaded.wait(), 10)
+        assert seen == {"a": b"1"}
+        await asyncio.to_thread(private_nats.stop)
+        await asyncio.to_thread(private_nats.start)
+        async with asyncio.timeout(15):
+            while reconnects.count == 0:
+                await asyncio.sleep(0.1)
+        await (await client.jetstream().key_value("followed")).put("a", b"2")
+        async with asyncio.timeout(10):
+            while seen.get("a") != b"2":
+                await asyncio.sleep(0.05)
+    finally:
+        follower.cancel()
+        await asyncio.gather(follower, return_exceptions=True)
+        await client.close()

@@ -1,0 +1,27 @@
+"""Faults while submissions flow (kill -9 of every service, NATS and PostgreSQL restarts) on a platform of
+its own, then the invariants: nothing lost or stuck, each score counted once, the board equal to a rebuild,
+no quota drift, and 503 with Retry-After (never 500) while the database was away. `make chaos` runs it longer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.chaos import print_table, run
+
+pytestmark = pytest.mark.system
+
+
+@pytest.mark.timeout(420)
+async def test_faults_under_load_lose_nothing_and_count_everything_once(tmp_path: Path) -> None:
+    figures, log = await run(tmp_path, teams=4, settle_s=150)
+    print_table(figures, log)
+    assert figures["submissions accepted"] >= 20
+    assert figures["stuck"] == 0, figures
+    assert figures["scored"] > 0 and figures["scored"] == figures["on the board (projection rows)"], figures
+    assert figures["counted by the board"] == figures["scored"], figures
+    assert figures["duplicate score rows"] == 0 and figures["quota drift (teams)"] == 0, figures
+    assert figures["board = rebuild"], figures
+    assert figures["5xx not retried"] == 0, figures["server errors"]
+    assert figures["503 + Retry-After answers"] > 0, figures  # the database outage was seen, and said so
