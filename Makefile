@@ -25,10 +25,10 @@ $(TRITON_STAMP):
 
 ## make run: the embedded stack + every service; prints the gateway URL. Ctrl-C stops everything.
 run: $(STAMP)
-	$(PY) -m deploy.run
+	$(VENV)/bin/podium up
 
 ## make test: the whole suite against real NATS, PostgreSQL and S3 started on free ports.
-test: $(STAMP) $(TRITON_STAMP)
+test: $(STAMP) $(TRITON_STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make browser: Debian's Chromium for the web page's tests (Playwright drives it; `playwright install` is not used).

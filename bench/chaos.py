@@ -3,7 +3,8 @@
 A platform of its own (embedded NATS, PostgreSQL, S3 and every service as a process, on free ports) takes a
 steady stream of PSNR submissions from several teams, each a client that retries what failed on the
 platform's side (a connection refused, a 503). Meanwhile each fault happens in turn: `kill -9` of every
-service (then a restart), a NATS restart, a PostgreSQL restart. Afterwards, with every fault healed:
+service (then a restart), a NATS restart, a PostgreSQL restart, object storage down for a few seconds
+(scoring jobs fail on our side and are redelivered with backoff). Afterwards, with every fault healed:
 
 - every accepted submission reaches a terminal state (nothing stuck);
 - every scored submission is counted once on the board (one projection row each, the board's counts agree);
@@ -102,12 +103,14 @@ class Platform:
         server.proc.send_signal(signal.SIGKILL)
         server.proc.wait()
 
-    def restart_server(self, name: str) -> None:
-        """Stop one of the stack's servers (cleanly: it is a restart, not a crash) and start it again."""
+    def restart_server(self, name: str, outage_s: float = 0.0) -> None:
+        """Stop one of the stack's servers (cleanly: it is a restart, not a crash), leave it down for
+        `outage_s`, and start it again."""
         server = next(s for s in self.stack.servers if s.name == name)
         stop_all([server], timeout_s=15)
         self.stack.servers.remove(server)
-        {"nats": self.stack.start_nats, "postgres": self.stack.start_postgres}[name]()
+        time.sleep(outage_s)
+        {"nats": self.stack.start_nats, "postgres": self.stack.start_postgres, "s3": self.stack.start_s3}[name]()
 
     def stop(self) -> None:
         stop_all(list(self.services.values()), timeout_s=15)
@@ -175,11 +178,12 @@ async def faults(platform: Platform, log: list[tuple[str, float]]) -> None:
         await asyncio.sleep(1)
         await asyncio.to_thread(platform.start_service, module)
         log.append((f"kill -9 {module}, restart", time.monotonic() - started))
-    for server in ("nats", "postgres"):
+    for server, outage_s in (("nats", 0.0), ("postgres", 0.0), ("s3", 3.0)):
         await asyncio.sleep(2)
         started = time.monotonic()
-        await asyncio.to_thread(platform.restart_server, server)
-        log.append((f"restart {server}", time.monotonic() - started))
+        await asyncio.to_thread(platform.restart_server, server, outage_s)
+        log.append((f"restart {server}" + (f" ({outage_s:.0f} s down)" if outage_s else ""),
+                    time.monotonic() - started))
     await asyncio.sleep(3)
 
 

@@ -4,10 +4,12 @@ for clients such as MLS-GOAT's `submit.py` (optionally waiting for the score), a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import httpx
 import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State, UploadFile
@@ -51,7 +53,13 @@ async def _put(state: State, ticket: ops.UploadTicket, upload: UploadFile, size:
         while chunk := await upload.read(1 << 20):
             yield chunk
 
-    response = await state.http.put(ticket.upload_url, content=chunks(), headers={"content-length": str(size)})
+    try:
+        response = await state.http.put(ticket.upload_url, content=chunks(), headers={"content-length": str(size)})
+    except httpx.TransportError:
+        response = None
+    if response is None or response.status_code >= 500:
+        raise Problem(503, "object storage is unavailable for a moment; send the file again shortly",
+                      headers={"Retry-After": "2"})
     if response.status_code >= 300:
         raise Problem(502, f"object storage refused the upload ({response.status_code})")
 
@@ -81,7 +89,13 @@ async def direct_upload(request: Request, state: State, task_id: str, upload: Up
         ops.START_UPLOAD,
         ops.StartUpload(actor=actor, task_id=task_id, filename=upload.filename or "submission", size_bytes=size),
     )
-    await _put(state, ticket, upload, size)
+    try:
+        await _put(state, ticket, upload, size)
+    except Problem:
+        # Nothing was stored: give the quota back at once rather than when the upload URL expires.
+        with contextlib.suppress(Problem):
+            await state.services.call(ops.CANCEL, ops.GetSubmission(actor=actor, submission_id=ticket.submission_id))
+        raise
     changed: asyncio.Queue[bytes] = asyncio.Queue()
 
     async def on_change(message: Any) -> None:

@@ -302,4 +302,5 @@ async def test_an_admin_creates_imports_answers_reveals_rescores_and_sees_stats(
     await page.goto("/#/admin/stats")
     teams = (await gateway.get("/api/v1/admin/stats", headers=bearer(admin_token))).json()["teams"]
     await expect(page.locator('#stats dd[data-stat="teams"]')).to_have_text(str(teams))
+    await expect(page.locator("#stats-by-task tbody tr", has_text="lab")).to_be_visible()
     await shoot(page, "11-admin-stats")

@@ -206,9 +206,41 @@ async function statsSection(body) {
   const stats = await api("GET", "/api/v1/admin/stats");
   const labels = { teams: "Teams", disabled_teams: "Disabled teams", admins: "Admins", members: "Members",
     questions: "Questions", unanswered_questions: "Unanswered questions", hidden_questions: "Hidden questions",
-    announcements: "Announcements" };
-  body.replaceChildren(h("dl", { class: "facts stats", id: "stats" },
+    announcements: "Announcements", websocket_clients: "Live connections" };
+  const sections = [h("dl", { class: "facts stats", id: "stats" },
     ...Object.entries(labels).filter(([key]) => key in stats)
-      .map(([key, label]) => [h("dt", {}, label), h("dd", { dataset: { stat: key } }, stats[key])])));
+      .map(([key, label]) => [h("dt", {}, label), h("dd", { dataset: { stat: key } }, stats[key])]))];
+  const submissions = stats.submissions;
+  if (submissions && typeof submissions === "object") {
+    const seconds = (value) => (value === null || value === undefined ? "–" : `${Number(value).toFixed(2)} s`);
+    sections.push(h("h2", {}, `Submissions (${submissions.submissions})`),
+      h("dl", { class: "facts" }, ...Object.entries(submissions.by_status || {})
+        .map(([status, count]) => [h("dt", {}, status), h("dd", {}, count)]),
+      h("dt", {}, "Scoring time, median"), h("dd", {}, seconds(submissions.scoring_time_median_s)),
+      h("dt", {}, "Scoring time, p95"), h("dd", {}, seconds(submissions.scoring_time_p95_s))));
+    const byTask = Object.entries(submissions.by_task || {});
+    const statuses = [...new Set(byTask.flatMap(([, counts]) => Object.keys(counts)))].sort();
+    if (byTask.length) {
+      sections.push(h("h2", {}, "Per task"), h("table", { id: "stats-by-task" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Task"), statuses.map((status) => h("th", {}, status)))),
+        h("tbody", {}, byTask.map(([taskId, counts]) => h("tr", {}, h("td", {}, taskId),
+          statuses.map((status) => h("td", {}, counts[status] ?? 0)))))));
+    }
+    if (submissions.failure_reasons?.length) {
+      sections.push(h("h2", {}, "Why submissions failed"), h("table", { id: "stats-failures" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Reason"), h("th", {}, "Count"))),
+        h("tbody", {}, submissions.failure_reasons.map((reason) => h("tr", {}, h("td", {}, reason.key),
+          h("td", {}, reason.count))))));
+    }
+    if (submissions.queues?.length) {
+      sections.push(h("h2", {}, "Scorer queues"), h("table", { id: "stats-queues" },
+        h("thead", {}, h("tr", {}, ...["Pool", "Queued", "In flight", "Workers", "Per minute"]
+          .map((title) => h("th", {}, title)))),
+        h("tbody", {}, submissions.queues.map((queue) => h("tr", {}, h("td", {}, queue.kind),
+          h("td", {}, queue.queued), h("td", {}, queue.in_flight), h("td", {}, queue.workers_alive),
+          h("td", {}, formatScore(queue.throughput_per_min, 1)))))));
+    }
+  }
+  body.replaceChildren(...sections);
   return null;
 }
