@@ -24,7 +24,7 @@ DEMO_TEAM = ("demo-team", "podium-demo")
 
 async def _publish_version(settings: AuthServiceSettings, account_id: int, version: int) -> None:
     try:
-        client = await nats.connect(settings.nats_url, connect_timeout=2, max_reconnect_attempts=0)
+        client = await nats.connect(settings.nats_servers, connect_timeout=2, max_reconnect_attempts=0)
     except Exception as exc:  # NATS down: auth_service reconciles every version from PostgreSQL at its start
         log.warning("could not publish the token version; it is applied at auth_service's next start: %r", exc)
         return

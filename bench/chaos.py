@@ -35,7 +35,18 @@ import httpx
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip, seed_ground_truth
 from deploy.run import SERVICES, service_env
-from deploy.stack import HOST, EmbeddedStack, Server, StackPorts, http_ok, spawn, stop_all, wait_until
+from deploy.stack import (
+    HOST,
+    EmbeddedStack,
+    Server,
+    StackPorts,
+    free_port,
+    http_ok,
+    spawn,
+    stop_all,
+    venv_binary,
+    wait_until,
+)
 from podium_runtime.connections import create_s3
 from podium_runtime.settings import PlatformSettings
 from proto.competition import parse_competition
@@ -63,11 +74,63 @@ RETRIED = {502, 503, 504}
 
 
 @dataclass
-class Platform:
-    """The stack and the services as processes, each of which can be killed and started again."""
+class NatsCluster:
+    """Three nats-server processes on loopback, clustered, with JetStream (streams get 3 replicas)."""
 
     folder: Path
+    ports: list[tuple[int, int, int]] = field(default_factory=list)  # (client, cluster, monitor) per node
+    nodes: dict[int, Server] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ports = [(free_port(), free_port(), free_port()) for _ in range(3)]
+
+    @property
+    def url(self) -> str:
+        return ",".join(f"nats://{HOST}:{client}" for client, _, _ in self.ports)
+
+    def start_node(self, index: int) -> None:
+        client, cluster, monitor = self.ports[index]
+        store = self.folder / f"nats-{index}"
+        store.mkdir(parents=True, exist_ok=True)
+        routes = ",".join(f"nats://{HOST}:{c}" for i, (_, c, _) in enumerate(self.ports) if i != index)
+        argv = [venv_binary("nats-server"), "-a", HOST, "-p", str(client), "-m", str(monitor), "-js", "-sd",
+                str(store), "--server_name", f"podium-{index}", "--cluster_name", "podium",
+                "--cluster", f"nats://{HOST}:{cluster}", "--routes", routes]
+        self.nodes[index] = spawn(f"nats-{index}", argv, self.folder / f"nats-{index}.log", signal.SIGTERM)
+
+    def start(self) -> None:
+        for index in range(3):
+            self.start_node(index)
+        for index, (_, _, monitor) in enumerate(self.ports):  # JetStream is ready once a meta leader is elected
+            wait_until(lambda m=monitor: http_ok(f"http://{HOST}:{m}/healthz?js-enabled-only=true"),
+                       f"nats-{index}", 60, self.nodes[index].proc, self.nodes[index].log)
+
+    def kill(self, index: int) -> None:
+        node = self.nodes.pop(index)
+        node.proc.send_signal(signal.SIGKILL)
+        node.proc.wait()
+
+    def restart(self, index: int) -> None:
+        """Start a killed node and wait until it has caught up (its streams and consumers current)."""
+        self.start_node(index)
+        _, _, monitor = self.ports[index]
+        wait_until(lambda: http_ok(f"http://{HOST}:{monitor}/healthz"), f"nats-{index}", 60,
+                   self.nodes[index].proc, self.nodes[index].log)
+
+    def stop(self) -> None:
+        stop_all(list(self.nodes.values()), timeout_s=15)
+        self.nodes.clear()
+
+
+@dataclass
+class Platform:
+    """The stack and the services as processes, each of which can be killed and started again; with
+    `cluster`, NATS is a 3-node cluster with R3 streams instead of the stack's single server."""
+
+    folder: Path
+    cluster: bool = False
     stack: EmbeddedStack = field(init=False)
+    nats: NatsCluster | None = None
     env: dict[str, str] = field(default_factory=dict)
     services: dict[str, Server] = field(default_factory=dict)
 
@@ -79,13 +142,23 @@ class Platform:
         return f"http://{HOST}:{self.env['PODIUM_GATEWAY_HTTP_PORT']}"
 
     def start(self) -> None:
-        self.stack.start()
+        if self.cluster:
+            self.nats = NatsCluster(self.folder / "cluster")
+            self.nats.start()
+            self.stack.data_dir.mkdir(parents=True, exist_ok=True)
+            (self.stack.data_dir / "logs").mkdir(exist_ok=True)
+            self.stack.start_postgres()
+            self.stack.start_s3()
+        else:
+            self.stack.start()
         competition_file = self.folder / "competition.toml"
         competition_file.write_text(COMPETITION)
         settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in self.stack.env().items()})
         seed_ground_truth(create_s3(settings), parse_competition(COMPETITION))
         self.env = {**service_env(self.stack, free_ports=True), "PODIUM_COMPETITION_FILE": str(competition_file),
                     "PODIUM_RECONCILE_INTERVAL_S": "2", "PODIUM_OUTBOX_POLL_S": "0.5"}
+        if self.nats is not None:
+            self.env |= {"PODIUM_NATS_URL": self.nats.url, "PODIUM_STREAM_REPLICAS": "3"}
         for service in SERVICES:
             self.start_service(service.module)
         subprocess.run([sys.executable, "-m", "auth_service", "create-admin", "--name", ADMIN[0],  # noqa: S603
@@ -116,6 +189,8 @@ class Platform:
         stop_all(list(self.services.values()), timeout_s=15)
         self.services.clear()
         self.stack.stop()
+        if self.nats is not None:
+            self.nats.stop()
 
 
 @dataclass
@@ -170,6 +245,9 @@ async def team_loop(client: httpx.AsyncClient, tally: Tally, admin: str, index: 
 
 async def faults(platform: Platform, log: list[tuple[str, float]]) -> None:
     """Each fault in turn, with submissions flowing before, during and after it."""
+    if platform.nats is not None:
+        await cluster_faults(platform, platform.nats, log)
+        return
     for module in ("cpu_scorer", "submission_service", "leaderboard_service", "gpu_scorer", "auth_service",
                    "gateway"):
         await asyncio.sleep(2)
@@ -184,6 +262,24 @@ async def faults(platform: Platform, log: list[tuple[str, float]]) -> None:
         await asyncio.to_thread(platform.restart_server, server, outage_s)
         log.append((f"restart {server}" + (f" ({outage_s:.0f} s down)" if outage_s else ""),
                     time.monotonic() - started))
+    await asyncio.sleep(3)
+
+
+async def cluster_faults(platform: Platform, cluster: NatsCluster, log: list[tuple[str, float]]) -> None:
+    """On a 3-node cluster: kill -9 one node, then (once it is back and current) another, then a scorer."""
+    for index in (0, 1):
+        await asyncio.sleep(2)
+        started = time.monotonic()
+        cluster.kill(index)
+        await asyncio.sleep(5)  # submissions flow through the two other nodes meanwhile
+        await asyncio.to_thread(cluster.restart, index)
+        log.append((f"kill -9 NATS node {index} (5 s down), restart", time.monotonic() - started))
+    await asyncio.sleep(2)
+    started = time.monotonic()
+    platform.kill("cpu_scorer")
+    await asyncio.sleep(1)
+    await asyncio.to_thread(platform.start_service, "cpu_scorer")
+    log.append(("kill -9 cpu_scorer, restart", time.monotonic() - started))
     await asyncio.sleep(3)
 
 
@@ -236,8 +332,9 @@ async def invariants(platform: Platform, tally: Tally, settle_s: float) -> dict[
     return figures
 
 
-async def run(folder: Path, teams: int, settle_s: float) -> tuple[dict[str, object], list[tuple[str, float]]]:
-    platform = Platform(folder)
+async def run(folder: Path, teams: int, settle_s: float, *, cluster: bool = False
+              ) -> tuple[dict[str, object], list[tuple[str, float]]]:
+    platform = Platform(folder, cluster=cluster)
     await asyncio.to_thread(platform.start)
     tally, log, stop = Tally(), [], asyncio.Event()
     try:
@@ -269,9 +366,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.splitlines()[0])
     parser.add_argument("--teams", type=int, default=8)
     parser.add_argument("--settle", type=float, default=180, help="seconds allowed for the last jobs to finish")
+    parser.add_argument("--cluster", action="store_true", help="NATS as a 3-node cluster (R3 streams); kill nodes")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="podium-chaos-"))  # a fresh platform every time
-    figures, log = asyncio.run(run(folder, args.teams, args.settle))
+    figures, log = asyncio.run(run(folder, args.teams, args.settle, cluster=args.cluster))
     print_table(figures, log)
     failed = (figures["stuck"] or figures["duplicate score rows"] or figures["quota drift (teams)"]
               or not figures["board = rebuild"] or figures["scored"] != figures["on the board (projection rows)"]

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from faststream.exceptions import NackMessage, RejectMessage
+from faststream.exceptions import RejectMessage
 from faststream.nats import NatsBroker, NatsMessage
 from minio import Minio
 
@@ -19,8 +19,7 @@ from cpu_scorer.archive import ArchiveLimits, ArchiveRejected
 from cpu_scorer.ground_truth import GroundTruthCache
 from cpu_scorer.psnr import split_assignment
 from cpu_scorer.scoring import ScoreResult, score_archive
-from podium_runtime.jobs import JobCancelled, JobReporter
-from podium_runtime.publish import publish_event
+from podium_runtime.jobs import JobReporter
 from proto.competition import Competition, Task
 from proto.events import ScoreComputed, SubmissionReceived
 
@@ -64,33 +63,7 @@ class CpuScorer:
             await self.jobs.fail(event, f"task {event.task_id!r} is not a CPU task of this competition",
                                  code="unknown_task")
             raise RejectMessage()
-        if self.jobs.cancelled(event):
-            log.info("skipped: the submission was cancelled", extra={"submission_id": event.submission_id})
-            return  # acknowledged: a cancelled submission is never scored
-        started = time.perf_counter()
-        try:
-            async with self.jobs.kept_alive(message):
-                outcome = await self._score(task, event)
-        except JobCancelled:
-            log.info("stopped: the submission was cancelled", extra={"submission_id": event.submission_id})
-            self.jobs.finished(event, "cancelled", started)
-            return
-        except ArchiveRejected as exc:
-            log.info("submission refused", extra={"submission_id": event.submission_id, "reason": str(exc)})
-            await self.jobs.fail(event, str(exc), code="archive_rejected", started=started)
-            raise RejectMessage() from None
-        except Exception as exc:
-            # Storage or NATS unreachable, ground truth misconfigured, a bug: not the participant's fault.
-            # Retried with growing delays; after MaxDeliver the advisory ends the submission `failed`.
-            delay = self.jobs.retry_delay(event, message)
-            log.warning("scoring failed on our side; retrying", exc_info=True,
-                        extra={"submission_id": event.submission_id, "retry_in_s": delay})
-            raise NackMessage(delay=delay) from exc
-        outcome.durations_ms["total"] = (time.perf_counter() - started) * 1000
-        await publish_event(self.broker.connection.jetstream(), outcome)
-        self.jobs.finished(event, "scored", started)
-        log.info("submission scored", extra={"submission_id": event.submission_id,
-                                             "public_score": outcome.public_score})
+        await self.jobs.run(event, message, lambda: self._score(task, event), {ArchiveRejected: "archive_rejected"})
 
     async def _score(self, task: Task, event: SubmissionReceived) -> ScoreComputed:
         timings: dict[str, float] = {}

@@ -80,7 +80,7 @@ def cors_config(settings: GatewaySettings) -> CORSConfig | None:
 def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> Litestar:
     reconnects = Reconnects()
     broker = broker or NatsBroker(
-        settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None,
+        settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None,
         middlewares=(NatsTelemetryMiddleware(),), reconnected_cb=reconnects.callback,
     )
     services = ServiceClient(broker, settings.service_timeout_s)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from faststream.exceptions import NackMessage, RejectMessage
+from faststream.exceptions import RejectMessage
 from faststream.nats import NatsBroker, NatsMessage
 from minio import Minio
 
@@ -20,8 +20,7 @@ from gpu_scorer.engines import Engine, EngineTimeout
 from gpu_scorer.metrics import classify, latency
 from gpu_scorer.model_checks import ModelRejected, check_model
 from gpu_scorer.test_set import TestSetCache
-from podium_runtime.jobs import JobCancelled, JobReporter
-from podium_runtime.publish import publish_event
+from podium_runtime.jobs import JobReporter
 from proto.competition import Competition, Task
 from proto.events import ScoreComputed, SubmissionReceived
 
@@ -93,29 +92,7 @@ class GpuScorer:
             await self.jobs.fail(event, f"task {event.task_id!r} is not a model task of this competition",
                                  code="unknown_task")
             raise RejectMessage()
-        if self.jobs.cancelled(event):
-            log.info("skipped: the submission was cancelled", extra={"submission_id": event.submission_id})
-            return  # acknowledged: a cancelled submission is never scored
-        started = time.perf_counter()
-        try:
-            async with self.jobs.kept_alive(message):
-                outcome = await self._score(task, event)
-        except JobCancelled:
-            log.info("stopped: the submission was cancelled", extra={"submission_id": event.submission_id})
-            self.jobs.finished(event, "cancelled", started)
-            return
-        except (ModelRejected, ModelFailed, EngineTimeout) as exc:
-            log.info("model refused", extra={"submission_id": event.submission_id, "reason": str(exc)})
-            await self.jobs.fail(event, str(exc), code=FAILURE_CODES[type(exc)], started=started)
-            raise RejectMessage() from None
-        except Exception as exc:
-            delay = self.jobs.retry_delay(event, message)
-            log.warning("scoring failed on our side; retrying", exc_info=True,
-                        extra={"submission_id": event.submission_id, "retry_in_s": delay})
-            raise NackMessage(delay=delay) from exc
-        outcome.durations_ms["total"] = (time.perf_counter() - started) * 1000
-        await publish_event(self.broker.connection.jetstream(), outcome)
-        self.jobs.finished(event, "scored", started)
+        await self.jobs.run(event, message, lambda: self._score(task, event), FAILURE_CODES)
 
     async def _score(self, task: Task, event: SubmissionReceived) -> ScoreComputed:
         data = await asyncio.to_thread(read_model, self.s3, event.object_key, task.max_upload_bytes)

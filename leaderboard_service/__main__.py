@@ -29,7 +29,7 @@ def main(ctx: click.Context) -> None:
 
 async def _rebuild(settings: LeaderboardServiceSettings) -> str:
     handlers = create_handlers(settings)
-    client = await nats.connect(settings.nats_url)
+    client = await nats.connect(settings.nats_servers)
     pool = await create_pg_pool(settings, max_size=2)
     try:
         js = client.jetstream()
@@ -38,7 +38,7 @@ async def _rebuild(settings: LeaderboardServiceSettings) -> str:
         async with pool.acquire() as conn:
             await apply_migrations(conn, projection.SCHEMA, service_migrations("leaderboard_service"))
         report = await rebuild(pool, js, handlers.competition)
-        broker = NatsBroker(settings.nats_url, serializer=None)
+        broker = NatsBroker(settings.nats_servers, serializer=None)
         await broker.connect()
         handlers.pool, handlers.broker, handlers.boards = pool, broker, await js.key_value(LEADERBOARDS.name)
         await handlers.publish_all()

@@ -8,10 +8,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import msgspec
+from faststream.exceptions import NackMessage, RejectMessage
 from faststream.nats import NatsBroker, NatsMessage
 from nats.js.kv import KeyValue
 
@@ -19,7 +20,7 @@ from podium_runtime.kv_watch import follow
 from podium_runtime.metrics import SCORING_FAILURES, SCORING_RETRIES, VALIDATION_DURATION
 from podium_runtime.publish import publish_event
 from podium_runtime.service import Runtime
-from proto.events import JobLogged, ScoreFailed, ScoreProgress, SubmissionReceived
+from proto.events import JobLogged, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionReceived
 from proto.streams import CANCELLATIONS, ConsumerSpec
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,43 @@ class JobReporter:
         self.log(event, f"not scored: {reason}", "error")
         if started is not None:
             self.finished(event, "failed", started)
+
+    async def run(self, event: SubmissionReceived, message: NatsMessage,
+                  compute: Callable[[], Awaitable[ScoreComputed]], refusals: Mapping[type[Exception], str]) -> None:
+        """One scoring job, start to outcome. Skipped if its submission was cancelled; kept alive while
+        `compute` runs; its ScoreComputed published. A refusal (an exception in `refusals`, mapped to its metric
+        code) becomes a ScoreFailed with the exception's text and is never retried; a cancellation stops the job
+        quietly; anything else — storage or NATS away, even while publishing the outcome — is the platform's
+        fault: the job is delivered again after a growing delay (after MaxDeliver the advisory ends it)."""
+        if self.cancelled(event):
+            log.info("skipped: the submission was cancelled", extra={"submission_id": event.submission_id})
+            return  # acknowledged: a cancelled submission is never scored
+        started = time.perf_counter()
+        try:
+            async with self.kept_alive(message):
+                try:
+                    outcome = await compute()
+                except tuple(refusals) as exc:
+                    code = next(code for kind, code in refusals.items() if isinstance(exc, kind))
+                    log.info("submission refused", extra={"submission_id": event.submission_id, "reason": str(exc)})
+                    await self.fail(event, str(exc), code=code, started=started)
+                    raise RejectMessage() from None
+                outcome.durations_ms["total"] = (time.perf_counter() - started) * 1000
+                await publish_event(self.broker.connection.jetstream(), outcome)
+        except JobCancelled:
+            log.info("stopped: the submission was cancelled", extra={"submission_id": event.submission_id})
+            self.finished(event, "cancelled", started)
+            return
+        except RejectMessage:
+            raise
+        except Exception as exc:
+            delay = self.retry_delay(event, message)
+            log.warning("scoring failed on our side; retrying", exc_info=True,
+                        extra={"submission_id": event.submission_id, "retry_in_s": delay})
+            raise NackMessage(delay=delay) from exc
+        self.finished(event, "scored", started)
+        log.info("submission scored", extra={"submission_id": event.submission_id,
+                                             "public_score": outcome.public_score})
 
     def finished(self, event: SubmissionReceived, outcome: str, started: float) -> None:
         VALIDATION_DURATION.labels(scorer=self.scorer, task=event.task_id, outcome=outcome).observe(

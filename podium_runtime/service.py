@@ -101,7 +101,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
     # serializer=None: handlers take msgspec events decoded by podium_runtime.codec, not pydantic models.
     reconnects = Reconnects()
     broker = NatsBroker(
-        settings.nats_url, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log,
+        settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log,
         middlewares=(NatsTelemetryMiddleware(), NatsPrometheusMiddleware(registry=REGISTRY, app_name=spec.name)),
         reconnected_cb=reconnects.callback,
     )

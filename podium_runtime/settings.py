@@ -24,6 +24,7 @@ class PlatformSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore")
 
+    # One URL, or several comma-separated (the servers of a NATS cluster: the client fails over between them).
     nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
     postgres_dsn: SecretStr = SecretStr(f"postgresql://postgres@127.0.0.1:{DEFAULT_POSTGRES_PORT}/podium")
     postgres_pool_max: int = 10
@@ -35,6 +36,10 @@ class PlatformSettings(BaseSettings):
     # Replicas for the JetStream streams this service declares (3 on a NATS cluster).
     stream_replicas: int = 1
     log_level: str = "INFO"
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
     # Where spans go: "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT), "console" (stderr) or "none".
     traces_exporter: Literal["none", "console", "otlp"] = "none"
     # How often a service refreshes its gauges (consumer lag, outbox backlog, unfinished submissions).

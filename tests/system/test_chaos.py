@@ -25,3 +25,16 @@ async def test_faults_under_load_lose_nothing_and_count_everything_once(tmp_path
     assert figures["board = rebuild"], figures
     assert figures["5xx not retried"] == 0, figures["server errors"]
     assert figures["503 + Retry-After answers"] > 0, figures  # the database outage was seen, and said so
+
+
+@pytest.mark.timeout(420)
+async def test_a_nats_cluster_loses_a_node_under_load_and_nothing_is_lost(tmp_path: Path) -> None:
+    """Three nats-server processes, R3 streams; one node killed (twice, a different one), then a scorer."""
+    figures, log = await run(tmp_path, teams=4, settle_s=150, cluster=True)
+    print_table(figures, log)
+    assert figures["submissions accepted"] >= 20
+    assert figures["stuck"] == 0, figures
+    assert figures["scored"] == figures["on the board (projection rows)"] == figures["counted by the board"], figures
+    assert figures["duplicate score rows"] == 0 and figures["quota drift (teams)"] == 0, figures
+    assert figures["board = rebuild"], figures
+    assert figures["5xx not retried"] == 0, figures["server errors"]

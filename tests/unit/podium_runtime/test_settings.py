@@ -39,3 +39,10 @@ def test_each_service_reads_its_own_port_from_a_shared_environment(monkeypatch: 
     assert GatewaySettings().http_port == 9000
     assert AuthServiceSettings().http_port == 9101
     assert CpuScorerSettings().http_port == 8103
+
+
+def test_a_nats_cluster_is_several_comma_separated_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_NATS_URL", "nats://n1:4222, nats://n2:4222,nats://n3:4222")
+    assert PlatformSettings().nats_servers == ["nats://n1:4222", "nats://n2:4222", "nats://n3:4222"]
+    monkeypatch.setenv("PODIUM_NATS_URL", "nats://one:4222")
+    assert PlatformSettings().nats_servers == ["nats://one:4222"]
