@@ -37,17 +37,9 @@ class TeamChanges(msgspec.Struct, frozen=True):
     disabled: bool | None = None
 
 
-class AdminStats(msgspec.Struct, frozen=True, kw_only=True):
+class AdminStats(ops.IdentityStats, frozen=True, kw_only=True, tag=False):
     """MLS-GOAT's counts (teams, members, questions) at the top level, then the submissions' and this gateway's."""
 
-    teams: int
-    disabled_teams: int
-    admins: int
-    members: int
-    questions: int
-    unanswered_questions: int
-    hidden_questions: int
-    announcements: int
     submissions: submission_ops.SubmissionStats
     # Open on this gateway replica (each replica also exports podium_websocket_clients for the total).
     websocket_clients: int

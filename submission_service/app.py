@@ -7,6 +7,7 @@ import asyncio
 import logging
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 from faststream.asgi import AsgiFastStream
@@ -37,6 +38,7 @@ from submission_service.handlers import BUCKET, DETAILS_BUCKET, SubmissionHandle
 from submission_service.reconciler import MAX_DELIVERIES_ADVISORY, MaxDeliveriesAdvisory, Reconciler, fail_exhausted
 
 log = logging.getLogger(__name__)
+LiveEvent = TypeVar("LiveEvent", ScoreProgress, JobLogged)
 
 
 class SubmissionServiceSettings(ServiceSettings):
@@ -54,6 +56,16 @@ class SubmissionServiceSettings(ServiceSettings):
     reconcile_interval_s: float = Field(default=30.0, gt=0)
 
 
+def live_event(message: NatsMessage, kind: type[LiveEvent]) -> LiveEvent | None:
+    """The core-NATS event of `kind` a message carries; None for another kind, or (logged) a malformed one."""
+    try:
+        event = codec.decode(message.body)
+    except msgspec.DecodeError:
+        log.warning("ignored a malformed live message", extra={"subject": message.raw_message.subject})
+        return None
+    return event if isinstance(event, kind) else None
+
+
 def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
     competition = parse_competition(settings.competition_file.read_bytes())
     handlers = SubmissionHandlers(competition=competition, upload_ttl=timedelta(seconds=settings.upload_ttl_s))
@@ -65,24 +77,14 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
 
     @events.subscriber("job.progress.>", title="submission_service progress")
     async def on_progress(message: NatsMessage) -> None:
-        try:
-            event = codec.decode(message.body)
-        except msgspec.DecodeError:
-            log.warning("ignored a malformed progress message", extra={"subject": message.raw_message.subject})
-            return
-        if isinstance(event, ScoreProgress):
+        if (event := live_event(message, ScoreProgress)) is not None:
             await handlers.on_progress(event)
 
     # One replica keeps each line (a queue group): the log is bounded, duplicates would crowd it.
     @events.subscriber("job.log.>", queue="submission_service", title="submission_service job logs")
     async def on_log(message: NatsMessage) -> None:
         """Keep a scorer's log line about a submission."""
-        try:
-            event = codec.decode(message.body)
-        except msgspec.DecodeError:
-            log.warning("ignored a malformed log line", extra={"subject": message.raw_message.subject})
-            return
-        if isinstance(event, JobLogged):
+        if (event := live_event(message, JobLogged)) is not None:
             await handlers.on_log(event)
 
     @events.subscriber(MAX_DELIVERIES_ADVISORY, title="submission_service max deliveries")
