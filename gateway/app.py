@@ -28,7 +28,7 @@ from gateway.health import HealthController
 from gateway.identity import Identity, TokenMiddleware
 from gateway.kv_store import NatsKVStore
 from gateway.live import LiveHub, live_socket
-from gateway.problems import EXCEPTION_HANDLERS, problem_details_plugin
+from gateway.problems import EXCEPTION_HANDLERS, GatewayRequest, problem_details_plugin
 from gateway.routes_identity import IdentityController
 from gateway.routes_leaderboard import BoardAdminController, LeaderboardController
 from gateway.routes_qa import QAController
@@ -141,6 +141,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=cors_config(settings),
         request_max_body_size=settings.max_request_body_bytes,
+        request_class=GatewayRequest,
         openapi_config=OpenAPIConfig(
             title="Podium API", version="1", path="/docs", render_plugins=[SwaggerRenderPlugin()]
         ),

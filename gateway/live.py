@@ -24,6 +24,7 @@ from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client as NatsClient
 
+from gateway.problems import MALFORMED_JSON, malformed_json
 from gateway.tokens import InvalidToken
 from podium_runtime.metrics import WEBSOCKET_CLIENTS
 from proto import codec
@@ -225,8 +226,9 @@ async def live_socket(socket: WebSocket, state: State) -> None:
         while True:
             try:
                 request = msgspec.json.decode(await socket.receive_text(), type=Follow)
-            except msgspec.DecodeError as exc:
-                client.push(_encoder.encode({"type": "error", "detail": f"send {{\"follow\": [task ids]}}: {exc}"}))
+            except MALFORMED_JSON as exc:
+                client.push(_encoder.encode({"type": "error",
+                                             "detail": f"send {{\"follow\": [task ids]}}: {malformed_json(exc)}"}))
                 continue
             client.following |= set(request.follow)
             client.following -= set(request.unfollow)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, TooManyRequestsException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, TooManyRequestsException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 
 
@@ -25,12 +26,46 @@ class Problem(ProblemDetailsException):
         )
 
 
+# Litestar's multipart parser answers a form of too many parts, or with a part header over 4 KiB (a long file
+# name), with a 400 whose detail reads like a body-size limit (kept so until Litestar 3); say which limits it means.
+_MULTIPART_LIMIT = "Request Entity Too Large"
+_MULTIPART_LIMIT_DETAIL = (
+    "the multipart form is over a limit: at most 1000 parts, and each part's headers (its file name included) "
+    "within 4 KiB"
+)
+
+
 def _from_http_exception(exc: HTTPException) -> ProblemDetailsException:
     headers = dict(exc.headers or {})
     if isinstance(exc, TooManyRequestsException) and "RateLimit-Reset" in headers:
         headers["Retry-After"] = headers["RateLimit-Reset"]
     extra = exc.extra if isinstance(exc, ValidationException) and exc.extra else None
-    return Problem(exc.status_code, exc.detail, headers=headers or None, extra={"errors": extra} if extra else None)
+    detail = _MULTIPART_LIMIT_DETAIL if exc.status_code == 400 and exc.detail == _MULTIPART_LIMIT else exc.detail
+    return Problem(exc.status_code, detail, headers=headers or None, extra={"errors": extra} if extra else None)
+
+
+# msgspec reports most malformed JSON as DecodeError, but a body that is not UTF-8 as UnicodeDecodeError and one
+# nested deeper than its recursion limit as RecursionError: all three are the client's malformed JSON.
+MALFORMED_JSON = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+
+
+def malformed_json(exc: Exception) -> str:
+    """What is wrong with a JSON document, in words for the client."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"JSON is malformed: not valid UTF-8 (byte {exc.start})"
+    if isinstance(exc, RecursionError):
+        return "JSON is malformed: nested too deeply"
+    return str(exc)
+
+
+class GatewayRequest(Request):
+    """Litestar answers 400 to JSON that msgspec calls malformed (DecodeError) and 500 to the other two kinds."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except (UnicodeDecodeError, RecursionError) as exc:
+            raise SerializationException(malformed_json(exc)) from None
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:

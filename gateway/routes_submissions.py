@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -148,6 +149,8 @@ class SubmissionController(Controller):
     async def upload(self, request: Request, state: State, task_id: FromPath[str],
                      data: Annotated[FileUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
                      wait: FromQuery[float] = 0.0) -> ops.SubmissionView:
+        if math.isnan(wait):  # a NaN deadline would go into the event loop's timer heap and stall every timer
+            raise Problem(400, f"wait must be a number of seconds (0 to {MAX_WAIT_S:.0f}), not NaN")
         return await direct_upload(request, state, task_id, data.file, wait)
 
     @get(["/api/v1/submissions", "/submissions", "/teams/me/submissions"], guards=[signed_in],

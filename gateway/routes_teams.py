@@ -13,7 +13,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from gateway.identity import admin_only, principal, signed_in
-from gateway.problems import Problem
+from gateway.problems import MALFORMED_JSON, Problem, malformed_json
 from proto import identity as ops
 from proto import submissions as submission_ops
 from proto.events import TeamMember
@@ -120,8 +120,8 @@ class AdminTeamController(Controller):
         if content_type.startswith("application/json"):
             try:
                 data = msgspec.json.decode(await request.body(), type=NewTeam)
-            except msgspec.DecodeError as exc:
-                raise Problem(400, f"invalid team: {exc}") from None
+            except MALFORMED_JSON as exc:
+                raise Problem(400, f"invalid team: {malformed_json(exc)}") from None
             return await _create(request, state, data)
         if content_type.startswith("multipart/form-data"):
             form = await request.form()

@@ -1,7 +1,8 @@
 """Serving request/reply operations over NATS: decode the request Struct, call the handler, answer with
-its reply or a `ServiceError`. A refused or malformed request never kills the service; a database that is
-away for a moment answers 503 with a retry delay; any other unexpected error answers 500 (and is logged)
-instead of leaving the caller waiting for a timeout."""
+its reply or a `ServiceError`. A refused or malformed request never kills the service; a value the database
+cannot take (an id beyond 64 bits, a NUL in text) answers 422; a database that is away for a moment answers 503
+with a retry delay; any other unexpected error answers 500 (and is logged) instead of leaving the caller waiting
+for a timeout."""
 
 from __future__ import annotations
 
@@ -45,6 +46,17 @@ class Refused(Exception):
         self.extra = extra
 
 
+def _unstorable(exc: asyncpg.DataError) -> str:
+    """PostgreSQL's "data exception" class (22xxx): a value from the request that no column or query can take,
+    such as an id beyond 64 bits, a NUL character in text or a negative limit. The caller's error, not ours."""
+    if isinstance(exc, asyncpg.exceptions.CharacterNotInRepertoireError):
+        return "text in the request contains a character that cannot be stored (a NUL, \\u0000?); remove it"
+    reason = str(exc)
+    if reason.startswith("invalid input for query argument"):  # asyncpg's own check, e.g. beyond int64
+        reason = reason.split(": ", 1)[-1]
+    return f"a value in the request is not acceptable: {reason}"
+
+
 def _serve(operation: Operation, handler: Handler) -> Callable[[NatsMessage], Awaitable[bytes]]:
     decoder = msgspec.json.Decoder(operation.request)
 
@@ -57,6 +69,8 @@ def _serve(operation: Operation, handler: Handler) -> Callable[[NatsMessage], Aw
             reply = await handler(request)
         except Refused as exc:
             reply = ServiceError(status=exc.status, detail=exc.detail, extra=exc.extra)
+        except asyncpg.DataError as exc:
+            reply = ServiceError(status=422, detail=_unstorable(exc))
         except DATABASE_UNAVAILABLE as exc:
             log.warning("database unavailable", extra={"operation": operation.name, "error": repr(exc)})
             reply = ServiceError(status=503, detail="the service's database is unavailable for a moment; try again "
