@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 TRITON_VENV  := .venv-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
 
-.PHONY: run test lint bench stack clean venv chaos
+.PHONY: run test lint bench stack clean venv chaos load
 
 venv: $(STAMP)
 
@@ -52,6 +52,11 @@ bench: $(STAMP)
 ## platform of its own, then the invariants; prints a table. `make test` runs a shorter version.
 chaos: $(STAMP)
 	$(PY) -m bench.chaos --teams 8
+
+## make load: 24 teams / 100 viewers, then 200 teams submitting and 1,000 WebSocket viewers for 5 minutes, on a
+## platform of its own; prints latencies, errors and push delays against a /health reference (--quick: 30 s).
+load: $(STAMP)
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) .podium-data .pytest_cache
