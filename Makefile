@@ -56,7 +56,7 @@ chaos: $(STAMP)
 ## make load: 24 teams / 100 viewers, then 200 teams submitting and 1,000 WebSocket viewers for 5 minutes, on a
 ## platform of its own; prints latencies, errors and push delays against a /health reference (--quick: 30 s).
 load: $(STAMP)
-	$(PY) -m bench.load $(LOAD_ARGS)
+	$(PY) -m bench.loadgen $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) .podium-data .pytest_cache

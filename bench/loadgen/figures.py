@@ -1,0 +1,111 @@
+"""The load generator's arithmetic, free of sockets and clocks: percentiles, what a viewer learns from a board
+message, push delays, and the summary table. Tested in `tests/unit/bench/test_loadgen_figures.py`."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (`q` in 0..100) of `values`; NaN when there are none."""
+    return _ranked(sorted(values), q)
+
+
+def _ranked(ordered: Sequence[float], q: float) -> float:
+    if not ordered:
+        return math.nan
+    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
+
+
+def spread(values: Sequence[float], scale: float = 1000.0) -> tuple[float, float, float]:
+    """p50, p95 and p99 of `values` times `scale` (seconds → milliseconds by default)."""
+    ordered = sorted(values)
+    return _ranked(ordered, 50) * scale, _ranked(ordered, 95) * scale, _ranked(ordered, 99) * scale
+
+
+def sighting_key(team_name: str, count: int) -> str:
+    """A team's `count`-th scored submission, as the board shows it (its `submissions` figure reaching `count`)."""
+    return f"{team_name}#{count}"
+
+
+class BoardEntry(msgspec.Struct):
+    team_name: str
+    submissions: int
+
+
+class LiveMessage(msgspec.Struct):
+    """What a viewer reads from `/ws`: a whole board (`public`) or a delta (`changed`); other fields ignored."""
+
+    type: str
+    public: list[BoardEntry] | None = None
+    changed: list[BoardEntry] | None = None
+
+
+live_decoder = msgspec.json.Decoder(LiveMessage)
+
+
+class Sightings:
+    """The moment each viewer first saw each team's k-th scored submission on the board.
+
+    A board message lists teams with their count of scored submissions; a viewer that sees team T at n, having
+    last seen it at m < n, sees T's submissions m+1 … n at that moment (a coalesced whole board stands for the
+    deltas it replaced). One instance serves every viewer of a process; each viewer keeps its own counts."""
+
+    def __init__(self) -> None:
+        self.first_seen: dict[str, array] = {}
+
+    def observe(self, counts: dict[str, int], entries: Iterable[BoardEntry], now: float) -> None:
+        for entry in entries:
+            known = counts.get(entry.team_name, 0)
+            if entry.submissions > known:
+                for k in range(known + 1, entry.submissions + 1):
+                    self.first_seen.setdefault(sighting_key(entry.team_name, k), array("d")).append(now)
+                counts[entry.team_name] = entry.submissions
+
+
+@dataclass(frozen=True)
+class PushFigures:
+    delays: list[float]  # seconds, one per (viewer, scored submission) seen
+    expected: int  # scored submissions × viewers
+    missing: int  # of those, never seen by a viewer before it closed
+
+    def as_dict(self) -> dict[str, object]:
+        p50, p95, p99 = spread(self.delays, 1.0)
+        return {"p50": p50, "p95": p95, "p99": p99, "max": max(self.delays, default=math.nan),
+                "seen": len(self.delays), "expected": self.expected, "missing": self.missing}
+
+
+def push_delays(first_seen: dict[str, Sequence[float]], scored_at: dict[str, float], viewers: int) -> PushFigures:
+    """Per viewer and scored submission: when the viewer saw it on the board minus when it was scored."""
+    delays: list[float] = []
+    for key, at in scored_at.items():
+        delays.extend(seen - at for seen in first_seen.get(key, ()))
+    expected = len(scored_at) * viewers
+    return PushFigures(delays, expected, expected - len(delays))
+
+
+def render_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain text table: a header, a rule, one line per row; numbers right-aligned."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(columns))]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True))
+
+    return "\n".join([line(columns), "  ".join("-" * w for w in widths), *(line(r) for r in cells)]).rstrip()
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}" if abs(value) >= 1 else f"{value:.3f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

@@ -1,0 +1,134 @@
+"""The viewers of one load step, in a process of their own (`python -m bench.loadgen.viewers`), so that their
+sockets and the teams' requests do not share one event loop.
+
+It opens `--count` WebSockets to the gateway (`/ws?token=…`, the tokens of `--tokens-file` in turn, offering
+permessage-deflate as browsers do unless `--compression none`), sends `{"follow": [task]}` on each, prints one
+JSON line `{"ready": n}`, and records when each viewer first sees each team's k-th scored submission on the
+board. When a line arrives on stdin (the path of a JSON file `{"<team>#<k>": scored_at epoch seconds}`), it
+closes its sockets and prints one JSON line: push delays (p50/p95/p99/max, seen/expected/missing), messages and
+characters received by type, sockets lost, its own CPU use and its event loop's lag (p99/max: whether it kept
+up)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.loadgen.figures import Sightings, live_decoder, percentile, push_delays
+
+
+class LoopLag:
+    """How late a 50 ms tick wakes up: a generator whose loop lags measures itself, not the platform."""
+
+    def __init__(self, tick_s: float = 0.05) -> None:
+        self.tick_s = tick_s
+        self.lags: list[float] = []
+
+    async def run(self) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(self.tick_s)
+            self.lags.append(time.perf_counter() - started - self.tick_s)
+
+    def figures(self) -> dict[str, float]:
+        return {"loop_lag_p99_ms": percentile(self.lags, 99) * 1000,
+                "loop_lag_max_ms": max(self.lags, default=0.0) * 1000}
+
+
+class Viewers:
+    def __init__(self, url: str, task: str, tokens: list[str], count: int, compression: str | None) -> None:
+        self.urls = [f"{url.replace('http://', 'ws://', 1)}/ws?token={tokens[i % len(tokens)]}" for i in range(count)]
+        self.task = task
+        self.compression = compression
+        self.sightings = Sightings()
+        self.sockets: list[ClientConnection] = []
+        self.messages: dict[str, int] = {}  # by type: board (whole), board_delta, submission, queue, …
+        self.bytes: dict[str, int] = {}
+        self.errors: list[str] = []
+        self.closing = False
+
+    async def open(self, ramp_s: float) -> None:
+        """Open every socket, spread over `ramp_s`, and follow the task on each."""
+        pause = ramp_s / max(1, len(self.urls))
+
+        async def one(url: str) -> None:
+            try:
+                socket = await connect(url, max_queue=None, open_timeout=60, ping_interval=None,
+                                       compression=self.compression)
+                await socket.send(json.dumps({"follow": [self.task]}))
+            except (OSError, TimeoutError, websockets.WebSocketException) as exc:
+                self.errors.append(f"connect: {type(exc).__name__}: {exc}")
+                return
+            self.sockets.append(socket)
+
+        pending = []
+        for url in self.urls:
+            pending.append(asyncio.create_task(one(url)))
+            await asyncio.sleep(pause)
+        await asyncio.gather(*pending)
+
+    async def receive(self, socket: ClientConnection) -> None:
+        counts: dict[str, int] = {}
+        try:
+            async for raw in socket:
+                now = time.time()
+                message = live_decoder.decode(raw)
+                self.messages[message.type] = self.messages.get(message.type, 0) + 1
+                self.bytes[message.type] = self.bytes.get(message.type, 0) + len(raw)
+                if message.type == "board" and message.public is not None:
+                    self.sightings.observe(counts, message.public, now)
+                elif message.type == "board_delta" and message.changed is not None:
+                    self.sightings.observe(counts, message.changed, now)
+        except websockets.WebSocketException as exc:
+            if not self.closing:
+                self.errors.append(f"socket lost: {type(exc).__name__}: {exc}")
+            return
+        if not self.closing:
+            self.errors.append(f"socket closed by the gateway: {socket.close_code} {socket.close_reason}")
+
+
+async def run(args: argparse.Namespace) -> None:
+    tokens = args.tokens_file.read_text().split()
+    viewers = Viewers(args.url, args.task, tokens, args.count, None if args.compression == "none" else "deflate")
+    await viewers.open(args.ramp_s)
+    receivers = [asyncio.create_task(viewers.receive(s)) for s in viewers.sockets]
+    lag = LoopLag()
+    lag_task = asyncio.create_task(lag.run())
+    print(json.dumps({"ready": len(viewers.sockets), "errors": viewers.errors[:5]}), flush=True)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    line = await asyncio.to_thread(sys.stdin.readline)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    viewers.closing = True
+    lag_task.cancel()
+    await asyncio.gather(*(s.close() for s in viewers.sockets), return_exceptions=True)
+    await asyncio.gather(*receivers, return_exceptions=True)
+    scored_at = json.loads(Path(line.strip()).read_text()) if line.strip() else {}  # noqa: ASYNC240 — once
+    push = push_delays(viewers.sightings.first_seen, scored_at, args.count)
+    print(json.dumps({
+        "push": push.as_dict(), "messages": viewers.messages, "bytes": viewers.bytes,
+        "errors": len(viewers.errors), "first_errors": viewers.errors[:5],
+        "cpu_cores": cpu / wall if wall else 0.0, **lag.figures(),
+    }), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadgen.viewers", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True, help="the gateway, http://127.0.0.1:PORT")
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--tokens-file", type=Path, required=True, help="access tokens, one per line")
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--compression", choices=["deflate", "none"], default="deflate",
+                        help="offer permessage-deflate (as browsers do) or not")
+    parser.add_argument("--ramp-s", type=float, default=10.0, help="seconds over which the sockets open")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
