@@ -125,17 +125,24 @@ class NatsCluster:
 @dataclass
 class Platform:
     """The stack and the services as processes, each of which can be killed and started again; with
-    `cluster`, NATS is a 3-node cluster with R3 streams instead of the stack's single server."""
+    `cluster`, NATS is a 3-node cluster with R3 streams instead of the stack's single server. The load generator
+    runs the same platform with its own competition, a durable stack and the services' default settings."""
 
     folder: Path
     cluster: bool = False
+    competition: str = COMPETITION
+    admin: tuple[str, str] = ADMIN
+    durable: bool = False
+    # Faster reconciling and outbox polling than the defaults, so the chaos run settles within its bounds.
+    extra_env: dict[str, str] = field(default_factory=lambda: {"PODIUM_RECONCILE_INTERVAL_S": "2",
+                                                                "PODIUM_OUTBOX_POLL_S": "0.5"})
     stack: EmbeddedStack = field(init=False)
     nats: NatsCluster | None = None
     env: dict[str, str] = field(default_factory=dict)
     services: dict[str, Server] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.stack = EmbeddedStack(self.folder / "stack", StackPorts.free(), durable=False)
+        self.stack = EmbeddedStack(self.folder / "stack", StackPorts.free(), durable=self.durable)
 
     @property
     def gateway_url(self) -> str:
@@ -152,17 +159,17 @@ class Platform:
         else:
             self.stack.start()
         competition_file = self.folder / "competition.toml"
-        competition_file.write_text(COMPETITION)
+        competition_file.write_text(self.competition)
         settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in self.stack.env().items()})
-        seed_ground_truth(create_s3(settings), parse_competition(COMPETITION))
+        seed_ground_truth(create_s3(settings), parse_competition(self.competition))
         self.env = {**service_env(self.stack, free_ports=True), "PODIUM_COMPETITION_FILE": str(competition_file),
-                    "PODIUM_RECONCILE_INTERVAL_S": "2", "PODIUM_OUTBOX_POLL_S": "0.5"}
+                    **self.extra_env}
         if self.nats is not None:
             self.env |= {"PODIUM_NATS_URL": self.nats.url, "PODIUM_STREAM_REPLICAS": "3"}
         for service in SERVICES:
             self.start_service(service.module)
-        subprocess.run([sys.executable, "-m", "auth_service", "create-admin", "--name", ADMIN[0],  # noqa: S603
-                        "--password", ADMIN[1]], env=self.env, check=True, capture_output=True, timeout=60)
+        subprocess.run([sys.executable, "-m", "auth_service", "create-admin", "--name", self.admin[0],  # noqa: S603
+                        "--password", self.admin[1]], env=self.env, check=True, capture_output=True, timeout=60)
 
     def start_service(self, module: str) -> None:
         port = self.env[f"PODIUM_{module.upper()}_HTTP_PORT"]
@@ -170,6 +177,11 @@ class Platform:
                        env=self.env)
         self.services[module] = server
         wait_until(lambda: http_ok(f"http://{HOST}:{port}/readiness"), module, 60, server.proc, server.log)
+
+    def processes(self) -> dict[str, int]:
+        """Name → PID of every process of the platform (the stack's servers and the services)."""
+        servers = [*self.stack.servers, *self.services.values(), *(self.nats.nodes.values() if self.nats else ())]
+        return {s.name: s.proc.pid for s in servers}
 
     def kill(self, module: str) -> None:
         server = self.services.pop(module)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import httpx
 
+from bench.chaos import Platform
 from bench.loadgen import __doc__ as PACKAGE_DOC
 from bench.loadgen.figures import percentile, render_table, spread
-from bench.loadgen.platform import ADMIN, COMPETITION, TASK, LoadPlatform, cpu_seconds, machine_busy_seconds
+from bench.loadgen.platform import ADMIN, COMPETITION, TASK, cpu_seconds, load_platform, machine_busy_seconds
 from bench.loadgen.teams import API_ROUTES, HEALTH, STORAGE_PUT, Recorder, Team, archives, health_prober, team_loop
 from bench.loadgen.viewers import LoopLag
 from proto.competition import parse_competition
@@ -66,7 +68,7 @@ async def enrol(client: httpx.AsyncClient, step: Step) -> list[Team]:
     return [Team(n, t, random.Random(f"{step.name}:{n}")) for n, t in zip(names, tokens, strict=True)]
 
 
-async def start_viewers(platform: LoadPlatform, step: Step, teams: list[Team], compression: str
+async def start_viewers(platform: Platform, step: Step, teams: list[Team], compression: str
                         ) -> asyncio.subprocess.Process:
     tokens_file = platform.folder / f"{step.name}-tokens.txt"
     tokens_file.write_text("\n".join(t.token for t in teams))  # noqa: ASYNC240 — once, before the step
@@ -81,7 +83,7 @@ async def start_viewers(platform: LoadPlatform, step: Step, teams: list[Team], c
     return process
 
 
-async def run_step(platform: LoadPlatform, step: Step, pool: list[tuple[bytes, str]], compression: str
+async def run_step(platform: Platform, step: Step, pool: list[tuple[bytes, str]], compression: str
                    ) -> StepResult:
     # An idle connection is not reused after 3 s: uvicorn closes it after 5 s, and a request sent as it closes
     # fails (a browser would retry it; httpx does not).
@@ -102,7 +104,7 @@ async def run_step(platform: LoadPlatform, step: Step, pool: list[tuple[bytes, s
                 await viewers.wait()
 
 
-async def _measure(platform: LoadPlatform, step: Step, pool: list[tuple[bytes, str]], api: httpx.AsyncClient,
+async def _measure(platform: Platform, step: Step, pool: list[tuple[bytes, str]], api: httpx.AsyncClient,
                    storage: httpx.AsyncClient, prober: httpx.AsyncClient, teams: list[Team],
                    viewers: asyncio.subprocess.Process) -> StepResult:
     print(f"[{step.name}] {step.teams} teams submitting for {step.duration_s:.0f} s …", flush=True)
@@ -215,7 +217,7 @@ def main() -> None:
     big, small = (30.0, 30.0) if args.quick else (args.duration, args.small_duration)
     steps = [Step("luna", 24, 100, small), Step("full", args.teams, args.viewers, big)]
     pool = archives(parse_competition(COMPETITION).tasks[0])
-    platform = LoadPlatform(Path(tempfile.mkdtemp(prefix="podium-load-")))
+    platform = load_platform(Path(tempfile.mkdtemp(prefix="podium-load-")))
     print(f"starting a platform under {platform.folder} …", flush=True)
     results = []
     try:
@@ -223,7 +225,9 @@ def main() -> None:
         for step in steps:
             results.append(asyncio.run(run_step(platform, step, pool, args.ws_compression)))
     finally:
-        platform.stop(keep=args.keep)
+        platform.stop()
+        if not args.keep:
+            shutil.rmtree(platform.folder, ignore_errors=True)
     print(report(results, args.ws_compression))
 
 

@@ -1,23 +1,13 @@
-"""A platform of the load generator's own: the embedded stack (durable, as `make run` keeps it) and every service
-as a process on free loopback ports, serving the load competition below; stopped by PID, services first. Also
-reads each of its processes' CPU time from /proc, to tell where the cores went during a step."""
+"""A platform of the load generator's own (the chaos harness's `Platform`: the embedded stack and every service as a
+process on free loopback ports, stopped by PID) serving the load competition below; and each of its processes'
+CPU time read from /proc, to tell where the cores went during a step."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import subprocess
-import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from deploy.demo import seed_ground_truth
-from deploy.run import SERVICES, service_env
-from deploy.stack import HOST, EmbeddedStack, Server, StackPorts, http_ok, spawn, stop_all, wait_until
-from podium_runtime.connections import create_s3
-from podium_runtime.settings import PlatformSettings
-from proto.competition import parse_competition
+from bench.chaos import Platform
 
 TASK = "load"
 # Small archives (8 samples of 3×16×16, ~25 KB) so that scoring is not what is measured: the API and the push
@@ -43,47 +33,10 @@ ADMIN = ("load-admin", "load-admin-password")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class LoadPlatform:
-    folder: Path
-    stack: EmbeddedStack = field(init=False)
-    env: dict[str, str] = field(default_factory=dict)
-    services: list[Server] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.stack = EmbeddedStack(self.folder / "stack", StackPorts.free())
-
-    @property
-    def gateway_url(self) -> str:
-        return f"http://{HOST}:{self.env['PODIUM_GATEWAY_HTTP_PORT']}"
-
-    def start(self) -> None:
-        self.stack.start()
-        competition_file = self.folder / "competition.toml"
-        competition_file.write_text(COMPETITION)
-        settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in self.stack.env().items()})
-        seed_ground_truth(create_s3(settings), parse_competition(COMPETITION))
-        self.env = {**service_env(self.stack, free_ports=True), "PODIUM_COMPETITION_FILE": str(competition_file)}
-        for service in SERVICES:
-            port = self.env[service.port_variable]
-            server = spawn(service.module, [sys.executable, "-m", service.module],
-                           self.folder / f"{service.module}.log", signal.SIGTERM, env=self.env)
-            self.services.append(server)
-            wait_until(lambda p=port: http_ok(f"http://{HOST}:{p}/readiness"), service.module, 60, server.proc,
-                       server.log)
-        subprocess.run([sys.executable, "-m", "auth_service", "create-admin", "--name", ADMIN[0],  # noqa: S603
-                        "--password", ADMIN[1]], env=self.env, check=True, capture_output=True, timeout=60)
-
-    def stop(self, keep: bool = False) -> None:
-        stop_all(self.services, timeout_s=15)
-        self.services.clear()
-        self.stack.stop()
-        if not keep:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def processes(self) -> dict[str, int]:
-        """Name → PID of every process of the platform (the stack's servers and the services)."""
-        return {s.name: s.proc.pid for s in [*self.stack.servers, *self.services]}
+def load_platform(folder: Path) -> Platform:
+    """The chaos harness's platform with the load competition, a durable stack (as `make run` keeps it) and the
+    services' default settings."""
+    return Platform(folder, competition=COMPETITION, admin=ADMIN, durable=True, extra_env={})
 
 
 def _stat(pid: int) -> tuple[int, float] | None:
