@@ -1,12 +1,15 @@
 """Live pushes over one WebSocket: board changes for the tasks a client follows, and — to the owning team
 only — its submissions' status and progress and the answers to its questions.
 
-A client that follows a task first gets the whole board, then only what changed (`board_delta`: the entries
-that differ and the teams that left), encoded once per change for everyone who may see the same thing. One
-NATS subscription per kind of event serves every client. Each client has its own small queue and one slot per
-followed board: if a change arrives while the previous one is still unsent, the slot gets the whole latest
-board instead (so nothing is lost and a slow client only ever falls behind on itself); when its queue is full
-the oldest message is dropped.
+A client that follows a task first gets the whole board, then only what changed since the revision it was last
+sent (`board_delta`: the entries that changed, `[team, rank, rank_change]` of those that only moved, the teams
+that left). The hub keeps each task's recent revisions, and each message (from a revision to the latest, with or
+without the private board) is encoded once for every client that needs it: clients that keep up share one small
+delta, a client that fell behind gets one delta for all it missed, and only one that just followed (or fell
+further behind than the kept revisions) gets the whole board. A busy board's changes are pushed together, at
+most once per `PUSH_INTERVAL_S`. One NATS subscription per kind of event serves every client; team messages go
+through an index of clients by team, into each client's small queue: when it is full the oldest message is
+dropped, so a slow client only ever falls behind on itself.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +48,19 @@ class Follow(msgspec.Struct, frozen=True):
     unfollow: list[str] = []
 
 
+KEPT_REVISIONS = 64  # per task: a client that fell further behind than this gets the whole board
+# At most one board message per task and client in this time: a busy board's changes travel together (a
+# person cannot read faster), which bounds the gateway's work by the number of viewers, not of changes.
+PUSH_INTERVAL_S = 0.2
+
+
 @dataclass(eq=False)
 class LiveClient:
     principal: Principal
     following: set[str] = field(default_factory=set)
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
-    boards: dict[str, bytes] = field(default_factory=dict)
+    sent: dict[str, int] = field(default_factory=dict)  # per followed board: the revision this client has
+    due: set[str] = field(default_factory=set)  # followed boards with a revision not yet sent
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: int = 0
 
@@ -61,16 +71,22 @@ class LiveClient:
         self.queue.put_nowait(payload)
         self.wake.set()
 
-    def push_board(self, task_id: str, delta: bytes, snapshot: Callable[[], bytes]) -> None:
-        # An unsent older message for this board: send the whole latest board instead of a second delta.
-        self.boards[task_id] = snapshot() if task_id in self.boards else delta
+    def board_changed(self, task_id: str) -> None:
+        self.due.add(task_id)
         self.wake.set()
 
-    async def next_messages(self) -> list[bytes]:
+    async def next_messages(self, feed: BoardFeed) -> list[bytes]:
+        """What to send now: for each board that changed, one message from the revision this client has to the
+        latest; then the team messages queued since."""
         await self.wake.wait()
         self.wake.clear()
-        messages = list(self.boards.values())
-        self.boards.clear()
+        messages = []
+        for task_id in self.due:
+            update = feed.update(task_id, self.sent.get(task_id), self.principal)
+            if update is not None:
+                self.sent[task_id], message = update
+                messages.append(message)
+        self.due.clear()
         while not self.queue.empty():
             messages.append(self.queue.get_nowait())
         return messages
@@ -86,58 +102,128 @@ def board_message(task_id: str, revision: int, board: Board, with_private: bool)
                             "private": board.private if with_private else None})
 
 
-def _changes(old: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[str]]:
+def _changes(old: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[tuple[str, int, int | None]], list[str]]:
+    """(entries new or changed beyond their place, [team, rank, rank_change] of those that only moved, teams that
+    left): one better score shifts every team below it, and those lines travel as three values, not whole."""
     before = {e.team_id: e for e in old}
+    changed, moved = [], []
+    for entry in new:
+        was = before.get(entry.team_id)
+        if was == entry:
+            continue
+        if was is not None and msgspec.structs.replace(was, rank=entry.rank, rank_change=entry.rank_change) == entry:
+            moved.append((entry.team_id, entry.rank, entry.rank_change))
+        else:
+            changed.append(entry)
     present = {e.team_id for e in new}
-    return [e for e in new if before.get(e.team_id) != e], [team for team in before if team not in present]
+    return changed, moved, [team for team in before if team not in present]
 
 
-def delta_message(task_id: str, revision: int, previous: Board, board: Board, with_private: bool) -> bytes:
-    changed, removed = _changes(previous.public, board.public)
+def delta_message(task_id: str, revision: int, previous: Board, board: Board, with_private: bool,
+                  base_revision: int | None = None) -> bytes:
+    changed, moved, removed = _changes(previous.public, board.public)
     message: dict[str, Any] = {"type": "board_delta", "task_id": task_id, "revision": revision,
-                               "private_revealed": board.private_revealed, "changed": changed, "removed": removed}
+                               "base_revision": base_revision, "private_revealed": board.private_revealed,
+                               "changed": changed, "moved": moved, "removed": removed}
     if with_private:
-        message["private_changed"], message["private_removed"] = _changes(previous.private, board.private)
+        (message["private_changed"], message["private_moved"],
+         message["private_removed"]) = _changes(previous.private, board.private)
     return _encoder.encode(message)
 
 
-class _Variants:
-    """Each message of one board change, encoded at most once per audience (public only / with private)."""
+class BoardFeed:
+    """Each task's last `kept` revisions, and the messages that bring a client from one of them (or from
+    nothing) to the latest, each encoded once per audience (public only / with the private board)."""
 
-    def __init__(self, task_id: str, revision: int, board: Board, previous: Board | None) -> None:
-        self.args = (task_id, revision, board, previous)
-        self.cache: dict[tuple[str, bool], bytes] = {}
+    def __init__(self, kept: int = KEPT_REVISIONS) -> None:
+        self.kept = kept
+        self.revisions: dict[str, dict[int, Board]] = {}  # in arrival order, which is revision order
+        self.messages: dict[str, dict[tuple[int | None, bool], bytes]] = {}  # to each task's latest revision
 
-    def get(self, kind: str, with_private: bool) -> bytes:
-        key = (kind, with_private)
-        if key not in self.cache:
-            task_id, revision, board, previous = self.args
-            self.cache[key] = (
-                delta_message(task_id, revision, previous, board, with_private)
-                if kind == "delta" and previous is not None
-                else board_message(task_id, revision, board, with_private)
-            )
-        return self.cache[key]
+    def add(self, task_id: str, revision: int, board: Board) -> None:
+        kept = self.revisions.setdefault(task_id, {})
+        kept[revision] = board
+        while len(kept) > self.kept:
+            del kept[next(iter(kept))]
+        self.messages[task_id] = {}
+
+    def update(self, task_id: str, since: int | None, viewer: Principal) -> tuple[int, bytes] | None:
+        """(latest revision, message) for a client that has revision `since` (None: nothing yet); None when
+        it is current or there is no board."""
+        kept = self.revisions.get(task_id)
+        if not kept:
+            return None
+        revision = next(reversed(kept))
+        if since == revision:
+            return None
+        board, base = kept[revision], kept.get(since) if since is not None else None
+        private = sees_private(board, viewer) or (base is not None and sees_private(base, viewer))
+        key = (since if base is not None else None, private)
+        cache = self.messages[task_id]
+        if key not in cache:
+            cache[key] = (board_message(task_id, revision, board, private) if base is None
+                          else delta_message(task_id, revision, base, board, private, base_revision=since))
+        return revision, cache[key]
 
 
 class LiveHub:
-    def __init__(self) -> None:
+    def __init__(self, push_interval_s: float = PUSH_INTERVAL_S) -> None:
         self.clients: set[LiveClient] = set()
+        self.feed = BoardFeed()
+        self.push_interval_s = push_interval_s
+        self._pushed_at: dict[str, float] = {}  # per task: when its followers were last woken
+        self._push_due: set[str] = set()  # tasks whose next push is scheduled
+        self._by_team: dict[str, set[LiveClient]] = {}
+        self._by_task: dict[str, set[LiveClient]] = {}
         self._subscriptions: list[Any] = []
 
+    def add(self, client: LiveClient) -> None:
+        self.clients.add(client)
+        self._by_team.setdefault(client.principal.account_id, set()).add(client)
+
+    def remove(self, client: LiveClient) -> None:
+        self.clients.discard(client)
+        self._by_team.get(client.principal.account_id, set()).discard(client)
+        self.unfollow(client, list(client.following))
+
+    def follow(self, client: LiveClient, task_ids: list[str]) -> None:
+        """Start with the whole current board, then what changes."""
+        for task_id in task_ids:
+            client.following.add(task_id)
+            self._by_task.setdefault(task_id, set()).add(client)
+            client.sent.pop(task_id, None)
+            client.board_changed(task_id)
+
+    def unfollow(self, client: LiveClient, task_ids: list[str]) -> None:
+        for task_id in task_ids:
+            client.following.discard(task_id)
+            self._by_task.get(task_id, set()).discard(client)
+            client.sent.pop(task_id, None)
+            client.due.discard(task_id)
+
     def _for_team(self, team_id: str, payload: bytes) -> None:
-        for client in self.clients:
-            if client.principal.account_id == team_id:
-                client.push(payload)
+        for client in self._by_team.get(team_id, ()):
+            client.push(payload)
 
     def on_board(self, task_id: str, revision: int, board: Board, previous: Board | None) -> None:
-        variants = _Variants(task_id, revision, board, previous)
-        for client in self.clients:
-            if task_id in client.following:
-                private = sees_private(board, client.principal) or (
-                    previous is not None and sees_private(previous, client.principal))
-                client.push_board(task_id, variants.get("delta", private),
-                                  lambda private=private: variants.get("board", private))
+        """Keep the revision; wake the task's followers now, or — when they were woken less than
+        `push_interval_s` ago — once that interval is over, with every change made meanwhile in one message."""
+        self.feed.add(task_id, revision, board)
+        if task_id in self._push_due:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._pushed_at.get(task_id, -math.inf) + self.push_interval_s - loop.time()
+        if wait <= 0:
+            self._push(task_id)
+        else:
+            self._push_due.add(task_id)
+            loop.call_later(wait, self._push, task_id)
+
+    def _push(self, task_id: str) -> None:
+        self._push_due.discard(task_id)
+        self._pushed_at[task_id] = asyncio.get_running_loop().time()
+        for client in self._by_task.get(task_id, ()):
+            client.board_changed(task_id)
 
     async def start(self, nc: NatsClient) -> None:
         async def on_status(message: Any) -> None:
@@ -219,9 +305,9 @@ async def live_socket(socket: WebSocket, state: State) -> None:
         return
     hub: LiveHub = state.live
     client = LiveClient(principal)
-    hub.clients.add(client)
+    hub.add(client)
     WEBSOCKET_CLIENTS.inc()
-    sender = asyncio.create_task(_send(socket, client))
+    sender = asyncio.create_task(_send(socket, client, hub.feed))
     try:
         while True:
             try:
@@ -230,26 +316,20 @@ async def live_socket(socket: WebSocket, state: State) -> None:
                 client.push(_encoder.encode({"type": "error",
                                              "detail": f"send {{\"follow\": [task ids]}}: {malformed_json(exc)}"}))
                 continue
-            client.following |= set(request.follow)
-            client.following -= set(request.unfollow)
-            for task_id in request.follow:  # the whole current board at once, then what changes
-                found = state.boards.get(task_id)
-                if found is not None:
-                    whole = board_message(task_id, found[0], found[1], sees_private(found[1], principal))
-                    client.boards[task_id] = whole
-                    client.wake.set()
+            hub.follow(client, request.follow)
+            hub.unfollow(client, request.unfollow)
     except WebSocketDisconnect:
         pass
     finally:
-        hub.clients.discard(client)
+        hub.remove(client)
         WEBSOCKET_CLIENTS.dec()
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
 
 
-async def _send(socket: WebSocket, client: LiveClient) -> None:
+async def _send(socket: WebSocket, client: LiveClient, feed: BoardFeed) -> None:
     with contextlib.suppress(WebSocketDisconnect):
         while True:
-            for payload in await client.next_messages():
+            for payload in await client.next_messages(feed):
                 await socket.send_text(payload.decode())

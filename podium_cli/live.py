@@ -65,9 +65,14 @@ def live_feed(client: PodiumClient) -> Iterator[LiveFeed | None]:
         yield LiveFeed(connection) if connection is not None else None
 
 
-def _apply(entries: list[dict[str, Any]], changed: list[dict[str, Any]], removed: list[str]) -> list[dict[str, Any]]:
+def _apply(entries: list[dict[str, Any]], changed: list[dict[str, Any]], moved: list[list[Any]],
+           removed: list[str]) -> list[dict[str, Any]]:
+    """changed: whole lines; moved: [team id, rank, rank_change] of lines that only changed places."""
     by_team = {e["team_id"]: e for e in entries if e["team_id"] not in set(removed)}
     by_team.update({e["team_id"]: e for e in changed})
+    for team_id, rank, rank_change in moved:
+        if team_id in by_team:
+            by_team[team_id] = {**by_team[team_id], "rank": rank, "rank_change": rank_change}
     return sorted(by_team.values(), key=lambda e: (e["rank"], e["team_name"]))
 
 
@@ -96,11 +101,12 @@ class LiveBoard:
         board = self.board
         board["revision"] = message.get("revision", board.get("revision"))
         board["private_revealed"] = message.get("private_revealed", board.get("private_revealed"))
-        board["public"] = _apply(board.get("public") or [], message.get("changed") or [], message.get("removed") or [])
+        board["public"] = _apply(board.get("public") or [], message.get("changed") or [], message.get("moved") or [],
+                                 message.get("removed") or [])
         if "private_changed" in message:
             if board.get("private") is None:
                 self.stale = True  # a delta against a private board we never had: ask for the whole board
             else:
                 board["private"] = _apply(board["private"], message.get("private_changed") or [],
-                                          message.get("private_removed") or [])
+                                          message.get("private_moved") or [], message.get("private_removed") or [])
         return True

@@ -62,8 +62,9 @@ def test_a_live_board_follows_whole_boards_and_deltas() -> None:
                        "public": [entry("1", 1, 30.0), entry("2", 2, 20.0)], "private": None})
     assert not board.apply({"type": "board_delta", "task_id": "other", "changed": [entry("9", 1, 99.0)]})
     assert board.apply({"type": "board_delta", "task_id": "recon", "revision": 2, "private_revealed": False,
-                        "changed": [entry("3", 1, 40.0), entry("1", 2, 30.0), entry("2", 3, 20.0)], "removed": []})
+                        "changed": [entry("3", 1, 40.0)], "moved": [["1", 2, -1], ["2", 3, -1]], "removed": []})
     assert [e["team_id"] for e in board.board["public"]] == ["3", "1", "2"] and board.board["revision"] == 2
+    assert board.board["public"][2] == {**entry("2", 3, 20.0), "rank_change": -1}  # moved: only its place changed
     assert board.apply({"type": "board_delta", "task_id": "recon", "revision": 3, "changed": [entry("2", 2, 20.0)],
                         "removed": ["1"]})
     assert [(e["team_id"], e["rank"]) for e in board.board["public"]] == [("3", 1), ("2", 2)]

@@ -76,10 +76,10 @@ export class Live {
       if (!board) return; // a delta before its board: the next whole board will come
       board.revision = message.revision;
       board.private_revealed = message.private_revealed;
-      apply(board.public, message.changed, message.removed);
+      apply(board.public, message.changed, message.moved, message.removed);
       if (message.private_changed) {
         board.private ??= new Map();
-        apply(board.private, message.private_changed, message.private_removed);
+        apply(board.private, message.private_changed, message.private_moved, message.private_removed);
       }
     }
     this.emit(message);
@@ -93,7 +93,12 @@ export class Live {
   }
 }
 
-function apply(entries, changed = [], removed = []) {
+// changed: whole lines; moved: [team id, rank, rank_change] of lines that only changed places; removed: team ids.
+function apply(entries, changed = [], moved = [], removed = []) {
   for (const teamId of removed) entries.delete(teamId);
   for (const entry of changed) entries.set(entry.team_id, entry);
+  for (const [teamId, rank, rankChange] of moved) {
+    const entry = entries.get(teamId);
+    if (entry) entries.set(teamId, { ...entry, rank, rank_change: rankChange });
+  }
 }

@@ -1,48 +1,138 @@
-"""A slow WebSocket client falls behind only on itself: boards coalesce to the latest, and a full queue drops
-its oldest message."""
+"""A WebSocket client is brought from the revision it has to the latest in one message — a small delta shared
+by every client at the same revision, the whole board only when it has nothing or fell too far behind — and a
+slow client falls behind only on itself: a full team queue drops its oldest message."""
 
 from __future__ import annotations
 
-from gateway.live import QUEUE_LIMIT, LiveClient
+import asyncio
+import json
+from datetime import UTC, datetime
+
+from gateway.live import QUEUE_LIMIT, BoardFeed, LiveClient, LiveHub, delta_message
+from proto.leaderboard import Board, Entry
 from proto.rpc import Principal
 
+TEAM = Principal(account_id="1", name="a", role="team")
+ADMIN = Principal(account_id="9", name="host", role="admin")
 
-async def test_a_board_change_while_one_is_unsent_becomes_the_whole_latest_board() -> None:
-    client = LiveClient(Principal(account_id="1", name="a", role="team"))
-    client.push_board("lab", b"lab-delta-1", lambda: b"lab-whole-1")
-    assert await client.next_messages() == [b"lab-delta-1"]  # sent in time: the delta is enough
-    for revision in range(50):
-        client.push_board("recon", f"recon-delta-{revision}".encode(), lambda r=revision: f"recon-whole-{r}".encode())
-    assert await client.next_messages() == [b"recon-whole-49"]
+
+def entry(team: str, rank: int, score: float) -> Entry:
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    return Entry(rank=rank, team_id=team, team_name=team, score=score, submission_id=1, submitted_at=at,
+                 submissions=1, last_submission_at=at)
+
+
+def board(*entries: Entry, private: list[Entry] | None = None) -> Board:
+    return Board(task_id="t", sort="desc", public=list(entries), private=private or [], private_revealed=False,
+                 scores_counted=len(entries))
+
+
+def growing(n: int) -> Board:
+    """Revision n's board: teams t0 … tn, the newest on top."""
+    return board(*(entry(f"t{i}", n - i + 1, float(i)) for i in range(n + 1)))
+
+
+async def test_a_client_that_keeps_up_gets_small_deltas_and_one_that_fell_behind_one_delta_for_all_it_missed(
+) -> None:
+    hub = LiveHub(push_interval_s=0)
+    hub.on_board("t", 1, growing(1), None)
+    current, behind = LiveClient(TEAM), LiveClient(TEAM)
+    for client in (current, behind):
+        hub.add(client)
+        hub.follow(client, ["t"])
+        [whole] = await client.next_messages(hub.feed)
+        assert json.loads(whole)["type"] == "board" and len(json.loads(whole)["public"]) == 2
+    for revision in range(2, 12):
+        hub.on_board("t", revision, growing(revision), growing(revision - 1))
+        [delta] = await current.next_messages(hub.feed)
+        message = json.loads(delta)
+        assert (message["type"], message["base_revision"], message["revision"]) == ("board_delta", revision - 1,
+                                                                                     revision)
+        assert [e["team_id"] for e in message["changed"]] == [f"t{revision}"] and message["removed"] == []
+        assert [rank for _, rank, _ in message["moved"]] == list(range(revision + 1, 1, -1))  # each one down
+    [catch_up] = await behind.next_messages(hub.feed)  # ten changes while it was not reading: one delta
+    message = json.loads(catch_up)
+    assert (message["type"], message["base_revision"], message["revision"]) == ("board_delta", 1, 11)
+    assert [e["team_id"] for e in message["changed"]] == [f"t{i}" for i in range(2, 12)]  # new since revision 1
+    assert {team for team, _, _ in message["moved"]} == {"t0", "t1"}
+    assert behind.sent["t"] == current.sent["t"] == 11
+
+
+async def test_clients_at_the_same_revision_share_one_encoded_message() -> None:
+    hub = LiveHub(push_interval_s=0)
+    hub.on_board("t", 1, growing(1), None)
+    clients = [LiveClient(TEAM) for _ in range(3)]
+    for client in clients:
+        hub.add(client)
+        hub.follow(client, ["t"])
+        await client.next_messages(hub.feed)
+    hub.on_board("t", 2, growing(2), growing(1))
+    sent = [(await client.next_messages(hub.feed))[0] for client in clients]
+    assert sent[0] is sent[1] is sent[2]
+
+
+async def test_a_client_further_behind_than_the_kept_revisions_gets_the_whole_board() -> None:
+    feed = BoardFeed(kept=4)
+    for revision in range(1, 10):
+        feed.add("t", revision, growing(revision))
+    assert json.loads(feed.update("t", 6, TEAM)[1])["type"] == "board_delta"
+    revision, message = feed.update("t", 2, TEAM)
+    assert revision == 9 and json.loads(message)["type"] == "board" and len(json.loads(message)["public"]) == 10
+    assert feed.update("t", 9, TEAM) is None and feed.update("other", None, TEAM) is None
+
+
+def test_only_an_admin_sees_the_private_board_before_it_is_revealed() -> None:
+    feed = BoardFeed()
+    feed.add("t", 1, board(entry("a", 1, 1.0), private=[entry("a", 1, 0.5)]))
+    assert json.loads(feed.update("t", None, TEAM)[1])["private"] is None
+    assert json.loads(feed.update("t", None, ADMIN)[1])["private"][0]["score"] == 0.5
+
+
+async def test_unfollowing_stops_the_board_and_team_messages_reach_only_that_team() -> None:
+    hub = LiveHub(push_interval_s=0)
+    mine, other = LiveClient(TEAM), LiveClient(Principal(account_id="2", name="b", role="team"))
+    for client in (mine, other):
+        hub.add(client)
+        hub.follow(client, ["t"])
+    hub.unfollow(other, ["t"])
+    hub.on_board("t", 1, growing(1), None)
+    hub._for_team("2", b"for-b")
+    assert [json.loads(m)["type"] for m in await mine.next_messages(hub.feed)] == ["board"]
+    assert await other.next_messages(hub.feed) == [b"for-b"]
+    hub.remove(mine)
+    hub._for_team("1", b"for-a")
+    assert mine.queue.empty()
 
 
 async def test_a_full_queue_drops_the_oldest() -> None:
-    client = LiveClient(Principal(account_id="1", name="a", role="team"))
+    client = LiveClient(TEAM)
     for n in range(QUEUE_LIMIT + 10):
         client.push(str(n).encode())
-    messages = await client.next_messages()
+    messages = await client.next_messages(BoardFeed())
     assert len(messages) == QUEUE_LIMIT and client.dropped == 10
     assert messages[0] == b"10" and messages[-1] == str(QUEUE_LIMIT + 9).encode()
 
 
-def test_a_delta_carries_only_changed_lines_and_departures() -> None:
-    import json
-    from datetime import UTC, datetime
-
-    from gateway.live import delta_message
-    from proto.leaderboard import Board, Entry
-
-    def entry(team: str, rank: int, score: float) -> Entry:
-        at = datetime(2026, 11, 1, tzinfo=UTC)
-        return Entry(rank=rank, team_id=team, team_name=team, score=score, submission_id=1, submitted_at=at,
-                     submissions=1, last_submission_at=at)
-
-    def board(*entries: Entry) -> Board:
-        return Board(task_id="t", sort="desc", public=list(entries), private=[], private_revealed=False,
-                     scores_counted=len(entries))
-
+def test_a_delta_carries_changed_lines_whole_moved_lines_as_places_and_departures() -> None:
     before = board(entry("a", 1, 30), entry("b", 2, 20), entry("c", 3, 10), entry("d", 4, 5))
     after = board(entry("a", 1, 30), entry("c", 2, 25), entry("b", 3, 20))
     message = json.loads(delta_message("t", 9, before, after, with_private=False))
-    assert [e["team_id"] for e in message["changed"]] == ["c", "b"]
+    assert [e["team_id"] for e in message["changed"]] == ["c"]
+    assert message["moved"] == [["b", 3, None]]
     assert message["removed"] == ["d"] and "private_changed" not in message
+
+
+async def test_changes_closer_together_than_the_push_interval_travel_in_one_message() -> None:
+    hub = LiveHub(push_interval_s=0.3)
+    client = LiveClient(TEAM)
+    hub.add(client)
+    hub.follow(client, ["t"])
+    hub.on_board("t", 1, growing(1), None)  # the first change after a quiet time goes at once
+    assert [json.loads(m)["revision"] for m in await asyncio.wait_for(client.next_messages(hub.feed), 0.1)] == [1]
+    started = asyncio.get_running_loop().time()
+    for revision in range(2, 6):
+        hub.on_board("t", revision, growing(revision), growing(revision - 1))
+    [message] = await asyncio.wait_for(client.next_messages(hub.feed), 1)
+    waited = asyncio.get_running_loop().time() - started
+    assert json.loads(message)["base_revision"] == 1 and json.loads(message)["revision"] == 5
+    assert 0.2 < waited < 0.6
