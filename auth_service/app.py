@@ -49,12 +49,20 @@ def create_app(settings: AuthServiceSettings) -> AsgiFastStream:
         handlers.versions = TokenVersions(await runtime.broker.connection.jetstream().key_value(TOKEN_VERSIONS.name))
         await handlers.versions.reconcile(live)
 
+    async def restore(runtime: Runtime, wiped: frozenset[str]) -> None:
+        """JetStream's store was wiped, and the token versions bucket with it: write them again."""
+        assert runtime.pool is not None and handlers.versions is not None
+        async with runtime.pool.acquire() as conn:
+            live = await accounts.live_token_versions(conn)
+        await handlers.versions.reconcile(live)
+
     spec = ServiceSpec(
         name="auth_service",
         schema=accounts.SCHEMA,
         package="auth_service",
         routers=(rpc_router("auth_service", handlers.operations()),),
         startup=startup,
+        restore=restore,
         publishes=(TeamCreated, TeamUpdated, TeamDeleted, QuestionChanged),
     )
     return create_service_app(spec, settings)

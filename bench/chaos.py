@@ -197,6 +197,14 @@ class Platform:
         time.sleep(outage_s)
         {"nats": self.stack.start_nats, "postgres": self.stack.start_postgres, "s3": self.stack.start_s3}[name]()
 
+    def wipe_nats(self) -> None:
+        """Stop NATS, delete its JetStream store (every stream, consumer and KV bucket), start it again empty."""
+        server = next(s for s in self.stack.servers if s.name == "nats")
+        stop_all([server], timeout_s=15)
+        self.stack.servers.remove(server)
+        shutil.rmtree(self.stack.data_dir / "nats")
+        self.stack.start_nats()
+
     def stop(self) -> None:
         stop_all(list(self.services.values()), timeout_s=15)
         self.services.clear()
@@ -255,10 +263,13 @@ async def team_loop(client: httpx.AsyncClient, tally: Tally, admin: str, index: 
         await asyncio.sleep(0.3)
 
 
-async def faults(platform: Platform, log: list[tuple[str, float]]) -> None:
+async def faults(platform: Platform, log: list[tuple[str, float]], *, wipe: bool = False) -> None:
     """Each fault in turn, with submissions flowing before, during and after it."""
     if platform.nats is not None:
         await cluster_faults(platform, platform.nats, log)
+        return
+    if wipe:
+        await wipe_faults(platform, log)
         return
     for module in ("cpu_scorer", "submission_service", "leaderboard_service", "gpu_scorer", "auth_service",
                    "gateway"):
@@ -295,7 +306,24 @@ async def cluster_faults(platform: Platform, cluster: NatsCluster, log: list[tup
     await asyncio.sleep(3)
 
 
-async def invariants(platform: Platform, tally: Tally, settle_s: float) -> dict[str, object]:
+async def wipe_faults(platform: Platform, log: list[tuple[str, float]]) -> None:
+    """JetStream's store wiped twice (streams, consumers, KV buckets gone), once with a scorer down meanwhile."""
+    await asyncio.sleep(4)
+    started = time.monotonic()
+    await asyncio.to_thread(platform.wipe_nats)
+    log.append(("wipe the NATS store, restart", time.monotonic() - started))
+    await asyncio.sleep(4)
+    started = time.monotonic()
+    platform.kill("cpu_scorer")
+    await asyncio.to_thread(platform.wipe_nats)
+    await asyncio.sleep(1)
+    await asyncio.to_thread(platform.start_service, "cpu_scorer")
+    log.append(("kill -9 cpu_scorer, wipe the store, restart both", time.monotonic() - started))
+    await asyncio.sleep(4)
+
+
+async def invariants(platform: Platform, tally: Tally, settle_s: float, *, wiped: bool = False
+                     ) -> dict[str, object]:
     """Wait until nothing is in flight, then check what must hold; returns the figures (raises if one fails)."""
     dsn = platform.stack.env()["PODIUM_POSTGRES_DSN"]
     conn = await asyncpg.connect(dsn)
@@ -329,7 +357,11 @@ async def invariants(platform: Platform, tally: Tally, settle_s: float) -> dict[
         rebuilt = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "leaderboard_service", "rebuild"], env=platform.env,
             capture_output=True, text=True, timeout=120)
-        assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
+        if wiped:  # the streams lack what the board counts: the rebuild must refuse, and change nothing
+            refused = rebuilt.returncode != 0 and "JetStream's store was wiped" in rebuilt.stderr
+            assert refused, (rebuilt.returncode, rebuilt.stdout[-1000:], rebuilt.stderr[-2000:])
+        else:
+            assert rebuilt.returncode == 0, rebuilt.stderr[-2000:]
         await asyncio.sleep(1)
         after = (await client.get(f"/api/v1/leaderboards/{TASK}")).json()
     counted = sum(entry["submissions"] for entry in before["public"])
@@ -338,13 +370,14 @@ async def invariants(platform: Platform, tally: Tally, settle_s: float) -> dict[
         "scored": scored, "on the board (projection rows)": projected, "counted by the board": counted,
         "duplicate score rows": duplicates, "quota drift (teams)": len(drift),
         "board = rebuild": before["public"] == after["public"],
+        **({"rebuild refused (history lost)": True} if wiped else {}),
         "503 + Retry-After answers": tally.unavailable_with_retry_after, "client retries": tally.retried,
         "5xx not retried": len(tally.server_errors),
     }
     return figures
 
 
-async def run(folder: Path, teams: int, settle_s: float, *, cluster: bool = False
+async def run(folder: Path, teams: int, settle_s: float, *, cluster: bool = False, wipe: bool = False
               ) -> tuple[dict[str, object], list[tuple[str, float]]]:
     platform = Platform(folder, cluster=cluster)
     await asyncio.to_thread(platform.start)
@@ -355,10 +388,10 @@ async def run(folder: Path, teams: int, settle_s: float, *, cluster: bool = Fals
             admin = (await call(client, tally, "POST", "/auth/login",
                                 json={"name": ADMIN[0], "password": ADMIN[1]})).json()["access_token"]
             loops = [asyncio.create_task(team_loop(client, tally, admin, i, stop, truth)) for i in range(teams)]
-            await faults(platform, log)
+            await faults(platform, log, wipe=wipe)
             stop.set()
             await asyncio.gather(*loops)
-        figures = await invariants(platform, tally, settle_s)
+        figures = await invariants(platform, tally, settle_s, wiped=wipe)
         figures["server errors"] = tally.server_errors[:5]
         return figures, log
     finally:
@@ -379,9 +412,10 @@ def main() -> None:
     parser.add_argument("--teams", type=int, default=8)
     parser.add_argument("--settle", type=float, default=180, help="seconds allowed for the last jobs to finish")
     parser.add_argument("--cluster", action="store_true", help="NATS as a 3-node cluster (R3 streams); kill nodes")
+    parser.add_argument("--wipe", action="store_true", help="wipe NATS's JetStream store (twice) instead")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="podium-chaos-"))  # a fresh platform every time
-    figures, log = asyncio.run(run(folder, args.teams, args.settle, cluster=args.cluster))
+    figures, log = asyncio.run(run(folder, args.teams, args.settle, cluster=args.cluster, wipe=args.wipe))
     print_table(figures, log)
     failed = (figures["stuck"] or figures["duplicate score rows"] or figures["quota drift (teams)"]
               or not figures["board = rebuild"] or figures["scored"] != figures["on the board (projection rows)"]

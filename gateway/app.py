@@ -37,6 +37,7 @@ from gateway.routes_teams import AdminTeamController, TeamController
 from gateway.services import ServiceClient
 from gateway.tokens import TokenVerifier
 from gateway.web import web_page
+from podium_runtime.bus import BusKeeper
 from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.kv_watch import Reconnects, follow
 from podium_runtime.settings import ServiceSettings
@@ -105,6 +106,9 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
                                        reconnects)),
             asyncio.create_task(identity.keep_jwks()),
             asyncio.create_task(follow(lambda: broker.connection, LEADERBOARDS.name, boards.apply, reconnects)),
+            # After a NATS restart, the streams and buckets are there again even if its store was wiped.
+            asyncio.create_task(BusKeeper(lambda: broker.connection.jetstream(),
+                                          replicas=settings.stream_replicas).run(reconnects)),
         ]
         try:
             yield

@@ -38,8 +38,9 @@ class Boards:
             self.boards.pop(entry.key, None)
             return
         previous = self.boards.get(entry.key)
-        if previous is not None and previous[0] >= entry.revision:
+        if previous is not None and previous[0] == entry.revision:
             return  # a watch started again after a reconnection delivers what we have: nothing to push
+        # A lower revision than ours: the bucket was created again (JetStream's store wiped), a new history.
         try:
             board = _decoder.decode(entry.value)
         except msgspec.DecodeError as exc:

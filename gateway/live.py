@@ -140,12 +140,18 @@ class BoardFeed:
         self.revisions: dict[str, dict[int, Board]] = {}  # in arrival order, which is revision order
         self.messages: dict[str, dict[tuple[int | None, bool], bytes]] = {}  # to each task's latest revision
 
-    def add(self, task_id: str, revision: int, board: Board) -> None:
+    def add(self, task_id: str, revision: int, board: Board) -> bool:
+        """Keep a new revision; True when it starts a new history (the bucket was created again): the kept
+        revisions are forgotten, and the clients' revisions mean nothing any more."""
         kept = self.revisions.setdefault(task_id, {})
+        restarted = bool(kept) and revision <= next(reversed(kept))
+        if restarted:
+            kept.clear()
         kept[revision] = board
         while len(kept) > self.kept:
             del kept[next(iter(kept))]
         self.messages[task_id] = {}
+        return restarted
 
     def update(self, task_id: str, since: int | None, viewer: Principal) -> tuple[int, bytes] | None:
         """(latest revision, message) for a client that has revision `since` (None: nothing yet); None when
@@ -208,7 +214,9 @@ class LiveHub:
     def on_board(self, task_id: str, revision: int, board: Board, previous: Board | None) -> None:
         """Keep the revision; wake the task's followers now, or — when they were woken less than
         `push_interval_s` ago — once that interval is over, with every change made meanwhile in one message."""
-        self.feed.add(task_id, revision, board)
+        if self.feed.add(task_id, revision, board):
+            for client in self._by_task.get(task_id, ()):
+                client.sent.pop(task_id, None)  # the whole board: its revision belonged to the old history
         if task_id in self._push_due:
             return
         loop = asyncio.get_running_loop()

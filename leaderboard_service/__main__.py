@@ -11,7 +11,7 @@ from faststream.nats import NatsBroker
 
 from leaderboard_service import projection
 from leaderboard_service.app import LeaderboardServiceSettings, create_app, create_handlers
-from leaderboard_service.rebuild import rebuild
+from leaderboard_service.rebuild import HistoryLost, rebuild
 from podium_runtime.connections import create_pg_pool, ensure_kv_buckets, ensure_streams
 from podium_runtime.main import serve
 from podium_runtime.migrations import apply_migrations, service_migrations
@@ -27,7 +27,7 @@ def main(ctx: click.Context) -> None:
         serve(create_app(settings), settings)
 
 
-async def _rebuild(settings: LeaderboardServiceSettings) -> str:
+async def _rebuild(settings: LeaderboardServiceSettings, accept_lost_history: bool) -> str:
     handlers = create_handlers(settings)
     client = await nats.connect(settings.nats_servers)
     pool = await create_pg_pool(settings, max_size=2)
@@ -37,7 +37,7 @@ async def _rebuild(settings: LeaderboardServiceSettings) -> str:
         await ensure_kv_buckets(js, settings.stream_replicas)
         async with pool.acquire() as conn:
             await apply_migrations(conn, projection.SCHEMA, service_migrations("leaderboard_service"))
-        report = await rebuild(pool, js, handlers.competition)
+        report = await rebuild(pool, js, handlers.competition, accept_lost_history=accept_lost_history)
         broker = NatsBroker(settings.nats_servers, serializer=None)
         await broker.connect()
         handlers.pool, handlers.broker, handlers.boards = pool, broker, await js.key_value(LEADERBOARDS.name)
@@ -50,9 +50,14 @@ async def _rebuild(settings: LeaderboardServiceSettings) -> str:
 
 
 @main.command("rebuild")
-def rebuild_command() -> None:
+@click.option("--accept-lost-history", is_flag=True,
+              help="Rebuild even though JetStream's store was wiped and the streams lack older events.")
+def rebuild_command(accept_lost_history: bool) -> None:
     """Drop the projection, replay SCORES, TEAMS and BOARD from the start, republish the boards."""
-    click.echo(asyncio.run(_rebuild(LeaderboardServiceSettings())))
+    try:
+        click.echo(asyncio.run(_rebuild(LeaderboardServiceSettings(), accept_lost_history)))
+    except HistoryLost as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 if __name__ == "__main__":

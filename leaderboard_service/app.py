@@ -71,6 +71,7 @@ def create_app(settings: LeaderboardServiceSettings) -> AsgiFastStream:
         package="leaderboard_service",
         routers=(rpc_router("leaderboard_service", handlers.operations()), events),
         startup=startup,
+        restore=lambda runtime, wiped: handlers.restore(wiped),
         consumers=consumers,
         publishes=(LeaderboardUpdated, TeamStandingChanged, PrivateBoardRevealed, FinalsSelected),
     )

@@ -46,9 +46,10 @@ class LeaderboardHandlers:
     async def on_event(self, stream: str, seq: int, event: AnyEvent) -> None:
         assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await projection.claim(conn, stream, seq):
+            position = await projection.claim(conn, stream, seq)
+            if position is None:
                 return  # applied before: a redelivery or a replay
-            changed = await projection.apply(conn, event, stream=stream, seq=seq)
+            changed = await projection.apply(conn, event, stream=stream, seq=position)
             for task in projection.affected_tasks(changed, self.competition.tasks):
                 # The switch to a rescore's version happens in the transaction of its last outcome.
                 await projection.complete_rescores(conn, task)
@@ -67,6 +68,13 @@ class LeaderboardHandlers:
     async def publish_all(self) -> None:
         for task in self.competition.tasks:
             await self.publish_board(task)
+
+    async def restore(self, wiped: frozenset[str]) -> None:
+        """JetStream's store was wiped: read the new streams after everything applied, put the boards back."""
+        assert self.pool is not None
+        async with self.pool.acquire() as conn, conn.transaction():
+            await projection.stream_started_again(conn, wiped)
+        await self.publish_all()
 
     # --- decisions ---------------------------------------------------------------------------
 

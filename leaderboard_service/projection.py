@@ -33,15 +33,29 @@ SCHEMA = "leaderboard"
 ALL_TASKS = "*"
 
 
-async def claim(conn: asyncpg.Connection, stream: str, seq: int) -> bool:
-    """In the caller's transaction: True if `seq` of `stream` is new (and is now recorded as applied)."""
-    updated = await conn.fetchval(
+async def claim(conn: asyncpg.Connection, stream: str, seq: int) -> int | None:
+    """In the caller's transaction: the event's position if message `seq` of `stream` is new (and is now recorded
+    as applied), else None. The position is `seq` plus the stream's `base` (its earlier life's last sequence, when
+    JetStream's store was wiped and the stream started again)."""
+    return await conn.fetchval(
         """INSERT INTO leaderboard.applied (stream, last_seq) VALUES ($1, $2)
-           ON CONFLICT (stream) DO UPDATE SET last_seq = $2 WHERE leaderboard.applied.last_seq < $2
+           ON CONFLICT (stream) DO UPDATE SET last_seq = leaderboard.applied.base + $2
+           WHERE leaderboard.applied.last_seq < leaderboard.applied.base + $2
            RETURNING last_seq""",
         stream, seq,
     )
-    return updated is not None
+
+
+async def stream_started_again(conn: asyncpg.Connection, streams: Iterable[str]) -> None:
+    """JetStream's store was wiped and these streams created again: their new messages come after everything
+    applied so far, and their earlier history is recorded as lost."""
+    rows = await conn.fetch(
+        "UPDATE leaderboard.applied SET base = last_seq WHERE stream = ANY($1) RETURNING stream, last_seq",
+        list(streams))
+    await conn.executemany(
+        "INSERT INTO leaderboard.lost_history (stream, last_seq) VALUES ($1, $2) ON CONFLICT (stream) DO UPDATE "
+        "SET last_seq = excluded.last_seq, lost_at = now()",
+        [(row["stream"], row["last_seq"]) for row in rows if row["last_seq"] > 0])
 
 
 async def apply(conn: asyncpg.Connection, event: AnyEvent, *, stream: str, seq: int) -> set[str]:

@@ -60,10 +60,24 @@ async def replay_stream(js: JetStreamContext, stream: str, subject: str = ""):  
         await subscription.unsubscribe()
 
 
-async def rebuild(pool: asyncpg.Pool, js: JetStreamContext, competition: Competition) -> RebuildReport:
+class HistoryLost(Exception):
+    """The streams no longer hold everything the projection was built from (JetStream's store was wiped)."""
+
+
+async def rebuild(pool: asyncpg.Pool, js: JetStreamContext, competition: Competition, *,
+                  accept_lost_history: bool = False) -> RebuildReport:
     started = time.perf_counter()
     events = scores = 0
     async with pool.acquire() as conn, conn.transaction():
+        lost = await conn.fetch("SELECT stream, lost_at, last_seq FROM leaderboard.lost_history ORDER BY stream")
+        if lost and not accept_lost_history:
+            raise HistoryLost(
+                "refusing to rebuild: JetStream's store was wiped, so the streams lack events the boards count ("
+                + "; ".join(f"{r['stream']}: messages 1–{r['last_seq']}, lost {r['lost_at']:%Y-%m-%d %H:%M} UTC"
+                            for r in lost)
+                + "). The projection still has them; a rebuild would drop them. Rebuild anyway with "
+                "--accept-lost-history.")
+        await conn.execute("DELETE FROM leaderboard.lost_history")
         # Live consumers wait for the rebuild to commit, then find their events already applied.
         await conn.execute(f"LOCK TABLE {PROJECTION_TABLES} IN ACCESS EXCLUSIVE MODE")
         await conn.execute(f"TRUNCATE {PROJECTION_TABLES}")

@@ -22,6 +22,7 @@ from faststream.nats.prometheus import NatsPrometheusMiddleware
 from minio import Minio
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from podium_runtime.bus import BusKeeper
 from podium_runtime.connections import create_pg_pool, create_s3, ensure_kv_buckets, ensure_streams
 from podium_runtime.kv_watch import Reconnects
 from podium_runtime.metrics import MetricsRefresher
@@ -55,6 +56,9 @@ class ServiceSpec:
     refresh_metrics: Callable[[Runtime], Awaitable[None]] | None = None
     # The events it publishes (through its outbox, JetStream or core NATS), for the AsyncAPI document.
     publishes: Sequence[type[Event]] = ()
+    # After JetStream's store was wiped (these streams were created again): put back what the service keeps on
+    # the bus, before its consumers are declared again (`podium_runtime.bus`).
+    restore: Callable[[Runtime, frozenset[str]], Awaitable[None]] | None = None
 
 
 @dataclass
@@ -130,6 +134,12 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
                     await asyncio.to_thread(runtime.s3.make_bucket, bucket)
         if spec.startup is not None:
             await spec.startup(runtime)
+        keeper = BusKeeper(
+            lambda: broker.connection.jetstream(), replicas=settings.stream_replicas, consumers=spec.consumers,
+            pool=runtime.pool, schema=spec.schema,
+            restore=(lambda wiped: spec.restore(runtime, wiped)) if spec.restore else None)
+        await keeper.declare(with_consumers=False)  # FastStream declares them as it starts its subscribers
+        runtime.background.append(asyncio.create_task(keeper.run(reconnects), name="bus-keeper"))
         refresher = MetricsRefresher(
             js, runtime.pool, spec.schema, spec.consumers,
             extra=(lambda: spec.refresh_metrics(runtime)) if spec.refresh_metrics else None)

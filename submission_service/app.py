@@ -31,7 +31,7 @@ from proto.events import (
     SubmissionReceived,
     SubmissionRejected,
 )
-from proto.streams import CANCELLATIONS, SUBMISSION_STATUS
+from proto.streams import CANCELLATIONS, SUBMISSION_STATUS, SUBMISSIONS
 from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
 from submission_service import store
 from submission_service.handlers import BUCKET, DETAILS_BUCKET, SubmissionHandlers
@@ -93,6 +93,8 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
         advisory = msgspec.json.decode(message.body, type=MaxDeliveriesAdvisory)
         await fail_exhausted(handlers.pool, handlers.broker.connection.jetstream(), advisory)
 
+    reconciler: Reconciler | None = None
+
     async def startup(runtime: Runtime) -> None:
         assert runtime.pool is not None and runtime.s3 is not None
         handlers.pool, handlers.s3, handlers.broker = runtime.pool, runtime.s3, runtime.broker
@@ -102,8 +104,13 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
             create_s3(settings.model_copy(update={"s3_endpoint": public, "s3_secure": settings.s3_public_secure}))
             if public else runtime.s3
         )
+        nonlocal reconciler
         reconciler = Reconciler(runtime.pool, timedelta(seconds=settings.stuck_after_s), settings.max_republish)
         runtime.background.append(asyncio.create_task(reconciler.run(settings.reconcile_interval_s)))
+
+    async def restore(runtime: Runtime, wiped: frozenset[str]) -> None:
+        if SUBMISSIONS.name in wiped and reconciler is not None:
+            await reconciler.republish_in_flight()
 
     spec = ServiceSpec(
         name="submission_service",
@@ -113,6 +120,7 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
         buckets=(BUCKET, DETAILS_BUCKET),
         routers=(rpc_router("submission_service", handlers.operations()), events),
         startup=startup,
+        restore=restore,
         consumers=(SUBMISSION_STATUS,),
         publishes=(SubmissionReceived, SubmissionRejected, RescoreRequested, SubmissionStatusChanged, ScoreFailed,
                    SubmissionCancelled, QueuePositionChanged),

@@ -83,6 +83,18 @@ class Reconciler:
             log.info("reconciled submissions", extra=counts)
         return counts
 
+    async def republish_in_flight(self) -> int:
+        """JetStream's store was wiped: every accepted submission without an outcome is published again now
+        (not counted against `max_republish`: the loss was the bus's, not the submission's)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') ORDER BY id")
+            for row in rows:
+                await store.outbox.add(conn, store.received_event(row))
+        log.warning("republished the submissions in flight after JetStream's store was wiped",
+                    extra={"submissions": len(rows)})
+        return len(rows)
+
     async def run(self, interval_s: float) -> None:
         while True:
             try:

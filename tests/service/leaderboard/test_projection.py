@@ -85,9 +85,32 @@ async def test_a_stream_sequence_is_applied_once(migrated: asyncpg.Pool) -> None
         try:  # on a private, rolled-back copy of the projection: the live service's is left alone
             await conn.execute(f"LOCK TABLE {TABLES} IN ACCESS EXCLUSIVE MODE")
             await conn.execute(f"TRUNCATE {TABLES}")
-            assert await projection.claim(conn, "SCORES", 5) is True
-            assert await projection.claim(conn, "SCORES", 5) is False
-            assert await projection.claim(conn, "SCORES", 3) is False
-            assert await projection.claim(conn, "SCORES", 6) is True
+            assert await projection.claim(conn, "SCORES", 5) == 5
+            assert await projection.claim(conn, "SCORES", 5) is None
+            assert await projection.claim(conn, "SCORES", 3) is None
+            assert await projection.claim(conn, "SCORES", 6) == 6
+        finally:
+            await transaction.rollback()
+
+
+async def test_a_stream_created_again_after_a_wiped_store_is_read_after_everything_applied(
+        migrated: asyncpg.Pool) -> None:
+    """Its messages count from 1 again: they are applied (at positions after the old ones, so the audit trail's
+    keys stay unique), their redeliveries are still no-ops, and the lost history is recorded for the rebuild."""
+    async with migrated.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await conn.execute(f"LOCK TABLE {TABLES}, leaderboard.lost_history IN ACCESS EXCLUSIVE MODE")
+            await conn.execute(f"TRUNCATE {TABLES}, leaderboard.lost_history")
+            assert await projection.claim(conn, "BOARD", 40) == 40
+            assert await projection.claim(conn, "SCORES", 7) == 7
+            await projection.stream_started_again(conn, ["BOARD"])
+            assert await projection.claim(conn, "BOARD", 1) == 41
+            assert await projection.claim(conn, "BOARD", 1) is None
+            assert await projection.claim(conn, "BOARD", 2) == 42
+            assert await projection.claim(conn, "SCORES", 1) is None  # not wiped: its guard is unchanged
+            lost = await conn.fetch("SELECT stream, last_seq FROM leaderboard.lost_history")
+            assert [tuple(row) for row in lost] == [("BOARD", 40)]
         finally:
             await transaction.rollback()

@@ -4,40 +4,12 @@ side of the watch is lost with the server). A private nats-server, restarted by 
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import Iterator
-from pathlib import Path
 
 import nats
-import pytest
 
-from deploy.stack import HOST, Server, free_port, http_ok, spawn, stop_all, venv_binary, wait_until
+from deploy.stack import HOST
 from podium_runtime.kv_watch import Reconnects, follow
-
-
-class NatsServer:
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port, self.monitor = folder, free_port(), free_port()
-        self.server: Server | None = None
-
-    def start(self) -> None:
-        argv = [venv_binary("nats-server"), "-a", HOST, "-p", str(self.port), "-m", str(self.monitor), "-js",
-                "-sd", str(self.folder)]
-        self.server = spawn("nats", argv, self.folder / "nats.log", signal.SIGTERM)
-        wait_until(lambda: http_ok(f"http://{HOST}:{self.monitor}/healthz?js-enabled-only=true"), "nats", 20,
-                   self.server.proc, self.server.log)
-
-    def stop(self) -> None:
-        if self.server is not None:
-            stop_all([self.server], timeout_s=10)
-
-
-@pytest.fixture
-def private_nats(tmp_path: Path) -> Iterator[NatsServer]:
-    server = NatsServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
+from tests.service.podium_runtime.conftest import NatsServer
 
 
 async def test_a_follower_sees_changes_made_after_a_nats_restart(private_nats: NatsServer) -> None:

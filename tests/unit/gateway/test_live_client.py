@@ -136,3 +136,18 @@ async def test_changes_closer_together_than_the_push_interval_travel_in_one_mess
     waited = asyncio.get_running_loop().time() - started
     assert json.loads(message)["base_revision"] == 1 and json.loads(message)["revision"] == 5
     assert 0.2 < waited < 0.6
+
+
+async def test_a_board_history_that_starts_again_sends_every_follower_the_whole_board() -> None:
+    """After JetStream's store was wiped, the leaderboards bucket counts revisions from 1 again."""
+    hub = LiveHub(push_interval_s=0)
+    client = LiveClient(TEAM)
+    hub.add(client)
+    hub.follow(client, ["t"])
+    for revision in (40, 41):
+        hub.on_board("t", revision, growing(revision - 38), None)
+        await client.next_messages(hub.feed)
+    hub.on_board("t", 1, growing(5), None)
+    [message] = await client.next_messages(hub.feed)
+    assert json.loads(message)["type"] == "board" and json.loads(message)["revision"] == 1
+    assert list(hub.feed.revisions["t"]) == [1]
