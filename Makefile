@@ -48,10 +48,13 @@ bench: $(STAMP)
 	$(PY) -m bench.scoring
 	$(PY) -m bench.leaderboard
 
-## make chaos: faults under flowing submissions (kill -9 of every service, NATS and PostgreSQL restarts) on a
+## make chaos: faults under flowing submissions (kill -9 of every service, NATS and PostgreSQL restarts; then a
+## 3-node NATS cluster losing nodes; then a wiped JetStream store) on a
 ## platform of its own, then the invariants; prints a table. `make test` runs a shorter version.
 chaos: $(STAMP)
 	$(PY) -m bench.chaos --teams 8
+	$(PY) -m bench.chaos --teams 8 --cluster
+	$(PY) -m bench.chaos --teams 8 --wipe
 
 ## make load: 24 teams / 100 viewers, then 200 teams submitting and 1,000 WebSocket viewers for 5 minutes, on a
 ## platform of its own; prints latencies, errors and push delays against a /health reference (--quick: 30 s).

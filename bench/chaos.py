@@ -12,7 +12,12 @@ service (then a restart), a NATS restart, a PostgreSQL restart, object storage d
 - no quota drift (each team's used quota = its submissions that took quota and were not refunded);
 - and during the database outage, requests were answered 503 with `Retry-After`, never 500.
 
-    python -m bench.chaos [--teams 8] [--settle 180]
+`--cluster` runs NATS as three nodes with R3 streams and kills nodes instead; `--wipe` restarts NATS with its
+JetStream store deleted (twice, once with a scorer down): the services declare streams, buckets and consumers
+again, in-flight submissions are republished from PostgreSQL, the board keeps every score, and a rebuild from
+the now incomplete streams must be refused (and change nothing).
+
+    python -m bench.chaos [--teams 8] [--settle 180] [--cluster | --wipe]
 """
 
 from __future__ import annotations

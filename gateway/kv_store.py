@@ -13,7 +13,13 @@ from datetime import timedelta
 
 import nats.errors
 from litestar.stores.base import Store
-from nats.js.errors import KeyNotFoundError, NoKeysError
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyNotFoundError,
+    NoKeysError,
+    NoStreamResponseError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 
 from gateway.problems import Problem
@@ -34,7 +40,9 @@ def _bus_available() -> Iterator[None]:
     try:
         yield
     except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError,
-            nats.errors.StaleConnectionError, nats.errors.OutboundBufferLimitError) as exc:
+            nats.errors.StaleConnectionError, nats.errors.OutboundBufferLimitError,
+            # The bucket not there (yet) after JetStream's store was wiped: the gateway declares it again.
+            NoStreamResponseError, BucketNotFoundError, ServiceUnavailableError) as exc:
         raise Problem(503, "the platform is reconnecting to its message bus; try again shortly",
                       headers={"Retry-After": "2"}) from exc
 
