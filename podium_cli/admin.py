@@ -259,7 +259,9 @@ def rescore_status(session: Session, rescore_id: str) -> None:
 
 @admin.command("rebuild-board", short_help="Rebuild every board from the event log.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def rebuild_board(yes: bool) -> None:
+@click.option("--accept-lost-history", is_flag=True,
+              help="Rebuild even though JetStream's store was wiped and the streams lack events the boards count.")
+def rebuild_board(yes: bool, accept_lost_history: bool) -> None:
     """Rebuild every leaderboard from the event log: empty the projection, replay the SCORES, TEAMS and BOARD
     streams, republish every board.
 
@@ -274,7 +276,8 @@ def rebuild_board(yes: bool) -> None:
                                    "(pip install 'podium[leaderboard_service]')")
     if not yes:
         click.confirm("Rebuild every leaderboard from the event log now?", abort=True)
-    command = [sys.executable, "-m", "leaderboard_service", "rebuild"]
+    command = [sys.executable, "-m", "leaderboard_service", "rebuild",
+               *(["--accept-lost-history"] if accept_lost_history else [])]
     click.echo(f"running {' '.join(command[1:])} …", err=True)
     result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     if result.returncode != 0:

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import nats.errors
 import numpy as np
 import pytest
 import torch
 from litestar.testing import AsyncTestClient
 from nats.aio.client import Client as NatsClient
+from nats.js.api import ConsumerConfig
 
 from cpu_scorer.psnr import split_assignment
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
@@ -248,6 +250,45 @@ async def test_max_deliveries_advisory_ends_the_submission_failed(
         stream="SUBMISSIONS", consumer="cpu_scorer", stream_seq=ack.seq, deliveries=5))
     final = await wait_terminal(gateway, token, scored["id"])
     assert final["status"] == "failed" and "failed 5 times" in final["reason"]
+
+
+
+async def test_a_message_that_really_exhausts_max_deliver_ends_the_submission_failed_with_its_quota_back(
+    gateway: AsyncTestClient, admin_token: str, pg_pool: asyncpg.Pool, nc: NatsClient, truth: dict
+) -> None:
+    """No published advisory this time: a scorer whose infrastructure keeps failing Naks every delivery of a
+    durable consumer with MaxDeliver 2, JetStream itself emits the advisory, and the submission service ends the
+    submission `failed` with a reason and its quota given back."""
+    _, token = await team_token(gateway, admin_token)
+    scored = (await upload(gateway, token, "recon", npy_zip(truth["recon"]))).json()
+    row = await pg_pool.fetchrow("SELECT * FROM submissions.submissions WHERE id = $1", scored["id"])
+    await pg_pool.execute("UPDATE submissions.submissions SET status = 'scoring', scorer_version = 'psnr-y' "
+                          "WHERE id = $1", scored["id"])
+    event = SubmissionReceived(
+        submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id="recon", kind="cpu",
+        object_key=row["object_key"], sha256=row["sha256"], size_bytes=row["size_bytes"],
+        submitted_at=row["received_at"], scorer_version="psnr-y", rescore_id="exhaustion-test")
+    js = nc.jetstream()
+    subject = "submission.received.exhausted.recon"  # no real scorer reads it
+    failing_scorer = await js.pull_subscribe(subject, durable="exhaustion_test", stream="SUBMISSIONS",
+                                             config=ConsumerConfig(max_deliver=2, ack_wait=30))
+    try:
+        await js.publish(subject, proto_encode(event), headers={"Nats-Msg-Id": event.msg_id()})
+        for _ in range(2):
+            [message] = await failing_scorer.fetch(1, timeout=10)
+            await message.nak()
+        # It keeps pulling, as a scorer does: JetStream has nothing more to give it, and says so in the advisory.
+        with pytest.raises(nats.errors.TimeoutError):
+            await failing_scorer.fetch(1, timeout=2)
+        final = await wait_terminal(gateway, token, scored["id"])
+        assert final["status"] == "failed" and "failed 2 times" in final["reason"], final
+        assert "quota is refunded" in final["reason"]
+        refunded = await pg_pool.fetchval("SELECT quota_refunded FROM submissions.submissions WHERE id = $1",
+                                          scored["id"])
+        assert refunded is True
+    finally:
+        await failing_scorer.unsubscribe()
+        await js.delete_consumer("SUBMISSIONS", "exhaustion_test")
 
 
 # --- ownership ---------------------------------------------------------------------------------------
