@@ -4,6 +4,8 @@ board, and an event applied twice (same stream sequence) is a no-op."""
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -52,19 +54,27 @@ async def migrated(pg_pool: asyncpg.Pool) -> asyncpg.Pool:
     return pg_pool
 
 
-async def board_from(pool: asyncpg.Pool, sequence: list) -> object:
-    """Apply the events in this order into an empty projection (rolled back afterwards) and read the board."""
+@asynccontextmanager
+async def empty_projection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A private, rolled-back, empty copy of the projection: the live service's is left alone."""
+    tables = f"{TABLES}, leaderboard.lost_history"
     async with pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
-            await conn.execute(f"LOCK TABLE {TABLES} IN ACCESS EXCLUSIVE MODE")
-            await conn.execute(f"TRUNCATE {TABLES}")
-            for seq, event in enumerate(sequence, start=1):
-                await projection.apply(conn, event, stream="test", seq=seq)
-            return await projection.board(conn, TASK)
+            await conn.execute(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE")
+            await conn.execute(f"TRUNCATE {tables}")
+            yield conn
         finally:
             await transaction.rollback()
+
+
+async def board_from(pool: asyncpg.Pool, sequence: list) -> object:
+    """Apply the events in this order into an empty projection and read the board."""
+    async with empty_projection(pool) as conn:
+        for seq, event in enumerate(sequence, start=1):
+            await projection.apply(conn, event, stream="test", seq=seq)
+        return await projection.board(conn, TASK)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -79,38 +89,24 @@ async def test_any_shuffle_or_duplication_of_events_gives_the_same_board(
 
 
 async def test_a_stream_sequence_is_applied_once(migrated: asyncpg.Pool) -> None:
-    async with migrated.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:  # on a private, rolled-back copy of the projection: the live service's is left alone
-            await conn.execute(f"LOCK TABLE {TABLES} IN ACCESS EXCLUSIVE MODE")
-            await conn.execute(f"TRUNCATE {TABLES}")
-            assert await projection.claim(conn, "SCORES", 5) == 5
-            assert await projection.claim(conn, "SCORES", 5) is None
-            assert await projection.claim(conn, "SCORES", 3) is None
-            assert await projection.claim(conn, "SCORES", 6) == 6
-        finally:
-            await transaction.rollback()
+    async with empty_projection(migrated) as conn:
+        assert await projection.claim(conn, "SCORES", 5) == 5
+        assert await projection.claim(conn, "SCORES", 5) is None
+        assert await projection.claim(conn, "SCORES", 3) is None
+        assert await projection.claim(conn, "SCORES", 6) == 6
 
 
 async def test_a_stream_created_again_after_a_wiped_store_is_read_after_everything_applied(
         migrated: asyncpg.Pool) -> None:
     """Its messages count from 1 again: they are applied (at positions after the old ones, so the audit trail's
     keys stay unique), their redeliveries are still no-ops, and the lost history is recorded for the rebuild."""
-    async with migrated.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            await conn.execute(f"LOCK TABLE {TABLES}, leaderboard.lost_history IN ACCESS EXCLUSIVE MODE")
-            await conn.execute(f"TRUNCATE {TABLES}, leaderboard.lost_history")
-            assert await projection.claim(conn, "BOARD", 40) == 40
-            assert await projection.claim(conn, "SCORES", 7) == 7
-            await projection.stream_started_again(conn, ["BOARD"])
-            assert await projection.claim(conn, "BOARD", 1) == 41
-            assert await projection.claim(conn, "BOARD", 1) is None
-            assert await projection.claim(conn, "BOARD", 2) == 42
-            assert await projection.claim(conn, "SCORES", 1) is None  # not wiped: its guard is unchanged
-            lost = await conn.fetch("SELECT stream, last_seq FROM leaderboard.lost_history")
-            assert [tuple(row) for row in lost] == [("BOARD", 40)]
-        finally:
-            await transaction.rollback()
+    async with empty_projection(migrated) as conn:
+        assert await projection.claim(conn, "BOARD", 40) == 40
+        assert await projection.claim(conn, "SCORES", 7) == 7
+        await projection.stream_started_again(conn, ["BOARD"])
+        assert await projection.claim(conn, "BOARD", 1) == 41
+        assert await projection.claim(conn, "BOARD", 1) is None
+        assert await projection.claim(conn, "BOARD", 2) == 42
+        assert await projection.claim(conn, "SCORES", 1) is None  # not wiped: its guard is unchanged
+        lost = await conn.fetch("SELECT stream, last_seq FROM leaderboard.lost_history")
+        assert [tuple(row) for row in lost] == [("BOARD", 40)]

@@ -230,18 +230,26 @@ async def test_an_expired_upload_and_an_infrastructure_failure_refund_the_quota(
     assert await used() == 0
 
 
-async def test_max_deliveries_advisory_ends_the_submission_failed(
-    gateway: AsyncTestClient, admin_token: str, pg_pool: asyncpg.Pool, nc: NatsClient, truth: dict
-) -> None:
+async def scoring_again(gateway: AsyncTestClient, admin_token: str, pg_pool: asyncpg.Pool, truth: dict,
+                        scorer_version: str) -> tuple[str, dict, SubmissionReceived]:
+    """A new team's scored submission, put back in `scoring` under another scorer version, and the event that
+    asks for that scoring (for the test to publish where no scorer reads it)."""
     _, token = await team_token(gateway, admin_token)
     scored = (await upload(gateway, token, "recon", npy_zip(truth["recon"]))).json()
     row = await pg_pool.fetchrow("SELECT * FROM submissions.submissions WHERE id = $1", scored["id"])
-    await pg_pool.execute("UPDATE submissions.submissions SET status = 'scoring', scorer_version = 'psnr-x' "
-                          "WHERE id = $1", scored["id"])
+    await pg_pool.execute("UPDATE submissions.submissions SET status = 'scoring', scorer_version = $2 "
+                          "WHERE id = $1", scored["id"], scorer_version)
     event = SubmissionReceived(
         submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id="recon", kind="cpu",
         object_key=row["object_key"], sha256=row["sha256"], size_bytes=row["size_bytes"],
-        submitted_at=row["received_at"], scorer_version="psnr-x", rescore_id="advisory-test")
+        submitted_at=row["received_at"], scorer_version=scorer_version, rescore_id=f"{scorer_version}-test")
+    return token, scored, event
+
+
+async def test_max_deliveries_advisory_ends_the_submission_failed(
+    gateway: AsyncTestClient, admin_token: str, pg_pool: asyncpg.Pool, nc: NatsClient, truth: dict
+) -> None:
+    token, scored, event = await scoring_again(gateway, admin_token, pg_pool, truth, "psnr-x")
     # Published where no scorer consumes it, as if every delivery had failed.
     ack = await nc.jetstream().publish(
         "submission.received.unscored.recon", proto_encode(event),
@@ -259,15 +267,7 @@ async def test_a_message_that_really_exhausts_max_deliver_ends_the_submission_fa
     """No published advisory this time: a scorer whose infrastructure keeps failing Naks every delivery of a
     durable consumer with MaxDeliver 2, JetStream itself emits the advisory, and the submission service ends the
     submission `failed` with a reason and its quota given back."""
-    _, token = await team_token(gateway, admin_token)
-    scored = (await upload(gateway, token, "recon", npy_zip(truth["recon"]))).json()
-    row = await pg_pool.fetchrow("SELECT * FROM submissions.submissions WHERE id = $1", scored["id"])
-    await pg_pool.execute("UPDATE submissions.submissions SET status = 'scoring', scorer_version = 'psnr-y' "
-                          "WHERE id = $1", scored["id"])
-    event = SubmissionReceived(
-        submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id="recon", kind="cpu",
-        object_key=row["object_key"], sha256=row["sha256"], size_bytes=row["size_bytes"],
-        submitted_at=row["received_at"], scorer_version="psnr-y", rescore_id="exhaustion-test")
+    token, scored, event = await scoring_again(gateway, admin_token, pg_pool, truth, "psnr-y")
     js = nc.jetstream()
     subject = "submission.received.exhausted.recon"  # no real scorer reads it
     failing_scorer = await js.pull_subscribe(subject, durable="exhaustion_test", stream="SUBMISSIONS",
