@@ -189,7 +189,7 @@ class LiveHub:
 
     def remove(self, client: LiveClient) -> None:
         self.clients.discard(client)
-        self._by_team.get(client.principal.account_id, set()).discard(client)
+        _discard(self._by_team, client.principal.account_id, client)
         self.unfollow(client, list(client.following))
 
     def follow(self, client: LiveClient, task_ids: list[str]) -> None:
@@ -203,7 +203,7 @@ class LiveHub:
     def unfollow(self, client: LiveClient, task_ids: list[str]) -> None:
         for task_id in task_ids:
             client.following.discard(task_id)
-            self._by_task.get(task_id, set()).discard(client)
+            _discard(self._by_task, task_id, client)
             client.sent.pop(task_id, None)
             client.due.discard(task_id)
 
@@ -277,6 +277,14 @@ class LiveHub:
         for subscription in self._subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+
+def _discard(index: dict[str, set[LiveClient]], key: str, client: LiveClient) -> None:
+    clients = index.get(key)
+    if clients is not None:
+        clients.discard(client)
+        if not clients:
+            del index[key]
 
 
 def _guarded(handler):  # noqa: ANN001, ANN202 — a malformed message must not end the subscription

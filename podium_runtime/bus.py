@@ -64,9 +64,10 @@ class BusKeeper:
 
     async def run(self, reconnects: Reconnects) -> None:
         """After each reconnection, declare everything again (until it succeeds). Runs until cancelled."""
+        seen = reconnects.count
         while True:
-            seen = reconnects.count
             await reconnects.after(seen)
+            seen = reconnects.count  # read before declaring: a reconnection meanwhile means declaring once more
             while True:
                 try:
                     await self.declare()
