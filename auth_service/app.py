@@ -45,12 +45,12 @@ def create_app(settings: AuthServiceSettings) -> AsgiFastStream:
         configured = settings.jwt_private_key_pem.get_secret_value() if settings.jwt_private_key_pem else None
         async with runtime.pool.acquire() as conn:
             handlers.key = await load_signing_key(conn, configured)
-            live = await accounts.live_token_versions(conn)
         handlers.versions = TokenVersions(await runtime.broker.connection.jetstream().key_value(TOKEN_VERSIONS.name))
-        await handlers.versions.reconcile(live)
+        await restore(runtime, frozenset())
 
     async def restore(runtime: Runtime, wiped: frozenset[str]) -> None:
-        """JetStream's store was wiped, and the token versions bucket with it: write them again."""
+        """The token versions bucket holds every live account's version (at start, and again after JetStream's
+        store was wiped with the bucket in it)."""
         assert runtime.pool is not None and handlers.versions is not None
         async with runtime.pool.acquire() as conn:
             live = await accounts.live_token_versions(conn)

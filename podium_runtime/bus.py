@@ -41,13 +41,21 @@ class BusKeeper:
         self.known: dict[str, str] = {}  # what a service without a schema saw last
         self.wipes = 0
 
-    async def declare(self, *, with_consumers: bool = True) -> frozenset[str]:
-        """Streams, buckets, the `restore` hook if streams were re-created, then the consumers (at start,
-        FastStream declares those itself). Returns the re-created streams."""
+    async def declare(self) -> frozenset[str]:
+        """Streams, buckets, the wipe check (and `restore`), then the consumers. Returns the re-created streams."""
         js = self.js()
         await ensure_streams(js, self.replicas)
         await ensure_kv_buckets(js, self.replicas)
-        epochs = await stream_epochs(js)
+        wiped = await self.check()
+        for consumer in self.consumers:
+            await js.add_consumer(consumer.stream, consumer_config(consumer))
+        return wiped
+
+    async def check(self) -> frozenset[str]:
+        """Compare the streams' creation times with the recorded ones; run `restore` with the streams that were
+        created again, then record the new times. At start, after the service declared its streams (FastStream
+        declares its consumers as it starts its subscribers), this is all that is left to do."""
+        epochs = await stream_epochs(self.js())
         known = await self._recorded()
         wiped = frozenset(name for name, created in epochs.items() if name in known and known[name] != created)
         if wiped:
@@ -57,9 +65,6 @@ class BusKeeper:
             if self.restore is not None:
                 await self.restore(wiped)
         await self._record(epochs)
-        if with_consumers:
-            for consumer in self.consumers:
-                await js.add_consumer(consumer.stream, consumer_config(consumer))
         return wiped
 
     async def run(self, reconnects: Reconnects) -> None:

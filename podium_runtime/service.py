@@ -138,7 +138,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
             lambda: broker.connection.jetstream(), replicas=settings.stream_replicas, consumers=spec.consumers,
             pool=runtime.pool, schema=spec.schema,
             restore=(lambda wiped: spec.restore(runtime, wiped)) if spec.restore else None)
-        await keeper.declare(with_consumers=False)  # FastStream declares them as it starts its subscribers
+        await keeper.check()  # the streams and buckets are declared above, the consumers by FastStream
         runtime.background.append(asyncio.create_task(keeper.run(reconnects), name="bus-keeper"))
         refresher = MetricsRefresher(
             js, runtime.pool, spec.schema, spec.consumers,

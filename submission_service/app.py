@@ -35,7 +35,13 @@ from proto.streams import CANCELLATIONS, SUBMISSION_STATUS, SUBMISSIONS
 from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
 from submission_service import store
 from submission_service.handlers import BUCKET, DETAILS_BUCKET, SubmissionHandlers
-from submission_service.reconciler import MAX_DELIVERIES_ADVISORY, MaxDeliveriesAdvisory, Reconciler, fail_exhausted
+from submission_service.reconciler import (
+    MAX_DELIVERIES_ADVISORY,
+    MaxDeliveriesAdvisory,
+    Reconciler,
+    fail_exhausted,
+    republish_in_flight,
+)
 
 log = logging.getLogger(__name__)
 LiveEvent = TypeVar("LiveEvent", ScoreProgress, JobLogged)
@@ -93,8 +99,6 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
         advisory = msgspec.json.decode(message.body, type=MaxDeliveriesAdvisory)
         await fail_exhausted(handlers.pool, handlers.broker.connection.jetstream(), advisory)
 
-    reconciler: Reconciler | None = None
-
     async def startup(runtime: Runtime) -> None:
         assert runtime.pool is not None and runtime.s3 is not None
         handlers.pool, handlers.s3, handlers.broker = runtime.pool, runtime.s3, runtime.broker
@@ -104,13 +108,13 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
             create_s3(settings.model_copy(update={"s3_endpoint": public, "s3_secure": settings.s3_public_secure}))
             if public else runtime.s3
         )
-        nonlocal reconciler
         reconciler = Reconciler(runtime.pool, timedelta(seconds=settings.stuck_after_s), settings.max_republish)
         runtime.background.append(asyncio.create_task(reconciler.run(settings.reconcile_interval_s)))
 
     async def restore(runtime: Runtime, wiped: frozenset[str]) -> None:
-        if SUBMISSIONS.name in wiped and reconciler is not None:
-            await reconciler.republish_in_flight()
+        if SUBMISSIONS.name in wiped:
+            assert runtime.pool is not None
+            await republish_in_flight(runtime.pool)
 
     spec = ServiceSpec(
         name="submission_service",

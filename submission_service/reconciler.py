@@ -83,18 +83,6 @@ class Reconciler:
             log.info("reconciled submissions", extra=counts)
         return counts
 
-    async def republish_in_flight(self) -> int:
-        """JetStream's store was wiped: every accepted submission without an outcome is published again now
-        (not counted against `max_republish`: the loss was the bus's, not the submission's)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') ORDER BY id")
-            for row in rows:
-                await store.outbox.add(conn, store.received_event(row))
-        log.warning("republished the submissions in flight after JetStream's store was wiped",
-                    extra={"submissions": len(rows)})
-        return len(rows)
-
     async def run(self, interval_s: float) -> None:
         while True:
             try:
@@ -114,3 +102,16 @@ async def fail_exhausted(pool: asyncpg.Pool, js: JetStreamContext, advisory: Max
               "your quota is refunded — please submit again")
     async with pool.acquire() as conn, conn.transaction():
         await store.outbox.add(conn, infrastructure_failure(event, reason))
+
+
+async def republish_in_flight(pool: asyncpg.Pool) -> int:
+    """JetStream's store was wiped: every accepted submission without an outcome is published again now
+    (not counted against `max_republish`: the loss was the bus's, not the submission's)."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') ORDER BY id")
+        for row in rows:
+            await store.outbox.add(conn, store.received_event(row))
+    log.warning("republished the submissions in flight after JetStream's store was wiped",
+                extra={"submissions": len(rows)})
+    return len(rows)
