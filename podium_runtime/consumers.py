@@ -24,6 +24,7 @@ def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
         ack_wait=spec.ack_wait_s,
         max_deliver=spec.max_deliver,
         backoff=list(spec.backoff_s) or None,
+        max_ack_pending=spec.max_ack_pending,
     )
 
 

@@ -38,6 +38,10 @@ class ConsumerSpec(msgspec.Struct, frozen=True, kw_only=True):
     max_deliver: int = 5
     # Redelivery delays after a Nak, in seconds (JetStream backoff).
     backoff_s: tuple[float, ...] = ()
+    # How many delivered messages may await their ack at once (None: JetStream's default). 1 for a consumer
+    # that must apply its stream in order: otherwise, when its process dies holding message n, n + 1 is
+    # delivered to the next one, and n, redelivered after AckWait, is behind the applied sequence.
+    max_ack_pending: int | None = None
 
 
 SUBMISSIONS = StreamSpec(
@@ -90,20 +94,27 @@ GPU_SCORER = ConsumerSpec(
 SUBMISSION_STATUS = ConsumerSpec(
     durable="submission_service", stream=SCORES.name, filter_subject=subjects.SCORES_ALL
 )
+# The leaderboard applies each stream in order, guarded by the last sequence applied: one message in flight
+# at a time, and a short AckWait, so a message held by a process that died comes back within seconds (applying
+# one takes milliseconds).
+_IN_ORDER = {"ack_wait_s": 10.0, "max_ack_pending": 1}
 LEADERBOARD_SCORES = ConsumerSpec(
-    durable="leaderboard_service_scores", stream=SCORES.name, filter_subject=subjects.SCORES_ALL
+    durable="leaderboard_service_scores", stream=SCORES.name, filter_subject=subjects.SCORES_ALL, **_IN_ORDER
 )
 LEADERBOARD_TEAMS = ConsumerSpec(
-    durable="leaderboard_service_teams", stream=TEAMS.name, filter_subject=subjects.TEAMS_ALL
+    durable="leaderboard_service_teams", stream=TEAMS.name, filter_subject=subjects.TEAMS_ALL, **_IN_ORDER
 )
 LEADERBOARD_RESCORES = ConsumerSpec(
-    durable="leaderboard_service_rescores", stream=SUBMISSIONS.name, filter_subject=subjects.RESCORE_REQUESTED
+    durable="leaderboard_service_rescores", stream=SUBMISSIONS.name, filter_subject=subjects.RESCORE_REQUESTED,
+    **_IN_ORDER,
 )
 LEADERBOARD_BOARD = ConsumerSpec(
-    durable="leaderboard_service_board", stream="BOARD", filter_subject=subjects.BOARD_ALL
+    durable="leaderboard_service_board", stream="BOARD", filter_subject=subjects.BOARD_ALL, **_IN_ORDER
 )
 # Q&A moderation, for the audit trail the leaderboard service keeps beside the board decisions.
-LEADERBOARD_QA = ConsumerSpec(durable="leaderboard_service_qa", stream=QA.name, filter_subject=subjects.QA_ALL)
+LEADERBOARD_QA = ConsumerSpec(
+    durable="leaderboard_service_qa", stream=QA.name, filter_subject=subjects.QA_ALL, **_IN_ORDER
+)
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     CPU_SCORER,
