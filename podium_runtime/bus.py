@@ -47,14 +47,18 @@ class BusKeeper:
         await ensure_streams(js, self.replicas)
         await ensure_kv_buckets(js, self.replicas)
         wiped = await self.check()
-        for consumer in self.consumers:
-            await js.add_consumer(consumer.stream, consumer_config(consumer))
+        await self.declare_consumers()
         return wiped
+
+    async def declare_consumers(self) -> None:
+        """Create the service's durable consumers, or bring an existing one's settings up to date (JetStream
+        updates a durable consumer declared again with another configuration)."""
+        for consumer in self.consumers:
+            await self.js().add_consumer(consumer.stream, consumer_config(consumer))
 
     async def check(self) -> frozenset[str]:
         """Compare the streams' creation times with the recorded ones; run `restore` with the streams that were
-        created again, then record the new times. At start, after the service declared its streams (FastStream
-        declares its consumers as it starts its subscribers), this is all that is left to do."""
+        created again, then record the new times."""
         epochs = await stream_epochs(self.js())
         known = await self._recorded()
         wiped = frozenset(name for name, created in epochs.items() if name in known and known[name] != created)

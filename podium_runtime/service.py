@@ -138,7 +138,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
             lambda: broker.connection.jetstream(), replicas=settings.stream_replicas, consumers=spec.consumers,
             pool=runtime.pool, schema=spec.schema,
             restore=(lambda wiped: spec.restore(runtime, wiped)) if spec.restore else None)
-        await keeper.check()  # the streams and buckets are declared above, the consumers by FastStream
+        await keeper.check()  # the streams and buckets are declared above
+        await keeper.declare_consumers()  # before FastStream binds its subscribers: an upgrade's settings apply
         runtime.background.append(asyncio.create_task(keeper.run(reconnects), name="bus-keeper"))
         refresher = MetricsRefresher(
             js, runtime.pool, spec.schema, spec.consumers,
