@@ -1,27 +1,38 @@
-# Podium's front door. Everything runs from a local virtualenv created on first use.
+# Podium's front door. Everything runs from local virtualenvs created on first use, installed exactly as
+# uv.lock says (one lock for every extra and for the Triton venv; `make lock` refreshes it on purpose).
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# A real Triton server for the GPU scorer's Triton tests (PyPI nvidia-pytriton pins numpy < 2: its own venv).
+# uv itself, pinned, in a venv of its own (the installer is the one thing not in the lock it reads).
+UV_VERSION := 0.13.9
+UV_VENV    := .venv-uv
+UV         := $(UV_VENV)/bin/uv
+# A real Triton server for the GPU scorer's Triton tests (nvidia-pytriton pins numpy < 2: its own venv,
+# from the lock's `triton` extra, which uv keeps apart from the others).
 TRITON_VENV  := .venv-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
 
-.PHONY: run test lint bench stack clean venv chaos load
+.PHONY: run test lint bench stack clean venv chaos load lock
 
 venv: $(STAMP)
 
-# Re-installs when pyproject.toml changes. torch is pinned in pyproject (a local CPU build).
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+$(UV):
+	@test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# --frozen: install what uv.lock says, never re-resolve. torch is the lock's local CPU build.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PYTHON) --extra dev
 	@touch $(STAMP)
 
-$(TRITON_STAMP):
-	@test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
-	$(TRITON_VENV)/bin/python -m pip install --quiet --disable-pip-version-check nvidia-pytriton==0.7.0
+$(TRITON_STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(TRITON_VENV) $(UV) sync --frozen --python $(PYTHON) --extra triton --no-install-project
 	@touch $(TRITON_STAMP)
+
+## make lock: resolve every extra again and rewrite uv.lock (then commit it). The tests check that the two agree.
+lock: $(UV)
+	$(UV) lock
 
 ## make run: the embedded stack + every service; prints the gateway URL. Ctrl-C stops everything.
 run: $(STAMP)
@@ -62,4 +73,4 @@ load: $(STAMP)
 	$(PY) -m bench.loadgen $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TRITON_VENV) .podium-data .pytest_cache
+	rm -rf $(VENV) $(TRITON_VENV) $(UV_VENV) .podium-data .pytest_cache
