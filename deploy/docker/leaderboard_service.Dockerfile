@@ -1,12 +1,17 @@
 # leaderboard_service: rankings from score and team events (Postgres schema leaderboard); reads PODIUM_COMPETITION_FILE.
-# Multi-stage: build a wheel-only virtualenv with the service's extra, run as a non-root user.
+# Multi-stage: build a wheel-only virtualenv with exactly the locked versions (uv.lock) of the service's extra,
+# run as a non-root user.
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+RUN pip install --no-cache-dir uv==0.13.9
+COPY pyproject.toml uv.lock README.md ./
 COPY proto proto
 COPY podium_runtime podium_runtime
 COPY leaderboard_service leaderboard_service
-RUN python -m venv /venv && /venv/bin/pip install --no-cache-dir ".[leaderboard_service]"
+RUN uv export --frozen --no-emit-project --extra leaderboard_service -o requirements.txt \
+ && python -m venv /venv \
+ && uv pip install --no-config --python /venv/bin/python --no-cache --no-deps -r requirements.txt \
+ && uv pip install --no-config --python /venv/bin/python --no-cache --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --no-create-home podium

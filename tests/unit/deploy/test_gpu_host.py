@@ -23,5 +23,5 @@ def test_compose_runs_triton_on_the_gpu_and_the_scorer_beside_it() -> None:
 
 def test_the_image_installs_only_its_extra_and_runs_unprivileged() -> None:
     dockerfile = (DEPLOY / "docker" / "gpu_scorer.Dockerfile").read_text()
-    assert '".[gpu_scorer]"' in dockerfile and "\nUSER podium\n" in dockerfile
+    assert "--frozen --no-emit-project --extra gpu_scorer " in dockerfile and "\nUSER podium\n" in dockerfile
     assert dockerfile.count("FROM ") == 2  # build stage, then a slim runtime stage

@@ -84,7 +84,9 @@ def test_each_image_is_multi_stage_and_installs_only_its_extra(module: str) -> N
     stages = [args for op, args in steps if op == "FROM"]
     assert stages == ["python:3.11-slim AS build", "python:3.11-slim"]
     runs = " ".join(args for op, args in steps if op == "RUN")
-    assert re.findall(r'"\.\[([\w,]+)\]"', runs) == [module]
+    # Exactly the lock's versions of the service's extra: exported frozen, installed without resolving again.
+    assert re.findall(r"uv export --frozen --no-emit-project --extra (\w+)", runs) == [module]
+    assert runs.count("--no-deps") == 2 and "pip install ." not in runs
     copied = {args.split()[0] for op, args in steps if op == "COPY" and "--from" not in args}
     assert copied == {"pyproject.toml", "proto", "podium_runtime", module}  # no other service's code
     assert ("COPY", "--from=build /venv /venv") in steps
