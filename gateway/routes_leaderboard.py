@@ -3,8 +3,6 @@ export, the board at a past moment, and the decisions about boards: hide/disqual
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 from typing import Annotated
 
@@ -13,6 +11,7 @@ from litestar import Controller, Request, Response, get, post, put
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from gateway.csv_export import to_csv
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import Problem
 from proto import leaderboard as ops
@@ -128,18 +127,17 @@ class LeaderboardController(Controller):
     async def export(self, request: Request, state: State, task: FromPath[str]) -> Response[str]:
         _, board = await current(state, task)
         private = {e.team_id: e for e in board.private} if _private_visible(request, board) else None
-        out = io.StringIO()
-        writer = csv.writer(out)
         header = ["rank", "team_id", "team_name", "score", "submission_id", "submitted_at", "submissions"]
-        writer.writerow(header + (["private_rank", "private_score"] if private is not None else []))
+        rows = []
         for e in board.public:
             row = [e.rank, e.team_id, e.team_name, e.score, e.submission_id, e.submitted_at.isoformat(),
                    e.submissions]
             if private is not None:
                 mine = private.get(e.team_id)
                 row += [mine.rank, mine.score] if mine else ["", ""]
-            writer.writerow(row)
-        return Response(out.getvalue(), media_type="text/csv",
+            rows.append(row)
+        text = to_csv(header + (["private_rank", "private_score"] if private is not None else []), rows)
+        return Response(text, media_type="text/csv",
                         headers={"content-disposition": f'attachment; filename="{board.task_id}-leaderboard.csv"'})
 
     @put("/api/v1/tasks/{task:str}/finals", guards=[signed_in], summary="Choose the submissions that count "
