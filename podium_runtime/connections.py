@@ -9,7 +9,7 @@ from minio import Minio
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 
-from podium_runtime.settings import PlatformSettings
+from podium_runtime.settings import LOCAL_S3_SECRET, PlatformSettings
 from proto.streams import KV_BUCKETS, STREAMS, StreamSpec
 
 
@@ -21,7 +21,14 @@ async def create_pg_pool(settings: PlatformSettings, *, max_size: int | None = N
     )
 
 
+class UnsafeSettings(RuntimeError):
+    """A setting a deployment must not keep (a development default outside development)."""
+
+
 def create_s3(settings: PlatformSettings) -> Minio:
+    if settings.environment != "development" and settings.s3_secret_key.get_secret_value() == LOCAL_S3_SECRET:
+        raise UnsafeSettings("PODIUM_S3_SECRET_KEY is the local development default: set the deployment's own "
+                             "secret (or PODIUM_ENVIRONMENT=development on a development machine)")
     return Minio(
         settings.s3_endpoint,
         access_key=settings.s3_access_key,

@@ -19,10 +19,17 @@ DEFAULT_POSTGRES_PORT = 5433
 DEFAULT_S3_PORT = 8333
 
 
+LOCAL_S3_SECRET = "podium-local-secret"
+
+
 class PlatformSettings(BaseSettings):
     """Connection settings shared by every service."""
 
     model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore")
+
+    # "development" (what `make run` sets) allows the local defaults: the S3 secret below and, on the gateway,
+    # any CORS origin. A deployment is production unless told otherwise.
+    environment: Literal["development", "production"] = "production"
 
     # One URL, or several comma-separated (the servers of a NATS cluster: the client fails over between them).
     nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
@@ -30,7 +37,8 @@ class PlatformSettings(BaseSettings):
     postgres_pool_max: int = 10
     s3_endpoint: str = f"127.0.0.1:{DEFAULT_S3_PORT}"
     s3_access_key: str = "podium"
-    s3_secret_key: SecretStr = SecretStr("podium-local-secret")
+    # Good for a development machine only: outside development a service refuses to start with it (create_s3).
+    s3_secret_key: SecretStr = SecretStr(LOCAL_S3_SECRET)
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     # Replicas for the JetStream streams this service declares (3 on a NATS cluster).

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from deploy.stack import EmbeddedStack, StackPorts, _postgres_install
+from podium_runtime.settings import LOCAL_S3_SECRET
 
 
 def modes(folder: Path) -> dict[Path, int]:
@@ -38,8 +39,10 @@ def test_the_stack_starts_from_a_private_checkout_and_leaves_its_modes(tmp_path:
     assert modes(checkout / ".venv") == before
     assert private.stat().st_mode & 0o777 == 0o700
 
-    # Started again over the same data folder, PostgreSQL finds its data.
+    # Started again over the same data folder, PostgreSQL finds its data and S3 keeps its generated secret.
     with EmbeddedStack(checkout / ".podium-data", StackPorts.free(), durable=False, pg_install=venv_install) as again:
+        assert again.s3_secret_key == stack.s3_secret_key != LOCAL_S3_SECRET
+        assert again._s3_ok()
         psql = [str(venv_install / "bin" / "psql"), "-h", "127.0.0.1", "-p", str(again.ports.postgres),
                 "-U", "postgres", "-d", "podium", "-tAc", "SELECT n FROM kept"]
         assert subprocess.run(psql, check=True, capture_output=True, text=True).stdout.strip() == "7"  # noqa: S603
