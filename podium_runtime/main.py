@@ -25,6 +25,10 @@ def serve(app: Any, settings: ServiceSettings) -> None:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=10,
+            # X-Forwarded-For is believed only from the proxies the deployment names: otherwise any client
+            # (or anything on the same machine) could claim an address, and a fresh rate-limit bucket with it.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies or None,
         )
     finally:
         if tracing is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Ports of the embedded stack when started by `make run` (chosen away from the usual ones so a system
@@ -64,5 +64,8 @@ class ServiceSettings(PlatformSettings):
 
     service_name: str = "podium"
     http_port: int = 8100
+    # Addresses or networks of the reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated,
+    # e.g. "10.0.0.0/8"); empty: none, the peer's own address is the client's.
+    trusted_proxies: str = Field(default="", validation_alias=AliasChoices("PODIUM_TRUSTED_PROXIES"))
     # How often the outbox relay looks for unpublished rows when no NOTIFY woke it.
     outbox_poll_s: float = Field(default=1.0, gt=0)
