@@ -27,7 +27,7 @@ from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client as NatsClient
 
-from gateway.problems import MALFORMED_JSON, malformed_json
+from gateway.problems import JSON_ERRORS, json_problem
 from gateway.tokens import InvalidToken
 from podium_runtime.metrics import WEBSOCKET_CLIENTS
 from proto import codec
@@ -326,11 +326,12 @@ async def live_socket(socket: WebSocket, state: State) -> None:
     sender = asyncio.create_task(_send(socket, client, hub.feed))
     try:
         while True:
+            text = await socket.receive_text()
             try:
-                request = msgspec.json.decode(await socket.receive_text(), type=Follow)
-            except MALFORMED_JSON as exc:
-                client.push(_encoder.encode({"type": "error",
-                                             "detail": f"send {{\"follow\": [task ids]}}: {malformed_json(exc)}"}))
+                request = msgspec.json.decode(text, type=Follow)
+            except JSON_ERRORS as exc:
+                reason = json_problem(text, exc)[1]
+                client.push(_encoder.encode({"type": "error", "detail": f"send {{\"follow\": [task ids]}}: {reason}"}))
                 continue
             hub.follow(client, request.follow)
             hub.unfollow(client, request.unfollow)

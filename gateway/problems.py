@@ -3,11 +3,13 @@ field MLS-GOAT clients already read — and `Retry-After` on 429 and 503."""
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, SerializationException, TooManyRequestsException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
 
@@ -44,28 +46,70 @@ def _from_http_exception(exc: HTTPException) -> ProblemDetailsException:
     return Problem(exc.status_code, detail, headers=headers or None, extra={"errors": extra} if extra else None)
 
 
-# msgspec reports most malformed JSON as DecodeError, but a body that is not UTF-8 as UnicodeDecodeError and one
-# nested deeper than its recursion limit as RecursionError: all three are the client's malformed JSON.
-MALFORMED_JSON = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
+# --- a JSON body the gateway could not read ---------------------------------------------------------------------------
+# Told apart by kind, never by the decoder's wording, and answered in the gateway's own words: msgspec's messages
+# and exception types change between releases (0.23 reports a body that is not UTF-8 as a DecodeError).
+NOT_UTF8 = "the JSON is not valid UTF-8"
+TOO_DEEP = "the JSON is nested too deeply"
+MALFORMED = "the JSON is not well-formed"
+WRONG_VALUE = "the JSON has a missing or invalid value at"
+
+# What decoding JSON raises: msgspec's DecodeError (its ValidationError too), RecursionError for nesting deeper than
+# msgspec's limit, UnicodeError for a text that cannot be UTF-8.
+JSON_ERRORS = (msgspec.DecodeError, UnicodeError, RecursionError)
+
+_AT_PATH = re.compile(r" - at `(\$[^`]*)`$")  # msgspec names where a value failed, except at the root
+# Details worth passing on when msgspec's message still has them; without them the reason still says where.
+_MISSING = re.compile(r"missing required field `(\w{1,64})`")
+_EXPECTED = re.compile(r"^Expected `([\w |\[\],<>=.]{1,64})`")
 
 
-def malformed_json(exc: Exception) -> str:
-    """What is wrong with a JSON document, in words for the client."""
-    if isinstance(exc, UnicodeDecodeError):
-        return f"JSON is malformed: not valid UTF-8 (byte {exc.start})"
+def wrong_value(path: str, message: str) -> str:
+    """The wrong-value reason: where, and what was expected when the decoder said so."""
+    if missing := _MISSING.search(message):
+        return f"{WRONG_VALUE} {path}.{missing.group(1)}: required"
+    if expected := _EXPECTED.search(message):
+        return f"{WRONG_VALUE} {path}: expected {expected.group(1)}"
+    return f"{WRONG_VALUE} {path}"
+
+
+def json_problem(body: bytes | str, exc: BaseException) -> tuple[int, str]:
+    """Why `body` could not be decoded (`exc`, one of JSON_ERRORS): the status and the reason for the client."""
+    try:
+        body.decode() if isinstance(body, bytes) else body.encode()
+    except UnicodeError as bad:
+        return 400, f"{NOT_UTF8} (byte {bad.start})" if isinstance(body, bytes) else NOT_UTF8
     if isinstance(exc, RecursionError):
-        return "JSON is malformed: nested too deeply"
-    return str(exc)
+        return 400, TOO_DEEP
+    if isinstance(exc, msgspec.ValidationError):
+        at = _AT_PATH.search(str(exc))
+        return 400, wrong_value(at.group(1) if at else "$", str(exc))
+    return 400, MALFORMED
 
 
 class GatewayRequest(Request):
-    """Litestar answers 400 to JSON that msgspec calls malformed (DecodeError) and 500 to the other two kinds."""
+    """A typed JSON body is decoded here first (to Python values), then checked by Litestar (`_invalid_body`)."""
 
     async def json(self) -> Any:
         try:
             return await super().json()
-        except (UnicodeDecodeError, RecursionError) as exc:
-            raise SerializationException(malformed_json(exc)) from None
+        except (SerializationException, RecursionError) as exc:  # Litestar wraps msgspec's DecodeError
+            raise Problem(*json_problem(await self.body(), exc.__cause__ or exc)) from None
+
+
+JSON = RequestEncodingType.JSON
+
+
+def _invalid_body(request: Request, exc: ValidationException) -> Response:
+    """Litestar's check of a typed body quotes msgspec; for a JSON body, say json_problem's words (where, not why)."""
+    data = request.route_handler.parsed_data_field  # `data: T` without Body(...) is JSON too
+    json_body = data is not None and getattr(data.kwarg_definition, "media_type", JSON) == JSON
+    in_body = [error for error in exc.extra or [] if isinstance(error, dict) and error.get("source") == "body"]
+    if not (json_body and in_body):
+        return _from_http_exception(exc).to_response(request)
+    key = in_body[0].get("key", "data")  # "data" is the body itself; a field's key is its path within
+    reason = wrong_value("$" if key == "data" else f"$.{key}", str(in_body[0].get("message", "")))
+    return Problem(400, reason).to_response(request)
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:
@@ -79,4 +123,4 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
     )
 
 
-EXCEPTION_HANDLERS = {Exception: _internal_error}
+EXCEPTION_HANDLERS = {Exception: _internal_error, ValidationException: _invalid_body}

@@ -13,7 +13,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from gateway.identity import admin_only, principal, signed_in
-from gateway.problems import MALFORMED_JSON, Problem, malformed_json
+from gateway.problems import JSON_ERRORS, Problem, json_problem
 from proto import identity as ops
 from proto import submissions as submission_ops
 from proto.events import TeamMember
@@ -118,10 +118,12 @@ class AdminTeamController(Controller):
     async def create_teams(self, request: Request, state: State) -> ops.ImportReport | ops.TeamView:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("application/json"):
+            body = await request.body()
             try:
-                data = msgspec.json.decode(await request.body(), type=NewTeam)
-            except MALFORMED_JSON as exc:
-                raise Problem(400, f"invalid team: {malformed_json(exc)}") from None
+                data = msgspec.json.decode(body, type=NewTeam)
+            except JSON_ERRORS as exc:
+                status, reason = json_problem(body, exc)
+                raise Problem(status, f"invalid team: {reason}") from None
             return await _create(request, state, data)
         if content_type.startswith("multipart/form-data"):
             form = await request.form()
