@@ -27,7 +27,8 @@ from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client as NatsClient
 
-from gateway.problems import JSON_ERRORS, json_problem
+from gateway.problems import JSON_ERRORS, Problem, json_problem
+from gateway.routes_leaderboard import task_id_of
 from gateway.tokens import InvalidToken
 from podium_runtime.metrics import WEBSOCKET_CLIENTS
 from proto import codec
@@ -48,6 +49,9 @@ class Follow(msgspec.Struct, frozen=True):
     unfollow: list[str] = []
 
 
+# Tasks one socket may follow per message: a competition has a handful; the frame itself is capped by the server
+# (podium_runtime.main: WS_MAX_FRAME_BYTES).
+MAX_FOLLOWED = 32
 KEPT_REVISIONS = 64  # per task: a client that fell further behind than this gets the whole board
 # At most one board message per task and client in this time: a busy board's changes travel together (a
 # person cannot read faster), which bounds the gateway's work by the number of viewers, not of changes.
@@ -310,6 +314,25 @@ async def _principal(socket: WebSocket, state: State) -> Principal | None:
         return None
 
 
+async def known_tasks(state: State, names: list[str]) -> tuple[list[str], str | None]:
+    """The task ids among `names` (ids or aliases) and, when some are refused, why: only the competition's tasks
+    can be followed, and no more than MAX_FOLLOWED, so a client cannot grow the hub's indexes at will."""
+    if len(names) > MAX_FOLLOWED:
+        return [], f"follow at most {MAX_FOLLOWED} tasks at once"
+    known, unknown = [], []
+    for name in names:
+        try:
+            known.append(await task_id_of(state, name))
+        except Problem as problem:
+            if problem.status_code != 404:  # the task list could not be had: nothing is refused for good
+                return known, f"the tasks cannot be checked right now ({problem.detail}); send again"
+            unknown.append(name)
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:3]) + (", …" if len(unknown) > 3 else "")
+        return known, f"no such task: {shown}"
+    return known, None
+
+
 @websocket("/ws")
 async def live_socket(socket: WebSocket, state: State) -> None:
     """Send `{"follow": ["task"]}` to receive that task's board on every change; a team also receives its
@@ -333,8 +356,11 @@ async def live_socket(socket: WebSocket, state: State) -> None:
                 reason = json_problem(text, exc)[1]
                 client.push(_encoder.encode({"type": "error", "detail": f"send {{\"follow\": [task ids]}}: {reason}"}))
                 continue
-            hub.follow(client, request.follow)
-            hub.unfollow(client, request.unfollow)
+            known, refusal = await known_tasks(state, request.follow)
+            if refusal:
+                client.push(_encoder.encode({"type": "error", "detail": refusal}))
+            hub.follow(client, known)
+            hub.unfollow(client, request.unfollow[:MAX_FOLLOWED])
     except WebSocketDisconnect:
         pass
     finally:

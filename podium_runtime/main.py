@@ -12,6 +12,9 @@ from podium_runtime.logging import configure_logging
 from podium_runtime.settings import ServiceSettings
 from podium_runtime.telemetry import configure_tracing
 
+# The largest WebSocket frame a client may send (the gateway's /ws takes short follow lists only).
+WS_MAX_FRAME_BYTES = 64 * 1024
+
 
 def serve(app: Any, settings: ServiceSettings) -> None:
     configure_logging(settings.service_name, settings.log_level)
@@ -29,6 +32,7 @@ def serve(app: Any, settings: ServiceSettings) -> None:
             # (or anything on the same machine) could claim an address, and a fresh rate-limit bucket with it.
             proxy_headers=bool(settings.trusted_proxies),
             forwarded_allow_ips=settings.trusted_proxies or None,
+            ws_max_size=WS_MAX_FRAME_BYTES,
         )
     finally:
         if tracing is not None:

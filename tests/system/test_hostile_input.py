@@ -496,8 +496,9 @@ def keys_and_subjects() -> list[Case]:
         Case("audit filters with NUL and '../'", http("GET", "/api/v1/admin/audit?action=%00&target=..%2F", "admin"),
              stored_nul),
         Case("follow '*', '>' and 'lab.>' on /ws", wildcard_follow,
-             Holds("no board for a wildcard: the next message is the error for the next frame", lambda o: o.status
-                   == 1000 and [m["type"] for m in o.body] == ["error"])),
+             Holds("no board for a wildcard: refused as unknown tasks, then the error for the next frame",
+                   lambda o: o.status == 1000 and o.detail.startswith("no such task: '*', '>', 'lab.>', …")
+                   and [m["type"] for m in o.body] == ["error", "error"])),
     ]
 
 
@@ -650,12 +651,21 @@ def sockets_and_bytes() -> list[Case]:
         Case("abandoned upload: half the body, then gone", abandoned_upload,
              Holds("no answer, no submission created", lambda o: o.status == 0
                    and o.body["after"] == o.body["before"])),
-        Case("100k nested arrays on /ws", on_socket(DEEP_INSIDE.decode()), Refused(1000, FOLLOW + TOO_DEEP)),
+        Case("10k nested arrays on /ws", on_socket('{"x": ' + "[" * 10_000 + "]" * 10_000 + "}"),
+             Refused(1000, FOLLOW + TOO_DEEP)),
         Case("binary garbage on /ws", on_socket(b"\xff\xfe\x00binary"), Refused(1000, FOLLOW + MALFORMED)),
         Case("a task id for a list on /ws", on_socket(json.dumps({"follow": "lab"})),
              Refused(1000, f"{FOLLOW}{WRONG_VALUE} $.follow: expected array")),
         Case("a 17 MiB frame on /ws", on_socket(json.dumps({"follow": ["x" * 100] * 170_000})),
              Refused(1009, "frame exceeds limit")),
+        Case("a 100 KiB follow list on /ws", on_socket(json.dumps({"follow": [f"t{n}" for n in range(15_000)]})),
+             Refused(1009, "frame exceeds limit")),
+        Case("33 task ids on /ws", on_socket(json.dumps({"follow": ["lab"] * 33})),
+             Refused(1000, "follow at most 32 tasks at once")),
+        Case("an unknown task id on /ws", on_socket(json.dumps({"follow": ["lab", "no-such-task"]})),
+             Holds("the known task is followed, the unknown one refused by name", lambda o: o.status == 1000
+                   and {"type": "error", "detail": "no such task: 'no-such-task'"} in o.body
+                   and "board" in {m["type"] for m in o.body})),
     ]
 
 
