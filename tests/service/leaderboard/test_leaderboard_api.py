@@ -9,6 +9,7 @@ import csv
 import io
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -153,3 +154,16 @@ async def test_rebuild_from_the_streams_gives_the_identical_board(
     assert "rebuilt from" in rebuilt.stdout
     after = await board_until(gateway, lambda b: b["revision"] > before["revision"], admin_token)
     assert (after["public"], after["private"]) == (before["public"], before["private"])
+
+
+async def test_a_team_name_that_is_a_formula_is_exported_as_text(gateway: AsyncTestClient, admin_token: str,
+                                                                  recon_truth: dict) -> None:
+    """OWASP CSV injection: a participant-chosen name opens as text in a spreadsheet, not as a formula."""
+    evil = f'=HYPERLINK("http://evil.example/{uuid.uuid4().hex[:6]}","win")'
+    team_id, _, password = await new_team(gateway, admin_token, name=evil)
+    await submit(gateway, await login(gateway, evil, password), npy_zip(noisy_submission(recon_truth, 0.03, seed=4)))
+    await board_until(gateway, lambda b: str(team_id) in {e["team_id"] for e in b["public"]})
+    for headers in ({}, bearer(admin_token)):
+        exported = (await gateway.get("/api/v1/leaderboards/recon/export.csv", headers=headers)).text
+        row = next(r for r in csv.DictReader(io.StringIO(exported)) if r["team_id"] == str(team_id))
+        assert row["team_name"] == "'" + evil
