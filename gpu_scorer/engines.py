@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Protocol
 
 import numpy as np
@@ -28,6 +29,26 @@ class Engine(Protocol):
     async def unload(self, name: str) -> None: ...
 
 
+# Where ONNX Runtime is told a model's external data lives: a folder that cannot exist (/dev/null is not a
+# folder), so nothing is ever found there; nothing to create, clean up or keep others from writing into.
+NO_DATA_FOLDER = os.path.join(os.devnull, "podium-no-model-data")
+
+
+def session_options(threads: int) -> onnxruntime.SessionOptions:
+    """Options for a participant's model, loaded from its bytes. The model checks refuse external data anywhere
+    in a model (`gpu_scorer.model_checks`); should some slip through, ONNX Runtime looks for its file in
+    NO_DATA_FOLDER instead of the scorer's working directory, where a model loaded from bytes would otherwise
+    have a relative `location` resolved (absolute ones, and `..`, it refuses itself). This instead of changing
+    directory: `os.chdir` is the whole process's, and a session is created in a worker thread of the asyncio
+    service while the rest of it keeps running. And the bytes are read as ONNX only, never as ONNX Runtime's
+    own .ort format (which the checks do not read)."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.add_session_config_entry("session.model_external_initializers_file_folder_path", NO_DATA_FOLDER)
+    options.add_session_config_entry("session.load_model_format", "ONNX")
+    return options
+
+
 class OnnxRuntimeEngine:
     def __init__(self, threads: int = 1) -> None:
         self.threads = threads
@@ -35,8 +56,9 @@ class OnnxRuntimeEngine:
 
     async def load(self, name: str, model: bytes, *, input_name: str, output_name: str, input_dtype: str,
                    sample_shape: tuple[int, ...], classes: int) -> None:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = self.threads
+        if not isinstance(model, bytes):  # a path would give its folder to the model's external data
+            raise TypeError("the engine loads a model from its bytes only")
+        options = session_options(self.threads)
         session = await asyncio.to_thread(
             onnxruntime.InferenceSession, model, options, providers=["CPUExecutionProvider"])
         self.sessions[name] = (session, input_name, output_name)

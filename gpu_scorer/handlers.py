@@ -16,6 +16,7 @@ from faststream.exceptions import RejectMessage
 from faststream.nats import NatsBroker, NatsMessage
 from minio import Minio
 
+from gpu_scorer import reasons
 from gpu_scorer.engines import Engine, EngineTimeout
 from gpu_scorer.metrics import classify, latency
 from gpu_scorer.model_checks import ModelRejected, check_model
@@ -60,12 +61,13 @@ async def run_test_set(engine: Engine, name: str, x: np.ndarray, task: Task, dty
         except EngineTimeout:
             raise
         except Exception as exc:  # onnxruntime/Triton report a failing model with their own exception types
-            raise ModelFailed(f"the model failed on a batch: {str(exc).splitlines()[0][:300]}") from None
+            raise ModelFailed(f"the model failed on a batch: {reasons.text(str(exc))}") from None
         seconds.append(time.perf_counter() - began)
         scores = np.asarray(scores)
         if scores.shape != (len(batch), signature.classes):
-            raise ModelFailed(f"the model returned shape {scores.shape} for a batch of {len(batch)}; expected "
-                              f"({len(batch)}, {signature.classes})")
+            # The shape is the model's result, not its text: quoted only when small (gpu_scorer.reasons).
+            raise ModelFailed(f"the model returned {reasons.has_shape(scores.shape)} for a batch of {len(batch)}; "
+                              f"expected shape ({len(batch)}, {signature.classes})")
         if not np.isfinite(scores).all():
             raise ModelFailed("the model returned NaN or infinite scores")
         outputs.append(scores.astype(np.float64))

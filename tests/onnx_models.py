@@ -65,3 +65,147 @@ def with_external_data(model: onnx.ModelProto) -> bytes:
         onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
                         location="weights.bin", size_threshold=0)
         return onnx.load_model(path, load_external_data=False).SerializeToString()
+
+
+# --- hostile models: a file on the scoring machine read as "weights" and sent back in the output's shape -------
+
+# Every place an ONNX model can keep a tensor whose bytes live outside the .onnx file.
+HIDING_PLACES = (
+    "initializer", "constant", "if_initializer", "if_constant", "loop_body", "scan_body", "function_constant",
+    "sparse_initializer", "constant_sparse_value", "tensors_attribute", "training_info",
+)
+
+
+def external_tensor(name: str, location: str, length: int) -> onnx.TensorProto:
+    """A uint8 tensor of `length` bytes read from the file `location` (relative: to wherever it is loaded)."""
+    tensor = onnx.TensorProto(name=name, data_type=TensorProto.UINT8, dims=[length],
+                              data_location=TensorProto.EXTERNAL)
+    for key, value in (("location", location), ("offset", "0"), ("length", str(length))):
+        tensor.external_data.add(key=key, value=value)
+    return tensor
+
+
+def _constant(output: str, data_type: int, dims: list[int], values: list) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [output], value=helper.make_tensor(f"{output}_t", data_type, dims, values))
+
+
+def _leaking_graph(nodes: list[onnx.NodeProto], initializers: list[onnx.TensorProto], features: int, classes: int,
+                   **graph: object) -> onnx.GraphProto:
+    """`nodes` make the uint8 tensor `leak`; the output is an empty tensor of shape (0, *leak): the bytes, as the
+    dimensions of an output of the wrong shape (which a scorer that quotes the shape sends back)."""
+    tail = [
+        helper.make_node("Cast", ["leak"], ["leak64"], to=TensorProto.INT64),
+        _constant("zero", TensorProto.INT64, [1], [0]),
+        helper.make_node("Concat", ["zero", "leak64"], ["shape"], axis=0),
+        helper.make_node("ConstantOfShape", ["shape"], ["output"]),
+    ]
+    return helper.make_graph(
+        [*nodes, *tail], "leak",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", classes])],
+        initializers, **graph)
+
+
+def _branch(name: str, location: str, length: int, *, as_constant: bool) -> onnx.GraphProto:
+    hidden = external_tensor(f"{name}_w", location, length)
+    nodes = ([helper.make_node("Constant", [], [f"{name}_out"], value=hidden)] if as_constant
+             else [helper.make_node("Identity", [hidden.name], [f"{name}_out"])])
+    return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(f"{name}_out", TensorProto.UINT8, None)],
+                             [] if as_constant else [hidden])
+
+
+def leaking_model(where: str, location: str, length: int, *, features: int = 64, classes: int = 10
+                  ) -> onnx.ModelProto:
+    """A model with the task's signature whose output's shape is `length` bytes of the file `location`, the
+    external data hidden in `where` (one of HIDING_PLACES)."""
+    flat = _constant("flat", TensorProto.INT64, [1], [-1])
+    true = _constant("true", TensorProto.BOOL, [], [True])
+    nodes: list[onnx.NodeProto] = []
+    initializers: list[onnx.TensorProto] = []
+    graph: dict[str, object] = {}
+    functions: list[onnx.FunctionProto] = []
+    opsets = [helper.make_opsetid("", 17)]
+    if where == "initializer":
+        initializers.append(external_tensor("leak", location, length))
+    elif where == "constant":
+        nodes.append(helper.make_node("Constant", [], ["leak"], value=external_tensor("leak_t", location, length)))
+    elif where in ("if_initializer", "if_constant"):
+        as_constant = where == "if_constant"
+        nodes += [true, helper.make_node("If", ["true"], ["leak"],
+                                         then_branch=_branch("then", location, length, as_constant=as_constant),
+                                         else_branch=_branch("else", location, length, as_constant=as_constant))]
+    elif where == "loop_body":
+        hidden = external_tensor("body_w", location, length)
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+             helper.make_node("Identity", [hidden.name], ["scan_out"])], "body",
+            [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+             helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])],
+            [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+             helper.make_tensor_value_info("scan_out", TensorProto.UINT8, None)], [hidden])
+        nodes += [true, _constant("once", TensorProto.INT64, [], [1]), flat,
+                  helper.make_node("Loop", ["once", "true"], ["stacked"], body=body),
+                  helper.make_node("Reshape", ["stacked", "flat"], ["leak"])]
+    elif where == "scan_body":
+        hidden = external_tensor("body_w", location, length)
+        body = helper.make_graph(
+            [helper.make_node("Identity", [hidden.name], ["scan_out"])], "body",
+            [helper.make_tensor_value_info("element", TensorProto.FLOAT, [])],
+            [helper.make_tensor_value_info("scan_out", TensorProto.UINT8, None)], [hidden])
+        nodes += [_constant("one", TensorProto.FLOAT, [1], [0]), flat,
+                  helper.make_node("Scan", ["one"], ["stacked"], body=body, num_scan_inputs=1),
+                  helper.make_node("Reshape", ["stacked", "flat"], ["leak"])]
+    elif where == "function_constant":
+        functions.append(helper.make_function(
+            "podium.local", "Weights", [], ["w"],
+            [helper.make_node("Constant", [], ["w"], value=external_tensor("w_t", location, length))],
+            [helper.make_opsetid("", 17)]))
+        opsets.append(helper.make_opsetid("podium.local", 1))
+        nodes.append(helper.make_node("Weights", [], ["leak"], domain="podium.local"))
+    elif where == "sparse_initializer":
+        values = external_tensor("leak", location, length)
+        indices = helper.make_tensor("leak_i", TensorProto.INT64, [length], list(range(length)))
+        graph["sparse_initializer"] = [helper.make_sparse_tensor(values, indices, [length])]
+    elif where == "constant_sparse_value":
+        values = external_tensor("leak_v", location, length)
+        indices = helper.make_tensor("leak_i", TensorProto.INT64, [length], list(range(length)))
+        nodes.append(helper.make_node("Constant", [], ["leak"],
+                                      sparse_value=helper.make_sparse_tensor(values, indices, [length])))
+    elif where == "tensors_attribute":
+        nodes.append(_constant("leak", TensorProto.UINT8, [1], [7]))
+        nodes[-1].attribute.append(helper.make_attribute("spare", [external_tensor("spare_t", location, length)]))
+    elif where == "training_info":
+        nodes.append(_constant("leak", TensorProto.UINT8, [1], [7]))
+    else:
+        raise ValueError(f"nowhere called {where!r}")
+    model = helper.make_model(_leaking_graph(nodes, initializers, features, classes, **graph),
+                              opset_imports=opsets, ir_version=9, functions=functions)
+    if where == "training_info":
+        hidden = external_tensor("state", location, length)
+        model.training_info.add(initialization=helper.make_graph(
+            [helper.make_node("Identity", [hidden.name], ["state_out"])], "init", [],
+            [helper.make_tensor_value_info("state_out", TensorProto.UINT8, None)], [hidden]))
+    return model
+
+
+def sparse_weights_model(weights: np.ndarray, bias: np.ndarray) -> onnx.ModelProto:
+    """The linear classifier with its bias as a Constant's `sparse_value` (embedded, no file): a runnable model."""
+    model = linear_model(weights, bias)
+    bias_init = next(t for t in model.graph.initializer if t.name == "b")
+    model.graph.initializer.remove(bias_init)
+    nonzero = np.flatnonzero(bias)
+    values = numpy_helper.from_array(bias[nonzero].astype(np.float32), "b_values")
+    indices = numpy_helper.from_array(nonzero.astype(np.int64), "b_indices")
+    model.graph.node.insert(0, helper.make_node(
+        "Constant", [], ["b"], sparse_value=helper.make_sparse_tensor(values, indices, list(bias.shape))))
+    return model
+
+
+def shape_model(shape: list[int], *, features: int = 64, classes: int = 10) -> onnx.ModelProto:
+    """A model with the task's signature that answers every batch with a zero tensor of the fixed `shape`."""
+    nodes = [_constant("shape", TensorProto.INT64, [len(shape)], shape),
+             helper.make_node("ConstantOfShape", ["shape"], ["output"])]
+    graph = helper.make_graph(
+        nodes, "shaped", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", features])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", classes])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
