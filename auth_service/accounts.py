@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 
+from auth_service import names
 from podium_runtime.outbox import Outbox
 from podium_runtime.rpc import Refused
 from proto.events import TeamCreated, TeamDeleted, TeamMember, TeamUpdated
@@ -12,6 +15,7 @@ from proto.identity import TeamView
 
 SCHEMA = "auth"
 outbox = Outbox(SCHEMA)
+log = logging.getLogger(__name__)
 
 _COLUMNS = "id, name, role, password_hash, token_version, revision, max_size, disabled, created_at, updated_at"
 
@@ -66,23 +70,34 @@ async def _replace_members(conn: asyncpg.Connection, account_id: int, members: l
     )
 
 
+def _name_taken(exc: asyncpg.UniqueViolationError, name: str) -> Refused:
+    if exc.constraint_name in ("accounts_name_skeleton_live", "accounts_name_folded_skeleton_live"):
+        # The other name is not quoted: a team renaming itself learns no account name it cannot see.
+        return Refused(409, f"a team with a name that looks the same as {name!r} already exists; choose a name "
+                            "that differs in its letters, not only in look-alike characters")
+    return Refused(409, f"an account named {name!r} already exists")
+
+
 async def create(
     conn: asyncpg.Connection, *, name: str, password_hash: str, role: str, members: list[TeamMember], max_size: int,
     actor: str = "",
 ) -> asyncpg.Record:
     """Insert an account (inside the caller's transaction); a team also gets its TeamCreated event."""
+    keys = names.lookalike_keys(name)
     try:
         async with conn.transaction():  # a savepoint: a duplicate name leaves the outer transaction usable
             row = await conn.fetchrow(
-                f"INSERT INTO auth.accounts (name, role, password_hash, max_size) VALUES ($1, $2, $3, $4) "
-                f"RETURNING {_COLUMNS}",
+                f"INSERT INTO auth.accounts (name, role, password_hash, max_size, name_skeleton, name_folded_skeleton) "
+                f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
                 name,
                 role,
                 password_hash,
                 max_size,
+                keys.skeleton,
+                keys.folded_skeleton,
             )
-    except asyncpg.UniqueViolationError:
-        raise Refused(409, f"an account named {name!r} already exists") from None
+    except asyncpg.UniqueViolationError as exc:
+        raise _name_taken(exc, name) from None
     await _replace_members(conn, row["id"], members)
     if role == "team":
         await outbox.add(conn, TeamCreated(team_id=str(row["id"]), name=name, members=tuple(members), revision=1,
@@ -103,6 +118,7 @@ async def update(
 ) -> asyncpg.Record:
     """Apply the given changes; a new password or a disable bumps the token version (revoking tokens)."""
     revoke = password_hash is not None or (disabled is True and not row["disabled"])
+    skeleton, folded_skeleton = names.lookalike_keys(name) if name is not None else (None, None)
     try:
         async with conn.transaction():
             updated = await conn.fetchrow(
@@ -112,6 +128,8 @@ async def update(
                         max_size = coalesce($4, max_size),
                         disabled = coalesce($5, disabled),
                         token_version = token_version + $6,
+                        name_skeleton = coalesce($7, name_skeleton),
+                        name_folded_skeleton = coalesce($8, name_folded_skeleton),
                         revision = revision + 1,
                         updated_at = now()
                     WHERE id = $1 RETURNING {_COLUMNS}""",
@@ -121,9 +139,11 @@ async def update(
                 max_size,
                 disabled,
                 1 if revoke else 0,
+                skeleton,
+                folded_skeleton,
             )
-    except asyncpg.UniqueViolationError:
-        raise Refused(409, f"an account named {name!r} already exists") from None
+    except asyncpg.UniqueViolationError as exc:
+        raise _name_taken(exc, name or row["name"]) from None
     if members is not None:
         await _replace_members(conn, row["id"], members)
     if updated["role"] == "team":
@@ -156,3 +176,36 @@ async def live_token_versions(conn: asyncpg.Connection) -> dict[str, int]:
     """Every account that may hold a valid token, with its current version (for the gateways' KV)."""
     rows = await conn.fetch("SELECT id, token_version FROM auth.accounts WHERE deleted_at IS NULL AND NOT disabled")
     return {str(r["id"]): r["token_version"] for r in rows}
+
+
+async def key_names(conn: asyncpg.Connection) -> int:
+    """Give every live account the look-alike keys of its name (see names.py) where they are missing (rows from
+    before migration 004) or differ (keys computed by another ICU version); run at start, before serving. Of two
+    existing names that look the same, the older account keeps its keys and the newer is logged to be renamed (it
+    stays without keys: only names like the older one's are refused meanwhile). Returns how many rows were keyed."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('auth.accounts name keys'))")
+        rows = await conn.fetch(
+            "SELECT id, name, name_skeleton, name_folded_skeleton FROM auth.accounts WHERE deleted_at IS NULL "
+            "ORDER BY id"
+        )
+        stale = [(row, names.lookalike_keys(row["name"])) for row in rows]
+        stale = [(row, keys) for row, keys in stale if (row["name_skeleton"], row["name_folded_skeleton"]) != keys]
+        # Cleared first, so that a key moving from one row to an older one is not taken by its stale holder.
+        await conn.execute(
+            "UPDATE auth.accounts SET name_skeleton = NULL, name_folded_skeleton = NULL WHERE id = ANY($1::bigint[])",
+            [row["id"] for row, _ in stale],
+        )
+        keyed = 0
+        for row, keys in stale:
+            try:
+                async with conn.transaction():
+                    await conn.execute(
+                        "UPDATE auth.accounts SET name_skeleton = $2, name_folded_skeleton = $3 WHERE id = $1",
+                        row["id"], keys.skeleton, keys.folded_skeleton,
+                    )
+                keyed += 1
+            except asyncpg.UniqueViolationError:
+                log.warning("an account's name looks the same as an older account's: rename one of them",
+                            extra={"account_id": row["id"], "account_name": row["name"]})
+    return keyed

@@ -46,6 +46,7 @@ async def create_account(
     try:
         async with pool.acquire() as conn:
             await apply_migrations(conn, accounts.SCHEMA, service_migrations("auth_service"))
+            await accounts.key_names(conn)  # before auth_service's first start, the older names need their keys
             async with conn.transaction():
                 existing = await accounts.by_name(conn, name)
                 if existing is not None and existing["role"] != role:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from faststream.asgi import AsgiFastStream
 from pydantic import AliasChoices, Field, SecretStr
 
-from auth_service import accounts
+from auth_service import accounts, refresh_tokens
 from auth_service.handlers import AuthHandlers, access_policy
 from auth_service.keys import load_signing_key
-from auth_service.token_versions import TokenVersions
+from auth_service.token_versions import RevokedFamilies, TokenVersions
 from podium_runtime.rpc import rpc_router
 from podium_runtime.service import Runtime, ServiceSpec, create_service_app
 from podium_runtime.settings import ServiceSettings
 from proto.events import QuestionChanged, TeamCreated, TeamDeleted, TeamUpdated
-from proto.streams import TOKEN_VERSIONS
+from proto.streams import REVOKED_TOKEN_FAMILIES, TOKEN_VERSIONS
 
 
 class AuthServiceSettings(ServiceSettings):
@@ -45,16 +47,24 @@ def create_app(settings: AuthServiceSettings) -> AsgiFastStream:
         configured = settings.jwt_private_key_pem.get_secret_value() if settings.jwt_private_key_pem else None
         async with runtime.pool.acquire() as conn:
             handlers.key = await load_signing_key(conn, configured)
-        handlers.versions = TokenVersions(await runtime.broker.connection.jetstream().key_value(TOKEN_VERSIONS.name))
+            await accounts.key_names(conn)
+        js = runtime.broker.connection.jetstream()
+        handlers.versions = TokenVersions(await js.key_value(TOKEN_VERSIONS.name))
+        handlers.revoked_families = RevokedFamilies(await js.key_value(REVOKED_TOKEN_FAMILIES.name))
         await restore(runtime, frozenset())
 
     async def restore(runtime: Runtime, wiped: frozenset[str]) -> None:
-        """The token versions bucket holds every live account's version (at start, and again after JetStream's
-        store was wiped with the bucket in it)."""
-        assert runtime.pool is not None and handlers.versions is not None
+        """The token versions bucket holds every live account's version, and the revoked families bucket every family
+        revoked while its access tokens may live (at start, and again after JetStream's store was wiped with the
+        buckets in it)."""
+        assert runtime.pool is not None and handlers.versions is not None and handlers.revoked_families is not None
         async with runtime.pool.acquire() as conn:
             live = await accounts.live_token_versions(conn)
+            # An access token lives access_ttl from its issue, so at most that long after its family's revocation
+            # (plus a minute for clocks that differ between replicas).
+            revoked = await refresh_tokens.revoked_since(conn, handlers.policy.access_ttl + timedelta(minutes=1))
         await handlers.versions.reconcile(live)
+        await handlers.revoked_families.reconcile(revoked)
 
     spec = ServiceSpec(
         name="auth_service",

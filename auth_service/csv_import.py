@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from auth_service import rules
+from auth_service import names, rules
 from proto.events import TeamMember
 from proto.identity import MAX_TEAMS_CSV_BYTES
 
@@ -71,6 +71,11 @@ def _row(line: int, row: dict[str, str | None], default_max_size: int) -> CsvTea
     return CsvTeam(line=line, name=name, password=password, members=members, max_size=max_size)
 
 
+def _name_keys(name: str) -> list[tuple[str, str]]:
+    """The keys under which two names are one team: the name in any case, and its look-alike keys."""
+    return [("name", name.lower()), *zip(names.LookalikeKeys._fields, names.lookalike_keys(name), strict=True)]
+
+
 def _numbered(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, str | None]]]:
     try:
         for row in reader:
@@ -90,7 +95,7 @@ def parse_teams_csv(data: bytes, default_max_size: int) -> list[CsvTeam | CsvRow
         raise CsvRefused(f"the header row must name the columns {', '.join(REQUIRED_COLUMNS)} (found: {header})")
     reader.fieldnames = header
     results: list[CsvTeam | CsvRowRefused] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}  # each key of a row's name -> the row's line
     for line, row in _numbered(reader):
         if len(results) >= MAX_ROWS:
             raise CsvRefused(f"the CSV has more than {MAX_ROWS} rows")
@@ -103,10 +108,12 @@ def parse_teams_csv(data: bytes, default_max_size: int) -> list[CsvTeam | CsvRow
         except rules.RuleViolation as exc:
             results.append(CsvRowRefused(line=line, name=shown_name, reason=str(exc)))
             continue
-        key = team.name.lower()
-        if key in seen:
-            results.append(CsvRowRefused(line=line, name=team.name, reason=f"duplicate of line {seen[key]}"))
+        keys = _name_keys(team.name)
+        earlier = next((key for key in keys if key in seen), None)
+        if earlier is not None:
+            how = "duplicate of" if earlier[0] == "name" else "looks the same as the name on"
+            results.append(CsvRowRefused(line=line, name=team.name, reason=f"{how} line {seen[earlier]}"))
             continue
-        seen[key] = line
+        seen.update(dict.fromkeys(keys, line))
         results.append(team)
     return results

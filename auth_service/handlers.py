@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import asyncpg
 
-from auth_service import accounts, qa, rules
+from auth_service import accounts, qa, refresh_tokens, rules
 from auth_service.csv_import import CsvRefused, CsvRowRefused, parse_teams_csv
 from auth_service.passwords import hash_password, verify_password
-from auth_service.token_versions import TokenVersions
+from auth_service.token_versions import RevokedFamilies, TokenVersions
 from auth_service.tokens import (
     SigningKey,
     TokenPolicy,
@@ -26,6 +26,11 @@ from proto import identity as ops
 from proto.rpc import Principal
 
 BAD_LOGIN = "Incorrect team name or password"
+REFRESH_REFUSED = "refresh token is invalid, used, expired or revoked; log in again"
+REFRESH_REUSED = (
+    "refresh token was already used: a copy of it may be in other hands, so every token of this login (refresh and "
+    "access tokens) is now revoked; log in again"
+)
 
 
 def _check(fn, *args):  # noqa: ANN001, ANN202 — a tiny adapter from rule violations to 422s
@@ -54,21 +59,20 @@ class AuthHandlers:
     pool: asyncpg.Pool | None = None
     key: SigningKey | None = None
     versions: TokenVersions | None = None
+    revoked_families: RevokedFamilies | None = None
 
     # --- tokens ------------------------------------------------------------------------------
 
-    async def _issue(self, conn: asyncpg.Connection, row: asyncpg.Record) -> ops.TokenPair:
+    async def _issue(self, conn: asyncpg.Connection, row: asyncpg.Record, family_id: str) -> ops.TokenPair:
         assert self.key is not None
         now = now_utc()
         access = issue_access_token(
             self.key, self.policy, account_id=str(row["id"]), name=row["name"], role=row["role"],
-            version=row["token_version"], now=now,
+            version=row["token_version"], family=family_id, now=now,
         )
         refresh, digest = new_refresh_token()
-        await conn.execute(
-            "INSERT INTO auth.refresh_tokens (digest, account_id, token_version, expires_at) VALUES ($1, $2, $3, $4)",
-            digest, row["id"], row["token_version"], now + self.policy.refresh_ttl,
-        )
+        await refresh_tokens.add(conn, digest=digest, account_id=row["id"], token_version=row["token_version"],
+                                 family_id=family_id, expires_at=now + self.policy.refresh_ttl)
         return ops.TokenPair(
             access_token=access, refresh_token=refresh, expires_in=int(self.policy.access_ttl.total_seconds()),
             account_id=str(row["id"]), role=row["role"], token_version=row["token_version"],
@@ -81,21 +85,26 @@ class AuthHandlers:
             valid = await verify_password(row["password_hash"] if row else None, request.password)
             if row is None or not valid or row["disabled"]:
                 raise Refused(401, BAD_LOGIN)
-            return await self._issue(conn, row)
+            return await self._issue(conn, row, refresh_tokens.new_family())
 
     async def refresh(self, request: ops.RefreshRequest) -> ops.TokenPair:
-        assert self.pool is not None
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Single use: a refresh token is spent by the refresh that presents it (rotation).
-            stored = await conn.fetchrow(
-                "UPDATE auth.refresh_tokens SET used_at = now() WHERE digest = $1 AND used_at IS NULL "
-                "AND expires_at > now() RETURNING account_id, token_version",
-                refresh_digest(request.refresh_token),
-            )
-            row = await accounts.by_id(conn, stored["account_id"]) if stored else None
-            if row is None or row["disabled"] or row["token_version"] != stored["token_version"]:
-                raise Refused(401, "refresh token is invalid, used, expired or revoked; log in again")
-            return await self._issue(conn, row)
+        assert self.pool is not None and self.revoked_families is not None
+        digest = refresh_digest(request.refresh_token)
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                # Single use: a refresh token is spent by the refresh that presents it (rotation).
+                stored = await refresh_tokens.spend(conn, digest)
+                if stored is not None:
+                    row = await accounts.by_id(conn, stored["account_id"])
+                    if row is None or row["disabled"] or row["token_version"] != stored["token_version"]:
+                        raise Refused(401, REFRESH_REFUSED)
+                    return await self._issue(conn, row, stored["family_id"])
+                reused = await refresh_tokens.revoke_family_of_spent(conn, digest)
+            if reused is None:
+                raise Refused(401, REFRESH_REFUSED)
+            await self.revoked_families.publish(reused["family_id"], str(reused["account_id"]))
+            # The family goes back to the gateway that asked, so that it refuses the login's tokens at once.
+            raise Refused(401, REFRESH_REUSED, revoked_family=reused["family_id"])
 
     async def jwks(self, _request: ops.JwksRequest) -> ops.Jwks:
         assert self.key is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from auth_service import names
 from proto.events import TeamMember
 
 MAX_NAME_LENGTH = 64
@@ -32,6 +33,14 @@ def team_name(name: str) -> str:
         raise RuleViolation(f"team name is longer than {MAX_NAME_LENGTH} characters")
     if _has_control_characters(cleaned):
         raise RuleViolation("team name contains control characters")
+    if not names.has_visible_character(cleaned):
+        raise RuleViolation(
+            "a team name needs a visible character: a letter, digit or symbol (spaces, combining marks and blank "
+            "characters such as U+3164 HANGUL FILLER or U+2800 BRAILLE PATTERN BLANK do not count)"
+        )
+    invisible = names.invisible_characters(cleaned)
+    if invisible:
+        raise RuleViolation(f"team name contains an invisible character ({names.describe(invisible[0])}); remove it")
     return cleaned
 
 

@@ -1,6 +1,7 @@
-"""Publishing each account's current token version to the KV bucket the gateways watch. PostgreSQL is the
-truth: a put after each committed change, and a full reconcile at start-up (which also covers a crash
-between a commit and its put)."""
+"""What the gateways watch to refuse revoked access tokens locally, published to their KV buckets: each account's
+current token version, and the refresh-token families (logins) revoked for a reused refresh token. PostgreSQL is
+the truth: a put after each committed change, and a full reconcile at start-up (which also covers a crash between
+a commit and its put)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,20 @@ from nats.js.kv import KeyValue
 log = logging.getLogger(__name__)
 
 
+async def _keys(kv: KeyValue) -> set[str]:
+    try:
+        return set(await kv.keys())
+    except NoKeysError:
+        return set()
+
+
+async def _delete(kv: KeyValue, key: str) -> None:
+    try:
+        await kv.delete(key)
+    except KeyNotFoundError:
+        pass
+
+
 class TokenVersions:
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
@@ -19,20 +34,34 @@ class TokenVersions:
     async def publish(self, account_id: str, version: int | None) -> None:
         """`None` means the account can hold no valid token (deleted or disabled)."""
         if version is None:
-            try:
-                await self.kv.delete(account_id)
-            except KeyNotFoundError:
-                pass
+            await _delete(self.kv, account_id)
         else:
             await self.kv.put(account_id, str(version).encode())
 
     async def reconcile(self, live: dict[str, int]) -> None:
-        try:
-            present = set(await self.kv.keys())
-        except NoKeysError:
-            present = set()
+        present = await _keys(self.kv)
         for account_id in present - set(live):
             await self.publish(account_id, None)
         for account_id, version in live.items():
             await self.publish(account_id, version)
         log.info("token versions reconciled", extra={"accounts": len(live), "removed": len(present - set(live))})
+
+
+class RevokedFamilies:
+    """Key: a revoked family's id; value: its account's id (for people reading the bucket). A family is kept while
+    an access token of it may still be unexpired; the reconcile at start-up drops the older ones."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self.kv = kv
+
+    async def publish(self, family_id: str, account_id: str) -> None:
+        await self.kv.put(family_id, account_id.encode())
+
+    async def reconcile(self, revoked: dict[str, str]) -> None:
+        present = await _keys(self.kv)
+        for family_id in present - set(revoked):
+            await _delete(self.kv, family_id)
+        for family_id, account_id in revoked.items():
+            await self.publish(family_id, account_id)
+        log.info("revoked token families reconciled",
+                 extra={"families": len(revoked), "removed": len(present - set(revoked))})

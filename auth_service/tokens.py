@@ -1,5 +1,6 @@
-"""Signing keys and access tokens: EdDSA (Ed25519) JWTs with issuer, audience, expiry, role and the
-account's token version, so bumping the version revokes every token issued before."""
+"""Signing keys and access tokens: EdDSA (Ed25519) JWTs with issuer, audience, expiry, role, the account's token
+version (bumping it revokes every token issued before) and the login's refresh-token family (`fam`: revoking the
+family, when one of its refresh tokens is used twice, revokes its access tokens too)."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ class TokenPolicy:
 
 
 def issue_access_token(
-    key: SigningKey, policy: TokenPolicy, *, account_id: str, name: str, role: str, version: int, now: datetime
+    key: SigningKey, policy: TokenPolicy, *, account_id: str, name: str, role: str, version: int, family: str,
+    now: datetime,
 ) -> str:
     claims = {
         "iss": policy.issuer,
@@ -81,6 +83,7 @@ def issue_access_token(
         "name": name,
         "role": role,
         "ver": version,
+        "fam": family,
         "iat": int(now.timestamp()),
         "exp": int((now + policy.access_ttl).timestamp()),
         "jti": uuid.uuid4().hex,

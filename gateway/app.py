@@ -40,7 +40,7 @@ from podium_runtime.bus import BusKeeper
 from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.kv_watch import Reconnects, follow
 from podium_runtime.settings import ServiceSettings
-from proto.streams import LEADERBOARDS, RATE_LIMITS, TOKEN_VERSIONS
+from proto.streams import LEADERBOARDS, RATE_LIMITS, REVOKED_TOKEN_FAMILIES, TOKEN_VERSIONS
 
 # The back-end services whose health the gateway reports at /api/v1/health.
 BACKEND_SERVICES = ("auth_service", "submission_service", "cpu_scorer", "gpu_scorer", "leaderboard_service")
@@ -101,6 +101,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         tasks = [
             asyncio.create_task(follow(lambda: broker.connection, TOKEN_VERSIONS.name, identity.apply_version,
                                        reconnects)),
+            asyncio.create_task(follow(lambda: broker.connection, REVOKED_TOKEN_FAMILIES.name,
+                                       identity.apply_revoked_family, reconnects)),
             asyncio.create_task(identity.keep_jwks()),
             asyncio.create_task(follow(lambda: broker.connection, LEADERBOARDS.name, boards.apply, reconnects)),
             # After a NATS restart, the streams and buckets are there again even if its store was wiped.

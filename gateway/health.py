@@ -45,8 +45,9 @@ class HealthController(Controller):
         nats_ok = await state.broker.ping(timeout=2.0)
         checks = {
             "nats": "ok" if nats_ok else "unreachable",
-            # Tokens can be verified only once auth_service's keys and the token versions are loaded.
-            "identity": "ok" if state.identity.ready else "waiting for auth_service's keys and token versions",
+            # Tokens can be verified only once auth_service's keys, the token versions and revoked logins are loaded.
+            "identity": "ok" if state.identity.ready
+            else "waiting for auth_service's keys, token versions and revoked logins",
         }
         ready = all(value == "ok" for value in checks.values())
         health = ServiceHealth(service="gateway", ready=ready, checks=checks)

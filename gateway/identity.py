@@ -1,5 +1,6 @@
-"""Who is calling: the bearer token is verified locally (JWKS fetched from auth_service, token versions
-watched from KV) and the caller's `Principal` put on the request; guards then demand a team or an admin."""
+"""Who is calling: the bearer token is verified locally (JWKS fetched from auth_service, token versions and
+revoked logins watched from KV) and the caller's `Principal` put on the request; guards then demand a team or an
+admin."""
 
 from __future__ import annotations
 
@@ -34,11 +35,12 @@ class Identity:
         self.verifier = verifier
         self.services = services
         self.versions_loaded = asyncio.Event()
+        self.revoked_families_loaded = asyncio.Event()
         self._last_jwks_fetch = 0.0
 
     @property
     def ready(self) -> bool:
-        return bool(self.verifier.keys) and self.versions_loaded.is_set()
+        return bool(self.verifier.keys) and self.versions_loaded.is_set() and self.revoked_families_loaded.is_set()
 
     async def fetch_jwks(self) -> None:
         self._last_jwks_fetch = time.monotonic()
@@ -61,6 +63,19 @@ class Identity:
             self.verifier.versions.pop(entry.key, None)
         else:
             self.verifier.versions[entry.key] = int(entry.value)
+
+    def apply_revoked_family(self, entry: KeyValue.Entry | None) -> None:
+        """One entry of the `revoked_token_families` bucket (None: the current ones are all delivered)."""
+        if entry is None:
+            self.revoked_families_loaded.set()
+        elif entry.operation in ("DEL", "PURGE"):
+            self.verifier.revoked_families.discard(entry.key)
+        else:
+            self.verifier.revoked_families.add(entry.key)
+
+    def note_revoked_family(self, family_id: str) -> None:
+        """Refuse a login's tokens at once on this gateway, ahead of the KV watch."""
+        self.verifier.revoked_families.add(family_id)
 
     def note_version(self, account_id: str, version: int | None) -> None:
         """Apply a change this gateway made itself at once, ahead of the KV watch."""

@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from gateway.identity import principal, signed_in
+from gateway.problems import Problem
 from proto import identity as ops
 
 
@@ -51,7 +52,15 @@ class IdentityController(Controller):
 
     @post("/api/v1/auth/refresh", status_code=200, summary="Trade a refresh token for new tokens (single use)")
     async def refresh(self, data: JSONBody[RefreshBody], state: State) -> TokenResponse:
-        pair = await state.services.call(ops.REFRESH, ops.RefreshRequest(refresh_token=data.refresh_token))
+        try:
+            pair = await state.services.call(ops.REFRESH, ops.RefreshRequest(refresh_token=data.refresh_token))
+        except Problem as refused:
+            # A spent refresh token used again revokes its whole login: refuse the login's access tokens here at
+            # once, ahead of the KV watch (the family id is for the gateway, not for the answer).
+            family = refused.extra.pop("revoked_family", None) if isinstance(refused.extra, dict) else None
+            if family is not None:
+                state.identity.note_revoked_family(str(family))
+            raise
         return _tokens(state, pair)
 
     @get(["/api/v1/auth/me", "/auth/me"], guards=[signed_in], summary="The calling team or admin")

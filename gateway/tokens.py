@@ -1,10 +1,11 @@
 """Local verification of access tokens: the signature against the auth service's public keys (JWKS), the
 algorithm pinned to EdDSA, issuer, audience and expiry required, and the token's version compared with
-the account's current one (watched from a KV bucket), so a password change or a deletion revokes at once."""
+the account's current one (watched from a KV bucket), so a password change or a deletion revokes at once; and the
+token's login (its refresh-token family, claim `fam`) checked against the revoked ones (watched from another)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 
@@ -25,6 +26,8 @@ class TokenVerifier:
     keys: dict[str, jwt.PyJWK]
     # account id -> current token version; an account missing here has been deleted or disabled.
     versions: dict[str, int]
+    # Logins (refresh-token families) revoked because one of their refresh tokens was used twice.
+    revoked_families: set[str] = field(default_factory=set)
 
     def set_jwks(self, jwks: dict[str, object]) -> None:
         self.keys = {key.key_id: key for key in jwt.PyJWKSet.from_dict(jwks).keys if key.key_id}
@@ -59,4 +62,8 @@ class TokenVerifier:
         account_id = str(claims["sub"])
         if self.versions.get(account_id) != claims["ver"]:
             raise InvalidToken("token revoked (password changed, account disabled or deleted)")
+        # Tokens from before families existed carry none: the version check above still revokes them.
+        family = claims.get("fam")
+        if family is not None and str(family) in self.revoked_families:
+            raise InvalidToken("token revoked (a refresh token of its login was used twice; log in again)")
         return Principal(account_id=account_id, name=str(claims.get("name", "")), role=str(claims["role"]))

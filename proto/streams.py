@@ -140,6 +140,10 @@ LEADERBOARDS = KVSpec(name="leaderboards", description="Each task's current boar
 # Each account's current token version (key: account id), written by auth_service after each change and
 # reconciled from PostgreSQL at its start; every gateway watches it to refuse revoked tokens locally.
 TOKEN_VERSIONS = KVSpec(name="token_versions", description="Current token version per account")
+# Refresh-token families (logins) revoked because one of their refresh tokens was used twice (key: family id, value:
+# account id), written by auth_service and reconciled from PostgreSQL at its start; every gateway watches it to refuse
+# the access tokens of those logins (claim `fam`) locally.
+REVOKED_TOKEN_FAMILIES = KVSpec(name="revoked_token_families", description="Revoked logins (refresh-token families)")
 # Request counters shared by every gateway replica (Litestar's rate-limit middleware).
 RATE_LIMITS = KVSpec(name="rate_limits", description="Rate-limit windows", max_age_s=3600.0)
 
@@ -147,5 +151,5 @@ RATE_LIMITS = KVSpec(name="rate_limits", description="Rate-limit windows", max_a
 # queued job is never started and a running one stops at its next sample or batch.
 CANCELLATIONS = KVSpec(name="cancellations", description="Cancelled submissions", max_age_s=7 * 24 * 3600.0)
 
-KV_BUCKETS: tuple[KVSpec, ...] = (LEADERBOARDS, TOKEN_VERSIONS, RATE_LIMITS, CANCELLATIONS)
+KV_BUCKETS: tuple[KVSpec, ...] = (LEADERBOARDS, TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES, RATE_LIMITS, CANCELLATIONS)
 LEADERBOARDS_KV = LEADERBOARDS.name

@@ -52,10 +52,14 @@ def test_stack_starts_healthy_and_stops_without_leftovers(tmp_path: Path) -> Non
         assert set(pids) == {"nats", "postgres", "s3"}
         assert all(psutil.pid_exists(pid) for pid in pids.values())
         assert http_ok(f"http://127.0.0.1:{stack.ports.nats_monitor}/healthz?js-enabled-only=true")
-        servers = processes_mentioning(str(tmp_path))
-        assert len(servers) >= 3
+        # Each server and what it started (PostgreSQL's own processes: it runs from a staged folder as root).
+        servers = [child for pid in pids.values()
+                   for child in (psutil.Process(pid), *psutil.Process(pid).children(recursive=True))]
+        assert len(servers) > 3
+        pgdata = str((stack.data_dir / "postgres").resolve())
+        assert {p.pid for p in processes_mentioning(pgdata)} == {pids["postgres"]}
     assert wait_gone(servers, 5) == []
-    assert processes_mentioning(str(tmp_path)) == []
+    assert processes_mentioning(str(tmp_path)) == [] and processes_mentioning(pgdata) == []
 
 
 def start_platform(data_dir: Path) -> tuple[subprocess.Popen[str], str, list[psutil.Process]]:

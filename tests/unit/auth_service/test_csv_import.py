@@ -85,6 +85,23 @@ def test_a_name_repeated_in_another_case_is_a_duplicate_of_its_first_line() -> N
     assert [row.name for row in rows[:2] if isinstance(row, CsvTeam)] == ["Alpha", "Beta"]
 
 
+def test_a_lookalike_of_an_earlier_row_is_refused_with_its_line() -> None:
+    fullwidth_beta = "\uff42\uff45\uff54\uff41"
+    rows = parse("name,password\nadmin,password-1\nBeta,password-2\n\u0430dmin,password-3\n"
+                 f"{fullwidth_beta},password-4\n")
+    assert rows[2] == CsvRowRefused(line=4, name="\u0430dmin", reason="looks the same as the name on line 2")
+    assert rows[3] == CsvRowRefused(line=5, name=fullwidth_beta, reason="looks the same as the name on line 3")
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("\u3164", "needs a visible character"),
+    ("\u2800\u2800", "needs a visible character"),
+    ("team\u3164", "invisible character (U+3164 HANGUL FILLER)"),
+])
+def test_an_invisible_name_is_a_refused_row(name: str, words: str) -> None:
+    assert words in refusal(f"name,password\n{name},password-1\n").reason
+
+
 def test_a_row_with_invalid_utf8_is_refused_and_the_others_still_parse() -> None:
     rows = parse_teams_csv(b"name,password\nAl\xff\xfepha,password-1\nBeta,password-2\n", DEFAULT_SIZE)
     assert isinstance(rows[0], CsvRowRefused)

@@ -22,6 +22,7 @@ POLICY = TokenPolicy(
 )
 KEY = SigningKey.generate()
 ACCOUNT = "42"
+FAMILY = "0b7a3c1e-5d0f-4f3e-9a51-2f6d8e4c7b10"
 
 
 def b64url(raw: bytes) -> str:
@@ -38,9 +39,10 @@ def verifier(versions: dict[str, int] | None = None) -> TokenVerifier:
     return found
 
 
-def issue(key: SigningKey = KEY, now: datetime | None = None) -> str:
+def issue(key: SigningKey = KEY, now: datetime | None = None, family: str = FAMILY) -> str:
     return issue_access_token(
-        key, POLICY, account_id=ACCOUNT, name="Alpha", role="team", version=3, now=now or datetime.now(UTC)
+        key, POLICY, account_id=ACCOUNT, name="Alpha", role="team", version=3, family=family,
+        now=now or datetime.now(UTC),
     )
 
 
@@ -151,3 +153,18 @@ def test_a_token_of_an_older_version_is_revoked() -> None:
 def test_a_token_of_a_deleted_account_is_revoked() -> None:
     with pytest.raises(InvalidToken, match="revoked"):
         verifier({"7": 3}).verify(issue())
+
+
+def test_a_token_of_a_revoked_login_is_revoked_and_the_others_of_its_account_are_not() -> None:
+    found = verifier()
+    found.revoked_families.add(FAMILY)
+    with pytest.raises(InvalidToken, match="a refresh token of its login was used twice"):
+        found.verify(issue())
+    other_login = issue(family="5e0c2a4b-8f1d-4c6a-b3e2-7d9f0a1b2c3d")
+    assert found.verify(other_login).account_id == ACCOUNT
+
+
+def test_a_token_from_before_families_carries_none_and_still_verifies() -> None:
+    found = verifier()
+    found.revoked_families.update({FAMILY, "None", ""})
+    assert found.verify(signed(claims())).account_id == ACCOUNT
