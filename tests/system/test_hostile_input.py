@@ -348,7 +348,8 @@ def sizes_and_bodies() -> list[Case]:
                                          content=b'{"name": "a", "password": '),
              Refused(400, f"invalid team: {MALFORMED}")),
         Case("team name a number", http("POST", "/api/v1/admin/teams", "admin", json={
-            "name": 3, "password": "long-enough-1"}), Refused(400, f"invalid team: {WRONG_VALUE} $.name: expected str")),
+            "name": 3, "password": "long-enough-1"}),
+             Refused(400, f"invalid team: {WRONG_VALUE} $.name: expected str")),
         Case("lone UTF-16 surrogate escape", http("POST", "/api/v1/qa/questions", headers=JSON_TYPE,
                                                   content=b'{"title": "\\ud800", "content": "x"}'),
              Refused(400, MALFORMED)),
@@ -549,7 +550,8 @@ def ids_and_numbers() -> list[Case]:
             "task_id": "lab", "filename": "a.zip", "size_bytes": 10**30}),
             Refused(413, f"size must be 1 to 2000000 bytes for task lab, got {10**30}")),
         Case("presigned size 1.5", http("POST", "/api/v1/submissions", json={
-            "task_id": "lab", "filename": "a.zip", "size_bytes": 1.5}), Refused(400, f"{WRONG_VALUE} $.size_bytes: expected int")),
+            "task_id": "lab", "filename": "a.zip", "size_bytes": 1.5}),
+             Refused(400, f"{WRONG_VALUE} $.size_bytes: expected int")),
         Case("presigned sha256 '../../etc'", http("POST", "/api/v1/submissions", json={
             "task_id": "lab", "filename": "a.zip", "size_bytes": 10, "sha256": "../../etc"}),
             Refused(422, "sha256 must be 64 lowercase hex digits")),
