@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from faststream.nats import NatsBroker
@@ -20,6 +21,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.registry import StoreRegistry
+from opentelemetry.trace import Span
 from pydantic import AliasChoices, Field
 
 from gateway.boards import Boards
@@ -39,6 +41,7 @@ from gateway.web import web_page
 from podium_runtime.bus import BusKeeper
 from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.kv_watch import Reconnects, follow
+from podium_runtime.logging import redact_queries
 from podium_runtime.settings import ServiceSettings
 from proto.streams import LEADERBOARDS, RATE_LIMITS, REVOKED_TOKEN_FAMILIES, TOKEN_VERSIONS
 
@@ -68,6 +71,15 @@ def rate_limit_identity(request: Request) -> str:
         return f"account:{user.account_id}"
     client = request.client
     return f"ip:{client.host if client else 'unknown'}"
+
+
+def redact_span_url(span: Span, scope: dict[str, Any]) -> None:
+    """A request's span keeps its URL without the query string, which may carry a credential."""
+    if span.is_recording() and scope.get("query_string"):
+        url = span.attributes.get("http.url") if hasattr(span, "attributes") else None
+        if isinstance(url, str):
+            span.set_attribute("http.url", redact_queries(url))
+        span.set_attribute("url.query", "[redacted]")
 
 
 def cors_config(settings: GatewaySettings) -> CORSConfig | None:
@@ -130,7 +142,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     # group_path: one series per route template, not per submission id.
     prometheus = PrometheusConfig(app_name="gateway", prefix="http", group_path=True, exclude=UNMETERED_PATHS)
     # One span per request (not one more per ASGI message); the plugin wraps the app outermost.
-    telemetry = OpenTelemetryConfig(exclude=UNMETERED_PATHS, exclude_spans=["receive", "send"])
+    telemetry = OpenTelemetryConfig(exclude=UNMETERED_PATHS, exclude_spans=["receive", "send"],
+                                    server_request_hook_handler=redact_span_url)
     app = Litestar(
         route_handlers=[
             HealthController, IdentityController, TeamController, AdminTeamController, QAController,

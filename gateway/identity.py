@@ -37,6 +37,15 @@ class Identity:
         self.versions_loaded = asyncio.Event()
         self.revoked_families_loaded = asyncio.Event()
         self._last_jwks_fetch = 0.0
+        self._revoked = asyncio.Event()  # set, then replaced, whenever a token may have been revoked
+
+    async def revocation(self) -> None:
+        """Returns at the next change that may revoke tokens (live sockets check theirs again)."""
+        await self._revoked.wait()
+
+    def _tokens_may_be_revoked(self) -> None:
+        self._revoked.set()
+        self._revoked = asyncio.Event()
 
     @property
     def ready(self) -> bool:
@@ -61,8 +70,10 @@ class Identity:
             self.versions_loaded.set()
         elif entry.operation in ("DEL", "PURGE") or not entry.value:
             self.verifier.versions.pop(entry.key, None)
+            self._tokens_may_be_revoked()
         else:
             self.verifier.versions[entry.key] = int(entry.value)
+            self._tokens_may_be_revoked()
 
     def apply_revoked_family(self, entry: KeyValue.Entry | None) -> None:
         """One entry of the `revoked_token_families` bucket (None: the current ones are all delivered)."""
@@ -72,10 +83,12 @@ class Identity:
             self.verifier.revoked_families.discard(entry.key)
         else:
             self.verifier.revoked_families.add(entry.key)
+            self._tokens_may_be_revoked()
 
     def note_revoked_family(self, family_id: str) -> None:
         """Refuse a login's tokens at once on this gateway, ahead of the KV watch."""
         self.verifier.revoked_families.add(family_id)
+        self._tokens_may_be_revoked()
 
     def note_version(self, account_id: str, version: int | None) -> None:
         """Apply a change this gateway made itself at once, ahead of the KV watch."""
@@ -83,6 +96,7 @@ class Identity:
             self.verifier.versions.pop(account_id, None)
         else:
             self.verifier.versions[account_id] = version
+        self._tokens_may_be_revoked()
 
     async def verify(self, token: str) -> Principal:
         try:

@@ -18,15 +18,18 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 import msgspec
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client as NatsClient
 
+from gateway.identity import Identity
 from gateway.problems import JSON_ERRORS, Problem, json_problem
 from gateway.routes_leaderboard import task_id_of
 from gateway.tokens import InvalidToken
@@ -52,6 +55,8 @@ class Follow(msgspec.Struct, frozen=True):
 # Tasks one socket may follow per message: a competition has a handful; the frame itself is capped by the server
 # (podium_runtime.main: WS_MAX_FRAME_BYTES).
 MAX_FOLLOWED = 32
+PODIUM_PROTOCOL = "podium"
+BEARER_PROTOCOL_PREFIX = "bearer."
 KEPT_REVISIONS = 64  # per task: a client that fell further behind than this gets the whole board
 # At most one board message per task and client in this time: a busy board's changes travel together (a
 # person cannot read faster), which bounds the gateway's work by the number of viewers, not of changes.
@@ -301,17 +306,33 @@ def _guarded(handler):  # noqa: ANN001, ANN202 — a malformed message must not 
     return guarded
 
 
-async def _principal(socket: WebSocket, state: State) -> Principal | None:
-    user = socket.scope.get("user")
-    if user is not None:
-        return user
-    token = socket.query_params.get("token")  # browsers cannot set headers on a WebSocket
-    if not token:
-        return None
-    try:
-        return await state.identity.verify(token)
-    except InvalidToken:
-        return None
+def socket_token(socket: WebSocket) -> tuple[str | None, str | None]:
+    """The access token a socket presents, and the subprotocol to answer with. A browser cannot set headers on a
+    WebSocket, so it offers the subprotocols `podium` and `bearer.<token>` (a URL would put the token in every log
+    and proxy on the way); other clients may send `Authorization: Bearer <token>`."""
+    offered = socket.scope.get("subprotocols") or []
+    for protocol in offered:
+        if protocol.startswith(BEARER_PROTOCOL_PREFIX):
+            answer = PODIUM_PROTOCOL if PODIUM_PROTOCOL in offered else None  # never echo the token back
+            return protocol.removeprefix(BEARER_PROTOCOL_PREFIX), answer
+    scheme, _, token = socket.headers.get("authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None, None
+
+
+async def keep_valid(socket: WebSocket, identity: Identity, token: str) -> None:
+    """Close the socket as soon as its token stops being valid: revoked (a password change, a disabled or deleted
+    team, a replayed refresh token) or expired — checked again on every revocation the gateway hears of, and at
+    the token's `exp`."""
+    expires_at = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(identity.revocation(), timeout=max(0.0, expires_at - time.time()))
+        try:
+            identity.verifier.verify(token)
+        except InvalidToken as exc:
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+                await socket.close(code=4401, reason=str(exc)[:120])
+            return
 
 
 async def known_tasks(state: State, names: list[str]) -> tuple[list[str], str | None]:
@@ -336,17 +357,27 @@ async def known_tasks(state: State, names: list[str]) -> tuple[list[str], str | 
 @websocket("/ws")
 async def live_socket(socket: WebSocket, state: State) -> None:
     """Send `{"follow": ["task"]}` to receive that task's board on every change; a team also receives its
-    submissions' status and progress and its questions' answers. Authenticate with `?token=` or a bearer header."""
-    await socket.accept()
-    principal = await _principal(socket, state)
+    submissions' status and progress and its questions' answers. Authenticate with the subprotocols `podium` and
+    `bearer.<token>`, or a bearer header; the socket closes (4401) when the token is revoked or expires."""
+    token, subprotocol = socket_token(socket)
+    await socket.accept(subprotocols=subprotocol)
+    if "token" in socket.query_params:
+        await socket.close(code=4401, reason="send the token as the subprotocol 'bearer.<token>', never in the URL")
+        return
+    try:
+        principal = await state.identity.verify(token) if token else None
+    except InvalidToken as exc:
+        await socket.close(code=4401, reason=str(exc)[:120])
+        return
     if principal is None:
-        await socket.close(code=4401, reason="a valid token is required (?token=...)")
+        await socket.close(code=4401, reason="a valid token is required (subprotocol 'bearer.<token>')")
         return
     hub: LiveHub = state.live
     client = LiveClient(principal)
     hub.add(client)
     WEBSOCKET_CLIENTS.inc()
     sender = asyncio.create_task(_send(socket, client, hub.feed))
+    watchdog = asyncio.create_task(keep_valid(socket, state.identity, token))
     try:
         while True:
             text = await socket.receive_text()
@@ -366,9 +397,10 @@ async def live_socket(socket: WebSocket, state: State) -> None:
     finally:
         hub.remove(client)
         WEBSOCKET_CLIENTS.dec()
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        for task in (sender, watchdog):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 async def _send(socket: WebSocket, client: LiveClient, feed: BoardFeed) -> None:

@@ -1,4 +1,5 @@
-"""The gateway's WebSocket (`/ws?token=…`) as the CLI uses it: follow tasks, read pushes with a timeout, and a
+"""The gateway's WebSocket (`/ws`, the token offered as the subprotocol `bearer.<token>`) as the CLI uses it:
+follow tasks, read pushes with a timeout, and a
 board kept current from whole boards and deltas. When the socket cannot be had, callers poll the REST API."""
 
 from __future__ import annotations
@@ -7,10 +8,10 @@ import contextlib
 import json
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import quote
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from podium_cli.client import PodiumClient, websocket_url
 
@@ -57,9 +58,11 @@ def live_feed(client: PodiumClient) -> Iterator[LiveFeed | None]:
     with contextlib.ExitStack() as stack:
         connection = None
         if client.logged_in:
-            url = websocket_url(client.url, f"/ws?token={quote(client.access_token())}")
+            url = websocket_url(client.url, "/ws")
+            protocols = [Subprotocol("podium"), Subprotocol(f"bearer.{client.access_token()}")]  # never in the URL
             try:
-                connection = stack.enter_context(connect(url, open_timeout=OPEN_TIMEOUT_S, close_timeout=1))
+                connection = stack.enter_context(connect(url, subprotocols=protocols, open_timeout=OPEN_TIMEOUT_S,
+                                                         close_timeout=1))
             except (OSError, TimeoutError, InvalidHandshake, WebSocketException):
                 connection = None
         yield LiveFeed(connection) if connection is not None else None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from opentelemetry import trace
@@ -21,6 +22,26 @@ class TraceContextFilter(logging.Filter):
         return True
 
 
+# A path or URL with a query string, as uvicorn logs a WebSocket ('"WebSocket /ws?token=…" [accepted]') or a
+# library logs a request: the query may carry a credential (a token, a presigned signature).
+_QUERY = re.compile(r"((?:https?://|wss?://|/)[^\s?\"']*)\?[^\s\"']*")
+
+
+def redact_queries(text: str) -> str:
+    return _QUERY.sub(r"\1?[redacted]", text)
+
+
+class RedactQueryFilter(logging.Filter):
+    """Every logged URL loses its query string, whatever logger wrote it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_queries(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 def json_handler(service_name: str, stream: object = sys.stdout) -> logging.Handler:
     handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
     handler.setFormatter(
@@ -31,6 +52,7 @@ def json_handler(service_name: str, stream: object = sys.stdout) -> logging.Hand
         )
     )
     handler.addFilter(TraceContextFilter())
+    handler.addFilter(RedactQueryFilter())
     return handler
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import websockets
 from litestar.testing import AsyncTestClient
 
 
@@ -29,3 +30,9 @@ async def team_token(client: AsyncTestClient, admin_token: str) -> tuple[int, st
     """A fresh team, logged in: (team id, access token)."""
     team_id, name, password = await new_team(client, admin_token)
     return team_id, await login(client, name, password)
+
+
+def live_socket(base_url: str, token: str, **options: object):  # noqa: ANN201
+    """The gateway's /ws as a browser opens it: the token offered as a subprotocol, never in the URL."""
+    return websockets.connect(f"{base_url.replace('http://', 'ws://')}/ws",
+                              subprotocols=["podium", f"bearer.{token}"], **options)

@@ -44,7 +44,8 @@ export class Live {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/ws?token=${encodeURIComponent(accessToken())}`);
+    // The token travels as a subprotocol, never in the URL (which servers and proxies log).
+    const socket = new WebSocket(`${scheme}://${location.host}/ws`, ["podium", `bearer.${accessToken()}`]);
     this.socket = socket;
     socket.onopen = () => {
       this.delay = 500;

@@ -7,7 +7,6 @@ import asyncio
 import json
 from pathlib import Path
 
-import websockets
 from litestar.testing import AsyncTestClient
 from nats.aio.client import Client as NatsClient
 
@@ -15,7 +14,7 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto import encode
 from proto.competition import Competition
 from proto.events import JobLogged
-from tests.api import bearer, team_token
+from tests.api import bearer, live_socket, team_token
 from tests.onnx_models import baseline_weights, linear_model, to_bytes
 
 
@@ -90,7 +89,7 @@ async def test_log_lines_stream_live_to_the_team_while_the_model_runs(
 ) -> None:
     _, token = await team_token(gateway, admin_token)
     model = to_bytes(linear_model(*baseline_weights()))
-    async with websockets.connect(gateway_url.replace("http://", "ws://") + f"/ws?token={token}") as socket:
+    async with live_socket(gateway_url, token) as socket:
         await socket.send(json.dumps({"follow": []}))
         body = (await gateway.post("/api/v1/tasks/digits/submissions", headers=bearer(token), files={
             "file": ("m.onnx", model, "application/octet-stream")})).json()

@@ -8,10 +8,9 @@ import asyncio
 import json
 
 import pytest
-import websockets
 from litestar.testing import AsyncTestClient
 
-from tests.api import bearer, team_token
+from tests.api import bearer, live_socket, team_token
 from tests.onnx_models import baseline_weights, linear_model, to_bytes
 from tests.service.jobs.test_cancel import SLOW_PRODUCTS, until_status, upload
 
@@ -51,8 +50,7 @@ async def test_places_and_etas_move_as_earlier_jobs_finish_and_are_pushed_live(
     assert gpu["scored_last_5_min"] >= 1 and gpu["throughput_per_min"] > 0
     assert set(queues) == {"cpu", "gpu"}
 
-    ws_url = gateway_url.replace("http://", "ws://") + f"/ws?token={token}"
-    async with websockets.connect(ws_url) as socket:
+    async with live_socket(gateway_url, token) as socket:
         await socket.send(json.dumps({"follow": []}))
         await gateway.post(f"/api/v1/submissions/{slow['id']}/cancel", headers=bearer(token))  # the slow one ends
         pushed: dict[int, list[int]] = {}

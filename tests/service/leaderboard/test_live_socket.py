@@ -14,17 +14,13 @@ from litestar.testing import AsyncTestClient
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
-from tests.api import login, new_team
+from tests.api import live_socket, login, new_team
 
 
 def shows(message: dict, team_name: str) -> bool:
     """A whole board listing the team, or a delta that changes its line."""
     lines = message.get("public") if message["type"] == "board" else message.get("changed")
     return message["type"] in ("board", "board_delta") and team_name in {e["team_name"] for e in lines or []}
-
-
-def ws_url(base: str, token: str) -> str:
-    return f"{base.replace('http://', 'ws://')}/ws?token={token}"
 
 
 async def collect(socket, until, timeout_s: float = 20) -> list[dict]:  # noqa: ANN001
@@ -44,8 +40,8 @@ async def test_a_team_gets_its_board_status_and_progress_live(
     _, other_name, other_password = await new_team(gateway, admin_token)
     other_token = await login(gateway, other_name, other_password)
 
-    async with websockets.connect(ws_url(gateway_url, token)) as mine, \
-            websockets.connect(ws_url(gateway_url, other_token)) as theirs:
+    async with live_socket(gateway_url, token) as mine, \
+            live_socket(gateway_url, other_token) as theirs:
         await mine.send(json.dumps({"follow": ["recon"]}))
         await theirs.send(json.dumps({"follow": ["recon"]}))
         first = await collect(mine, lambda seen: any(m["type"] == "board" for m in seen))
@@ -73,11 +69,41 @@ async def test_no_token_no_socket(gateway_url: str) -> None:
     assert closed.value.rcvd.code == 4401
 
 
+async def test_a_token_in_the_url_is_refused(gateway: AsyncTestClient, gateway_url: str, admin_token: str) -> None:
+    """A URL is written to access logs and proxies: the token must come as a subprotocol (or a header)."""
+    _, name, password = await new_team(gateway, admin_token)
+    token = await login(gateway, name, password)
+    async with websockets.connect(f"{gateway_url.replace('http://', 'ws://')}/ws?token={token}") as socket:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.recv()
+    assert closed.value.rcvd.code == 4401 and "never in the URL" in closed.value.rcvd.reason
+
+
+@pytest.mark.parametrize("change", [{"password": "a-new-password-9"}, {"disabled": True}])
+async def test_a_socket_closes_when_its_token_is_revoked(
+    gateway: AsyncTestClient, gateway_url: str, admin_token: str, change: dict
+) -> None:
+    """A password change or a disabled team revokes the team's tokens: its open sockets close at once with the
+    reason (the gateway process hears of it through the token_versions bucket), not when the client next asks."""
+    team_id, name, password = await new_team(gateway, admin_token)
+    async with live_socket(gateway_url, await login(gateway, name, password)) as socket:
+        await socket.send(json.dumps({"follow": ["recon"]}))
+        await collect(socket, lambda seen: any(m["type"] == "board" for m in seen))
+        changed = await gateway.put(f"/api/v1/teams/{team_id}", json=change,
+                                    headers={"Authorization": f"Bearer {admin_token}"})
+        assert changed.status_code == 200, changed.text
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(20):
+                while True:
+                    await socket.recv()
+    assert closed.value.rcvd.code == 4401 and "token revoked" in closed.value.rcvd.reason
+
+
 async def test_a_malformed_message_gets_an_error_and_the_socket_stays(
     gateway: AsyncTestClient, gateway_url: str, admin_token: str
 ) -> None:
     _, name, password = await new_team(gateway, admin_token)
-    async with websockets.connect(ws_url(gateway_url, await login(gateway, name, password))) as socket:
+    async with live_socket(gateway_url, await login(gateway, name, password)) as socket:
         await socket.send("not json")
         error = json.loads(await socket.recv())
         assert error["type"] == "error" and "follow" in error["detail"]
@@ -92,8 +118,8 @@ async def test_question_changes_reach_the_asking_team_and_answers_reach_everyone
     token = await login(gateway, name, password)
     _, other_name, other_password = await new_team(gateway, admin_token)
     other_token = await login(gateway, other_name, other_password)
-    async with websockets.connect(ws_url(gateway_url, token)) as mine, \
-            websockets.connect(ws_url(gateway_url, other_token)) as theirs:
+    async with live_socket(gateway_url, token) as mine, \
+            live_socket(gateway_url, other_token) as theirs:
         async with httpx.AsyncClient(base_url=gateway_url) as client:
             asked = await client.post("/qa/questions", json={"title": "t", "content": "c"},
                                       headers={"Authorization": f"Bearer {token}"})

@@ -8,12 +8,11 @@ import json
 import re
 
 import httpx
-import websockets
 from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
-from tests.api import bearer, team_token
+from tests.api import bearer, live_socket, team_token
 from tests.conftest import ScoringServices
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -87,13 +86,12 @@ async def test_gateway_counts_requests_by_route_template_and_open_websockets(
 ) -> None:
     """Scraped from the gateway process (real sockets for the WebSocket clients)."""
     _, token = await team_token(gateway, admin_token)
-    ws_url = gateway_url.replace("http://", "ws://") + f"/ws?token={token}"
     async with httpx.AsyncClient(base_url=gateway_url) as client:
         before = parse((await client.get("/metrics")).text)
         for submission_id in (987654, 987655):  # two ids, one route: one series, not one per id
             assert (await client.get(f"/api/v1/submissions/{submission_id}", headers=bearer(token))).status_code == 404
         await client.get("/health")
-        async with websockets.connect(ws_url) as socket:
+        async with live_socket(gateway_url, token) as socket:
             await socket.send(json.dumps({"follow": ["recon"]}))
             await socket.recv()
             during = parse((await client.get("/metrics")).text)
