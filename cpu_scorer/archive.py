@@ -8,6 +8,7 @@ past a check. Stored members come back as zero-copy views of the archive.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import zlib
 from collections.abc import Collection, Iterator, Sequence
@@ -46,6 +47,29 @@ _MAX_COMMENT = 0xFFFF
 
 class ArchiveRejected(ValueError):
     """The submission cannot be scored; the message says why in words a participant can act on."""
+
+
+# Of a library's error about a participant's file, what its reason quotes.
+_QUOTED_ERROR_CHARS = 200
+
+
+@contextlib.contextmanager
+def participant_data(what: str) -> Iterator[None]:
+    """Around the reading of bytes a participant sent, which the scorer already holds: whatever goes wrong there is
+    about those bytes, so it is refused with a reason (ArchiveRejected), never retried as the platform's fault.
+    A decoding library's own KeyError or RuntimeError on a malformed file is as much the participant's as a
+    refusal of ours; MemoryError says the file needs more memory than the scorer has for it. (Storage, bus and
+    database faults happen elsewhere: they stay the platform's, and are retried.)"""
+    try:
+        yield
+    except ArchiveRejected:
+        raise
+    except MemoryError:
+        raise ArchiveRejected(f"{what}: too large to read in the memory a scorer has for one file") from None
+    except Exception as error:
+        lines = str(error).strip().splitlines()
+        detail = f": {lines[0][:_QUOTED_ERROR_CHARS]}" if lines else ""
+        raise ArchiveRejected(f"{what}: cannot be read ({type(error).__name__}{detail})") from None
 
 
 @dataclass(frozen=True)
@@ -176,8 +200,12 @@ def iter_members(
     data: bytes | memoryview, samples: Sequence[str], suffixes: Collection[str], limits: ArchiveLimits
 ) -> Iterator[tuple[Member, memoryview | bytes]]:
     """Inspect the whole directory first, then yield each member with its bytes, one at a time, in sample order."""
-    for member in inspect_archive(data, samples, suffixes, limits):
-        yield member, read_member(data, member)
+    with participant_data("the ZIP"):
+        members = inspect_archive(data, samples, suffixes, limits)
+    for member in members:
+        with participant_data(member.name):
+            content = read_member(data, member)
+        yield member, content
 
 
 def _byte_view(data: bytes | memoryview) -> memoryview:

@@ -4,8 +4,10 @@ shape and finiteness, without ever unpickling participant data."""
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import re
+import struct
 from collections.abc import Callable
 
 import numpy as np
@@ -13,7 +15,7 @@ import safetensors
 import torch
 from safetensors.torch import load as load_safetensors  # a no-code format: no pickle involved
 
-from cpu_scorer.archive import STORED, ArchiveRejected, read_directory
+from cpu_scorer.archive import STORED, ArchiveRejected, participant_data, read_directory
 
 Shape = tuple[int, ...]
 
@@ -23,6 +25,13 @@ _FLOAT_NAMES = "float32, float16, bfloat16 or float64"
 # A torch.save file holds a handful of records (data.pkl, one per storage, version, byteorder...).
 _MAX_PT_RECORDS = 64
 _SAVE_HINT = "save one tensor with torch.save(tensor, path)"
+# safetensors' dtype codes: the float ones accepted, and the others named as torch names them (a code not listed
+# is quoted as written, cut short).
+_SAFETENSORS_FLOATS = frozenset({"F16", "BF16", "F32", "F64"})
+_SAFETENSORS_NAMES = {"BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint16", "I16": "int16", "U32": "uint32",
+                      "I32": "int32", "U64": "uint64", "I64": "int64", "C64": "complex64", "F8_E4M3": "float8_e4m3fn",
+                      "F8_E5M2": "float8_e5m2"}
+_QUOTED_DTYPE_CHARS = 20
 
 
 def decode_sample(name: str, payload: bytes | memoryview, expected_shape: Shape) -> np.ndarray:
@@ -35,8 +44,9 @@ def decode_sample(name: str, payload: bytes | memoryview, expected_shape: Shape)
     decoder = DECODERS.get(name[name.rfind(".") :])
     if decoder is None:
         raise ArchiveRejected(f"{name}: unknown file type; send {', '.join(DECODERS)} files")
-    array = decoder(name, payload, tuple(expected_shape))
-    _check_finite(name, array)
+    with participant_data(name):
+        array = decoder(name, payload, tuple(expected_shape))
+        _check_finite(name, array)
     return array
 
 
@@ -106,7 +116,35 @@ def _decode_npy(name: str, payload: bytes | memoryview, shape: Shape) -> np.ndar
     return _as_float32(array)
 
 
+def _safetensors_dtypes(payload: bytes | memoryview) -> list[str] | None:
+    """The dtype code of each tensor the file's header declares; None when the header cannot be read that far
+    (the library then says what is wrong). Read before the library: it fails on codes it cannot map to torch
+    (F4, F6_E2M3, F8_E8M0 ...) with a bare KeyError."""
+    if len(payload) < 8:
+        return None
+    (length,) = struct.unpack_from("<Q", payload)
+    if length > len(payload) - 8:
+        return None
+    try:
+        header = json.loads(bytes(payload[8 : 8 + length]))
+    except ValueError:
+        return None
+    if not isinstance(header, dict):
+        return None
+    entries = [entry for key, entry in header.items() if key != "__metadata__"]
+    if not all(isinstance(entry, dict) and isinstance(entry.get("dtype"), str) for entry in entries):
+        return None
+    return [entry["dtype"] for entry in entries]
+
+
 def _decode_safetensors(name: str, payload: bytes | memoryview, shape: Shape) -> np.ndarray:
+    dtypes = _safetensors_dtypes(payload)
+    if dtypes is not None and len(dtypes) != 1:
+        raise ArchiveRejected(f"{name}: holds {len(dtypes)} tensors, expected exactly one")
+    if dtypes is not None and dtypes[0] not in _SAFETENSORS_FLOATS:
+        code = dtypes[0]
+        shown = _SAFETENSORS_NAMES.get(code) or repr(code[:_QUOTED_DTYPE_CHARS])
+        raise ArchiveRejected(f"{name}: dtype {shown}, expected {_FLOAT_NAMES}")
     try:
         tensors = load_safetensors(bytes(payload))
     except (safetensors.SafetensorError, ValueError, TypeError) as error:
@@ -119,15 +157,22 @@ def _decode_safetensors(name: str, payload: bytes | memoryview, shape: Shape) ->
 def _from_tensor(name: str, loaded: object, shape: Shape) -> np.ndarray:
     if not isinstance(loaded, torch.Tensor):
         raise ArchiveRejected(f"{name}: holds a {type(loaded).__name__}, expected one tensor; {_SAVE_HINT}")
+    if loaded.is_nested:
+        raise ArchiveRejected(f"{name}: holds a nested tensor, expected one dense tensor; {_SAVE_HINT}")
     if loaded.layout != torch.strided:
         raise ArchiveRejected(f"{name}: holds a {loaded.layout} tensor, expected a dense tensor")
+    if loaded.device.type != "cpu":  # map_location="cpu" moves every tensor that has data; a meta tensor has none
+        raise ArchiveRejected(f"{name}: holds a tensor on device {loaded.device.type!r}, without its values; "
+                              "save a tensor that holds them")
     if loaded.dtype not in _TORCH_FLOATS:
         raise ArchiveRejected(f"{name}: dtype {str(loaded.dtype).removeprefix('torch.')}, expected {_FLOAT_NAMES}")
     _check_shape(name, tuple(loaded.shape), shape)
     if loaded.dtype == torch.bfloat16:
         # numpy has no bfloat16; float32 holds every bfloat16 value exactly.
         loaded = loaded.float()
-    return _as_float32(loaded.detach().numpy())
+    # A negated view (torch._neg_view) keeps its sign as a flag numpy cannot read: its values are well defined, so
+    # they are materialised (one copy of one sample) rather than refused.
+    return _as_float32(loaded.detach().resolve_neg().numpy())
 
 
 def _check_shape(name: str, actual: Shape, expected: Shape) -> None:

@@ -1,5 +1,5 @@
 """Composition root of gpu_scorer: settings → competition → engine (Triton when PODIUM_TRITON_URL is set,
-else ONNX Runtime in-process) → the durable consumer of model submissions → lifespan."""
+else ONNX Runtime, one child process per evaluation) → the durable consumer of model submissions → lifespan."""
 
 from __future__ import annotations
 
@@ -48,8 +48,10 @@ def create_app(settings: GpuScorerSettings) -> AsgiFastStream:
 
     async def startup(runtime: Runtime) -> None:
         assert runtime.s3 is not None
+        engine = create_engine(settings)
+        await engine.start()
         scorer.append(GpuScorer(
-            competition=competition, broker=runtime.broker, s3=runtime.s3, engine=create_engine(settings),
+            competition=competition, broker=runtime.broker, s3=runtime.s3, engine=engine,
             test_sets=TestSetCache(runtime.s3),
             jobs=await job_reporter("gpu_scorer", runtime, GPU_SCORER),
         ))

@@ -17,7 +17,7 @@ from faststream.nats import NatsBroker, NatsMessage
 from minio import Minio
 
 from gpu_scorer import reasons
-from gpu_scorer.engines import Engine, EngineTimeout
+from gpu_scorer.engines import Engine, EngineTimeout, ModelCrashed, ModelOutOfMemory
 from gpu_scorer.metrics import classify, latency
 from gpu_scorer.model_checks import ModelRejected, check_model
 from gpu_scorer.test_set import TestSetCache
@@ -44,21 +44,23 @@ def read_model(s3: Minio, key: str, max_bytes: int) -> bytes:
         response.release_conn()
 
 
-async def run_test_set(engine: Engine, name: str, x: np.ndarray, task: Task, dtype: type, progress
-                       ) -> tuple[np.ndarray, list[float]]:  # noqa: ANN001
-    """Class scores for every sample, in batches, and each batch's seconds; the whole run within the limit."""
+async def run_test_set(engine: Engine, name: str, x: np.ndarray, task: Task, dtype: type, progress,  # noqa: ANN001
+                       deadline: float | None = None) -> tuple[np.ndarray, list[float]]:
+    """Class scores for every sample, in batches, and each batch's seconds; the whole run done by `deadline` (a
+    `time.monotonic()` instant; by default the task's time limit from now)."""
     signature = task.model
-    deadline = time.monotonic() + signature.timeout_s
+    if deadline is None:
+        deadline = time.monotonic() + signature.timeout_s
     outputs, seconds = [], []
     for start in range(0, len(x), signature.batch_size):
         batch = x[start:start + signature.batch_size].astype(dtype)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise EngineTimeout(f"the test set took longer than the task's limit of {signature.timeout_s:.0f} s")
+            raise EngineTimeout(f"the model took longer than the task's time limit of {signature.timeout_s:g} s")
         began = time.perf_counter()
         try:
             scores = await engine.infer(name, batch, remaining)
-        except EngineTimeout:
+        except ENGINE_REFUSALS:
             raise
         except Exception as exc:  # onnxruntime/Triton report a failing model with their own exception types
             raise ModelFailed(f"the model failed on a batch: {reasons.text(str(exc))}") from None
@@ -75,8 +77,11 @@ async def run_test_set(engine: Engine, name: str, x: np.ndarray, task: Task, dty
     return np.concatenate(outputs), seconds
 
 
+# What an engine raises about the model itself, with a reason already written for the participant.
+ENGINE_REFUSALS = (EngineTimeout, ModelOutOfMemory, ModelCrashed)
 # The metrics' label for each way a model is refused (the participant reads the exception's text).
-FAILURE_CODES = {ModelRejected: "model_rejected", ModelFailed: "model_failed", EngineTimeout: "model_timeout"}
+FAILURE_CODES = {ModelRejected: "model_rejected", ModelFailed: "model_failed", EngineTimeout: "model_timeout",
+                 ModelOutOfMemory: "model_memory", ModelCrashed: "model_crashed"}
 
 
 @dataclass
@@ -98,18 +103,20 @@ class GpuScorer:
 
     async def _score(self, task: Task, event: SubmissionReceived) -> ScoreComputed:
         data = await asyncio.to_thread(read_model, self.s3, event.object_key, task.max_upload_bytes)
-        checked = check_model(data, task.model, tuple(task.shape), task.max_upload_bytes)
+        checked = await asyncio.to_thread(check_model, data, task.model, tuple(task.shape), task.max_upload_bytes)
         self.jobs.log(event, f"model accepted: input {task.model.input_name!r} {checked.input_dtype} "
                              f"[batch, {', '.join(map(str, task.shape))}], {task.model.classes} classes")
         test_set = await self.test_sets.get(task)
         # Unique per submission and version: two rescores of one model never share a loaded model.
         name = f"sub-{event.submission_id}-{event.scorer_version}"
+        deadline = time.monotonic() + task.model.timeout_s  # the time limit covers loading the model too
         await self.engine.load(name, checked.data, input_name=task.model.input_name,
                                output_name=task.model.output_name, input_dtype=checked.input_dtype,
-                               sample_shape=tuple(task.shape), classes=task.model.classes)
+                               sample_shape=tuple(task.shape), classes=task.model.classes,
+                               timeout_s=task.model.timeout_s, memory_limit_mb=task.model.memory_limit_mb)
         try:
             scores, seconds = await run_test_set(self.engine, name, test_set.x, task, _DTYPES[checked.input_dtype],
-                                                 self.jobs.progress(event))
+                                                 self.jobs.progress(event), deadline)
         finally:
             await self.engine.unload(name)
         private = np.array(task.split.private_samples(len(test_set.y)), dtype=bool)

@@ -15,6 +15,9 @@ DIM_MAX = 99_999  # a larger dimension is not quoted
 TEXT_CHARS = 300  # of an engine's error message
 _NUMBER_LIST = re.compile(r"-?\d+(?:\s*,\s*-?\d+){2,}")  # three numbers or more: a shape or values
 _LONG_NUMBER = re.compile(r"\d{7,}")
+_ORT_ERROR = "[ONNXRuntimeError]"
+# ONNX Runtime's note of where in its sources an error arose, and the C++ function: "graph.cc:1407 Graph::Graph(...) "
+_SOURCE_LOCATION = re.compile(r"[\w/.+-]*\.(?:cc|cpp|h):\d+ \S+ ")
 
 
 def printable(text: str) -> str:
@@ -65,3 +68,13 @@ def text(message: str, limit: int = TEXT_CHARS) -> str:
     line = printable(lines[0] if lines else "")
     line = _LONG_NUMBER.sub("...", _NUMBER_LIST.sub("...", line))
     return line[:limit] + ("..." if len(line) > limit else "")
+
+
+def onnxruntime_text(message: str) -> str:
+    """ONNX Runtime's error without what only its developers read: of nested errors the innermost, and no source
+    locations or C++ signatures. (`text` still cuts it before a participant reads it.)"""
+    message = str(message).strip()
+    innermost = message.rfind(_ORT_ERROR)
+    if innermost > 0:
+        message = message[innermost:]
+    return _SOURCE_LOCATION.sub("", message)

@@ -73,9 +73,12 @@ class ModelSignature(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     output_name: str = "output"
     classes: Annotated[int, msgspec.Meta(ge=2)] = 10
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
-    # The whole evaluation must finish within this many seconds (and each batch within a tenth of it).
+    # The time limit of one evaluation: loading the model and running the whole test set, in seconds.
     timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     top_k: Annotated[int, msgspec.Meta(ge=1)] = 3
+    # The memory limit of one evaluation, in MiB: what loading the model and running it may take beyond the
+    # scorer's own (ONNX Runtime engine; Triton runs models under its own server's limits).
+    memory_limit_mb: Annotated[int, msgspec.Meta(ge=64)] = 512
 
 
 class Phase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -209,3 +209,61 @@ def shape_model(shape: list[int], *, features: int = 64, classes: int = 10) -> o
         nodes, "shaped", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", features])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", classes])])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+# --- models that stay within the checks but not within a task's limits (Podium issue 16, item 3) -------------------
+
+
+def _signature_io(features: int, classes: int) -> tuple[list[onnx.ValueInfoProto], list[onnx.ValueInfoProto]]:
+    return ([helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", features])],
+            [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", classes])])
+
+
+def hungry_model(elements: int = 1 << 28, *, features: int = 64, classes: int = 10) -> onnx.ModelProto:
+    """A model of a few hundred bytes that makes a float tensor of `elements` values for every batch (2^28: 1 GiB),
+    sums it, and answers every class with that sum. The size is computed from the input's shape at run time, so
+    ONNX Runtime cannot fold it into a constant when it loads the model."""
+    nodes = [
+        helper.make_node("Shape", ["input"], ["dims"]),
+        helper.make_node("Slice", ["dims", "zero", "one"], ["batch"]),
+        helper.make_node("Mul", ["batch", "zero"], ["nothing"]),
+        helper.make_node("Add", ["nothing", "elements"], ["size"]),
+        helper.make_node("ConstantOfShape", ["size"], ["huge"],
+                         value=helper.make_tensor("one_value", TensorProto.FLOAT, [1], [1.0])),
+        helper.make_node("ReduceSum", ["huge"], ["total"], keepdims=0),
+        helper.make_node("Concat", ["batch", "classes"], ["output_shape"], axis=0),
+        helper.make_node("Expand", ["total", "output_shape"], ["output"]),
+    ]
+    constants = [numpy_helper.from_array(np.array(values, np.int64), name)
+                 for name, values in (("zero", [0]), ("one", [1]), ("elements", [elements]), ("classes", [classes]))]
+    graph = helper.make_graph(nodes, "hungry", *_signature_io(features, classes), constants)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def endless_loop_model(*, features: int = 64, classes: int = 10) -> onnx.ModelProto:
+    """A model whose Loop has no trip count and a condition that stays true: it never answers."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("Identity", ["carried_in"], ["carried_out"])], "forever",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("carried_in", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("carried_out", TensorProto.FLOAT, None)])
+    nodes = [_constant("true", TensorProto.BOOL, [], [True]),
+             helper.make_node("MatMul", ["input", "W"], ["logits"]),
+             helper.make_node("Loop", ["", "true", "logits"], ["output"], body=body)]
+    graph = helper.make_graph(nodes, "endless", *_signature_io(features, classes),
+                              [numpy_helper.from_array(np.zeros((features, classes), np.float32), "W")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def mistyped_model(*, features: int = 64, classes: int = 10) -> onnx.ModelProto:
+    """The linear classifier with an int64 bias added to float logits: onnx's checker (without type inference)
+    accepts it, ONNX Runtime refuses to load it (a type error in the graph)."""
+    nodes = [helper.make_node("MatMul", ["input", "W"], ["logits"]),
+             helper.make_node("Add", ["logits", "b"], ["output"])]
+    graph = helper.make_graph(nodes, "mistyped", *_signature_io(features, classes),
+                              [numpy_helper.from_array(np.zeros((features, classes), np.float32), "W"),
+                               numpy_helper.from_array(np.zeros(classes, np.int64), "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
