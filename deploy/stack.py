@@ -157,13 +157,17 @@ def stage_for_system_user(install: Path, data_dir: Path, user: pwd.struct_passwd
     staged_install = staged / install.parent.name / install.name
     _remove_orphans(root)
     cluster = root / f"cluster-{_digest(data_dir.resolve())}"
+    link = data_dir / "postgres"
+    if cluster.exists() and not link.is_symlink():
+        # A data folder that never had this cluster (a path used again: a temp folder after a reboot, a data
+        # folder removed by hand and made anew): the old cluster belongs to data that is gone.
+        shutil.rmtree(cluster)
     cluster.mkdir(mode=0o755, exist_ok=True)
     (cluster / "owner").write_text(str(data_dir.resolve()))
     places = PostgresPlaces(staged_install, cluster / "pgdata", cluster / "sockets")
     for folder in (places.pgdata, places.sockets):
         folder.mkdir(mode=0o700, exist_ok=True)
         os.chown(folder, user.pw_uid, user.pw_gid)
-    link = data_dir / "postgres"
     if link.is_dir() and not link.is_symlink():  # a cluster made before staging: move it, once
         places.pgdata.rmdir()
         shutil.move(link, places.pgdata)

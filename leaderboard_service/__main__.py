@@ -43,7 +43,12 @@ async def _rebuild(settings: LeaderboardServiceSettings, accept_lost_history: bo
         handlers.pool, handlers.broker, handlers.boards = pool, broker, await js.key_value(LEADERBOARDS.name)
         await handlers.publish_all()
         await broker.stop()
-        return f"rebuilt from {report.events} events ({report.scores} scores) in {report.seconds:.2f} s"
+        summary = f"rebuilt from {report.events} events ({report.scores} scores) in {report.seconds:.2f} s"
+        if report.skipped:
+            shown = "; ".join(f"{s.stream} #{s.seq} ({s.event}): {s.reason}" for s in report.skipped[:10])
+            more = f"; {len(report.skipped) - 10} more in the log" if len(report.skipped) > 10 else ""
+            summary += f"\nskipped {len(report.skipped)} malformed events: {shown}{more}"
+        return summary
     finally:
         await pool.close()
         await client.close()

@@ -31,6 +31,29 @@ from proto.leaderboard import Board, Movement
 
 SCHEMA = "leaderboard"
 ALL_TASKS = "*"
+BIGINT_MAX = 2**63 - 1
+
+
+class MalformedEvent(ValueError):
+    """An event the projection cannot hold (a submission id that is not a PostgreSQL bigint): no redelivery or
+    replay changes that, so it is skipped and reported, never retried, and it never stops the others."""
+
+
+def submission_number(value: str) -> int:
+    """A submission id as the projection keeps it: the digits of a positive bigint, nothing else."""
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(BIGINT_MAX))) or int(value) > BIGINT_MAX:
+        raise MalformedEvent(f"submission id {value[:80]!r} is not a 64-bit integer")
+    return int(value)
+
+
+def check(event: AnyEvent) -> None:
+    """Raise MalformedEvent when `apply` could not hold `event` (it checks before writing anything)."""
+    match event:
+        case ScoreComputed() | ScoreFailed() | SubmissionCancelled():
+            submission_number(event.submission_id)
+        case RescoreRequested() | FinalsSelected():
+            for submission_id in event.submission_ids:
+                submission_number(submission_id)
 
 
 async def claim(conn: asyncpg.Connection, stream: str, seq: int) -> int | None:
@@ -60,7 +83,9 @@ async def stream_started_again(conn: asyncpg.Connection, streams: Iterable[str])
 
 async def apply(conn: asyncpg.Connection, event: AnyEvent, *, stream: str, seq: int) -> set[str]:
     """Apply one event (message `seq` of `stream`); return the tasks whose boards may have changed (ALL_TASKS
-    for a team change). Admin actions are also written to the audit trail, once per stream message."""
+    for a team change). Admin actions are also written to the audit trail, once per stream message. A malformed
+    event raises MalformedEvent before anything is written."""
+    check(event)
     where = (stream, seq)
     match event:
         case ScoreComputed():

@@ -1,12 +1,14 @@
 """Rebuilding the projection from the streams: empty it, replay TEAMS, BOARD and SCORES from sequence 1,
 then publish every board. Score events are gathered and copied in bulk (the bulk of any replay); the
-result is the same board the incremental path builds, because both apply the same idempotent rules."""
+result is the same board the incremental path builds, because both apply the same idempotent rules. A malformed
+event (one the projection cannot hold, which the incremental path skips as well) is skipped, logged and reported,
+and the rebuild goes on."""
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import nats.errors
@@ -27,11 +29,20 @@ PROJECTION_TABLES = ("leaderboard.applied, leaderboard.scores, leaderboard.teams
 BATCH = 1000
 
 
+@dataclass(frozen=True)
+class SkippedEvent:
+    stream: str
+    seq: int
+    event: str  # its type
+    reason: str
+
+
 @dataclass
 class RebuildReport:
     events: int
     scores: int
     seconds: float
+    skipped: list[SkippedEvent] = field(default_factory=list)
 
 
 async def replay_stream(js: JetStreamContext, stream: str, subject: str = ""):  # noqa: ANN201 — (seq, event)s
@@ -68,6 +79,7 @@ async def rebuild(pool: asyncpg.Pool, js: JetStreamContext, competition: Competi
                   accept_lost_history: bool = False) -> RebuildReport:
     started = time.perf_counter()
     events = scores = 0
+    skipped: list[SkippedEvent] = []
     async with pool.acquire() as conn, conn.transaction():
         lost = await conn.fetch("SELECT stream, lost_at, last_seq FROM leaderboard.lost_history ORDER BY stream")
         if lost and not accept_lost_history:
@@ -89,9 +101,17 @@ async def rebuild(pool: asyncpg.Pool, js: JetStreamContext, competition: Competi
             async for seq, event in replay_stream(js, stream, subject):
                 events += 1
                 last_seq = seq
+                try:
+                    projection.check(event)  # before anything is written: a skipped event leaves nothing behind
+                except projection.MalformedEvent as exc:
+                    skipped.append(SkippedEvent(stream, seq, type(event).__name__, str(exc)))
+                    log.warning("skipped a malformed event", extra={"stream": stream, "seq": seq,
+                                                                    "event": type(event).__name__, "reason": str(exc)})
+                    continue
                 if isinstance(event, ScoreComputed):
-                    pending.setdefault((int(event.submission_id), event.scorer_version), (
-                        int(event.submission_id), event.scorer_version, event.team_id, event.task_id,
+                    submission = projection.submission_number(event.submission_id)
+                    pending.setdefault((submission, event.scorer_version), (
+                        submission, event.scorer_version, event.team_id, event.task_id,
                         event.phase_id, event.public_score, event.private_score, event.submitted_at))
                 else:
                     await projection.apply(conn, event, stream=stream, seq=seq)
@@ -105,6 +125,7 @@ async def rebuild(pool: asyncpg.Pool, js: JetStreamContext, competition: Competi
                 await projection.claim(conn, stream, last_seq)
         for task in competition.tasks:
             await projection.complete_rescores(conn, task)
-    report = RebuildReport(events=events, scores=scores, seconds=time.perf_counter() - started)
-    log.info("projection rebuilt", extra=vars(report))
+    report = RebuildReport(events=events, scores=scores, seconds=time.perf_counter() - started, skipped=skipped)
+    log.info("projection rebuilt", extra={"events": events, "scores": scores, "seconds": report.seconds,
+                                          "skipped": len(skipped)})
     return report

@@ -244,11 +244,18 @@ async def gateway(
         yield client
 
 
-@pytest.fixture(scope="session")
-async def admin_token(gateway: AsyncTestClient) -> str:
+async def admin_login(gateway: AsyncTestClient) -> str:
+    """A fresh admin access token (a new login: the session's servers and admin, never a kept token)."""
     response = await gateway.post("/auth/login", json={"name": ADMIN[0], "password": ADMIN[1]})
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
+
+
+@pytest.fixture
+async def admin_token(gateway: AsyncTestClient) -> str:
+    """Each test's own admin token, minted when the test starts: access tokens live PODIUM_ACCESS_TOKEN_TTL_S (300 s
+    under `auth_service` here), so one kept for the whole session would expire under any run longer than that."""
+    return await admin_login(gateway)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from deploy.stack import free_port
+from podium_cli.live import LiveFeed
 from proto.competition import Competition
 from tests.api import bearer, login, new_team
 from tests.cli.podium_runner import Cli, Team, flat, ok
@@ -49,6 +51,35 @@ async def board_until(gateway: AsyncTestClient, task: str, check: Callable[[dict
 
 def names(entries: list[dict] | None) -> set[str]:
     return {e["team_name"] for e in entries or []}
+
+
+def watch_the_pushes(monkeypatch: pytest.MonkeyPatch, task: str, awaited: str) -> tuple[list[dict], threading.Event]:
+    """What the in-process CLI's socket receives about `task`, in order; the event is set once a push names
+    `awaited`, and once it is set the watcher's next read is a Ctrl-C (which `--watch` takes as "stop")."""
+    pushes: list[dict] = []
+    stop = threading.Event()
+    receive = LiveFeed.receive
+
+    def spied(feed: LiveFeed, timeout_s: float) -> dict | None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        message = receive(feed, timeout_s)
+        if message is not None and message.get("task_id") == task:
+            pushes.append(message)
+            if awaited in json.dumps(message):
+                stop.set()
+        return message
+
+    monkeypatch.setattr(LiveFeed, "receive", spied)
+    return pushes, stop
+
+
+async def until(condition: Callable[[], bool], command: asyncio.Task, timeout_s: float = 60) -> None:
+    """Wait for `condition` while the CLI command runs; a command that ends first fails with its output."""
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            assert not command.done(), command.result().output
+            await asyncio.sleep(0.05)
 
 
 # --- logging in ---------------------------------------------------------------------------------------
@@ -182,7 +213,7 @@ async def test_submit_refuses_bad_input_before_uploading(
 
 async def test_the_leaderboard_shows_the_team_and_watches_live(
     make_team: MakeTeam, archive: Callable[..., Path], make_cli: Callable[[], Cli], gateway: AsyncTestClient,
-    admin_token: str
+    admin_token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     team = await make_team()
     await scored(team, archive("recon", 0.04, seed=3))
@@ -200,15 +231,22 @@ async def test_the_leaderboard_shows_the_team_and_watches_live(
 
     other_id, other_name, other_password = await new_team(gateway, admin_token)
     other_token = await login(gateway, other_name, other_password)
-    watching = asyncio.create_task(team.cli("leaderboard", "recon", "--watch", "--stop-after", "12"))
-    await asyncio.sleep(2)  # the watcher has its board and follows the task
-    # Through the API, not a second CliRunner: one CliRunner at a time owns sys.stdout.
-    response = await gateway.post("/submit/recon?wait=30", headers=bearer(other_token),
-                                  files={"file": ("s.zip", archive("recon", 0.01, seed=4).read_bytes())})
-    assert response.json()["status"] == "scored", response.text
+    pushes, stop = watch_the_pushes(monkeypatch, "recon", other_name)
+    # --stop-after only bounds a watcher that never sees the change: it is stopped as a person would (Ctrl-C).
+    watching = asyncio.create_task(team.cli("leaderboard", "recon", "--watch", "--stop-after", "150"))
+    try:
+        await until(lambda: bool(pushes), watching)  # the socket follows the task: its whole board arrived
+        # Through the API, not a second CliRunner: one CliRunner at a time owns sys.stdout.
+        response = await gateway.post("/submit/recon?wait=30", headers=bearer(other_token),
+                                      files={"file": ("s.zip", archive("recon", 0.01, seed=4).read_bytes())})
+        assert response.json()["status"] == "scored", response.text
+        await until(stop.is_set, watching)
+    finally:
+        stop.set()  # whatever happened, the watcher stops at its next read of the socket
     watched = ok(await watching)
     other = Team(other_id, other_name, other_password, team.cli)
-    assert other.name in watched and "live" in watched  # arrived over the WebSocket, not polled
+    assert other.name not in json.dumps(pushes[0])  # the board the watcher followed from lacked the other team,
+    assert other.name in watched and "live" in watched  # which arrived over the WebSocket, not polled
 
 
 # --- admins -------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from litestar.testing import AsyncTestClient
 
 from deploy.demo import make_ground_truth, npy_zip
 from proto.competition import Competition, parse_competition
-from tests.api import bearer, team_token
+from tests.api import bearer, live_socket, team_token
 from tests.conftest import TEST_COMPETITION, ScoringServices
 from tests.onnx_models import linear_model, to_bytes, with_external_data
 from tests.service.submissions.test_submit_and_score import hostile_archives
@@ -165,9 +165,8 @@ def on_socket(*frames: str | bytes, who: str = "team") -> Send:
 
     async def send(world: World) -> Outcome:
         token = world.headers(who).get("Authorization", "").removeprefix("Bearer ")
-        url = f"{world.url.replace('http://', 'ws://')}/ws?token={token}"
         try:
-            async with websockets.connect(url, max_size=None) as ws:
+            async with live_socket(world.url, token, max_size=None) as ws:
                 for frame in frames:
                     await ws.send(frame)
                 first = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -178,6 +177,16 @@ def on_socket(*frames: str | bytes, who: str = "team") -> Send:
             return Outcome(code, closed.rcvd.reason if closed.rcvd else "")
 
     return send
+
+
+async def token_in_url(world: World) -> Outcome:
+    """The token where access logs and proxies would keep it: refused, whatever the token."""
+    try:
+        async with websockets.connect(f"{world.url.replace('http://', 'ws://')}/ws?token={world.team}") as ws:
+            await asyncio.wait_for(ws.recv(), 10)
+    except websockets.ConnectionClosed as closed:
+        return Outcome(closed.rcvd.code if closed.rcvd else 1006, closed.rcvd.reason if closed.rcvd else "")
+    return Outcome(1000, "the socket stayed open")
 
 
 async def _more_messages(ws: Any, quiet_s: float = 0.5) -> list[dict]:
@@ -619,7 +628,8 @@ def tokens() -> list[Case]:
                Refused(403, "Admin privileges required")) for family in ADMIN_ONLY),
         Case("no token on /ws", on_socket(who="nobody"), Refused(4401, "a valid token is required")),
         Case("forged token on /ws", on_socket(who="forged:EdDSA by another key, the real kid"),
-             Refused(4401, "a valid token is required")),
+             Refused(4401, "invalid token: Signature verification failed")),
+        Case("token in the /ws URL", token_in_url, Refused(4401, "never in the URL")),
     ]
 
 

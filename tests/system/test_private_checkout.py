@@ -47,6 +47,13 @@ def test_the_stack_starts_from_a_private_checkout_and_leaves_its_modes(tmp_path:
                 "-U", "postgres", "-d", "podium", "-tAc", "SELECT n FROM kept"]
         assert subprocess.run(psql, check=True, capture_output=True, text=True).stdout.strip() == "7"  # noqa: S603
     assert modes(checkout / ".venv") == before
+
+    # The data folder removed and made anew at the same path: a new, empty database, not the old one.
+    shutil.rmtree(checkout / ".podium-data")
+    with EmbeddedStack(checkout / ".podium-data", StackPorts.free(), durable=False, pg_install=venv_install) as anew:
+        psql = [str(venv_install / "bin" / "psql"), "-h", "127.0.0.1", "-p", str(anew.ports.postgres),
+                "-U", "postgres", "-d", "podium", "-tAc", "SELECT count(*) FROM pg_tables WHERE tablename = 'kept'"]
+        assert subprocess.run(psql, check=True, capture_output=True, text=True).stdout.strip() == "0"  # noqa: S603
     if os.geteuid() == 0:
         # PostgreSQL ran as its own user, from a staged copy: nothing under the private folder is its.
         assert (checkout / ".podium-data" / "postgres").is_symlink()

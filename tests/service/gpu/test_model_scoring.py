@@ -40,7 +40,10 @@ async def test_the_baseline_scores_its_exact_accuracy(
 
     private = np.array(Split(private_fraction=0.5, seed=3).private_samples(len(y)))
     assert body["public_score"] == pytest.approx((predicted[~private] == y[~private]).mean())
-    assert body["private_score"] == pytest.approx((predicted[private] == y[private]).mean())
+    assert body["private_score"] is None and "accuracy_private" not in body["metrics"]  # not revealed: admins only
+    seen = (await gateway.get(f"/api/v1/submissions/{body['id']}", headers=bearer(admin_token))).json()
+    assert seen["private_score"] == pytest.approx((predicted[private] == y[private]).mean())
+    assert seen["metrics"]["accuracy_private"] == seen["private_score"]
     assert body["public_score"] > 0.9
     metrics = body["metrics"]
     assert metrics["top3_public"] >= metrics["accuracy_public"] and 0 < metrics["macro_f1_public"] <= 1
@@ -91,5 +94,7 @@ async def test_a_model_slower_than_the_time_limit_fails_with_a_reason(
     slow = linear_model(*weights, repeat_square=600)
     body = await submit_model(gateway, token, to_bytes(slow), task="digits-quick")
     assert body["status"] == "failed" and "longer than" in body["reason"], body
-    fast = await submit_model(gateway, token, to_bytes(linear_model(*weights)), task="digits-quick")
-    assert fast["status"] == "scored"
+    # The scorer is not held up by the run it stopped: the next model is scored. (Whether a small model fits in
+    # 1 s depends on the machine, so it goes to the task with the ordinary limit: speed is bench's business.)
+    fast = await submit_model(gateway, token, to_bytes(linear_model(*weights)))
+    assert fast["status"] == "scored" and fast["reason"] is None, fast

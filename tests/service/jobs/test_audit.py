@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
+from nats.aio.client import Client as NatsClient
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
+from proto.streams import LEADERBOARD_BOARD, LEADERBOARD_QA, LEADERBOARD_RESCORES, LEADERBOARD_SCORES, LEADERBOARD_TEAMS
 from tests.api import bearer, login, new_team
 from tests.conftest import ADMIN
 
@@ -25,8 +27,26 @@ async def audit(client: AsyncTestClient, admin_token: str, **filters: str) -> li
     return response.json()
 
 
+async def applied_everything_so_far(nc: NatsClient, timeout_s: float = 60) -> None:
+    """Return once each of the leaderboard service's durable consumers has acknowledged every message of its
+    stream up to the stream's last one now (the service acks after committing what the message changes)."""
+    js = nc.jetstream()
+    consumers = (LEADERBOARD_SCORES, LEADERBOARD_TEAMS, LEADERBOARD_BOARD, LEADERBOARD_RESCORES, LEADERBOARD_QA)
+    last = {spec.durable: (await js.stream_info(spec.stream)).state.last_seq for spec in consumers}
+    async with asyncio.timeout(timeout_s):
+        for spec in consumers:
+            while True:
+                info = await js.consumer_info(spec.stream, spec.durable)
+                # Every message up to `last` is acknowledged: the ack floor is there, or (a filtered consumer, whose
+                # floor stays at its own subjects' latest message) nothing is left to deliver or to acknowledge.
+                if info.ack_floor.stream_seq >= last[spec.durable] or (
+                        info.num_ack_pending == 0 and info.num_pending == 0):
+                    break
+                await asyncio.sleep(0.1)
+
+
 async def test_every_admin_action_leaves_exactly_one_audit_entry(
-    gateway: AsyncTestClient, admin_token: str, competition: tuple[Path, Competition]
+    gateway: AsyncTestClient, admin_token: str, competition: tuple[Path, Competition], nc: NatsClient
 ) -> None:
     since = datetime.now(UTC).isoformat()
     admin = bearer(admin_token)
@@ -76,7 +96,9 @@ async def test_every_admin_action_leaves_exactly_one_audit_entry(
             if all(seen[key] >= n for key, n in expected.items()):
                 break
             await asyncio.sleep(0.2)
-    await asyncio.sleep(1)  # anything extra (a duplicate) would have arrived by now
+    # A duplicate would be another message in one of these streams: once the leaderboard service has applied every
+    # message they hold now, the trail holds whatever those messages add.
+    await applied_everything_so_far(nc)
     mine = await audit(gateway, admin_token, by=ADMIN[0], since=since)
     seen = Counter((e["action"], e["target"]) for e in mine)
     for key, count in expected.items():

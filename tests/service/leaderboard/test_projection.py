@@ -1,23 +1,40 @@
 """The projection against the real PostgreSQL: any shuffle or duplication of the same events gives the same
-board, and an event applied twice (same stream sequence) is a no-op."""
+board, an event applied twice (same stream sequence) is a no-op, and a malformed event is skipped (live and by a
+rebuild, which reports it) without stopping the others."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
+import nats
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deploy.stack import HOST
 from leaderboard_service import projection
-from leaderboard_service.rebuild import PROJECTION_TABLES
+from leaderboard_service.handlers import LeaderboardHandlers
+from leaderboard_service.rebuild import PROJECTION_TABLES, rebuild
+from podium_runtime.connections import ensure_streams
 from podium_runtime.migrations import apply_migrations, service_migrations
-from proto.competition import Task
-from proto.events import FinalsSelected, ScoreComputed, TeamCreated, TeamStandingChanged, TeamUpdated
+from podium_runtime.publish import publish_event
+from proto.competition import Competition, Task
+from proto.events import (
+    FinalsSelected,
+    RescoreRequested,
+    ScoreComputed,
+    ScoreFailed,
+    SubmissionCancelled,
+    TeamCreated,
+    TeamStandingChanged,
+    TeamUpdated,
+)
+from tests.service.podium_runtime.conftest import NatsServer
 
 TASK = Task(id="proj", title="t", kind="cpu", metric="psnr", scorer_version="v1", shape=(1,), ground_truth="x")
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -110,3 +127,78 @@ async def test_a_stream_created_again_after_a_wiped_store_is_read_after_everythi
         assert await projection.claim(conn, "SCORES", 1) is None  # not wiped: its guard is unchanged
         lost = await conn.fetch("SELECT stream, last_seq FROM leaderboard.lost_history")
         assert [tuple(row) for row in lost] == [("BOARD", 40)]
+
+
+# --- malformed events -------------------------------------------------------------------------------------
+
+
+class OneConnection:
+    """A pool of one connection, already inside the test's transaction: what the code under test commits is a
+    savepoint, rolled back with the test's transaction."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        yield self.conn
+
+
+def failed(submission_id: str) -> ScoreFailed:
+    return ScoreFailed(submission_id=submission_id, team_id="1", task_id=TASK.id, scorer_version="v1",
+                       reason="task 'x' is not a CPU task of this competition")
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[str]:
+    """Streams of the test's own: a rebuild reads every message of them."""
+    server = NatsServer(tmp_path)
+    server.start()
+    yield f"nats://{HOST}:{server.port}"
+    server.stop()
+
+
+@pytest.mark.parametrize("submission_id", ["crashed-1a2b", "", "12 ", "-3", "1_000", "٣", str(2**63), "9" * 5000])
+def test_only_a_bigint_is_a_submission_id(submission_id: str) -> None:
+    with pytest.raises(projection.MalformedEvent, match="is not a 64-bit integer"):
+        projection.check(failed(submission_id))
+    assert projection.submission_number(str(2**63 - 1)) == 2**63 - 1
+
+
+async def test_a_rebuild_skips_and_reports_malformed_events(migrated: asyncpg.Pool, private_nats: str) -> None:
+    good = [TeamCreated(team_id="1", name="team-1", revision=1), score(1, 1, 30.0, 29.0, 0), score(2, 1, 35.0, 34.0, 1),
+            failed("3")]
+    malformed = [failed("crashed-1a2b"), score(2**63, 1, 50.0, 50.0, 2),
+                 SubmissionCancelled(submission_id="x", team_id="1", task_id=TASK.id, scorer_version="v1",
+                                     cancelled_by="admin", by_admin=True),
+                 RescoreRequested(rescore_id="r1", requested_by="admin", scorer_version="v2", task_id=TASK.id,
+                                  submission_ids=("1", "two"))]
+    client = await nats.connect(private_nats)
+    try:
+        js = client.jetstream()
+        await ensure_streams(js)
+        # In this order: a malformed event between good ones, on each stream the rebuild reads.
+        for event in (good[0], good[1], malformed[0], malformed[1], good[2], malformed[2], good[3], malformed[3]):
+            await publish_event(js, event)
+        async with empty_projection(migrated) as conn:
+            report = await rebuild(OneConnection(conn), js, Competition(tasks=(TASK,)))
+            rebuilt = await projection.board(conn, TASK)
+            failures = await conn.fetchval("SELECT count(*) FROM leaderboard.failed_outcomes")
+            rescores = await conn.fetchval("SELECT count(*) FROM leaderboard.rescores")
+    finally:
+        await client.close()
+    assert [(s.stream, s.seq, s.event) for s in report.skipped] == [
+        ("SUBMISSIONS", 1, "RescoreRequested"), ("SCORES", 2, "ScoreFailed"), ("SCORES", 3, "ScoreComputed"),
+        ("SCORES", 5, "SubmissionCancelled")]
+    assert "'crashed-1a2b' is not a 64-bit integer" in report.skipped[1].reason
+    assert (report.events, report.scores, failures, rescores) == (8, 2, 1, 0)
+    assert rebuilt == await board_from(migrated, good)  # the good events' board, as if the others never were
+
+
+async def test_the_live_path_skips_a_malformed_event_once(migrated: asyncpg.Pool) -> None:
+    handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)))
+    async with empty_projection(migrated) as conn:
+        handlers.pool = OneConnection(conn)  # type: ignore[assignment]
+        await handlers.on_event("SCORES", 7, failed("crashed-1a2b"))  # no error: it is not delivered again
+        assert await projection.claim(conn, "SCORES", 7) is None  # claimed: a redelivery is a no-op
+        assert await conn.fetchval("SELECT count(*) FROM leaderboard.failed_outcomes") == 0

@@ -1,6 +1,7 @@
 """The transactional outbox against real PostgreSQL and NATS JetStream: the change and its event commit
 together, a crash between commit and publish loses nothing, a re-publish is one stream message, and an
-event written through the outbox reaches a durable pull consumer exactly once."""
+event written through the outbox reaches a durable pull consumer exactly once. The events are made up (tasks and
+submissions that do not exist), so they go to a nats-server of this module's own, never to the platform's."""
 
 from __future__ import annotations
 
@@ -8,21 +9,26 @@ import asyncio
 import signal
 import sys
 import textwrap
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import asyncpg
+import nats
 import pytest
 from faststream.nats import JStream, NatsBroker, PullSub
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from deploy.stack import HOST
 from podium_runtime.codec import decode_event
+from podium_runtime.connections import ensure_streams
 from podium_runtime.migrations import apply_migrations, load_migrations
 from podium_runtime.outbox import Outbox, OutboxRelay
 from podium_runtime.settings import ServiceSettings
 from proto import subjects
 from proto.events import ScoreProgress, SubmissionReceived
 from proto.streams import SUBMISSIONS
+from tests.service.podium_runtime.conftest import NatsServer
 
 
 def received(task_id: str, submission_id: str = "") -> SubmissionReceived:
@@ -41,6 +47,25 @@ async def stream_count(js: JetStreamContext, subject: str) -> int:
 
 async def unpublished(pool: asyncpg.Pool, schema: str) -> int:
     return await pool.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL")
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A nats-server of this module's own. The platform's services consume the real streams: a scorer would take
+    these made-up submissions (and publish their failure, which the leaderboard's rebuild then reads)."""
+    server = NatsServer(tmp_path_factory.mktemp("outbox-nats"))
+    server.start()
+    yield f"nats://{HOST}:{server.port}"
+    server.stop()
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[NatsClient]:
+    """A client of this module's NATS, its streams declared (tests/conftest.py's `nc`, on this module's server)."""
+    client = await nats.connect(nats_url)
+    await ensure_streams(client.jetstream())
+    yield client
+    await client.drain()
 
 
 @pytest.fixture
@@ -164,12 +189,10 @@ async def test_concurrent_relays_publish_each_row_once(
 
 
 async def test_nats_unreachable_keeps_rows_and_records_why(
-    pg_pool: asyncpg.Pool, schema: str, nc: NatsClient, settings: ServiceSettings, unique: str
+    pg_pool: asyncpg.Pool, schema: str, nc: NatsClient, nats_url: str, unique: str
 ) -> None:
-    import nats
-
     await write_change(pg_pool, schema, received(unique))
-    closed = await nats.connect(settings.nats_url)
+    closed = await nats.connect(nats_url)
     await closed.close()
     with pytest.raises(Exception, match="(?i)closed"):
         await OutboxRelay(pg_pool, schema, closed.jetstream()).publish_pending()
@@ -179,24 +202,39 @@ async def test_nats_unreachable_keeps_rows_and_records_why(
     assert await OutboxRelay(pg_pool, schema, nc.jetstream()).publish_pending() == 1
 
 
+class WatchedRelay(OutboxRelay):
+    """A relay that reports each pass it made (how many rows it published) and counts the NOTIFYs it got."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.passes: asyncio.Queue[int] = asyncio.Queue()
+        self.notified = 0
+
+    async def publish_pending(self) -> int:
+        published = await super().publish_pending()
+        self.passes.put_nowait(published)
+        return published
+
+    def _on_notify(self, *args: object) -> None:
+        self.notified += 1
+        super()._on_notify(*args)
+
+
 async def test_running_relay_is_woken_by_the_commit(
     pg_pool: asyncpg.Pool, schema: str, nc: NatsClient, unique: str
 ) -> None:
-    # A poll interval far longer than the test: only the NOTIFY sent at commit can wake the relay in time.
+    # It polls once an hour: after its first pass, only the NOTIFY sent at commit can wake it.
     event = received(unique)
-    arrived = asyncio.Event()
-
-    async def on_message(_msg: object) -> None:
-        arrived.set()
-
-    await nc.subscribe(event.subject(), cb=on_message)
-    relay = OutboxRelay(pg_pool, schema, nc.jetstream(), poll_interval_s=60)
+    relay = WatchedRelay(pg_pool, schema, nc.jetstream(), poll_interval_s=3600)
     task = asyncio.create_task(relay.run())
     try:
-        await asyncio.sleep(0.3)  # let it LISTEN and finish its first (empty) pass
-        await write_change(pg_pool, schema, event)
-        await asyncio.wait_for(arrived.wait(), 5)
+        async with asyncio.timeout(60):
+            assert await relay.passes.get() == 0  # it LISTENs (before its first pass), and that pass found nothing
+            await write_change(pg_pool, schema, event)
+            assert await relay.passes.get() == 1  # the next pass, which only the NOTIFY could start, published it
+        assert relay.notified >= 1
         assert await stream_count(nc.jetstream(), event.subject()) == 1
+        assert await unpublished(pg_pool, schema) == 0
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -204,7 +242,7 @@ async def test_running_relay_is_woken_by_the_commit(
 
 
 async def test_submission_received_reaches_a_durable_pull_consumer_exactly_once(
-    pg_pool: asyncpg.Pool, schema: str, nc: NatsClient, settings: ServiceSettings, unique: str
+    pg_pool: asyncpg.Pool, schema: str, nc: NatsClient, nats_url: str, unique: str
 ) -> None:
     event = received(unique)
     await write_change(pg_pool, schema, event)
@@ -212,27 +250,37 @@ async def test_submission_received_reaches_a_durable_pull_consumer_exactly_once(
     await relay.publish_pending()
     await pg_pool.execute(f"UPDATE {schema}.outbox SET published_at = NULL")
     await relay.publish_pending()  # the relay's retry after a lost stamp
+    # Then a last event on the same subject: the consumer gets the stream in order, so any second copy of the
+    # first would be delivered before it.
+    last = received(unique, f"{unique}-last")
+    await write_change(pg_pool, schema, last)
+    assert await relay.publish_pending() == 1
 
     deliveries: list[SubmissionReceived] = []
-    first_delivery = asyncio.Event()
-    broker = NatsBroker(settings.nats_url, serializer=None)
+    last_delivered = asyncio.Event()
+    broker = NatsBroker(nats_url, serializer=None)
+    durable = f"test_{unique}"
 
     @broker.subscriber(
         subjects.submission_received("cpu", unique),
         stream=JStream(name=SUBMISSIONS.name, declare=False),
-        durable=f"test_{unique}",
+        durable=durable,
         pull_sub=PullSub(batch_size=10, timeout=0.2),
         decoder=decode_event,
     )
     async def handle(delivered: SubmissionReceived) -> None:
         deliveries.append(delivered)
-        first_delivery.set()
+        if delivered == last:
+            last_delivered.set()
 
+    js = nc.jetstream()
     async with broker:
         await broker.start()
-        await asyncio.wait_for(first_delivery.wait(), 10)
-        await asyncio.sleep(1.0)  # room for a second delivery, which must not come
-    assert deliveries == [event]
+        async with asyncio.timeout(60):
+            await last_delivered.wait()
+            while (await js.consumer_info(SUBMISSIONS.name, durable)).num_ack_pending:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # the handler's ack follows its return
+    assert deliveries == [event, last]
 
-    info = await nc.jetstream().consumer_info(SUBMISSIONS.name, f"test_{unique}")
+    info = await js.consumer_info(SUBMISSIONS.name, durable)
     assert info.num_pending == 0 and info.num_ack_pending == 0 and info.num_redelivered == 0
