@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from auth_service import accounts, refresh_tokens
 from auth_service.handlers import AuthHandlers, access_policy
 from auth_service.keys import load_signing_key
+from auth_service.login_failures import LoginLimit
 from auth_service.token_versions import RevokedFamilies, TokenVersions
 from podium_runtime.rpc import rpc_router
 from podium_runtime.service import Runtime, ServiceSpec, create_service_app
@@ -29,13 +30,19 @@ class AuthServiceSettings(ServiceSettings):
     # An Ed25519 private key (PKCS#8 PEM); when unset, one is generated once and kept in the database.
     jwt_private_key_pem: SecretStr | None = None
     default_team_max_size: int = Field(default=5, ge=1, le=100)
+    # Failed logins per account name (known or not) within PODIUM_LOGIN_LOCKOUT_S of the first, from any
+    # address, before that name's logins are refused (429) for the rest of that window: an address-based limit is
+    # evaded by changing address, and each attempt costs an argon2 verification.
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_lockout_s: int = Field(default=900, ge=1)
 
 
 def create_handlers(settings: AuthServiceSettings) -> AuthHandlers:
     policy = access_policy(
         settings.jwt_issuer, settings.jwt_audience, settings.access_token_ttl_s, settings.refresh_token_ttl_s
     )
-    return AuthHandlers(policy=policy, default_max_size=settings.default_team_max_size)
+    limit = LoginLimit(settings.login_failures_per_account, timedelta(seconds=settings.login_lockout_s))
+    return AuthHandlers(policy=policy, default_max_size=settings.default_team_max_size, login_limit=limit)
 
 
 def create_app(settings: AuthServiceSettings) -> AsgiFastStream:

@@ -4,13 +4,15 @@ refusal is a `Refused` with the HTTP status and a reason; the gateway turns it i
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
-from auth_service import accounts, qa, refresh_tokens, rules
+from auth_service import accounts, login_failures, qa, refresh_tokens, rules
 from auth_service.csv_import import CsvRefused, CsvRowRefused, parse_teams_csv
+from auth_service.login_failures import LoginLimit
 from auth_service.passwords import hash_password, verify_password
 from auth_service.token_versions import RevokedFamilies, TokenVersions
 from auth_service.tokens import (
@@ -26,6 +28,10 @@ from proto import identity as ops
 from proto.rpc import Principal
 
 BAD_LOGIN = "Incorrect team name or password"
+TOO_MANY_FAILURES = (
+    "too many failed logins for this name; logins for it are refused for {seconds} s (see Retry-After), whoever "
+    "sends them, the right password included"
+)
 REFRESH_REFUSED = "refresh token is invalid, used, expired or revoked; log in again"
 REFRESH_REUSED = (
     "refresh token was already used: a copy of it may be in other hands, so every token of this login (refresh and "
@@ -56,6 +62,8 @@ def _account_id(text: str | int) -> int:
 class AuthHandlers:
     policy: TokenPolicy
     default_max_size: int
+    login_limit: LoginLimit
+    clock: Callable[[], datetime] = now_utc
     pool: asyncpg.Pool | None = None
     key: SigningKey | None = None
     versions: TokenVersions | None = None
@@ -80,11 +88,20 @@ class AuthHandlers:
 
     async def login(self, request: ops.LoginRequest) -> ops.TokenPair:
         assert self.pool is not None
+        name, now = request.name.strip(), self.clock()
         async with self.pool.acquire() as conn:
-            row = await accounts.by_name(conn, request.name.strip())
+            # Counted (for known and unknown names alike) before the costly password check, which a name over its
+            # limit never reaches.
+            attempts, window_started = await login_failures.count_attempt(conn, name, now, self.login_limit)
+            wait = self.login_limit.retry_after(attempts, window_started, now)
+            if wait is not None:
+                raise Refused(429, TOO_MANY_FAILURES.format(seconds=wait), retry_after=wait)
+            row = await accounts.by_name(conn, name)
             valid = await verify_password(row["password_hash"] if row else None, request.password)
             if row is None or not valid or row["disabled"]:
+                await login_failures.prune(conn, now, self.login_limit.window)
                 raise Refused(401, BAD_LOGIN)
+            await login_failures.forget(conn, name)
             return await self._issue(conn, row, refresh_tokens.new_family())
 
     async def refresh(self, request: ops.RefreshRequest) -> ops.TokenPair:

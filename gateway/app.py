@@ -19,16 +19,17 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.stores.registry import StoreRegistry
 from opentelemetry.trace import Span
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 
 from gateway.boards import Boards
 from gateway.health import HealthController
 from gateway.identity import Identity, TokenMiddleware
 from gateway.kv_store import NatsKVStore
 from gateway.live import LiveHub, live_socket
+from gateway.metrics_access import LOOPBACK, metrics_controller, parse_networks
 from gateway.problems import EXCEPTION_HANDLERS, GatewayRequest, problem_details_plugin
 from gateway.routes_identity import IdentityController
 from gateway.routes_leaderboard import BoardAdminController, LeaderboardController
@@ -63,6 +64,15 @@ class GatewaySettings(ServiceSettings):
     # How long the gateway waits for a service's answer over NATS before answering 503.
     service_timeout_s: float = 5.0
     max_request_body_bytes: int = 16 * 1024 * 1024
+    # Who may read /metrics (comma-separated addresses or networks), checked against the connection's peer (the
+    # forwarded client behind a PODIUM_TRUSTED_PROXIES proxy); others get 404. Default: this machine only.
+    metrics_allow: str = LOOPBACK
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
 
 
 def rate_limit_identity(request: Request) -> str:
@@ -147,7 +157,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     app = Litestar(
         route_handlers=[
             HealthController, IdentityController, TeamController, AdminTeamController, QAController,
-            SubmissionController, LeaderboardController, BoardAdminController, live_socket, PrometheusController,
+            SubmissionController, LeaderboardController, BoardAdminController, live_socket,
+            metrics_controller(parse_networks(settings.metrics_allow)),
             web_page,
         ],
         lifespan=[platform_connections],

@@ -172,7 +172,11 @@ class BoardFeed:
         if since == revision:
             return None
         board, base = kept[revision], kept.get(since) if since is not None else None
-        private = sees_private(board, viewer) or (base is not None and sees_private(base, viewer))
+        private = sees_private(board, viewer)
+        if base is not None and sees_private(base, viewer) != private:
+            # Revealed or hidden since: the whole board ("private": null once hidden), never a delta that would
+            # carry private changes past an un-reveal or only part of the private board after a reveal.
+            base = None
         key = (since if base is not None else None, private)
         cache = self.messages[task_id]
         if key not in cache:

@@ -9,6 +9,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
@@ -49,6 +50,13 @@ class LeaderboardHandlers:
             position = await projection.claim(conn, stream, seq)
             if position is None:
                 return  # applied before: a redelivery or a replay
+            try:
+                projection.check(event)
+            except projection.MalformedEvent as exc:
+                # Claimed and skipped, as the rebuild skips it: retrying cannot mend it.
+                log.warning("skipped a malformed event", extra={"stream": stream, "seq": seq,
+                                                                "event": type(event).__name__, "reason": str(exc)})
+                return
             changed = await projection.apply(conn, event, stream=stream, seq=position)
             for task in projection.affected_tasks(changed, self.competition.tasks):
                 # The switch to a rescore's version happens in the transaction of its last outcome.
@@ -107,11 +115,24 @@ class LeaderboardHandlers:
             task_id=task.id, revealed=request.revealed, revision=revision, actor=request.actor.name))
         return ops.Accepted(message=f"private board of {task.id} revealed={request.revealed}", revision=revision)
 
+    async def _check_finals_open(self, task: Task) -> None:
+        """Finals are locked once the task's last phase has closed or while its private board is revealed (the
+        projection's current reveal state, read per request): a team that could see private scores must not
+        choose its finals by them."""
+        assert self.pool is not None
+        closes_at = task.closes_at()
+        if closes_at is not None and datetime.now(UTC) >= closes_at:
+            raise Refused(409, f"final submissions for task {task.id} are locked: its last phase closed at "
+                               f"{closes_at.isoformat()}")
+        if await self.pool.fetchval("SELECT revealed FROM leaderboard.reveals WHERE task_id = $1", task.id):
+            raise Refused(409, f"final submissions for task {task.id} are locked: its private board is revealed")
+
     async def select_finals(self, request: ops.SelectFinals) -> ops.Accepted:
         assert self.pool is not None
         task = self._task(request.task_id)
         if request.actor.is_admin:
             raise Refused(403, "final submissions are chosen by the team")
+        await self._check_finals_open(task)
         chosen = sorted(set(request.submission_ids))
         if len(chosen) > task.final_submissions:
             raise Refused(422, f"at most {task.final_submissions} final submissions for task {task.id}")

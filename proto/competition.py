@@ -121,6 +121,10 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
             return ALWAYS_OPEN
         return next((p for p in self.phases if p.opens_at <= moment < p.closes_at), None)
 
+    def closes_at(self) -> datetime | None:
+        """When the task's last phase closes (no submission after it); None for a task without phases."""
+        return max((p.closes_at for p in self.phases), default=None)
+
 
 class CompetitionInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: str = "Podium"

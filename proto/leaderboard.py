@@ -39,6 +39,13 @@ class Board(msgspec.Struct, frozen=True, kw_only=True):
     scores_counted: int
 
 
+class BoardReveal(msgspec.Struct, frozen=True):
+    """The one field of a `Board` in the KV bucket that says whether its private side is shown to everyone:
+    decoding only it skips the entries (a service that needs the reveal state reads no more)."""
+
+    private_revealed: bool = False
+
+
 class SetStanding(msgspec.Struct, frozen=True, kw_only=True):
     actor: Principal
     team_id: int

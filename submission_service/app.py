@@ -31,7 +31,7 @@ from proto.events import (
     SubmissionReceived,
     SubmissionRejected,
 )
-from proto.streams import CANCELLATIONS, SUBMISSION_STATUS, SUBMISSIONS
+from proto.streams import CANCELLATIONS, LEADERBOARDS, SUBMISSION_STATUS, SUBMISSIONS
 from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
 from submission_service import store
 from submission_service.handlers import BUCKET, DETAILS_BUCKET, SubmissionHandlers
@@ -102,7 +102,9 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
     async def startup(runtime: Runtime) -> None:
         assert runtime.pool is not None and runtime.s3 is not None
         handlers.pool, handlers.s3, handlers.broker = runtime.pool, runtime.s3, runtime.broker
-        handlers.cancellations = await runtime.broker.connection.jetstream().key_value(CANCELLATIONS.name)
+        js = runtime.broker.connection.jetstream()
+        handlers.cancellations = await js.key_value(CANCELLATIONS.name)
+        handlers.boards = await js.key_value(LEADERBOARDS.name)  # read for each task's reveal state
         public = settings.s3_public_endpoint
         handlers.presigner = (
             create_s3(settings.model_copy(update={"s3_endpoint": public, "s3_secure": settings.s3_public_secure}))

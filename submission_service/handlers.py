@@ -9,15 +9,18 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import msgspec
 from faststream.nats import NatsBroker
 from minio import Minio
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerInfo
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
 from podium_runtime.metrics import SUBMISSIONS_OLDEST_UNFINISHED_AGE, SUBMISSIONS_TOTAL, SUBMISSIONS_UNFINISHED
@@ -25,11 +28,13 @@ from podium_runtime.rpc import Refused
 from proto import submissions as ops
 from proto.competition import Competition, Task
 from proto.events import JobLogged, RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionCancelled
+from proto.leaderboard import BoardReveal
 from proto.rpc import Principal
 from proto.streams import CPU_SCORER, GPU_SCORER
 from proto.subjects import token
 from submission_service import store
 from submission_service.queue import PUSHED_POSITIONS, PoolState
+from submission_service.visibility import public_details, without_private
 
 log = logging.getLogger(__name__)
 BUCKET = "submissions"
@@ -40,6 +45,7 @@ DETAILS_BUCKET = "score-details"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _EXTENSIONS = {"cpu": ".zip", "gpu": ".onnx"}
 _encoder = msgspec.json.Encoder()
+_reveal = msgspec.json.Decoder(BoardReveal)
 
 
 def _team_id(actor: Principal) -> int:
@@ -76,6 +82,8 @@ class SubmissionHandlers:
     presigner: Minio | None = None
     broker: NatsBroker | None = None
     cancellations: KeyValue | None = None
+    # The `leaderboards` bucket: the leaderboard service owns the reveal and writes it with each task's board.
+    boards: KeyValue | None = None
 
     def _task(self, task_id: str) -> Task:
         task = self.competition.task(task_id)
@@ -101,6 +109,48 @@ class SubmissionHandlers:
             moved = ops.QueuePositionChanged(submission_id=submission_id, team_id=team_id, queue_position=place,
                                              eta_s=state.eta_s(place))
             await self.broker.publish(_encoder.encode(moved), moved.subject())
+
+    async def _revealed(self, task_id: str) -> bool:
+        """Whether `task_id`'s private board is revealed now, read from its board in the `leaderboards` bucket on
+        every call (never kept), so hiding the board again hides every private value at once. A board not
+        written yet is not revealed; a bucket that cannot be read counts as not revealed (and is logged)."""
+        assert self.boards is not None
+        try:
+            entry = await self.boards.get(task_id)
+        except KeyNotFoundError:
+            return False
+        except (BucketNotFoundError, NoStreamResponseError, NatsTimeout) as exc:
+            log.warning("the reveal state could not be read: private values withheld",
+                        extra={"task_id": task_id, "error": repr(exc)})
+            return False
+        return bool(entry.value) and _reveal.decode(entry.value).private_revealed
+
+    async def _shown(self, actor: Principal, views: list[ops.SubmissionView]) -> list[ops.SubmissionView]:
+        """The views as `actor` may see them: everything for an admin; for a team, no private value of a task
+        whose private board is not revealed (each task's state read once per request)."""
+        if actor.is_admin:
+            return views
+        revealed: dict[str, bool] = {}
+        shown = []
+        for view in views:
+            if view.task_id not in revealed:
+                revealed[view.task_id] = await self._revealed(view.task_id)
+            shown.append(view if revealed[view.task_id] else without_private(view))
+        return shown
+
+    def _as_seen(self, operation: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+        """`operation` with its submission views passed through `_shown` for the request's actor: the one place
+        every view a caller receives goes through, so no operation can forget it."""
+
+        async def answer(request: Any) -> Any:
+            reply = await operation(request)
+            if isinstance(reply, ops.SubmissionView):
+                return (await self._shown(request.actor, [reply]))[0]
+            if isinstance(reply, ops.SubmissionList):
+                return ops.SubmissionList(submissions=await self._shown(request.actor, reply.submissions))
+            return reply
+
+        return answer
 
     async def _consumer(self, kind: str) -> ConsumerInfo | None:
         assert self.broker is not None
@@ -347,8 +397,10 @@ class SubmissionHandlers:
         return {
             ops.START_RESCORE: self.start_rescore,
             ops.LIST_TASKS: self.list_tasks, ops.START_UPLOAD: self.start_upload,
-            ops.COMPLETE_UPLOAD: self.complete_upload, ops.LIST_SUBMISSIONS: self.list_submissions,
-            ops.GET_SUBMISSION: self.get_submission, ops.GET_DETAILS: self.get_details, ops.CANCEL: self.cancel,
+            ops.COMPLETE_UPLOAD: self._as_seen(self.complete_upload),
+            ops.LIST_SUBMISSIONS: self._as_seen(self.list_submissions),
+            ops.GET_SUBMISSION: self._as_seen(self.get_submission), ops.GET_DETAILS: self.get_details,
+            ops.CANCEL: self._as_seen(self.cancel),
             ops.LIST_QUEUES: self.list_queues, ops.STATS: self.stats, ops.GET_LOG: self.get_log,
         }
 
@@ -390,14 +442,6 @@ def read_details(s3: Minio, key: str) -> bytes:
     finally:
         response.close()
         response.release_conn()
-
-
-def public_details(details: dict) -> dict:
-    """A team's view of its details: per-sample values of the hidden private split are left out (they would
-    reveal the private score); model tasks' details hold only public-split metrics already."""
-    if "samples" in details:
-        details = {**details, "samples": [s for s in details["samples"] if not s.get("private")]}
-    return details
 
 
 def _seconds_to_midnight(now: datetime) -> int:

@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from litestar.testing import AsyncTestClient
@@ -117,6 +118,37 @@ async def test_hide_disqualify_reveal_finals_and_their_audit(
     assert [a["action"] for a in mine][:4] == ["standing", "finals", "standing", "standing"]
     assert all(a["actor"] for a in mine)
     assert (await gateway.get("/api/v1/admin/board-audit", headers=bearer(token))).status_code == 403
+
+
+async def test_finals_are_locked_while_the_private_board_is_revealed_and_once_the_task_closed(
+    gateway: AsyncTestClient, admin_token: str, recon_truth: dict
+) -> None:
+    _, name, password = await new_team(gateway, admin_token)
+    token = await login(gateway, name, password)
+    chosen = await submit(gateway, token, npy_zip(noisy_submission(recon_truth, 0.1, seed=12)))
+
+    async def choose(task: str = "recon") -> httpx.Response:
+        return await gateway.put(f"/api/v1/tasks/{task}/finals", json={"submission_ids": [chosen["id"]]},
+                                 headers=bearer(token))
+
+    async def reveal(revealed: bool) -> None:
+        response = await gateway.post("/api/v1/admin/leaderboards/recon/reveal", json={"revealed": revealed},
+                                      headers=bearer(admin_token))
+        assert response.status_code == 200, response.text
+        await board_until(gateway, lambda b: b["private_revealed"] is revealed)
+
+    try:
+        await reveal(True)
+        locked = await choose()
+        assert locked.status_code == 409, locked.text
+        assert locked.json()["detail"] == "final submissions for task recon are locked: its private board is revealed"
+    finally:  # other tests share the task: never leave its private board revealed
+        await reveal(False)
+    assert (await choose()).status_code == 200  # hidden again (an admin's undo): open again
+    closed = await gateway.put("/api/v1/tasks/closed/finals", json={"submission_ids": []}, headers=bearer(token))
+    assert closed.status_code == 409, closed.text
+    assert closed.json()["detail"] == ("final submissions for task closed are locked: its last phase closed at "
+                                       "2020-02-01T00:00:00+00:00")
 
 
 async def test_csv_export_and_the_board_in_the_past(gateway: AsyncTestClient, admin_token: str, recon_truth: dict

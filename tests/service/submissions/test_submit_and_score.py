@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import pickle
+import re
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,6 +63,26 @@ async def wait_terminal(client: AsyncTestClient, token: str, submission_id: int,
             await asyncio.sleep(0.1)
 
 
+PRIVATE_WORD = re.compile(r"private", re.IGNORECASE)
+
+
+def assert_no_private(view: dict) -> None:
+    """A team's view of a submission before the reveal: no private score, no private metric, not in `details`."""
+    assert view["private_score"] is None, view
+    assert not [name for name in view["metrics"] if PRIVATE_WORD.search(name)], view
+    assert not [name for name in json.loads(view["details"]) if PRIVATE_WORD.search(name)], view
+
+
+async def set_reveal(client: AsyncTestClient, admin_token: str, task: str, revealed: bool) -> None:
+    """Reveal (or hide) a task's private board and wait until its board says so."""
+    response = await client.post(f"/api/v1/admin/leaderboards/{task}/reveal", json={"revealed": revealed},
+                                 headers=bearer(admin_token))
+    assert response.status_code == 200, response.text
+    async with asyncio.timeout(20):
+        while (await client.get(f"/api/v1/leaderboards/{task}")).json()["private_revealed"] is not revealed:
+            await asyncio.sleep(0.1)
+
+
 # --- the two upload paths ----------------------------------------------------------------------------
 
 
@@ -79,11 +100,16 @@ async def test_goat_direct_upload_waits_for_the_exact_psnr(
     mask = split_assignment(task.samples, task.split.private_fraction, task.split.seed)
     public, private = expected_psnr(truth["recon"], prediction, mask)
     assert body["public_score"] == pytest.approx(public, abs=1e-4)
-    assert body["private_score"] == pytest.approx(private, abs=1e-4)
+    # The private board is not revealed: the team sees no private value, in no field; an admin sees them all.
+    assert_no_private(body)
     details = json.loads(body["details"])  # MLS-GOAT shows details as a JSON string
     assert details["score"] == body["public_score"] and details["files_evaluated"] == 12
     history = (await gateway.get("/teams/me/submissions", headers=bearer(token))).json()
     assert [s["id"] for s in history] == [body["id"]]
+    assert_no_private(history[0])
+    seen = (await gateway.get(f"/api/v1/submissions/{body['id']}", headers=bearer(admin_token))).json()
+    assert seen["private_score"] == pytest.approx(private, abs=1e-4)
+    assert seen["metrics"]["psnr_private"] == json.loads(seen["details"])["psnr_private"] == seen["private_score"]
 
     # The per-sample details: the team sees its public samples only; an admin sees all; another team nothing.
     url = f"/api/v1/submissions/{body['id']}/details"
@@ -96,6 +122,38 @@ async def test_goat_direct_upload_waits_for_the_exact_psnr(
     assert len(full["samples"]) == 12
     _, stranger = await team_token(gateway, admin_token)
     assert (await gateway.get(url, headers=bearer(stranger))).status_code == 404
+
+
+async def test_a_team_sees_its_private_score_only_while_the_board_is_revealed(
+    gateway: AsyncTestClient, admin_token: str, truth: dict
+) -> None:
+    _, token = await team_token(gateway, admin_token)
+    body = (await upload(gateway, token, "recon", npy_zip(noisy_submission(truth["recon"], 0.1, seed=4)))).json()
+    assert body["status"] == "scored", body
+    url = f"/api/v1/submissions/{body['id']}"
+    private = (await gateway.get(url, headers=bearer(admin_token))).json()["private_score"]
+    assert private is not None
+
+    async def team_views() -> list[dict]:
+        return [(await gateway.get(url, headers=bearer(token))).json(),
+                *(await gateway.get("/api/v1/submissions?task_id=recon", headers=bearer(token))).json(),
+                *(await gateway.get("/teams/me/submissions/task1", headers=bearer(token))).json()]
+
+    for view in await team_views():
+        assert_no_private(view)
+    try:
+        await set_reveal(gateway, admin_token, "task1", True)
+        for view in await team_views():  # its own, now
+            assert view["private_score"] == private and view["metrics"]["psnr_private"] == private, view
+            assert json.loads(view["details"])["psnr_private"] == private
+        # Another team's submission stays another team's: 404, revealed or not.
+        _, stranger = await team_token(gateway, admin_token)
+        assert (await gateway.get(url, headers=bearer(stranger))).status_code == 404
+    finally:  # other tests share the task: never leave its private board revealed
+        await set_reveal(gateway, admin_token, "task1", False)
+    for view in await team_views():  # hidden again, on every surface at once
+        assert_no_private(view)
+    assert (await gateway.get(url, headers=bearer(admin_token))).json()["private_score"] == private
 
 
 async def test_presigned_upload_start_put_complete(

@@ -383,6 +383,16 @@ def test_the_service_monitor_scrapes_every_service_and_nothing_else(services: di
     assert scraped == {f"podium-{component(module)}" for module in services}
 
 
+def test_the_gateway_serves_metrics_to_the_pod_networks_prometheus_scrapes_from(default_release: list) -> None:
+    from gateway.app import GatewaySettings
+    from gateway.metrics_access import is_allowed, parse_networks
+
+    allow = of_kind(default_release, "ConfigMap")["podium-config"]["data"]["PODIUM_METRICS_ALLOW"]
+    networks = parse_networks(GatewaySettings(metrics_allow=allow).metrics_allow)
+    assert all(is_allowed(pod, networks) for pod in ("10.42.0.17", "172.17.0.5", "192.168.3.4", "127.0.0.1"))
+    assert not is_allowed("203.0.113.7", networks)
+
+
 def test_the_prometheus_rule_carries_the_alerts_file(default_release: list[dict[str, Any]]) -> None:
     [rule] = of_kind(default_release, "PrometheusRule").values()
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"

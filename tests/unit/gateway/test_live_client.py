@@ -8,6 +8,8 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
+import msgspec
+
 from gateway.live import QUEUE_LIMIT, BoardFeed, LiveClient, LiveHub, delta_message
 from proto.leaderboard import Board, Entry
 from proto.rpc import Principal
@@ -86,6 +88,22 @@ def test_only_an_admin_sees_the_private_board_before_it_is_revealed() -> None:
     feed.add("t", 1, board(entry("a", 1, 1.0), private=[entry("a", 1, 0.5)]))
     assert json.loads(feed.update("t", None, TEAM)[1])["private"] is None
     assert json.loads(feed.update("t", None, ADMIN)[1])["private"][0]["score"] == 0.5
+
+
+def test_an_unreveal_sends_a_team_the_whole_board_without_private_lines() -> None:
+    """From a revealed board to a hidden one (and back), a team gets the whole board, never a delta: a delta would
+    carry the private changes made in between past the un-reveal."""
+    feed = BoardFeed()
+    revealed = msgspec.structs.replace(board(entry("a", 1, 1.0), private=[entry("a", 1, 0.5)]), private_revealed=True)
+    feed.add("t", 1, revealed)
+    assert json.loads(feed.update("t", None, TEAM)[1])["private"][0]["score"] == 0.5
+    feed.add("t", 2, board(entry("a", 1, 1.0), private=[entry("a", 1, 0.7)]))  # hidden again, private changed
+    message = json.loads(feed.update("t", 1, TEAM)[1])
+    assert message["type"] == "board" and message["private"] is None and "0.7" not in json.dumps(message)
+    feed.add("t", 3, msgspec.structs.replace(board(entry("a", 1, 1.0), private=[entry("a", 1, 0.9)]),
+                                             private_revealed=True))
+    again = json.loads(feed.update("t", 2, TEAM)[1])
+    assert again["type"] == "board" and again["private"][0]["score"] == 0.9
 
 
 async def test_unfollowing_stops_the_board_and_team_messages_reach_only_that_team() -> None:

@@ -1,0 +1,249 @@
+"""A team hunting for private values before the reveal, through every surface it has on the running platform — the
+gateway as its own uvicorn process over real sockets, every service as a process, real NATS, PostgreSQL and S3: the
+upload reply (`?wait=`, every route), completing again, one submission, every history list, the details, the log,
+a cancel, the boards (current, `?at=`, MLS-GOAT's, CSV) and every WebSocket push about its submissions and boards.
+
+The team scores a result archive and a model; an admin reads the private values (the private score, each private
+metric, each private sample's PSNR). Each case then checks what the team (or an anonymous caller) received: no key
+that names the private split carries a value, and no private number appears anywhere in the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from deploy.demo import make_ground_truth, noisy_submission, npy_zip
+from proto.competition import Competition, parse_competition
+from tests.api import bearer, live_socket, team_token
+from tests.conftest import TEST_COMPETITION
+from tests.onnx_models import baseline_weights, linear_model, to_bytes
+
+pytestmark = pytest.mark.system
+
+LAB = parse_competition(TEST_COMPETITION).task("lab")  # cpu, quota 100, 12 samples, half of them private
+ARCHIVE = npy_zip(noisy_submission(make_ground_truth(LAB), 0.1, seed=23))
+MODEL = to_bytes(linear_model(*baseline_weights()))
+PRIVATE_KEY = re.compile(r"private", re.IGNORECASE)
+# What a key naming the private split may hold before the reveal: nothing, or "this is not private/revealed".
+EMPTY = (None, False, [], {})
+
+
+@dataclass
+class Scored:
+    """The team's two scored submissions, what an admin sees of them, and what the team's socket received."""
+
+    url: str
+    http: httpx.AsyncClient
+    team: str
+    team_id: int
+    admin: str
+    cpu: dict  # the upload reply the team got (?wait=)
+    gpu: dict
+    forbidden: set[float] = field(default_factory=set)  # every private number, as an admin reads it
+    pushes: list[dict] = field(default_factory=list)
+
+
+def private_values(view: dict, details: dict) -> set[float]:
+    """The private numbers of one submission (its private score, private metrics and private samples' values)
+    that differ from every public number of it (an equal public value is no secret)."""
+    private = {view["private_score"], *(v for k, v in view["metrics"].items() if PRIVATE_KEY.search(k))}
+    private |= {s["psnr"] for s in details.get("samples", []) if s["private"]}
+    public = {view["public_score"], *(v for k, v in view["metrics"].items() if not PRIVATE_KEY.search(k))}
+    public |= {s["psnr"] for s in details.get("samples", []) if not s["private"]}
+    return {v for v in private - public if isinstance(v, float)}
+
+
+def assert_nothing_private(answer: Any, text: str, forbidden: set[float]) -> None:
+    """No key naming the private split holds a value anywhere in `answer`; no private number is in `text`."""
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if PRIVATE_KEY.search(str(key)):
+                    assert value in EMPTY, f"{where}.{key} = {value!r}"
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{where}[{index}]")
+        elif isinstance(node, str) and node[:1] in "{[":
+            try:
+                walk(json.loads(node), f"{where}(json)")  # MLS-GOAT's `details` is a JSON string
+            except ValueError:
+                pass
+
+    walk(answer, "$")
+    for value in forbidden:
+        for shown in {repr(value), json.dumps(value), f"{value:.4f}"}:
+            assert not re.search(rf"(?<![\d.]){re.escape(shown)}(?!\d)", text), f"private value {shown} in {text!r}"
+
+
+# --- the surfaces ---------------------------------------------------------------------------------------------------
+
+Ask = Callable[[Scored], Awaitable[tuple[Any, str]]]
+
+
+def http(method: str, path: str, who: str = "team", **options: Any) -> Ask:
+    """`path` may name {cpu} and {gpu}: the ids of the team's submissions."""
+
+    async def ask(scored: Scored) -> tuple[Any, str]:
+        headers = {"team": bearer(scored.team), "nobody": {}}[who]
+        response = await scored.http.request(method, path.format(cpu=scored.cpu["id"], gpu=scored.gpu["id"]),
+                                             headers=headers, **options)
+        assert response.status_code < 500, response.text
+        try:
+            return response.json(), response.text
+        except ValueError:  # the CSV export: not even a private column
+            assert not PRIVATE_KEY.search(response.text), response.text
+            return None, response.text
+
+    return ask
+
+
+def reply(which: str) -> Ask:
+    async def ask(scored: Scored) -> tuple[Any, str]:
+        answer = getattr(scored, which)
+        return answer, json.dumps(answer)
+
+    return ask
+
+
+async def pushes(scored: Scored) -> tuple[Any, str]:
+    return scored.pushes, json.dumps(scored.pushes)
+
+
+def upload_again(path: str, data: bytes, filename: str) -> Ask:
+    """Another upload that waits for its score, on another of the upload routes."""
+    return http("POST", path, files={"file": (filename, data, "application/octet-stream")})
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+async def board_at_now(scored: Scored) -> tuple[Any, str]:
+    return await http("GET", f"/api/v1/leaderboards/lab?at={now()}")(scored)
+
+
+async def board_at_now_anonymous(scored: Scored) -> tuple[Any, str]:
+    return await http("GET", f"/api/v1/leaderboards/digits?at={now()}", "nobody")(scored)
+
+
+SURFACES: dict[str, Ask] = {
+    "upload reply (?wait=, /api/v1/tasks/lab/submissions)": reply("cpu"),
+    "upload reply of a model (?wait=)": reply("gpu"),
+    "upload reply (?wait=, /submit/task)": upload_again("/submit/lab?wait=60", ARCHIVE, "again.zip"),
+    "upload reply (?wait=, /submissions/task)": upload_again("/submissions/digits?wait=60", MODEL, "again.onnx"),
+    "completing the scored upload again": http("POST", "/api/v1/submissions/{cpu}/complete", json={}),
+    "one submission": http("GET", "/api/v1/submissions/{cpu}"),
+    "one model submission": http("GET", "/api/v1/submissions/{gpu}"),
+    "one submission (MLS-GOAT's route)": http("GET", "/submissions/{cpu}"),
+    "history": http("GET", "/api/v1/submissions"),
+    "history of one task": http("GET", "/api/v1/submissions?task_id=digits"),
+    "history (/submissions)": http("GET", "/submissions"),
+    "history (/teams/me/submissions)": http("GET", "/teams/me/submissions"),
+    "history of one task (MLS-GOAT's route)": http("GET", "/teams/me/submissions/lab"),
+    "details (per sample)": http("GET", "/api/v1/submissions/{cpu}/details"),
+    "details of a model": http("GET", "/api/v1/submissions/{gpu}/details"),
+    "the scorer's log": http("GET", "/api/v1/submissions/{cpu}/logs"),
+    "cancelling a scored submission": http("POST", "/api/v1/submissions/{cpu}/cancel"),
+    "board": http("GET", "/api/v1/leaderboards/lab"),
+    "board, anonymous": http("GET", "/api/v1/leaderboards/digits", "nobody"),
+    "board ?at= now": board_at_now,
+    "board ?at= now, anonymous": board_at_now_anonymous,
+    "board ?at= long ago": http("GET", "/api/v1/leaderboards/lab?at=2000-01-01T00:00:00Z"),
+    "MLS-GOAT's board": http("GET", "/leaderboard/lab"),
+    "MLS-GOAT's board, anonymous": http("GET", "/leaderboard/task2", "nobody"),
+    "CSV export": http("GET", "/api/v1/leaderboards/lab/export.csv"),
+    "CSV export, anonymous": http("GET", "/api/v1/leaderboards/digits/export.csv", "nobody"),
+    "every WebSocket push (status, progress, queue, log, boards)": pushes,
+}
+
+
+# --- the fixture: two scored submissions, watched live --------------------------------------------------------------
+
+
+async def _board_has(client: httpx.AsyncClient, task: str, team_id: int, admin: str) -> None:
+    """Wait until `task`'s board (an admin's view, private side included) shows the team on both sides."""
+    async with asyncio.timeout(30):
+        while True:
+            board = (await client.get(f"/api/v1/leaderboards/{task}", headers=bearer(admin))).json()
+            if all(str(team_id) in {e["team_id"] for e in board[side] or []} for side in ("public", "private")):
+                return
+            await asyncio.sleep(0.1)
+
+
+def _pushed_all(messages: list[dict], ids: set[int], team_id: int) -> bool:
+    """The scored status of each submission, and a board of each task with the team on it, were pushed."""
+    scored = {m["submission_id"] for m in messages if m.get("type") == "submission" and m["status"] == "scored"}
+    boards = {m["task_id"] for m in messages if m.get("type") in ("board", "board_delta")
+              and str(team_id) in {e["team_id"] for e in m.get("public", []) + m.get("changed", [])}}
+    return ids <= scored and {"lab", "digits"} <= boards
+
+
+@pytest.fixture(scope="module")
+async def scored(gateway: AsyncTestClient, gateway_url: str, admin_token: str, competition: tuple[Path, Competition]
+                 ) -> AsyncIterator[Scored]:
+    assert competition[1].task("lab") == LAB
+    team_id, token = await team_token(gateway, admin_token)
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=90) as client:
+        for task in ("lab", "digits"):  # the tests reveal no board of these tasks; a failed run may have left one
+            board = (await client.get(f"/api/v1/leaderboards/{task}")).json()
+            assert board["private_revealed"] is False, f"{task}'s private board is revealed: nothing to hide"
+        async with live_socket(gateway_url, token) as socket:
+            await socket.send(json.dumps({"follow": ["lab", "digits"]}))
+            received: list[dict] = []
+
+            async def listen() -> None:
+                async for frame in socket:
+                    received.append(json.loads(frame))
+
+            listening = asyncio.create_task(listen())
+            cpu = (await client.post("/api/v1/tasks/lab/submissions?wait=60", headers=bearer(token),
+                                     files={"file": ("s.zip", ARCHIVE, "application/zip")})).json()
+            gpu = (await client.post("/api/v1/tasks/digits/submissions?wait=60", headers=bearer(token),
+                                     files={"file": ("m.onnx", MODEL, "application/octet-stream")})).json()
+            assert (cpu["status"], gpu["status"]) == ("scored", "scored"), (cpu, gpu)
+            async with asyncio.timeout(30):
+                while not _pushed_all(received, {cpu["id"], gpu["id"]}, team_id):
+                    assert not listening.done(), received
+                    await asyncio.sleep(0.05)
+            listening.cancel()
+        world = Scored(gateway_url, client, token, team_id, admin_token, cpu, gpu, pushes=received)
+        for view in (cpu, gpu):
+            seen = (await client.get(f"/api/v1/submissions/{view['id']}", headers=bearer(admin_token))).json()
+            details = (await client.get(f"/api/v1/submissions/{view['id']}/details",
+                                        headers=bearer(admin_token))).json()["details"]
+            assert seen["private_score"] is not None and any(PRIVATE_KEY.search(k) for k in seen["metrics"]), seen
+            world.forbidden |= private_values(seen, details)
+        assert world.forbidden, "no private value differs from the public ones: the corpus would prove nothing"
+        for task in ("lab", "digits"):
+            await _board_has(client, task, team_id, admin_token)
+        yield world
+
+
+@pytest.mark.parametrize("surface", list(SURFACES))
+async def test_no_private_value_reaches_a_team_before_the_reveal(scored: Scored, surface: str) -> None:
+    answer, text = await SURFACES[surface](scored)
+    assert_nothing_private(answer, text, scored.forbidden)
+
+
+async def test_an_admin_sees_every_private_value(scored: Scored) -> None:
+    """The same surfaces carry the private values to an admin: the corpus looks for what is really there."""
+    texts = [(await scored.http.get(path.format(cpu=scored.cpu["id"]), headers=bearer(scored.admin))).text
+             for path in ("/api/v1/submissions/{cpu}", "/api/v1/submissions/{cpu}/details", "/api/v1/leaderboards/lab",
+                          "/api/v1/leaderboards/lab/export.csv")]
+    view, details = json.loads(texts[0]), json.loads(texts[1])["details"]
+    lab_private = private_values(view, details)
+    assert lab_private and lab_private <= scored.forbidden
+    for value in lab_private:
+        assert any(re.search(rf"(?<![\d.]){re.escape(repr(value))}(?!\d)", text) for text in texts), value
