@@ -19,7 +19,7 @@ from cpu_scorer.archive import ArchiveLimits, ArchiveRejected
 from cpu_scorer.ground_truth import GroundTruthCache
 from cpu_scorer.psnr import split_assignment
 from cpu_scorer.scoring import ScoreResult, score_archive
-from podium_runtime.jobs import JobReporter
+from podium_runtime.jobs import JobReporter, verify_digest
 from proto.competition import Competition, Task
 from proto.events import ScoreComputed, SubmissionReceived
 
@@ -71,6 +71,7 @@ class CpuScorer:
         archive = await asyncio.to_thread(read_object, self.s3, SUBMISSIONS_BUCKET, event.object_key,
                                           task.max_upload_bytes)
         timings["download"] = (time.perf_counter() - clock) * 1000
+        await asyncio.to_thread(verify_digest, event, archive)
         self.jobs.log(event, f"started: archive of {len(archive)} bytes, {task.samples} samples expected")
         clock = time.perf_counter()
         truth = await self.ground_truth.get(task)

@@ -4,6 +4,7 @@ field MLS-GOAT clients already read — and `Retry-After` on 429 and 503."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator
 from http import HTTPStatus
 from typing import Any
 
@@ -87,8 +88,23 @@ def json_problem(body: bytes | str, exc: BaseException) -> tuple[int, str]:
     return 400, MALFORMED
 
 
+# Where a route's `before_request` puts the most body bytes this request may send (a task's upload limit).
+BODY_LIMIT = "podium_body_limit"
+
+
 class GatewayRequest(Request):
-    """A typed JSON body is decoded here first (to Python values), then checked by Litestar (`_invalid_body`)."""
+    """A typed JSON body is decoded here first (to Python values), then checked by Litestar (`_invalid_body`).
+    A body is counted as it streams in, against a limit set for this request (`BODY_LIMIT`), if any."""
+
+    async def stream(self) -> AsyncGenerator[bytes, None]:
+        limit = self.scope.get("state", {}).get(BODY_LIMIT)
+        received = 0
+        async for chunk in super().stream():
+            received += len(chunk)
+            if limit is not None and received > limit:
+                # A chunked body has no Content-Length to refuse up front: stop reading as it grows past.
+                raise Problem(413, f"the request body is over this upload's limit of {limit} bytes")
+            yield chunk
 
     async def json(self) -> Any:
         try:

@@ -18,11 +18,14 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from gateway.identity import principal, signed_in
-from gateway.problems import Problem
+from gateway.problems import BODY_LIMIT, Problem
 from proto import submissions as ops
 
-# Direct uploads stream through the gateway to storage; larger files should use the presigned path.
+# Direct uploads stream through the gateway to storage; larger files should use the presigned path. This is the
+# ceiling for any task; each request is held to its task's own `max_upload_bytes` (`limit_upload_body`).
 MAX_DIRECT_UPLOAD_BYTES = 1024 * 1024 * 1024
+# What a multipart body adds around the file: boundaries, part headers (a long file name), a few small fields.
+MULTIPART_ALLOWANCE_BYTES = 64 * 1024
 MAX_WAIT_S = 600.0  # MLS-GOAT's client waits up to ten minutes for its score
 
 
@@ -80,6 +83,22 @@ async def _wait_for_outcome(state: State, request: Request, submission: ops.Subm
             ops.GET_SUBMISSION, ops.GetSubmission(actor=principal(request), submission_id=submission.id)
         )
     return submission
+
+
+async def limit_upload_body(request: Request) -> None:
+    """Before the body is read: hold a direct upload to its task's limit. A Content-Length over it is refused
+    at once (413); a body without one (chunked) is counted as it arrives and refused as it grows past."""
+    task_id = request.path_params["task_id"]
+    tasks = (await request.app.state.services.call(ops.LIST_TASKS, ops.ListTasks())).tasks
+    task = next((t for t in tasks if t.id == task_id or task_id in t.aliases), None)
+    if task is None:
+        raise Problem(404, f"no task {task_id!r}; tasks: {', '.join(t.id for t in tasks)}")
+    limit = task.max_upload_bytes + MULTIPART_ALLOWANCE_BYTES
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise Problem(413, f"size must be 1 to {task.max_upload_bytes} bytes for task {task.id}, got a request "
+                           f"of {int(announced)} bytes")
+    request.scope.setdefault("state", {})[BODY_LIMIT] = limit
 
 
 async def direct_upload(request: Request, state: State, task_id: str, upload: UploadFile, wait: float
@@ -144,6 +163,7 @@ class SubmissionController(Controller):
 
     @post(["/api/v1/tasks/{task_id:str}/submissions", "/submissions/{task_id:str}", "/submit/{task_id:str}"],
           guards=[signed_in], status_code=200, request_max_body_size=MAX_DIRECT_UPLOAD_BYTES,
+          before_request=limit_upload_body,
           summary="Upload a submission in one request (multipart field 'file'); ?wait=N waits up to N s for "
                   "its score")
     async def upload(self, request: Request, state: State, task_id: FromPath[str],

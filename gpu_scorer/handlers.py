@@ -21,7 +21,7 @@ from gpu_scorer.engines import Engine, EngineTimeout, ModelCrashed, ModelOutOfMe
 from gpu_scorer.metrics import classify, latency
 from gpu_scorer.model_checks import ModelRejected, check_model
 from gpu_scorer.test_set import TestSetCache
-from podium_runtime.jobs import JobReporter
+from podium_runtime.jobs import JobReporter, verify_digest
 from proto.competition import Competition, Task
 from proto.events import ScoreComputed, SubmissionReceived
 
@@ -103,6 +103,7 @@ class GpuScorer:
 
     async def _score(self, task: Task, event: SubmissionReceived) -> ScoreComputed:
         data = await asyncio.to_thread(read_model, self.s3, event.object_key, task.max_upload_bytes)
+        await asyncio.to_thread(verify_digest, event, data)
         checked = await asyncio.to_thread(check_model, data, task.model, tuple(task.shape), task.max_upload_bytes)
         self.jobs.log(event, f"model accepted: input {task.model.input_name!r} {checked.input_dtype} "
                              f"[batch, {', '.join(map(str, task.shape))}], {task.model.classes} classes")

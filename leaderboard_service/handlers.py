@@ -47,6 +47,10 @@ class LeaderboardHandlers:
     async def on_event(self, stream: str, seq: int, event: AnyEvent) -> None:
         assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction():
+            # One event applied at a time across the streams' consumers: a rescore's request (SUBMISSIONS) and its
+            # last outcome (SCORES) applied in two concurrent transactions would each miss the other's rows, and the
+            # rescore would never complete.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", projection.APPLY_LOCK)
             position = await projection.claim(conn, stream, seq)
             if position is None:
                 return  # applied before: a redelivery or a replay

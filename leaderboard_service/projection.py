@@ -32,6 +32,8 @@ from proto.leaderboard import Board, Movement
 SCHEMA = "leaderboard"
 ALL_TASKS = "*"
 BIGINT_MAX = 2**63 - 1
+# The transaction-level advisory lock every live application of an event takes (LeaderboardHandlers.on_event).
+APPLY_LOCK = 0x6C6561646572
 
 
 class MalformedEvent(ValueError):

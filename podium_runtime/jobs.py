@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -31,6 +32,20 @@ _encoder = msgspec.json.Encoder()
 
 class JobCancelled(Exception):
     """Raised inside a job (between samples or batches) when its submission was cancelled."""
+
+
+class StoredBytesChanged(Exception):
+    """The fetched submission is not the bytes `complete` checked (its sha256 differs from the event's): storage
+    was written behind the platform's back. Not the participant's fault, and not fixed by a retry."""
+
+
+def verify_digest(event: SubmissionReceived, data: bytes) -> None:
+    """Score only the bytes that were checked: raise StoredBytesChanged when `data` is not what `event` names."""
+    digest = hashlib.sha256(data).hexdigest()
+    if event.sha256 and digest != event.sha256:
+        raise StoredBytesChanged(
+            f"the stored submission changed after it was checked (sha256 {digest}, checked {event.sha256}); "
+            "this is the platform's fault, your quota is refunded — please submit again")
 
 
 class Cancellations:
@@ -98,6 +113,13 @@ class JobReporter:
             async with self.kept_alive(message):
                 try:
                     outcome = await compute()
+                except StoredBytesChanged as exc:
+                    log.error("the stored submission is not the checked one: not scored",
+                              extra={"submission_id": event.submission_id, "object_key": event.object_key,
+                                     "reason": str(exc)})
+                    await self.fail(event, str(exc), code="stored_bytes_changed", started=started,
+                                    infrastructure=True)
+                    raise RejectMessage() from None
                 except tuple(refusals) as exc:
                     code = next(code for kind, code in refusals.items() if isinstance(exc, kind))
                     log.info("submission refused", extra={"submission_id": event.submission_id, "reason": str(exc)})

@@ -14,7 +14,6 @@ from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsMessage, NatsRouter
 from pydantic import AliasChoices, Field
 
-from podium_runtime.connections import create_s3
 from podium_runtime.consumers import durable_subscriber
 from podium_runtime.rpc import rpc_router
 from podium_runtime.service import Runtime, ServiceSpec, create_service_app
@@ -42,6 +41,7 @@ from submission_service.reconciler import (
     fail_exhausted,
     republish_in_flight,
 )
+from submission_service.upload_url import UploadSigner
 
 log = logging.getLogger(__name__)
 LiveEvent = TypeVar("LiveEvent", ScoreProgress, JobLogged)
@@ -106,11 +106,13 @@ def create_app(settings: SubmissionServiceSettings) -> AsgiFastStream:
         handlers.cancellations = await js.key_value(CANCELLATIONS.name)
         handlers.boards = await js.key_value(LEADERBOARDS.name)  # read for each task's reveal state
         public = settings.s3_public_endpoint
-        handlers.presigner = (
-            create_s3(settings.model_copy(update={"s3_endpoint": public, "s3_secure": settings.s3_public_secure}))
-            if public else runtime.s3
-        )
-        reconciler = Reconciler(runtime.pool, timedelta(seconds=settings.stuck_after_s), settings.max_republish)
+        handlers.presigner = UploadSigner(
+            endpoint=public or settings.s3_endpoint,
+            secure=settings.s3_public_secure if public else settings.s3_secure,
+            access_key=settings.s3_access_key, secret_key=settings.s3_secret_key.get_secret_value(),
+            region=settings.s3_region)
+        reconciler = Reconciler(runtime.pool, runtime.s3, timedelta(seconds=settings.stuck_after_s),
+                                settings.max_republish)
         runtime.background.append(asyncio.create_task(reconciler.run(settings.reconcile_interval_s)))
 
     async def restore(runtime: Runtime, wiped: frozenset[str]) -> None:

@@ -18,6 +18,8 @@ import asyncpg
 import msgspec
 from faststream.nats import NatsBroker
 from minio import Minio
+from minio.commonconfig import CopySource
+from minio.error import S3Error
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerInfo
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError, NotFoundError
@@ -34,6 +36,7 @@ from proto.streams import CPU_SCORER, GPU_SCORER
 from proto.subjects import token
 from submission_service import store
 from submission_service.queue import PUSHED_POSITIONS, PoolState
+from submission_service.upload_url import UploadSigner
 from submission_service.visibility import public_details, without_private
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,22 @@ def display_filename(name: str) -> str:
     return cleaned[:200] or "submission"
 
 
+def accept_object(s3: Minio, upload_key: str, object_key: str) -> tuple[int, str]:
+    """Copy the upload to its final key (server-side), remove the upload, and return the size and digest of the
+    copy: the bytes checked are the bytes scored, whatever is PUT to the upload URL afterwards."""
+    s3.copy_object(BUCKET, object_key, CopySource(BUCKET, upload_key))
+    s3.remove_object(BUCKET, upload_key)
+    return sha256_of(s3, object_key)
+
+
+def remove_quietly(s3: Minio, key: str) -> None:
+    """Remove an object that should not stay; a failure is logged (the reconciler's sweep tries again later)."""
+    try:
+        s3.remove_object(BUCKET, key)
+    except Exception as exc:  # storage away: the sweep of expired upload keys removes it later
+        log.warning("could not remove an object", extra={"key": key, "error": repr(exc)})
+
+
 def sha256_of(s3: Minio, key: str) -> tuple[int, str]:
     """Size and digest of a stored object, streamed (never held whole in memory)."""
     digest, size = hashlib.sha256(), 0
@@ -79,7 +98,7 @@ class SubmissionHandlers:
     pool: asyncpg.Pool | None = None
     s3: Minio | None = None
     # Signs upload URLs for the address participants reach S3 at (may differ from the internal one).
-    presigner: Minio | None = None
+    presigner: UploadSigner | None = None
     broker: NatsBroker | None = None
     cancellations: KeyValue | None = None
     # The `leaderboards` bucket: the leaderboard service owns the reveal and writes it with each task's board.
@@ -262,7 +281,8 @@ class SubmissionHandlers:
                 declared_sha256=request.sha256, day=day, expires_at=now + self.upload_ttl,
                 extension=_EXTENSIONS[task.kind],
             )
-        url = await asyncio.to_thread(self.presigner.presigned_put_object, BUCKET, row["object_key"], self.upload_ttl)
+        # The URL stores exactly the announced size at the upload key; storage refuses any other length.
+        url = self.presigner.put_url(BUCKET, row["upload_key"], request.size_bytes, self.upload_ttl)
         return ops.UploadTicket(
             submission_id=row["id"], upload_url=url, method="PUT", expires_at=row["upload_expires_at"],
             max_bytes=task.max_upload_bytes, quota_left=task.daily_quota - used,
@@ -275,11 +295,15 @@ class SubmissionHandlers:
             return store.view(row)  # completing twice is harmless: answer the current state
         task = self._task(row["task_id"])
         try:
-            size, digest = await asyncio.to_thread(sha256_of, self.s3, row["object_key"])
-        except Exception as exc:  # minio's S3Error (NoSuchKey) or a connection error
-            if "NoSuchKey" in repr(exc):
-                raise Refused(409, "nothing was uploaded yet: PUT the file to the upload URL first") from None
-            raise
+            size, digest = await asyncio.to_thread(accept_object, self.s3, row["upload_key"], row["object_key"])
+        except S3Error as exc:
+            if exc.code not in ("NoSuchKey", "NoSuchUpload"):
+                raise
+            async with self.pool.acquire() as conn:
+                current = await store.by_id(conn, row["id"])
+            if current is not None and current["status"] != "awaiting_upload":
+                return store.view(current)  # a concurrent `complete` took the upload first
+            raise Refused(409, "nothing was uploaded yet: PUT the file to the upload URL first") from None
         expected = request.sha256 or row["declared_sha256"]
         problem = None
         if size > task.max_upload_bytes:
@@ -297,7 +321,7 @@ class SubmissionHandlers:
             else:
                 updated = await store.accept(conn, locked, size, digest)
         if problem is not None:
-            await asyncio.to_thread(self.s3.remove_object, BUCKET, row["object_key"])
+            await asyncio.to_thread(remove_quietly, self.s3, row["object_key"])
         await self._announce(updated)
         if problem is not None:
             raise Refused(422, problem, submission_id=row["id"])
@@ -321,7 +345,7 @@ class SubmissionHandlers:
     async def cancel(self, request: ops.GetSubmission) -> ops.SubmissionView:
         """Cancel a submission of the caller's team (any, for an admin) that has no outcome yet; the scorers
         learn it from the cancellations bucket (a queued job is skipped, a running one stops)."""
-        assert self.pool is not None and self.cancellations is not None
+        assert self.pool is not None and self.cancellations is not None and self.s3 is not None
         row = await self._own(request.actor, request.submission_id)
         async with self.pool.acquire() as conn, conn.transaction():
             locked = await store.by_id(conn, row["id"], for_update=True)
@@ -330,6 +354,10 @@ class SubmissionHandlers:
                 raise Refused(409, f"submission {locked['id']} is already {locked['status']}: nothing to cancel")
             cancelled = await store.cancel(conn, locked, request.actor.name, request.actor.is_admin)
         await self.cancellations.put(str(row["id"]), request.actor.name.encode())
+        if locked["status"] == "awaiting_upload":
+            # Nothing will read the upload: it goes now. A signed URL cannot be revoked; whatever it writes
+            # later is never read, and the reconciler sweeps it once the URL has expired.
+            await asyncio.to_thread(remove_quietly, self.s3, row["upload_key"])
         log.info("submission cancelled", extra={"submission_id": str(row["id"]), "by": request.actor.name})
         await self._announce(cancelled)
         return store.view(cancelled)

@@ -11,12 +11,14 @@ from datetime import timedelta
 
 import asyncpg
 import msgspec
+from minio import Minio
 from nats.js import JetStreamContext
 
 from proto import codec
 from proto.events import ScoreFailed, SubmissionReceived
 from proto.streams import SUBMISSIONS
 from submission_service import store
+from submission_service.handlers import BUCKET
 
 log = logging.getLogger(__name__)
 # JetStream's advisory when a message hit MaxDeliver on a consumer of the SUBMISSIONS stream.
@@ -41,6 +43,7 @@ def infrastructure_failure(event: SubmissionReceived, reason: str) -> ScoreFaile
 @dataclass
 class Reconciler:
     pool: asyncpg.Pool
+    s3: Minio
     # Longer than JetStream's duplicate window, so a re-publish is not dropped as a duplicate.
     stuck_after: timedelta
     max_republish: int
@@ -79,9 +82,26 @@ class Reconciler:
                 await conn.execute(
                     "UPDATE submissions.submissions SET republished = republished + 1, updated_at = now() "
                     "WHERE id = $1", row["id"])
+        counts["uploads_removed"] = await self.sweep_uploads()
         if any(counts.values()):
             log.info("reconciled submissions", extra=counts)
         return counts
+
+    async def sweep_uploads(self) -> int:
+        """Remove what sits at the upload key of every submission whose upload URL has expired: an upload never
+        completed (expired, cancelled) or anything PUT after `complete` copied the checked bytes away."""
+        async with self.pool.acquire() as conn:
+            rows = await store.unswept_uploads(conn, self.upload_grace)
+        removed: list[int] = []
+        try:
+            for row in rows:
+                await asyncio.to_thread(self.s3.remove_object, BUCKET, row["upload_key"])
+                removed.append(row["id"])
+        finally:  # storage away midway: what was removed stays recorded, the rest is tried next pass
+            if removed:
+                async with self.pool.acquire() as conn:
+                    await store.mark_swept(conn, removed)
+        return len(removed)
 
     async def run(self, interval_s: float) -> None:
         while True:

@@ -4,7 +4,7 @@ SubmissionReceived event in the same transaction, recording score outcomes, refu
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
@@ -22,11 +22,27 @@ from proto.submissions import SubmissionView
 
 SCHEMA = "submissions"
 outbox = Outbox(SCHEMA)
+# Where accepted uploads are copied to (the scorers read them there).
+ACCEPTED_PREFIX = "accepted/"
 
 _COLUMNS = """id, team_id, task_id, phase_id, kind, filename, object_key, status, scorer_version, declared_size,
     declared_sha256, size_bytes, sha256, public_score, private_score, metrics, details_key, reason, quota_day,
     quota_refunded, upload_expires_at, republished, created_at, received_at, scored_at, updated_at, cancelled_by,
-    scoring_started_at"""
+    scoring_started_at, upload_key"""
+
+
+async def unswept_uploads(conn: asyncpg.Connection, grace: timedelta, limit: int = 500) -> list[asyncpg.Record]:
+    """Upload keys whose URL has expired (plus `grace`) and whose object was not removed yet: whatever was written
+    there (an expired or cancelled upload, a PUT after `complete`) is never read and goes."""
+    return await conn.fetch(
+        "SELECT id, upload_key FROM submissions.submissions WHERE NOT upload_swept AND upload_key <> object_key "
+        "AND upload_expires_at < now() - $1::interval ORDER BY upload_expires_at LIMIT $2",
+        grace, limit)
+
+
+async def mark_swept(conn: asyncpg.Connection, submission_ids: list[int]) -> None:
+    await conn.execute("UPDATE submissions.submissions SET upload_swept = true WHERE id = ANY($1::bigint[])",
+                       submission_ids)
 
 
 def utc_day(moment: datetime) -> date:
@@ -68,15 +84,17 @@ async def create(
     submission_id = await conn.fetchval(
         "SELECT nextval(pg_get_serial_sequence('submissions.submissions', 'id'))"
     )
-    # The server fixes the key: nothing the participant sends becomes part of a storage path.
-    object_key = f"{task.id}/{team_id}/{submission_id}{extension}"
+    # The server fixes the keys: nothing the participant sends becomes part of a storage path. The upload URL
+    # writes `upload_key`; the accepted bytes live at `object_key`, which no URL can write.
+    upload_key = f"{task.id}/{team_id}/{submission_id}{extension}"
+    object_key = f"{ACCEPTED_PREFIX}{upload_key}"
     return await conn.fetchrow(
         f"""INSERT INTO submissions.submissions (id, team_id, task_id, phase_id, kind, filename, object_key, status,
-                scorer_version, declared_size, declared_sha256, quota_day, upload_expires_at)
+                scorer_version, declared_size, declared_sha256, quota_day, upload_expires_at, upload_key)
             OVERRIDING SYSTEM VALUE
-            VALUES ($1, $2, $3, $4, $5, $6, $7, 'awaiting_upload', $8, $9, $10, $11, $12) RETURNING {_COLUMNS}""",
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 'awaiting_upload', $8, $9, $10, $11, $12, $13) RETURNING {_COLUMNS}""",
         submission_id, team_id, task.id, phase_id, task.kind, filename, object_key, task.scorer_version,
-        declared_size, declared_sha256, day, expires_at,
+        declared_size, declared_sha256, day, expires_at, upload_key,
     )
 
 

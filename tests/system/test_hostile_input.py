@@ -565,7 +565,7 @@ def ids_and_numbers() -> list[Case]:
             "task_id": "lab", "filename": "a.zip", "size_bytes": 10, "sha256": "../../etc"}),
             Refused(422, "sha256 must be 64 lowercase hex digits")),
         Case("direct upload of 3 MB (over the task's 2 MB)", upload(b"x" * 3_000_000),
-             Refused(413, "size must be 1 to 2000000 bytes for task lab, got 3000000")),
+             Refused(413, "size must be 1 to 2000000 bytes for task lab, got a request of 3000")),
         Case("direct upload of 0 bytes", upload(b""),
              Refused(422, "size must be 1 to 2000000 bytes for task lab, got 0")),
         Case("wait=nan", http("POST", "/api/v1/tasks/lab/submissions?wait=nan", files={"file": ("a.zip", GOOD)}),

@@ -4,7 +4,9 @@ rebuild, which reports it) without stopping the others."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -202,3 +204,25 @@ async def test_the_live_path_skips_a_malformed_event_once(migrated: asyncpg.Pool
         await handlers.on_event("SCORES", 7, failed("crashed-1a2b"))  # no error: it is not delivered again
         assert await projection.claim(conn, "SCORES", 7) is None  # claimed: a redelivery is a no-op
         assert await conn.fetchval("SELECT count(*) FROM leaderboard.failed_outcomes") == 0
+
+
+async def test_events_of_different_streams_are_applied_one_at_a_time(migrated: asyncpg.Pool) -> None:
+    """A rescore's request (SUBMISSIONS) and its last outcome (SCORES) arrive on two consumers at once; applied in
+    two concurrent transactions, each would miss the other's rows and the rescore would never complete. While one
+    event is being applied (the lock held here), another waits."""
+    handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)))
+    handlers.pool = migrated
+    stream = f"TEST-ONE-AT-A-TIME-{uuid.uuid4().hex[:8]}"
+    try:
+        async with migrated.acquire() as holder, holder.transaction():
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", projection.APPLY_LOCK)
+            applying = asyncio.create_task(handlers.on_event(stream, 1, failed("skipped-anyway")))
+            async with asyncio.timeout(30):  # until the other application is seen waiting for the lock
+                while not await migrated.fetchval(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"):
+                    await asyncio.sleep(0.05)
+            assert not applying.done()
+        await asyncio.wait_for(applying, 30)  # the lock released: it goes on
+        assert await migrated.fetchval("SELECT last_seq FROM leaderboard.applied WHERE stream = $1", stream) == 1
+    finally:
+        await migrated.execute("DELETE FROM leaderboard.applied WHERE stream = $1", stream)

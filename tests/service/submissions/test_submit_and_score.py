@@ -26,7 +26,10 @@ from nats.js.api import ConsumerConfig
 
 from cpu_scorer.psnr import split_assignment
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
+from deploy.stack import EmbeddedStack
+from podium_runtime.connections import create_s3
 from podium_runtime.publish import publish_event
+from podium_runtime.settings import PlatformSettings
 from proto import decode as proto_decode
 from proto import encode as proto_encode
 from proto.competition import Competition
@@ -179,8 +182,10 @@ async def test_presigned_upload_start_put_complete(
 
 
 async def test_completing_without_uploading_or_with_other_bytes_is_refused(
-    gateway: AsyncTestClient, admin_token: str, nc: NatsClient
+    gateway: AsyncTestClient, admin_token: str, nc: NatsClient, pg_pool: asyncpg.Pool, stack: EmbeddedStack
 ) -> None:
+    storage_admin = create_s3(PlatformSettings(**{
+        k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}))
     _, token = await team_token(gateway, admin_token)
     announced = b"x" * 100
 
@@ -195,10 +200,15 @@ async def test_completing_without_uploading_or_with_other_bytes_is_refused(
                                headers=bearer(token))
     assert early.status_code == 409 and "PUT the file" in early.json()["detail"]
     async with httpx.AsyncClient() as s3:
-        await s3.put(ticket["upload_url"], content=b"y" * 5000)  # more than announced
+        # More than announced: storage itself refuses it (the URL is signed for 100 bytes), nothing to complete.
+        assert (await s3.put(ticket["upload_url"], content=b"y" * 5000)).status_code == 403
         bigger = await gateway.post(f"/api/v1/submissions/{ticket['submission_id']}/complete", json={},
                                     headers=bearer(token))
-        assert bigger.status_code == 422 and "5000 bytes, but 100 were announced" in bigger.json()["detail"]
+        assert bigger.status_code == 409 and "PUT the file" in bigger.json()["detail"]
+        await s3.put(ticket["upload_url"], content=b"y" * 100)  # the announced size, other bytes
+        bigger = await gateway.post(f"/api/v1/submissions/{ticket['submission_id']}/complete", json={},
+                                    headers=bearer(token))
+        assert bigger.status_code == 422 and "sha256" in bigger.json()["detail"]
         other = await start()
         await s3.put(other["upload_url"], content=b"z" * 100)  # right size, other bytes
         tampered = await gateway.post(f"/api/v1/submissions/{other['submission_id']}/complete", json={},
@@ -208,7 +218,15 @@ async def test_completing_without_uploading_or_with_other_bytes_is_refused(
     at_limit = (await gateway.post("/api/v1/submissions", headers=bearer(token), json={
         "task_id": "recon", "filename": "a.zip", "size_bytes": limit})).json()
     async with httpx.AsyncClient() as s3:
-        await s3.put(at_limit["upload_url"], content=b"w" * (limit + 1))
+        assert (await s3.put(at_limit["upload_url"], content=b"w" * (limit + 1))).status_code == 403
+        early_over = await gateway.post(f"/api/v1/submissions/{at_limit['submission_id']}/complete", json={},
+                                        headers=bearer(token))
+        assert early_over.status_code == 409
+    # Written past the URL (straight into storage, as a store that did not check the signed length would):
+    # `complete` still measures the object and refuses it.
+    key = await pg_pool.fetchval("SELECT upload_key FROM submissions.submissions WHERE id = $1",
+                                 at_limit["submission_id"])
+    await asyncio.to_thread(storage_admin.put_object, "submissions", key, io.BytesIO(b"w" * (limit + 1)), limit + 1)
     over = await gateway.post(f"/api/v1/submissions/{at_limit['submission_id']}/complete", json={},
                               headers=bearer(token))
     assert over.status_code == 422 and "over the task's limit" in over.json()["detail"]
@@ -259,7 +277,7 @@ async def test_fifty_concurrent_submits_with_quota_five_accept_exactly_five(
 
 
 async def test_an_expired_upload_and_an_infrastructure_failure_refund_the_quota(
-    gateway: AsyncTestClient, admin_token: str, pg_pool: asyncpg.Pool, truth: dict
+    gateway: AsyncTestClient, admin_token: str, pg_pool: asyncpg.Pool, truth: dict, stack: EmbeddedStack
 ) -> None:
     team_id, token = await team_token(gateway, admin_token)
 
@@ -280,7 +298,9 @@ async def test_an_expired_upload_and_an_infrastructure_failure_refund_the_quota(
     await pg_pool.execute(
         "UPDATE submissions.submissions SET status = 'received', updated_at = now() - interval '2 hours', "
         "scorer_version = 'psnr-stuck', republished = 1000 WHERE id = $1", scored["id"])
-    await Reconciler(pg_pool, stuck_after=timedelta(minutes=30), max_republish=0).pass_once()
+    storage_admin = create_s3(PlatformSettings(**{
+        k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}))
+    await Reconciler(pg_pool, storage_admin, stuck_after=timedelta(minutes=30), max_republish=0).pass_once()
     stuck = await wait_terminal(gateway, token, scored["id"])
     assert stuck["status"] == "failed" and "quota is refunded" in stuck["reason"]
     expired = (await gateway.get(f"/submissions/{abandoned['submission_id']}", headers=bearer(token))).json()
