@@ -38,6 +38,7 @@ from gateway.routes_teams import AdminTeamController, TeamController
 from gateway.services import ServiceClient
 from gateway.tokens import TokenVerifier
 from gateway.web import web_page
+from podium_runtime import nats_access
 from podium_runtime.bus import BusKeeper
 from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.kv_watch import Reconnects, follow
@@ -91,7 +92,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     reconnects = Reconnects()
     broker = broker or NatsBroker(
         settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None,
-        middlewares=(NatsTelemetryMiddleware(),), reconnected_cb=reconnects.callback,
+        middlewares=(NatsTelemetryMiddleware(),), reconnected_cb=reconnects.callback, security=settings.nats_security(),
     )
     services = ServiceClient(broker, settings.service_timeout_s)
     identity = Identity(TokenVerifier(settings.jwt_issuer, settings.jwt_audience, keys={}, versions={}), services)
@@ -105,7 +106,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         await broker.start()
         js = broker.connection.jetstream()
         await ensure_streams(js, settings.stream_replicas)
-        await ensure_kv_buckets(js, settings.stream_replicas)
+        await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets("gateway"))
         rate_store.kv = await js.key_value(RATE_LIMITS.name)
         # Direct uploads are streamed to object storage through presigned URLs.
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))

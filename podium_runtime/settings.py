@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from faststream.security import SASLPlaintext
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -33,6 +34,10 @@ class PlatformSettings(BaseSettings):
 
     # One URL, or several comma-separated (the servers of a NATS cluster: the client fails over between them).
     nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
+    # This process's own NATS user (each service has one, with only the permissions it needs: see
+    # podium_runtime.nats_access); empty: connect without credentials (a server without authorization).
+    nats_user: str = ""
+    nats_password: SecretStr = SecretStr("")
     postgres_dsn: SecretStr = SecretStr(f"postgresql://postgres@127.0.0.1:{DEFAULT_POSTGRES_PORT}/podium")
     postgres_pool_max: int = 10
     s3_endpoint: str = f"127.0.0.1:{DEFAULT_S3_PORT}"
@@ -48,6 +53,18 @@ class PlatformSettings(BaseSettings):
     @property
     def nats_servers(self) -> list[str]:
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def nats_auth(self) -> dict[str, str]:
+        """nats-py's `connect` keywords for this process's credentials (none when no user is set)."""
+        if not self.nats_user:
+            return {}
+        return {"user": self.nats_user, "password": self.nats_password.get_secret_value()}
+
+    def nats_security(self) -> SASLPlaintext | None:
+        """The same credentials for FastStream's NatsBroker (`security=`)."""
+        auth = self.nats_auth
+        return SASLPlaintext(username=auth["user"], password=auth["password"]) if auth else None
     # Where spans go: "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT), "console" (stderr) or "none".
     traces_exporter: Literal["none", "console", "otlp"] = "none"
     # How often a service refreshes its gauges (consumer lag, outbox backlog, unfinished submissions).
