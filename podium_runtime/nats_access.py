@@ -73,9 +73,9 @@ USES: dict[str, Uses] = {
         subscribes=("job.progress.>", "job.log.>", f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{SUBMISSIONS.name}.*"),
         writes=(CANCELLATIONS,),
     ),
-    "cpu_scorer": Uses(publishes_to=(SCORES,), publishes=("job.progress.>", "job.log.>", "live.>"),
+    "cpu_scorer": Uses(publishes_to=(SCORES,), publishes=("job.progress.>", "job.log.>"),
                        reads=(CANCELLATIONS,)),
-    "gpu_scorer": Uses(publishes_to=(SCORES,), publishes=("job.progress.>", "job.log.>", "live.>"),
+    "gpu_scorer": Uses(publishes_to=(SCORES,), publishes=("job.progress.>", "job.log.>"),
                        reads=(CANCELLATIONS,)),
     "leaderboard_service": Uses(
         serves=(LEADERBOARD_PREFIX,), publishes_to=(BOARD,), publishes=("leaderboard.updated.>",),

@@ -9,7 +9,9 @@ from pathlib import Path
 import yaml
 
 from deploy import nats_auth
+from deploy.specs import service_apps
 from podium_runtime import nats_access
+from tests.unit.deploy.test_specs import subject_matches
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 
@@ -42,3 +44,25 @@ def test_the_gpu_host_connects_as_the_gpu_scorer() -> None:
     env = yaml.safe_load((DEPLOY / "compose.gpu-host.yml").read_text())["services"]["gpu_scorer"]["environment"]
     assert env["PODIUM_NATS_USER"] == "gpu_scorer"
     assert env["PODIUM_NATS_PASSWORD"].startswith("${PODIUM_NATS_GPU_SCORER_PASSWORD:?")
+
+
+# --- the permissions agree with what each service's app declares ---------------------------------------------------
+
+
+def _allowed(patterns: tuple[str, ...], subject: str) -> bool:
+    return any(subject_matches(pattern, subject) for pattern in patterns)
+
+
+def test_each_service_may_publish_the_events_and_subscribe_the_subjects_its_app_declares() -> None:
+    for service, app in service_apps().items():
+        rules = nats_access.permissions(service)
+        for event in app.podium_spec.publishes:
+            assert _allowed(rules.publish, event.subject_pattern()), (service, event.__name__)
+        for subscriber in app.broker.subscribers:
+            subject = subscriber.specification.config.subject
+            stream = getattr(subscriber, "stream", None)
+            if stream is not None:  # a pull consumer: fetched through the JetStream API, acked on $JS.ACK
+                assert _allowed(rules.publish, f"$JS.API.CONSUMER.MSG.NEXT.{stream.name}.durable"), (service, subject)
+                assert _allowed(rules.publish, f"$JS.ACK.{stream.name}.durable.1.1.1.1.0"), (service, subject)
+            else:
+                assert _allowed(rules.subscribe, subject), (service, subject)
