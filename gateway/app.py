@@ -119,8 +119,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
             asyncio.create_task(identity.keep_jwks()),
             asyncio.create_task(follow(lambda: broker.connection, LEADERBOARDS.name, boards.apply, reconnects)),
             # After a NATS restart, the streams and buckets are there again even if its store was wiped.
-            asyncio.create_task(BusKeeper(lambda: broker.connection.jetstream(),
-                                          replicas=settings.stream_replicas).run(reconnects)),
+            asyncio.create_task(BusKeeper(lambda: broker.connection.jetstream(), replicas=settings.stream_replicas,
+                                          buckets=nats_access.buckets("gateway")).run(reconnects)),
         ]
         try:
             yield

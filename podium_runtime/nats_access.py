@@ -23,6 +23,7 @@ from proto.leaderboard import LEADERBOARD_PREFIX
 from proto.streams import (
     BOARD,
     CANCELLATIONS,
+    CONSUMERS,
     LEADERBOARDS,
     QA,
     RATE_LIMITS,
@@ -54,6 +55,8 @@ class Uses:
     # Core (not persisted) subjects it publishes and subscribes to.
     publishes: tuple[str, ...] = ()
     subscribes: tuple[str, ...] = ()
+    # Streams it reads besides those of its durable consumers (proto's CONSUMERS, named after their service).
+    reads_streams: tuple[StreamSpec, ...] = ()
     # KV buckets it writes, and those it only reads (watches).
     writes: tuple[KVSpec, ...] = ()
     reads: tuple[KVSpec, ...] = ()
@@ -70,6 +73,8 @@ USES: dict[str, Uses] = {
     ),
     "submission_service": Uses(
         serves=(SUBMISSIONS_PREFIX,), publishes_to=(SUBMISSIONS, SCORES), publishes=("live.>",),
+        # The scorers' consumers (queue positions) and a submission named by a max-deliveries advisory.
+        reads_streams=(SUBMISSIONS,),
         subscribes=("job.progress.>", "job.log.>", f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{SUBMISSIONS.name}.*"),
         writes=(CANCELLATIONS,),
     ),
@@ -97,11 +102,21 @@ def buckets(service: str) -> tuple[KVSpec, ...]:
     return (*uses.writes, *uses.reads)
 
 
-def _stream_api(name: str) -> list[str]:
-    """The JetStream API subjects to declare, read and consume stream `name` (never another stream's)."""
+def streams_read(service: str) -> tuple[StreamSpec, ...]:
+    """The streams a service reads: those of its durable consumers, and any it reads besides."""
+    consumed = {c.stream for c in CONSUMERS if c.durable == service or c.durable.startswith(f"{service}_")}
+    return tuple(s for s in STREAMS if s.name in consumed or s in USES[service].reads_streams)
+
+
+def _declare_api(name: str) -> list[str]:
+    """Declaring stream `name` (creating it, or bringing its config up to date), never another name."""
+    return [f"$JS.API.STREAM.CREATE.{name}", f"$JS.API.STREAM.UPDATE.{name}"]
+
+
+def _read_api(name: str) -> list[str]:
+    """The JetStream API subjects to read and consume stream `name`."""
     return [
-        f"$JS.API.STREAM.CREATE.{name}", f"$JS.API.STREAM.UPDATE.{name}", f"$JS.API.STREAM.MSG.GET.{name}",
-        f"$JS.API.DIRECT.GET.{name}", f"$JS.API.DIRECT.GET.{name}.>",
+        f"$JS.API.STREAM.MSG.GET.{name}", f"$JS.API.DIRECT.GET.{name}", f"$JS.API.DIRECT.GET.{name}.>",
         # CONSUMER.{CREATE,INFO,DELETE,NAMES,LIST}.<stream>[...] and CONSUMER.{DURABLE.CREATE,MSG.NEXT}.<stream>...
         f"$JS.API.CONSUMER.*.{name}", f"$JS.API.CONSUMER.*.{name}.>", f"$JS.API.CONSUMER.*.*.{name}.>",
         f"$JS.ACK.{name}.>", f"$JS.FC.{name}.>",
@@ -112,10 +127,12 @@ def permissions(service: str) -> Permissions:
     """The service's allow lists (everything else is refused by the server)."""
     uses = USES[service]
     publish = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*"]
-    for spec in STREAMS:
-        publish += _stream_api(spec.name)
+    for spec in STREAMS:  # every service declares every stream at its start (and after a wiped store)
+        publish += _declare_api(spec.name)
+    for spec in streams_read(service):
+        publish += _read_api(spec.name)
     for spec in buckets(service):
-        publish += _stream_api(f"KV_{spec.name}")
+        publish += [*_declare_api(f"KV_{spec.name}"), *_read_api(f"KV_{spec.name}")]
     for spec in uses.writes:
         publish += [f"$KV.{spec.name}.>", f"$JS.API.STREAM.PURGE.KV_{spec.name}"]
     for spec in uses.publishes_to:

@@ -3,7 +3,8 @@ and the real auth_service answering `rpc.auth.>`) without credentials, or with t
 the gateway (a scorer, which runs participants' code nearby, is the likeliest to leak them).
 
 Each case must end refused: the connection, or the publish/subscribe (the server's "Permissions Violation", and no
-answer). Beside each, the control that shows the case means something: the same request with the right user works."""
+answer); likewise reading a stream the service does not consume. Beside each, the control that shows the case
+means something: the same request with the right user works."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ from podium_runtime.rpc import call
 from proto import identity as ops
 from proto.identity import TeamList
 from proto.rpc import Principal
-from proto.streams import LEADERBOARDS
+from proto.streams import LEADERBOARDS, QA
+from proto.subjects import QA_ALL
 
 pytestmark = pytest.mark.system
 
@@ -167,3 +169,17 @@ async def test_no_other_service_reads_the_leaderboards_bucket(
     # Nor may it write a board.
     with pytest.raises((nats.errors.TimeoutError, nats.js.errors.Error)):
         await kv.put(PROBE_KEY, b"forged")
+
+
+# --- streams a service does not consume ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", ["cpu_scorer", "gpu_scorer", "auth_service", "gateway"])
+async def test_a_service_cannot_read_the_questions_stream(nc: NatsClient, as_user: Callable, service: str) -> None:
+    """Q&A events (private questions among them) are the leaderboard service's to read, not a scorer's."""
+    other = await as_user(service)
+    js = other.client.jetstream(timeout=SHORT)
+    with pytest.raises((nats.errors.TimeoutError, nats.js.errors.Error)):
+        await js.pull_subscribe(QA_ALL, stream=QA.name)
+    with pytest.raises((nats.errors.TimeoutError, nats.js.errors.Error)):
+        await js.get_last_msg(QA.name, QA_ALL)

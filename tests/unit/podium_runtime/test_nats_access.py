@@ -118,3 +118,16 @@ def test_the_rendered_block_is_a_valid_config(tmp_path: Path) -> None:
                                  text=True, env=env)
         assert checked.returncode == 0, checked.stderr + checked.stdout
     assert "$PODIUM_NATS_GATEWAY_PASSWORD" in nats_access.authorization_block({}, from_environment=True)
+
+
+def test_a_service_reads_only_the_streams_it_consumes() -> None:
+    """Q&A (private questions), team and board events are read by the leaderboard service, not by a scorer."""
+    for service in ("cpu_scorer", "gpu_scorer", "auth_service", "gateway"):
+        for stream in ("QA", "TEAMS", "BOARD", "SCORES"):
+            for subject in (f"$JS.API.CONSUMER.CREATE.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}.c.qa.>",
+                            f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}"):
+                assert not may_publish(service, subject), (service, subject)
+    assert may_publish("cpu_scorer", "$JS.API.CONSUMER.MSG.NEXT.SUBMISSIONS.cpu_scorer")
+    assert may_publish("cpu_scorer", "$JS.ACK.SUBMISSIONS.cpu_scorer.1.2.3.4.0")
+    assert may_publish("leaderboard_service", "$JS.API.CONSUMER.CREATE.QA.leaderboard_service_qa.qa.>")
+    assert may_publish("submission_service", "$JS.API.STREAM.MSG.GET.SUBMISSIONS")
