@@ -92,7 +92,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     reconnects = Reconnects()
     broker = broker or NatsBroker(
         settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None,
-        middlewares=(NatsTelemetryMiddleware(),), reconnected_cb=reconnects.callback, security=settings.nats_security(),
+        middlewares=(NatsTelemetryMiddleware(),), reconnected_cb=reconnects.callback,
+        **settings.nats_broker_options(),
     )
     services = ServiceClient(broker, settings.service_timeout_s)
     identity = Identity(TokenVerifier(settings.jwt_issuer, settings.jwt_audience, keys={}, versions={}), services)

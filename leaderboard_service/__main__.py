@@ -39,7 +39,7 @@ async def _rebuild(settings: LeaderboardServiceSettings, accept_lost_history: bo
         async with pool.acquire() as conn:
             await apply_migrations(conn, projection.SCHEMA, service_migrations("leaderboard_service"))
         report = await rebuild(pool, js, handlers.competition, accept_lost_history=accept_lost_history)
-        broker = NatsBroker(settings.nats_servers, serializer=None, security=settings.nats_security())
+        broker = NatsBroker(settings.nats_servers, serializer=None, **settings.nats_broker_options())
         await broker.connect()
         handlers.pool, handlers.broker, handlers.boards = pool, broker, await js.key_value(LEADERBOARDS.name)
         await handlers.publish_all()

@@ -5,6 +5,7 @@ that declares them. Pure functions: the embedded stack, compose and Helm all ren
 The rules that matter:
 - only the gateway publishes requests on `rpc.>` (every request carries the actor the gateway verified);
   a service answers only on the reply subject of a request it received (`allow_responses`);
+- each user receives replies under an inbox prefix of its own (`_INBOX_<user>.>`), never another's;
 - the `leaderboards` KV bucket (unrevealed private boards) is read only by the gateway and the leaderboard
   service: no other user may create a consumer on, get a message from, or subscribe to `KV_leaderboards`;
 - a stream or bucket may be created or updated only under its own name (no mirror, source or republish of
@@ -96,6 +97,13 @@ class Permissions:
     allow_responses: bool
 
 
+def inbox_prefix(user: str) -> str:
+    """Where a service's replies come (its requests', JetStream API calls', KV watches' deliveries): a prefix of its
+    own, so no other user may subscribe to them (under the shared `_INBOX.>` any user would see every reply, the
+    gateway's board watch included)."""
+    return f"_INBOX_{user}"
+
+
 def buckets(service: str) -> tuple[KVSpec, ...]:
     """The KV buckets a service declares at its start: those it writes or reads, and no other."""
     uses = USES[service]
@@ -138,7 +146,8 @@ def permissions(service: str) -> Permissions:
     for spec in uses.publishes_to:
         publish += list(spec.subjects)
     publish += [*uses.calls, *uses.publishes]
-    subscribe = ["_INBOX.>", health(service), *(f"{prefix}.>" for prefix in uses.serves), *uses.subscribes]
+    subscribe = [f"{inbox_prefix(user_name(service))}.>", health(service),
+                 *(f"{prefix}.>" for prefix in uses.serves), *uses.subscribes]
     # Every service answers its health probe, so every one may reply to the requests it receives.
     return Permissions(tuple(dict.fromkeys(publish)), tuple(dict.fromkeys(subscribe)), allow_responses=True)
 

@@ -107,7 +107,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
     reconnects = Reconnects()
     broker = NatsBroker(
         settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log,
-        security=settings.nats_security(),
+        **settings.nats_broker_options(),
         middlewares=(NatsTelemetryMiddleware(), NatsPrometheusMiddleware(registry=REGISTRY, app_name=spec.name)),
         reconnected_cb=reconnects.callback,
     )

@@ -6,11 +6,13 @@ Postgres or S3/MinIO is only a matter of setting these variables.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from faststream.security import SASLPlaintext
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from podium_runtime.nats_access import inbox_prefix
 
 # Ports of the embedded stack when started by `make run` (chosen away from the usual ones so a system
 # Postgres or MinIO on the same machine does not collide).
@@ -56,15 +58,20 @@ class PlatformSettings(BaseSettings):
 
     @property
     def nats_auth(self) -> dict[str, str]:
-        """nats-py's `connect` keywords for this process's credentials (none when no user is set)."""
+        """nats-py's `connect` keywords for this process's credentials and its own inbox prefix, the only one its
+        user may subscribe to (none of them when no user is set)."""
         if not self.nats_user:
             return {}
-        return {"user": self.nats_user, "password": self.nats_password.get_secret_value()}
+        return {"user": self.nats_user, "password": self.nats_password.get_secret_value(),
+                "inbox_prefix": inbox_prefix(self.nats_user)}
 
-    def nats_security(self) -> SASLPlaintext | None:
-        """The same credentials for FastStream's NatsBroker (`security=`)."""
+    def nats_broker_options(self) -> dict[str, Any]:
+        """The same for FastStream's NatsBroker (`security=`, `inbox_prefix=`)."""
         auth = self.nats_auth
-        return SASLPlaintext(username=auth["user"], password=auth["password"]) if auth else None
+        if not auth:
+            return {}
+        return {"security": SASLPlaintext(username=auth["user"], password=auth["password"]),
+                "inbox_prefix": auth["inbox_prefix"]}
     # Where spans go: "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT), "console" (stderr) or "none".
     traces_exporter: Literal["none", "console", "otlp"] = "none"
     # How often a service refreshes its gauges (consumer lag, outbox backlog, unfinished submissions).

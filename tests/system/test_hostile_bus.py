@@ -50,8 +50,9 @@ class Connection:
         async def on_error(exc: Exception) -> None:
             self.errors.append(str(exc))
 
-        auth = {} if user is None else {
-            "user": user, "password": stack.nats_passwords[user] if password is None else password}
+        auth: dict[str, str] = {} if user is None else {
+            "user": user, "password": stack.nats_passwords[user] if password is None else password,
+            "inbox_prefix": nats_access.inbox_prefix(user)}
         self.client = await nats.connect(stack.env()["PODIUM_NATS_URL"], allow_reconnect=False, connect_timeout=5,
                                          error_cb=on_error, **auth)
         return self.client
@@ -183,3 +184,21 @@ async def test_a_service_cannot_read_the_questions_stream(nc: NatsClient, as_use
         await js.pull_subscribe(QA_ALL, stream=QA.name)
     with pytest.raises((nats.errors.TimeoutError, nats.js.errors.Error)):
         await js.get_last_msg(QA.name, QA_ALL)
+
+
+# --- other users' replies ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inbox", ["_INBOX.>", "_INBOX_gateway.>", "_INBOX_leaderboard_service.>", ">"])
+async def test_no_service_listens_to_another_users_replies(as_user: Callable, inbox: str) -> None:
+    """Replies (rpc answers, JetStream API answers, a KV watch's deliveries: the gateway's board watch) go to the
+    requester's own inbox prefix; a scorer subscribing to another's is refused."""
+    other = await as_user("cpu_scorer")
+    seen: list[bytes] = []
+
+    async def on_reply(message: Msg) -> None:
+        seen.append(message.data)
+
+    await other.client.subscribe(inbox, cb=on_reply)
+    await wait_for_violation(other)
+    assert any("subscription" in violation.lower() for violation in other.violations())

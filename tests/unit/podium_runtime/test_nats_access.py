@@ -131,3 +131,13 @@ def test_a_service_reads_only_the_streams_it_consumes() -> None:
     assert may_publish("cpu_scorer", "$JS.ACK.SUBMISSIONS.cpu_scorer.1.2.3.4.0")
     assert may_publish("leaderboard_service", "$JS.API.CONSUMER.CREATE.QA.leaderboard_service_qa.qa.>")
     assert may_publish("submission_service", "$JS.API.STREAM.MSG.GET.SUBMISSIONS")
+
+
+def test_each_user_receives_replies_under_its_own_inbox_prefix_only() -> None:
+    for service in nats_access.SERVICES:
+        own = nats_access.inbox_prefix(service)
+        assert may_subscribe(service, f"{own}.abc.1")
+        assert not may_subscribe(service, "_INBOX.abc.1")
+        for other in nats_access.SERVICES:
+            if other != service:
+                assert not may_subscribe(service, f"{nats_access.inbox_prefix(other)}.abc.1"), (service, other)
