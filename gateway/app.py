@@ -106,7 +106,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     async def platform_connections(app: Litestar) -> AsyncIterator[None]:
         await broker.start()
         js = broker.connection.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
+        await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned("gateway"))
         await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets("gateway"))
         rate_store.kv = await js.key_value(RATE_LIMITS.name)
         # Direct uploads are streamed to object storage through presigned URLs.
@@ -121,7 +121,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
             asyncio.create_task(follow(lambda: broker.connection, LEADERBOARDS.name, boards.apply, reconnects)),
             # After a NATS restart, the streams and buckets are there again even if its store was wiped.
             asyncio.create_task(BusKeeper(lambda: broker.connection.jetstream(), replicas=settings.stream_replicas,
-                                          buckets=nats_access.buckets("gateway")).run(reconnects)),
+                                          buckets=nats_access.buckets("gateway"),
+                                          updates=nats_access.streams_owned("gateway")).run(reconnects)),
         ]
         try:
             yield

@@ -34,7 +34,7 @@ async def _rebuild(settings: LeaderboardServiceSettings, accept_lost_history: bo
     pool = await create_pg_pool(settings, max_size=2)
     try:
         js = client.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
+        await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned("leaderboard_service"))
         await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets("leaderboard_service"))
         async with pool.acquire() as conn:
             await apply_migrations(conn, projection.SCHEMA, service_migrations("leaderboard_service"))

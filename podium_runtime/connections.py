@@ -3,7 +3,7 @@ JetStream streams every service relies on. Nothing here connects at import time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import asyncpg
 import nats.js.errors
@@ -52,15 +52,19 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create the platform's streams, or bring an existing one's config up to date (safe to run twice)."""
+async def ensure_streams(js: JetStreamContext, replicas: int = 1, updates: Collection[str] | None = None) -> None:
+    """Create the platform's streams, or bring an existing one's config up to date (safe to run twice).
+
+    `updates`: the streams this process may update (a service's NATS user may update only those it owns, see
+    `nats_access.streams_owned`); an existing stream outside it is left to its owner. None: all of them."""
     for spec in STREAMS:
         config = stream_config(spec, replicas)
         try:
             await js.add_stream(config)
         except nats.js.errors.BadRequestError:
             # Already there (another service may have created it a moment ago): align its config.
-            await js.update_stream(config)
+            if updates is None or spec.name in updates:
+                await js.update_stream(config)
 
 
 async def ensure_kv_buckets(

@@ -8,8 +8,9 @@ The rules that matter:
 - each user receives replies under an inbox prefix of its own (`_INBOX_<user>.>`), never another's;
 - the `leaderboards` KV bucket (unrevealed private boards) is read only by the gateway and the leaderboard
   service: no other user may create a consumer on, get a message from, or subscribe to `KV_leaderboards`;
-- a stream or bucket may be created or updated only under its own name (no mirror, source or republish of
-  another one under a new name), and a bucket only by the services that use it.
+- a stream or bucket may be created only under its own name (no mirror, source or republish of another one under a
+  new name), a bucket only by the services that use it; a stream's config is updated only by its owner (`owns`:
+  never a scorer), since an update could add a source, a mirror or a republish.
 
 The `admin` user (tests, bench, operators' tools) has every permission; services never run as it.
 """
@@ -56,6 +57,10 @@ class Uses:
     # Core (not persisted) subjects it publishes and subscribes to.
     publishes: tuple[str, ...] = ()
     subscribes: tuple[str, ...] = ()
+    # Streams whose config it keeps up to date (the only user that may update them: an update could add a source,
+    # a mirror or a republish of another stream, the leaderboards bucket's included). Any service may create a
+    # missing platform stream with proto's config.
+    owns: tuple[StreamSpec, ...] = ()
     # Streams it reads besides those of its durable consumers (proto's CONSUMERS, named after their service).
     reads_streams: tuple[StreamSpec, ...] = ()
     # KV buckets it writes, and those it only reads (watches).
@@ -70,10 +75,12 @@ USES: dict[str, Uses] = {
         writes=(RATE_LIMITS,), reads=(TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES, LEADERBOARDS),
     ),
     "auth_service": Uses(
-        serves=(AUTH_PREFIX,), publishes_to=(TEAMS, QA), writes=(TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES),
+        serves=(AUTH_PREFIX,), publishes_to=(TEAMS, QA), owns=(TEAMS, QA),
+        writes=(TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES),
     ),
     "submission_service": Uses(
         serves=(SUBMISSIONS_PREFIX,), publishes_to=(SUBMISSIONS, SCORES), publishes=("live.>",),
+        owns=(SUBMISSIONS, SCORES),
         # The scorers' consumers (queue positions) and a submission named by a max-deliveries advisory.
         reads_streams=(SUBMISSIONS,),
         subscribes=("job.progress.>", "job.log.>", f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{SUBMISSIONS.name}.*"),
@@ -84,7 +91,7 @@ USES: dict[str, Uses] = {
     "gpu_scorer": Uses(publishes_to=(SCORES,), publishes=("job.progress.>", "job.log.>"),
                        reads=(CANCELLATIONS,)),
     "leaderboard_service": Uses(
-        serves=(LEADERBOARD_PREFIX,), publishes_to=(BOARD,), publishes=("leaderboard.updated.>",),
+        serves=(LEADERBOARD_PREFIX,), publishes_to=(BOARD,), owns=(BOARD,), publishes=("leaderboard.updated.>",),
         writes=(LEADERBOARDS,),
     ),
 }
@@ -116,9 +123,14 @@ def streams_read(service: str) -> tuple[StreamSpec, ...]:
     return tuple(s for s in STREAMS if s.name in consumed or s in USES[service].reads_streams)
 
 
-def _declare_api(name: str) -> list[str]:
-    """Declaring stream `name` (creating it, or bringing its config up to date), never another name."""
-    return [f"$JS.API.STREAM.CREATE.{name}", f"$JS.API.STREAM.UPDATE.{name}"]
+def streams_owned(service: str) -> frozenset[str]:
+    """The names of the streams a service may update (its `owns`)."""
+    return frozenset(spec.name for spec in USES[service].owns)
+
+
+def _declare_api(name: str, *, update: bool = True) -> list[str]:
+    """Declaring stream `name` (creating it, and with `update` bringing its config up to date), never another name."""
+    return [f"$JS.API.STREAM.CREATE.{name}", *([f"$JS.API.STREAM.UPDATE.{name}"] if update else [])]
 
 
 def _read_api(name: str) -> list[str]:
@@ -135,12 +147,12 @@ def permissions(service: str) -> Permissions:
     """The service's allow lists (everything else is refused by the server)."""
     uses = USES[service]
     publish = ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*"]
-    for spec in STREAMS:  # every service declares every stream at its start (and after a wiped store)
-        publish += _declare_api(spec.name)
+    for spec in STREAMS:  # every service creates a missing stream at its start (and after a wiped store)
+        publish += _declare_api(spec.name, update=spec in uses.owns)
     for spec in streams_read(service):
         publish += _read_api(spec.name)
     for spec in buckets(service):
-        publish += [*_declare_api(f"KV_{spec.name}"), *_read_api(f"KV_{spec.name}")]
+        publish += [*_declare_api(f"KV_{spec.name}", update=False), *_read_api(f"KV_{spec.name}")]
     for spec in uses.writes:
         publish += [f"$KV.{spec.name}.>", f"$JS.API.STREAM.PURGE.KV_{spec.name}"]
     for spec in uses.publishes_to:

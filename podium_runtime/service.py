@@ -118,7 +118,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
     async def on_startup() -> None:
         await broker.connect()
         js = broker.connection.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
+        await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned(spec.name))
         await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets(spec.name))
         if spec.schema is not None:
             runtime.pool = await create_pg_pool(settings)
@@ -138,7 +138,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
             await spec.startup(runtime)
         keeper = BusKeeper(
             lambda: broker.connection.jetstream(), replicas=settings.stream_replicas, consumers=spec.consumers,
-            buckets=nats_access.buckets(spec.name),
+            buckets=nats_access.buckets(spec.name), updates=nats_access.streams_owned(spec.name),
             pool=runtime.pool, schema=spec.schema,
             restore=(lambda wiped: spec.restore(runtime, wiped)) if spec.restore else None)
         await keeper.check()  # the streams and buckets are declared above

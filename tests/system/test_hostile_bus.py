@@ -202,3 +202,18 @@ async def test_no_service_listens_to_another_users_replies(as_user: Callable, in
     await other.client.subscribe(inbox, cb=on_reply)
     await wait_for_violation(other)
     assert any("subscription" in violation.lower() for violation in other.violations())
+
+
+@pytest.mark.parametrize("service", ["cpu_scorer", "gpu_scorer", "gateway"])
+async def test_a_service_cannot_source_the_leaderboards_into_a_stream_it_reads(
+    nc: NatsClient, as_user: Callable, service: str
+) -> None:
+    """An update adding the bucket's stream as a source of SUBMISSIONS (which a scorer consumes) is refused: only a
+    stream's owner updates it, and no scorer owns one."""
+    other = await as_user(service)
+    js = other.client.jetstream(timeout=SHORT)
+    current = (await nc.jetstream().stream_info("SUBMISSIONS")).config
+    with pytest.raises((nats.errors.TimeoutError, nats.js.errors.Error)):
+        await js.update_stream(StreamConfig(name=current.name, subjects=current.subjects,
+                                            sources=[StreamSource(name=f"KV_{LEADERBOARDS.name}")]))
+    assert (await nc.jetstream().stream_info("SUBMISSIONS")).config.sources in (None, [])

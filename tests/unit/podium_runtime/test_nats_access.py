@@ -141,3 +141,14 @@ def test_each_user_receives_replies_under_its_own_inbox_prefix_only() -> None:
         for other in nats_access.SERVICES:
             if other != service:
                 assert not may_subscribe(service, f"{nats_access.inbox_prefix(other)}.abc.1"), (service, other)
+
+
+def test_only_a_streams_owner_updates_it_and_no_scorer_owns_one() -> None:
+    """An update could add a source or a republish (of the leaderboards bucket, say) to a stream its user reads."""
+    for spec in STREAMS:
+        updaters = [s for s in nats_access.SERVICES if may_publish(s, f"$JS.API.STREAM.UPDATE.{spec.name}")]
+        assert len(updaters) == 1, (spec.name, updaters)
+        assert updaters[0] not in ("cpu_scorer", "gpu_scorer", "gateway")
+    for bucket in KV_BUCKETS:
+        assert not any(may_publish(s, f"$JS.API.STREAM.UPDATE.KV_{bucket.name}") for s in nats_access.SERVICES)
+    assert nats_access.streams_owned("cpu_scorer") == frozenset()
