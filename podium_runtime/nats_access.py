@@ -10,7 +10,9 @@ The rules that matter:
   service: no other user may create a consumer on, get a message from, or subscribe to `KV_leaderboards`;
 - a stream or bucket may be created only under its own name (no mirror, source or republish of another one under a
   new name), a bucket only by the services that use it; a stream's config is updated only by its owner (`owns`:
-  never a scorer), since an update could add a source, a mirror or a republish.
+  never a scorer), since an update could add a source, a mirror or a republish;
+- a service reads (consumes, gets messages from) only the streams of its durable consumers and those named in
+  `reads_streams`: no scorer reads the Q&A, team or board events.
 
 The `admin` user (tests, bench, operators' tools) has every permission; services never run as it.
 """
@@ -35,6 +37,7 @@ from proto.streams import (
     SUBMISSIONS,
     TEAMS,
     TOKEN_VERSIONS,
+    ConsumerSpec,
     KVSpec,
     StreamSpec,
 )
@@ -105,10 +108,18 @@ class Permissions:
 
 
 def inbox_prefix(user: str) -> str:
-    """Where a service's replies come (its requests', JetStream API calls', KV watches' deliveries): a prefix of its
-    own, so no other user may subscribe to them (under the shared `_INBOX.>` any user would see every reply, the
-    gateway's board watch included)."""
+    """Where a service's replies come (its requests', JetStream API calls', KV watches' and pull consumers'
+    deliveries): a prefix of its own, so no other user may subscribe to them (under the shared `_INBOX.>` any user
+    would see every reply, the gateway's board watch included). Each service's user is named after it."""
     return f"_INBOX_{user}"
+
+
+def consumer_owner(spec: ConsumerSpec) -> str:
+    """The service a durable consumer belongs to: proto names each after its service."""
+    owners = [s for s in SERVICES if spec.durable == s or spec.durable.startswith(f"{s}_")]
+    if len(owners) != 1:
+        raise ValueError(f"durable consumer {spec.durable!r} is not named after one service")
+    return owners[0]
 
 
 def buckets(service: str) -> tuple[KVSpec, ...]:
@@ -119,7 +130,7 @@ def buckets(service: str) -> tuple[KVSpec, ...]:
 
 def streams_read(service: str) -> tuple[StreamSpec, ...]:
     """The streams a service reads: those of its durable consumers, and any it reads besides."""
-    consumed = {c.stream for c in CONSUMERS if c.durable == service or c.durable.startswith(f"{service}_")}
+    consumed = {c.stream for c in CONSUMERS if consumer_owner(c) == service}
     return tuple(s for s in STREAMS if s.name in consumed or s in USES[service].reads_streams)
 
 
