@@ -11,6 +11,7 @@ from auth_service import accounts, rules
 from auth_service.app import AuthServiceSettings
 from auth_service.passwords import hash_password
 from auth_service.token_versions import TokenVersions
+from podium_runtime import nats_access
 from podium_runtime.connections import create_pg_pool, ensure_kv_buckets
 from podium_runtime.migrations import apply_migrations, service_migrations
 from podium_runtime.rpc import Refused
@@ -24,13 +25,14 @@ DEMO_TEAM = ("demo-team", "podium-demo")
 
 async def _publish_version(settings: AuthServiceSettings, account_id: int, version: int) -> None:
     try:
-        client = await nats.connect(settings.nats_servers, connect_timeout=2, max_reconnect_attempts=0)
+        client = await nats.connect(settings.nats_servers, connect_timeout=2, max_reconnect_attempts=0,
+                                    **settings.nats_auth)
     except Exception as exc:  # NATS down: auth_service reconciles every version from PostgreSQL at its start
         log.warning("could not publish the token version; it is applied at auth_service's next start: %r", exc)
         return
     try:
         js = client.jetstream()
-        await ensure_kv_buckets(js, settings.stream_replicas)
+        await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets("auth_service"))
         await TokenVersions(await js.key_value(TOKEN_VERSIONS.name)).publish(str(account_id), version)
     finally:
         await client.close()

@@ -40,7 +40,7 @@ import httpx
 import nats
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip, seed_ground_truth
-from deploy.run import SERVICES, service_env
+from deploy.run import SERVICES, own_user, service_env
 from deploy.stack import (
     HOST,
     EmbeddedStack,
@@ -85,6 +85,9 @@ class NatsCluster:
     """Three nats-server processes on loopback, clustered, with JetStream (streams get 3 replicas)."""
 
     folder: Path
+    # The nats-server config with the users and their permissions (the stack's `write_nats_config`): every node
+    # loads the same one, so a client's credentials hold on whichever node it reaches.
+    config: Path | None = None
     ports: list[tuple[int, int, int]] = field(default_factory=list)  # (client, cluster, monitor) per node
     nodes: dict[int, Server] = field(default_factory=dict)
 
@@ -103,6 +106,8 @@ class NatsCluster:
         argv = [venv_binary("nats-server"), "-a", HOST, "-p", str(client), "-m", str(monitor), "-js", "-sd",
                 str(store), "--server_name", f"podium-{index}", "--cluster_name", "podium",
                 "--cluster", f"nats://{HOST}:{cluster}", "--routes", routes]
+        if self.config is not None:
+            argv += ["-c", str(self.config)]
         self.nodes[index] = spawn(f"nats-{index}", argv, self.folder / f"nats-{index}.log", signal.SIGTERM)
 
     def start(self) -> None:
@@ -157,7 +162,7 @@ class Platform:
 
     def start(self) -> None:
         if self.cluster:
-            self.nats = NatsCluster(self.folder / "cluster")
+            self.nats = NatsCluster(self.folder / "cluster", self.stack.write_nats_config(self.folder / "cluster"))
             self.nats.start()
             self.stack.data_dir.mkdir(parents=True, exist_ok=True)
             (self.stack.data_dir / "logs").mkdir(exist_ok=True)
@@ -181,7 +186,7 @@ class Platform:
     def start_service(self, module: str) -> None:
         port = self.env[f"PODIUM_{module.upper()}_HTTP_PORT"]
         server = spawn(module, [sys.executable, "-m", module], self.folder / f"{module}.log", signal.SIGTERM,
-                       env=self.env)
+                       env=own_user(self.stack, module, self.env))
         self.services[module] = server
         wait_until(lambda: http_ok(f"http://{HOST}:{port}/readiness"), module, 60, server.proc, server.log)
 
@@ -324,9 +329,10 @@ async def wipe_faults(platform: Platform, log: list[tuple[str, float]]) -> None:
     await asyncio.sleep(4)
 
 
-async def leaderboard_caught_up(nats_url: str, deadline: float) -> None:
+async def leaderboard_caught_up(env: dict[str, str], deadline: float) -> None:
     """Until every leaderboard consumer has nothing pending and nothing unacknowledged (or the deadline)."""
-    client = await nats.connect(nats_url.split(","))
+    client = await nats.connect(env["PODIUM_NATS_URL"].split(","), user=env["PODIUM_NATS_USER"],
+                                password=env["PODIUM_NATS_PASSWORD"])
     try:
         js = client.jetstream()
         while time.monotonic() < deadline:
@@ -356,7 +362,7 @@ async def invariants(platform: Platform, tally: Tally, settle_s: float, *, wiped
         scored = await conn.fetchval(
             "SELECT count(*) FROM submissions.submissions WHERE status = 'scored' AND task_id = $1", TASK)
         # The last scores reach the projection: a message a killed leaderboard held comes back after AckWait.
-        await leaderboard_caught_up(platform.env["PODIUM_NATS_URL"], deadline)
+        await leaderboard_caught_up(platform.env, deadline)
         projected = await conn.fetchval(
             "SELECT count(DISTINCT submission_id) FROM leaderboard.scores WHERE task_id = $1", TASK)
         duplicates = await conn.fetchval(

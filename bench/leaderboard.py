@@ -25,6 +25,7 @@ import msgspec
 import nats
 import websockets
 
+from deploy.run import own_user
 from deploy.stack import EmbeddedStack, StackPorts, free_port, http_ok, spawn, stop_all, wait_until
 from leaderboard_service import projection
 from leaderboard_service.rebuild import rebuild
@@ -113,7 +114,7 @@ async def fan_out(gateway: str, token: str, kv, board: bytes, clients: int) -> l
 async def run(args: argparse.Namespace, stack: EmbeddedStack, folder: Path) -> None:
     env = {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1"}
     settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()})
-    nc = await nats.connect(env["PODIUM_NATS_URL"])
+    nc = await nats.connect(env["PODIUM_NATS_URL"], **settings.nats_auth)
     js = nc.jetstream()
     await ensure_streams(js)
     await ensure_kv_buckets(js)
@@ -139,11 +140,12 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, folder: Path) -> N
     try:
         auth_port, gateway_port, hello_port = free_port(), free_port(), free_port()
         servers.append(spawn("auth_service", [sys.executable, "-m", "auth_service"], folder / "auth.log",
-                             signal.SIGTERM, env={**env, "PODIUM_AUTH_SERVICE_HTTP_PORT": str(auth_port)}))
+                             signal.SIGTERM, env={**own_user(stack, "auth_service", env),
+                                                  "PODIUM_AUTH_SERVICE_HTTP_PORT": str(auth_port)}))
         wait_until(lambda: http_ok(f"http://127.0.0.1:{auth_port}/readiness"), "auth_service", 60,
                    servers[-1].proc, servers[-1].log)
         servers.append(spawn("gateway", [sys.executable, "-m", "gateway"], folder / "gateway.log", signal.SIGTERM,
-                             env={**env, "PODIUM_GATEWAY_HTTP_PORT": str(gateway_port),
+                             env={**own_user(stack, "gateway", env), "PODIUM_GATEWAY_HTTP_PORT": str(gateway_port),
                                   "PODIUM_RATE_LIMIT_PER_MINUTE": "100000000", "PODIUM_LOG_LEVEL": "WARNING"}))
         wait_until(lambda: http_ok(f"http://127.0.0.1:{gateway_port}/readiness"), "gateway", 60,
                    servers[-1].proc, servers[-1].log)

@@ -71,6 +71,12 @@ def service_env(stack: EmbeddedStack, free_ports: bool) -> dict[str, str]:
     return env
 
 
+def own_user(stack: EmbeddedStack, module: str, env: dict[str, str]) -> dict[str, str]:
+    """`env` with the service's own NATS user in place of the stack's admin (which tools and seeding use)."""
+    own = stack.service_env(module)
+    return {**env, "PODIUM_NATS_USER": own["PODIUM_NATS_USER"], "PODIUM_NATS_PASSWORD": own["PODIUM_NATS_PASSWORD"]}
+
+
 def start_services(stack: EmbeddedStack, env: dict[str, str]) -> list[Server]:
     """Start each service and wait for its readiness; on failure stop those already started."""
     started: list[Server] = []
@@ -82,7 +88,7 @@ def start_services(stack: EmbeddedStack, env: dict[str, str]) -> list[Server]:
                 [sys.executable, "-m", service.module],
                 stack.data_dir / "logs" / f"{service.module}.log",
                 signal.SIGTERM,
-                env=env,
+                env=own_user(stack, service.module, env),
             )
             started.append(server)
             ready = f"http://{HOST}:{port}/readiness"
@@ -147,7 +153,8 @@ Podium is running (started in {time.monotonic() - started_at:.1f} s).
   gateway      http://{HOST}:{gateway_port}/
   API docs     http://{HOST}:{gateway_port}/docs
   health       http://{HOST}:{gateway_port}/api/v1/health
-  NATS         {stack.env()["PODIUM_NATS_URL"]}
+  NATS         {stack.env()["PODIUM_NATS_URL"]}  (tools: user "{stack.env()["PODIUM_NATS_USER"]}", password in \
+{stack.data_dir / "nats" / "auth.conf"})
   PostgreSQL   {stack.env()["PODIUM_POSTGRES_DSN"]}
   S3           http://{stack.env()["PODIUM_S3_ENDPOINT"]}  (access key {stack.s3_access_key})
   logs         {stack.data_dir / "logs"}/

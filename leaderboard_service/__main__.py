@@ -12,6 +12,7 @@ from faststream.nats import NatsBroker
 from leaderboard_service import projection
 from leaderboard_service.app import LeaderboardServiceSettings, create_app, create_handlers
 from leaderboard_service.rebuild import HistoryLost, rebuild
+from podium_runtime import nats_access
 from podium_runtime.connections import create_pg_pool, ensure_kv_buckets, ensure_streams
 from podium_runtime.main import serve
 from podium_runtime.migrations import apply_migrations, service_migrations
@@ -29,16 +30,16 @@ def main(ctx: click.Context) -> None:
 
 async def _rebuild(settings: LeaderboardServiceSettings, accept_lost_history: bool) -> str:
     handlers = create_handlers(settings)
-    client = await nats.connect(settings.nats_servers)
+    client = await nats.connect(settings.nats_servers, **settings.nats_auth)
     pool = await create_pg_pool(settings, max_size=2)
     try:
         js = client.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
-        await ensure_kv_buckets(js, settings.stream_replicas)
+        await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned("leaderboard_service"))
+        await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets("leaderboard_service"))
         async with pool.acquire() as conn:
             await apply_migrations(conn, projection.SCHEMA, service_migrations("leaderboard_service"))
         report = await rebuild(pool, js, handlers.competition, accept_lost_history=accept_lost_history)
-        broker = NatsBroker(settings.nats_servers, serializer=None)
+        broker = NatsBroker(settings.nats_servers, serializer=None, **settings.nats_broker_options())
         await broker.connect()
         handlers.pool, handlers.broker, handlers.boards = pool, broker, await js.key_value(LEADERBOARDS.name)
         await handlers.publish_all()

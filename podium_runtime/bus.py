@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 import asyncpg
@@ -21,7 +21,7 @@ from nats.js import JetStreamContext
 from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.consumers import consumer_config
 from podium_runtime.kv_watch import Reconnects
-from proto.streams import STREAMS, ConsumerSpec
+from proto.streams import KV_BUCKETS, STREAMS, ConsumerSpec, KVSpec
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,10 @@ async def stream_epochs(js: JetStreamContext) -> dict[str, str]:
 
 class BusKeeper:
     def __init__(self, js: Callable[[], JetStreamContext], *, replicas: int = 1, consumers: Sequence[ConsumerSpec] = (),
-                 pool: asyncpg.Pool | None = None, schema: str | None = None, restore: Restore | None = None) -> None:
-        self.js, self.replicas, self.consumers = js, replicas, consumers
+                 pool: asyncpg.Pool | None = None, schema: str | None = None, restore: Restore | None = None,
+                 buckets: Sequence[KVSpec] = KV_BUCKETS, updates: Collection[str] | None = None) -> None:
+        self.js, self.replicas, self.consumers, self.buckets = js, replicas, consumers, buckets
+        self.updates = updates
         self.pool, self.schema, self.restore = pool, schema, restore
         self.known: dict[str, str] = {}  # what a service without a schema saw last
         self.wipes = 0
@@ -44,8 +46,8 @@ class BusKeeper:
     async def declare(self) -> frozenset[str]:
         """Streams, buckets, the wipe check (and `restore`), then the consumers. Returns the re-created streams."""
         js = self.js()
-        await ensure_streams(js, self.replicas)
-        await ensure_kv_buckets(js, self.replicas)
+        await ensure_streams(js, self.replicas, self.updates)
+        await ensure_kv_buckets(js, self.replicas, self.buckets)
         wiped = await self.check()
         await self.declare_consumers()
         return wiped

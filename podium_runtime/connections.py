@@ -3,6 +3,8 @@ JetStream streams every service relies on. Nothing here connects at import time.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 import asyncpg
 import nats.js.errors
 from minio import Minio
@@ -10,7 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 
 from podium_runtime.settings import LOCAL_S3_SECRET, PlatformSettings
-from proto.streams import KV_BUCKETS, STREAMS, StreamSpec
+from proto.streams import KV_BUCKETS, STREAMS, KVSpec, StreamSpec
 
 
 async def create_pg_pool(settings: PlatformSettings, *, max_size: int | None = None) -> asyncpg.Pool:
@@ -50,20 +52,27 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create the platform's streams, or bring an existing one's config up to date (safe to run twice)."""
+async def ensure_streams(js: JetStreamContext, replicas: int = 1, updates: Collection[str] | None = None) -> None:
+    """Create the platform's streams, or bring an existing one's config up to date (safe to run twice).
+
+    `updates`: the streams this process may update (a service's NATS user may update only those it owns, see
+    `nats_access.streams_owned`); an existing stream outside it is left to its owner. None: all of them."""
     for spec in STREAMS:
         config = stream_config(spec, replicas)
         try:
             await js.add_stream(config)
         except nats.js.errors.BadRequestError:
             # Already there (another service may have created it a moment ago): align its config.
-            await js.update_stream(config)
+            if updates is None or spec.name in updates:
+                await js.update_stream(config)
 
 
-async def ensure_kv_buckets(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create the platform's KV buckets where missing (creating an existing one with the same config is a no-op)."""
-    for spec in KV_BUCKETS:
+async def ensure_kv_buckets(
+    js: JetStreamContext, replicas: int = 1, buckets: Sequence[KVSpec] = KV_BUCKETS
+) -> None:
+    """Create KV buckets where missing (creating an existing one with the same config is a no-op): by default all
+    the platform's; a service passes its own (`nats_access.buckets`), the only ones its NATS user may declare."""
+    for spec in buckets:
         await js.create_key_value(
             KeyValueConfig(
                 bucket=spec.name,

@@ -39,5 +39,8 @@ def durable_subscriber(router: NatsRouter, spec: ConsumerSpec, **kwargs: Any) ->
         decoder=decode_event,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=spec.durable,
+        # None: nats-py's default, the connection's inbox prefix (the service's own, the only one its NATS user may
+        # subscribe to), where FastStream would pass the shared `_INBOX.`.
+        inbox_prefix=None,
         **kwargs,
     )

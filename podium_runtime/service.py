@@ -22,6 +22,7 @@ from faststream.nats.prometheus import NatsPrometheusMiddleware
 from minio import Minio
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from podium_runtime import nats_access
 from podium_runtime.bus import BusKeeper
 from podium_runtime.connections import create_pg_pool, create_s3, ensure_kv_buckets, ensure_streams
 from podium_runtime.kv_watch import Reconnects
@@ -106,6 +107,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
     reconnects = Reconnects()
     broker = NatsBroker(
         settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log,
+        **settings.nats_broker_options(),
         middlewares=(NatsTelemetryMiddleware(), NatsPrometheusMiddleware(registry=REGISTRY, app_name=spec.name)),
         reconnected_cb=reconnects.callback,
     )
@@ -116,8 +118,8 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
     async def on_startup() -> None:
         await broker.connect()
         js = broker.connection.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
-        await ensure_kv_buckets(js, settings.stream_replicas)
+        await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned(spec.name))
+        await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets(spec.name))
         if spec.schema is not None:
             runtime.pool = await create_pg_pool(settings)
             async with runtime.pool.acquire() as conn:
@@ -136,6 +138,7 @@ def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFast
             await spec.startup(runtime)
         keeper = BusKeeper(
             lambda: broker.connection.jetstream(), replicas=settings.stream_replicas, consumers=spec.consumers,
+            buckets=nats_access.buckets(spec.name), updates=nats_access.streams_owned(spec.name),
             pool=runtime.pool, schema=spec.schema,
             restore=(lambda wiped: spec.restore(runtime, wiped)) if spec.restore else None)
         await keeper.check()  # the streams and buckets are declared above

@@ -6,10 +6,13 @@ Postgres or S3/MinIO is only a matter of setting these variables.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+from faststream.security import SASLPlaintext
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from podium_runtime.nats_access import inbox_prefix
 
 # Ports of the embedded stack when started by `make run` (chosen away from the usual ones so a system
 # Postgres or MinIO on the same machine does not collide).
@@ -33,6 +36,10 @@ class PlatformSettings(BaseSettings):
 
     # One URL, or several comma-separated (the servers of a NATS cluster: the client fails over between them).
     nats_url: str = f"nats://127.0.0.1:{DEFAULT_NATS_PORT}"
+    # This process's own NATS user (each service has one, with only the permissions it needs: see
+    # podium_runtime.nats_access); empty: connect without credentials (a server without authorization).
+    nats_user: str = ""
+    nats_password: SecretStr = SecretStr("")
     postgres_dsn: SecretStr = SecretStr(f"postgresql://postgres@127.0.0.1:{DEFAULT_POSTGRES_PORT}/podium")
     postgres_pool_max: int = 10
     s3_endpoint: str = f"127.0.0.1:{DEFAULT_S3_PORT}"
@@ -48,6 +55,23 @@ class PlatformSettings(BaseSettings):
     @property
     def nats_servers(self) -> list[str]:
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
+    def nats_auth(self) -> dict[str, str]:
+        """nats-py's `connect` keywords for this process's credentials and its own inbox prefix, the only one its
+        user may subscribe to (none of them when no user is set)."""
+        if not self.nats_user:
+            return {}
+        return {"user": self.nats_user, "password": self.nats_password.get_secret_value(),
+                "inbox_prefix": inbox_prefix(self.nats_user)}
+
+    def nats_broker_options(self) -> dict[str, Any]:
+        """The same for FastStream's NatsBroker (`security=`, `inbox_prefix=`)."""
+        auth = self.nats_auth
+        if not auth:
+            return {}
+        return {"security": SASLPlaintext(username=auth["user"], password=auth["password"]),
+                "inbox_prefix": auth["inbox_prefix"]}
     # Where spans go: "otlp" (to OTEL_EXPORTER_OTLP_ENDPOINT), "console" (stderr) or "none".
     traces_exporter: Literal["none", "console", "otlp"] = "none"
     # How often a service refreshes its gauges (consumer lag, outbox backlog, unfinished submissions).

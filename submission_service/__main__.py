@@ -29,7 +29,7 @@ def main(ctx: click.Context) -> None:
 
 
 async def _rescore(settings: SubmissionServiceSettings, request: ops.StartRescore, wait_s: float) -> int:
-    client = await nats.connect(settings.nats_servers)
+    client = await nats.connect(settings.nats_servers, **settings.nats_auth)
     try:
         started = await call(client, ops.START_RESCORE, request, 30)
         if isinstance(started, ServiceError):

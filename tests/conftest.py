@@ -41,6 +41,9 @@ def settings(stack: EmbeddedStack) -> ServiceSettings:
     env = stack.env()
     return ServiceSettings(
         nats_url=env["PODIUM_NATS_URL"],
+        # The stack's admin NATS user: the tests' own connections (`nc`) may do anything; each service runs as its own.
+        nats_user=env["PODIUM_NATS_USER"],
+        nats_password=env["PODIUM_NATS_PASSWORD"],
         postgres_dsn=env["PODIUM_POSTGRES_DSN"],
         s3_endpoint=env["PODIUM_S3_ENDPOINT"],
         s3_access_key=env["PODIUM_S3_ACCESS_KEY"],
@@ -58,7 +61,7 @@ async def pg_pool(settings: ServiceSettings) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture
 async def nc(settings: ServiceSettings) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(settings.nats_url)
+    client = await nats.connect(settings.nats_url, **settings.nats_auth)
     await ensure_streams(client.jetstream())
     yield client
     await client.drain()
@@ -75,15 +78,16 @@ def unique() -> str:
 ADMIN = ("root-admin", "root-admin-password")
 
 
-def service_env(stack: EmbeddedStack, **extra: str) -> dict[str, str]:
-    return {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1", **extra}
+def service_env(stack: EmbeddedStack, module: str, **extra: str) -> dict[str, str]:
+    """A service's environment: the stack's, with the service's own NATS user (never the admin)."""
+    return {**os.environ, **stack.service_env(module), "PYTHONUNBUFFERED": "1", **extra}
 
 
 @contextmanager
 def service_process(module: str, stack: EmbeddedStack, folder: Path, **env: str) -> Iterator[dict[str, str]]:
     """A back-end service as its own process on a free port, ready; yields the environment it runs with."""
     port = free_port()
-    full_env = service_env(stack, **{f"PODIUM_{module.upper()}_HTTP_PORT": str(port)}, **env)
+    full_env = service_env(stack, module, **{f"PODIUM_{module.upper()}_HTTP_PORT": str(port)}, **env)
     log = folder / f"{module}.log"
     server = spawn(module, [sys.executable, "-m", module], log, signal.SIGTERM, env=full_env)
     try:
@@ -237,10 +241,11 @@ async def running_gateway(settings: GatewaySettings) -> AsyncIterator[AsyncTestC
 
 @pytest.fixture(scope="session")
 async def gateway(
-    settings: ServiceSettings, auth_service: dict[str, str], scoring_services: None
+    stack: EmbeddedStack, settings: ServiceSettings, auth_service: dict[str, str], scoring_services: None
 ) -> AsyncIterator[AsyncTestClient]:
     """The gateway app in-process (its real middleware, NATS and auth_service), as an HTTP client."""
-    async with running_gateway(gateway_settings(settings)) as client:
+    gateway_user = {"nats_user": "gateway", "nats_password": stack.nats_passwords["gateway"]}
+    async with running_gateway(gateway_settings(settings, **gateway_user)) as client:
         yield client
 
 

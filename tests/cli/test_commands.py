@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import AsyncTestClient
 
-from deploy.stack import free_port
+from deploy.stack import EmbeddedStack, free_port
 from podium_cli.live import LiveFeed
 from proto.competition import Competition
 from tests.api import bearer, login, new_team
@@ -360,9 +360,12 @@ async def test_rescore_shows_progress_and_who_moved(
 
 
 async def test_rebuild_board_runs_the_leaderboard_service_rebuild(
-    admin_cli: Cli, auth_service: dict[str, str], competition: tuple[Path, Competition]
+    admin_cli: Cli, auth_service: dict[str, str], competition: tuple[Path, Competition], stack: EmbeddedStack
 ) -> None:
-    env = {**auth_service, "PODIUM_COMPETITION_FILE": str(competition[0])}
+    # The leaderboard service's own command, as its NATS user (it writes the leaderboards bucket, which auth_service's
+    # user may not even read).
+    own = {key: stack.service_env("leaderboard_service")[key] for key in ("PODIUM_NATS_USER", "PODIUM_NATS_PASSWORD")}
+    env = {**auth_service, **own, "PODIUM_COMPETITION_FILE": str(competition[0])}
     declined = await admin_cli("admin", "rebuild-board", input="n\n", env=env)
     assert declined.exit_code == 1 and "Aborted" in declined.output
     result = await admin_cli("admin", "rebuild-board", "--yes", env=env)

@@ -12,6 +12,7 @@ import asyncpg
 from litestar.testing import AsyncTestClient
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
+from deploy.stack import EmbeddedStack
 from proto.competition import Competition
 from tests.api import bearer, login, new_team
 
@@ -73,11 +74,14 @@ async def test_rescore_of_an_unchanged_scorer_gives_an_identical_board(
 
 
 async def test_rescore_cli_prints_who_moved(
-    gateway: AsyncTestClient, admin_token: str, competition: tuple[Path, Competition], auth_service: dict[str, str]
+    gateway: AsyncTestClient, admin_token: str, competition: tuple[Path, Competition], auth_service: dict[str, str],
+    stack: EmbeddedStack,
 ) -> None:
     truth = make_ground_truth(competition[1].task("lab"))
     _, submission = await scored_submission(gateway, admin_token, truth, 0.08)
-    env = {**auth_service, "PODIUM_COMPETITION_FILE": str(competition[0])}
+    # An operator's command: it sends requests as an admin, so it connects as the NATS admin (no service may).
+    admin = {key: stack.env()[key] for key in ("PODIUM_NATS_USER", "PODIUM_NATS_PASSWORD")}
+    env = {**auth_service, **admin, "PODIUM_COMPETITION_FILE": str(competition[0])}
     result = await asyncio.to_thread(subprocess.run, [
         sys.executable, "-m", "submission_service", "rescore", "--task", "lab", "--id", str(submission),
         "--wait", "60"], env=env, capture_output=True, text=True, timeout=120)

@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from podium_runtime import nats_access
 from proto import streams
 from proto.competition import parse_competition
 
@@ -27,7 +28,9 @@ CUSTOM_KINDS = {"ScaledObject", "ServiceMonitor", "PrometheusRule"}
 # What each service connects to, as its app.py's ServiceSpec declares (schema= → Postgres, uses_s3 → S3).
 USES_POSTGRES = {"auth_service", "submission_service", "leaderboard_service"}
 USES_S3 = {"submission_service", "cpu_scorer", "gpu_scorer"}
-SECRET_KEYS = {"postgres-dsn", "s3-access-key", "s3-secret-key", "jwt-private-key-pem"}
+NATS_USERS = ("admin", *(module.replace("_", "-") for module in nats_access.SERVICES))
+SECRET_KEYS = {"postgres-dsn", "s3-access-key", "s3-secret-key", "jwt-private-key-pem",
+               *(f"nats-{user}-password" for user in NATS_USERS)}
 
 # The three inputs the chart refuses to guess (see values.yaml): what `helm install` is given.
 INSTALL_VALUES: dict[str, Any] = {
@@ -47,7 +50,8 @@ RELEASES: dict[str, dict[str, Any]] = {
                     "tls": [{"secretName": "tls", "hosts": ["podium.example.com"]}]},
         "secrets": {"existingSecret": "", "create": True, "postgresDsn": "postgresql://podium:x@db/podium",
                     "s3AccessKey": "key", "s3SecretKey": "secret-key",
-                    "jwtPrivateKeyPem": "-----BEGIN PRIVATE KEY-----"},
+                    "jwtPrivateKeyPem": "-----BEGIN PRIVATE KEY-----",
+                    "natsPasswords": {user: f"nats-{user}" for user in NATS_USERS}},
     },
 }
 
@@ -199,8 +203,10 @@ def test_each_service_gets_only_the_secrets_it_needs(services: dict, gpu_release
         refs = {item["valueFrom"]["secretKeyRef"]["key"] for item in env_of(container).values() if "valueFrom" in item}
         expected = ({"postgres-dsn"} if module in USES_POSTGRES else set()) | (
             {"s3-access-key", "s3-secret-key"} if module in USES_S3 else set()) | (
-            {"jwt-private-key-pem"} if module == "auth_service" else set())
+            {"jwt-private-key-pem"} if module == "auth_service" else set()) | {f"nats-{component(module)}-password"}
         assert refs == expected, module
+        # Its own NATS user, whose permissions are its own (files/nats-auth.conf), never the admin's.
+        assert env_of(container)["PODIUM_NATS_USER"]["value"] == module
     jwt = env_of(deployments["podium-auth-service"]["spec"]["template"]["spec"]["containers"][0])
     assert jwt["PODIUM_JWT_PRIVATE_KEY_PEM"]["valueFrom"]["secretKeyRef"]["optional"] is True
 
@@ -261,7 +267,10 @@ def test_no_secret_ships_with_the_chart(default_release: list[dict[str, Any]]) -
     with helm.Chart.load(CHART) as chart:
         defaults = chart.values["secrets"]
     assert defaults["create"] is False and defaults["existingSecret"] == ""
-    assert all(value == "" for key, value in defaults.items() if key not in {"create", "existingSecret"})
+    kept = {"create", "existingSecret", "natsPasswords"}
+    assert all(value == "" for key, value in defaults.items() if key not in kept)
+    assert sorted(defaults["natsPasswords"]) == sorted(NATS_USERS)
+    assert all(value == "" for value in defaults["natsPasswords"].values())
     # Production names a Secret managed outside the chart; the chart renders none.
     assert of_kind(default_release, "Secret") == {}
 
@@ -330,6 +339,13 @@ def test_nats_is_a_three_node_jetstream_cluster(default_release: list[dict[str, 
     assert [claim["metadata"]["name"] for claim in spec["volumeClaimTemplates"]] == ["data"]
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"client": 4222, "cluster": 6222,
                                                                          "monitor": 8222}
+    # Clients need a user (the generated authorization block, as compose loads it); the passwords come from the Secret.
+    assert nats_access.authorization_block({}, from_environment=True) in conf
+    assert (CHART / "files" / "nats-auth.conf").read_text() == (DEPLOY / "nats" / "auth.conf").read_text()
+    passwords = {item["name"]: item["valueFrom"]["secretKeyRef"]["key"] for item in container["env"]
+                 if item["name"] != "POD_NAME"}
+    assert passwords == {f"PODIUM_NATS_{user.replace('-', '_').upper()}_PASSWORD": f"nats-{user}-password"
+                         for user in NATS_USERS}
     budget = of_kind(default_release, "PodDisruptionBudget")["podium-nats"]["spec"]
     assert budget["maxUnavailable"] == 1 and selects(budget["selector"], spec["template"]["metadata"]["labels"])
 

@@ -46,6 +46,17 @@ leaderboard-service: {module: leaderboard_service, values: leaderboardService, p
 {{- printf "%s/%s:%s" .root.Values.image.prefix .name (.root.Values.image.tag | default .root.Chart.AppVersion) -}}
 {{- end -}}
 
+{{- /* The NATS users (files/nats-auth.conf): the admin and every service, gpu-scorer even when disabled. */ -}}
+{{- define "podium.natsUsers" -}}
+- admin
+- gateway
+- auth-service
+- submission-service
+- cpu-scorer
+- gpu-scorer
+- leaderboard-service
+{{- end -}}
+
 {{- define "podium.natsName" -}}{{ include "podium.fullname" . }}-nats{{- end -}}
 
 {{- define "podium.secretName" -}}
@@ -75,6 +86,11 @@ leaderboard-service: {module: leaderboard_service, values: leaderboardService, p
 {{- range $key := list "postgresDsn" "s3AccessKey" "s3SecretKey" -}}
 {{- if not (index $.Values.secrets $key) -}}
 {{- $missing = append $missing (printf "secrets.%s (secrets.create is true)" $key) -}}
+{{- end -}}
+{{- end -}}
+{{- range $user := include "podium.natsUsers" . | fromYamlArray -}}
+{{- if not (index ($.Values.secrets.natsPasswords | default dict) $user) -}}
+{{- $missing = append $missing (printf "secrets.natsPasswords.%s (secrets.create is true)" $user) -}}
 {{- end -}}
 {{- end -}}
 {{- else if not .Values.secrets.existingSecret -}}
