@@ -6,8 +6,9 @@ The rules that matter:
 - only the gateway publishes requests on `rpc.>` (every request carries the actor the gateway verified);
   a service answers only on the reply subject of a request it received (`allow_responses`);
 - each user receives replies under an inbox prefix of its own (`_INBOX_<user>.>`), never another's;
-- the `leaderboards` KV bucket (unrevealed private boards) is read only by the gateway and the leaderboard
-  service: no other user may create a consumer on, get a message from, or subscribe to `KV_leaderboards`;
+- the `leaderboards` KV bucket (unrevealed private boards) is read only by the gateway, the leaderboard service
+  and submission_service (which decodes only each task's reveal flag, to hide private scores from teams until the
+  reveal): no other user may create a consumer on, get a message from, or subscribe to `KV_leaderboards`;
 - a stream or bucket may be created only under its own name (no mirror, source or republish of another one under a
   new name), a bucket only by the services that use it; a stream's config is updated only by its owner (`owns`:
   never a scorer), since an update could add a source, a mirror or a republish;
@@ -87,7 +88,8 @@ USES: dict[str, Uses] = {
         # The scorers' consumers (queue positions) and a submission named by a max-deliveries advisory.
         reads_streams=(SUBMISSIONS,),
         subscribes=("job.progress.>", "job.log.>", f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{SUBMISSIONS.name}.*"),
-        writes=(CANCELLATIONS,),
+        # The boards' reveal flags: a team sees no private value of a task before its reveal.
+        writes=(CANCELLATIONS,), reads=(LEADERBOARDS,),
     ),
     "cpu_scorer": Uses(publishes_to=(SCORES,), publishes=("job.progress.>", "job.log.>"),
                        reads=(CANCELLATIONS,)),

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.system
 
 FORGED_ADMIN = Principal(account_id="1", name="root-admin", role="admin")
 NOT_THE_GATEWAY = tuple(service for service in nats_access.SERVICES if service != "gateway")
-NOT_BOARD_READERS = tuple(s for s in nats_access.SERVICES if s not in ("gateway", "leaderboard_service"))
+BOARD_READERS = ("gateway", "leaderboard_service", "submission_service")  # submission_service: the reveal flags
+NOT_BOARD_READERS = tuple(s for s in nats_access.SERVICES if s not in BOARD_READERS)
 PROBE_KEY = f"hostile-probe-{uuid.uuid4().hex[:8]}"
 SHORT = 1.0
 

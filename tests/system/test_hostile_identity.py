@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.api import bearer, new_team
 from tests.conftest import ADMIN
+from tests.system.corpus import Holds, Outcome, Refused, outcome_of
 
 pytestmark = pytest.mark.system
 
@@ -38,13 +39,6 @@ ANSWERS: list[tuple[str, int]] = []
 
 
 # --- how a case is sent, and what it must end as -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: int
-    detail: str  # the problem's detail, or the raw answer
-    body: Any = None
 
 
 @dataclass
@@ -78,50 +72,16 @@ Send = Callable[[World], Awaitable[Outcome]]
 
 
 @dataclass(frozen=True)
-class Refused:
-    """Refused with exactly this status, these words in the detail."""
-
-    status: int
-    words: str
-
-    def check(self, outcome: Outcome) -> None:
-        assert (outcome.status, self.words in outcome.detail) == (self.status, True), outcome
-        assert "Traceback" not in outcome.detail and "internal error" not in outcome.detail, outcome
-
-
-@dataclass(frozen=True)
-class Holds:
-    """Anything else the outcome must show, said in words."""
-
-    says: str
-    holds: Callable[[Outcome], bool] = field(repr=False)
-
-    def check(self, outcome: Outcome) -> None:
-        assert self.holds(outcome), (self.says, outcome)
-
-
-@dataclass(frozen=True)
 class Case:
     id: str
     send: Send
     expect: Refused | Holds
 
 
-def _outcome(response: httpx.Response) -> Outcome:
-    try:
-        body = response.json()
-    except ValueError:
-        return Outcome(response.status_code, response.text)
-    if not isinstance(body, dict):
-        return Outcome(response.status_code, "", body)
-    errors = "; ".join(e["message"] for e in body.get("errors") or [] if isinstance(e, dict) and "message" in e)
-    return Outcome(response.status_code, f"{body.get('detail') or ''} {errors}".strip(), body)
-
-
 def http(method: str, path: str, who: str = "admin", **options: Any) -> Send:
     async def send(world: World) -> Outcome:
         headers = bearer(world.admin) if who == "admin" else {}
-        return _outcome(await world.http.request(method, path, headers=headers, **options))
+        return outcome_of(await world.http.request(method, path, headers=headers, **options))
 
     return send
 
@@ -171,7 +131,7 @@ async def replayed_refresh(world: World) -> Outcome:
     rotated = await world.refresh(first["refresh_token"])
     assert rotated.status_code == 200, rotated.text
     second = rotated.json()
-    replay = _outcome(await world.refresh(first["refresh_token"]))
+    replay = outcome_of(await world.refresh(first["refresh_token"]))
     after = {"R2": (await world.refresh(second["refresh_token"])).status_code,
              "A2": await world.me(second["access_token"]), "A1": await world.me(first["access_token"])}
     return Outcome(replay.status, replay.detail, {**(replay.body or {}), "after": after})
@@ -181,7 +141,7 @@ async def replayed_twice(world: World) -> Outcome:
     first = await world.fresh_login()
     assert (await world.refresh(first["refresh_token"])).status_code == 200
     await world.refresh(first["refresh_token"])
-    return _outcome(await world.refresh(first["refresh_token"]))
+    return outcome_of(await world.refresh(first["refresh_token"]))
 
 
 async def raced_refresh(world: World) -> Outcome:
@@ -210,17 +170,17 @@ async def other_login_after_a_replay(world: World) -> Outcome:
 
 async def refresh_token_as_bearer(world: World) -> Outcome:
     tokens = await world.fresh_login()
-    return _outcome(await world.http.get("/api/v1/auth/me", headers=bearer(tokens["refresh_token"])))
+    return outcome_of(await world.http.get("/api/v1/auth/me", headers=bearer(tokens["refresh_token"])))
 
 
 async def access_token_as_refresh(world: World) -> Outcome:
     tokens = await world.fresh_login()
-    return _outcome(await world.refresh(tokens["access_token"]))
+    return outcome_of(await world.refresh(tokens["access_token"]))
 
 
 def refresh_with(token: str) -> Send:
     async def send(world: World) -> Outcome:
-        return _outcome(await world.refresh(token))
+        return outcome_of(await world.refresh(token))
 
     return send
 

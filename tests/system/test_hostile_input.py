@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,6 +35,7 @@ from tests.api import bearer, live_socket, team_token
 from tests.conftest import TEST_COMPETITION, ScoringServices
 from tests.onnx_models import linear_model, to_bytes, with_external_data
 from tests.service.submissions.test_submit_and_score import hostile_archives
+from tests.system.corpus import Holds, Outcome, Refused, outcome_of
 from tests.system.hostile import FORGED, crafted_archives, forged_token, multipart, raw_exchange, status_of
 
 pytestmark = pytest.mark.system
@@ -51,13 +52,6 @@ ANSWERS: list[tuple[str, int]] = []
 
 
 # --- how a case is sent, and what it must end as -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: int  # the HTTP status, or the WebSocket close code (1000: still open)
-    detail: str  # the problem's detail (with its validation messages), the submission's reason, or the raw answer
-    body: Any = None
 
 
 @dataclass
@@ -81,18 +75,6 @@ Send = Callable[[World], Awaitable[Outcome]]
 
 
 @dataclass(frozen=True)
-class Refused:
-    """Refused with exactly this status (or WebSocket close code), these words in the detail."""
-
-    status: int
-    words: str
-
-    def check(self, outcome: Outcome) -> None:
-        assert (outcome.status, self.words in outcome.detail) == (self.status, True), outcome
-        assert "Traceback" not in outcome.detail and "internal error" not in outcome.detail, outcome
-
-
-@dataclass(frozen=True)
 class Fails:
     """Accepted, then `failed` with these words in its reason; the file name shown as `filename` when given."""
 
@@ -108,38 +90,16 @@ class Fails:
 
 
 @dataclass(frozen=True)
-class Holds:
-    """Anything else the outcome must show, said in words."""
-
-    says: str
-    holds: Callable[[Outcome], bool] = field(repr=False)
-
-    def check(self, outcome: Outcome) -> None:
-        assert self.holds(outcome), (self.says, outcome)
-
-
-@dataclass(frozen=True)
 class Case:
     id: str
     send: Send
     expect: Refused | Fails | Holds
 
 
-def _outcome(response: httpx.Response) -> Outcome:
-    try:
-        body = response.json()
-    except ValueError:
-        return Outcome(response.status_code, response.text)
-    if not isinstance(body, dict):
-        return Outcome(response.status_code, "", body)
-    errors = "; ".join(e["message"] for e in body.get("errors") or [] if isinstance(e, dict) and "message" in e)
-    return Outcome(response.status_code, f"{body.get('detail') or body.get('reason') or ''} {errors}".strip(), body)
-
-
 def http(method: str, path: str, who: str = "team", **options: Any) -> Send:
     async def send(world: World) -> Outcome:
         headers = {**world.headers(who), **options.get("headers", {})}
-        return _outcome(await world.http.request(method, path, **{**options, "headers": headers}))
+        return outcome_of(await world.http.request(method, path, **{**options, "headers": headers}))
 
     return send
 

@@ -21,7 +21,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -31,6 +30,7 @@ from auth_service.app import AuthServiceSettings
 from deploy.stack import EmbeddedStack
 from tests.api import bearer
 from tests.conftest import service_process
+from tests.system.corpus import Holds, Outcome, Refused, outcome_of
 
 pytestmark = pytest.mark.system
 
@@ -50,14 +50,6 @@ def fresh_loopback() -> str:
 
 
 # --- how a case is sent, and what it must end as -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: int
-    detail: str  # the problem's detail, or the raw answer
-    body: Any = None
-    retry_after: str | None = None
 
 
 @dataclass
@@ -82,7 +74,7 @@ class World:
         return self.clients[key]
 
     async def login(self, name: str, password: str, source: str) -> Outcome:
-        return _outcome(await self.client(source).post("/auth/login", json={"name": name, "password": password}))
+        return outcome_of(await self.client(source).post("/auth/login", json={"name": name, "password": password}))
 
     async def new_team(self) -> str:
         name = f"guessed-{uuid.uuid4().hex[:8]}"
@@ -96,43 +88,10 @@ Send = Callable[[World], Awaitable[Outcome]]
 
 
 @dataclass(frozen=True)
-class Refused:
-    """Refused with exactly this status, these words in the detail."""
-
-    status: int
-    words: str
-
-    def check(self, outcome: Outcome) -> None:
-        assert (outcome.status, self.words in outcome.detail) == (self.status, True), outcome
-        assert "Traceback" not in outcome.detail and "internal error" not in outcome.detail, outcome
-
-
-@dataclass(frozen=True)
-class Holds:
-    """Anything else the outcome must show, said in words."""
-
-    says: str
-    holds: Callable[[Outcome], bool] = field(repr=False)
-
-    def check(self, outcome: Outcome) -> None:
-        assert self.holds(outcome), (self.says, outcome)
-
-
-@dataclass(frozen=True)
 class Case:
     id: str
     send: Send
     expect: Refused | Holds
-
-
-def _outcome(response: httpx.Response, **more: Any) -> Outcome:
-    retry_after = response.headers.get("Retry-After")
-    try:
-        body = response.json()
-    except ValueError:
-        return Outcome(response.status_code, response.text, more or None, retry_after)
-    detail = (body.get("detail") or "") if isinstance(body, dict) else ""
-    return Outcome(response.status_code, detail, {**body, **more} if isinstance(body, dict) else body, retry_after)
 
 
 # --- guessing passwords --------------------------------------------------------------------------------------------
@@ -218,7 +177,7 @@ def metrics(source: Callable[[], str], *, own: bool = True, path: str = "/metric
         if response.status_code == 200:
             return Outcome(200, "", {"prometheus": response.headers["content-type"].startswith("text/plain")
                                      and "# TYPE " in response.text})
-        return _outcome(response)
+        return outcome_of(response)
 
     return send
 

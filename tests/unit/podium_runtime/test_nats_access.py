@@ -1,6 +1,6 @@
 """Each service's NATS permissions, derived from proto: only the gateway sends requests, only the gateway and the
-leaderboard service reach the leaderboards bucket, no stream or bucket may be declared under another name, and the
-rendered authorization block is a config nats-server accepts."""
+leaderboard service (and submission_service, for the reveal flags) reach the leaderboards bucket, no stream or bucket
+may be declared under another name, and the rendered authorization block is a config nats-server accepts."""
 
 from __future__ import annotations
 
@@ -62,10 +62,10 @@ def test_each_service_answers_its_own_operations_only() -> None:
     assert all(may_subscribe(s, f"podium.health.{s}") for s in nats_access.SERVICES)
 
 
-def test_only_the_gateway_and_the_leaderboard_service_reach_the_leaderboards_bucket() -> None:
+def test_only_the_gateway_the_leaderboard_and_submission_services_reach_the_leaderboards_bucket() -> None:
     for subject in BOARD_READS:
         allowed = {s for s in nats_access.SERVICES if may_publish(s, subject)}
-        assert allowed <= {"gateway", "leaderboard_service"}, subject
+        assert allowed <= {"gateway", "leaderboard_service", "submission_service"}, subject
     assert may_publish("leaderboard_service", f"$KV.{LEADERBOARDS.name}.task")
     assert not may_publish("gateway", f"$KV.{LEADERBOARDS.name}.task")
     assert may_publish("gateway", f"$JS.API.DIRECT.GET.KV_{LEADERBOARDS.name}.$KV.leaderboards.task")
