@@ -57,7 +57,8 @@ async def upload(client: AsyncTestClient, token: str, task: str, data: bytes, *,
                              files={"file": (filename, data, "application/zip")}, headers=bearer(token))
 
 
-async def wait_terminal(client: AsyncTestClient, token: str, submission_id: int, timeout_s: float = 30) -> dict:
+async def wait_terminal(client: AsyncTestClient, token: str, submission_id: int, timeout_s: float = 90) -> dict:
+    """The submission once it has an outcome; `timeout_s` only bounds a hang (several hops: outbox, bus, consumer)."""
     async with asyncio.timeout(timeout_s):
         while True:
             body = (await client.get(f"/api/v1/submissions/{submission_id}", headers=bearer(token))).json()
