@@ -3,8 +3,9 @@ says what must hold (refused with these words, or anything else said in words)."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -53,3 +54,22 @@ class Holds:
 
     def check(self, outcome: Outcome) -> None:
         assert self.holds(outcome), (self.says, outcome)
+
+
+def log_marks(basetemp: Path, services: Iterable[str]) -> dict[Path, int]:
+    """Where each named service's log (in the session's temp folders) stands before a corpus."""
+    wanted = set(services)
+    logs = [p for p in basetemp.glob("*/*.log") if p.stem in wanted]
+    assert {p.stem for p in logs} == wanted, logs
+    return {p: p.stat().st_size for p in logs}
+
+
+def errors_logged_since(marks: dict[Path, int]) -> list[str]:
+    """The ERROR and CRITICAL lines each log gained after its mark."""
+    errors = []
+    for path, mark in marks.items():
+        with path.open("rb") as log:
+            log.seek(mark)
+            errors += [f"{path.stem}: {line[:400]!r}" for line in log if b'"level": "ERROR"' in line
+                       or b'"level": "CRITICAL"' in line]
+    return errors

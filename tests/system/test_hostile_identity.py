@@ -23,7 +23,8 @@ from litestar.testing import AsyncTestClient
 
 from tests.api import bearer, new_team
 from tests.conftest import ADMIN
-from tests.system.corpus import Holds, Outcome, Refused, outcome_of
+from tests.system.corpus import Holds, Outcome, Refused, errors_logged_since, outcome_of
+from tests.system.corpus import log_marks as marks_of
 
 pytestmark = pytest.mark.system
 
@@ -297,9 +298,7 @@ CORPUS = [*lookalikes(), *invisible_names(), *refresh_tokens()]
 @pytest.fixture(scope="module")
 def log_marks(tmp_path_factory: pytest.TempPathFactory, gateway_url: str) -> dict[Path, int]:
     """Where the gateway's and auth_service's logs stand before the corpus."""
-    logs = [p for p in tmp_path_factory.getbasetemp().glob("*/*.log") if p.stem in LOGGED]
-    assert {p.stem for p in logs} == set(LOGGED), logs
-    return {p: p.stat().st_size for p in logs}
+    return marks_of(tmp_path_factory.getbasetemp(), LOGGED)
 
 
 @pytest.fixture(scope="module")
@@ -336,10 +335,5 @@ async def test_after_the_corpus_identity_is_whole(world: World, log_marks: dict[
     tokens = await world.fresh_login()
     rotated = await world.refresh(tokens["refresh_token"])
     assert rotated.status_code == 200 and await world.me(rotated.json()["access_token"]) == 200
-    errors = []
-    for path, mark in log_marks.items():
-        with path.open("rb") as log:
-            log.seek(mark)
-            errors += [f"{path.stem}: {line[:400]!r}" for line in log if b'"level": "ERROR"' in line
-                       or b'"level": "CRITICAL"' in line]
+    errors = errors_logged_since(log_marks)
     assert not errors, "\n".join(errors)

@@ -35,7 +35,8 @@ from tests.api import bearer, live_socket, team_token
 from tests.conftest import TEST_COMPETITION, ScoringServices
 from tests.onnx_models import linear_model, to_bytes, with_external_data
 from tests.service.submissions.test_submit_and_score import hostile_archives
-from tests.system.corpus import Holds, Outcome, Refused, outcome_of
+from tests.system.corpus import Holds, Outcome, Refused, errors_logged_since, outcome_of
+from tests.system.corpus import log_marks as marks_of
 from tests.system.hostile import FORGED, crafted_archives, forged_token, multipart, raw_exchange, status_of
 
 pytestmark = pytest.mark.system
@@ -670,9 +671,7 @@ CORPUS = [*sizes_and_bodies(), *wrong_content_types(), *keys_and_subjects(), *id
 def log_marks(tmp_path_factory: pytest.TempPathFactory, gateway_url: str, scoring_services: ScoringServices
               ) -> dict[Path, int]:
     """Where each service's log stands before the corpus."""
-    logs = [p for p in tmp_path_factory.getbasetemp().glob("*/*.log") if p.stem in SERVICES]
-    assert {p.stem for p in logs} == set(SERVICES), logs
-    return {p: p.stat().st_size for p in logs}
+    return marks_of(tmp_path_factory.getbasetemp(), SERVICES)
 
 
 @pytest.fixture(scope="module")
@@ -710,10 +709,5 @@ async def test_after_the_corpus_the_platform_is_whole(world: World, log_marks: d
     model = await upload(to_bytes(ZERO_MODEL), task="digits", filename="model.onnx")(world)
     assert model.body["status"] == "scored", model
     assert not CODE_RAN.exists(), "a pickle in a submission ran code"
-    errors = []
-    for path, mark in log_marks.items():
-        with path.open("rb") as log:
-            log.seek(mark)
-            errors += [f"{path.stem}: {line[:400]!r}" for line in log if b'"level": "ERROR"' in line
-                       or b'"level": "CRITICAL"' in line]
+    errors = errors_logged_since(log_marks)
     assert not errors, "\n".join(errors)

@@ -30,7 +30,8 @@ from auth_service.app import AuthServiceSettings
 from deploy.stack import EmbeddedStack
 from tests.api import bearer
 from tests.conftest import service_process
-from tests.system.corpus import Holds, Outcome, Refused, outcome_of
+from tests.system.corpus import Holds, Outcome, Refused, errors_logged_since, outcome_of
+from tests.system.corpus import log_marks as marks_of
 
 pytestmark = pytest.mark.system
 
@@ -252,9 +253,7 @@ CORPUS = [*logins(), *scrapes()]
 @pytest.fixture(scope="module")
 def log_marks(tmp_path_factory: pytest.TempPathFactory, gateway_url: str) -> dict[Path, int]:
     """Where the session's gateway's and auth_service's logs stand before the corpus."""
-    logs = [p for p in tmp_path_factory.getbasetemp().glob("*/*.log") if p.stem in LOGGED]
-    assert {p.stem for p in logs} == set(LOGGED), logs
-    return {p: p.stat().st_size for p in logs}
+    return marks_of(tmp_path_factory.getbasetemp(), LOGGED)
 
 
 @pytest.fixture(scope="module")
@@ -304,10 +303,5 @@ async def test_after_the_corpus_logins_are_whole(world: World, log_marks: dict[P
     name = await world.new_team()
     assert (await world.login(name, PASSWORD, fresh_loopback())).status == 200
     marks = {**log_marks, metrics_only_gateway[1]: 0}
-    errors = []
-    for path, mark in marks.items():
-        with path.open("rb") as log:
-            log.seek(mark)
-            errors += [f"{path.stem}: {line[:400]!r}" for line in log if b'"level": "ERROR"' in line
-                       or b'"level": "CRITICAL"' in line]
+    errors = errors_logged_since(marks)
     assert not errors, "\n".join(errors)
