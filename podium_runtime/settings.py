@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from faststream.security import SASLPlaintext
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from podium_runtime.nats_access import inbox_prefix
@@ -90,6 +90,6 @@ class ServiceSettings(PlatformSettings):
     http_port: int = 8100
     # Addresses or networks of the reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated,
     # e.g. "10.0.0.0/8"); empty: none, the peer's own address is the client's.
-    trusted_proxies: str = Field(default="", validation_alias=AliasChoices("PODIUM_TRUSTED_PROXIES"))
+    trusted_proxies: str = ""
     # How often the outbox relay looks for unpublished rows when no NOTIFY woke it.
     outbox_poll_s: float = Field(default=1.0, gt=0)
