@@ -143,6 +143,12 @@ class SubmissionController(Controller):
     async def tasks(self, state: State) -> ops.TaskList:
         return await state.services.call(ops.LIST_TASKS, ops.ListTasks())
 
+    @get("/api/v1/tasks/{task_id:str}/quota", guards=[signed_in],
+         summary="The calling team's daily quota for a task: used, left, when it resets (UTC) and which submissions "
+                 "count")
+    async def quota(self, request: Request, state: State, task_id: FromPath[str]) -> ops.Quota:
+        return await state.services.call(ops.GET_QUOTA, ops.GetQuota(actor=principal(request), task_id=task_id))
+
     @post("/api/v1/submissions", guards=[signed_in], status_code=200,
           summary="Start a presigned upload: returns the submission id and a short-lived PUT URL")
     async def start(self, request: Request, state: State, data: JSONBody[StartBody]) -> ops.UploadTicket:

@@ -169,7 +169,7 @@ class ScoreFailed(Event, frozen=True, tag="score.failed.v1"):
     task_id: str
     scorer_version: str
     reason: str
-    # True when the platform, not the participant, was at fault (the quota is refunded).
+    # True when the platform, not the participant, was at fault (the scorer retries it first).
     infrastructure: bool = False
     phase_id: str = ""
 

@@ -34,6 +34,8 @@ class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     shape: tuple[int, ...]
     phases: tuple[Phase, ...]
     scorer_version: str
+    # How many submissions a team may choose for the private board (`PUT /api/v1/tasks/{task}/finals`).
+    final_submissions: int = 2
 
 
 class TaskList(msgspec.Struct, frozen=True, kw_only=True, tag="task_list"):
@@ -249,3 +251,23 @@ class RescoreStarted(msgspec.Struct, frozen=True, kw_only=True, tag="rescore_sta
 
 START_RESCORE = _op("rescore", StartRescore, RescoreStarted)
 OPERATIONS = (*OPERATIONS, START_RESCORE)
+
+
+class GetQuota(msgspec.Struct, frozen=True, kw_only=True):
+    actor: Principal
+    task_id: str
+
+
+class Quota(msgspec.Struct, frozen=True, kw_only=True, tag="quota"):
+    """A team's submissions to a task today (UTC), what is left, when it resets and which submissions count."""
+
+    task_id: str
+    daily_quota: int
+    used: int
+    left: int
+    resets_at: datetime
+    rule: str
+
+
+GET_QUOTA = _op("quota", GetQuota, Quota)
+OPERATIONS = (*OPERATIONS, GET_QUOTA)

@@ -248,7 +248,7 @@ class SubmissionHandlers:
                     id=t.id, title=t.title, kind=t.kind, metric=t.metric, sort=t.sort, daily_quota=t.daily_quota,
                     max_upload_bytes=t.max_upload_bytes, aliases=t.aliases, samples=t.samples,
                     sample_names=t.sample_names() if t.kind == "cpu" else [], shape=t.shape, phases=t.phases,
-                    scorer_version=t.scorer_version,
+                    scorer_version=t.scorer_version, final_submissions=t.final_submissions,
                 )
                 for t in self.competition.tasks
             ],
@@ -421,6 +421,18 @@ class SubmissionHandlers:
         return ops.RescoreStarted(rescore_id=rescore_id, task_id=task.id, scorer_version=version,
                                   submissions=len(rows))
 
+    async def get_quota(self, request: ops.GetQuota) -> ops.Quota:
+        """The calling team's quota for a task today: used, left, when it resets (next 00:00 UTC), the rule."""
+        assert self.pool is not None
+        task = self._task(request.task_id)
+        if request.actor.is_admin:
+            raise Refused(403, "admins do not submit and have no quota; log in as a team")
+        now = datetime.now(UTC)
+        async with self.pool.acquire() as conn:
+            used = await store.quota_used(conn, _team_id(request.actor), task.id, store.utc_day(now))
+        return ops.Quota(task_id=task.id, daily_quota=task.daily_quota, used=used,
+                         left=max(task.daily_quota - used, 0), resets_at=_next_midnight(now), rule=store.QUOTA_RULE)
+
     def operations(self) -> dict:
         return {
             ops.START_RESCORE: self.start_rescore,
@@ -430,6 +442,7 @@ class SubmissionHandlers:
             ops.GET_SUBMISSION: self._as_seen(self.get_submission), ops.GET_DETAILS: self.get_details,
             ops.CANCEL: self._as_seen(self.cancel),
             ops.LIST_QUEUES: self.list_queues, ops.STATS: self.stats, ops.GET_LOG: self.get_log,
+            ops.GET_QUOTA: self.get_quota,
         }
 
     # --- reactions ---------------------------------------------------------------------------
@@ -475,3 +488,8 @@ def read_details(s3: Minio, key: str) -> bytes:
 def _seconds_to_midnight(now: datetime) -> int:
     tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return int((tomorrow - now).total_seconds()) + 1
+
+
+def _next_midnight(now: datetime) -> datetime:
+    """When a daily quota taken at `now` resets: the next 00:00 UTC."""
+    return datetime.combine(store.utc_day(now) + timedelta(days=1), datetime.min.time(), tzinfo=UTC)

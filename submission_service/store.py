@@ -22,6 +22,9 @@ from proto.submissions import SubmissionView
 
 SCHEMA = "submissions"
 outbox = Outbox(SCHEMA)
+# Which submissions count against the daily quota, in the words the page shows beside the upload.
+QUOTA_RULE = ("Only scored submissions count against the daily quota: one that fails or is refused, expires or "
+              "is cancelled gives its slot back.")
 # Where accepted uploads are copied to (the scorers read them there).
 ACCEPTED_PREFIX = "accepted/"
 
@@ -59,6 +62,15 @@ async def take_quota(conn: asyncpg.Connection, team_id: int, task: Task, day: da
            RETURNING used""",
         team_id, task.id, day, task.daily_quota,
     )
+
+
+async def quota_used(conn: asyncpg.Connection, team_id: int, task_id: str, day: date) -> int:
+    """Submissions of a team to a task counted against one day's quota (refunded ones are not)."""
+    used = await conn.fetchval(
+        "SELECT used FROM submissions.quota_usage WHERE team_id = $1 AND task_id = $2 AND day = $3",
+        team_id, task_id, day,
+    )
+    return used or 0
 
 
 async def refund_quota(conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
@@ -134,6 +146,7 @@ async def accept(conn: asyncpg.Connection, row: asyncpg.Record, size: int, sha25
 async def reject(conn: asyncpg.Connection, row: asyncpg.Record, reason: str) -> asyncpg.Record:
     """Refuse an upload before scoring, and say so on the SUBMISSIONS stream (stats and audit read it there)."""
     rejected = await set_status(conn, row, "rejected", reason)
+    await refund_quota(conn, rejected)  # QUOTA_RULE: a submission without a score does not count
     await outbox.add(conn, SubmissionRejected(
         submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"], reason=reason))
     return rejected
@@ -197,8 +210,8 @@ async def record_outcome(conn: asyncpg.Connection, event: ScoreComputed | ScoreF
             WHERE id = $1 RETURNING {_COLUMNS}""",
         submission_id, event.reason,
     )
-    if event.infrastructure:
-        await refund_quota(conn, failed)
+    # QUOTA_RULE: a failed submission does not count, whichever side it failed on (Kaggle's convention).
+    await refund_quota(conn, failed)
     return failed
 
 

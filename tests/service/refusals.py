@@ -1,6 +1,6 @@
 """What a refusal of a participant's submission looks like from outside the scorer (Podium issue 16, item 5): the
 submission ends `failed` on its first delivery — the scorer refused it once and never retried it, its one outcome
-is the participant's (not the platform's), and its quota is not given back."""
+is the participant's (not the platform's), and — no score, so it does not count — its quota is given back."""
 
 from __future__ import annotations
 
@@ -36,4 +36,4 @@ async def assert_refused_once(pg_pool: asyncpg.Pool, services: ScoringServices, 
     assert [tuple(row) for row in outcomes] == [("failed", False)]
     refunded = await pg_pool.fetchval("SELECT quota_refunded FROM submissions.submissions WHERE id = $1",
                                       submission_id)
-    assert refunded is False
+    assert refunded is True  # only scored submissions count (submission_service.store.QUOTA_RULE)

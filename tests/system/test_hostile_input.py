@@ -494,6 +494,10 @@ def ids_and_numbers() -> list[Case]:
         Case("questions, limit -1", http("GET", "/api/v1/qa/questions?limit=-1"),
              Refused(422, "LIMIT must not be negative")),
         Case("questions from 2**63", http("GET", f"/api/v1/qa/questions?skip={BIG}"), out_of_range),
+        Case("quota of an unknown task", http("GET", "/api/v1/tasks/no-such-task/quota"),
+             Refused(404, "no task 'no-such-task'")),
+        Case("quota asked by an admin", http("GET", "/api/v1/tasks/lab/quota", "admin"),
+             Refused(403, "log in as a team")),
         Case("finals [2**63]", http("PUT", "/api/v1/tasks/lab/finals", json={"submission_ids": [BIG]}), out_of_range),
         Case("rescore of submission 2**63", http("POST", "/api/v1/admin/rescores", "admin", json={
             "task_id": "lab", "submission_ids": [BIG]}), out_of_range),
@@ -555,6 +559,7 @@ SIGNED_IN = {
     "cancel": ("POST", "/api/v1/submissions/1/cancel", None),
     "logs": ("GET", "/api/v1/submissions/1/logs", None),
     "queues": ("GET", "/api/v1/queues", None),
+    "quota": ("GET", "/api/v1/tasks/lab/quota", None),
     "finals": ("PUT", "/api/v1/tasks/lab/finals", {"submission_ids": []}),
     "standing": ("POST", "/api/v1/admin/teams/1/standing", {"hidden": True}),
     "reveal": ("POST", "/api/v1/admin/leaderboards/lab/reveal", {"revealed": True}),

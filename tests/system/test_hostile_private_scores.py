@@ -155,6 +155,7 @@ SURFACES: dict[str, Ask] = {
     "details (per sample)": http("GET", "/api/v1/submissions/{cpu}/details"),
     "details of a model": http("GET", "/api/v1/submissions/{gpu}/details"),
     "the scorer's log": http("GET", "/api/v1/submissions/{cpu}/logs"),
+    "the task's quota": http("GET", "/api/v1/tasks/lab/quota"),
     "cancelling a scored submission": http("POST", "/api/v1/submissions/{cpu}/cancel"),
     "board": http("GET", "/api/v1/leaderboards/lab"),
     "board, anonymous": http("GET", "/api/v1/leaderboards/digits", "nobody"),

@@ -1,7 +1,7 @@
 """Podium issue 16, items 3 and 5, through the public API and the real gpu_scorer process: a tiny model that
 allocates 2^28 floats fails on the task's memory limit, an endless Loop fails on the task's time limit, a model ONNX
-Runtime refuses to load fails with ONNX Runtime's reason — each `failed` on its first delivery, its quota kept —
-and the scorer goes on scoring good models."""
+Runtime refuses to load fails with ONNX Runtime's reason — each `failed` on its first delivery, its quota slot given
+back (no score) — and the scorer goes on scoring good models."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ async def test_a_model_allocating_2_to_the_28_floats_fails_on_the_memory_limit(
     # The task (`digits` of the tests' competition) sets no memory limit: the default, 512 MiB, holds.
     assert body["reason"] == "the model needed more than the task's limit of 512 MiB of memory on a batch of 64"
     await assert_refused_once(pg_pool, scoring_services, "gpu_scorer", body["id"])
-    assert await used_quota(pg_pool, team_id, "digits") == 1
+    assert await used_quota(pg_pool, team_id, "digits") == 0  # no score: the slot came back
     await assert_still_scoring(gateway, token, scoring_services, good_model)
 
 
@@ -83,6 +83,6 @@ async def test_a_model_onnx_runtime_refuses_to_load_is_the_participants_failure(
                                      "Error: Type parameter (T) of Optype (Add) bound to different types"), body
     assert "on our side" not in body["reason"] and "refunded" not in body["reason"]
     await assert_refused_once(pg_pool, scoring_services, "gpu_scorer", body["id"])
-    assert await used_quota(pg_pool, team_id, "digits") == 1
+    assert await used_quota(pg_pool, team_id, "digits") == 0  # no score: the slot came back
     await assert_still_scoring(gateway, token, scoring_services, good_model)
 
