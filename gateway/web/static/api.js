@@ -10,19 +10,31 @@ export class ApiError extends Error {
   }
 }
 
+// The session lives in localStorage so that every tab of this browser shares one login (a second tab is signed
+// in at once). Refresh tokens are single use — a spent one used again ends the whole login — so tabs rotate them
+// one at a time under a Web Lock and each reads the stored tokens again inside it (see `refresh`). README,
+// "The web page's session", weighs this against sessionStorage.
 export const session = {
   load() {
     try {
-      return JSON.parse(sessionStorage.getItem(SESSION_KEY)) || null;
+      return JSON.parse(localStorage.getItem(SESSION_KEY)) || null;
     } catch {
       return null;
     }
   },
   save(value) {
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify(value));
+    localStorage.setItem(SESSION_KEY, JSON.stringify(value));
   },
   clear() {
-    sessionStorage.removeItem(SESSION_KEY);
+    localStorage.removeItem(SESSION_KEY);
+  },
+  /** Calls `listener(session or null)` when another tab logs in, refreshes or logs out. */
+  onChange(listener) {
+    const changed = (event) => {
+      if (event.key === SESSION_KEY || event.key === null) listener(session.load());
+    };
+    window.addEventListener("storage", changed);
+    return () => window.removeEventListener("storage", changed);
   },
 };
 
@@ -40,26 +52,69 @@ async function problem(response) {
 
 let refreshing = null;
 
+function exclusively(name, work) {
+  // Web Locks span every tab of the origin; without them (an old browser) this tab alone is serialised.
+  return navigator.locks ? navigator.locks.request(name, work) : work();
+}
+
+// The latest token pair also goes to IndexedDB, whose transactions every tab sees in commit order: a tab's copy of
+// localStorage may lag another tab's write by a moment, so inside the refresh lock only IndexedDB is trusted.
+function tokenStore(mode, use) {
+  if (!globalThis.indexedDB) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const opening = indexedDB.open("podium", 1);
+    opening.onupgradeneeded = () => opening.result.createObjectStore("session");
+    opening.onerror = () => reject(opening.error);
+    opening.onsuccess = () => {
+      const db = opening.result;
+      const transaction = db.transaction("session", mode);
+      const request = use(transaction.objectStore("session"));
+      transaction.oncomplete = () => {
+        db.close();
+        resolve(request.result ?? null);
+      };
+      transaction.onerror = () => reject(transaction.error);
+    };
+  });
+}
+
+const latestTokens = () => tokenStore("readonly", (store) => store.get("tokens"));
+const keepTokens = (tokens) => tokenStore("readwrite", (store) => store.put(tokens, "tokens"));
+const forgetTokens = () => tokenStore("readwrite", (store) => store.delete("tokens"));
+
 async function refresh() {
-  // One refresh at a time: refresh tokens are single use.
-  const current = session.load();
-  if (!current?.refresh_token) return false;
-  refreshing ??= (async () => {
-    try {
-      const response = await fetch("/api/v1/auth/refresh", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ refresh_token: current.refresh_token }),
-      });
-      if (!response.ok) return false;
-      const tokens = await response.json();
-      session.save({ ...session.load(), access_token: tokens.access_token, refresh_token: tokens.refresh_token });
+  // One refresh at a time, across tabs: refresh tokens are single use.
+  const seen = session.load();
+  if (!seen?.refresh_token) return false;
+  refreshing ??= exclusively("podium.refresh", async () => {
+    const current = (await latestTokens()) || session.load();
+    if (!current?.refresh_token || !session.load()) return false; // logged out meanwhile
+    if (current.refresh_token !== seen.refresh_token) {
+      // Another tab rotated the tokens while this one waited: use theirs, never the spent refresh token.
+      session.save({ ...session.load(), access_token: current.access_token, refresh_token: current.refresh_token });
       return true;
-    } finally {
-      refreshing = null;
     }
-  })();
+    const response = await fetch("/api/v1/auth/refresh", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token: current.refresh_token }),
+    });
+    if (!response.ok) return false;
+    const tokens = await response.json();
+    const pair = { access_token: tokens.access_token, refresh_token: tokens.refresh_token };
+    await keepTokens(pair); // before the lock is released: the next tab in line reads it there
+    session.save({ ...session.load(), ...pair });
+    return true;
+  }).finally(() => {
+    refreshing = null;
+  });
   return refreshing;
+}
+
+/** Forgets this browser's login in every tab. */
+export function forgetSession() {
+  session.clear();
+  forgetTokens().catch(() => null);
 }
 
 export function accessToken() {
@@ -68,9 +123,9 @@ export function accessToken() {
 
 export { refresh as refreshTokens };
 
-export async function api(method, path, { json, body, contentType } = {}, retried = false) {
+export async function api(method, path, { json, body, contentType, anonymous } = {}, retried = false) {
   const headers = {};
-  const token = accessToken();
+  const token = anonymous ? "" : accessToken();
   if (token) headers.authorization = `Bearer ${token}`;
   if (json !== undefined) {
     headers["content-type"] = "application/json";
@@ -88,8 +143,11 @@ export async function api(method, path, { json, body, contentType } = {}, retrie
 }
 
 export async function login(name, password) {
-  const tokens = await api("POST", "/api/v1/auth/login", { json: { name, password } });
-  session.save({ access_token: tokens.access_token, refresh_token: tokens.refresh_token });
+  // Sent without the current token: after a password change that one is revoked, and the gateway would refuse it.
+  const tokens = await api("POST", "/api/v1/auth/login", { json: { name, password }, anonymous: true });
+  const pair = { access_token: tokens.access_token, refresh_token: tokens.refresh_token };
+  await keepTokens(pair);
+  session.save(pair);
   const me = await api("GET", "/api/v1/auth/me");
   session.save({ ...session.load(), me });
   return me;

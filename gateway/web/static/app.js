@@ -2,16 +2,17 @@
 // over views built from the public API and the live socket. No framework: each view renders into <main> and
 // returns what to undo when the page moves on.
 
-import { api, login, session, submitFile } from "./api.js";
+import { api, forgetSession, login, session, submitFile } from "./api.js";
 import { adminView } from "./admin.js";
 import { confusionMatrix, histogram, rocCurve } from "./charts.js";
-import { formatBytes, formatScore, formatTime, h } from "./dom.js";
+import { caption, formatBytes, formatMetric, formatScore, formatTime, h, metricLabel, scrolling } from "./dom.js";
 import { Live } from "./live.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
 const who = document.getElementById("who");
 const notice = document.getElementById("notice");
+const announcer = document.getElementById("announcer");
 
 export const app = { tasks: [], me: null, live: new Live(), cleanup: null };
 const STATUS_WORDS = {
@@ -19,6 +20,8 @@ const STATUS_WORDS = {
   rejected: "rejected", expired: "expired", cancelled: "cancelled",
 };
 const FINISHED = new Set(["scored", "failed", "rejected", "expired", "cancelled"]);
+const CANCELLABLE = new Set(["awaiting_upload", "received", "scoring"]);
+const STATUSES = Object.keys(STATUS_WORDS); // in the order a submission goes through them
 
 export function notify(text, kind = "info") {
   notice.hidden = !text;
@@ -33,6 +36,19 @@ export function errorBox(error) {
 function task(id) {
   return app.tasks.find((t) => t.id === id);
 }
+
+/** Each view names itself in the browser's tab and history. */
+function setTitle(text) {
+  document.title = text ? `${text} · Podium` : "Podium";
+}
+
+/** Says `text` once to screen readers, politely (the page's one live region for such news). */
+function announce(text) {
+  announcer.textContent = text;
+}
+
+// Bumped on every navigation: an async view checks it after each await before it touches the page.
+let navigations = 0;
 
 // --- login -------------------------------------------------------------------------------------------------
 
@@ -62,6 +78,7 @@ function loginView() {
   h("label", { for: "login-password" }, "Password"), password,
   button, error);
   view.replaceChildren(form);
+  setTitle("Log in");
   name.focus();
 }
 
@@ -69,7 +86,8 @@ function loginView() {
 
 function boardView(taskId) {
   const info = task(taskId);
-  const table = h("table", { class: "board", "aria-label": `${taskId} leaderboard` },
+  setTitle(`${info ? info.title : taskId} leaderboard`);
+  const table = h("table", { class: "board" }, caption(`${info ? info.title : taskId} leaderboard`),
     h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, ""), h("th", {}, "Team"), h("th", {}, "Score"),
       h("th", { class: "private-col" }, "Private"), h("th", {}, "Submissions"), h("th", {}, "Last submission"))),
     h("tbody", {}));
@@ -77,17 +95,24 @@ function boardView(taskId) {
   view.replaceChildren(h("section", {},
     h("h1", {}, info ? info.title : taskId),
     h("p", { class: "muted" }, info ? `${info.metric}, ${info.sort === "asc" ? "lower" : "higher"} is better` : ""),
-    status, table,
+    status, scrolling(table),
     h("p", {}, h("a", { href: `/api/v1/leaderboards/${encodeURIComponent(taskId)}/export.csv` }, "Download CSV"))));
   const rows = new Map(); // team id -> <tr>, kept so a re-ranked row moves instead of being redrawn
+  let myRank = null; // the viewer's team's rank as last shown: a change is announced once
 
   const render = () => {
     const board = app.live.board(taskId);
     if (!board) return;
     const privateScores = new Map((board.private || []).map((e) => [e.team_id, e]));
     table.classList.toggle("with-private", Boolean(board.private));
-    status.textContent = board.public.length ? `Revision ${board.revision}${board.private_revealed ?
-      " · private board revealed" : ""}` : "No scores yet.";
+    status.textContent = board.public.length ? `${board.public.length} ${board.public.length === 1 ? "team" :
+      "teams"} on the board${board.private_revealed ? " · private board revealed" : ""}` : "No scores yet.";
+    const mine = board.public.find((entry) => entry.team_name === app.me?.name);
+    if (mine && myRank !== null && mine.rank !== myRank) {
+      announce(`Your team moved ${mine.rank < myRank ? "up" : "down"} from rank ${myRank} to rank ${mine.rank} on ` +
+        `${info ? info.title : taskId}.`);
+    }
+    myRank = mine ? mine.rank : null;
     const tbody = table.tBodies[0];
     const before = new Map([...rows].map(([team, row]) => [team, row.getBoundingClientRect().top]));
     const present = new Set();
@@ -101,8 +126,8 @@ function boardView(taskId) {
         h("td", { class: "change", title: "rank change after the latest score" },
           change > 0 ? `▲${change}` : change < 0 ? `▼${-change}` : ""),
         h("td", { class: "team" }, entry.team_name),
-        h("td", { class: "score" }, formatScore(entry.score)),
-        h("td", { class: "private-col" }, formatScore(privateScores.get(entry.team_id)?.score)),
+        h("td", { class: "score" }, formatMetric(info?.metric, entry.score)),
+        h("td", { class: "private-col" }, formatMetric(info?.metric, privateScores.get(entry.team_id)?.score)),
         h("td", {}, entry.submissions),
         h("td", {}, formatTime(entry.last_submission_at)),
       ];
@@ -159,20 +184,49 @@ function flash(row, direction) {
 
 // --- submitting and the team's submissions -----------------------------------------------------------------
 
-function submissionRow(submission, progress) {
+// What each task takes: its file's extension and the types browsers give such a file (empty: unknown).
+const ACCEPTED = {
+  cpu: { extension: ".zip", types: ["", "application/zip", "application/x-zip-compressed", "application/octet-stream"],
+    words: "a ZIP archive (.zip)" },
+  gpu: { extension: ".onnx", types: ["", "application/octet-stream", "application/onnx"], words: "an ONNX model (.onnx)" },
+};
+
+/** Why this file cannot be submitted to the task (checked before any quota is spent), or "". */
+function refusalOf(file, info) {
+  const accepted = ACCEPTED[info.kind] || ACCEPTED.cpu;
+  if (!file.name.toLowerCase().endsWith(accepted.extension) || !accepted.types.includes(file.type)) {
+    return `“${file.name}” is not ${accepted.words}: ${info.title} takes ${accepted.words}. Nothing was sent.`;
+  }
+  if (file.size > info.max_upload_bytes) {
+    return `“${file.name}” is ${formatBytes(file.size)}, over the limit of ${formatBytes(info.max_upload_bytes)}. ` +
+      "Nothing was sent.";
+  }
+  return "";
+}
+
+function finalsKey(taskId) {
+  return `podium.finals.${app.me?.name}.${taskId}`;
+}
+
+function submissionRow(submission, progress, { info, finals, onCancel, onFinal }) {
   const word = STATUS_WORDS[submission.status] || submission.status;
+  const cancellable = CANCELLABLE.has(submission.status);
   const cells = [
     h("td", {}, h("a", { href: `#/submission/${submission.id}` }, `#${submission.id}`)),
-    h("td", {}, submission.task_id),
-    h("td", {}, submission.filename),
+    h("td", { class: "file" }, submission.filename),
     h("td", { class: "status" }, h("span", { class: `badge ${submission.status}` }, word),
       !FINISHED.has(submission.status) && progress ? h("progress", { class: "scoring", max: progress.total,
         value: progress.done, title: `${progress.done} of ${progress.total}` }) : null,
       submission.queue_position && !FINISHED.has(submission.status) ?
         h("span", { class: "muted" }, ` #${submission.queue_position} in queue`) : null),
-    h("td", { class: "score" }, formatScore(submission.public_score)),
+    h("td", { class: "score" }, formatMetric(info.metric, submission.public_score)),
     h("td", {}, formatTime(submission.timestamp)),
     h("td", { class: "reason" }, submission.reason || ""),
+    h("td", { class: "final" }, submission.status === "scored" ? h("input", { type: "checkbox", class: "final-choice",
+      checked: finals.has(submission.id), "aria-label": `count submission #${submission.id} on the private board`,
+      onchange: (event) => onFinal(submission.id, event.target.checked) }) : ""),
+    h("td", {}, cancellable ? h("button", { type: "button", class: "link cancel",
+      "aria-label": `cancel submission #${submission.id}`, onclick: () => onCancel(submission.id) }, "Cancel") : ""),
   ];
   return h("tr", { dataset: { submission: submission.id, status: submission.status } }, cells);
 }
@@ -183,39 +237,122 @@ function submitView(taskId) {
     view.replaceChildren(h("p", { class: "error" }, `No task "${taskId}".`));
     return null;
   }
-  const input = h("input", { type: "file", id: "file-input", class: "visually-hidden",
-    accept: info.kind === "gpu" ? ".onnx" : ".zip" });
+  setTitle(`Submit to ${info.title}`);
+  let stopped = false;
+  const accepted = ACCEPTED[info.kind] || ACCEPTED.cpu;
+  const input = h("input", { type: "file", id: "file-input", class: "visually-hidden", accept: accepted.extension,
+    "aria-describedby": "accepted-files quota quota-rule" });
   const bar = h("progress", { id: "upload-progress", max: 100, value: 0, hidden: true });
   const message = h("p", { id: "upload-message", role: "status" });
   const zone = h("label", { for: "file-input", class: "dropzone", id: "dropzone" },
     h("strong", {}, "Drop your file here"), " or click to choose it",
-    h("span", { class: "muted" }, info.kind === "gpu" ? `an ONNX model, input shape [batch, ${info.shape.join(", ")}]`
-      : `a ZIP of ${info.samples} tensors (${info.sample_names[0]} …), each of shape [${info.shape.join(", ")}]`),
+    h("span", { class: "muted", id: "accepted-files" }, info.kind === "gpu" ?
+      `an ONNX model (.onnx), input shape [batch, ${info.shape.join(", ")}]`
+      : `a ZIP (.zip) of ${info.samples} tensors (${info.sample_names[0]} …), each of shape [${info.shape.join(", ")}]`),
     h("span", { class: "muted" }, `at most ${formatBytes(info.max_upload_bytes)}; ${info.daily_quota} per day`));
+  const quota = h("p", { id: "quota" }, "Checking your quota…");
+  const rule = h("p", { id: "quota-rule", class: "muted" });
   const tbody = h("tbody", {});
   const table = h("table", { class: "submissions", id: "my-submissions" },
-    h("thead", {}, h("tr", {}, ...["Id", "Task", "File", "Status", "Score", "Submitted", "Reason"].map(
+    caption(`Your submissions to ${info.title}`),
+    h("thead", {}, h("tr", {}, ...["Id", "File", "Status", "Score", "Submitted", "Reason", "Final", ""].map(
       (title) => h("th", {}, title)))), tbody);
+  const finals = new Set(JSON.parse(localStorage.getItem(finalsKey(taskId)) || "[]"));
+  const finalsMessage = h("p", { id: "finals-message", role: "status" });
+  const finalsButton = h("button", { type: "button", id: "save-finals", onclick: () => saveFinals() },
+    "Save my final choice");
   const tabs = h("nav", { class: "tabs", "aria-label": "tasks" }, ...app.tasks.map((t) => h("a", {
     href: `#/submit/${t.id}`, class: t.id === taskId ? "active" : "" }, t.id)));
-  view.replaceChildren(h("section", {}, tabs, h("h1", {}, `Submit to ${info.title}`), input, zone, bar, message,
-    h("h2", {}, "Your submissions"), table));
+  view.replaceChildren(h("section", {}, tabs, h("h1", {}, `Submit to ${info.title}`), quota, rule, input, zone, bar,
+    message, h("h2", {}, "Your submissions"), scrolling(table),
+    h("p", { class: "muted", id: "finals-rule" }, `Final submissions: tick up to ${info.final_submissions} scored ` +
+      "ones to count on the private board; with none ticked, your best public ones count."),
+    finalsButton, finalsMessage));
+
+  const showQuota = async () => {
+    try {
+      const now = await api("GET", `/api/v1/tasks/${encodeURIComponent(taskId)}/quota`);
+      if (stopped) return;
+      quota.textContent = `${now.left} of ${now.daily_quota} submissions left today; the quota resets at ` +
+        `${formatTime(now.resets_at)}.`;
+      quota.dataset.left = now.left;
+      rule.textContent = now.rule;
+    } catch (error) {
+      if (!stopped) quota.textContent = error.message;
+    }
+  };
+  showQuota();
 
   const submissions = new Map();
   const progress = new Map();
+  let latest = null; // the submission uploaded last from this page: the message follows it to its outcome
+  const follow = (submission) => {
+    if (submission.id !== latest) return;
+    const word = STATUS_WORDS[submission.status] || submission.status;
+    if (submission.status === "scored") {
+      message.textContent = `Submission #${submission.id} is scored: ${formatMetric(info.metric,
+        submission.public_score)}.`;
+    } else if (FINISHED.has(submission.status)) {
+      message.className = "error";
+      message.textContent = `Submission #${submission.id} ${word}${submission.reason ? `: ${submission.reason}` : "."}`;
+    } else {
+      message.textContent = message.textContent.replace(/is [a-z ]+\.$/, `is ${word}.`);
+    }
+  };
   const draw = (submission) => {
+    const before = submissions.get(submission.id);
     submissions.set(submission.id, submission);
-    const row = submissionRow(submission, progress.get(submission.id));
+    const row = submissionRow(submission, progress.get(submission.id), { info, finals, onCancel: cancel,
+      onFinal: choose });
     const old = tbody.querySelector(`tr[data-submission="${submission.id}"]`);
     if (old) old.replaceWith(row);
     else tbody.prepend(row);
+    follow(submission);
+    if (before && !FINISHED.has(before.status) && FINISHED.has(submission.status)) showQuota();
   };
   api("GET", `/api/v1/submissions?task_id=${encodeURIComponent(taskId)}`)
-    .then((list) => list.slice().reverse().forEach(draw))
+    .then((list) => !stopped && list.slice().reverse().forEach(draw))
     .catch((error) => table.after(errorBox(error)));
+
+  const cancel = async (id) => {
+    try {
+      draw(await api("POST", `/api/v1/submissions/${id}/cancel`));
+      showQuota();
+    } catch (error) {
+      notify(error.message, "error");
+    }
+  };
+  const choose = (id, chosen) => {
+    if (chosen) finals.add(id);
+    else finals.delete(id);
+    finalsMessage.className = "";
+    finalsMessage.textContent = `${finals.size} of at most ${info.final_submissions} ticked; not saved yet.`;
+  };
+  const saveFinals = async () => {
+    const ids = [...finals].sort((a, b) => a - b);
+    finalsButton.disabled = true;
+    try {
+      await api("PUT", `/api/v1/tasks/${encodeURIComponent(taskId)}/finals`, { json: { submission_ids: ids } });
+      localStorage.setItem(finalsKey(taskId), JSON.stringify(ids));
+      finalsMessage.className = "";
+      finalsMessage.textContent = ids.length ? `Saved: ${ids.map((id) => `#${id}`).join(", ")} count on the private ` +
+        "board." : "Saved: your best public submissions count on the private board.";
+    } catch (error) {
+      finalsMessage.className = "error";
+      finalsMessage.textContent = error.message; // the server's reason, verbatim
+    } finally {
+      finalsButton.disabled = false;
+    }
+  };
 
   const upload = async (file) => {
     if (!file) return;
+    const refused = refusalOf(file, info);
+    if (refused) {
+      message.className = "error";
+      message.textContent = refused;
+      return;
+    }
     bar.hidden = false;
     bar.value = 0;
     message.className = "";
@@ -228,12 +365,17 @@ function submitView(taskId) {
         bar.dataset.events = Number(bar.dataset.events) + 1;
       });
       bar.value = bar.max;
+      latest = submission.id;
+      const known = submissions.get(submission.id);
       message.textContent = `Uploaded ${file.name} (${path === "presigned" ? "directly to storage" :
         "through the gateway"}); submission #${submission.id} is ${STATUS_WORDS[submission.status]}.`;
-      draw(submission);
+      // A live update may have overtaken the upload's own answer: keep whichever is further along.
+      draw(known && STATUSES.indexOf(known.status) > STATUSES.indexOf(submission.status) ? known : submission);
+      showQuota();
     } catch (error) {
       message.className = "error";
       message.textContent = error.message;
+      showQuota();
     }
   };
   input.addEventListener("change", () => {
@@ -253,7 +395,7 @@ function submitView(taskId) {
     upload(event.dataTransfer.files[0]);
   });
 
-  return app.live.on(async (event) => {
+  const unfollow = app.live.on(async (event) => {
     if (event.type === "progress" && submissions.has(event.submission_id)) {
       progress.set(event.submission_id, event);
       draw(submissions.get(event.submission_id));
@@ -265,45 +407,69 @@ function submitView(taskId) {
       if (known && !FINISHED.has(event.status)) draw({ ...known, status: event.status });
       try {
         const fresh = await api("GET", `/api/v1/submissions/${event.submission_id}`);
-        if (fresh.task_id === taskId) draw(fresh);
+        if (!stopped && fresh.task_id === taskId) draw(fresh);
       } catch (error) {
         notify(error.message, "error");
       }
     }
   });
+  return () => {
+    stopped = true;
+    unfollow();
+  };
 }
 
 // --- one submission ----------------------------------------------------------------------------------------
 
 async function submissionView(id) {
+  const shown = navigations;
+  setTitle(`Submission #${id}`);
   view.replaceChildren(h("p", { class: "muted" }, "Loading…"));
   const submission = await api("GET", `/api/v1/submissions/${id}`);
+  if (shown !== navigations) return;
+  const info = task(submission.task_id);
   const facts = h("dl", { class: "facts" },
-    ...[["Task", submission.task_id], ["File", submission.filename], ["Size", formatBytes(submission.size_bytes)],
-      ["Status", STATUS_WORDS[submission.status] || submission.status],
-      ["Public score", formatScore(submission.public_score, 4)], ["Scorer", submission.scorer_version],
-      ["Submitted", formatTime(submission.timestamp)], ["Scored", formatTime(submission.scored_at)],
-      ...Object.entries(submission.metrics || {}).map(([name, value]) => [name, formatScore(value, 4)])]
+    ...[["Task", info ? info.title : submission.task_id], ["File", submission.filename],
+      ["Size", formatBytes(submission.size_bytes)], ["Status", STATUS_WORDS[submission.status] || submission.status],
+      ["Public score", formatMetric(info?.metric, submission.public_score)],
+      ["Submitted", formatTime(submission.timestamp)], ["Finished", formatTime(submission.scored_at)],
+      ...Object.entries(submission.metrics || {}).map(([name, value]) => [metricLabel(name), formatMetric(name, value)])]
       .map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
+  const cancelError = h("p", { class: "error", role: "alert", hidden: true });
+  const cancel = CANCELLABLE.has(submission.status) ? h("button", { type: "button", id: "cancel-submission",
+    class: "secondary", onclick: async () => {
+      try {
+        await api("POST", `/api/v1/submissions/${id}/cancel`);
+        if (shown === navigations) route();
+      } catch (error) {
+        cancelError.textContent = error.message;
+        cancelError.hidden = false;
+      }
+    } }, "Cancel this submission") : null;
   const section = h("section", { class: "details" }, h("h1", {}, `Submission #${submission.id}`), facts,
-    submission.reason ? h("p", { class: "error reason" }, submission.reason) : null);
-  view.replaceChildren(section);
+    submission.reason ? h("p", { class: "error reason" }, submission.reason) : null, cancel, cancelError);
+  const log = h("section", { class: "scorer-log", id: "scorer-log" }, h("h2", {}, "Scorer log"),
+    h("p", { class: "muted" }, "Loading…"));
+  view.replaceChildren(section, log);
+  scorerLog(id, log, shown);
   if (submission.status !== "scored") return;
   let details;
   try {
     details = (await api("GET", `/api/v1/submissions/${id}/details`)).details;
   } catch (error) {
-    section.append(errorBox(error));
+    if (shown === navigations) section.append(errorBox(error));
     return;
   }
+  if (shown !== navigations) return;
   if (Array.isArray(details.samples)) {
     const values = details.samples.map((sample) => sample.psnr);
     section.append(h("h2", {}, `Per-sample ${details.metric || "PSNR"} (${values.length} public samples)`),
       histogram(values, { unit: details.unit || "dB", label: details.metric || "PSNR" }),
-      h("table", { class: "samples" }, h("thead", {}, h("tr", {}, h("th", {}, "Sample"),
-        h("th", {}, `${details.metric || "PSNR"} (${details.unit || "dB"})`))),
-      h("tbody", {}, details.samples.map((sample) => h("tr", {}, h("td", {}, sample.name),
-        h("td", { class: "score" }, formatScore(sample.psnr, 2)))))));
+      scrolling(h("table", { class: "samples" }, caption(`${details.metric || "PSNR"} of each public sample`),
+        h("thead", {}, h("tr", {}, h("th", {}, "Sample"),
+          h("th", {}, `${details.metric || "PSNR"} (${details.unit || "dB"})`))),
+        h("tbody", {}, details.samples.map((sample) => h("tr", {}, h("td", {}, sample.name),
+          h("td", { class: "score" }, formatScore(sample.psnr, 2))))))));
   }
   const model = details.public;
   if (model && Array.isArray(model.confusion)) {
@@ -319,9 +485,73 @@ async function submissionView(id) {
   }
 }
 
+/** The scorer's own lines about a submission (its last 500), oldest first. */
+async function scorerLog(id, section, shown) {
+  let lines;
+  try {
+    lines = (await api("GET", `/api/v1/submissions/${id}/logs`)).lines;
+  } catch (error) {
+    if (shown === navigations) section.replaceChildren(h("h2", {}, "Scorer log"), errorBox(error));
+    return;
+  }
+  if (shown !== navigations) return;
+  section.replaceChildren(h("h2", {}, "Scorer log"), lines.length ? h("ol", { class: "log" }, lines.map((line) =>
+    h("li", { class: `log-${line.level.toLowerCase()}` }, h("time", { datetime: line.at }, formatTime(line.at)), " ",
+      h("span", { class: "level" }, line.level.toLowerCase()), " ", h("span", { class: "line" }, line.line))))
+    : h("p", { class: "muted" }, "The scorer wrote nothing about this submission yet."));
+}
+
+// --- account -----------------------------------------------------------------------------------------------
+
+function accountView() {
+  setTitle("Your account");
+  const password = h("input", { id: "new-password", type: "password", autocomplete: "new-password", required: true,
+    "aria-describedby": "password-rule password-error" });
+  const again = h("input", { id: "new-password-again", type: "password", autocomplete: "new-password", required: true });
+  const ruleLine = h("p", { id: "password-rule", class: "muted" },
+    "The server sets the minimum length; a password it refuses is shown with its reason.");
+  const error = h("p", { id: "password-error", class: "error", role: "alert", hidden: true });
+  const done = h("p", { id: "password-changed", role: "status" });
+  const button = h("button", { type: "submit" }, "Change password");
+  const form = h("form", { class: "card", id: "change-password", onsubmit: async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    done.textContent = "";
+    if (password.value !== again.value) {
+      error.textContent = "The two passwords differ.";
+      error.hidden = false;
+      return;
+    }
+    button.disabled = true;
+    try {
+      await api("PUT", `/api/v1/teams/${app.me.id}`, { json: { password: password.value } });
+      // The change ends every login of the team (other devices must log in again): this browser logs in anew.
+      app.me = await login(app.me.name, password.value);
+      password.value = "";
+      again.value = "";
+      done.textContent = "Password changed. This browser stays signed in; other devices must log in again.";
+    } catch (failure) {
+      error.textContent = failure.message; // the server's reason, verbatim
+      error.hidden = false;
+      const minimum = failure.message.match(/shorter than (\d+) characters/);
+      if (minimum) {
+        password.minLength = Number(minimum[1]);
+        ruleLine.textContent = `At least ${minimum[1]} characters.`;
+      }
+    } finally {
+      button.disabled = false;
+    }
+  } }, h("h2", {}, "Change your password"), ruleLine,
+  h("label", { for: "new-password" }, "New password"), password,
+  h("label", { for: "new-password-again" }, "New password, again"), again, button, error, done);
+  view.replaceChildren(h("section", {}, h("h1", {}, app.me.is_admin ? app.me.name : `Team ${app.me.name}`), form));
+  return null;
+}
+
 // --- questions and answers ---------------------------------------------------------------------------------
 
 function qaView() {
+  setTitle("Questions & answers");
   const list = h("div", { class: "questions" });
   const title = h("input", { id: "question-title", required: true, maxLength: 200 });
   const content = h("textarea", { id: "question-content", required: true, rows: 4 });
@@ -401,16 +631,17 @@ function drawNav() {
   for (const t of app.tasks) links.push(h("a", { href: `#/board/${t.id}` }, t.id));
   links.push(h("a", { href: `#/submit/${app.tasks[0]?.id || ""}`, class: "submit-link" }, "Submit"));
   links.push(h("a", { href: "#/qa" }, "Q&A"));
+  links.push(h("a", { href: "#/account" }, "Account"));
   if (app.me?.is_admin) links.push(h("a", { href: "#/admin/teams" }, "Admin"));
   nav.replaceChildren(...links);
   const live = h("span", { class: `live-dot ${app.live.state}`, title: `live updates: ${app.live.state}` });
-  who.replaceChildren(live, app.me.name, app.me.is_admin ? " (admin)" : "",
+  who.replaceChildren(live, h("span", { class: "who-name" }, app.me.name), app.me.is_admin ? " (admin)" : "",
     h("button", { type: "button", class: "link", id: "logout", onclick: logout }, "Log out"));
 }
 
 function logout() {
   app.live.stop();
-  session.clear();
+  forgetSession();
   app.me = null;
   nav.replaceChildren();
   who.replaceChildren();
@@ -434,6 +665,7 @@ app.live.on((message) => {
 async function route() {
   app.cleanup?.();
   app.cleanup = null;
+  navigations += 1;
   notify("");
   if (!app.me) {
     loginView();
@@ -446,7 +678,11 @@ async function route() {
     else if (page === "submit") app.cleanup = submitView(arg || app.tasks[0]?.id);
     else if (page === "submission") await submissionView(Number(arg));
     else if (page === "qa") app.cleanup = qaView();
-    else if (page === "admin" && app.me.is_admin) app.cleanup = await adminView(view, arg || "teams", app);
+    else if (page === "account") app.cleanup = accountView();
+    else if (page === "admin" && app.me.is_admin) {
+      setTitle("Administration");
+      app.cleanup = await adminView(view, arg || "teams", app);
+    }
     else app.cleanup = boardView(app.tasks[0]?.id);
   } catch (error) {
     if (error.status === 401) return logout();
@@ -455,6 +691,15 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
+// Every tab shares the session (api.js): a login, a new password or a logout in one tab reaches the others.
+session.onChange(async (current) => {
+  if (current === null && app.me) {
+    logout();
+  } else if (current?.me && current.me.name !== app.me?.name) {
+    await start();
+    await route();
+  }
+});
 (async () => {
   if (session.load()?.me) {
     try {

@@ -32,9 +32,49 @@ export function formatScore(value, digits = 3) {
 }
 
 export function formatTime(iso) {
+  // The viewer's local time, with a 4-digit year and the zone it is in (e.g. "03/12/2026, 14:05:09 GMT+1").
   if (!iso) return "–";
   const when = new Date(iso);
-  return when.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
+  return when.toLocaleString(undefined, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", second: "2-digit", timeZoneName: "short" });
+}
+
+// Decimals a score of each metric is shown with: PSNR (dB) to the thousandth, so close teams stay apart on the
+// board; fractions (accuracy, F1, AUC) to the ten-thousandth.
+const METRIC_DIGITS = { psnr: 3, accuracy: 4, top: 4, macro_f1: 4, roc_auc: 4, latency: 2, throughput: 1 };
+const METRIC_WORDS = { psnr: "PSNR", accuracy: "Accuracy", macro_f1: "Macro F1", roc_auc: "ROC-AUC",
+  files_evaluated: "Files evaluated" };
+
+function metricFamily(name) {
+  const base = String(name || "").replace(/_(public|private)$/, "");
+  return Object.keys(METRIC_DIGITS).find((family) => base === family || base.startsWith(family)) || "";
+}
+
+/** A metric's value as people read it: counts as integers, scores with the metric's own precision. */
+export function formatMetric(name, value) {
+  if (value === null || value === undefined) return "–";
+  const family = metricFamily(name);
+  if (!family && Number.isInteger(Number(value))) return String(Number(value));
+  return Number(value).toFixed(METRIC_DIGITS[family] ?? 4);
+}
+
+/** A metric's name in words: "psnr_public" → "PSNR (public)", "top5_public" → "Top-5 (public)". */
+export function metricLabel(name) {
+  const [, base, split] = String(name).match(/^(.*?)(?:_(public|private))?$/);
+  const top = base.match(/^top(\d+)$/);
+  const words = METRIC_WORDS[base] || (top ? `Top-${top[1]}` : base.replace(/_/g, " ").replace(/^./, (c) =>
+    c.toUpperCase()));
+  return split ? `${words} (${split})` : words;
+}
+
+/** A table's caption, read by screen readers and kept off the screen. */
+export function caption(text) {
+  return h("caption", { class: "visually-hidden" }, text);
+}
+
+/** Wraps a wide table so that it scrolls inside its box, never the page. */
+export function scrolling(table) {
+  return h("div", { class: "table-scroll" }, table);
 }
 
 export function formatBytes(bytes) {
