@@ -23,6 +23,7 @@ from tests.web.test_web_page import Shoot, api_upload, archive, drop, log_in
 
 pytestmark = pytest.mark.timeout(240)
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
 
 
 async def quota_left(gateway: AsyncTestClient, token: str, task: str) -> int:
@@ -49,6 +50,7 @@ async def test_the_quota_and_its_rule_show_before_uploading_and_follow_each_outc
         day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"})""", resets_at)
     await expect(quota).to_contain_text(f"resets at {local}")
     assert str(datetime.fromisoformat(resets_at).year) in local
+    await page.set_viewport_size(DESKTOP)
     await shoot(page, "submit-1280x800")
 
     # A scored upload: the message follows it from "queued" to its score, and the quota counts it.
@@ -126,6 +128,7 @@ async def test_a_team_cancels_a_submission_still_uploading_and_reads_a_scorer_lo
     await expect(log).to_have_count(len(lines))
     await expect(log.last.locator(".line")).to_have_text(lines[-1]["line"])
     await expect(page).to_have_title(f"Submission #{scored['id']} · Podium")
+    await page.set_viewport_size(DESKTOP)
     await shoot(page, "submission-log-1280x800")
     await page.set_viewport_size(PHONE)
     await shoot(page, "submission-log-390x844")
@@ -177,6 +180,7 @@ async def test_a_team_changes_its_password_and_the_rule_comes_from_the_server(
     minimum = re.search(r"shorter than (\d+) characters", refused.json()["detail"]).group(1)
     await expect(page.locator("#password-rule")).to_have_text(f"At least {minimum} characters.")
     assert await page.locator("#new-password").evaluate("input => input.minLength") == int(minimum)
+    await page.set_viewport_size(DESKTOP)
     await shoot(page, "account-1280x800")
 
     fresh = f"pw-{uuid.uuid4().hex}"
