@@ -68,7 +68,7 @@ export function accessToken() {
 
 export { refresh as refreshTokens };
 
-export async function api(method, path, { json, body, contentType } = {}, retried = false) {
+export async function api(method, path, { json, body, contentType, blob } = {}, retried = false) {
   const headers = {};
   const token = accessToken();
   if (token) headers.authorization = `Bearer ${token}`;
@@ -80,9 +80,10 @@ export async function api(method, path, { json, body, contentType } = {}, retrie
   }
   const response = await fetch(path, { method, headers, body });
   if (response.status === 401 && token && !retried && (await refresh())) {
-    return api(method, path, { body, contentType: headers["content-type"] }, true);
+    return api(method, path, { body, contentType: headers["content-type"], blob }, true);
   }
   if (!response.ok) throw await problem(response);
+  if (blob) return response.blob(); // a file to save (an export), fetched with the viewer's token
   const type = response.headers.get("content-type") || "";
   return type.includes("json") ? response.json() : response.text();
 }

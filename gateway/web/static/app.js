@@ -7,6 +7,7 @@ import { adminView } from "./admin.js";
 import { confusionMatrix, histogram, rocCurve } from "./charts.js";
 import { formatBytes, formatScore, formatTime, h } from "./dom.js";
 import { Live } from "./live.js";
+import { projectorView } from "./projector.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -77,8 +78,7 @@ function boardView(taskId) {
   view.replaceChildren(h("section", {},
     h("h1", {}, info ? info.title : taskId),
     h("p", { class: "muted" }, info ? `${info.metric}, ${info.sort === "asc" ? "lower" : "higher"} is better` : ""),
-    status, table,
-    h("p", {}, h("a", { href: `/api/v1/leaderboards/${encodeURIComponent(taskId)}/export.csv` }, "Download CSV"))));
+    status, table, boardLinks(taskId)));
   const rows = new Map(); // team id -> <tr>, kept so a re-ranked row moves instead of being redrawn
 
   const render = () => {
@@ -149,6 +149,28 @@ function boardView(taskId) {
   return app.live.on((message) => {
     if ((message.type === "board" || message.type === "board_delta") && message.task_id === taskId) render();
   });
+}
+
+// The CSV is what this viewer may see (an admin's has the private columns): fetched with the viewer's token,
+// which a plain link would not send, then saved.
+function boardLinks(taskId) {
+  const error = h("span", { class: "error", role: "alert", hidden: true });
+  const csv = h("button", { type: "button", class: "link", id: "board-csv", onclick: async () => {
+    error.hidden = true;
+    try {
+      const file = await api("GET", `/api/v1/leaderboards/${encodeURIComponent(taskId)}/export.csv`, { blob: true });
+      const link = h("a", { href: URL.createObjectURL(file), download: `${taskId}-leaderboard.csv`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+    }
+  } }, "Download CSV");
+  return h("p", { class: "board-links" }, csv, " · ",
+    h("a", { href: `#/projector/${encodeURIComponent(taskId)}`, id: "projector-link" }, "Projector view"), " ", error);
 }
 
 function flash(row, direction) {
@@ -399,11 +421,15 @@ function answerForm(question, reload) {
 function drawNav() {
   const links = [];
   for (const t of app.tasks) links.push(h("a", { href: `#/board/${t.id}` }, t.id));
-  links.push(h("a", { href: `#/submit/${app.tasks[0]?.id || ""}`, class: "submit-link" }, "Submit"));
-  links.push(h("a", { href: "#/qa" }, "Q&A"));
+  if (app.me) links.push(h("a", { href: `#/submit/${app.tasks[0]?.id || ""}`, class: "submit-link" }, "Submit"));
+  if (app.me) links.push(h("a", { href: "#/qa" }, "Q&A"));
   if (app.me?.is_admin) links.push(h("a", { href: "#/admin/teams" }, "Admin"));
   nav.replaceChildren(...links);
   const live = h("span", { class: `live-dot ${app.live.state}`, title: `live updates: ${app.live.state}` });
+  if (!app.me) {
+    who.replaceChildren(live, h("a", { href: "#/login", id: "login-link" }, "Log in"));
+    return;
+  }
   who.replaceChildren(live, app.me.name, app.me.is_admin ? " (admin)" : "",
     h("button", { type: "button", class: "link", id: "logout", onclick: logout }, "Log out"));
 }
@@ -423,29 +449,41 @@ async function start() {
   const list = await api("GET", "/api/v1/tasks");
   app.tasks = list.tasks;
   app.live.stop();
-  app.live.start(app.tasks.map((t) => t.id));
+  if (currentPage() !== "projector") app.live.start(app.tasks.map((t) => t.id));
   drawNav();
 }
 
+// Boards are public: a visitor who is not signed in sees them (live, over `/ws/boards`) and the projector view.
+const PUBLIC_PAGES = new Set(["board", "projector"]);
+
+function currentPage() {
+  return location.hash.split("/")[1] || "";
+}
+
 app.live.on((message) => {
-  if (message.type === "connection" && app.me) drawNav();
+  if (message.type === "connection" && (app.me || app.tasks.length)) drawNav();
 });
 
 async function route() {
   app.cleanup?.();
   app.cleanup = null;
   notify("");
-  if (!app.me) {
+  const [, page = "", arg = ""] = location.hash.split("/").map(decodeURIComponent);
+  if (!app.me && !PUBLIC_PAGES.has(page)) {
     loginView();
     return;
   }
-  const [, page = "", arg = ""] = location.hash.split("/").map(decodeURIComponent);
   for (const link of nav.querySelectorAll("a")) link.classList.toggle("active", link.hash === location.hash);
   try {
+    if (!app.me && !app.tasks.length) await start(); // a visitor: the tasks, and the public boards live
+    // The projector's page holds no socket but its own public one: not even an admin's private board reaches it.
+    if (page === "projector") app.live.stop();
+    else if (app.live.stopped) app.live.start(app.tasks.map((t) => t.id));
     if (page === "board") app.cleanup = boardView(arg);
     else if (page === "submit") app.cleanup = submitView(arg || app.tasks[0]?.id);
     else if (page === "submission") await submissionView(Number(arg));
     else if (page === "qa") app.cleanup = qaView();
+    else if (page === "projector") app.cleanup = projectorView(view, arg || app.tasks[0]?.id, app);
     else if (page === "admin" && app.me.is_admin) app.cleanup = await adminView(view, arg || "teams", app);
     else app.cleanup = boardView(app.tasks[0]?.id);
   } catch (error) {
