@@ -4,9 +4,10 @@
 const SESSION_KEY = "podium.session";
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, errors = []) {
     super(detail);
     this.status = status;
+    this.errors = errors; // [{key, message}]: a form's problems by field, when the server names them
   }
 }
 
@@ -29,13 +30,15 @@ export const session = {
 async function problem(response) {
   // The server's words, verbatim: `detail` of a problem document, else the status line.
   let detail = `${response.status} ${response.statusText}`.trim();
+  let errors = [];
   try {
     const body = await response.json();
     if (body && typeof body.detail === "string" && body.detail) detail = body.detail;
+    if (Array.isArray(body?.errors)) errors = body.errors;
   } catch {
     /* not JSON: keep the status line */
   }
-  return new ApiError(response.status, detail);
+  return new ApiError(response.status, detail, errors);
 }
 
 let refreshing = null;
