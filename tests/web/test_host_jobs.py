@@ -228,3 +228,45 @@ async def test_the_host_reads_the_audit_trail_with_its_filters(
     await page.click("#audit-filters button[type=submit]")
     await expect(page.locator("#audit-summary")).to_have_text("1 entry, newest first")
     await expect(rows).to_have_count(1)
+
+
+async def test_open_board_pages_gain_and_lose_the_private_column_live_on_reveal_and_hide(
+    page: Page, second_page: Page, gateway: AsyncTestClient, gateway_url: str, admin_token: str,
+    competition: tuple[Path, Competition], shoot: Shoot,
+) -> None:
+    """The host reveals and hides the private board on the admin page; a team's open board page (and a visitor's)
+    shows the private column with the private scores at the reveal and loses it at the hiding, without a reload."""
+    truth = make_ground_truth(competition[1].task("lab"))
+    _, name, password = await new_team(gateway, admin_token)
+    scored = await api_upload(gateway_url, await login(gateway, name, password), "lab",
+                              npy_zip(noisy_submission(truth, 0.05, seed=42)))
+    private = (await gateway.get(f"/api/v1/submissions/{scored['id']}", headers=bearer(admin_token))
+               ).json()["private_score"]
+    await log_in(page, *ADMIN)
+    await log_in(second_page, name, password)
+    await second_page.goto("/#/board/lab")
+    table = second_page.locator("table.board")
+    cell = second_page.locator(f'table.board tr[data-team="{name}"] td.private-col')
+    await expect(cell).to_be_hidden()
+    await second_page.evaluate("window.sameDocument = true")
+
+    try:
+        await page.goto("/#/admin/boards")
+        lab = page.locator('article[data-task="lab"]')
+        await expect(lab.locator("button.reveal")).to_have_text("Reveal the private board")
+        await lab.locator("button.reveal").click()
+        await expect(table).to_have_class(re.compile(r"\bwith-private\b"), timeout=15_000)
+        await expect(cell).to_be_visible()
+        await expect(cell).to_have_text(f"{private:.3f}")
+        await expect(second_page.locator(".board-status")).to_contain_text("private board revealed")
+        await shoot(second_page, "board-revealed-team-1280x800")
+        await expect(lab.locator(".reveal-state")).to_have_text("Private board revealed to everyone.")
+        await lab.locator("button.reveal").click()
+        await expect(table).not_to_have_class(re.compile(r"\bwith-private\b"), timeout=15_000)
+        await expect(cell).to_be_hidden()
+        await expect(cell).to_have_text("–")  # not merely hidden: the private scores are gone from the page
+        await expect(second_page.locator(".board-status")).not_to_contain_text("private board revealed")
+    finally:  # other tests share the task: never leave its private board revealed
+        await gateway.post("/api/v1/admin/leaderboards/lab/reveal", json={"revealed": False},
+                           headers=bearer(admin_token))
+    assert await second_page.evaluate("window.sameDocument === true")  # live, never reloaded
