@@ -141,8 +141,8 @@ async def test_standings_list_each_hidden_or_disqualified_team_with_its_reason(
     await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"disqualified": True, "reason": "copied"},
                        headers=bearer(admin_token))
     mine = await standing_until(lambda mine: mine is not None)
-    assert (mine["hidden"], mine["disqualified"], mine["reason"], mine["changed_by"]) == (False, True, "copied", ADMIN[0])
-    assert mine["changed_at"]
+    assert (mine["hidden"], mine["disqualified"], mine["reason"]) == (False, True, "copied")
+    assert mine["changed_by"] == ADMIN[0] and mine["changed_at"]
     await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"hidden": False},
                        headers=bearer(admin_token))
     await standing_until(lambda mine: mine is None)
