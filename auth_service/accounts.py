@@ -70,12 +70,29 @@ async def _replace_members(conn: asyncpg.Connection, account_id: int, members: l
     )
 
 
-def _name_taken(exc: asyncpg.UniqueViolationError, name: str) -> Refused:
-    if exc.constraint_name in ("accounts_name_skeleton_live", "accounts_name_folded_skeleton_live"):
+def _taken(name: str, *, lookalike: bool) -> Refused:
+    if lookalike:
         # The other name is not quoted: a team renaming itself learns no account name it cannot see.
         return Refused(409, f"a team with a name that looks the same as {name!r} already exists; choose a name "
                             "that differs in its letters, not only in look-alike characters")
     return Refused(409, f"an account named {name!r} already exists")
+
+
+def _name_taken(exc: asyncpg.UniqueViolationError, name: str) -> Refused:
+    return _taken(name, lookalike=exc.constraint_name in ("accounts_name_skeleton_live",
+                                                          "accounts_name_folded_skeleton_live"))
+
+
+async def name_refusal(conn: asyncpg.Connection, name: str) -> Refused | None:
+    """The refusal a new account named `name` meets because a live account has that name (or one that looks the
+    same), or None. Asked before a new team's other fields are judged, so that a taken name is what the host hears
+    first; the unique indexes still decide between two creations racing for one name."""
+    keys = names.lookalike_keys(name)
+    same = await conn.fetchval(
+        "SELECT lower(name) = lower($1) FROM auth.accounts WHERE deleted_at IS NULL AND (lower(name) = lower($1) "
+        "OR name_skeleton = $2 OR name_folded_skeleton = $3) ORDER BY 1 DESC LIMIT 1",
+        name, keys.skeleton, keys.folded_skeleton)
+    return None if same is None else _taken(name, lookalike=not same)
 
 
 async def create(

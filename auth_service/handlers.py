@@ -46,6 +46,23 @@ def _check(fn, *args):  # noqa: ANN001, ANN202 — a tiny adapter from rule viol
         raise Refused(422, str(exc)) from None
 
 
+def _judge(errors: dict[str, str], field: str, fn, *args):  # noqa: ANN001, ANN202 — one field of a form
+    """The rule's cleaned value, or None with the violation noted under `field`."""
+    try:
+        return fn(*args)
+    except rules.RuleViolation as exc:
+        errors[field] = str(exc)
+        return None
+
+
+def _is_valid_name(name: str) -> bool:
+    try:
+        rules.team_name(name)
+    except rules.RuleViolation:
+        return False
+    return True
+
+
 def _require_admin(actor: Principal) -> None:
     if not actor.is_admin:
         raise Refused(403, "Admin privileges required")
@@ -123,6 +140,11 @@ class AuthHandlers:
             # The family goes back to the gateway that asked, so that it refuses the login's tokens at once.
             raise Refused(401, REFRESH_REUSED, revoked_family=reused["family_id"])
 
+    async def account_rules(self, _request: ops.RulesRequest) -> ops.AccountRules:
+        return ops.AccountRules(password_min_length=rules.MIN_PASSWORD_LENGTH,
+                                password_max_length=rules.MAX_PASSWORD_LENGTH, name_max_length=rules.MAX_NAME_LENGTH,
+                                team_max_size=rules.MAX_TEAM_SIZE, default_team_max_size=self.default_max_size)
+
     async def jwks(self, _request: ops.JwksRequest) -> ops.Jwks:
         assert self.key is not None
         return ops.Jwks(keys=[self.key.public_jwk()], issuer=self.policy.issuer, audience=self.policy.audience)
@@ -160,10 +182,22 @@ class AuthHandlers:
     async def create_team(self, request: ops.CreateTeam) -> ops.TeamView:
         assert self.pool is not None
         _require_admin(request.actor)
-        name = _check(rules.team_name, request.name)
-        max_size = _check(rules.max_size, request.max_size or self.default_max_size)
-        members = _check(rules.members, request.members, max_size)
-        password_hash = await hash_password(_check(rules.password, request.password))
+        # Every field is judged, the name's availability first, and every problem is reported (in `errors`, by
+        # field): a taken name is never hidden behind a short password.
+        errors: dict[str, str] = {}
+        name, taken = _judge(errors, "name", rules.team_name, request.name), None
+        if name is not None:
+            async with self.pool.acquire() as conn:
+                taken = await accounts.name_refusal(conn, name)
+            if taken is not None:
+                errors["name"] = taken.detail
+        max_size = _judge(errors, "max_size", rules.max_size, request.max_size or self.default_max_size)
+        members = _judge(errors, "members", rules.members, request.members, max_size or self.default_max_size)
+        password = _judge(errors, "password", rules.password, request.password)
+        if errors:
+            raise Refused(409 if taken is not None else 422, "; ".join(errors.values()),
+                          errors=[{"key": key, "message": message} for key, message in errors.items()])
+        password_hash = await hash_password(password)
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 row = await accounts.create(
@@ -216,10 +250,14 @@ class AuthHandlers:
             raise Refused(400, str(exc)) from None
         teams = [row for row in parsed if not isinstance(row, CsvRowRefused)]
         hashes = await asyncio.gather(*(hash_password(team.password) for team in teams))
-        report: dict[int, ops.ImportRow] = {
-            row.line: ops.ImportRow(line=row.line, name=row.name, status="refused", reason=row.reason)
-            for row in parsed if isinstance(row, CsvRowRefused)
-        }
+        report: dict[int, ops.ImportRow] = {}
+        async with self.pool.acquire() as conn:
+            for row in parsed:
+                if isinstance(row, CsvRowRefused):
+                    # A row refused for its password (say) whose name is also taken: the name comes first.
+                    taken = await accounts.name_refusal(conn, row.name) if _is_valid_name(row.name) else None
+                    reason = f"{taken.detail}; {row.reason}" if taken is not None else row.reason
+                    report[row.line] = ops.ImportRow(line=row.line, name=row.name, status="refused", reason=reason)
         created = []
         async with self.pool.acquire() as conn:
             async with conn.transaction():
@@ -331,6 +369,7 @@ class AuthHandlers:
     def operations(self) -> dict[ops.Operation, object]:
         return {
             ops.LOGIN: self.login, ops.REFRESH: self.refresh, ops.JWKS: self.jwks, ops.ME: self.me,
+            ops.RULES: self.account_rules,
             ops.LIST_TEAMS: self.list_teams, ops.GET_TEAM: self.get_team, ops.CREATE_TEAM: self.create_team,
             ops.UPDATE_TEAM: self.update_team, ops.DELETE_TEAM: self.delete_team, ops.IMPORT_TEAMS: self.import_teams,
             ops.STATS: self.stats, ops.LIST_QUESTIONS: self.list_questions, ops.GET_QUESTION: self.get_question,

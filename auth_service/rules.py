@@ -12,6 +12,7 @@ from proto.events import TeamMember
 MAX_NAME_LENGTH = 64
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256  # argon2 accepts more; a cap keeps a request from costing a megabyte of hashing
+MAX_TEAM_SIZE = 100
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
@@ -74,6 +75,6 @@ def members(values: list[TeamMember], max_size: int) -> list[TeamMember]:
 
 
 def max_size(value: int) -> int:
-    if not 1 <= value <= 100:
-        raise RuleViolation("max team size must be between 1 and 100")
+    if not 1 <= value <= MAX_TEAM_SIZE:
+        raise RuleViolation(f"max team size must be between 1 and {MAX_TEAM_SIZE}")
     return value

@@ -10,6 +10,10 @@ further behind than the kept revisions) gets the whole board. A busy board's cha
 most once per `PUSH_INTERVAL_S`. One NATS subscription per kind of event serves every client; team messages go
 through an index of clients by team, into each client's small queue: when it is full the oldest message is
 dropped, so a slow client only ever falls behind on itself.
+
+`/ws/boards` is the same feed for anyone, signed in or not (a board on a projector, a visitor): boards only, never a
+team's messages or questions, and the private board only once it is revealed — or never, with `?private=false`,
+whatever the board's state (a projector shows the public board even to an admin).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +70,8 @@ PUSH_INTERVAL_S = 0.2
 
 @dataclass(eq=False)
 class LiveClient:
-    principal: Principal
+    principal: Principal | None  # None: an anonymous board viewer (`/ws/boards`)
+    private: bool = True  # False: never the private board, revealed or not (a projector)
     following: set[str] = field(default_factory=set)
     queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
     sent: dict[str, int] = field(default_factory=dict)  # per followed board: the revision this client has
@@ -91,7 +97,7 @@ class LiveClient:
         self.wake.clear()
         messages = []
         for task_id in self.due:
-            update = feed.update(task_id, self.sent.get(task_id), self.principal)
+            update = feed.update(task_id, self.sent.get(task_id), self.principal, self.private)
             if update is not None:
                 self.sent[task_id], message = update
                 messages.append(message)
@@ -101,8 +107,9 @@ class LiveClient:
         return messages
 
 
-def sees_private(board: Board, viewer: Principal) -> bool:
-    return board.private_revealed or viewer.is_admin
+def sees_private(board: Board, viewer: Principal | None, private: bool = True) -> bool:
+    """Whether `viewer` (None: anonymous) gets the private board; `private=False` says never."""
+    return private and (board.private_revealed or (viewer is not None and viewer.is_admin))
 
 
 def board_message(task_id: str, revision: int, board: Board, with_private: bool) -> bytes:
@@ -162,7 +169,8 @@ class BoardFeed:
         self.messages[task_id] = {}
         return restarted
 
-    def update(self, task_id: str, since: int | None, viewer: Principal) -> tuple[int, bytes] | None:
+    def update(self, task_id: str, since: int | None, viewer: Principal | None, private: bool = True
+               ) -> tuple[int, bytes] | None:
         """(latest revision, message) for a client that has revision `since` (None: nothing yet); None when
         it is current or there is no board."""
         kept = self.revisions.get(task_id)
@@ -172,16 +180,16 @@ class BoardFeed:
         if since == revision:
             return None
         board, base = kept[revision], kept.get(since) if since is not None else None
-        private = sees_private(board, viewer)
-        if base is not None and sees_private(base, viewer) != private:
+        with_private = sees_private(board, viewer, private)
+        if base is not None and sees_private(base, viewer, private) != with_private:
             # Revealed or hidden since: the whole board ("private": null once hidden), never a delta that would
             # carry private changes past an un-reveal or only part of the private board after a reveal.
             base = None
-        key = (since if base is not None else None, private)
+        key = (since if base is not None else None, with_private)
         cache = self.messages[task_id]
         if key not in cache:
-            cache[key] = (board_message(task_id, revision, board, private) if base is None
-                          else delta_message(task_id, revision, base, board, private, base_revision=since))
+            cache[key] = (board_message(task_id, revision, board, with_private) if base is None
+                          else delta_message(task_id, revision, base, board, with_private, base_revision=since))
         return revision, cache[key]
 
 
@@ -198,11 +206,13 @@ class LiveHub:
 
     def add(self, client: LiveClient) -> None:
         self.clients.add(client)
-        self._by_team.setdefault(client.principal.account_id, set()).add(client)
+        if client.principal is not None:
+            self._by_team.setdefault(client.principal.account_id, set()).add(client)
 
     def remove(self, client: LiveClient) -> None:
         self.clients.discard(client)
-        _discard(self._by_team, client.principal.account_id, client)
+        if client.principal is not None:
+            _discard(self._by_team, client.principal.account_id, client)
         self.unfollow(client, list(client.following))
 
     def follow(self, client: LiveClient, task_ids: list[str]) -> None:
@@ -278,8 +288,9 @@ class LiveHub:
                 return
             payload = _encoder.encode({"type": "question", "question_id": event.question_id, "change": event.change})
             for client in self.clients:
-                if event.visible_to_all or client.principal.is_admin or \
-                        client.principal.account_id == str(event.team_id):
+                viewer = client.principal
+                if viewer is not None and (event.visible_to_all or viewer.is_admin
+                                           or viewer.account_id == str(event.team_id)):
                     client.push(payload)
 
         for subject, handler in (("live.submission.>", on_status), ("job.progress.>", on_progress),
@@ -376,12 +387,32 @@ async def live_socket(socket: WebSocket, state: State) -> None:
     if principal is None:
         await socket.close(code=4401, reason="a valid token is required (subprotocol 'bearer.<token>')")
         return
+    await _serve(socket, state, LiveClient(principal), keep_valid(socket, state.identity, token))
+
+
+@websocket("/ws/boards")
+async def board_socket(socket: WebSocket, state: State) -> None:
+    """Anyone, no token: send `{"follow": ["task"]}` to receive that task's board on every change — the public
+    board, and the private one only once it is revealed (never with `?private=false`, e.g. for a projector). No
+    team's messages travel here; a token offered is not read (this is every visitor's view)."""
+    offered = socket.scope.get("subprotocols") or []
+    await socket.accept(subprotocols=PODIUM_PROTOCOL if PODIUM_PROTOCOL in offered else None)
+    private = socket.query_params.get("private", "true")
+    if private not in ("true", "false"):
+        await socket.close(code=4400, reason="?private= takes true or false")
+        return
+    await _serve(socket, state, LiveClient(None, private=private == "true"), None)
+
+
+async def _serve(socket: WebSocket, state: State, client: LiveClient, watchdog: Coroutine[Any, Any, None] | None
+                 ) -> None:
+    """Follow what the client asks for and send it its messages until it leaves (or `watchdog` closes it)."""
     hub: LiveHub = state.live
-    client = LiveClient(principal)
     hub.add(client)
     WEBSOCKET_CLIENTS.inc()
-    sender = asyncio.create_task(_send(socket, client, hub.feed))
-    watchdog = asyncio.create_task(keep_valid(socket, state.identity, token))
+    tasks = [asyncio.create_task(_send(socket, client, hub.feed))]
+    if watchdog is not None:
+        tasks.append(asyncio.create_task(watchdog))
     try:
         while True:
             text = await socket.receive_text()
@@ -401,7 +432,7 @@ async def live_socket(socket: WebSocket, state: State) -> None:
     finally:
         hub.remove(client)
         WEBSOCKET_CLIENTS.dec()
-        for task in (sender, watchdog):
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -68,6 +68,11 @@ class IdentityController(Controller):
         team = await state.services.call(ops.ME, ops.MeRequest(actor=principal(request)))
         return MeResponse(team.id, team.name, team.is_admin, team.members, team.max_size)
 
+    @get("/api/v1/auth/rules", summary="What a team name, password and team size must be (for forms, before anyone "
+         "types): minimum and maximum password length, longest name, team size limits")
+    async def rules(self, state: State) -> ops.AccountRules:
+        return await state.services.call(ops.RULES, ops.RulesRequest())
+
     @get(["/api/v1/auth/jwks", "/.well-known/jwks.json"], summary="Public keys that verify access tokens")
     async def jwks(self, state: State) -> dict[str, list[dict[str, str]]]:
         jwks = await state.services.call(ops.JWKS, ops.JwksRequest())

@@ -160,6 +160,12 @@ class BoardAdminController(Controller):
             actor=principal(request), team_id=team_id, hidden=data.hidden, disqualified=data.disqualified,
             reason=data.reason))
 
+    @get("/api/v1/admin/standings", summary="Every hidden or disqualified team, with the latest decision's reason, "
+         "who took it and when (a team not listed stands on every board)")
+    async def standings(self, request: Request, state: State) -> list[ops.TeamStanding]:
+        reply = await state.services.call(ops.LIST_STANDINGS, ops.ListStandings(actor=principal(request)))
+        return reply.teams
+
     @post("/api/v1/admin/leaderboards/{task:str}/reveal", status_code=200,
           summary="Show the private board to everyone (or hide it again); audited")
     async def reveal(self, request: Request, state: State, task: FromPath[str], data: JSONBody[RevealBody]

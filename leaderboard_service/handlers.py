@@ -181,6 +181,22 @@ class LeaderboardHandlers:
                            target=r["target"], detail=json.loads(r["detail"]), occurred_at=r["occurred_at"])
             for r in rows])
 
+    async def list_standings(self, request: ops.ListStandings) -> ops.Standings:
+        assert self.pool is not None
+        if not request.actor.is_admin:
+            raise Refused(403, "Admin privileges required")
+        rows = await self.pool.fetch(
+            """SELECT t.team_id, t.hidden, t.disqualified, a.actor, a.occurred_at, a.detail ->> 'reason' AS reason
+               FROM leaderboard.teams t LEFT JOIN LATERAL (
+                   SELECT actor, occurred_at, detail FROM leaderboard.audit
+                   WHERE action = 'standing' AND target = t.team_id ORDER BY occurred_at DESC, stream_seq DESC LIMIT 1
+               ) a ON true
+               WHERE NOT t.deleted AND (t.hidden OR t.disqualified) ORDER BY t.team_id""")
+        return ops.Standings(teams=[
+            ops.TeamStanding(team_id=r["team_id"], hidden=r["hidden"], disqualified=r["disqualified"],
+                             reason=r["reason"] or "", changed_by=r["actor"] or "", changed_at=r["occurred_at"])
+            for r in rows])
+
     async def rescore_status(self, request: ops.RescoreStatus) -> ops.RescoreReport:
         assert self.pool is not None
         if not request.actor.is_admin:
@@ -203,4 +219,4 @@ class LeaderboardHandlers:
     def operations(self) -> dict:
         return {ops.SET_STANDING: self.set_standing, ops.SET_REVEAL: self.set_reveal,
                 ops.SELECT_FINALS: self.select_finals, ops.BOARD_AT: self.board_at, ops.LIST_AUDIT: self.list_audit,
-                ops.RESCORE_STATUS: self.rescore_status}
+                ops.RESCORE_STATUS: self.rescore_status, ops.LIST_STANDINGS: self.list_standings}

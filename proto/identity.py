@@ -45,6 +45,20 @@ class Jwks(msgspec.Struct, frozen=True, kw_only=True, tag="jwks"):
     audience: str
 
 
+class RulesRequest(msgspec.Struct, frozen=True, kw_only=True):
+    pass
+
+
+class AccountRules(msgspec.Struct, frozen=True, kw_only=True, tag="account_rules"):
+    """What auth_service accepts, for a form to show before anyone types (the service enforcing them says them)."""
+
+    password_min_length: int
+    password_max_length: int
+    name_max_length: int
+    team_max_size: int  # the largest size limit a team may be given
+    default_team_max_size: int
+
+
 # --- accounts and teams ------------------------------------------------------------------------
 
 
@@ -231,6 +245,7 @@ def _auth(name: str, request: type, reply: type) -> Operation:
 LOGIN = _auth("login", LoginRequest, TokenPair)
 REFRESH = _auth("refresh", RefreshRequest, TokenPair)
 JWKS = _auth("jwks", JwksRequest, Jwks)
+RULES = _auth("rules", RulesRequest, AccountRules)
 ME = _auth("me", MeRequest, TeamView)
 LIST_TEAMS = _auth("teams.list", ListTeams, TeamList)
 GET_TEAM = _auth("teams.get", GetTeam, TeamView)
@@ -245,7 +260,7 @@ POST_QUESTION = _auth("qa.post", PostQuestion, QuestionView)
 UPDATE_QUESTION = _auth("qa.update", UpdateQuestion, QuestionView)
 
 OPERATIONS: tuple[Operation, ...] = (
-    LOGIN, REFRESH, JWKS, ME, LIST_TEAMS, GET_TEAM, CREATE_TEAM, UPDATE_TEAM, DELETE_TEAM, IMPORT_TEAMS, STATS,
+    LOGIN, REFRESH, JWKS, RULES, ME, LIST_TEAMS, GET_TEAM, CREATE_TEAM, UPDATE_TEAM, DELETE_TEAM, IMPORT_TEAMS, STATS,
     LIST_QUESTIONS, GET_QUESTION, POST_QUESTION, UPDATE_QUESTION,
 )
 

@@ -148,3 +148,25 @@ class RescoreReport(msgspec.Struct, frozen=True, kw_only=True, tag="rescore_repo
 
 
 RESCORE_STATUS = _op("rescore_status", RescoreStatus, RescoreReport)
+
+
+class ListStandings(msgspec.Struct, frozen=True, kw_only=True):
+    """Every team that is hidden or disqualified (a team not listed stands on every board)."""
+
+    actor: Principal
+
+
+class TeamStanding(msgspec.Struct, frozen=True, kw_only=True):
+    team_id: str
+    hidden: bool
+    disqualified: bool
+    reason: str = ""  # the admin's words with the latest decision
+    changed_by: str = ""
+    changed_at: datetime | None = None
+
+
+class Standings(msgspec.Struct, frozen=True, kw_only=True, tag="standings"):
+    teams: list[TeamStanding]
+
+
+LIST_STANDINGS = _op("standings", ListStandings, Standings)

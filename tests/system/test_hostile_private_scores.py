@@ -1,7 +1,8 @@
 """A team hunting for private values before the reveal, through every surface it has on the running platform — the
 gateway as its own uvicorn process over real sockets, every service as a process, real NATS, PostgreSQL and S3: the
 upload reply (`?wait=`, every route), completing again, one submission, every history list, the details, the log,
-a cancel, the boards (current, `?at=`, MLS-GOAT's, CSV) and every WebSocket push about its submissions and boards.
+a cancel, the boards (current, `?at=`, MLS-GOAT's, CSV) and every WebSocket push about its submissions and boards, and
+every push to an anonymous board socket (`/ws/boards`, and a projector's `/ws/boards?private=false`).
 
 The team scores a result archive and a model; an admin reads the private values (the private score, each private
 metric, each private sample's PSNR). Each case then checks what the team (or an anonymous caller) received: no key
@@ -10,6 +11,7 @@ that names the private split carries a value, and no private number appears anyw
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from litestar.testing import AsyncTestClient
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
@@ -51,6 +54,7 @@ class Scored:
     gpu: dict
     forbidden: set[float] = field(default_factory=set)  # every private number, as an admin reads it
     pushes: list[dict] = field(default_factory=list)
+    anonymous_pushes: dict[str, list[dict]] = field(default_factory=dict)  # per anonymous socket path
 
 
 def private_values(view: dict, details: dict) -> set[float]:
@@ -121,6 +125,14 @@ async def pushes(scored: Scored) -> tuple[Any, str]:
     return scored.pushes, json.dumps(scored.pushes)
 
 
+def anonymous_pushes(path: str) -> Ask:
+    async def ask(scored: Scored) -> tuple[Any, str]:
+        received = scored.anonymous_pushes[path]
+        return received, json.dumps(received)
+
+    return ask
+
+
 def upload_again(path: str, data: bytes, filename: str) -> Ask:
     """Another upload that waits for its score, on another of the upload routes."""
     return http("POST", path, files={"file": (filename, data, "application/octet-stream")})
@@ -167,7 +179,10 @@ SURFACES: dict[str, Ask] = {
     "CSV export": http("GET", "/api/v1/leaderboards/lab/export.csv"),
     "CSV export, anonymous": http("GET", "/api/v1/leaderboards/digits/export.csv", "nobody"),
     "every WebSocket push (status, progress, queue, log, boards)": pushes,
+    "every push to an anonymous board socket (/ws/boards)": anonymous_pushes("/ws/boards"),
+    "every push to a projector's socket (/ws/boards?private=false)": anonymous_pushes("/ws/boards?private=false"),
 }
+ANONYMOUS_SOCKETS = ("/ws/boards", "/ws/boards?private=false")
 
 
 # --- the fixture: two scored submissions, watched live --------------------------------------------------------------
@@ -183,12 +198,17 @@ async def _board_has(client: httpx.AsyncClient, task: str, team_id: int, admin: 
             await asyncio.sleep(0.1)
 
 
+def _boards_pushed(messages: list[dict], team_id: int) -> bool:
+    """A board of each task with the team on it was pushed."""
+    boards = {m["task_id"] for m in messages if m.get("type") in ("board", "board_delta")
+              and str(team_id) in {e["team_id"] for e in m.get("public", []) + m.get("changed", [])}}
+    return {"lab", "digits"} <= boards
+
+
 def _pushed_all(messages: list[dict], ids: set[int], team_id: int) -> bool:
     """The scored status of each submission, and a board of each task with the team on it, were pushed."""
     scored = {m["submission_id"] for m in messages if m.get("type") == "submission" and m["status"] == "scored"}
-    boards = {m["task_id"] for m in messages if m.get("type") in ("board", "board_delta")
-              and str(team_id) in {e["team_id"] for e in m.get("public", []) + m.get("changed", [])}}
-    return ids <= scored and {"lab", "digits"} <= boards
+    return ids <= scored and _boards_pushed(messages, team_id)
 
 
 @pytest.fixture(scope="module")
@@ -200,26 +220,36 @@ async def scored(gateway: AsyncTestClient, gateway_url: str, admin_token: str, c
         for task in ("lab", "digits"):  # the tests reveal no board of these tasks; a failed run may have left one
             board = (await client.get(f"/api/v1/leaderboards/{task}")).json()
             assert board["private_revealed"] is False, f"{task}'s private board is revealed: nothing to hide"
-        async with live_socket(gateway_url, token) as socket:
-            await socket.send(json.dumps({"follow": ["lab", "digits"]}))
+        ws_url = gateway_url.replace("http://", "ws://")
+        async with live_socket(gateway_url, token) as socket, contextlib.AsyncExitStack() as anonymous:
+            sockets = {path: await anonymous.enter_async_context(websockets.connect(ws_url + path,
+                                                                                     subprotocols=["podium"]))
+                       for path in ANONYMOUS_SOCKETS}
             received: list[dict] = []
+            anonymously: dict[str, list[dict]] = {path: [] for path in ANONYMOUS_SOCKETS}
 
-            async def listen() -> None:
+            async def listen(socket: Any, into: list[dict]) -> None:
                 async for frame in socket:
-                    received.append(json.loads(frame))
+                    into.append(json.loads(frame))
 
-            listening = asyncio.create_task(listen())
+            for each in (socket, *sockets.values()):
+                await each.send(json.dumps({"follow": ["lab", "digits"]}))
+            listening = asyncio.create_task(listen(socket, received))
+            listeners = [asyncio.create_task(listen(sockets[path], anonymously[path])) for path in ANONYMOUS_SOCKETS]
             cpu = (await client.post("/api/v1/tasks/lab/submissions?wait=60", headers=bearer(token),
                                      files={"file": ("s.zip", ARCHIVE, "application/zip")})).json()
             gpu = (await client.post("/api/v1/tasks/digits/submissions?wait=60", headers=bearer(token),
                                      files={"file": ("m.onnx", MODEL, "application/octet-stream")})).json()
             assert (cpu["status"], gpu["status"]) == ("scored", "scored"), (cpu, gpu)
             async with asyncio.timeout(30):
-                while not _pushed_all(received, {cpu["id"], gpu["id"]}, team_id):
-                    assert not listening.done(), received
+                while not (_pushed_all(received, {cpu["id"], gpu["id"]}, team_id)
+                           and all(_boards_pushed(anonymously[path], team_id) for path in ANONYMOUS_SOCKETS)):
+                    assert not any(task.done() for task in (listening, *listeners)), (received, anonymously)
                     await asyncio.sleep(0.05)
-            listening.cancel()
-        world = Scored(gateway_url, client, token, team_id, admin_token, cpu, gpu, pushes=received)
+            for task in (listening, *listeners):
+                task.cancel()
+        world = Scored(gateway_url, client, token, team_id, admin_token, cpu, gpu, pushes=received,
+                       anonymous_pushes=anonymously)
         for view in (cpu, gpu):
             seen = (await client.get(f"/api/v1/submissions/{view['id']}", headers=bearer(admin_token))).json()
             details = (await client.get(f"/api/v1/submissions/{view['id']}/details",

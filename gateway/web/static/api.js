@@ -4,9 +4,10 @@
 const SESSION_KEY = "podium.session";
 
 export class ApiError extends Error {
-  constructor(status, detail) {
+  constructor(status, detail, errors = []) {
     super(detail);
     this.status = status;
+    this.errors = errors; // [{key, message}]: a form's problems by field, when the server names them
   }
 }
 
@@ -41,13 +42,15 @@ export const session = {
 async function problem(response) {
   // The server's words, verbatim: `detail` of a problem document, else the status line.
   let detail = `${response.status} ${response.statusText}`.trim();
+  let errors = [];
   try {
     const body = await response.json();
     if (body && typeof body.detail === "string" && body.detail) detail = body.detail;
+    if (Array.isArray(body?.errors)) errors = body.errors;
   } catch {
     /* not JSON: keep the status line */
   }
-  return new ApiError(response.status, detail);
+  return new ApiError(response.status, detail, errors);
 }
 
 let refreshing = null;
@@ -123,7 +126,7 @@ export function accessToken() {
 
 export { refresh as refreshTokens };
 
-export async function api(method, path, { json, body, contentType, anonymous } = {}, retried = false) {
+export async function api(method, path, { json, body, contentType, anonymous, blob } = {}, retried = false) {
   const headers = {};
   const token = anonymous ? "" : accessToken();
   if (token) headers.authorization = `Bearer ${token}`;
@@ -135,9 +138,10 @@ export async function api(method, path, { json, body, contentType, anonymous } =
   }
   const response = await fetch(path, { method, headers, body });
   if (response.status === 401 && token && !retried && (await refresh())) {
-    return api(method, path, { body, contentType: headers["content-type"] }, true);
+    return api(method, path, { body, contentType: headers["content-type"], blob }, true);
   }
   if (!response.ok) throw await problem(response);
+  if (blob) return response.blob(); // a file to save (an export), fetched with the viewer's token
   const type = response.headers.get("content-type") || "";
   return type.includes("json") ? response.json() : response.text();
 }

@@ -7,6 +7,7 @@ import { adminView } from "./admin.js";
 import { confusionMatrix, histogram, rocCurve } from "./charts.js";
 import { caption, formatBytes, formatMetric, formatScore, formatTime, h, metricLabel, scrolling } from "./dom.js";
 import { Live } from "./live.js";
+import { projectorView } from "./projector.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -95,8 +96,7 @@ function boardView(taskId) {
   view.replaceChildren(h("section", {},
     h("h1", {}, info ? info.title : taskId),
     h("p", { class: "muted" }, info ? `${info.metric}, ${info.sort === "asc" ? "lower" : "higher"} is better` : ""),
-    status, scrolling(table),
-    h("p", {}, h("a", { href: `/api/v1/leaderboards/${encodeURIComponent(taskId)}/export.csv` }, "Download CSV"))));
+    status, scrolling(table), boardLinks(taskId)));
   const rows = new Map(); // team id -> <tr>, kept so a re-ranked row moves instead of being redrawn
   let myRank = null; // the viewer's team's rank as last shown: a change is announced once
 
@@ -174,6 +174,28 @@ function boardView(taskId) {
   return app.live.on((message) => {
     if ((message.type === "board" || message.type === "board_delta") && message.task_id === taskId) render();
   });
+}
+
+// The CSV is what this viewer may see (an admin's has the private columns): fetched with the viewer's token,
+// which a plain link would not send, then saved.
+function boardLinks(taskId) {
+  const error = h("span", { class: "error", role: "alert", hidden: true });
+  const csv = h("button", { type: "button", class: "link", id: "board-csv", onclick: async () => {
+    error.hidden = true;
+    try {
+      const file = await api("GET", `/api/v1/leaderboards/${encodeURIComponent(taskId)}/export.csv`, { blob: true });
+      const link = h("a", { href: URL.createObjectURL(file), download: `${taskId}-leaderboard.csv`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+    }
+  } }, "Download CSV");
+  return h("p", { class: "board-links" }, csv, " · ",
+    h("a", { href: `#/projector/${encodeURIComponent(taskId)}`, id: "projector-link" }, "Projector view"), " ", error);
 }
 
 function flash(row, direction) {
@@ -286,15 +308,18 @@ function submitView(taskId) {
   const submissions = new Map();
   const progress = new Map();
   let latest = null; // the submission uploaded last from this page: the message follows it to its outcome
+  let uploaded = ""; // how it went up ("x.zip directly to storage"), kept in the outcome's message
   const follow = (submission) => {
     if (submission.id !== latest) return;
     const word = STATUS_WORDS[submission.status] || submission.status;
+    const head = uploaded ? `Uploaded ${uploaded}. ` : "";
     if (submission.status === "scored") {
-      message.textContent = `Submission #${submission.id} is scored: ${formatMetric(info.metric,
+      message.textContent = `${head}Submission #${submission.id} is scored: ${formatMetric(info.metric,
         submission.public_score)}.`;
     } else if (FINISHED.has(submission.status)) {
       message.className = "error";
-      message.textContent = `Submission #${submission.id} ${word}${submission.reason ? `: ${submission.reason}` : "."}`;
+      message.textContent = `${head}Submission #${submission.id} ${word}` +
+        `${submission.reason ? `: ${submission.reason}` : "."}`;
     } else {
       message.textContent = message.textContent.replace(/is [a-z ]+\.$/, `is ${word}.`);
     }
@@ -367,8 +392,8 @@ function submitView(taskId) {
       bar.value = bar.max;
       latest = submission.id;
       const known = submissions.get(submission.id);
-      message.textContent = `Uploaded ${file.name} (${path === "presigned" ? "directly to storage" :
-        "through the gateway"}); submission #${submission.id} is ${STATUS_WORDS[submission.status]}.`;
+      uploaded = `${file.name} ${path === "presigned" ? "directly to storage" : "through the gateway"}`;
+      message.textContent = `Uploaded ${uploaded}; submission #${submission.id} is ${STATUS_WORDS[submission.status]}.`;
       // A live update may have overtaken the upload's own answer: keep whichever is further along.
       draw(known && STATUSES.indexOf(known.status) > STATUSES.indexOf(submission.status) ? known : submission);
       showQuota();
@@ -508,8 +533,13 @@ function accountView() {
   const password = h("input", { id: "new-password", type: "password", autocomplete: "new-password", required: true,
     "aria-describedby": "password-rule password-error" });
   const again = h("input", { id: "new-password-again", type: "password", autocomplete: "new-password", required: true });
-  const ruleLine = h("p", { id: "password-rule", class: "muted" },
-    "The server sets the minimum length; a password it refuses is shown with its reason.");
+  const ruleLine = h("p", { id: "password-rule", class: "muted" });
+  // The rule comes from the server (auth_service), shown before anyone types; a refusal still says why.
+  api("GET", "/api/v1/auth/rules").then((rules) => {
+    ruleLine.textContent = `At least ${rules.password_min_length} characters.`;
+  }, (failure) => {
+    ruleLine.textContent = failure.message;
+  });
   const error = h("p", { id: "password-error", class: "error", role: "alert", hidden: true });
   const done = h("p", { id: "password-changed", role: "status" });
   const button = h("button", { type: "submit" }, "Change password");
@@ -533,11 +563,6 @@ function accountView() {
     } catch (failure) {
       error.textContent = failure.message; // the server's reason, verbatim
       error.hidden = false;
-      const minimum = failure.message.match(/shorter than (\d+) characters/);
-      if (minimum) {
-        password.minLength = Number(minimum[1]);
-        ruleLine.textContent = `At least ${minimum[1]} characters.`;
-      }
     } finally {
       button.disabled = false;
     }
@@ -629,12 +654,16 @@ function answerForm(question, reload) {
 function drawNav() {
   const links = [];
   for (const t of app.tasks) links.push(h("a", { href: `#/board/${t.id}` }, t.id));
-  links.push(h("a", { href: `#/submit/${app.tasks[0]?.id || ""}`, class: "submit-link" }, "Submit"));
-  links.push(h("a", { href: "#/qa" }, "Q&A"));
-  links.push(h("a", { href: "#/account" }, "Account"));
+  if (app.me) links.push(h("a", { href: `#/submit/${app.tasks[0]?.id || ""}`, class: "submit-link" }, "Submit"));
+  if (app.me) links.push(h("a", { href: "#/qa" }, "Q&A"));
+  if (app.me) links.push(h("a", { href: "#/account" }, "Account"));
   if (app.me?.is_admin) links.push(h("a", { href: "#/admin/teams" }, "Admin"));
   nav.replaceChildren(...links);
   const live = h("span", { class: `live-dot ${app.live.state}`, title: `live updates: ${app.live.state}` });
+  if (!app.me) {
+    who.replaceChildren(live, h("a", { href: "#/login", id: "login-link" }, "Log in"));
+    return;
+  }
   who.replaceChildren(live, h("span", { class: "who-name" }, app.me.name), app.me.is_admin ? " (admin)" : "",
     h("button", { type: "button", class: "link", id: "logout", onclick: logout }, "Log out"));
 }
@@ -654,12 +683,19 @@ async function start() {
   const list = await api("GET", "/api/v1/tasks");
   app.tasks = list.tasks;
   app.live.stop();
-  app.live.start(app.tasks.map((t) => t.id));
+  if (currentPage() !== "projector") app.live.start(app.tasks.map((t) => t.id));
   drawNav();
 }
 
+// Boards are public: a visitor who is not signed in sees them (live, over `/ws/boards`) and the projector view.
+const PUBLIC_PAGES = new Set(["board", "projector"]);
+
+function currentPage() {
+  return location.hash.split("/")[1] || "";
+}
+
 app.live.on((message) => {
-  if (message.type === "connection" && app.me) drawNav();
+  if (message.type === "connection" && (app.me || app.tasks.length)) drawNav();
 });
 
 async function route() {
@@ -667,18 +703,23 @@ async function route() {
   app.cleanup = null;
   navigations += 1;
   notify("");
-  if (!app.me) {
+  const [, page = "", arg = ""] = location.hash.split("/").map(decodeURIComponent);
+  if (!app.me && !PUBLIC_PAGES.has(page)) {
     loginView();
     return;
   }
-  const [, page = "", arg = ""] = location.hash.split("/").map(decodeURIComponent);
   for (const link of nav.querySelectorAll("a")) link.classList.toggle("active", link.hash === location.hash);
   try {
+    if (!app.me && !app.tasks.length) await start(); // a visitor: the tasks, and the public boards live
+    // The projector's page holds no socket but its own public one: not even an admin's private board reaches it.
+    if (page === "projector") app.live.stop();
+    else if (app.live.stopped) app.live.start(app.tasks.map((t) => t.id));
     if (page === "board") app.cleanup = boardView(arg);
     else if (page === "submit") app.cleanup = submitView(arg || app.tasks[0]?.id);
     else if (page === "submission") await submissionView(Number(arg));
     else if (page === "qa") app.cleanup = qaView();
     else if (page === "account") app.cleanup = accountView();
+    else if (page === "projector") app.cleanup = projectorView(view, arg || app.tasks[0]?.id, app);
     else if (page === "admin" && app.me.is_admin) {
       setTitle("Administration");
       app.cleanup = await adminView(view, arg || "teams", app);

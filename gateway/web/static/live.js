@@ -1,11 +1,13 @@
 // One WebSocket to `/ws` for the whole page: it follows every task's board and carries the team's own
 // submission status, progress, queue position and Q&A changes. Reconnects with backoff; boards are kept here,
-// whole, with the deltas applied, so any view can render the latest one.
+// whole, with the deltas applied, so any view can render the latest one. Signed out (or for a projector) it is
+// `/ws/boards`: boards only, no token; `{ publicOnly: true }` asks never to receive the private board.
 
 import { accessToken, refreshTokens } from "./api.js";
 
 export class Live {
-  constructor() {
+  constructor({ publicOnly = false } = {}) {
+    this.publicOnly = publicOnly;
     this.boards = new Map(); // task id -> {revision, sort, private_revealed, public: Map, private: Map|null}
     this.listeners = new Set();
     this.following = new Set();
@@ -44,8 +46,10 @@ export class Live {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const token = this.publicOnly ? "" : accessToken();
     // The token travels as a subprotocol, never in the URL (which servers and proxies log).
-    const socket = new WebSocket(`${scheme}://${location.host}/ws`, ["podium", `bearer.${accessToken()}`]);
+    const socket = token ? new WebSocket(`${scheme}://${location.host}/ws`, ["podium", `bearer.${token}`])
+      : new WebSocket(`${scheme}://${location.host}/ws/boards${this.publicOnly ? "?private=false" : ""}`, ["podium"]);
     this.socket = socket;
     socket.onopen = () => {
       this.delay = 500;

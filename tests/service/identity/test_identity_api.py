@@ -225,6 +225,37 @@ async def test_duplicate_and_invalid_teams_are_refused(gateway: AsyncTestClient,
         assert words in response.json()["detail"]
 
 
+async def test_a_taken_name_is_reported_first_and_every_problem_by_its_field(
+    gateway: AsyncTestClient, admin_token: str
+) -> None:
+    """A duplicate name with a short password was answered "password is shorter than 8 characters" alone: the host
+    fixed the password and only then heard that the name was taken. Now the name is judged first and each problem
+    comes under its field; the CSV import reports the taken name of a row refused for its password too."""
+    _, name, _ = await new_team(gateway, admin_token)
+    response = await gateway.post("/admin/teams", json={"name": name, "password": "short"}, headers=bearer(admin_token))
+    assert response.status_code == 409, response.text
+    body = response.json()
+    assert body["detail"] == f"an account named {name!r} already exists; password is shorter than 8 characters"
+    assert [e["key"] for e in body["errors"]] == ["name", "password"]
+    imported = await gateway.post("/admin/teams", content=f"name,password\n{name},short\n",
+                                  headers={**bearer(admin_token), "content-type": "text/csv"})
+    row = imported.json()["rows"][0]
+    assert row["status"] == "refused" and row["reason"].startswith(f"an account named {name!r} already exists; ")
+    assert row["reason"].endswith("password is shorter than 8 characters")
+
+
+async def test_the_rules_a_form_shows_come_from_the_service_anonymously(gateway: AsyncTestClient) -> None:
+    response = await gateway.get("/api/v1/auth/rules")
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["password_min_length"] == 8 and answer["password_max_length"] == 256
+    assert answer["name_max_length"] == 64 and answer["team_max_size"] == 100 and answer["default_team_max_size"] >= 1
+    short = "x" * (answer["password_min_length"] - 1)
+    refused = await gateway.post("/admin/teams", json={"name": f"t-{uuid.uuid4().hex[:8]}", "password": short},
+                                 headers=bearer(await login(gateway, *ADMIN)))
+    assert refused.status_code == 422 and str(answer["password_min_length"]) in refused.json()["detail"]
+
+
 async def test_admin_cannot_be_deleted_and_missing_team_is_404(gateway: AsyncTestClient, admin_token: str) -> None:
     me = (await gateway.get("/auth/me", headers=bearer(admin_token))).json()
     assert (await gateway.delete(f"/admin/teams/{me['id']}", headers=bearer(admin_token))).status_code == 403

@@ -22,6 +22,7 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from deploy.stack import EmbeddedStack
 from proto.competition import Competition
 from tests.api import bearer, login, new_team
+from tests.conftest import ADMIN
 
 
 async def submit(client: AsyncTestClient, token: str, data: bytes, task: str = "recon") -> dict:
@@ -119,6 +120,34 @@ async def test_hide_disqualify_reveal_finals_and_their_audit(
     assert [a["action"] for a in mine][:4] == ["standing", "finals", "standing", "standing"]
     assert all(a["actor"] for a in mine)
     assert (await gateway.get("/api/v1/admin/board-audit", headers=bearer(token))).status_code == 403
+
+
+async def test_standings_list_each_hidden_or_disqualified_team_with_its_reason(
+    gateway: AsyncTestClient, admin_token: str
+) -> None:
+    team_id, name, password = await new_team(gateway, admin_token)
+    team = str(team_id)
+
+    async def standing_until(check) -> dict | None:  # noqa: ANN001
+        async with asyncio.timeout(15):
+            while True:
+                listed = (await gateway.get("/api/v1/admin/standings", headers=bearer(admin_token))).json()
+                mine = next((s for s in listed if s["team_id"] == team), None)
+                if check(mine):
+                    return mine
+                await asyncio.sleep(0.1)
+
+    assert await standing_until(lambda mine: mine is None) is None  # a new team stands on every board
+    await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"disqualified": True, "reason": "copied"},
+                       headers=bearer(admin_token))
+    mine = await standing_until(lambda mine: mine is not None)
+    assert (mine["hidden"], mine["disqualified"], mine["reason"]) == (False, True, "copied")
+    assert mine["changed_by"] == ADMIN[0] and mine["changed_at"]
+    await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"hidden": False},
+                       headers=bearer(admin_token))
+    await standing_until(lambda mine: mine is None)
+    refused = await gateway.get("/api/v1/admin/standings", headers=bearer(await login(gateway, name, password)))
+    assert refused.status_code == 403
 
 
 async def test_finals_are_locked_while_the_private_board_is_revealed_and_once_the_task_closed(

@@ -1,5 +1,6 @@
 """The WebSocket against a real gateway process: a team following a task gets the board at once and on every
-change, and its own submissions' status and progress — never another team's; no token, no socket."""
+change, and its own submissions' status and progress — never another team's; no token, no socket — except the
+boards-only `/ws/boards`, open to anyone."""
 
 from __future__ import annotations
 
@@ -67,6 +68,33 @@ async def test_no_token_no_socket(gateway_url: str) -> None:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
     assert closed.value.rcvd.code == 4401
+
+
+async def test_anyone_may_watch_the_boards_on_ws_boards_and_nothing_else(
+    gateway: AsyncTestClient, gateway_url: str, admin_token: str, competition: tuple[Path, Competition]
+) -> None:
+    """`/ws/boards` needs no token: boards only (a team's own messages never travel there), and `?private=` is
+    true or false, nothing else."""
+    truth = make_ground_truth(competition[1].task("recon"))
+    _, name, password = await new_team(gateway, admin_token)
+    token = await login(gateway, name, password)
+    base = gateway_url.replace("http://", "ws://")
+    async with websockets.connect(f"{base}/ws/boards", subprotocols=["podium"]) as anonymous:
+        assert anonymous.subprotocol == "podium"
+        await anonymous.send(json.dumps({"follow": ["recon", "no-such-task"]}))
+        first = await collect(anonymous, lambda seen: {m["type"] for m in seen} >= {"board", "error"})
+        assert any(m["type"] == "error" and "no such task" in m["detail"] for m in first)
+        async with httpx.AsyncClient(base_url=gateway_url, timeout=60) as client:
+            response = await client.post("/submit/recon?wait=30", headers={"Authorization": f"Bearer {token}"},
+                                         files={"file": ("s.zip", npy_zip(noisy_submission(truth, 0.05, seed=22)))})
+        assert response.status_code == 200, response.text
+        seen = await collect(anonymous, lambda seen: any(shows(m, name) for m in seen))
+        assert {m["type"] for m in first + seen} <= {"board", "board_delta", "error"}
+        assert all(m.get("private") is None and "private_changed" not in m for m in first + seen)
+    async with websockets.connect(f"{base}/ws/boards?private=maybe") as refused:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await refused.recv()
+    assert closed.value.rcvd.code == 4400 and "true or false" in closed.value.rcvd.reason
 
 
 async def test_a_token_in_the_url_is_refused(gateway: AsyncTestClient, gateway_url: str, admin_token: str) -> None:

@@ -106,6 +106,36 @@ def test_an_unreveal_sends_a_team_the_whole_board_without_private_lines() -> Non
     assert again["type"] == "board" and again["private"][0]["score"] == 0.9
 
 
+def test_an_anonymous_viewer_sees_the_private_board_once_revealed_and_a_projector_never() -> None:
+    """`/ws/boards`: a visitor (no principal) gets what any team gets; `private=False` (a projector) gets the public
+    board only, revealed or not, even when an admin opens it; and its un-reveal and reveal are whole boards."""
+    feed = BoardFeed()
+    feed.add("t", 1, board(entry("a", 1, 1.0), private=[entry("a", 1, 0.5)]))
+    assert json.loads(feed.update("t", None, None)[1])["private"] is None
+    feed.add("t", 2, msgspec.structs.replace(board(entry("a", 1, 1.0), private=[entry("a", 1, 0.5)]),
+                                             private_revealed=True))
+    revealed = json.loads(feed.update("t", 1, None)[1])
+    assert revealed["type"] == "board" and revealed["private"][0]["score"] == 0.5
+    for viewer in (None, TEAM, ADMIN):
+        for since in (None, 1):
+            message = feed.update("t", since, viewer, private=False)[1]
+            assert json.loads(message).get("private") is None and b"private_changed" not in message \
+                and b"0.5" not in message
+
+
+async def test_an_anonymous_client_gets_boards_and_no_team_or_question_message() -> None:
+    hub = LiveHub(push_interval_s=0)
+    anonymous = LiveClient(None)
+    hub.add(anonymous)
+    hub.follow(anonymous, ["t"])
+    hub.on_board("t", 1, growing(1), None)
+    hub._for_team("1", b"for-a")
+    assert [json.loads(m)["type"] for m in await anonymous.next_messages(hub.feed)] == ["board"]
+    assert anonymous.queue.empty() and not hub._by_team
+    hub.remove(anonymous)
+    assert not hub.clients and not hub._by_task
+
+
 async def test_unfollowing_stops_the_board_and_team_messages_reach_only_that_team() -> None:
     hub = LiveHub(push_interval_s=0)
     mine, other = LiveClient(TEAM), LiveClient(Principal(account_id="2", name="b", role="team"))
