@@ -12,10 +12,13 @@ import contextlib
 import struct
 import zlib
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
+KiB = 1 << 10
 MiB = 1 << 20
+# Compressed bytes handed to zlib at a time: the input side of the inflate cap (the output side is the member's size).
+_INFLATE_INPUT_BYTES = 1 * MiB
 
 STORED = 0
 DEFLATED = 8
@@ -74,10 +77,12 @@ def participant_data(what: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    """Limits on a submission archive, all checked on its central directory before anything is inflated.
+    """Limits on a submission archive, all checked on its central directory before anything is inflated; the size
+    limits hold again while inflating, whatever the headers say.
 
-    The defaults leave room around the reconstruction task (300 samples of 3×256×256 float32, 768 KiB each,
-    225 MiB in all) while bounding what one submission can make a scorer allocate or compute.
+    The defaults bound an archive whose contents are not known. A task knows what each member must hold (one tensor
+    of its shape), so scoring replaces the size limits by what the task's members can take (`sized_for`): a
+    member or an archive larger than that is refused, however well or badly it compresses.
     """
 
     max_entries: int = 1000
@@ -86,10 +91,12 @@ class ArchiveLimits:
     """Uncompressed size of one member: the scorer holds one decoded member at a time, this bounds it."""
     max_total_bytes: int = 1024 * MiB
     """Uncompressed size of all members: bounds the inflate work of one submission (~4 s at 0.25 GB/s)."""
-    max_ratio: float = 200.0
-    """Uncompressed/compressed size of one member. Float tensors deflate to ~1.1:1 (noisy) or ~10:1 (smooth);
-    deflate itself tops out near 1032:1, reached only by near-constant data. Above the limit a member is refused
-    as a likely ZIP bomb; a genuine near-constant prediction can be sent STORED (`zip -0`)."""
+    entry_rule: str = ""
+    """Where `max_entry_bytes` comes from, in a participant's words; quoted when a member is refused for its size."""
+
+    def sized_for(self, members: int, member_bytes: int, rule: str) -> ArchiveLimits:
+        """These limits for an archive of exactly `members` members of at most `member_bytes` each."""
+        return replace(self, max_entry_bytes=member_bytes, max_total_bytes=members * member_bytes, entry_rule=rule)
 
 
 @dataclass(frozen=True)
@@ -296,9 +303,8 @@ def _match_samples(
         by_sample[sample] = entry
     total = sum(entry.size for entry in directory)
     if total > limits.max_total_bytes:
-        raise ArchiveRejected(
-            f"the files add up to {_mib(total)} uncompressed; the limit is {_mib(limits.max_total_bytes)}"
-        )
+        limit = readable_size(limits.max_total_bytes)
+        raise ArchiveRejected(f"the files add up to {readable_size(total)} uncompressed; the limit is {limit}")
     missing = [sample for sample in samples if sample not in by_sample]
     if missing:
         raise ArchiveRejected(_missing_message(missing, suffixes))
@@ -366,15 +372,9 @@ def _check_entry(entry: DirectoryEntry, limits: ArchiveLimits) -> None:
     if entry.method == STORED and entry.compressed_size != entry.size:
         raise ArchiveRejected(f"{name}: stored without compression but its two sizes differ (damaged ZIP?)")
     if entry.size > limits.max_entry_bytes:
-        raise ArchiveRejected(
-            f"{name}: {_mib(entry.size)} uncompressed; the limit is {_mib(limits.max_entry_bytes)} per file"
-        )
-    if entry.size > limits.max_ratio * max(entry.compressed_size, 1):
-        ratio = entry.size / max(entry.compressed_size, 1)
-        raise ArchiveRejected(
-            f"{name}: compression ratio {ratio:.0f}:1 is above the {limits.max_ratio:.0f}:1 limit (a ZIP bomb?); "
-            "if the file is genuine, store it without compression (zip -0)"
-        )
+        size, limit = readable_size(entry.size), readable_size(limits.max_entry_bytes)
+        rule = f" ({limits.entry_rule})" if limits.entry_rule else ""
+        raise ArchiveRejected(f"{name}: {size} uncompressed; the limit is {limit} per file{rule}")
 
 
 def _read_local_record(view: memoryview, entry: DirectoryEntry, cd_offset: int) -> _LocalRecord:
@@ -468,18 +468,37 @@ def _verified_member(record: _LocalRecord, sample: str) -> Member:
 
 
 def _inflate_capped(member: Member, compressed: memoryview) -> bytes:
+    """Inflate under a hard cap of the declared size (itself within the limits) plus one byte, whatever the data
+    holds: a member whose headers understate its size stops there and is refused. The input is fed in slices, so
+    neither the output nor the input zlib takes in goes much beyond what an honest member needs."""
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    parts: list[bytes] = []
+    produced = consumed = 0
     try:
-        # max_length must stay ≥ 1: zero would mean "no limit" to zlib.
-        content = inflater.decompress(compressed, member.size + 1)
+        while consumed < len(compressed) and not inflater.eof and produced <= member.size:
+            piece = compressed[consumed : consumed + _INFLATE_INPUT_BYTES]
+            # max_length ≥ 1 here (produced ≤ size): zero would mean "no limit" to zlib.
+            part = inflater.decompress(piece, member.size + 1 - produced)
+            taken = len(piece) - len(inflater.unconsumed_tail)
+            if not part and not taken:
+                break  # no progress possible: refused below as incomplete
+            parts.append(part)
+            produced += len(part)
+            consumed += taken
     except zlib.error as error:
         raise ArchiveRejected(f"{_shown(member.name)}: its compressed data is damaged ({error})") from None
-    if len(content) != member.size or not inflater.eof or inflater.unused_data or inflater.unconsumed_tail:
+    trailing = consumed < len(compressed) or inflater.unused_data or inflater.unconsumed_tail
+    if produced != member.size or not inflater.eof or trailing:
+        found = f"more than {member.size}" if produced > member.size else f"{produced}"
         raise ArchiveRejected(
-            f"{_shown(member.name)}: does not inflate to the {member.size} bytes the ZIP declares (damaged or crafted)"
+            f"{_shown(member.name)}: inflates to {found} bytes but the ZIP declares {member.size} (a damaged or "
+            "crafted ZIP); re-create the ZIP"
         )
-    return content
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _mib(size: int) -> str:
-    return f"{size / MiB:.1f} MiB" if size >= MiB else f"{size} bytes"
+def readable_size(size: int) -> str:
+    """A byte count as a participant reads it (bytes, KiB or MiB)."""
+    if size >= MiB:
+        return f"{size / MiB:.1f} MiB"
+    return f"{size / KiB:.1f} KiB" if size >= KiB else f"{size} bytes"

@@ -3,6 +3,7 @@ against the ground truth. Bytes and arrays in, a ScoreResult out; no I/O."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from cpu_scorer.archive import ArchiveLimits, iter_members
 from cpu_scorer.psnr import DEFAULT_CAP_DB, Progress, score_samples
-from cpu_scorer.tensors import DECODERS, decode_sample
+from cpu_scorer.tensors import DECODERS, decode_sample, max_member_bytes, member_size_rule
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,9 @@ def score_archive(
     """Score a submission ZIP against `ground_truth` (sample name → float32 array, e.g. "sample_0000").
 
     The archive must hold one member per sample, named `<sample>.pt`, `.npy` or `.safetensors`. Its directory is
-    checked before anything is inflated; then members are read, decoded and scored one at a time in the ground
-    truth's order, reusing one scratch buffer, so memory stays at one sample beyond the archive itself.
+    checked before anything is inflated, each member held to what one sample of the truth's shape can take
+    (`max_member_bytes`; `limits` give the entry count); then members are read, decoded and scored one at a time
+    in the ground truth's order, reusing one scratch buffer, so memory stays at one sample beyond the archive.
     `private_mask[i]` says whether the i-th sample of `ground_truth` is private. Raises ArchiveRejected with a
     reason the participant can act on.
     """
@@ -46,8 +48,13 @@ def score_archive(
     if len(private_mask) != len(samples):
         raise ValueError(f"private_mask has {len(private_mask)} entries for {len(samples)} samples")
 
+    # Each member holds one sample of a known shape: that, not how well the bytes compress, bounds what may be
+    # inflated (a constant prediction deflates a thousandfold and is still a fair submission).
+    shape = max((truth.shape for truth in ground_truth.values()), key=math.prod, default=())
+    sized = limits.sized_for(len(samples), max_member_bytes(shape), member_size_rule(shape))
+
     def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for member, payload in iter_members(archive, samples, tuple(DECODERS), limits):
+        for member, payload in iter_members(archive, samples, tuple(DECODERS), sized):
             truth = ground_truth[member.sample]
             yield decode_sample(member.name, payload, truth.shape), truth
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import pickle
 import re
 import struct
@@ -15,7 +16,7 @@ import safetensors
 import torch
 from safetensors.torch import load as load_safetensors  # a no-code format: no pickle involved
 
-from cpu_scorer.archive import STORED, ArchiveRejected, participant_data, read_directory
+from cpu_scorer.archive import STORED, ArchiveRejected, participant_data, read_directory, readable_size
 
 Shape = tuple[int, ...]
 
@@ -32,6 +33,27 @@ _SAFETENSORS_NAMES = {"BOOL": "bool", "U8": "uint8", "I8": "int8", "U16": "uint1
                       "I32": "int32", "U64": "uint64", "I64": "int64", "C64": "complex64", "F8_E4M3": "float8_e4m3fn",
                       "F8_E5M2": "float8_e5m2"}
 _QUOTED_DTYPE_CHARS = 20
+
+_WIDEST_FLOAT_BYTES = 8  # float64, the widest dtype accepted: a member may hold its sample at that width
+HEADER_ALLOWANCE_BYTES = 64 * 1024
+"""What one member may hold beyond its tensor's values. torch.save adds ~1.3 KiB (data.pkl, version, byteorder,
+alignment padding, each record's ZIP headers) plus ~15 bytes per character of the saved file's name, which its
+records repeat (~4.3 KiB for a 200-character name); a .npy header is at most 10,000 bytes (numpy's own limit on
+reading one); a .safetensors header of one tensor is ~100 bytes. 64 KiB covers each with room to spare, and stays
+small beside a sample: it is what a member can take beyond an honest file, however well it compresses."""
+
+
+def max_member_bytes(shape: Shape) -> int:
+    """The most an accepted member holding one sample of `shape` can take uncompressed."""
+    return math.prod(shape) * _WIDEST_FLOAT_BYTES + HEADER_ALLOWANCE_BYTES
+
+
+def member_size_rule(shape: Shape) -> str:
+    """Where `max_member_bytes(shape)` comes from, for a participant whose member exceeds it."""
+    payload = readable_size(math.prod(shape) * _WIDEST_FLOAT_BYTES)
+    return (f"one float tensor of shape {tuple(shape)} takes {payload} as float64, plus "
+            f"{readable_size(HEADER_ALLOWANCE_BYTES)} for the file's header; a tensor sliced from a larger one is "
+            "saved with that whole storage: save tensor.clone()")
 
 
 def decode_sample(name: str, payload: bytes | memoryview, expected_shape: Shape) -> np.ndarray:

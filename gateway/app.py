@@ -17,13 +17,13 @@ from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.stores.registry import StoreRegistry
 from opentelemetry.trace import Span
 from pydantic import AliasChoices, Field, field_validator
 
+from gateway.api_docs import docs_asset, swagger_page
 from gateway.boards import Boards
 from gateway.health import HealthController
 from gateway.identity import Identity, TokenMiddleware
@@ -162,7 +162,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
             HealthController, IdentityController, TeamController, AdminTeamController, QAController,
             SubmissionController, LeaderboardController, BoardAdminController, live_socket, board_socket,
             metrics_controller(parse_networks(settings.metrics_allow)),
-            web_page,
+            web_page, docs_asset,
         ],
         lifespan=[platform_connections],
         middleware=[prometheus.middleware, TokenMiddleware(identity), rate_limit.middleware],
@@ -173,7 +173,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         request_max_body_size=settings.max_request_body_bytes,
         request_class=GatewayRequest,
         openapi_config=OpenAPIConfig(
-            title="Podium API", version="1", path="/docs", render_plugins=[SwaggerRenderPlugin()]
+            title="Podium API", version="1", path="/docs", render_plugins=[swagger_page()]
         ),
     )
     app.state.broker = broker

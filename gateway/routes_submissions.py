@@ -34,6 +34,7 @@ class StartBody(msgspec.Struct, frozen=True):
     filename: str
     size_bytes: int
     sha256: str = ""
+    content_type: str = ""
 
 
 class CompleteBody(msgspec.Struct, frozen=True):
@@ -107,7 +108,8 @@ async def direct_upload(request: Request, state: State, task_id: str, upload: Up
     size = _size(upload)
     ticket = await state.services.call(
         ops.START_UPLOAD,
-        ops.StartUpload(actor=actor, task_id=task_id, filename=upload.filename or "submission", size_bytes=size),
+        ops.StartUpload(actor=actor, task_id=task_id, filename=upload.filename or "submission", size_bytes=size,
+                        content_type=upload.content_type or ""),
     )
     try:
         await _put(state, ticket, upload, size)
@@ -155,7 +157,7 @@ class SubmissionController(Controller):
         return await state.services.call(
             ops.START_UPLOAD,
             ops.StartUpload(actor=principal(request), task_id=data.task_id, filename=data.filename,
-                            size_bytes=data.size_bytes, sha256=data.sha256),
+                            size_bytes=data.size_bytes, sha256=data.sha256, content_type=data.content_type),
         )
 
     @post("/api/v1/submissions/{submission_id:int}/complete", guards=[signed_in], status_code=200,

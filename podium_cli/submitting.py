@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,9 +72,23 @@ def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: Liv
                      on_push: Callable[[dict[str, Any]], None] = lambda _: None) -> dict[str, Any]:
     """Follow one submission until its status is terminal (or `timeout_s` passes): the last view of it.
     `on_push` sees each push about it (progress, queue position, the scorer's log lines), `on_status` each new
-    status, with the submission as it then stands."""
+    status, with the submission as it then stands.
+
+    What is shown follows the submission's own order, not the order pushes happen to arrive in: pushes travel
+    apart from status changes (a scorer's log line can reach the socket after the outcome it led to). So before a
+    new status is shown, the pushes already received go first; and before the final status, the scorer's log as
+    the platform stored it (oldest first) fills in every line not shown yet."""
     deadline = time.monotonic() + timeout_s
     last_poll = time.monotonic()
+    shown_lines: Counter[tuple[str, str]] = Counter()
+
+    def push(message: dict[str, Any]) -> None:
+        if message.get("submission_id") != submission["id"] or message.get("type") == "submission":
+            return
+        if message.get("type") == "log":
+            shown_lines[(message.get("level", ""), message.get("line", ""))] += 1
+        on_push(message)
+
     while submission["status"] not in TERMINAL:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -84,8 +99,8 @@ def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: Liv
         else:
             time.sleep(min(POLL_INTERVAL_S, remaining))
         mine = message is not None and message.get("submission_id") == submission["id"]
-        if mine and message.get("type") != "submission":
-            on_push(message)
+        if mine:
+            push(message)
         status_pushed = mine and message.get("type") == "submission"
         if not status_pushed and time.monotonic() - last_poll < POLL_INTERVAL_S:
             continue
@@ -93,10 +108,25 @@ def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: Liv
         last_poll = time.monotonic()
         latest = client.submission(submission["id"])
         if latest["status"] != submission["status"]:
+            while feed is not None and (pending := feed.receive(0)) is not None:
+                push(pending)
+            if latest["status"] in TERMINAL:
+                for line in unshown_lines(client.get(f"/api/v1/submissions/{submission['id']}/logs")["lines"],
+                                          shown_lines):
+                    on_push({"type": "log", "submission_id": submission["id"], **line})
             on_status(latest)
         submission = latest
-    # Pushes that came with the last status (the scorer's closing log line) are shown too.
-    while feed is not None and (message := feed.receive(0.05)) is not None:
-        if message.get("submission_id") == submission["id"] and message.get("type") != "submission":
-            on_push(message)
     return submission
+
+
+def unshown_lines(stored: list[dict[str, Any]], shown: Counter[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The stored log lines (oldest first) not among those `shown` (counted by level and text), in their order."""
+    left = Counter(shown)
+    unshown = []
+    for line in stored:
+        key = (line.get("level", ""), line.get("line", ""))
+        if left[key] > 0:
+            left[key] -= 1
+        else:
+            unshown.append({"level": line.get("level", "info"), "line": line.get("line", "")})
+    return unshown

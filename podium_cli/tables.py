@@ -213,15 +213,30 @@ def _submission_stats(stats: dict[str, Any]) -> list[Any]:
     return lines
 
 
-def questions_table(questions: list[dict[str, Any]]) -> Table:
-    table = Table(title="Questions and announcements (newest first)", title_justify="left", show_lines=True)
-    table.add_column("id", justify="right")
-    table.add_column("from", no_wrap=True)
-    table.add_column("question")
-    table.add_column("answer")
-    for q in questions:
-        author = "announcement" if q.get("is_announcement") else q.get("author_name", "")
-        question = Text(q["title"], style="bold") + Text("\n" + q["content"])
-        answer = Text(q["answer"]) if q.get("answer") else Text("not answered yet", style="dim")
-        table.add_row(str(q["id"]), Text(author), question, answer)
-    return table
+def questions_table(questions: list[dict[str, Any]]) -> Group:
+    """The hosts' announcements (nothing to answer), then the questions with their answers, each newest first."""
+    announcements = [q for q in questions if q.get("is_announcement")]
+    asked = [q for q in questions if not q.get("is_announcement")]
+    parts: list[Any] = []
+    if announcements:
+        table = Table(title="Announcements (newest first)", title_justify="left", show_lines=True)
+        table.add_column("id", justify="right")
+        table.add_column("from", no_wrap=True)
+        table.add_column("when", no_wrap=True)
+        table.add_column("announcement")
+        for a in announcements:
+            table.add_row(str(a["id"]), Text(a.get("author_name", "")), when(a.get("created_at"), seconds=False),
+                          Text(a["title"], style="bold") + Text("\n" + a["content"]))
+        parts.append(table)
+    if asked:
+        table = Table(title="Questions (newest first)", title_justify="left", show_lines=True)
+        table.add_column("id", justify="right")
+        table.add_column("from", no_wrap=True)
+        table.add_column("question")
+        table.add_column("answer")
+        for q in asked:
+            question = Text(q["title"], style="bold") + Text("\n" + q["content"])
+            answer = Text(q["answer"]) if q.get("answer") else Text("not answered yet", style="dim")
+            table.add_row(str(q["id"]), Text(q.get("author_name", "")), question, answer)
+        parts.append(table)
+    return Group(*(parts or [Text("No questions or announcements yet.", style="dim")]))

@@ -30,6 +30,11 @@ MAX_LOG_LINE = 500
 _encoder = msgspec.json.Encoder()
 
 
+def _log_line(event: SubmissionReceived, line: str, level: str) -> JobLogged:
+    return JobLogged(submission_id=event.submission_id, team_id=event.team_id, line=line[:MAX_LOG_LINE], level=level,
+                     correlation_id=event.correlation_id)
+
+
 class JobCancelled(Exception):
     """Raised inside a job (between samples or batches) when its submission was cancelled."""
 
@@ -81,20 +86,23 @@ class JobReporter:
     def log(self, event: SubmissionReceived, line: str, level: str = "info") -> None:
         """A line for the submission's log, which its team reads (live and afterwards): write only what the
         team may know — never ground truth, never a value of the hidden private split. Safe from any thread."""
-        logged = JobLogged(submission_id=event.submission_id, team_id=event.team_id, line=line[:MAX_LOG_LINE],
-                           level=level, correlation_id=event.correlation_id)
+        logged = _log_line(event, line, level)
         loop = self.loop or asyncio.get_running_loop()
         loop.call_soon_threadsafe(self._publish_live, _encoder.encode(logged), logged.subject())
 
     async def fail(self, event: SubmissionReceived, reason: str, *, code: str, started: float | None = None,
                    infrastructure: bool = False) -> None:
-        """Publish the participant's `reason`; `code` is the short, bounded label the metrics count it by."""
+        """Publish the participant's `reason`; `code` is the short, bounded label the metrics count it by. The job's
+        log lines go out first (those already written, then the reason's, sent rather than scheduled as `log` does):
+        a log leads to its outcome, and whoever follows both (the CLI, the web page) should see them in that order."""
+        await self._flush_live()
+        logged = _log_line(event, f"not scored: {reason}", "error")
+        await self.broker.publish(_encoder.encode(logged), logged.subject())
         await publish_event(self.broker.connection.jetstream(), ScoreFailed(
             submission_id=event.submission_id, team_id=event.team_id, task_id=event.task_id,
             scorer_version=event.scorer_version, reason=reason, infrastructure=infrastructure,
             phase_id=event.phase_id, correlation_id=event.correlation_id))
         SCORING_FAILURES.labels(scorer=self.scorer, reason=code).inc()
-        self.log(event, f"not scored: {reason}", "error")
         if started is not None:
             self.finished(event, "failed", started)
 
@@ -179,6 +187,12 @@ class JobReporter:
         task = asyncio.get_running_loop().create_task(self.broker.publish(payload, subject))
         self._live_publishes.add(task)
         task.add_done_callback(self._live_published)
+
+    async def _flush_live(self) -> None:
+        """Wait until the live events written so far are sent: one turn of the loop lets those scheduled from
+        worker threads start, then their publishes are awaited (a failure is only logged, as for any of them)."""
+        await asyncio.sleep(0)
+        await asyncio.gather(*tuple(self._live_publishes), return_exceptions=True)
 
     def _live_published(self, task: asyncio.Task[None]) -> None:
         self._live_publishes.discard(task)

@@ -54,6 +54,8 @@ class StartUpload(msgspec.Struct, frozen=True, kw_only=True):
     size_bytes: int
     # Optional: when given, `complete` refuses an object whose digest differs.
     sha256: str = ""
+    # Optional: the file's media type as the client declared it (a multipart part's Content-Type).
+    content_type: str = ""
 
 
 class UploadTicket(msgspec.Struct, frozen=True, kw_only=True, tag="upload_ticket"):

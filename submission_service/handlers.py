@@ -36,6 +36,7 @@ from proto.streams import CPU_SCORER, GPU_SCORER
 from proto.subjects import token
 from submission_service import store
 from submission_service.queue import PUSHED_POSITIONS, PoolState
+from submission_service.upload_files import EXTENSIONS, upload_refusal
 from submission_service.upload_url import UploadSigner
 from submission_service.visibility import public_details, without_private
 
@@ -46,7 +47,6 @@ SCORER_CONSUMERS = {"cpu": CPU_SCORER, "gpu": GPU_SCORER}
 # Where the scorers write each score's details (per-sample values, confusion matrix, ROC points).
 DETAILS_BUCKET = "score-details"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_EXTENSIONS = {"cpu": ".zip", "gpu": ".onnx"}
 _encoder = msgspec.json.Encoder()
 _reveal = msgspec.json.Decoder(BoardReveal)
 
@@ -259,6 +259,8 @@ class SubmissionHandlers:
         task = self._task(request.task_id)
         if request.actor.is_admin:
             raise Refused(403, "admins do not submit; log in as a team")
+        if refusal := upload_refusal(task.kind, task.id, request.filename, request.content_type):
+            raise Refused(415, refusal)
         if not 0 < request.size_bytes <= task.max_upload_bytes:
             raise Refused(413 if request.size_bytes > 0 else 422,
                           f"size must be 1 to {task.max_upload_bytes} bytes for task {task.id}, "
@@ -279,7 +281,7 @@ class SubmissionHandlers:
                 conn, team_id=_team_id(request.actor), task=task, phase_id=phase.id,
                 filename=display_filename(request.filename), declared_size=request.size_bytes,
                 declared_sha256=request.sha256, day=day, expires_at=now + self.upload_ttl,
-                extension=_EXTENSIONS[task.kind],
+                extension=EXTENSIONS[task.kind],
             )
         # The URL stores exactly the announced size at the upload key; storage refuses any other length.
         url = self.presigner.put_url(BUCKET, row["upload_key"], request.size_bytes, self.upload_ttl)

@@ -163,6 +163,8 @@ async def test_submit_uploads_with_progress_then_shows_the_score(
     assert f"submission {submission_id} scored: public score {view['public_score']:.4f}" in output
     assert "status: scored" in output
     assert "│ scored 12 samples; public PSNR" in output  # the scorer's log, pushed over the WebSocket
+    # In the submission's own order, whatever order the pushes came in: its log, then the outcome it led to.
+    assert output.index("│ started:") < output.index("│ scored 12 samples") < output.index("status: scored")
 
     later = await team.cli("submit", "recon", str(archive("recon", 0.2, seed=1)), "--no-wait")
     assert "uploaded, received" in ok(later) and "status:" not in later.output
@@ -181,6 +183,8 @@ async def test_a_submission_that_fails_shows_the_reason_and_exits_non_zero(
     result = await team.cli("submit", "lab", str(not_a_zip))
     assert result.exit_code == 1, result.output
     assert "failed" in result.output and "not a ZIP archive" in flat(result.output)
+    assert result.output.index("│ started:") < result.output.index("│ not scored:") < result.output.index(
+        "status: failed")
     listing = ok(await team.cli("submissions"))
     assert "failed" in listing and "not a ZIP archive" in flat(listing)
 
@@ -194,11 +198,14 @@ async def test_submit_refuses_bad_input_before_uploading(
     too_big.write_bytes(b"\0" * 2_000_001)  # the lab task takes 2,000,000 bytes at most
     empty = tmp_path / "empty.zip"
     empty.write_bytes(b"")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my predictions, in words\n")
     cases = [
         (["submit", "nope", str(good)], "no task 'nope'"),
         (["submit", "lab", str(tmp_path / "missing.zip")], "no such file"),
         (["submit", "lab", str(too_big)], "accepts at most 2,000,000"),
         (["submit", "lab", str(empty)], "is empty"),
+        (["submit", "lab", str(notes)], "task lab takes a ZIP of the result tensors, a .zip file; got 'notes.txt'"),
     ]
     for args, message in cases:
         result = await team.cli(*args)
@@ -380,6 +387,20 @@ async def test_ask_and_read_the_questions(make_team: MakeTeam) -> None:
     assert "Question #" in prompted
     listing = ok(await team.cli("questions"))
     assert question_id in listing and "Shape of the samples?" in listing and "not answered yet" in listing
+
+
+async def test_announcements_are_listed_as_announcements(make_team: MakeTeam, gateway: AsyncTestClient,
+                                                         admin_token: str) -> None:
+    title = f"Deadline moved {uuid.uuid4().hex[:8]}"
+    posted = await gateway.post("/api/v1/qa/announcements", headers=bearer(admin_token),
+                                json={"title": title, "content": "Phase 1 closes on Friday."})
+    assert posted.status_code in (200, 201), posted.text
+    team = await make_team()
+    listing = ok(await team.cli("questions"))
+    announcements = listing.split("Questions (newest first)")[0]
+    assert "Announcements (newest first)" in announcements and title in announcements
+    row = next(line for line in announcements.splitlines() if title in line)
+    assert "not answered yet" not in row
 
 
 async def test_demo_seeds_teams_and_shows_an_ordered_board(

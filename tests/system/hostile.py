@@ -68,6 +68,16 @@ def _all_pointing_at_the_first(archive: bytes) -> bytes:
     return bytes(crafted)
 
 
+def _understating(archive: bytes, size: int) -> bytes:
+    """The first member's uncompressed size set to `size` in its local header and its directory entry alike."""
+    crafted = bytearray(archive)
+    central = _central_entries(archive)[0]
+    local = struct.unpack_from("<I", archive, central + 42)[0]
+    for offset in (local + 22, central + 24):
+        crafted[offset : offset + 4] = struct.pack("<I", size)
+    return bytes(crafted)
+
+
 def crafted_archives(truth: dict[str, np.ndarray]) -> dict[str, tuple[bytes, str]]:
     """Case name → (archive, words its `failed` reason must contain), beyond the submission tests' own corpus."""
     good = [(f"{name}.npy", npy(array)) for name, array in truth.items()]
@@ -88,6 +98,9 @@ def crafted_archives(truth: dict[str, np.ndarray]) -> dict[str, tuple[bytes, str
     stored = zip_bytes(good)
     zip64 = bytearray(stored)  # the end record's entry counts set to 0xFFFF: "look in the ZIP64 record"
     zip64[-22 + 8 : -22 + 12] = b"\xff" * 4
+    # 64 MiB of zeros deflate to 64 KB: a member far beyond what one sample can take, stated honestly, then understated.
+    bomb = zip_bytes([(f"{first}.npy", bytes(64 << 20)), *rest], zipfile.ZIP_DEFLATED)
+    one_sample = len(npy(truth[first]))
     return {
         "10,000 entries": (zip_bytes([(f"e{i:05d}", b"") for i in range(10_000)]),
                            "the ZIP has 10000 entries; the limit is 1000"),
@@ -103,6 +116,10 @@ def crafted_archives(truth: dict[str, np.ndarray]) -> dict[str, tuple[bytes, str
         "encrypted entry": (_with_flag(stored, 0x0001), "is encrypted (password-protected)"),
         "bzip2 compression": (zip_bytes(good, zipfile.ZIP_BZIP2), "compression bzip2 is not accepted"),
         "overlapping entries": (_all_pointing_at_the_first(stored), "overlaps"),
+        "ZIP bomb (64 MiB of zeros in one member)": (bomb, f"{first}.npy: 64.0 MiB uncompressed; the limit is"),
+        "ZIP bomb whose headers understate its size": (
+            _understating(bomb, one_sample),
+            f"{first}.npy: inflates to more than {one_sample} bytes but the ZIP declares {one_sample}"),
         "ZIP64 end record": (bytes(zip64), "ZIP64 archives are not accepted"),
         "truncated ZIP": (stored[:-100], "not a ZIP archive"),
         "bytes after the ZIP": (stored + b"trailing", "not a ZIP archive"),

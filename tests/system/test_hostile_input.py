@@ -239,7 +239,7 @@ async def wildcard_follow(world: World) -> Outcome:
 
 async def presigned_key(world: World) -> Outcome:
     response = await world.http.post("/api/v1/submissions", headers=world.headers("team"), json={
-        "task_id": "lab", "filename": "../../etc/passwd\u0000", "size_bytes": 10})
+        "task_id": "lab", "filename": "../../etc/passwd\u0000.zip", "size_bytes": 10})
     ticket = response.json()
     key = f"lab/{world.team_id}/{ticket['submission_id']}.zip"
     return Outcome(response.status_code, "", {"path": urlsplit(ticket["upload_url"]).path, "key": key})
@@ -404,14 +404,15 @@ def keys_and_subjects() -> list[Case]:
             "task_id": "../../etc", "filename": "a.zip", "size_bytes": 10}), Refused(404, "no task '../../etc'")),
         Case("presigned start, task 'recon.>'", http("POST", "/api/v1/submissions", json={
             "task_id": "recon.>", "filename": "a.zip", "size_bytes": 10}), Refused(404, "no task 'recon.>'")),
-        Case("presigned start, filename '../../etc/passwd' + NUL", presigned_key,
+        Case("presigned start, filename '../../etc/passwd' + NUL + '.zip'", presigned_key,
              Holds("the object key is the server's: <task>/<team>/<id>.zip", lambda o: o.status == 200
                    and o.body["path"] == f"/submissions/{o.body['key']}")),
-        Case("upload named '../../etc/passwd'", upload(x, filename="../../etc/passwd"),
-             Fails("not a ZIP archive", filename="passwd")),
-        Case("upload named '/etc/passwd'", upload(x, filename="/etc/passwd"), Fails("not a ZIP", filename="passwd")),
-        Case("upload named 'C:\\..\\..\\boot.ini'", upload(x, filename="C:\\..\\..\\boot.ini"),
-             Fails("not a ZIP", filename="boot.ini")),
+        Case("upload named '../../etc/passwd.zip'", upload(x, filename="../../etc/passwd.zip"),
+             Fails("not a ZIP archive", filename="passwd.zip")),
+        Case("upload named '/etc/passwd.zip'", upload(x, filename="/etc/passwd.zip"),
+             Fails("not a ZIP", filename="passwd.zip")),
+        Case("upload named 'C:\\..\\..\\boot.ini.zip'", upload(x, filename="C:\\..\\..\\boot.ini.zip"),
+             Fails("not a ZIP", filename="boot.ini.zip")),
         Case("upload named with a raw NUL", http("POST", "/api/v1/tasks/lab/submissions?wait=30",
                                                  content=multipart(b"a\x00b.zip", x)[0],
                                                  headers={"content-type": multipart(b"", x)[1]}),
@@ -665,8 +666,44 @@ def archives_and_models() -> list[Case]:
     ]
 
 
+def wrong_files() -> list[Case]:
+    """Files that cannot be a submission to the task: refused as their upload starts, spending no quota."""
+    zip_task = "task lab takes a ZIP of the result tensors, a .zip file; got"
+    model_task = "task digits takes an ONNX model, a .onnx file; got"
+
+    def sent(filename: str, content_type: str, task: str = "lab") -> Send:
+        return http("POST", f"/api/v1/tasks/{task}/submissions?wait=30",
+                    files={"file": (filename, b"hello, this is not a submission\n", content_type)})
+
+    async def history_unchanged(world: World) -> Outcome:
+        before = (await world.http.get("/api/v1/submissions", headers=world.headers("team"))).json()
+        refused = await sent("notes.txt", "text/plain")(world)
+        after = (await world.http.get("/api/v1/submissions", headers=world.headers("team"))).json()
+        newest = {"before": before[0]["id"] if before else None, "after": after[0]["id"] if after else None}
+        return Outcome(refused.status, refused.detail, newest)
+
+    return [
+        Case("a .txt upload", sent("notes.txt", "text/plain"), Refused(415, f"{zip_task} 'notes.txt'")),
+        Case("a .txt upload declared as a ZIP", sent("notes.txt", "application/zip"),
+             Refused(415, f"{zip_task} 'notes.txt'")),
+        Case("an upload named '../../etc/passwd'", sent("../../etc/passwd", "application/octet-stream"),
+             Refused(415, f"{zip_task} 'passwd'")),
+        Case("a .zip declared as text/plain", sent("preds.zip", "text/plain"),
+             Refused(415, f"{zip_task} 'preds.zip' sent as 'text/plain'")),
+        Case("a model sent to a ZIP task", sent("model.onnx", "application/octet-stream"),
+             Refused(415, f"{zip_task} 'model.onnx'")),
+        Case("a ZIP sent to a model task", sent("preds.zip", "application/zip", task="digits"),
+             Refused(415, f"{model_task} 'preds.zip'")),
+        Case("a presigned start of a .txt", http("POST", "/api/v1/submissions", json={
+            "task_id": "lab", "filename": "notes.txt", "size_bytes": 10}), Refused(415, f"{zip_task} 'notes.txt'")),
+        Case("a refused .txt leaves no submission behind", history_unchanged,
+             Holds("415, and the team's newest submission is the one before", lambda o: o.status == 415
+                   and o.body["before"] == o.body["after"])),
+    ]
+
+
 CORPUS = [*sizes_and_bodies(), *wrong_content_types(), *keys_and_subjects(), *ids_and_numbers(), *tokens(),
-          *sockets_and_bytes(), *archives_and_models()]
+          *sockets_and_bytes(), *archives_and_models(), *wrong_files()]
 
 
 # --- the tests -------------------------------------------------------------------------------------------------------

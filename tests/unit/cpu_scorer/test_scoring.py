@@ -5,13 +5,14 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import safetensors.numpy
 import torch
 
-from cpu_scorer.archive import ArchiveLimits, ArchiveRejected
+from cpu_scorer.archive import ArchiveLimits, ArchiveRejected, readable_size
 from cpu_scorer.psnr import DEFAULT_CAP_DB, split_assignment
 from cpu_scorer.scoring import ScoreResult, score_archive
 
@@ -168,3 +169,63 @@ def test_the_default_cap_is_the_documented_one() -> None:
     truth = ground_truth(1)
     result = score_archive(submission(truth), truth, private_mask=np.array([True]))
     assert result.private_mean == DEFAULT_CAP_DB == 100.0
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".npy", ".safetensors"])
+def test_a_constant_baseline_at_default_compression_is_accepted_and_scored(suffix: str) -> None:
+    # The case: a constant prediction deflates to ratios a ratio rule refused as a ZIP bomb (324:1 for .pt).
+    shape = (3, 256, 256)
+    truth = {f"sample_{index:04d}": np.random.default_rng(index).random(shape, dtype=np.float32) for index in range(3)}
+    baseline = {name: np.full(shape, 0.5, np.float32) for name in truth}
+    data = submission(baseline, [suffix] * len(truth), zipfile.ZIP_DEFLATED)
+    ratios = [info.file_size / info.compress_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist()]
+    assert min(ratios) > 300
+
+    result = score_archive(data, truth, private_mask=np.array([False, True, False]))
+
+    assert result.per_sample == pytest.approx({name: reference(baseline[name], truth[name]) for name in truth})
+
+
+def test_a_float64_pt_saved_under_a_long_file_name_fits_the_header_allowance(tmp_path: Path) -> None:
+    # torch.save repeats the file's name in each of its records: the allowance covers a long one.
+    truth = ground_truth(2)
+    members = {}
+    for name, array in truth.items():
+        path = tmp_path / f"{name}-{'x' * 200}.pt"
+        torch.save(torch.from_numpy(array.astype(np.float64)), path)
+        members[f"{name}.pt"] = path.read_bytes()
+    assert min(len(member) for member in members.values()) > math.prod(SHAPE) * 8 + 4096
+
+    result = score_archive(zip_members(members), truth, private_mask=np.array([False, True]))
+
+    assert set(result.per_sample.values()) == {DEFAULT_CAP_DB}
+
+
+def test_a_member_larger_than_one_sample_is_refused_before_anything_is_decoded() -> None:
+    # torch.save of a slice saves its whole storage: here the batch of 50 it was cut from.
+    truth = ground_truth()
+    batch = torch.from_numpy(np.stack(list(predictions(truth).values()) * 9))
+    members = {f"{name}.pt": encode(array, ".pt") for name, array in truth.items()}
+    sliced = io.BytesIO()
+    torch.save(batch[3], sliced)
+    members["sample_0003.pt"] = sliced.getvalue()
+    calls: list[int] = []
+
+    with pytest.raises(ArchiveRejected) as refused:
+        score_archive(zip_members(members, zipfile.ZIP_DEFLATED), truth, private_mask=np.zeros(N_SAMPLES, dtype=bool),
+                      progress=lambda done, _: calls.append(done))
+
+    assert str(refused.value) == (
+        f"sample_0003.pt: {readable_size(len(sliced.getvalue()))} uncompressed; the limit is 70.0 KiB per file (one "
+        "float tensor of shape (3, 16, 16) takes 6.0 KiB as float64, plus 64.0 KiB for the file's header; a tensor "
+        "sliced from a larger one is saved with that whole storage: save tensor.clone())"
+    )
+    assert calls == []
+
+
+def zip_members(members: dict[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", method) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
