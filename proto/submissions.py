@@ -13,10 +13,10 @@ from proto.rpc import Operation, Principal
 from proto.subjects import token
 
 SUBMISSIONS_PREFIX = "rpc.submissions"
-# Upload statuses, in order; the last six are terminal. `withdrawn`: a scored submission an admin took off the boards.
-STATUSES = ("awaiting_upload", "received", "scoring", "scored", "failed", "rejected", "expired", "cancelled",
-            "withdrawn")
-TERMINAL = frozenset({"scored", "failed", "rejected", "expired", "cancelled", "withdrawn"})
+# Upload statuses, in order; the last five are terminal. `cancelled` also ends a scored submission an admin withdrew
+# from the boards (its reason says so).
+STATUSES = ("awaiting_upload", "received", "scoring", "scored", "failed", "rejected", "expired", "cancelled")
+TERMINAL = frozenset({"scored", "failed", "rejected", "expired", "cancelled"})
 # What a team (or an admin) may still cancel.
 CANCELLABLE = frozenset({"awaiting_upload", "received", "scoring"})
 

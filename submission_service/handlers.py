@@ -366,7 +366,8 @@ class SubmissionHandlers:
 
     async def withdraw(self, request: ops.GetSubmission) -> ops.SubmissionView:
         """An admin removes a submission (MLS-GOAT's delete): one still waiting or being scored is cancelled; a
-        scored one is withdrawn from the boards through the outcome stream, and kept with its scores (audited)."""
+        scored one is withdrawn from the boards through the outcome stream (status `cancelled`, the reason saying
+        so), and kept with its scores (audited)."""
         assert self.pool is not None
         _require_admin(request.actor)
         row = await self._own(request.actor, request.submission_id)

@@ -14,12 +14,9 @@ from typing import Any
 from proto.submissions import PublicStatus
 
 # Reasons that name who acted (the team or the admin): a fixed text instead.
-_NAMELESS_REASONS = {
-    "cancelled": "the submission was cancelled",
-    "withdrawn": "the submission was withdrawn from the leaderboard by the organisers",
-}
-# Statuses that end without a score, whose reason the caller reads as the error.
-_UNSCORED = frozenset({"failed", "rejected", "expired", "cancelled", "withdrawn"})
+_NAMELESS_REASONS = {"cancelled": "the submission was cancelled, or withdrawn from the leaderboard by the organisers"}
+# Statuses that end without a (counted) score, whose reason the caller reads as the error.
+_UNSCORED = frozenset({"failed", "rejected", "expired", "cancelled"})
 # How the model ran: these metrics only (public-split quality metrics are not on the public board, so not here).
 _SPEED_METRICS = ("throughput_samples_per_s", "latency_p50_ms")
 

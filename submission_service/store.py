@@ -167,11 +167,12 @@ async def cancel(conn: asyncpg.Connection, row: asyncpg.Record, actor: str, by_a
 
 
 async def withdraw(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) -> asyncpg.Record:
-    """Take a scored submission off the boards: status `withdrawn` (its scores kept, for the record) and
-    SubmissionCancelled(withdrawn=True) on the SCORES stream through the outbox, so the leaderboard drops the score and
-    a rebuild does the same, in the stream's order. The quota it used stays used: withdrawing is no second try."""
+    """Take a scored submission off the boards: status `cancelled`, the reason saying it was withdrawn (its scores
+    kept, for the record), and SubmissionCancelled(withdrawn=True) on the SCORES stream through the outbox, so the
+    leaderboard drops the score and a rebuild does the same, in the stream's order. The quota it used stays used:
+    withdrawing is no second try."""
     withdrawn = await conn.fetchrow(
-        f"""UPDATE submissions.submissions SET status = 'withdrawn', cancelled_by = $2, reason = $3,
+        f"""UPDATE submissions.submissions SET status = 'cancelled', cancelled_by = $2, reason = $3,
                 updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}""",
         row["id"], actor, f"withdrawn from the leaderboard by an admin ({actor})",
     )
