@@ -366,6 +366,34 @@ class AuthHandlers:
             assert updated is not None
             return qa.view(updated)
 
+    async def delete_question(self, request: ops.DeleteQuestion) -> ops.Deleted:
+        """Admins delete any question; the asking team its own while unanswered (an answer others may rely on
+        stays unless an admin removes it)."""
+        assert self.pool is not None
+        actor = request.actor
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await qa.get_visible(conn, actor, request.question_id, for_update=True)
+            if row is None or (not actor.is_admin and str(row["account_id"]) != actor.account_id):
+                raise Refused(404, "Question not found")
+            if not actor.is_admin and row["answer"] is not None:
+                raise Refused(409, "an answered question can only be deleted by an admin")
+            await qa.delete(conn, row, actor.name)
+        return ops.Deleted(message=f"Question {request.question_id} deleted")
+
+    async def delete_answer(self, request: ops.DeleteAnswer) -> ops.QuestionView:
+        assert self.pool is not None
+        _require_admin(request.actor)
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                # One answer per question: an answer's id is its question's.
+                row = await qa.get_visible(conn, request.actor, request.answer_id, for_update=True)
+                if row is None or row["answer"] is None:
+                    raise Refused(404, "Answer not found")
+                await qa.remove_answer(conn, row, request.actor.name)
+            updated = await qa.get_visible(conn, request.actor, request.answer_id)
+            assert updated is not None
+            return qa.view(updated)
+
     def operations(self) -> dict[ops.Operation, object]:
         return {
             ops.LOGIN: self.login, ops.REFRESH: self.refresh, ops.JWKS: self.jwks, ops.ME: self.me,
@@ -374,6 +402,7 @@ class AuthHandlers:
             ops.UPDATE_TEAM: self.update_team, ops.DELETE_TEAM: self.delete_team, ops.IMPORT_TEAMS: self.import_teams,
             ops.STATS: self.stats, ops.LIST_QUESTIONS: self.list_questions, ops.GET_QUESTION: self.get_question,
             ops.POST_QUESTION: self.post_question, ops.UPDATE_QUESTION: self.update_question,
+            ops.DELETE_QUESTION: self.delete_question, ops.DELETE_ANSWER: self.delete_answer,
         }
 
 

@@ -139,3 +139,24 @@ async def update(
     change = "answered" if answer is not None else ("hidden" if hidden else "shown" if hidden is False else "edited")
     updated = await conn.fetchrow(f"{_SELECT} WHERE q.id = $1", row["id"])
     await _announce(conn, updated, change, answered_by)
+
+
+async def delete(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) -> None:
+    """Delete a question (its answer with it); the event keeps who deleted which question, for the audit trail."""
+    await conn.execute("DELETE FROM auth.questions WHERE id = $1", row["id"])
+    await outbox.add(conn, QuestionChanged(
+        question_id=row["id"], team_id=row["account_id"], change="deleted", revision=row["revision"] + 1,
+        visible_to_all=visible_to_all(row), actor=actor))
+
+
+async def remove_answer(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) -> None:
+    """Take a question's answer back: the question is unanswered again (and its team may edit it again)."""
+    await conn.execute(
+        "UPDATE auth.questions SET answer = NULL, answered_by = NULL, answered_at = NULL, revision = revision + 1, "
+        "updated_at = now() WHERE id = $1",
+        row["id"])
+    updated = await conn.fetchrow(f"{_SELECT} WHERE q.id = $1", row["id"])
+    # Visible to all while it was answered: every client that saw the answer hears that it is gone.
+    await outbox.add(conn, QuestionChanged(
+        question_id=row["id"], team_id=row["account_id"], change="unanswered", revision=updated["revision"],
+        visible_to_all=visible_to_all(row), actor=actor))

@@ -33,8 +33,9 @@ from gateway.metrics_access import LOOPBACK, metrics_controller, parse_networks
 from gateway.problems import EXCEPTION_HANDLERS, GatewayRequest, problem_details_plugin
 from gateway.routes_identity import IdentityController
 from gateway.routes_leaderboard import BoardAdminController, LeaderboardController
+from gateway.routes_mls_goat import MlsGoatController
 from gateway.routes_qa import QAController
-from gateway.routes_submissions import SubmissionController
+from gateway.routes_submissions import AdminSubmissionController, SubmissionController
 from gateway.routes_teams import AdminTeamController, TeamController
 from gateway.services import ServiceClient
 from gateway.tokens import TokenVerifier
@@ -45,7 +46,7 @@ from podium_runtime.connections import ensure_kv_buckets, ensure_streams
 from podium_runtime.kv_watch import Reconnects, follow
 from podium_runtime.logging import redact_queries
 from podium_runtime.settings import ServiceSettings
-from proto.streams import LEADERBOARDS, RATE_LIMITS, REVOKED_TOKEN_FAMILIES, TOKEN_VERSIONS
+from proto.streams import GATEWAY_SETTINGS, LEADERBOARDS, RATE_LIMITS, REVOKED_TOKEN_FAMILIES, TOKEN_VERSIONS
 
 # The back-end services whose health the gateway reports at /api/v1/health.
 BACKEND_SERVICES = ("auth_service", "submission_service", "cpu_scorer", "gpu_scorer", "leaderboard_service")
@@ -68,6 +69,9 @@ class GatewaySettings(ServiceSettings):
     # Who may read /metrics (comma-separated addresses or networks), checked against the connection's peer (the
     # forwarded client behind a PODIUM_TRUSTED_PROXIES proxy); others get 404. Default: this machine only.
     metrics_allow: str = LOOPBACK
+    # Where participants reach this gateway (e.g. https://podium.example.org), for the URLs it hands out (MLS-GOAT's
+    # `GET /gpu-server-ip`); empty: the URL of each request.
+    public_url: str = ""
 
     @field_validator("metrics_allow")
     @classmethod
@@ -119,6 +123,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned("gateway"))
         await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets("gateway"))
         rate_store.kv = await js.key_value(RATE_LIMITS.name)
+        app.state.gateway_settings = await js.key_value(GATEWAY_SETTINGS.name)
         # Direct uploads are streamed to object storage through presigned URLs.
         app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
         await live.start(broker.connection)
@@ -160,7 +165,8 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
     app = Litestar(
         route_handlers=[
             HealthController, IdentityController, TeamController, AdminTeamController, QAController,
-            SubmissionController, LeaderboardController, BoardAdminController, live_socket, board_socket,
+            SubmissionController, AdminSubmissionController, LeaderboardController, BoardAdminController,
+            MlsGoatController, live_socket, board_socket,
             metrics_controller(parse_networks(settings.metrics_allow)),
             web_page, docs_asset,
         ],

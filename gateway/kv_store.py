@@ -36,7 +36,7 @@ def _token(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _bus_available() -> Iterator[None]:
+def bus_available() -> Iterator[None]:
     try:
         yield
     except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError,
@@ -75,12 +75,12 @@ class NatsKVStore(Store):
         seconds = _seconds(expires_in)
         expiry = time.time() + seconds if seconds else 0.0
         data = value.encode() if isinstance(value, str) else value
-        with _bus_available():
+        with bus_available():
             await self._kv.put(self._key(key), _HEADER.pack(expiry) + data)
 
     async def _entry(self, key: str) -> tuple[float, bytes] | None:
         try:
-            with _bus_available():
+            with bus_available():
                 entry = await self._kv.get(self._key(key))
         except KeyNotFoundError:
             return None

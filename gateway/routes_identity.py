@@ -7,6 +7,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
+from gateway.goat_paths import goat_paths
 from gateway.identity import principal, signed_in
 from gateway.problems import Problem
 from proto import identity as ops
@@ -45,7 +46,8 @@ def _tokens(state: State, pair: ops.TokenPair) -> TokenResponse:
 class IdentityController(Controller):
     tags = ["identity"]
 
-    @post(["/api/v1/auth/login", "/auth/login"], status_code=200, summary="Log in with a team or admin name")
+    @post(["/api/v1/auth/login", *goat_paths("/auth/login")], status_code=200,
+          summary="Log in with a team or admin name")
     async def login(self, data: JSONBody[LoginBody], state: State) -> TokenResponse:
         pair = await state.services.call(ops.LOGIN, ops.LoginRequest(name=data.name, password=data.password))
         return _tokens(state, pair)
@@ -63,7 +65,7 @@ class IdentityController(Controller):
             raise
         return _tokens(state, pair)
 
-    @get(["/api/v1/auth/me", "/auth/me"], guards=[signed_in], summary="The calling team or admin")
+    @get(["/api/v1/auth/me", *goat_paths("/auth/me")], guards=[signed_in], summary="The calling team or admin")
     async def me(self, request: Request, state: State) -> MeResponse:
         team = await state.services.call(ops.ME, ops.MeRequest(actor=principal(request)))
         return MeResponse(team.id, team.name, team.is_admin, team.members, team.max_size)

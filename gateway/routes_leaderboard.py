@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from gateway.csv_export import to_csv
+from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import Problem
 from proto import leaderboard as ops
@@ -96,7 +97,7 @@ def _private_visible(request: Request, board: ops.Board) -> bool:
 class LeaderboardController(Controller):
     tags = ["leaderboard"]
 
-    @get("/leaderboard/{task:str}", summary="MLS-GOAT's board: ranked teams; ?team_name= highlights one")
+    @get(goat_paths("/leaderboard/{task:str}"), summary="MLS-GOAT's board: ranked teams; ?team_name= highlights one")
     async def goat_board(self, request: Request, state: State, task: FromPath[str],
                          team_name: FromQuery[str] = "") -> list[GoatEntry]:
         _, board = await current(state, task)

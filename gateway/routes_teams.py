@@ -12,6 +12,7 @@ from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 
+from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import JSON_ERRORS, Problem, json_problem
 from proto import identity as ops
@@ -68,7 +69,8 @@ async def _import(request: Request, state: State, csv: bytes) -> ops.ImportRepor
 class TeamController(Controller):
     tags = ["teams"]
 
-    @get(["/api/v1/teams", "/teams/"], guards=[signed_in], summary="Teams: all for admins, one's own for a team")
+    @get(["/api/v1/teams", *goat_paths("/teams/")], guards=[signed_in],
+         summary="Teams: all for admins, one's own for a team")
     async def list_teams(
         self, request: Request, state: State, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
     ) -> list[ops.TeamView]:
@@ -76,15 +78,16 @@ class TeamController(Controller):
                                                                           limit=limit))
         return reply.teams
 
-    @post(["/api/v1/teams", "/teams/"], guards=[admin_only], status_code=200, summary="Create a team (admin)")
+    @post(["/api/v1/teams", *goat_paths("/teams/")], guards=[admin_only], status_code=200,
+          summary="Create a team (admin)")
     async def create_team(self, request: Request, state: State, data: JSONBody[NewTeam]) -> ops.TeamView:
         return await _create(request, state, data)
 
-    @get(["/api/v1/teams/{team_id:int}", "/teams/{team_id:int}"], guards=[signed_in], summary="One team")
+    @get(["/api/v1/teams/{team_id:int}", *goat_paths("/teams/{team_id:int}")], guards=[signed_in], summary="One team")
     async def get_team(self, request: Request, state: State, team_id: FromPath[int]) -> ops.TeamView:
         return await state.services.call(ops.GET_TEAM, ops.GetTeam(actor=principal(request), team_id=team_id))
 
-    @put(["/api/v1/teams/{team_id:int}", "/teams/{team_id:int}"], guards=[signed_in],
+    @put(["/api/v1/teams/{team_id:int}", *goat_paths("/teams/{team_id:int}")], guards=[signed_in],
          summary="Change a team's name, password or members (size limit and disabling: admins)")
     async def update_team(
         self, request: Request, state: State, team_id: FromPath[int], data: JSONBody[TeamChanges]
@@ -103,7 +106,7 @@ class AdminTeamController(Controller):
     tags = ["admin"]
     guards = [admin_only]
 
-    @get(["/api/v1/admin/teams", "/admin/teams"], summary="Every team and admin")
+    @get(["/api/v1/admin/teams", *goat_paths("/admin/teams")], summary="Every team and admin")
     async def list_teams(
         self, request: Request, state: State, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
     ) -> list[ops.TeamView]:
@@ -111,7 +114,7 @@ class AdminTeamController(Controller):
                                                                           limit=limit))
         return reply.teams
 
-    @post(["/api/v1/admin/teams", "/admin/teams"], status_code=200,
+    @post(["/api/v1/admin/teams", *goat_paths("/admin/teams")], status_code=200,
           summary="Create teams: a CSV body (text/csv or a multipart 'file') imports many; JSON creates one",
           description="CSV columns: name,password[,max_size][,members]. The answer reports each row: "
                       "created, or refused with the reason.")
@@ -135,7 +138,7 @@ class AdminTeamController(Controller):
             return await _import(request, state, await request.body())
         raise Problem(415, "send JSON (one team), text/csv or a multipart 'file' (a CSV of teams)")
 
-    @post(["/api/v1/admin/teams/batch", "/admin/teams/batch"], status_code=200,
+    @post(["/api/v1/admin/teams/batch", *goat_paths("/admin/teams/batch")], status_code=200,
           summary="Import teams from a CSV upload (multipart field 'file')")
     async def import_teams(
         self, request: Request, state: State,
@@ -143,14 +146,14 @@ class AdminTeamController(Controller):
     ) -> ops.ImportReport:
         return await _import(request, state, await data.file.read())
 
-    @delete(["/api/v1/admin/teams/{team_id:int}", "/admin/teams/{team_id:int}"], status_code=200,
+    @delete(["/api/v1/admin/teams/{team_id:int}", *goat_paths("/admin/teams/{team_id:int}")], status_code=200,
             summary="Delete a team (its tokens stop working at once)")
     async def delete_team(self, request: Request, state: State, team_id: FromPath[int]) -> ops.Deleted:
         result = await state.services.call(ops.DELETE_TEAM, ops.DeleteTeam(actor=principal(request), team_id=team_id))
         state.identity.note_version(str(team_id), None)
         return result
 
-    @get(["/api/v1/admin/stats", "/admin/stats"],
+    @get(["/api/v1/admin/stats", *goat_paths("/admin/stats")],
          summary="The competition at a glance: teams, submissions per task and hour, outcomes, failure reasons "
                  "ranked, scoring times, queues, live WebSocket clients")
     async def stats(self, request: Request, state: State) -> AdminStats:

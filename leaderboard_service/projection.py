@@ -109,7 +109,9 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, *, stream: str, seq: 
         case SubmissionCancelled():
             await conn.execute("INSERT INTO leaderboard.cancelled (submission_id) VALUES ($1) ON CONFLICT DO NOTHING",
                                int(event.submission_id))
-            await _audit(conn, where, event.cancelled_by, event.occurred_at, "cancel", event.submission_id,
+            # A withdrawn submission (an admin's, after its score) leaves the board the same way: its score is void.
+            await _audit(conn, where, event.cancelled_by, event.occurred_at,
+                         "withdraw" if event.withdrawn else "cancel", event.submission_id,
                          {"task_id": event.task_id, "team_id": event.team_id, "by_admin": event.by_admin})
             return {event.task_id}
         case RescoreRequested():

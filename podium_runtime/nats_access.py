@@ -29,6 +29,7 @@ from proto.streams import (
     BOARD,
     CANCELLATIONS,
     CONSUMERS,
+    GATEWAY_SETTINGS,
     LEADERBOARDS,
     QA,
     RATE_LIMITS,
@@ -76,7 +77,7 @@ USES: dict[str, Uses] = {
     "gateway": Uses(
         calls=("rpc.>", "podium.health.*"),
         subscribes=("live.>", "job.progress.>", "job.log.>", "qa.question.>", "leaderboard.updated.>"),
-        writes=(RATE_LIMITS,), reads=(TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES, LEADERBOARDS),
+        writes=(RATE_LIMITS, GATEWAY_SETTINGS), reads=(TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES, LEADERBOARDS),
     ),
     "auth_service": Uses(
         serves=(AUTH_PREFIX,), publishes_to=(TEAMS, QA), owns=(TEAMS, QA),

@@ -182,9 +182,10 @@ class ScoreFailed(Event, frozen=True, tag="score.failed.v1"):
 
 
 class SubmissionCancelled(Event, frozen=True, tag="submission.cancelled.v1"):
-    """A submission its team or an admin cancelled before it had an outcome. It is the submission's outcome,
-    so it goes on the SCORES stream (`score.cancelled.<task>`): whoever reads outcomes (its status, the
-    board, a rebuild) sees it in order with the scores, and a score that still arrives afterwards is void."""
+    """A submission its team or an admin cancelled before it had an outcome, or (`withdrawn`) a scored one an admin
+    took off the boards. It is the submission's outcome, so it goes on the SCORES stream (`score.cancelled.<task>`):
+    whoever reads outcomes (its status, the board, a rebuild) sees it in order with the scores, and its score — one
+    that still arrives afterwards, or the one it already had — no longer counts."""
 
     submission_id: str
     team_id: str
@@ -193,12 +194,13 @@ class SubmissionCancelled(Event, frozen=True, tag="submission.cancelled.v1"):
     cancelled_by: str
     by_admin: bool = False
     phase_id: str = ""
+    withdrawn: bool = False
 
     def subject(self) -> str:
         return score_cancelled(self.task_id)
 
     def msg_id(self) -> str:
-        return f"cancel:{self.submission_id}"
+        return f"{'withdraw' if self.withdrawn else 'cancel'}:{self.submission_id}"
 
 
 class ScoreProgress(Event, frozen=True, tag="score.progress.v1"):
@@ -295,11 +297,12 @@ class TeamDeleted(Event, frozen=True, tag="team.deleted.v1"):
 
 
 class QuestionChanged(Event, frozen=True, tag="qa.question.changed.v1"):
-    """A question was posted, answered, edited, hidden or announced (for live pushes)."""
+    """A question was posted, answered, edited, hidden, announced or deleted, or its answer removed (for live
+    pushes and the audit trail)."""
 
     question_id: int
     team_id: int
-    change: str  # posted | announced | answered | edited | hidden | shown
+    change: str  # posted | announced | answered | edited | hidden | shown | unanswered | deleted
     revision: int
     visible_to_all: bool
     actor: str = ""

@@ -235,6 +235,20 @@ class UpdateQuestion(msgspec.Struct, frozen=True, kw_only=True):
     hidden: bool | None = None
 
 
+class DeleteQuestion(msgspec.Struct, frozen=True, kw_only=True):
+    """Admins delete any question; the asking team its own while it is unanswered."""
+
+    actor: Principal
+    question_id: int
+
+
+class DeleteAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """Admins remove a question's answer (its id is the question's: one answer per question)."""
+
+    actor: Principal
+    answer_id: int
+
+
 # --- operations: subject, request type, reply type ------------------------------------------
 
 
@@ -258,9 +272,11 @@ LIST_QUESTIONS = _auth("qa.list", ListQuestions, QuestionList)
 GET_QUESTION = _auth("qa.get", GetQuestion, QuestionView)
 POST_QUESTION = _auth("qa.post", PostQuestion, QuestionView)
 UPDATE_QUESTION = _auth("qa.update", UpdateQuestion, QuestionView)
+DELETE_QUESTION = _auth("qa.delete", DeleteQuestion, Deleted)
+DELETE_ANSWER = _auth("qa.answer_delete", DeleteAnswer, QuestionView)
 
 OPERATIONS: tuple[Operation, ...] = (
     LOGIN, REFRESH, JWKS, RULES, ME, LIST_TEAMS, GET_TEAM, CREATE_TEAM, UPDATE_TEAM, DELETE_TEAM, IMPORT_TEAMS, STATS,
-    LIST_QUESTIONS, GET_QUESTION, POST_QUESTION, UPDATE_QUESTION,
+    LIST_QUESTIONS, GET_QUESTION, POST_QUESTION, UPDATE_QUESTION, DELETE_QUESTION, DELETE_ANSWER,
 )
 

@@ -151,5 +151,10 @@ RATE_LIMITS = KVSpec(name="rate_limits", description="Rate-limit windows", max_a
 # queued job is never started and a running one stops at its next sample or batch.
 CANCELLATIONS = KVSpec(name="cancellations", description="Cancelled submissions", max_age_s=7 * 24 * 3600.0)
 
-KV_BUCKETS: tuple[KVSpec, ...] = (LEADERBOARDS, TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES, RATE_LIMITS, CANCELLATIONS)
+# What an admin sets on the gateway at run time, shared by every replica (key `gpu_server_url`: where MLS-GOAT's
+# `submit.py` sends models, `GET /gpu-server-ip`).
+GATEWAY_SETTINGS = KVSpec(name="gateway_settings", description="Gateway settings admins change at run time")
+
+KV_BUCKETS: tuple[KVSpec, ...] = (LEADERBOARDS, TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES, RATE_LIMITS, CANCELLATIONS,
+                                  GATEWAY_SETTINGS)
 LEADERBOARDS_KV = LEADERBOARDS.name

@@ -13,7 +13,8 @@ from proto.rpc import Operation, Principal
 from proto.subjects import token
 
 SUBMISSIONS_PREFIX = "rpc.submissions"
-# Upload statuses, in order; the last five are terminal.
+# Upload statuses, in order; the last five are terminal. `cancelled` also ends a scored submission an admin withdrew
+# from the boards (its reason says so).
 STATUSES = ("awaiting_upload", "received", "scoring", "scored", "failed", "rejected", "expired", "cancelled")
 TERMINAL = frozenset({"scored", "failed", "rejected", "expired", "cancelled"})
 # What a team (or an admin) may still cancel.
@@ -56,6 +57,13 @@ class StartUpload(msgspec.Struct, frozen=True, kw_only=True):
     sha256: str = ""
     # Optional: the file's media type as the client declared it (a multipart part's Content-Type).
     content_type: str = ""
+    # MLS-GOAT's `submit.py` asks for a batch size (1 to MAX_BATCH_SIZE) for a model: recorded with the submission;
+    # the scorer runs the task's own `model.batch_size`, so every team's timings are measured alike.
+    batch_size: int | None = None
+
+
+# The batch sizes MLS-GOAT's GPU server accepted.
+MAX_BATCH_SIZE = 32
 
 
 class UploadTicket(msgspec.Struct, frozen=True, kw_only=True, tag="upload_ticket"):
@@ -65,6 +73,8 @@ class UploadTicket(msgspec.Struct, frozen=True, kw_only=True, tag="upload_ticket
     expires_at: datetime
     max_bytes: int
     quota_left: int
+    # The submission's id on the anonymous status route (`<id>-<key>`): only the submitter receives it.
+    status_id: str = ""
 
 
 class CompleteUpload(msgspec.Struct, frozen=True, kw_only=True):
@@ -194,6 +204,38 @@ class QueuePositionChanged(Event, frozen=True, tag="submission.queue.v1"):
         return f"queue:{self.submission_id}:{self.queue_position}"
 
 
+class ListAllSubmissions(msgspec.Struct, frozen=True, kw_only=True):
+    """Every team's submissions, newest first (admins only)."""
+
+    actor: Principal
+    task_id: str = ""
+    skip: int = 0
+    limit: int = 200
+
+
+class PublicStatusRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """MLS-GOAT's anonymous status poll: `status_id` is the `<id>-<key>` only the submitter received."""
+
+    task_id: str
+    status_id: str
+
+
+class PublicStatus(msgspec.Struct, frozen=True, kw_only=True, tag="public_status"):
+    """What anyone holding a submission's status id may read: its state, its public score and how the model ran.
+    Never a private value, never the team, never a reason that names anyone."""
+
+    status: str
+    public_score: float | None = None
+    error: str | None = None
+    queue_position: int | None = None
+    queue_length: int = 0
+    size_bytes: int | None = None
+    batch_size: int | None = None
+    scoring_s: float | None = None
+    throughput_samples_per_s: float | None = None
+    latency_p50_ms: float | None = None
+
+
 def _op(name: str, request: type, reply: type) -> Operation:
     return Operation(SUBMISSIONS_PREFIX, name, request, reply)
 
@@ -208,9 +250,13 @@ CANCEL = _op("cancel", GetSubmission, SubmissionView)
 LIST_QUEUES = _op("queues", ListQueues, QueueList)
 STATS = _op("stats", SubmissionStatsRequest, SubmissionStats)
 GET_LOG = _op("log", GetSubmission, JobLog)
+ADMIN_LIST = _op("admin_list", ListAllSubmissions, SubmissionList)
+# Admins: a queued or running submission is cancelled; a scored one is withdrawn from the boards (kept, audited).
+WITHDRAW = _op("withdraw", GetSubmission, SubmissionView)
+PUBLIC_STATUS = _op("public_status", PublicStatusRequest, PublicStatus)
 
 OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL,
-              LIST_QUEUES, STATS, GET_LOG)
+              LIST_QUEUES, STATS, GET_LOG, ADMIN_LIST, WITHDRAW, PUBLIC_STATUS)
 
 
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):

@@ -34,7 +34,7 @@ from proto.leaderboard import BoardReveal
 from proto.rpc import Principal
 from proto.streams import CPU_SCORER, GPU_SCORER
 from proto.subjects import token
-from submission_service import store
+from submission_service import public_status, store
 from submission_service.queue import PUSHED_POSITIONS, PoolState
 from submission_service.upload_files import EXTENSIONS, upload_refusal
 from submission_service.upload_url import UploadSigner
@@ -267,6 +267,7 @@ class SubmissionHandlers:
                           f"got {request.size_bytes}")
         if request.sha256 and not _SHA256.fullmatch(request.sha256):
             raise Refused(422, "sha256 must be 64 lowercase hex digits")
+        _check_batch_size(task, request.batch_size)
         now = datetime.now(UTC)
         phase = task.phase_at(now)
         if phase is None:
@@ -281,13 +282,14 @@ class SubmissionHandlers:
                 conn, team_id=_team_id(request.actor), task=task, phase_id=phase.id,
                 filename=display_filename(request.filename), declared_size=request.size_bytes,
                 declared_sha256=request.sha256, day=day, expires_at=now + self.upload_ttl,
-                extension=EXTENSIONS[task.kind],
+                extension=EXTENSIONS[task.kind], status_key=public_status.new_key(), batch_size=request.batch_size,
             )
         # The URL stores exactly the announced size at the upload key; storage refuses any other length.
         url = self.presigner.put_url(BUCKET, row["upload_key"], request.size_bytes, self.upload_ttl)
         return ops.UploadTicket(
             submission_id=row["id"], upload_url=url, method="PUT", expires_at=row["upload_expires_at"],
             max_bytes=task.max_upload_bytes, quota_left=task.daily_quota - used,
+            status_id=public_status.status_id(row["id"], row["status_key"]),
         )
 
     async def complete_upload(self, request: ops.CompleteUpload) -> ops.SubmissionView:
@@ -363,6 +365,49 @@ class SubmissionHandlers:
         log.info("submission cancelled", extra={"submission_id": str(row["id"]), "by": request.actor.name})
         await self._announce(cancelled)
         return store.view(cancelled)
+
+    async def withdraw(self, request: ops.GetSubmission) -> ops.SubmissionView:
+        """An admin removes a submission (MLS-GOAT's delete): one still waiting or being scored is cancelled; a
+        scored one is withdrawn from the boards through the outcome stream (status `cancelled`, the reason saying
+        so), and kept with its scores (audited)."""
+        assert self.pool is not None
+        _require_admin(request.actor)
+        row = await self._own(request.actor, request.submission_id)
+        if row["status"] in ops.CANCELLABLE:
+            return await self.cancel(request)
+        async with self.pool.acquire() as conn, conn.transaction():
+            locked = await store.by_id(conn, row["id"], for_update=True)
+            assert locked is not None
+            if locked["status"] != "scored":
+                raise Refused(409, f"submission {locked['id']} is {locked['status']}: it is on no board, so there is "
+                                   "nothing to withdraw")
+            withdrawn = await store.withdraw(conn, locked, request.actor.name)
+        log.info("submission withdrawn", extra={"submission_id": str(row["id"]), "by": request.actor.name})
+        await self._announce(withdrawn)
+        return store.view(withdrawn)
+
+    async def list_all(self, request: ops.ListAllSubmissions) -> ops.SubmissionList:
+        assert self.pool is not None
+        _require_admin(request.actor)
+        task_id = self._task(request.task_id).id if request.task_id else ""
+        async with self.pool.acquire() as conn:
+            rows = await store.list_all(conn, task_id, max(request.skip, 0), min(max(request.limit, 0), 1000))
+            states: dict[str, PoolState] = {}
+            return ops.SubmissionList(submissions=[await self._view(conn, row, states) for row in rows])
+
+    async def get_public_status(self, request: ops.PublicStatusRequest) -> ops.PublicStatus:
+        """Anyone holding the status id the submitter received; a wrong key answers like a missing submission."""
+        assert self.pool is not None
+        task = self._task(request.task_id)
+        parsed = public_status.parse_status_id(request.status_id)
+        async with self.pool.acquire() as conn:
+            row = await store.by_id(conn, parsed[0]) if parsed is not None else None
+            if row is None or row["task_id"] != task.id or not public_status.key_matches(row["status_key"], parsed[1]):
+                raise Refused(404, f"no submission of task {task.id} has the status id {request.status_id[:80]!r}; "
+                                   "use the submission_id the upload answered")
+            state = await self._pool_state(conn, row["kind"])
+        position = state.position(row["id"]) if row["status"] == "received" else None
+        return public_status.public_status(row, position, len(state.queued))
 
     async def get_details(self, request: ops.GetSubmission) -> ops.SubmissionDetails:
         row = await self._own(request.actor, request.submission_id)
@@ -445,6 +490,8 @@ class SubmissionHandlers:
             ops.CANCEL: self._as_seen(self.cancel),
             ops.LIST_QUEUES: self.list_queues, ops.STATS: self.stats, ops.GET_LOG: self.get_log,
             ops.GET_QUOTA: self.get_quota,
+            ops.ADMIN_LIST: self._as_seen(self.list_all), ops.WITHDRAW: self._as_seen(self.withdraw),
+            ops.PUBLIC_STATUS: self.get_public_status,
         }
 
     # --- reactions ---------------------------------------------------------------------------
@@ -485,6 +532,21 @@ def read_details(s3: Minio, key: str) -> bytes:
     finally:
         response.close()
         response.release_conn()
+
+
+def _require_admin(actor: Principal) -> None:
+    if not actor.is_admin:
+        raise Refused(403, "Admin privileges required")
+
+
+def _check_batch_size(task: Task, batch_size: int | None) -> None:
+    """MLS-GOAT's batch size: a model task's only, 1 to MAX_BATCH_SIZE (recorded; the scorer runs the task's own)."""
+    if batch_size is None:
+        return
+    if task.kind != "gpu":
+        raise Refused(422, f"batch_size applies to model tasks only; task {task.id} takes result archives")
+    if not 1 <= batch_size <= ops.MAX_BATCH_SIZE:
+        raise Refused(422, f"batch_size must be 1 to {ops.MAX_BATCH_SIZE}, got {batch_size}")
 
 
 def _seconds_to_midnight(now: datetime) -> int:

@@ -31,7 +31,7 @@ ACCEPTED_PREFIX = "accepted/"
 _COLUMNS = """id, team_id, task_id, phase_id, kind, filename, object_key, status, scorer_version, declared_size,
     declared_sha256, size_bytes, sha256, public_score, private_score, metrics, details_key, reason, quota_day,
     quota_refunded, upload_expires_at, republished, created_at, received_at, scored_at, updated_at, cancelled_by,
-    scoring_started_at, upload_key"""
+    scoring_started_at, upload_key, requested_batch_size, status_key, scoring_ms"""
 
 
 async def unswept_uploads(conn: asyncpg.Connection, grace: timedelta, limit: int = 500) -> list[asyncpg.Record]:
@@ -91,7 +91,8 @@ async def refund_quota(conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
 
 async def create(
     conn: asyncpg.Connection, *, team_id: int, task: Task, phase_id: str, filename: str, declared_size: int,
-    declared_sha256: str, day: date, expires_at: datetime, extension: str,
+    declared_sha256: str, day: date, expires_at: datetime, extension: str, status_key: str,
+    batch_size: int | None = None,
 ) -> asyncpg.Record:
     submission_id = await conn.fetchval(
         "SELECT nextval(pg_get_serial_sequence('submissions.submissions', 'id'))"
@@ -102,11 +103,13 @@ async def create(
     object_key = f"{ACCEPTED_PREFIX}{upload_key}"
     return await conn.fetchrow(
         f"""INSERT INTO submissions.submissions (id, team_id, task_id, phase_id, kind, filename, object_key, status,
-                scorer_version, declared_size, declared_sha256, quota_day, upload_expires_at, upload_key)
+                scorer_version, declared_size, declared_sha256, quota_day, upload_expires_at, upload_key, status_key,
+                requested_batch_size)
             OVERRIDING SYSTEM VALUE
-            VALUES ($1, $2, $3, $4, $5, $6, $7, 'awaiting_upload', $8, $9, $10, $11, $12, $13) RETURNING {_COLUMNS}""",
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 'awaiting_upload', $8, $9, $10, $11, $12, $13, $14, $15)
+            RETURNING {_COLUMNS}""",
         submission_id, team_id, task.id, phase_id, task.kind, filename, object_key, task.scorer_version,
-        declared_size, declared_sha256, day, expires_at, upload_key,
+        declared_size, declared_sha256, day, expires_at, upload_key, status_key, batch_size,
     )
 
 
@@ -120,6 +123,15 @@ async def list_for_team(conn: asyncpg.Connection, team_id: int, task_id: str, li
         f"SELECT {_COLUMNS} FROM submissions.submissions WHERE team_id = $1 AND ($2 = '' OR task_id = $2) "
         "ORDER BY created_at DESC, id DESC LIMIT $3",
         team_id, task_id, limit,
+    )
+
+
+async def list_all(conn: asyncpg.Connection, task_id: str, skip: int, limit: int) -> list[asyncpg.Record]:
+    """Every team's submissions (an admin's view), newest first."""
+    return await conn.fetch(
+        f"SELECT {_COLUMNS} FROM submissions.submissions WHERE ($1 = '' OR task_id = $1) "
+        "ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3",
+        task_id, skip, limit,
     )
 
 
@@ -165,6 +177,23 @@ async def cancel(conn: asyncpg.Connection, row: asyncpg.Record, actor: str, by_a
         submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"],
         scorer_version=row["scorer_version"], cancelled_by=actor, by_admin=by_admin, phase_id=row["phase_id"]))
     return cancelled
+
+
+async def withdraw(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) -> asyncpg.Record:
+    """Take a scored submission off the boards: status `cancelled`, the reason saying it was withdrawn (its scores
+    kept, for the record), and SubmissionCancelled(withdrawn=True) on the SCORES stream through the outbox, so the
+    leaderboard drops the score and a rebuild does the same, in the stream's order. The quota it used stays used:
+    withdrawing is no second try."""
+    withdrawn = await conn.fetchrow(
+        f"""UPDATE submissions.submissions SET status = 'cancelled', cancelled_by = $2, reason = $3,
+                updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}""",
+        row["id"], actor, f"withdrawn from the leaderboard by an admin ({actor})",
+    )
+    await outbox.add(conn, SubmissionCancelled(
+        submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"],
+        scorer_version=row["scorer_version"], cancelled_by=actor, by_admin=True, phase_id=row["phase_id"],
+        withdrawn=True))
+    return withdrawn
 
 
 async def set_status(conn: asyncpg.Connection, row: asyncpg.Record, status: str, reason: str | None = None
@@ -299,6 +328,8 @@ async def stats(conn: asyncpg.Connection) -> dict[str, object]:
 def view(row: asyncpg.Record, position: int | None = None, eta_s: float | None = None) -> SubmissionView:
     metrics = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else dict(row["metrics"] or {})
     details = {"status": row["status"], "score": row["public_score"], **metrics}
+    if row["requested_batch_size"] is not None:
+        details["requested_batch_size"] = row["requested_batch_size"]
     if row["reason"]:
         details["error"] = row["reason"]
     return SubmissionView(

@@ -1,8 +1,9 @@
 """A team hunting for private values before the reveal, through every surface it has on the running platform — the
 gateway as its own uvicorn process over real sockets, every service as a process, real NATS, PostgreSQL and S3: the
-upload reply (`?wait=`, every route), completing again, one submission, every history list, the details, the log,
-a cancel, the boards (current, `?at=`, MLS-GOAT's, CSV) and every WebSocket push about its submissions and boards, and
-every push to an anonymous board socket (`/ws/boards`, and a projector's `/ws/boards?private=false`).
+upload reply (`?wait=`, every route, MLS-GOAT's without it), completing again, one submission, every history list, the
+details, the log, a cancel, the boards (current, `?at=`, MLS-GOAT's, CSV), MLS-GOAT's model upload and its anonymous
+status route, its leaderboard settings, every WebSocket push about its submissions and boards, and every push to an
+anonymous board socket (`/ws/boards`, and a projector's `/ws/boards?private=false`).
 
 The team scores a result archive and a model; an admin reads the private values (the private score, each private
 metric, each private sample's PSNR). Each case then checks what the team (or an anonymous caller) received: no key
@@ -142,6 +143,23 @@ def now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+async def goat_model_status(scored: Scored) -> tuple[Any, str]:
+    """MLS-GOAT's `submit.py` sends a model to `/api/submit/task2` (the token in the form, no header), then polls the
+    anonymous status route until the model is scored: the queued reply and every status answer it read."""
+    queued = await scored.http.post("/api/submit/task2", files={"file": ("m.onnx", MODEL, "application/octet-stream")},
+                                    data={"team_token": scored.team, "batch_size": "8"})
+    assert queued.status_code == 202, queued.text
+    answers = [queued.json()]
+    async with asyncio.timeout(60):
+        while answers[-1].get("status") not in ("completed", "failed"):
+            status = await scored.http.get(f"/api/submit/task2/status/{queued.json()['submission_id']}")
+            assert status.status_code == 200, status.text
+            answers.append(status.json())
+            await asyncio.sleep(0.1)
+    assert answers[-1]["status"] == "completed", answers[-1]
+    return answers, json.dumps(answers)
+
+
 async def board_at_now(scored: Scored) -> tuple[Any, str]:
     return await http("GET", f"/api/v1/leaderboards/lab?at={now()}")(scored)
 
@@ -178,6 +196,11 @@ SURFACES: dict[str, Ask] = {
     "MLS-GOAT's board, anonymous": http("GET", "/leaderboard/task2", "nobody"),
     "CSV export": http("GET", "/api/v1/leaderboards/lab/export.csv"),
     "CSV export, anonymous": http("GET", "/api/v1/leaderboards/digits/export.csv", "nobody"),
+    "MLS-GOAT's upload without ?wait (/api/submit/task)": upload_again("/api/submit/lab", ARCHIVE, "goat.zip"),
+    "MLS-GOAT's model upload and its anonymous status, polled": goat_model_status,
+    "history of one task by number (MLS-GOAT's frontend)": http("GET", "/api/teams/me/submissions/2"),
+    "MLS-GOAT's board under /api, anonymous": http("GET", "/api/leaderboard/task2", "nobody"),
+    "MLS-GOAT's leaderboard settings, anonymous": http("GET", "/api/leaderboard/settings", "nobody"),
     "every WebSocket push (status, progress, queue, log, boards)": pushes,
     "every push to an anonymous board socket (/ws/boards)": anonymous_pushes("/ws/boards"),
     "every push to a projector's socket (/ws/boards?private=false)": anonymous_pushes("/ws/boards?private=false"),
