@@ -110,7 +110,7 @@ async def test_no_internal_words_on_the_board_or_the_submissions(
 
 
 VIEWS = ["/#/board/lab", "/#/submit/lab", "/#/qa", "/#/account", "/#/submission/{id}"]
-ADMIN_VIEWS = ["/#/admin/teams", "/#/admin/boards", "/#/admin/stats"]
+ADMIN_VIEWS = ["/#/admin/teams", "/#/admin/boards", "/#/admin/audit", "/#/admin/stats"]
 
 
 async def fits_a_phone(page: Page, path: str) -> None:
@@ -245,3 +245,23 @@ async def test_each_view_has_its_title_and_each_table_a_caption(
         await expect(page.locator("main h1").first).to_be_visible()
         for table in await page.locator("main table").all():
             await expect(table.locator("caption")).not_to_be_empty()
+
+
+async def test_each_admin_view_has_its_title_each_table_a_caption_and_no_raw_status(
+    page: Page, scored_team: tuple[str, str, dict],
+) -> None:
+    titles = {"/#/admin/teams": "Teams · Administration · Podium",
+              "/#/admin/boards": "Boards & rescoring · Administration · Podium",
+              "/#/admin/audit": "Audit trail · Administration · Podium",
+              "/#/admin/stats": "Statistics · Administration · Podium"}
+    await log_in(page, *ADMIN)
+    for path, title in titles.items():
+        await page.goto(path)
+        await expect(page).to_have_title(title)
+        await expect(page.locator("main h1").first).to_be_visible()
+        for table in await page.locator("main table").all():
+            await expect(table.locator("caption")).not_to_be_empty()
+    # The statistics name statuses in words (a scored submission exists: the by-status list is not empty).
+    await expect(page.locator("#stats-by-task caption")).to_have_count(1)
+    text = await page.locator("main").inner_text()
+    assert "awaiting_upload" not in text and "scored" in text

@@ -3,7 +3,7 @@
 // trail with its filters, and statistics. Q&A answers are given on the Q&A page itself.
 
 import { api } from "./api.js";
-import { formatScore, formatTime, h } from "./dom.js";
+import { caption, formatScore, formatTime, h, scrolling, setTitle, statusWord } from "./dom.js";
 
 const SECTIONS = { teams: "Teams", boards: "Boards & rescoring", audit: "Audit trail", stats: "Statistics" };
 
@@ -19,6 +19,7 @@ function errorLine() {
 }
 
 export async function adminView(view, section, app) {
+  setTitle(`${SECTIONS[section] || SECTIONS.teams} · Administration`);
   const tabs = h("nav", { class: "tabs", "aria-label": "admin" },
     ...Object.entries(SECTIONS).map(([id, title]) => h("a", { href: `#/admin/${id}`,
       class: id === section ? "active" : "" }, title)),
@@ -131,7 +132,8 @@ async function teamsSection(body) {
     try {
       const result = await api("POST", "/api/v1/admin/teams", { body: csv.value, contentType: "text/csv" });
       report.replaceChildren(h("p", {}, `${result.created} created, ${result.refused} refused.`),
-        h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Line"), h("th", {}, "Name"), h("th", {}, "Result"),
+        h("table", {}, caption("Each line of the CSV and what became of it"),
+          h("thead", {}, h("tr", {}, h("th", {}, "Line"), h("th", {}, "Name"), h("th", {}, "Result"),
           h("th", {}, "Reason"))),
         h("tbody", {}, result.rows.map((row) => h("tr", { class: row.status, dataset: { line: row.line } },
           h("td", {}, row.line), h("td", {}, row.name), h("td", {}, row.status), h("td", {}, row.reason))))));
@@ -147,6 +149,7 @@ async function teamsSection(body) {
 
   body.replaceChildren(h("div", { class: "columns" }, create, importForm),
     h("h2", {}, "All accounts"), said, editor, h("div", { class: "table-scroll" }, h("table", { id: "teams" },
+      caption("Every team and admin"),
       h("thead", {}, h("tr", {}, ...["Id", "Name", "Role", "Members", "Max size", "Account", "Standing", "Created", ""]
         .map((t) => h("th", {}, t)))), tbody)));
   await load();
@@ -342,7 +345,8 @@ function diffTable(report) {
   return h("div", {},
     h("p", { class: "rescore-summary" }, `Rescore complete under ${report.scorer_version}: ${report.done} of ` +
       `${report.expected} rescored; ${moved.length ? `${moved.length} teams changed` : "nobody moved"}.`),
-    h("table", { class: "diff" }, h("thead", {}, h("tr", {}, ...["Team", "Rank before", "Rank after", "Score before",
+    h("table", { class: "diff" }, caption("Who moved in the rescore"),
+      h("thead", {}, h("tr", {}, ...["Team", "Rank before", "Rank after", "Score before",
       "Score after"].map((t) => h("th", {}, t)))),
     h("tbody", {}, report.movements.map((m) => h("tr", { class: m.old_rank === m.new_rank ? "same" :
       (m.new_rank ?? Infinity) < (m.old_rank ?? Infinity) ? "up" : "down", dataset: { team: m.team_name } },
@@ -403,6 +407,7 @@ async function auditSection(body) {
     h("div", {}, h("label", { for: "audit-limit" }, "At most"), limit)),
   h("p", { class: "muted" }, zone), h("button", { type: "submit" }, "Show"), error);
   body.replaceChildren(filters, summary, h("div", { class: "table-scroll" }, h("table", { id: "audit" },
+    caption("The audit trail, newest first"),
     h("thead", {}, h("tr", {}, ...["When", "Action", "By", "Target", "Detail"].map((t) => h("th", {}, t)))),
     tbody)));
   await load();
@@ -424,30 +429,33 @@ async function statsSection(body) {
     const seconds = (value) => (value === null || value === undefined ? "–" : `${Number(value).toFixed(2)} s`);
     sections.push(h("h2", {}, `Submissions (${submissions.submissions})`),
       h("dl", { class: "facts" }, ...Object.entries(submissions.by_status || {})
-        .map(([status, count]) => [h("dt", {}, status), h("dd", {}, count)]),
+        .map(([status, count]) => [h("dt", {}, statusWord(status)), h("dd", {}, count)]),
       h("dt", {}, "Scoring time, median"), h("dd", {}, seconds(submissions.scoring_time_median_s)),
       h("dt", {}, "Scoring time, p95"), h("dd", {}, seconds(submissions.scoring_time_p95_s))));
     const byTask = Object.entries(submissions.by_task || {});
     const statuses = [...new Set(byTask.flatMap(([, counts]) => Object.keys(counts)))].sort();
     if (byTask.length) {
-      sections.push(h("h2", {}, "Per task"), h("table", { id: "stats-by-task" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Task"), statuses.map((status) => h("th", {}, status)))),
+      sections.push(h("h2", {}, "Per task"), scrolling(h("table", { id: "stats-by-task" },
+        caption("Submissions per task and status"),
+        h("thead", {}, h("tr", {}, h("th", {}, "Task"), statuses.map((status) => h("th", {}, statusWord(status))))),
         h("tbody", {}, byTask.map(([taskId, counts]) => h("tr", {}, h("td", {}, taskId),
-          statuses.map((status) => h("td", {}, counts[status] ?? 0)))))));
+          statuses.map((status) => h("td", {}, counts[status] ?? 0))))))));
     }
     if (submissions.failure_reasons?.length) {
-      sections.push(h("h2", {}, "Why submissions failed"), h("table", { id: "stats-failures" },
+      sections.push(h("h2", {}, "Why submissions failed"), scrolling(h("table", { id: "stats-failures" },
+        caption("Why submissions failed, most frequent first"),
         h("thead", {}, h("tr", {}, h("th", {}, "Reason"), h("th", {}, "Count"))),
         h("tbody", {}, submissions.failure_reasons.map((reason) => h("tr", {}, h("td", {}, reason.key),
-          h("td", {}, reason.count))))));
+          h("td", {}, reason.count)))))));
     }
     if (submissions.queues?.length) {
-      sections.push(h("h2", {}, "Scorer queues"), h("table", { id: "stats-queues" },
+      sections.push(h("h2", {}, "Scorer queues"), scrolling(h("table", { id: "stats-queues" },
+        caption("The scorer queues"),
         h("thead", {}, h("tr", {}, ...["Pool", "Queued", "In flight", "Workers", "Per minute"]
           .map((title) => h("th", {}, title)))),
         h("tbody", {}, submissions.queues.map((queue) => h("tr", {}, h("td", {}, queue.kind),
           h("td", {}, queue.queued), h("td", {}, queue.in_flight), h("td", {}, queue.workers_alive),
-          h("td", {}, formatScore(queue.throughput_per_min, 1)))))));
+          h("td", {}, formatScore(queue.throughput_per_min, 1))))))));
     }
   }
   body.replaceChildren(...sections);

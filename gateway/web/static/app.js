@@ -5,7 +5,9 @@
 import { api, forgetSession, login, session, submitFile } from "./api.js";
 import { adminView } from "./admin.js";
 import { confusionMatrix, histogram, rocCurve } from "./charts.js";
-import { caption, formatBytes, formatMetric, formatScore, formatTime, h, metricLabel, scrolling } from "./dom.js";
+import {
+  STATUS_WORDS, caption, formatBytes, formatMetric, formatScore, formatTime, h, metricLabel, scrolling, setTitle,
+} from "./dom.js";
 import { Live } from "./live.js";
 import { projectorView } from "./projector.js";
 
@@ -16,10 +18,6 @@ const notice = document.getElementById("notice");
 const announcer = document.getElementById("announcer");
 
 export const app = { tasks: [], me: null, live: new Live(), cleanup: null };
-const STATUS_WORDS = {
-  awaiting_upload: "uploading", received: "queued", scoring: "scoring", scored: "scored", failed: "failed",
-  rejected: "rejected", expired: "expired", cancelled: "cancelled",
-};
 const FINISHED = new Set(["scored", "failed", "rejected", "expired", "cancelled"]);
 const CANCELLABLE = new Set(["awaiting_upload", "received", "scoring"]);
 const STATUSES = Object.keys(STATUS_WORDS); // in the order a submission goes through them
@@ -36,11 +34,6 @@ export function errorBox(error) {
 
 function task(id) {
   return app.tasks.find((t) => t.id === id);
-}
-
-/** Each view names itself in the browser's tab and history. */
-function setTitle(text) {
-  document.title = text ? `${text} · Podium` : "Podium";
 }
 
 /** Says `text` once to screen readers, politely (the page's one live region for such news). */
@@ -720,10 +713,7 @@ async function route() {
     else if (page === "qa") app.cleanup = qaView();
     else if (page === "account") app.cleanup = accountView();
     else if (page === "projector") app.cleanup = projectorView(view, arg || app.tasks[0]?.id, app);
-    else if (page === "admin" && app.me.is_admin) {
-      setTitle("Administration");
-      app.cleanup = await adminView(view, arg || "teams", app);
-    }
+    else if (page === "admin" && app.me.is_admin) app.cleanup = await adminView(view, arg || "teams", app);
     else app.cleanup = boardView(app.tasks[0]?.id);
   } catch (error) {
     if (error.status === 401) return logout();

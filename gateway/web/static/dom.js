@@ -88,3 +88,18 @@ export function formatBytes(bytes) {
   }
   return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
 }
+
+/** A submission's status in the words people read (the keys in the order a submission goes through them). */
+export const STATUS_WORDS = {
+  awaiting_upload: "uploading", received: "queued", scoring: "scoring", scored: "scored", failed: "failed",
+  rejected: "rejected", expired: "expired", cancelled: "cancelled",
+};
+
+export function statusWord(status) {
+  return STATUS_WORDS[status] || String(status).replaceAll("_", " ");
+}
+
+/** Each view names itself in the browser's tab and history. */
+export function setTitle(text) {
+  document.title = text ? `${text} · Podium` : "Podium";
+}
