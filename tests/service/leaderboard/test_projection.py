@@ -210,8 +210,8 @@ class RecordedBoards:
 async def test_the_live_path_skips_a_malformed_event_once(migrated: asyncpg.Pool) -> None:
     boards = RecordedBoards()
     async with empty_projection(migrated) as conn:
-        handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)), pool=OneConnection(conn),  # type: ignore[arg-type]
-                                       boards=boards)  # type: ignore[arg-type]
+        handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)),
+                                       pool=OneConnection(conn), boards=boards)  # type: ignore[arg-type]
         await handlers.on_event("SCORES", 7, failed("crashed-1a2b"))  # no error: it is not delivered again
         assert await projection.claim(conn, "SCORES", 7) is None  # claimed: a redelivery is a no-op
         assert await conn.fetchval("SELECT count(*) FROM leaderboard.failed_outcomes") == 0
