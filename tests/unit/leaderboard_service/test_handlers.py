@@ -45,7 +45,8 @@ def app_with(pool: object):  # noqa: ANN201
 
 async def ask(app, operation: Operation, body: bytes) -> ServiceError:  # noqa: ANN001
     async with TestNatsBroker(app.broker) as broker:
-        reply = await broker.request(body, operation.subject)
+        # In memory, but on a busy machine the first request may take longer than FastStream's default 0.5 s.
+        reply = await broker.request(body, operation.subject, timeout=30)
     return msgspec.json.decode(reply.body, type=ServiceError)
 
 
