@@ -10,18 +10,22 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
+from faststream import Context
 from faststream.exceptions import RejectMessage
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker, NatsMessage, NatsRouter
 from minio import Minio
 
 from cpu_scorer.archive import ArchiveLimits, ArchiveRejected
 from cpu_scorer.ground_truth import GroundTruthCache
 from cpu_scorer.psnr import split_assignment
 from cpu_scorer.scoring import ScoreResult, score_archive
+from podium_runtime.consumers import durable_subscriber
 from podium_runtime.jobs import JobReporter, verify_digest
 from proto.competition import Competition, Task
 from proto.events import ScoreComputed, SubmissionReceived
+from proto.streams import CPU_SCORER
 
 log = logging.getLogger(__name__)
 SUBMISSIONS_BUCKET = "submissions"
@@ -104,3 +108,15 @@ class CpuScorer:
 
     def _put_details(self, key: str, data: bytes) -> None:
         self.s3.put_object(DETAILS_BUCKET, key, io.BytesIO(data), len(data), content_type="application/json")
+
+
+def create_router() -> NatsRouter:
+    """The durable consumer of CPU submissions; the scorer arrives through FastStream's context (`wire`)."""
+    router = NatsRouter()
+
+    @durable_subscriber(router, CPU_SCORER)
+    async def score_submission(event: SubmissionReceived, message: NatsMessage,
+                               scorer: Annotated[CpuScorer, Context("scorer")]) -> None:
+        await scorer.score(event, message)
+
+    return router

@@ -10,20 +10,24 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from faststream import Context
 from faststream.exceptions import RejectMessage
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker, NatsMessage, NatsRouter
 from minio import Minio
 
 from gpu_scorer import reasons
 from gpu_scorer.engines import Engine, EngineTimeout, ModelCrashed, ModelOutOfMemory
-from gpu_scorer.metrics import classify, latency
+from gpu_scorer.metrics import Classification, classify, latency
 from gpu_scorer.model_checks import ModelRejected, check_model
 from gpu_scorer.test_set import TestSetCache
+from podium_runtime.consumers import durable_subscriber
 from podium_runtime.jobs import JobReporter, verify_digest
 from proto.competition import Competition, Task
 from proto.events import ScoreComputed, SubmissionReceived
+from proto.streams import GPU_SCORER
 
 log = logging.getLogger(__name__)
 SUBMISSIONS_BUCKET = "submissions"
@@ -77,6 +81,15 @@ async def run_test_set(engine: Engine, name: str, x: np.ndarray, task: Task, dty
     return np.concatenate(outputs), seconds
 
 
+def evaluate(task: Task, scores: np.ndarray, labels: np.ndarray, seconds: list[float]
+             ) -> tuple[Classification, Classification, dict[str, float]]:
+    """The metrics on the public and the private samples, and the batches' speed (numpy work: off the loop)."""
+    private = np.array(task.split.private_samples(len(labels)), dtype=bool)
+    public_result = classify(scores[~private], labels[~private], task.model.classes, task.model.top_k)
+    private_result = classify(scores[private], labels[private], task.model.classes, task.model.top_k)
+    return public_result, private_result, latency(seconds, len(labels))
+
+
 # What an engine raises about the model itself, with a reason already written for the participant.
 ENGINE_REFUSALS = (EngineTimeout, ModelOutOfMemory, ModelCrashed)
 # The metrics' label for each way a model is refused (the participant reads the exception's text).
@@ -120,10 +133,7 @@ class GpuScorer:
                                                  self.jobs.progress(event), deadline)
         finally:
             await self.engine.unload(name)
-        private = np.array(task.split.private_samples(len(test_set.y)), dtype=bool)
-        public_result = classify(scores[~private], test_set.y[~private], task.model.classes, task.model.top_k)
-        private_result = classify(scores[private], test_set.y[private], task.model.classes, task.model.top_k)
-        speed = latency(seconds, len(test_set.y))
+        public_result, private_result, speed = await asyncio.to_thread(evaluate, task, scores, test_set.y, seconds)
         self.jobs.log(event, f"{len(test_set.y)} samples in {len(seconds)} batches, p50 "
                              f"{speed['latency_p50_ms']:.1f} ms per batch; public accuracy "
                              f"{public_result.accuracy:.4f}")
@@ -146,3 +156,15 @@ class GpuScorer:
             archive_sha256=event.sha256, ground_truth_sha256=test_set.sha256,
             durations_ms={"inference": sum(seconds) * 1000},
         )
+
+
+def create_router() -> NatsRouter:
+    """The durable consumer of model submissions; the scorer arrives through FastStream's context (`wire`)."""
+    router = NatsRouter()
+
+    @durable_subscriber(router, GPU_SCORER)
+    async def score_model(event: SubmissionReceived, message: NatsMessage,
+                          scorer: Annotated[GpuScorer, Context("scorer")]) -> None:
+        await scorer.score(event, message)
+
+    return router

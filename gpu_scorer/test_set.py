@@ -52,6 +52,7 @@ class TestSetCache:
         async with self._lock:
             cached = self._cached.get(task.id)
             if cached is None or cached[0] != etag:
-                test_set = parse_test_set(await asyncio.to_thread(self._read, task.ground_truth), task)
+                data = await asyncio.to_thread(self._read, task.ground_truth)
+                test_set = await asyncio.to_thread(parse_test_set, data, task)  # decoding and hashing: off the loop
                 self._cached[task.id] = cached = (etag, test_set)
             return cached[1]

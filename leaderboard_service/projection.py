@@ -83,6 +83,11 @@ async def stream_started_again(conn: asyncpg.Connection, streams: Iterable[str])
         [(row["stream"], row["last_seq"]) for row in rows if row["last_seq"] > 0])
 
 
+async def lock_for_apply(conn: asyncpg.Connection) -> None:
+    """In the caller's transaction: wait until no other event is being applied (see APPLY_LOCK)."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", APPLY_LOCK)
+
+
 async def apply(conn: asyncpg.Connection, event: AnyEvent, *, stream: str, seq: int) -> set[str]:
     """Apply one event (message `seq` of `stream`); return the tasks whose boards may have changed (ALL_TASKS
     for a team change). Admin actions are also written to the audit trail, once per stream message. A malformed
@@ -91,96 +96,126 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, *, stream: str, seq: 
     where = (stream, seq)
     match event:
         case ScoreComputed():
-            await conn.execute(
-                """INSERT INTO leaderboard.scores (submission_id, scorer_version, team_id, task_id, phase_id,
-                       public_score, private_score, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                   ON CONFLICT DO NOTHING""",
-                int(event.submission_id), event.scorer_version, event.team_id, event.task_id, event.phase_id,
-                event.public_score, event.private_score, event.submitted_at,
-            )
-            return {event.task_id}
+            await _score(conn, event)
         case ScoreFailed():
-            await conn.execute(
-                "INSERT INTO leaderboard.failed_outcomes (submission_id, scorer_version) VALUES ($1, $2) "
-                "ON CONFLICT DO NOTHING",
-                int(event.submission_id), event.scorer_version,
-            )
-            return {event.task_id}
+            await _failure(conn, event)
         case SubmissionCancelled():
-            await conn.execute("INSERT INTO leaderboard.cancelled (submission_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                               int(event.submission_id))
-            # A withdrawn submission (an admin's, after its score) leaves the board the same way: its score is void.
-            await _audit(conn, where, event.cancelled_by, event.occurred_at,
-                         "withdraw" if event.withdrawn else "cancel", event.submission_id,
-                         {"task_id": event.task_id, "team_id": event.team_id, "by_admin": event.by_admin})
-            return {event.task_id}
+            await _cancellation(conn, event, where)
         case RescoreRequested():
-            await conn.execute(
-                "INSERT INTO leaderboard.rescores (rescore_id, task_id, scorer_version, expected, requested_seq) "
-                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                event.rescore_id, event.task_id, event.scorer_version, [int(s) for s in event.submission_ids], seq,
-            )
-            await _audit(conn, where, event.requested_by, event.occurred_at, "rescore", event.task_id,
-                         {"rescore_id": event.rescore_id, "scorer_version": event.scorer_version,
-                          "submissions": len(event.submission_ids)})
-            return {event.task_id}
+            await _rescore_request(conn, event, where)
         case TeamCreated() | TeamUpdated():
-            await conn.execute(
-                """INSERT INTO leaderboard.teams (team_id, name, name_revision) VALUES ($1, $2, $3)
-                   ON CONFLICT (team_id) DO UPDATE SET name = $2, name_revision = $3
-                   WHERE leaderboard.teams.name_revision < $3""",
-                event.team_id, event.name, event.revision,
-            )
-            detail = {"name": event.name, "members": len(event.members)}
-            if isinstance(event, TeamUpdated):
-                detail["disabled"] = event.disabled
-            await _audit(conn, where, event.actor, event.occurred_at,
-                         "team_created" if isinstance(event, TeamCreated) else "team_updated", event.team_id, detail)
+            await _team(conn, event, where)
             return {ALL_TASKS}
         case TeamDeleted():
-            await conn.execute(
-                """INSERT INTO leaderboard.teams (team_id, name, name_revision, deleted) VALUES ($1, '', $2, true)
-                   ON CONFLICT (team_id) DO UPDATE SET deleted = true""",
-                event.team_id, event.revision,
-            )
-            await _audit(conn, where, event.actor, event.occurred_at, "team_deleted", event.team_id, {})
+            await _team_deletion(conn, event, where)
             return {ALL_TASKS}
         case QuestionChanged():
             await _audit(conn, where, event.actor, event.occurred_at, f"question_{event.change}",
                          str(event.question_id), {"team_id": event.team_id, "visible_to_all": event.visible_to_all})
             return set()
         case TeamStandingChanged():
-            await conn.execute(
-                """INSERT INTO leaderboard.teams (team_id, name, name_revision, hidden, disqualified,
-                       standing_revision) VALUES ($1, '', 0, $2, $3, $4)
-                   ON CONFLICT (team_id) DO UPDATE SET hidden = $2, disqualified = $3, standing_revision = $4
-                   WHERE leaderboard.teams.standing_revision < $4""",
-                event.team_id, event.hidden, event.disqualified, event.revision,
-            )
-            await _audit(conn, where, event.actor, event.occurred_at, "standing", event.team_id,
-                         {"hidden": event.hidden, "disqualified": event.disqualified, "reason": event.reason})
+            await _standing(conn, event, where)
             return {ALL_TASKS}
         case PrivateBoardRevealed():
-            await conn.execute(
-                """INSERT INTO leaderboard.reveals (task_id, revealed, revision) VALUES ($1, $2, $3)
-                   ON CONFLICT (task_id) DO UPDATE SET revealed = $2, revision = $3
-                   WHERE leaderboard.reveals.revision < $3""",
-                event.task_id, event.revealed, event.revision,
-            )
-            await _audit(conn, where, event.actor, event.occurred_at, "reveal", event.task_id,
-                         {"revealed": event.revealed})
-            return {event.task_id}
+            await _reveal(conn, event, where)
         case FinalsSelected():
-            await conn.execute(
-                """INSERT INTO leaderboard.finals (team_id, task_id, submission_ids, revision) VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (team_id, task_id) DO UPDATE SET submission_ids = $3, revision = $4
-                   WHERE leaderboard.finals.revision < $4""",
-                event.team_id, event.task_id, [int(s) for s in event.submission_ids], event.revision,
-            )
-            await _audit(conn, where, event.actor, event.occurred_at, "finals", event.team_id,
-                         {"task_id": event.task_id, "submission_ids": list(event.submission_ids)})
-            return {event.task_id}
-    return set()
+            await _finals(conn, event, where)
+        case _:
+            return set()
+    return {event.task_id}
+
+
+async def _score(conn: asyncpg.Connection, event: ScoreComputed) -> None:
+    await conn.execute(
+        """INSERT INTO leaderboard.scores (submission_id, scorer_version, team_id, task_id, phase_id,
+               public_score, private_score, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT DO NOTHING""",
+        int(event.submission_id), event.scorer_version, event.team_id, event.task_id, event.phase_id,
+        event.public_score, event.private_score, event.submitted_at,
+    )
+
+
+async def _failure(conn: asyncpg.Connection, event: ScoreFailed) -> None:
+    await conn.execute(
+        "INSERT INTO leaderboard.failed_outcomes (submission_id, scorer_version) VALUES ($1, $2) "
+        "ON CONFLICT DO NOTHING",
+        int(event.submission_id), event.scorer_version,
+    )
+
+
+async def _cancellation(conn: asyncpg.Connection, event: SubmissionCancelled, where: tuple[str, int]) -> None:
+    await conn.execute("INSERT INTO leaderboard.cancelled (submission_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                       int(event.submission_id))
+    # A withdrawn submission (an admin's, after its score) leaves the board the same way: its score is void.
+    await _audit(conn, where, event.cancelled_by, event.occurred_at, "withdraw" if event.withdrawn else "cancel",
+                 event.submission_id, {"task_id": event.task_id, "team_id": event.team_id, "by_admin": event.by_admin})
+
+
+async def _rescore_request(conn: asyncpg.Connection, event: RescoreRequested, where: tuple[str, int]) -> None:
+    await conn.execute(
+        "INSERT INTO leaderboard.rescores (rescore_id, task_id, scorer_version, expected, requested_seq) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        event.rescore_id, event.task_id, event.scorer_version, [int(s) for s in event.submission_ids], where[1],
+    )
+    await _audit(conn, where, event.requested_by, event.occurred_at, "rescore", event.task_id,
+                 {"rescore_id": event.rescore_id, "scorer_version": event.scorer_version,
+                  "submissions": len(event.submission_ids)})
+
+
+async def _team(conn: asyncpg.Connection, event: TeamCreated | TeamUpdated, where: tuple[str, int]) -> None:
+    await conn.execute(
+        """INSERT INTO leaderboard.teams (team_id, name, name_revision) VALUES ($1, $2, $3)
+           ON CONFLICT (team_id) DO UPDATE SET name = $2, name_revision = $3
+           WHERE leaderboard.teams.name_revision < $3""",
+        event.team_id, event.name, event.revision,
+    )
+    detail = {"name": event.name, "members": len(event.members)}
+    if isinstance(event, TeamUpdated):
+        detail["disabled"] = event.disabled
+    await _audit(conn, where, event.actor, event.occurred_at,
+                 "team_created" if isinstance(event, TeamCreated) else "team_updated", event.team_id, detail)
+
+
+async def _team_deletion(conn: asyncpg.Connection, event: TeamDeleted, where: tuple[str, int]) -> None:
+    await conn.execute(
+        """INSERT INTO leaderboard.teams (team_id, name, name_revision, deleted) VALUES ($1, '', $2, true)
+           ON CONFLICT (team_id) DO UPDATE SET deleted = true""",
+        event.team_id, event.revision,
+    )
+    await _audit(conn, where, event.actor, event.occurred_at, "team_deleted", event.team_id, {})
+
+
+async def _standing(conn: asyncpg.Connection, event: TeamStandingChanged, where: tuple[str, int]) -> None:
+    await conn.execute(
+        """INSERT INTO leaderboard.teams (team_id, name, name_revision, hidden, disqualified,
+               standing_revision) VALUES ($1, '', 0, $2, $3, $4)
+           ON CONFLICT (team_id) DO UPDATE SET hidden = $2, disqualified = $3, standing_revision = $4
+           WHERE leaderboard.teams.standing_revision < $4""",
+        event.team_id, event.hidden, event.disqualified, event.revision,
+    )
+    await _audit(conn, where, event.actor, event.occurred_at, "standing", event.team_id,
+                 {"hidden": event.hidden, "disqualified": event.disqualified, "reason": event.reason})
+
+
+async def _reveal(conn: asyncpg.Connection, event: PrivateBoardRevealed, where: tuple[str, int]) -> None:
+    await conn.execute(
+        """INSERT INTO leaderboard.reveals (task_id, revealed, revision) VALUES ($1, $2, $3)
+           ON CONFLICT (task_id) DO UPDATE SET revealed = $2, revision = $3
+           WHERE leaderboard.reveals.revision < $3""",
+        event.task_id, event.revealed, event.revision,
+    )
+    await _audit(conn, where, event.actor, event.occurred_at, "reveal", event.task_id, {"revealed": event.revealed})
+
+
+async def _finals(conn: asyncpg.Connection, event: FinalsSelected, where: tuple[str, int]) -> None:
+    await conn.execute(
+        """INSERT INTO leaderboard.finals (team_id, task_id, submission_ids, revision) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (team_id, task_id) DO UPDATE SET submission_ids = $3, revision = $4
+           WHERE leaderboard.finals.revision < $4""",
+        event.team_id, event.task_id, [int(s) for s in event.submission_ids], event.revision,
+    )
+    await _audit(conn, where, event.actor, event.occurred_at, "finals", event.team_id,
+                 {"task_id": event.task_id, "submission_ids": list(event.submission_ids)})
 
 
 async def _audit(conn: asyncpg.Connection, where: tuple[str, int], actor: str, occurred_at: datetime, action: str,

@@ -20,7 +20,7 @@ from nats.js.kv import KeyValue
 from podium_runtime.kv_watch import follow
 from podium_runtime.metrics import SCORING_FAILURES, SCORING_RETRIES, VALIDATION_DURATION
 from podium_runtime.publish import publish_event
-from podium_runtime.service import Runtime
+from podium_runtime.service import Bus
 from proto.events import JobLogged, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionReceived
 from proto.streams import CANCELLATIONS, ConsumerSpec
 
@@ -225,13 +225,19 @@ class JobReporter:
                 await heartbeat
 
 
-async def job_reporter(scorer: str, runtime: Runtime, consumer: ConsumerSpec) -> JobReporter:
+@contextlib.asynccontextmanager
+async def open_job_reporter(scorer: str, bus: Bus, consumer: ConsumerSpec) -> AsyncIterator[JobReporter]:
     """A scorer's JobReporter, with its watch of the cancellations running (and what is already cancelled
-    loaded) before the first job arrives."""
-    reporter = JobReporter(scorer, runtime.broker, consumer.ack_wait_s, consumer.backoff_s,
+    loaded) before the first job arrives; the watch stops on the way out."""
+    reporter = JobReporter(scorer, bus.broker, consumer.ack_wait_s, consumer.backoff_s,
                            loop=asyncio.get_running_loop())
-    follower = follow(lambda: runtime.broker.connection, CANCELLATIONS.name, reporter.cancellations.apply,
-                      runtime.reconnects)
-    runtime.background.append(asyncio.create_task(follower, name="cancellations"))
-    await asyncio.wait_for(reporter.cancellations.loaded.wait(), timeout=10)
-    return reporter
+    follower = asyncio.create_task(
+        follow(lambda: bus.broker.connection, CANCELLATIONS.name, reporter.cancellations.apply, bus.reconnects),
+        name="cancellations")
+    try:
+        await asyncio.wait_for(reporter.cancellations.loaded.wait(), timeout=10)
+        yield reporter
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower

@@ -6,12 +6,14 @@ for a timeout."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
 import msgspec
+from faststream import Context
 from faststream.nats import NatsMessage, NatsRouter
 from nats.aio.client import Client as NatsClient
 from opentelemetry.trace import SpanKind
@@ -34,6 +36,8 @@ DATABASE_UNAVAILABLE = (
 RETRY_AFTER_S = 2
 
 Handler = Callable[[Any], Awaitable[Any]]
+# An operation as a method of a handlers class, called with the handlers object and the request.
+Method = Callable[[Any, Any], Awaitable[Any]]
 
 
 class Refused(Exception):
@@ -57,32 +61,49 @@ def _unstorable(exc: asyncpg.DataError) -> str:
     return f"a value in the request is not acceptable: {reason}"
 
 
+async def _answer(operation: Operation, decoder: msgspec.json.Decoder, handler: Handler, body: bytes) -> bytes:
+    try:
+        request = decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        return _encoder.encode(ServiceError(status=400, detail=f"malformed {operation.name} request: {exc}"))
+    try:
+        reply = await handler(request)
+    except Refused as exc:
+        reply = ServiceError(status=exc.status, detail=exc.detail, extra=exc.extra)
+    except asyncpg.DataError as exc:
+        reply = ServiceError(status=422, detail=_unstorable(exc))
+    except DATABASE_UNAVAILABLE as exc:
+        log.warning("database unavailable", extra={"operation": operation.name, "error": repr(exc)})
+        reply = ServiceError(status=503, detail="the service's database is unavailable for a moment; try again "
+                             "shortly", extra={"retry_after": RETRY_AFTER_S})
+    except Exception:
+        log.exception("operation failed", extra={"operation": operation.name})
+        reply = ServiceError(status=500, detail=f"{operation.name} failed on the server; the error is logged")
+    return _encoder.encode(reply)
+
+
+def _named(serve: Callable[..., Awaitable[bytes]], operation: Operation) -> Callable[..., Awaitable[bytes]]:
+    serve.__name__ = f"serve_{operation.name.replace('.', '_')}"
+    serve.operation = operation  # type: ignore[attr-defined]  # read by the AsyncAPI document
+    return serve
+
+
 def _serve(operation: Operation, handler: Handler) -> Callable[[NatsMessage], Awaitable[bytes]]:
     decoder = msgspec.json.Decoder(operation.request)
 
     async def serve(message: NatsMessage) -> bytes:
-        try:
-            request = decoder.decode(message.body)
-        except msgspec.DecodeError as exc:
-            return _encoder.encode(ServiceError(status=400, detail=f"malformed {operation.name} request: {exc}"))
-        try:
-            reply = await handler(request)
-        except Refused as exc:
-            reply = ServiceError(status=exc.status, detail=exc.detail, extra=exc.extra)
-        except asyncpg.DataError as exc:
-            reply = ServiceError(status=422, detail=_unstorable(exc))
-        except DATABASE_UNAVAILABLE as exc:
-            log.warning("database unavailable", extra={"operation": operation.name, "error": repr(exc)})
-            reply = ServiceError(status=503, detail="the service's database is unavailable for a moment; try again "
-                                 "shortly", extra={"retry_after": RETRY_AFTER_S})
-        except Exception:
-            log.exception("operation failed", extra={"operation": operation.name})
-            reply = ServiceError(status=500, detail=f"{operation.name} failed on the server; the error is logged")
-        return _encoder.encode(reply)
+        return await _answer(operation, decoder, handler, message.body)
 
-    serve.__name__ = f"serve_{operation.name.replace('.', '_')}"
-    serve.operation = operation  # type: ignore[attr-defined]  # read by the AsyncAPI document
-    return serve
+    return _named(serve, operation)
+
+
+def _serve_method(operation: Operation, method: Method, owner: Any) -> Callable[..., Awaitable[bytes]]:
+    decoder = msgspec.json.Decoder(operation.request)
+
+    async def serve(message: NatsMessage, handlers: Any = owner) -> bytes:
+        return await _answer(operation, decoder, functools.partial(method, handlers), message.body)
+
+    return _named(serve, operation)
 
 
 _reply_decoders: dict[Operation, msgspec.json.Decoder] = {}
@@ -105,4 +126,16 @@ def rpc_router(queue: str, handlers: Mapping[Operation, Handler]) -> NatsRouter:
     router = NatsRouter()
     for operation, handler in handlers.items():
         router.subscriber(operation.subject, queue=queue, title=operation.subject)(_serve(operation, handler))
+    return router
+
+
+def rpc_methods_router(queue: str, owner: str, methods: Mapping[Operation, Method]) -> NatsRouter:
+    """`rpc_router` for methods of the handlers object that FastStream's context holds under `owner` (put there by
+    the app's wiring, built with its dependencies): the operations are declared when the app is built, before the
+    connections exist."""
+    router = NatsRouter()
+    handlers = Context(owner)
+    for operation, method in methods.items():
+        router.subscriber(operation.subject, queue=queue, title=operation.subject)(
+            _serve_method(operation, method, handlers))
     return router

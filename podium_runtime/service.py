@@ -2,34 +2,54 @@
 opens the service's connections, declares the streams, applies its migrations and runs its outbox relay,
 and whose small HTTP side answers `/health`, `/liveness`, `/readiness` (for probes and `make run`) and
 `/metrics` (Prometheus). Every message handled or published through the broker is traced and counted by
-FastStream's telemetry and Prometheus middlewares."""
+FastStream's telemetry and Prometheus middlewares.
+
+Wiring, one bootstrap per service (cosmicpython's `bootstrap.py` is the model):
+
+- `<service>/bootstrap.py` has `Deps`, a frozen dataclass of everything the service's handlers use — its `Bus`,
+  database pool, object store, KV buckets, stores — every field required; and `bootstrap(settings, bus)`, an
+  async context manager that connects the bus (`connect_bus`), opens the rest (`open_database`,
+  `open_object_store`, ...) and yields the `Deps`, closing what it opened on the way out.
+- `<service>/app.py` has `create_app(settings, deps=None)`: it declares the routers (the subscribers take their
+  handler objects from FastStream's context, `Context("scorer")`) and a `wire(deps) -> Wired` that builds those
+  objects with the Deps as required constructor arguments. Without `deps` the app's lifespan opens them with
+  `bootstrap` and closes them at shutdown; with `deps` (fakes under FastStream's `TestNatsBroker`, or real ones a
+  test opened with `bootstrap`) they are wired at once, and whoever opened them closes them.
+- A command-line tool opens the same `bootstrap` on a `command_bus` and builds the handlers it needs from the Deps.
+
+`ServiceSpec.startup` with the `Runtime` (connections filled in at start) is the older way, kept until
+auth_service and submission_service move to the one above."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import msgspec
+from faststream._internal.context import ContextRepo
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.asgi.types import Scope
 from faststream.nats import NatsBroker, NatsRouter
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from faststream.nats.prometheus import NatsPrometheusMiddleware
 from minio import Minio
+from nats.js import JetStreamContext
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from podium_runtime import nats_access
-from podium_runtime.bus import BusKeeper
+from podium_runtime.bus import BusKeeper, Restore
 from podium_runtime.connections import create_pg_pool, create_s3, ensure_kv_buckets, ensure_streams
 from podium_runtime.kv_watch import Reconnects
 from podium_runtime.metrics import MetricsRefresher
 from podium_runtime.migrations import apply_migrations, service_migrations
 from podium_runtime.outbox import OutboxRelay
-from podium_runtime.settings import ServiceSettings
+from podium_runtime.settings import PlatformSettings, ServiceSettings
 from proto.events import Event
 from proto.streams import ConsumerSpec
 from proto.subjects import health as health_subject
@@ -37,6 +57,7 @@ from proto.subjects import health as health_subject
 log = logging.getLogger(__name__)
 # FastStream's own logger prints colored text; this one goes through the JSON root handler.
 framework_log = logging.getLogger("podium.faststream")
+D = TypeVar("D")
 
 
 @dataclass(frozen=True)
@@ -50,7 +71,7 @@ class ServiceSpec:
     package: str | None = None
     uses_s3: bool = False
     buckets: Sequence[str] = ()
-    # The service's own start-up, once its connections are open and its migrations applied.
+    # The service's own start-up, once its connections are open and its migrations applied (the older way).
     startup: Callable[[Runtime], Awaitable[None]] | None = None
     # The durable consumers it reads (their lag is a metric) and its own gauges, refreshed on a timer.
     consumers: Sequence[ConsumerSpec] = ()
@@ -62,9 +83,103 @@ class ServiceSpec:
     restore: Callable[[Runtime, frozenset[str]], Awaitable[None]] | None = None
 
 
+@dataclass(frozen=True)
+class Bus:
+    """A service's side of NATS: its FastStream broker (msgspec events, every message traced and counted) and the
+    connection's reconnections (KV followers watch again after one)."""
+
+    name: str
+    broker: NatsBroker
+    reconnects: Reconnects
+
+    def jetstream(self) -> JetStreamContext:
+        return self.broker.connection.jetstream()
+
+
+def create_bus(name: str, settings: PlatformSettings) -> Bus:
+    """The service's bus, not connected yet (building an app connects to nothing)."""
+    reconnects = Reconnects()
+    # serializer=None: handlers take msgspec events decoded by podium_runtime.codec, not pydantic models.
+    broker = NatsBroker(
+        settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log,
+        **settings.nats_broker_options(),
+        middlewares=(NatsTelemetryMiddleware(), NatsPrometheusMiddleware(registry=REGISTRY, app_name=name)),
+        reconnected_cb=reconnects.callback,
+    )
+    return Bus(name, broker, reconnects)
+
+
+async def connect_bus(bus: Bus, settings: PlatformSettings) -> None:
+    """Connect, and declare the streams and KV buckets the service's NATS user may declare."""
+    await bus.broker.connect()
+    js = bus.jetstream()
+    await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned(bus.name))
+    await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets(bus.name))
+
+
+@contextlib.asynccontextmanager
+async def command_bus(name: str, settings: PlatformSettings) -> AsyncIterator[Bus]:
+    """A service's bus for a command-line tool, stopped on the way out (an app stops its own)."""
+    bus = create_bus(name, settings)
+    try:
+        yield bus
+    finally:
+        await bus.broker.stop()
+
+
+@contextlib.asynccontextmanager
+async def open_database(settings: PlatformSettings, schema: str, package: str, *,
+                        max_size: int | None = None) -> AsyncIterator[asyncpg.Pool]:
+    """The service's Postgres pool, its migrations applied; closed on the way out."""
+    pool = await create_pg_pool(settings, max_size=max_size)
+    try:
+        async with pool.acquire() as conn:
+            applied = await apply_migrations(conn, schema, service_migrations(package))
+        log.info("migrations applied", extra={"schema": schema, "applied": [m.name for m in applied]})
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def open_object_store(settings: PlatformSettings, buckets: Sequence[str]) -> Minio:
+    """The S3 client, with the service's buckets made where missing."""
+    s3 = create_s3(settings)
+    for bucket in buckets:
+        if not await asyncio.to_thread(s3.bucket_exists, bucket):
+            await asyncio.to_thread(s3.make_bucket, bucket)
+    return s3
+
+
+@dataclass(frozen=True)
+class Wired:
+    """A service's handler objects, built from its Deps, and what the runtime does with them."""
+
+    # What the subscribers take from FastStream's context, by name.
+    context: Mapping[str, object]
+    # The service's database when it owns one (the outbox relay, the bus keeper, the gauges and /readiness use
+    # it), its object store when it uses one (/readiness checks it).
+    pool: asyncpg.Pool | None = None
+    s3: Minio | None = None
+    # Run once connected, before the durable consumers are declared (the leaderboard publishes its boards).
+    started: Callable[[], Awaitable[None]] | None = None
+    restore: Restore | None = None
+    refresh_metrics: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class Wiring(Generic[D]):
+    """How `create_service_app` puts a service together from its Deps (see the module's docstring)."""
+
+    bus: Bus
+    bootstrap: Callable[[Bus], AbstractAsyncContextManager[D]]
+    wire: Callable[[D], Wired]
+    # Ready-made Deps (a test's): wired as they are, neither opened nor closed by the app.
+    deps: D | None = None
+
+
 @dataclass
 class Runtime:
-    """The live connections of one service process, shared by its handlers through FastStream's context."""
+    """The older way: the live connections of one service process, filled in at start-up for its `startup`."""
 
     settings: ServiceSettings
     broker: NatsBroker
@@ -76,23 +191,107 @@ class Runtime:
 
     async def checks(self) -> dict[str, str]:
         """Each dependency's state, for `/readiness`: "ok" or the reason it is not."""
-        results: dict[str, str] = {}
-        results["nats"] = "ok" if await self.broker.ping(timeout=2.0) else "unreachable"
-        if self.pool is not None:
-            try:
-                async with asyncio.timeout(2.0):
-                    await self.pool.fetchval("SELECT 1")
-                results["postgres"] = "ok"
-            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                results["postgres"] = f"unreachable: {exc!r}"
-        if self.s3 is not None:
-            try:
-                async with asyncio.timeout(2.0):
-                    await asyncio.to_thread(self.s3.list_buckets)
-                results["s3"] = "ok"
-            except Exception as exc:  # minio raises urllib3, S3Error or OSError
-                results["s3"] = f"unreachable: {exc!r}"
-        return results
+        return await readiness_checks(self.broker, self.pool, self.s3)
+
+
+async def readiness_checks(broker: NatsBroker, pool: asyncpg.Pool | None, s3: Minio | None) -> dict[str, str]:
+    """Each connection's state, for `/readiness`: "ok" or the reason it is not."""
+    results: dict[str, str] = {}
+    results["nats"] = "ok" if await broker.ping(timeout=2.0) else "unreachable"
+    if pool is not None:
+        try:
+            async with asyncio.timeout(2.0):
+                await pool.fetchval("SELECT 1")
+            results["postgres"] = "ok"
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            results["postgres"] = f"unreachable: {exc!r}"
+    if s3 is not None:
+        try:
+            async with asyncio.timeout(2.0):
+                await asyncio.to_thread(s3.list_buckets)
+            results["s3"] = "ok"
+        except Exception as exc:  # minio raises urllib3, S3Error or OSError
+            results["s3"] = f"unreachable: {exc!r}"
+    return results
+
+
+def _runtime_wiring(spec: ServiceSpec, settings: ServiceSettings, runtime: Runtime, bus: Bus) -> Wiring[Runtime]:
+    """The older way (`ServiceSpec.startup` with the `Runtime`) as a Wiring: the connections the spec names."""
+
+    @contextlib.asynccontextmanager
+    async def bootstrap(bus: Bus) -> AsyncIterator[Runtime]:
+        await connect_bus(bus, settings)
+        async with contextlib.AsyncExitStack() as opened:
+            if spec.schema is not None:
+                runtime.pool = await opened.enter_async_context(
+                    open_database(settings, spec.schema, spec.package or spec.name))
+            if spec.uses_s3:
+                runtime.s3 = await open_object_store(settings, spec.buckets)
+            yield runtime
+
+    def wire(runtime: Runtime) -> Wired:
+        startup, restore, refresh = spec.startup, spec.restore, spec.refresh_metrics
+        return Wired(
+            context={"runtime": runtime}, pool=runtime.pool, s3=runtime.s3,
+            started=(lambda: startup(runtime)) if startup else None,
+            restore=(lambda wiped: restore(runtime, wiped)) if restore else None,
+            refresh_metrics=(lambda: refresh(runtime)) if refresh else None)
+
+    return Wiring(bus=bus, bootstrap=bootstrap, wire=wire)
+
+
+class _ServiceProcess(Generic[D]):
+    """One service process's life: its Deps (opened here unless given), its handler objects in FastStream's
+    context, and the runtime's own tasks (outbox relay, bus keeper, gauges)."""
+
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings, wiring: Wiring[D], context: ContextRepo,
+                 background: list[asyncio.Task[None]]) -> None:
+        self.spec, self.settings, self.wiring, self.context = spec, settings, wiring, context
+        self.opened = contextlib.AsyncExitStack()
+        self.background = background
+        self.wired = self._wire(wiring.deps) if wiring.deps is not None else None
+
+    def _wire(self, deps: D) -> Wired:
+        wired = self.wiring.wire(deps)
+        for name, value in wired.context.items():
+            self.context.set_global(name, value)
+        return wired
+
+    async def start(self) -> None:
+        spec, settings, bus = self.spec, self.settings, self.wiring.bus
+        wired = self.wired
+        if wired is None:
+            wired = self.wired = self._wire(await self.opened.enter_async_context(self.wiring.bootstrap(bus)))
+        if spec.schema is not None and wired.pool is not None:
+            relay = OutboxRelay(wired.pool, spec.schema, bus.jetstream(), poll_interval_s=settings.outbox_poll_s)
+            self.background.append(asyncio.create_task(relay.run(), name=f"outbox-relay-{spec.schema}"))
+        if wired.started is not None:
+            await wired.started()
+        keeper = BusKeeper(
+            bus.jetstream, replicas=settings.stream_replicas, consumers=spec.consumers,
+            buckets=nats_access.buckets(spec.name), updates=nats_access.streams_owned(spec.name),
+            pool=wired.pool, schema=spec.schema, restore=wired.restore)
+        await keeper.check()  # the streams and buckets are declared by the bootstrap
+        await keeper.declare_consumers()  # before FastStream binds its subscribers: an upgrade's settings apply
+        self.background.append(asyncio.create_task(keeper.run(bus.reconnects), name="bus-keeper"))
+        refresher = MetricsRefresher(bus.jetstream(), wired.pool, spec.schema, spec.consumers,
+                                     extra=wired.refresh_metrics)
+        self.background.append(asyncio.create_task(refresher.run(settings.metrics_interval_s)))
+
+    async def stop(self) -> None:
+        for task in self.background:
+            task.cancel()
+        for task in self.background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.opened.aclose()
+
+    async def readiness(self) -> dict[str, object]:
+        wired = self.wired
+        checks = await readiness_checks(self.wiring.bus.broker, wired.pool if wired else None,
+                                        wired.s3 if wired else None)
+        return {"service": self.spec.name, "ready": all(state == "ok" for state in checks.values()),
+                "checks": checks}
 
 
 _json = msgspec.json.Encoder()
@@ -102,92 +301,52 @@ def _json_response(body: object, status: int) -> AsgiResponse:
     return AsgiResponse(_json.encode(body), status, headers={"content-type": "application/json"})
 
 
-def create_service_app(spec: ServiceSpec, settings: ServiceSettings) -> AsgiFastStream:
-    # serializer=None: handlers take msgspec events decoded by podium_runtime.codec, not pydantic models.
-    reconnects = Reconnects()
-    broker = NatsBroker(
-        settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log,
-        **settings.nats_broker_options(),
-        middlewares=(NatsTelemetryMiddleware(), NatsPrometheusMiddleware(registry=REGISTRY, app_name=spec.name)),
-        reconnected_cb=reconnects.callback,
-    )
-    for router in spec.routers:
-        broker.include_router(router)
-    runtime = Runtime(settings=settings, broker=broker, reconnects=reconnects)
-
-    async def on_startup() -> None:
-        await broker.connect()
-        js = broker.connection.jetstream()
-        await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned(spec.name))
-        await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets(spec.name))
-        if spec.schema is not None:
-            runtime.pool = await create_pg_pool(settings)
-            async with runtime.pool.acquire() as conn:
-                applied = await apply_migrations(conn, spec.schema, service_migrations(spec.package or spec.name))
-            log.info("migrations applied", extra={"schema": spec.schema, "applied": [m.name for m in applied]})
-            relay = OutboxRelay(
-                runtime.pool, spec.schema, broker.connection.jetstream(), poll_interval_s=settings.outbox_poll_s
-            )
-            runtime.background.append(asyncio.create_task(relay.run(), name=f"outbox-relay-{spec.schema}"))
-        if spec.uses_s3:
-            runtime.s3 = create_s3(settings)
-            for bucket in spec.buckets:
-                if not await asyncio.to_thread(runtime.s3.bucket_exists, bucket):
-                    await asyncio.to_thread(runtime.s3.make_bucket, bucket)
-        if spec.startup is not None:
-            await spec.startup(runtime)
-        keeper = BusKeeper(
-            lambda: broker.connection.jetstream(), replicas=settings.stream_replicas, consumers=spec.consumers,
-            buckets=nats_access.buckets(spec.name), updates=nats_access.streams_owned(spec.name),
-            pool=runtime.pool, schema=spec.schema,
-            restore=(lambda wiped: spec.restore(runtime, wiped)) if spec.restore else None)
-        await keeper.check()  # the streams and buckets are declared above
-        await keeper.declare_consumers()  # before FastStream binds its subscribers: an upgrade's settings apply
-        runtime.background.append(asyncio.create_task(keeper.run(reconnects), name="bus-keeper"))
-        refresher = MetricsRefresher(
-            js, runtime.pool, spec.schema, spec.consumers,
-            extra=(lambda: spec.refresh_metrics(runtime)) if spec.refresh_metrics else None)
-        runtime.background.append(asyncio.create_task(refresher.run(settings.metrics_interval_s)))
-
-    async def on_shutdown() -> None:
-        for task in runtime.background:
-            task.cancel()
-        for task in runtime.background:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        if runtime.pool is not None:
-            await runtime.pool.close()
-
-    async def readiness_report() -> dict[str, object]:
-        checks = await runtime.checks()
-        return {"service": spec.name, "ready": all(state == "ok" for state in checks.values()), "checks": checks}
-
-    # The same report over NATS request/reply, so the gateway can show the whole platform's health.
-    @broker.subscriber(health_subject(spec.name))
-    async def answer_health(request: str = "") -> dict[str, object]:
-        return await readiness_report()
-
+def _probe_routes(name: str, process: _ServiceProcess[Any]) -> list[tuple[str, Any]]:
     @get(include_in_schema=False)
     async def liveness(scope: Scope) -> AsgiResponse:
-        return _json_response({"service": spec.name, "status": "alive"}, 200)
+        return _json_response({"service": name, "status": "alive"}, 200)
 
     @get(include_in_schema=False)
     async def readiness(scope: Scope) -> AsgiResponse:
-        report = await readiness_report()
+        report = await process.readiness()
         return _json_response(report, 200 if report["ready"] else 503)
 
     @get(include_in_schema=False)
     async def metrics(scope: Scope) -> AsgiResponse:
         return AsgiResponse(generate_latest(REGISTRY), 200, headers={"content-type": CONTENT_TYPE_LATEST})
 
-    app = AsgiFastStream(
-        broker,
-        asgi_routes=[("/health", readiness), ("/readiness", readiness), ("/liveness", liveness),
-                     ("/metrics", metrics)],
-        on_startup=[on_startup],
-        on_shutdown=[on_shutdown],
-        logger=framework_log,
-    )
-    app.context.set_global("runtime", runtime)
+    return [("/health", readiness), ("/readiness", readiness), ("/liveness", liveness), ("/metrics", metrics)]
+
+
+def create_service_app(spec: ServiceSpec, settings: ServiceSettings, wiring: Wiring[Any] | None = None
+                       ) -> AsgiFastStream:
+    """The service's app: `wiring` builds its handlers from its Deps; without it, the older `ServiceSpec.startup`
+    way with a `Runtime`."""
+    background: list[asyncio.Task[None]] = []
+    if wiring is None:
+        bus = create_bus(spec.name, settings)
+        runtime = Runtime(settings=settings, broker=bus.broker, background=background, reconnects=bus.reconnects)
+        wiring = _runtime_wiring(spec, settings, runtime, bus)
+    broker = wiring.bus.broker
+    for router in spec.routers:
+        broker.include_router(router)
+    app = AsgiFastStream(broker, logger=framework_log)
+    process = _ServiceProcess(spec, settings, wiring, app.context, background)
+
+    # The readiness report over NATS request/reply, so the gateway can show the whole platform's health.
+    @broker.subscriber(health_subject(spec.name))
+    async def answer_health(request: str = "") -> dict[str, object]:
+        return await process.readiness()
+
+    @app.on_startup
+    async def start() -> None:
+        await process.start()
+
+    @app.on_shutdown
+    async def stop() -> None:
+        await process.stop()
+
+    for path, route in _probe_routes(spec.name, process):
+        app.mount(path, route)
     app.podium_spec = spec  # type: ignore[attr-defined]  # what deploy/specs.py documents
     return app

@@ -197,21 +197,33 @@ async def test_a_rebuild_skips_and_reports_malformed_events(migrated: asyncpg.Po
     assert rebuilt == await board_from(migrated, good)  # the good events' board, as if the others never were
 
 
+class RecordedBoards:
+    """Stands in for the BoardPublisher: the tasks whose boards would have been published."""
+
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    async def publish(self, task: Task) -> None:
+        self.published.append(task.id)
+
+
 async def test_the_live_path_skips_a_malformed_event_once(migrated: asyncpg.Pool) -> None:
-    handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)))
+    boards = RecordedBoards()
     async with empty_projection(migrated) as conn:
-        handlers.pool = OneConnection(conn)  # type: ignore[assignment]
+        handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)),
+                                       pool=OneConnection(conn), boards=boards)  # type: ignore[arg-type]
         await handlers.on_event("SCORES", 7, failed("crashed-1a2b"))  # no error: it is not delivered again
         assert await projection.claim(conn, "SCORES", 7) is None  # claimed: a redelivery is a no-op
         assert await conn.fetchval("SELECT count(*) FROM leaderboard.failed_outcomes") == 0
+    assert boards.published == []  # nothing changed
 
 
 async def test_events_of_different_streams_are_applied_one_at_a_time(migrated: asyncpg.Pool) -> None:
     """A rescore's request (SUBMISSIONS) and its last outcome (SCORES) arrive on two consumers at once; applied in
     two concurrent transactions, each would miss the other's rows and the rescore would never complete. While one
     event is being applied (the lock held here), another waits."""
-    handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)))
-    handlers.pool = migrated
+    handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)), pool=migrated,
+                                   boards=RecordedBoards())  # type: ignore[arg-type]
     stream = f"TEST-ONE-AT-A-TIME-{uuid.uuid4().hex[:8]}"
     try:
         async with migrated.acquire() as holder, holder.transaction():

@@ -1,0 +1,77 @@
+"""gpu_scorer's handler in memory (FastStream's TestNatsBroker, no server): a SubmissionReceived published on its
+subject is decoded and handed to the scorer built from the service's Deps — a model task's event becomes a scoring
+job with the model refusals, any other task's a ScoreFailed the participant can read, and the engine, storage and
+test sets are not touched. Models are scored against real servers in tests/service/gpu."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from faststream.nats import TestNatsBroker
+
+from gpu_scorer.app import create_app
+from gpu_scorer.bootstrap import Deps, GpuScorerSettings
+from gpu_scorer.handlers import FAILURE_CODES, evaluate
+from gpu_scorer.metrics import classify
+from podium_runtime.service import create_bus
+from proto import codec
+from proto.competition import parse_competition
+from proto.events import SubmissionReceived
+from proto.streams import SUBMISSIONS
+from tests.unit.fakes import RecordedJobs, Untouchable
+
+COMPETITION_FILE = Path(__file__).resolve().parents[3] / "deploy" / "competition.toml"
+COMPETITION = parse_competition(COMPETITION_FILE.read_bytes())
+
+
+def received(task_id: str, kind: str = "gpu") -> SubmissionReceived:
+    return SubmissionReceived(
+        submission_id="42", team_id="7", task_id=task_id, kind=kind, object_key=f"{task_id}/42.onnx",  # type: ignore[arg-type]
+        sha256="0" * 64, size_bytes=10, submitted_at=datetime(2026, 1, 2, tzinfo=UTC), scorer_version="v1")
+
+
+@pytest.fixture
+def jobs() -> RecordedJobs:
+    return RecordedJobs()
+
+
+@pytest.fixture
+def app(jobs: RecordedJobs):  # noqa: ANN201
+    settings = GpuScorerSettings(competition_file=COMPETITION_FILE)
+    deps = Deps(competition=COMPETITION, bus=create_bus("gpu_scorer", settings), s3=Untouchable("s3"),  # type: ignore[arg-type]
+                engine=Untouchable("engine"), test_sets=Untouchable("test_sets"), jobs=jobs)  # type: ignore[arg-type]
+    return create_app(settings, deps)
+
+
+async def test_a_model_submission_becomes_a_scoring_job(app, jobs: RecordedJobs) -> None:  # noqa: ANN001
+    event = received("digits")
+    async with TestNatsBroker(app.broker) as broker:
+        await broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name)
+    assert [(run_event, dict(refusals)) for run_event, refusals in jobs.runs] == [(event, FAILURE_CODES)]
+    assert jobs.failures == []
+
+
+@pytest.mark.parametrize("task_id", ["reconstruction", "no-such-task"])
+async def test_an_event_for_another_task_fails_with_a_reason(app, jobs: RecordedJobs, task_id: str) -> None:  # noqa: ANN001
+    event = received(task_id)
+    async with TestNatsBroker(app.broker) as broker:
+        await broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name)
+    assert jobs.failures == [(event, f"task {task_id!r} is not a model task of this competition", "unknown_task")]
+    assert jobs.runs == []
+
+
+def test_the_metrics_split_the_samples_as_the_task_does() -> None:
+    task = COMPETITION.task("digits")
+    assert task is not None
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, task.model.classes, 200)
+    scores = rng.random((200, task.model.classes))
+    public, private, speed = evaluate(task, scores, labels, [0.01, 0.03])
+    mask = np.array(task.split.private_samples(200), dtype=bool)
+    assert 0 < mask.sum() < 200
+    assert public == classify(scores[~mask], labels[~mask], task.model.classes, task.model.top_k)
+    assert private == classify(scores[mask], labels[mask], task.model.classes, task.model.top_k)
+    assert speed["latency_p50_ms"] == pytest.approx(20.0)

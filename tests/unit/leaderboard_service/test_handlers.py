@@ -1,0 +1,86 @@
+"""leaderboard_service's request/reply handlers in memory (FastStream's TestNatsBroker, no server), built from
+the service's Deps: every refusal a caller can meet before the database is asked — wrong role, unknown task, a
+malformed request — answers its status and a reason, and touches neither the database nor the boards; a rescore
+that the store does not know answers 404. The same operations run against real servers in
+tests/service/leaderboard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from faststream.nats import TestNatsBroker
+
+from leaderboard_service.app import create_app
+from leaderboard_service.bootstrap import Deps, LeaderboardServiceSettings
+from podium_runtime.service import create_bus
+from proto import leaderboard as ops
+from proto.competition import parse_competition
+from proto.rpc import Operation, Principal, ServiceError
+from tests.unit.fakes import Untouchable
+
+COMPETITION_FILE = Path(__file__).resolve().parents[3] / "deploy" / "competition.toml"
+TEAM = Principal(account_id="7", name="team-7", role="team")
+ADMIN = Principal(account_id="1", name="admin", role="admin")
+WHEN = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+class NoRescores:
+    """A pool whose one query (a rescore's report) finds nothing."""
+
+    async def fetchrow(self, query: str, *args: Any) -> None:
+        assert "FROM leaderboard.rescores" in query
+        return None
+
+
+def app_with(pool: object):  # noqa: ANN201
+    settings = LeaderboardServiceSettings(competition_file=COMPETITION_FILE)
+    deps = Deps(competition=parse_competition(COMPETITION_FILE.read_bytes()),
+                bus=create_bus("leaderboard_service", settings), pool=pool, boards=Untouchable("boards"))  # type: ignore[arg-type]
+    return create_app(settings, deps)
+
+
+async def ask(app, operation: Operation, body: bytes) -> ServiceError:  # noqa: ANN001
+    async with TestNatsBroker(app.broker) as broker:
+        # In memory, but on a busy machine the first request may take longer than FastStream's default 0.5 s.
+        reply = await broker.request(body, operation.subject, timeout=30)
+    return msgspec.json.decode(reply.body, type=ServiceError)
+
+
+REFUSALS = [
+    (ops.SET_STANDING, ops.SetStanding(actor=TEAM, team_id=8, hidden=True, disqualified=False),
+     403, "Admin privileges required"),
+    (ops.SET_REVEAL, ops.SetReveal(actor=TEAM, task_id="reconstruction", revealed=True),
+     403, "Admin privileges required"),
+    (ops.SET_REVEAL, ops.SetReveal(actor=ADMIN, task_id="no-such-task", revealed=True), 404, "no task 'no-such-task'"),
+    (ops.SELECT_FINALS, ops.SelectFinals(actor=ADMIN, task_id="reconstruction", submission_ids=[1]),
+     403, "final submissions are chosen by the team"),
+    (ops.SELECT_FINALS, ops.SelectFinals(actor=TEAM, task_id="no-such-task", submission_ids=[1]),
+     404, "no task 'no-such-task'"),
+    (ops.BOARD_AT, ops.BoardAt(actor=TEAM, task_id="no-such-task", at=WHEN), 404, "no task 'no-such-task'"),
+    (ops.LIST_AUDIT, ops.ListAudit(actor=TEAM), 403, "Admin privileges required"),
+    (ops.RESCORE_STATUS, ops.RescoreStatus(actor=TEAM, rescore_id="r1"), 403, "Admin privileges required"),
+]
+
+
+@pytest.mark.parametrize(("operation", "request_", "status", "detail"), REFUSALS,
+                         ids=[f"{op.name}-{status}" for op, _, status, _ in REFUSALS])
+async def test_a_refusal_answers_before_the_database_is_asked(operation: Operation, request_: msgspec.Struct,
+                                                              status: int, detail: str) -> None:
+    error = await ask(app_with(Untouchable("pool")), operation, msgspec.json.encode(request_))
+    assert (error.status, error.detail) == (status, detail)
+
+
+async def test_a_malformed_request_answers_400_with_what_is_wrong() -> None:
+    error = await ask(app_with(Untouchable("pool")), ops.SET_STANDING, b'{"actor": {"account_id": "1"}}')
+    assert (error.status, error.detail) == (
+        400, "malformed standing request: Object missing required field `name` - at `$.actor`")
+
+
+async def test_an_unknown_rescore_answers_404() -> None:
+    error = await ask(app_with(NoRescores()), ops.RESCORE_STATUS,
+                      msgspec.json.encode(ops.RescoreStatus(actor=ADMIN, rescore_id="r-unknown")))
+    assert (error.status, error.detail) == (404, "no rescore 'r-unknown' (yet)")
