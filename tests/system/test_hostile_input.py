@@ -567,8 +567,22 @@ SIGNED_IN = {
     "audit": ("GET", "/api/v1/admin/audit", None),
     "rescore": ("POST", "/api/v1/admin/rescores", {"task_id": "lab"}),
     "rescore status": ("GET", "/api/v1/admin/rescores/x", None),
+    "standings": ("GET", "/api/v1/admin/standings", None),
+    "admin submissions": ("GET", "/api/v1/admin/submissions", None),
+    "admin submissions, MLS-GOAT's": ("GET", "/api/admin/submissions", None),
+    "withdraw": ("DELETE", "/api/v1/admin/submissions/1", None),
+    "set the GPU server": ("POST", "/api/gpu-server-ip", {"gpu_server_ip": "http://127.0.0.1:9"}),
+    "reset the GPU server": ("DELETE", "/gpu-server-ip", None),
+    "leaderboard settings, admin": ("GET", "/api/admin/settings/leaderboard", None),
+    "reveal every board": ("POST", "/api/admin/settings/leaderboard?show_private=true", None),
+    "answer": ("POST", "/api/qa/questions/1/answers", {"content": "c"}),
+    "delete a question": ("DELETE", "/api/v1/qa/questions/1", None),
+    "delete an answer": ("DELETE", "/api/qa/answers/1", None),
 }
-ADMIN_ONLY = ["admin teams", "delete team", "admin stats", "announce", "standing", "reveal", "audit", "rescore"]
+ADMIN_ONLY = ["admin teams", "delete team", "admin stats", "announce", "standing", "reveal", "audit", "rescore",
+              "standings", "admin submissions", "admin submissions, MLS-GOAT's", "withdraw", "set the GPU server",
+              "reset the GPU server", "leaderboard settings, admin", "reveal every board", "answer",
+              "delete an answer"]
 
 
 def tokens() -> list[Case]:
