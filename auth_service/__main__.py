@@ -7,7 +7,8 @@ import asyncio
 import click
 
 from auth_service.admin_cli import create_account, seed_demo
-from auth_service.app import AuthServiceSettings, create_app
+from auth_service.app import create_app
+from auth_service.bootstrap import AuthServiceSettings
 from podium_runtime.main import serve
 
 
