@@ -12,7 +12,8 @@ Wiring, one bootstrap per service (cosmicpython's `bootstrap.py` is the model):
   `open_object_store`, ...) and yields the `Deps`, closing what it opened on the way out.
 - `<service>/app.py` has `create_app(settings, deps=None)`: it declares the routers (the subscribers take their
   handler objects from FastStream's context, `Context("scorer")`) and a `wire(deps) -> Wired` that builds those
-  objects with the Deps as required constructor arguments. Without `deps` the app's lifespan opens them with
+  objects with the Deps as required constructor arguments (`wire(settings, deps)` where the handlers also take
+  values from the settings, such as auth_service's token policy). Without `deps` the app's lifespan opens them with
   `bootstrap` and closes them at shutdown; with `deps` (fakes under FastStream's `TestNatsBroker`, or real ones a
   test opened with `bootstrap`) they are wired at once, and whoever opened them closes them.
 - A command-line tool opens the same `bootstrap` on a `command_bus` and builds the handlers it needs from the Deps.
