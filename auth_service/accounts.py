@@ -226,3 +226,17 @@ async def key_names(conn: asyncpg.Connection) -> int:
                 log.warning("an account's name looks the same as an older account's: rename one of them",
                             extra={"account_id": row["id"], "account_name": row["name"]})
     return keyed
+
+
+async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+    """Live accounts by kind and their members (the admin's statistics)."""
+    row = await conn.fetchrow(
+        """SELECT
+             (SELECT count(*) FROM auth.accounts WHERE deleted_at IS NULL AND role = 'team') AS teams,
+             (SELECT count(*) FROM auth.accounts WHERE deleted_at IS NULL AND role = 'team' AND disabled)
+                 AS disabled_teams,
+             (SELECT count(*) FROM auth.accounts WHERE deleted_at IS NULL AND role = 'admin') AS admins,
+             (SELECT count(*) FROM auth.members m JOIN auth.accounts a ON a.id = m.account_id
+                 WHERE a.deleted_at IS NULL) AS members"""
+    )
+    return dict(row)

@@ -1,5 +1,7 @@
-"""One function per auth operation: check who asks, call the rules and the repository, answer. Each
-refusal is a `Refused` with the HTTP status and a reason; the gateway turns it into a problem response."""
+"""One method per auth operation: check who asks, call the rules and the store modules (`accounts`, `qa`,
+`refresh_tokens`, `login_failures`: the SQL lives there), answer. Each refusal is a `Refused` with the HTTP status
+and a reason; the gateway turns it into a problem response. The handlers object is built from the service's Deps
+(`auth_service.app.wire`) and reaches the subscribers through FastStream's context."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
+from faststream.nats import NatsRouter
 
 from auth_service import accounts, login_failures, qa, refresh_tokens, rules
 from auth_service.csv_import import CsvRefused, CsvRowRefused, parse_teams_csv
@@ -23,9 +26,9 @@ from auth_service.tokens import (
     now_utc,
     refresh_digest,
 )
-from podium_runtime.rpc import Refused
+from podium_runtime.rpc import Method, Refused, rpc_methods_router
 from proto import identity as ops
-from proto.rpc import Principal
+from proto.rpc import Operation, Principal
 
 BAD_LOGIN = "Incorrect team name or password"
 TOO_MANY_FAILURES = (
@@ -80,16 +83,15 @@ class AuthHandlers:
     policy: TokenPolicy
     default_max_size: int
     login_limit: LoginLimit
+    pool: asyncpg.Pool
+    key: SigningKey
+    versions: TokenVersions
+    revoked_families: RevokedFamilies
     clock: Callable[[], datetime] = now_utc
-    pool: asyncpg.Pool | None = None
-    key: SigningKey | None = None
-    versions: TokenVersions | None = None
-    revoked_families: RevokedFamilies | None = None
 
     # --- tokens ------------------------------------------------------------------------------
 
     async def _issue(self, conn: asyncpg.Connection, row: asyncpg.Record, family_id: str) -> ops.TokenPair:
-        assert self.key is not None
         now = now_utc()
         access = issue_access_token(
             self.key, self.policy, account_id=str(row["id"]), name=row["name"], role=row["role"],
@@ -104,7 +106,6 @@ class AuthHandlers:
         )
 
     async def login(self, request: ops.LoginRequest) -> ops.TokenPair:
-        assert self.pool is not None
         name, now = request.name.strip(), self.clock()
         async with self.pool.acquire() as conn:
             # Counted (for known and unknown names alike) before the costly password check, which a name over its
@@ -122,7 +123,6 @@ class AuthHandlers:
             return await self._issue(conn, row, refresh_tokens.new_family())
 
     async def refresh(self, request: ops.RefreshRequest) -> ops.TokenPair:
-        assert self.pool is not None and self.revoked_families is not None
         digest = refresh_digest(request.refresh_token)
         async with self.pool.acquire() as conn:
             async with conn.transaction():
@@ -146,7 +146,6 @@ class AuthHandlers:
                                 team_max_size=rules.MAX_TEAM_SIZE, default_team_max_size=self.default_max_size)
 
     async def jwks(self, _request: ops.JwksRequest) -> ops.Jwks:
-        assert self.key is not None
         return ops.Jwks(keys=[self.key.public_jwk()], issuer=self.policy.issuer, audience=self.policy.audience)
 
     # --- teams -------------------------------------------------------------------------------
@@ -161,13 +160,11 @@ class AuthHandlers:
         return row
 
     async def me(self, request: ops.MeRequest) -> ops.TeamView:
-        assert self.pool is not None
         async with self.pool.acquire() as conn:
             row = await self._visible_team(conn, request.actor, _account_id(request.actor.account_id))
             return await accounts.view(conn, row)
 
     async def list_teams(self, request: ops.ListTeams) -> ops.TeamList:
-        assert self.pool is not None
         async with self.pool.acquire() as conn:
             if request.actor.is_admin:
                 return ops.TeamList(teams=await accounts.list_teams(conn, request.skip, min(request.limit, 1000)))
@@ -175,12 +172,10 @@ class AuthHandlers:
             return ops.TeamList(teams=[await accounts.view(conn, own)])
 
     async def get_team(self, request: ops.GetTeam) -> ops.TeamView:
-        assert self.pool is not None
         async with self.pool.acquire() as conn:
             return await accounts.view(conn, await self._visible_team(conn, request.actor, request.team_id))
 
     async def create_team(self, request: ops.CreateTeam) -> ops.TeamView:
-        assert self.pool is not None
         _require_admin(request.actor)
         # Every field is judged, the name's availability first, and every problem is reported (in `errors`, by
         # field): a taken name is never hidden behind a short password.
@@ -208,7 +203,6 @@ class AuthHandlers:
             return await accounts.view(conn, row)
 
     async def update_team(self, request: ops.UpdateTeam) -> ops.TeamView:
-        assert self.pool is not None
         actor = request.actor
         if not actor.is_admin and (request.max_size is not None or request.disabled is not None):
             raise Refused(403, "only an admin may change a team's size limit or disable it")
@@ -231,7 +225,6 @@ class AuthHandlers:
             return await accounts.view(conn, row)
 
     async def delete_team(self, request: ops.DeleteTeam) -> ops.Deleted:
-        assert self.pool is not None
         _require_admin(request.actor)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await self._visible_team(conn, request.actor, request.team_id, lock=True)
@@ -242,7 +235,6 @@ class AuthHandlers:
         return ops.Deleted(message=f"Team {row['name']} deleted")
 
     async def import_teams(self, request: ops.ImportTeamsCsv) -> ops.ImportReport:
-        assert self.pool is not None
         _require_admin(request.actor)
         try:
             parsed = parse_teams_csv(request.csv, self.default_max_size)
@@ -285,43 +277,41 @@ class AuthHandlers:
         )
 
     async def stats(self, request: ops.StatsRequest) -> ops.IdentityStats:
-        assert self.pool is not None
         _require_admin(request.actor)
-        row = await self.pool.fetchrow(
-            """SELECT
-                 (SELECT count(*) FROM auth.accounts WHERE deleted_at IS NULL AND role = 'team') AS teams,
-                 (SELECT count(*) FROM auth.accounts WHERE deleted_at IS NULL AND role = 'team' AND disabled)
-                     AS disabled_teams,
-                 (SELECT count(*) FROM auth.accounts WHERE deleted_at IS NULL AND role = 'admin') AS admins,
-                 (SELECT count(*) FROM auth.members m JOIN auth.accounts a ON a.id = m.account_id
-                     WHERE a.deleted_at IS NULL) AS members,
-                 (SELECT count(*) FROM auth.questions WHERE NOT is_announcement) AS questions,
-                 (SELECT count(*) FROM auth.questions WHERE NOT is_announcement AND answer IS NULL)
-                     AS unanswered_questions,
-                 (SELECT count(*) FROM auth.questions WHERE hidden) AS hidden_questions,
-                 (SELECT count(*) FROM auth.questions WHERE is_announcement) AS announcements"""
-        )
-        return ops.IdentityStats(**dict(row))
+        async with self.pool.acquire() as conn:
+            return ops.IdentityStats(**await accounts.counts(conn), **await qa.counts(conn))
+
+    async def reconcile_revocations(self) -> None:
+        """The token versions bucket holds every live account's version, and the revoked families bucket every family
+        revoked while its access tokens may live: at start, and again after JetStream's store was wiped with the
+        buckets in it (PostgreSQL is the truth)."""
+        async with self.pool.acquire() as conn:
+            live = await accounts.live_token_versions(conn)
+            # An access token lives access_ttl from its issue, so at most that long after its family's revocation
+            # (plus a minute for clocks that differ between replicas).
+            revoked = await refresh_tokens.revoked_since(conn, self.policy.access_ttl + timedelta(minutes=1))
+        await self.versions.reconcile(live)
+        await self.revoked_families.reconcile(revoked)
+
+    async def restore(self, wiped: frozenset[str]) -> None:
+        await self.reconcile_revocations()
 
     async def _publish_version(self, row: asyncpg.Record) -> None:
         live = row["role"] in ("team", "admin") and not row["disabled"]
         await self._publish(str(row["id"]), row["token_version"] if live else None)
 
     async def _publish(self, account_id: str, version: int | None) -> None:
-        assert self.versions is not None
         await self.versions.publish(account_id, version)
 
     # --- Q&A ---------------------------------------------------------------------------------
 
     async def list_questions(self, request: ops.ListQuestions) -> ops.QuestionList:
-        assert self.pool is not None
         async with self.pool.acquire() as conn:
             return ops.QuestionList(
                 questions=await qa.list_visible(conn, request.actor, request.skip, min(request.limit, 500))
             )
 
     async def get_question(self, request: ops.GetQuestion) -> ops.QuestionView:
-        assert self.pool is not None
         async with self.pool.acquire() as conn:
             row = await qa.get_visible(conn, request.actor, request.question_id)
             if row is None:
@@ -329,7 +319,6 @@ class AuthHandlers:
             return qa.view(row)
 
     async def post_question(self, request: ops.PostQuestion) -> ops.QuestionView:
-        assert self.pool is not None
         if request.announcement:
             _require_admin(request.actor)
         title, content = _text(request.title, "title", 200), _text(request.content, "content", 10_000)
@@ -341,7 +330,6 @@ class AuthHandlers:
             return qa.view(row)
 
     async def update_question(self, request: ops.UpdateQuestion) -> ops.QuestionView:
-        assert self.pool is not None
         actor = request.actor
         async with self.pool.acquire() as conn:
             async with conn.transaction():
@@ -369,7 +357,6 @@ class AuthHandlers:
     async def delete_question(self, request: ops.DeleteQuestion) -> ops.Deleted:
         """Admins delete any question; the asking team its own while unanswered (an answer others may rely on
         stays unless an admin removes it)."""
-        assert self.pool is not None
         actor = request.actor
         async with self.pool.acquire() as conn, conn.transaction():
             row = await qa.get_visible(conn, actor, request.question_id, for_update=True)
@@ -381,7 +368,6 @@ class AuthHandlers:
         return ops.Deleted(message=f"Question {request.question_id} deleted")
 
     async def delete_answer(self, request: ops.DeleteAnswer) -> ops.QuestionView:
-        assert self.pool is not None
         _require_admin(request.actor)
         async with self.pool.acquire() as conn:
             async with conn.transaction():
@@ -394,16 +380,23 @@ class AuthHandlers:
             assert updated is not None
             return qa.view(updated)
 
-    def operations(self) -> dict[ops.Operation, object]:
-        return {
-            ops.LOGIN: self.login, ops.REFRESH: self.refresh, ops.JWKS: self.jwks, ops.ME: self.me,
-            ops.RULES: self.account_rules,
-            ops.LIST_TEAMS: self.list_teams, ops.GET_TEAM: self.get_team, ops.CREATE_TEAM: self.create_team,
-            ops.UPDATE_TEAM: self.update_team, ops.DELETE_TEAM: self.delete_team, ops.IMPORT_TEAMS: self.import_teams,
-            ops.STATS: self.stats, ops.LIST_QUESTIONS: self.list_questions, ops.GET_QUESTION: self.get_question,
-            ops.POST_QUESTION: self.post_question, ops.UPDATE_QUESTION: self.update_question,
-            ops.DELETE_QUESTION: self.delete_question, ops.DELETE_ANSWER: self.delete_answer,
-        }
+
+OPERATIONS: dict[Operation, Method] = {
+    ops.LOGIN: AuthHandlers.login, ops.REFRESH: AuthHandlers.refresh, ops.JWKS: AuthHandlers.jwks,
+    ops.ME: AuthHandlers.me, ops.RULES: AuthHandlers.account_rules,
+    ops.LIST_TEAMS: AuthHandlers.list_teams, ops.GET_TEAM: AuthHandlers.get_team,
+    ops.CREATE_TEAM: AuthHandlers.create_team, ops.UPDATE_TEAM: AuthHandlers.update_team,
+    ops.DELETE_TEAM: AuthHandlers.delete_team, ops.IMPORT_TEAMS: AuthHandlers.import_teams,
+    ops.STATS: AuthHandlers.stats, ops.LIST_QUESTIONS: AuthHandlers.list_questions,
+    ops.GET_QUESTION: AuthHandlers.get_question, ops.POST_QUESTION: AuthHandlers.post_question,
+    ops.UPDATE_QUESTION: AuthHandlers.update_question, ops.DELETE_QUESTION: AuthHandlers.delete_question,
+    ops.DELETE_ANSWER: AuthHandlers.delete_answer,
+}
+
+
+def create_router(queue: str) -> NatsRouter:
+    """The request/reply operations; the handlers arrive through FastStream's context (`wire`)."""
+    return rpc_methods_router(queue, "handlers", OPERATIONS)
 
 
 def _text(value: str, what: str, limit: int) -> str:

@@ -160,3 +160,16 @@ async def remove_answer(conn: asyncpg.Connection, row: asyncpg.Record, actor: st
     await outbox.add(conn, QuestionChanged(
         question_id=row["id"], team_id=row["account_id"], change="unanswered", revision=updated["revision"],
         visible_to_all=visible_to_all(row), actor=actor))
+
+
+async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+    """Questions, unanswered and hidden ones, and announcements (the admin's statistics)."""
+    row = await conn.fetchrow(
+        """SELECT
+             (SELECT count(*) FROM auth.questions WHERE NOT is_announcement) AS questions,
+             (SELECT count(*) FROM auth.questions WHERE NOT is_announcement AND answer IS NULL)
+                 AS unanswered_questions,
+             (SELECT count(*) FROM auth.questions WHERE hidden) AS hidden_questions,
+             (SELECT count(*) FROM auth.questions WHERE is_announcement) AS announcements"""
+    )
+    return dict(row)

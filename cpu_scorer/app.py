@@ -6,7 +6,7 @@ from __future__ import annotations
 from faststream.asgi import AsgiFastStream
 
 from cpu_scorer.archive import ArchiveLimits
-from cpu_scorer.bootstrap import BUCKETS, NAME, CpuScorerSettings, Deps, bootstrap
+from cpu_scorer.bootstrap import NAME, CpuScorerSettings, Deps, bootstrap
 from cpu_scorer.handlers import CpuScorer, create_router
 from podium_runtime.service import ServiceSpec, Wired, Wiring, create_bus, create_service_app
 from proto.events import JobLogged, ScoreComputed, ScoreFailed, ScoreProgress
@@ -23,7 +23,7 @@ def wire(deps: Deps) -> Wired:
 
 def create_app(settings: CpuScorerSettings, deps: Deps | None = None) -> AsgiFastStream:
     spec = ServiceSpec(
-        name=NAME, uses_s3=True, buckets=BUCKETS, routers=(create_router(),),
+        name=NAME, routers=(create_router(),),
         publishes=(ScoreComputed, ScoreFailed, ScoreProgress, JobLogged), consumers=(CPU_SCORER,),
     )
     bus = deps.bus if deps is not None else create_bus(NAME, settings)

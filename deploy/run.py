@@ -116,67 +116,86 @@ def seed_demo(env: dict[str, str]) -> str:
     return result.stdout
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.run", description="Run the whole platform locally.")
-    parser.add_argument("--data-dir", type=Path, default=Path(".podium-data"), help="where the stack keeps its data")
-    parser.add_argument("--free-ports", action="store_true", help="pick free ports instead of the defaults")
-    args = parser.parse_args(argv)
+class StopRequest:
+    """Ctrl-C or SIGTERM asks the supervisor to stop: it then stops the services, then the stack, and exits."""
 
-    stopping = False
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._request)
+        signal.signal(signal.SIGTERM, self._request)
 
-    def request_stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def _request(self, *_: object) -> None:
+        self.requested = True
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
 
-    started_at = time.monotonic()
-    stack = EmbeddedStack(args.data_dir.resolve(), StackPorts.free() if args.free_ports else StackPorts())
+def start_platform(stack: EmbeddedStack, free_ports: bool) -> tuple[dict[str, str], list[Server]]:
+    """The stack, the demo competition's ground truth, every service (ready), the demo accounts: the services'
+    environment and processes. On a StackError nothing is left running."""
     services: list[Server] = []
     try:
         stack.start()
-        env = service_env(stack, args.free_ports)
+        env = service_env(stack, free_ports)
         seed_competition(stack, env)
         services = start_services(stack, env)
         seed_demo(env)
-    except StackError as exc:
-        print(f"podium: could not start: {exc}", file=sys.stderr)
+    except StackError:
         stop_all(services, timeout_s=15)
         stack.stop()
-        return 1
+        raise
+    return env, services
 
+
+def banner(stack: EmbeddedStack, env: dict[str, str], started_s: float) -> str:
+    """Where everything listens and the demo credentials, printed once the platform is ready."""
     gateway_port = env["PODIUM_GATEWAY_HTTP_PORT"]
-    print(
-        f"""
-Podium is running (started in {time.monotonic() - started_at:.1f} s).
+    stack_env = stack.env()
+    return f"""
+Podium is running (started in {started_s:.1f} s).
   gateway      http://{HOST}:{gateway_port}/
   API docs     http://{HOST}:{gateway_port}/docs
   health       http://{HOST}:{gateway_port}/api/v1/health
-  NATS         {stack.env()["PODIUM_NATS_URL"]}  (tools: user "{stack.env()["PODIUM_NATS_USER"]}", password in \
+  NATS         {stack_env["PODIUM_NATS_URL"]}  (tools: user "{stack_env["PODIUM_NATS_USER"]}", password in \
 {stack.data_dir / "nats" / "auth.conf"})
-  PostgreSQL   {stack.env()["PODIUM_POSTGRES_DSN"]}
-  S3           http://{stack.env()["PODIUM_S3_ENDPOINT"]}  (access key {stack.s3_access_key})
+  PostgreSQL   {stack_env["PODIUM_POSTGRES_DSN"]}
+  S3           http://{stack_env["PODIUM_S3_ENDPOINT"]}  (access key {stack.s3_access_key})
   logs         {stack.data_dir / "logs"}/
 Demo credentials (local only; change them for anything shared):
   admin        name "{DEMO_ADMIN[0]}"  password "{DEMO_ADMIN[1]}"
   team         name "{DEMO_TEAM[0]}"  password "{DEMO_TEAM[1]}"
   log in:      curl -s -X POST http://{HOST}:{gateway_port}/auth/login -H 'content-type: application/json' \\
                  -d '{{"name": "{DEMO_TEAM[0]}", "password": "{DEMO_TEAM[1]}"}}'
-Press Ctrl-C to stop everything.""",
-        flush=True,
-    )
+Press Ctrl-C to stop everything."""
 
-    exit_code = 0
-    while not stopping:
+
+def supervise(services: list[Server], stop: StopRequest) -> int:
+    """Watch the services until a stop is requested (0) or one of them exits by itself (1, with its log named)."""
+    while not stop.requested:
         crashed = [s for s in services if s.proc.poll() is not None]
         if crashed:
             for server in crashed:
                 print(f"podium: {server.name} exited with {server.proc.returncode}; see {server.log}", file=sys.stderr)
-            exit_code = 1
-            break
+            return 1
         time.sleep(0.2)
+    return 0
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.run", description="Run the whole platform locally.")
+    parser.add_argument("--data-dir", type=Path, default=Path(".podium-data"), help="where the stack keeps its data")
+    parser.add_argument("--free-ports", action="store_true", help="pick free ports instead of the defaults")
+    args = parser.parse_args(argv)
+
+    stop = StopRequest()
+    started_at = time.monotonic()
+    stack = EmbeddedStack(args.data_dir.resolve(), StackPorts.free() if args.free_ports else StackPorts())
+    try:
+        env, services = start_platform(stack, args.free_ports)
+    except StackError as exc:
+        print(f"podium: could not start: {exc}", file=sys.stderr)
+        return 1
+    print(banner(stack, env, time.monotonic() - started_at), flush=True)
+
+    exit_code = supervise(services, stop)
     print("podium: stopping services…", flush=True)
     stop_all(services, timeout_s=15)
     stack.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 
-from gpu_scorer.bootstrap import BUCKETS, NAME, Deps, GpuScorerSettings, bootstrap
+from gpu_scorer.bootstrap import NAME, Deps, GpuScorerSettings, bootstrap
 from gpu_scorer.handlers import GpuScorer, create_router
 from podium_runtime.service import ServiceSpec, Wired, Wiring, create_bus, create_service_app
 from proto.events import JobLogged, ScoreComputed, ScoreFailed, ScoreProgress
@@ -22,7 +22,7 @@ def wire(deps: Deps) -> Wired:
 
 def create_app(settings: GpuScorerSettings, deps: Deps | None = None) -> AsgiFastStream:
     spec = ServiceSpec(
-        name=NAME, uses_s3=True, buckets=BUCKETS, routers=(create_router(),),
+        name=NAME, routers=(create_router(),),
         publishes=(ScoreComputed, ScoreFailed, ScoreProgress, JobLogged), consumers=(GPU_SCORER,),
     )
     bus = deps.bus if deps is not None else create_bus(NAME, settings)

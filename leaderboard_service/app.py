@@ -30,7 +30,6 @@ def create_app(settings: LeaderboardServiceSettings, deps: Deps | None = None) -
     spec = ServiceSpec(
         name=NAME,
         schema=projection.SCHEMA,
-        package=NAME,
         routers=create_routers(NAME),
         consumers=CONSUMERS,
         publishes=(LeaderboardUpdated, TeamStandingChanged, PrivateBoardRevealed, FinalsSelected),

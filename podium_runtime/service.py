@@ -12,13 +12,16 @@ Wiring, one bootstrap per service (cosmicpython's `bootstrap.py` is the model):
   `open_object_store`, ...) and yields the `Deps`, closing what it opened on the way out.
 - `<service>/app.py` has `create_app(settings, deps=None)`: it declares the routers (the subscribers take their
   handler objects from FastStream's context, `Context("scorer")`) and a `wire(deps) -> Wired` that builds those
-  objects with the Deps as required constructor arguments. Without `deps` the app's lifespan opens them with
+  objects with the Deps as required constructor arguments (`wire(settings, deps)` where the handlers also take
+  values from the settings, such as auth_service's token policy). Without `deps` the app's lifespan opens them with
   `bootstrap` and closes them at shutdown; with `deps` (fakes under FastStream's `TestNatsBroker`, or real ones a
   test opened with `bootstrap`) they are wired at once, and whoever opened them closes them.
 - A command-line tool opens the same `bootstrap` on a `command_bus` and builds the handlers it needs from the Deps.
 
-`ServiceSpec.startup` with the `Runtime` (connections filled in at start) is the older way, kept until
-auth_service and submission_service move to the one above."""
+`wire` returns a `Wired`: the handler objects for the context, and what the runtime does with them beside the
+subscribers — the outbox relay and the bus keeper on the service's pool, `/readiness` on its pool and object store,
+a hook once connected (`started`), one after JetStream's store was wiped (`restore`), the service's own gauges
+(`refresh_metrics`) and its own loops (`background`, cancelled at shutdown)."""
 
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import asyncpg
@@ -55,6 +58,8 @@ from proto.streams import ConsumerSpec
 from proto.subjects import health as health_subject
 
 log = logging.getLogger(__name__)
+# A command-line tool's tries to reach NATS (2 s apart, nats-py's reconnect wait) before it gives up.
+COMMAND_CONNECT_ATTEMPTS = 5
 # FastStream's own logger prints colored text; this one goes through the JSON root handler.
 framework_log = logging.getLogger("podium.faststream")
 D = TypeVar("D")
@@ -66,21 +71,12 @@ class ServiceSpec:
 
     name: str
     routers: Sequence[NatsRouter] = ()
-    # The Postgres schema the service owns (its migrations live in `<package>/sql/`); None = no database.
+    # The Postgres schema the service owns (its outbox is relayed from it); None = no database.
     schema: str | None = None
-    package: str | None = None
-    uses_s3: bool = False
-    buckets: Sequence[str] = ()
-    # The service's own start-up, once its connections are open and its migrations applied (the older way).
-    startup: Callable[[Runtime], Awaitable[None]] | None = None
-    # The durable consumers it reads (their lag is a metric) and its own gauges, refreshed on a timer.
+    # The durable consumers it reads (their lag is a metric, refreshed on a timer).
     consumers: Sequence[ConsumerSpec] = ()
-    refresh_metrics: Callable[[Runtime], Awaitable[None]] | None = None
     # The events it publishes (through its outbox, JetStream or core NATS), for the AsyncAPI document.
     publishes: Sequence[type[Event]] = ()
-    # After JetStream's store was wiped (these streams were created again): put back what the service keeps on
-    # the bus, before its consumers are declared again (`podium_runtime.bus`).
-    restore: Callable[[Runtime, frozenset[str]], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +92,14 @@ class Bus:
         return self.broker.connection.jetstream()
 
 
-def create_bus(name: str, settings: PlatformSettings) -> Bus:
-    """The service's bus, not connected yet (building an app connects to nothing)."""
+def create_bus(name: str, settings: PlatformSettings, *, connect_attempts: int = -1) -> Bus:
+    """The service's bus, not connected yet (building an app connects to nothing). `connect_attempts`: how often
+    to try reaching NATS before giving up (-1: a service waits for it as long as it takes)."""
     reconnects = Reconnects()
     # serializer=None: handlers take msgspec events decoded by podium_runtime.codec, not pydantic models.
     broker = NatsBroker(
-        settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None, logger=framework_log,
+        settings.nats_servers, connect_timeout=5, max_reconnect_attempts=connect_attempts, serializer=None,
+        logger=framework_log,
         **settings.nats_broker_options(),
         middlewares=(NatsTelemetryMiddleware(), NatsPrometheusMiddleware(registry=REGISTRY, app_name=name)),
         reconnected_cb=reconnects.callback,
@@ -119,8 +117,9 @@ async def connect_bus(bus: Bus, settings: PlatformSettings) -> None:
 
 @contextlib.asynccontextmanager
 async def command_bus(name: str, settings: PlatformSettings) -> AsyncIterator[Bus]:
-    """A service's bus for a command-line tool, stopped on the way out (an app stops its own)."""
-    bus = create_bus(name, settings)
+    """A service's bus for a command-line tool, stopped on the way out (an app stops its own). A command gives up
+    when NATS stays unreachable (nats-py's NoServersError) instead of waiting for it as a service does."""
+    bus = create_bus(name, settings, connect_attempts=COMMAND_CONNECT_ATTEMPTS)
     try:
         yield bus
     finally:
@@ -164,6 +163,8 @@ class Wired:
     started: Callable[[], Awaitable[None]] | None = None
     restore: Restore | None = None
     refresh_metrics: Callable[[], Awaitable[None]] | None = None
+    # The service's own loops (submission_service's reconciler), run beside the subscribers until shutdown.
+    background: Sequence[Callable[[], Awaitable[None]]] = ()
 
 
 @dataclass(frozen=True)
@@ -175,23 +176,6 @@ class Wiring(Generic[D]):
     wire: Callable[[D], Wired]
     # Ready-made Deps (a test's): wired as they are, neither opened nor closed by the app.
     deps: D | None = None
-
-
-@dataclass
-class Runtime:
-    """The older way: the live connections of one service process, filled in at start-up for its `startup`."""
-
-    settings: ServiceSettings
-    broker: NatsBroker
-    pool: asyncpg.Pool | None = None
-    s3: Minio | None = None
-    background: list[asyncio.Task[None]] = field(default_factory=list)
-    # The NATS connection's reconnections, so KV followers watch again after a NATS restart.
-    reconnects: Reconnects = field(default_factory=Reconnects)
-
-    async def checks(self) -> dict[str, str]:
-        """Each dependency's state, for `/readiness`: "ok" or the reason it is not."""
-        return await readiness_checks(self.broker, self.pool, self.s3)
 
 
 async def readiness_checks(broker: NatsBroker, pool: asyncpg.Pool | None, s3: Minio | None) -> dict[str, str]:
@@ -215,40 +199,14 @@ async def readiness_checks(broker: NatsBroker, pool: asyncpg.Pool | None, s3: Mi
     return results
 
 
-def _runtime_wiring(spec: ServiceSpec, settings: ServiceSettings, runtime: Runtime, bus: Bus) -> Wiring[Runtime]:
-    """The older way (`ServiceSpec.startup` with the `Runtime`) as a Wiring: the connections the spec names."""
-
-    @contextlib.asynccontextmanager
-    async def bootstrap(bus: Bus) -> AsyncIterator[Runtime]:
-        await connect_bus(bus, settings)
-        async with contextlib.AsyncExitStack() as opened:
-            if spec.schema is not None:
-                runtime.pool = await opened.enter_async_context(
-                    open_database(settings, spec.schema, spec.package or spec.name))
-            if spec.uses_s3:
-                runtime.s3 = await open_object_store(settings, spec.buckets)
-            yield runtime
-
-    def wire(runtime: Runtime) -> Wired:
-        startup, restore, refresh = spec.startup, spec.restore, spec.refresh_metrics
-        return Wired(
-            context={"runtime": runtime}, pool=runtime.pool, s3=runtime.s3,
-            started=(lambda: startup(runtime)) if startup else None,
-            restore=(lambda wiped: restore(runtime, wiped)) if restore else None,
-            refresh_metrics=(lambda: refresh(runtime)) if refresh else None)
-
-    return Wiring(bus=bus, bootstrap=bootstrap, wire=wire)
-
-
 class _ServiceProcess(Generic[D]):
     """One service process's life: its Deps (opened here unless given), its handler objects in FastStream's
     context, and the runtime's own tasks (outbox relay, bus keeper, gauges)."""
 
-    def __init__(self, spec: ServiceSpec, settings: ServiceSettings, wiring: Wiring[D], context: ContextRepo,
-                 background: list[asyncio.Task[None]]) -> None:
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings, wiring: Wiring[D], context: ContextRepo) -> None:
         self.spec, self.settings, self.wiring, self.context = spec, settings, wiring, context
         self.opened = contextlib.AsyncExitStack()
-        self.background = background
+        self.background: list[asyncio.Task[None]] = []
         self.wired = self._wire(wiring.deps) if wiring.deps is not None else None
 
     def _wire(self, deps: D) -> Wired:
@@ -265,6 +223,8 @@ class _ServiceProcess(Generic[D]):
         if spec.schema is not None and wired.pool is not None:
             relay = OutboxRelay(wired.pool, spec.schema, bus.jetstream(), poll_interval_s=settings.outbox_poll_s)
             self.background.append(asyncio.create_task(relay.run(), name=f"outbox-relay-{spec.schema}"))
+        for loop in wired.background:
+            self.background.append(asyncio.create_task(loop()))
         if wired.started is not None:
             await wired.started()
         keeper = BusKeeper(
@@ -318,20 +278,14 @@ def _probe_routes(name: str, process: _ServiceProcess[Any]) -> list[tuple[str, A
     return [("/health", readiness), ("/readiness", readiness), ("/liveness", liveness), ("/metrics", metrics)]
 
 
-def create_service_app(spec: ServiceSpec, settings: ServiceSettings, wiring: Wiring[Any] | None = None
-                       ) -> AsgiFastStream:
-    """The service's app: `wiring` builds its handlers from its Deps; without it, the older `ServiceSpec.startup`
-    way with a `Runtime`."""
-    background: list[asyncio.Task[None]] = []
-    if wiring is None:
-        bus = create_bus(spec.name, settings)
-        runtime = Runtime(settings=settings, broker=bus.broker, background=background, reconnects=bus.reconnects)
-        wiring = _runtime_wiring(spec, settings, runtime, bus)
+def create_service_app(spec: ServiceSpec, settings: ServiceSettings, wiring: Wiring[Any]) -> AsgiFastStream:
+    """The service's app: its routers on the wiring's bus, its handlers built from its Deps (see the module's
+    docstring), the runtime's own tasks and the probe routes."""
     broker = wiring.bus.broker
     for router in spec.routers:
         broker.include_router(router)
     app = AsgiFastStream(broker, logger=framework_log)
-    process = _ServiceProcess(spec, settings, wiring, app.context, background)
+    process = _ServiceProcess(spec, settings, wiring, app.context)
 
     # The readiness report over NATS request/reply, so the gateway can show the whole platform's health.
     @broker.subscriber(health_subject(spec.name))

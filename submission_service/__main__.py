@@ -14,7 +14,8 @@ from podium_runtime.rpc import call
 from proto import leaderboard as board_ops
 from proto import submissions as ops
 from proto.rpc import Principal, ServiceError
-from submission_service.app import SubmissionServiceSettings, create_app
+from submission_service.app import create_app
+from submission_service.bootstrap import SubmissionServiceSettings
 
 OPERATOR = Principal(account_id="0", name="cli", role="admin")
 

@@ -1,5 +1,7 @@
 """The submission service's operations (tasks, upload start and completion, history) and its reactions to
-score events, progress and JetStream's MaxDeliver advisories."""
+score events, progress, job logs and JetStream's MaxDeliver advisories. The handlers object is built from the
+service's Deps (`submission_service.app.wire`) and reaches the subscribers through FastStream's context; SQL lives
+in `store`."""
 
 from __future__ import annotations
 
@@ -9,14 +11,14 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import msgspec
-from faststream.nats import NatsBroker
+from faststream import Context
+from faststream.nats import NatsBroker, NatsMessage, NatsRouter
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import S3Error
@@ -25,27 +27,34 @@ from nats.js.api import ConsumerInfo
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
+from podium_runtime.consumers import durable_subscriber
 from podium_runtime.metrics import SUBMISSIONS_OLDEST_UNFINISHED_AGE, SUBMISSIONS_TOTAL, SUBMISSIONS_UNFINISHED
-from podium_runtime.rpc import Refused
+from podium_runtime.rpc import Method, Refused, rpc_methods_router
+from proto import codec
 from proto import submissions as ops
 from proto.competition import Competition, Task
 from proto.events import JobLogged, RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionCancelled
 from proto.leaderboard import BoardReveal
-from proto.rpc import Principal
-from proto.streams import CPU_SCORER, GPU_SCORER
+from proto.rpc import Operation, Principal
+from proto.streams import CPU_SCORER, GPU_SCORER, SUBMISSION_STATUS, SUBMISSIONS
 from proto.subjects import token
 from submission_service import public_status, store
 from submission_service.queue import PUSHED_POSITIONS, PoolState
+from submission_service.reconciler import (
+    MAX_DELIVERIES_ADVISORY,
+    MaxDeliveriesAdvisory,
+    fail_exhausted,
+    republish_in_flight,
+)
+from submission_service.store import BUCKET, DETAILS_BUCKET
 from submission_service.upload_files import EXTENSIONS, upload_refusal
 from submission_service.upload_url import UploadSigner
 from submission_service.visibility import public_details, without_private
 
 log = logging.getLogger(__name__)
-BUCKET = "submissions"
 # Each scorer pool's JetStream consumer, by submission kind.
 SCORER_CONSUMERS = {"cpu": CPU_SCORER, "gpu": GPU_SCORER}
-# Where the scorers write each score's details (per-sample values, confusion matrix, ROC points).
-DETAILS_BUCKET = "score-details"
+LiveEvent = TypeVar("LiveEvent", ScoreProgress, JobLogged)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _encoder = msgspec.json.Encoder()
 _reveal = msgspec.json.Decoder(BoardReveal)
@@ -95,14 +104,14 @@ def sha256_of(s3: Minio, key: str) -> tuple[int, str]:
 class SubmissionHandlers:
     competition: Competition
     upload_ttl: timedelta
-    pool: asyncpg.Pool | None = None
-    s3: Minio | None = None
+    pool: asyncpg.Pool
+    s3: Minio
     # Signs upload URLs for the address participants reach S3 at (may differ from the internal one).
-    presigner: UploadSigner | None = None
-    broker: NatsBroker | None = None
-    cancellations: KeyValue | None = None
+    presigner: UploadSigner
+    broker: NatsBroker
+    cancellations: KeyValue
     # The `leaderboards` bucket: the leaderboard service owns the reveal and writes it with each task's board.
-    boards: KeyValue | None = None
+    boards: KeyValue
 
     def _task(self, task_id: str) -> Task:
         task = self.competition.task(task_id)
@@ -114,14 +123,12 @@ class SubmissionHandlers:
     async def _announce(self, row: asyncpg.Record) -> None:
         """Tell live listeners (the gateway's sockets and `?wait=`) about the new status, and the submissions
         queued in the same pool about their new places (one entering or leaving the queue moves them)."""
-        assert self.broker is not None
         event = ops.SubmissionStatusChanged(submission_id=row["id"], team_id=row["team_id"], status=row["status"])
         await self.broker.publish(_encoder.encode(event), event.subject())
         if row["status"] in ("received", "scoring", *ops.TERMINAL):
             await self._announce_positions(row["kind"])
 
     async def _announce_positions(self, kind: str) -> None:
-        assert self.pool is not None and self.broker is not None
         async with self.pool.acquire() as conn:
             state = await self._pool_state(conn, kind)
         for place, (submission_id, team_id) in enumerate(state.queued[:PUSHED_POSITIONS], start=1):
@@ -133,7 +140,6 @@ class SubmissionHandlers:
         """Whether `task_id`'s private board is revealed now, read from its board in the `leaderboards` bucket on
         every call (never kept), so hiding the board again hides every private value at once. A board not
         written yet is not revealed; a bucket that cannot be read counts as not revealed (and is logged)."""
-        assert self.boards is not None
         try:
             entry = await self.boards.get(task_id)
         except KeyNotFoundError:
@@ -144,7 +150,7 @@ class SubmissionHandlers:
             return False
         return bool(entry.value) and _reveal.decode(entry.value).private_revealed
 
-    async def _shown(self, actor: Principal, views: list[ops.SubmissionView]) -> list[ops.SubmissionView]:
+    async def shown(self, actor: Principal, views: list[ops.SubmissionView]) -> list[ops.SubmissionView]:
         """The views as `actor` may see them: everything for an admin; for a team, no private value of a task
         whose private board is not revealed (each task's state read once per request)."""
         if actor.is_admin:
@@ -157,22 +163,7 @@ class SubmissionHandlers:
             shown.append(view if revealed[view.task_id] else without_private(view))
         return shown
 
-    def _as_seen(self, operation: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
-        """`operation` with its submission views passed through `_shown` for the request's actor: the one place
-        every view a caller receives goes through, so no operation can forget it."""
-
-        async def answer(request: Any) -> Any:
-            reply = await operation(request)
-            if isinstance(reply, ops.SubmissionView):
-                return (await self._shown(request.actor, [reply]))[0]
-            if isinstance(reply, ops.SubmissionList):
-                return ops.SubmissionList(submissions=await self._shown(request.actor, reply.submissions))
-            return reply
-
-        return answer
-
     async def _consumer(self, kind: str) -> ConsumerInfo | None:
-        assert self.broker is not None
         spec = SCORER_CONSUMERS[kind]
         try:
             return await self.broker.connection.jetstream().consumer_info(spec.stream, spec.durable)
@@ -202,19 +193,16 @@ class SubmissionHandlers:
 
     async def get_log(self, request: ops.GetSubmission) -> ops.JobLog:
         row = await self._own(request.actor, request.submission_id)
-        assert self.pool is not None
         async with self.pool.acquire() as conn:
             lines = await store.log_lines(conn, row["id"])
         return ops.JobLog(submission_id=row["id"], lines=[
             ops.LogLine(at=r["logged_at"], level=r["level"], line=r["line"]) for r in lines])
 
     async def on_log(self, event: JobLogged) -> None:
-        assert self.pool is not None
         async with self.pool.acquire() as conn, conn.transaction():
             await store.add_log_line(conn, event)
 
     async def stats(self, request: ops.SubmissionStatsRequest) -> ops.SubmissionStats:
-        assert self.pool is not None
         if not request.actor.is_admin:
             raise Refused(403, "Admin privileges required")
         async with self.pool.acquire() as conn:
@@ -223,7 +211,6 @@ class SubmissionHandlers:
         return msgspec.convert({**counts, "queues": [msgspec.to_builtins(q) for q in queues]}, ops.SubmissionStats)
 
     async def list_queues(self, _request: ops.ListQueues) -> ops.QueueList:
-        assert self.pool is not None
         queues = []
         async with self.pool.acquire() as conn:
             for kind, spec in SCORER_CONSUMERS.items():
@@ -255,7 +242,6 @@ class SubmissionHandlers:
         )
 
     async def start_upload(self, request: ops.StartUpload) -> ops.UploadTicket:
-        assert self.pool is not None and self.presigner is not None
         task = self._task(request.task_id)
         if request.actor.is_admin:
             raise Refused(403, "admins do not submit; log in as a team")
@@ -293,7 +279,6 @@ class SubmissionHandlers:
         )
 
     async def complete_upload(self, request: ops.CompleteUpload) -> ops.SubmissionView:
-        assert self.pool is not None and self.s3 is not None
         row = await self._own(request.actor, request.submission_id)
         if row["status"] != "awaiting_upload":
             return store.view(row)  # completing twice is harmless: answer the current state
@@ -332,7 +317,6 @@ class SubmissionHandlers:
         return store.view(updated)
 
     async def _own(self, actor: Principal, submission_id: int) -> asyncpg.Record:
-        assert self.pool is not None
         async with self.pool.acquire() as conn:
             row = await store.by_id(conn, submission_id)
         # Another team's submission answers exactly like a missing one.
@@ -342,14 +326,12 @@ class SubmissionHandlers:
 
     async def get_submission(self, request: ops.GetSubmission) -> ops.SubmissionView:
         row = await self._own(request.actor, request.submission_id)
-        assert self.pool is not None
         async with self.pool.acquire() as conn:
             return await self._view(conn, row)
 
     async def cancel(self, request: ops.GetSubmission) -> ops.SubmissionView:
         """Cancel a submission of the caller's team (any, for an admin) that has no outcome yet; the scorers
         learn it from the cancellations bucket (a queued job is skipped, a running one stops)."""
-        assert self.pool is not None and self.cancellations is not None and self.s3 is not None
         row = await self._own(request.actor, request.submission_id)
         async with self.pool.acquire() as conn, conn.transaction():
             locked = await store.by_id(conn, row["id"], for_update=True)
@@ -370,7 +352,6 @@ class SubmissionHandlers:
         """An admin removes a submission (MLS-GOAT's delete): one still waiting or being scored is cancelled; a
         scored one is withdrawn from the boards through the outcome stream (status `cancelled`, the reason saying
         so), and kept with its scores (audited)."""
-        assert self.pool is not None
         _require_admin(request.actor)
         row = await self._own(request.actor, request.submission_id)
         if row["status"] in ops.CANCELLABLE:
@@ -387,7 +368,6 @@ class SubmissionHandlers:
         return store.view(withdrawn)
 
     async def list_all(self, request: ops.ListAllSubmissions) -> ops.SubmissionList:
-        assert self.pool is not None
         _require_admin(request.actor)
         task_id = self._task(request.task_id).id if request.task_id else ""
         async with self.pool.acquire() as conn:
@@ -397,7 +377,6 @@ class SubmissionHandlers:
 
     async def get_public_status(self, request: ops.PublicStatusRequest) -> ops.PublicStatus:
         """Anyone holding the status id the submitter received; a wrong key answers like a missing submission."""
-        assert self.pool is not None
         task = self._task(request.task_id)
         parsed = public_status.parse_status_id(request.status_id)
         async with self.pool.acquire() as conn:
@@ -420,7 +399,6 @@ class SubmissionHandlers:
         return ops.SubmissionDetails(submission_id=row["id"], details=details)
 
     async def list_submissions(self, request: ops.ListSubmissions) -> ops.SubmissionList:
-        assert self.pool is not None
         task_id = self._task(request.task_id).id if request.task_id else ""
         async with self.pool.acquire() as conn:
             rows = await store.list_for_team(conn, _team_id(request.actor), task_id, min(request.limit, 1000))
@@ -430,7 +408,6 @@ class SubmissionHandlers:
     async def start_rescore(self, request: ops.StartRescore) -> ops.RescoreStarted:
         """Publish the matching accepted submissions again under a new scorer version, with the request
         itself, in one transaction; old scores stay, the board switches when every one has an outcome."""
-        assert self.pool is not None
         if not request.actor.is_admin:
             raise Refused(403, "Admin privileges required")
         task = self._task(request.task_id)
@@ -441,36 +418,21 @@ class SubmissionHandlers:
         except ValueError as exc:
             raise Refused(422, f"scorer version: {exc}") from None
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                """SELECT * FROM submissions.submissions WHERE task_id = $1 AND status IN ('scored', 'failed')
-                   AND received_at IS NOT NULL
-                   AND ($2::timestamptz IS NULL OR received_at >= $2) AND ($3::timestamptz IS NULL OR received_at < $3)
-                   AND (cardinality($4::bigint[]) = 0 OR id = ANY($4::bigint[])) ORDER BY id""",
-                task.id, request.submitted_after, request.submitted_before, request.submission_ids,
-            )
+            rows = await store.rescore_candidates(conn, task.id, request.submitted_after, request.submitted_before,
+                                                  request.submission_ids)
             if not rows:
                 raise Refused(404, f"no scored or failed submission of task {task.id} matches")
-            try:
-                await conn.execute(
-                    "INSERT INTO submissions.rescores (id, task_id, scorer_version, requested_by, submission_ids) "
-                    "VALUES ($1, $2, $3, $4, $5)",
-                    rescore_id, task.id, version, request.actor.name, [r["id"] for r in rows])
-            except asyncpg.UniqueViolationError:
-                raise Refused(409, f"scorer version {version!r} was used by an earlier rescore") from None
-            await store.outbox.add(conn, RescoreRequested(
+            requested = RescoreRequested(
                 rescore_id=rescore_id, requested_by=request.actor.name, scorer_version=version, task_id=task.id,
                 submitted_after=request.submitted_after, submitted_before=request.submitted_before,
-                submission_ids=tuple(str(r["id"]) for r in rows)))
-            for row in rows:
-                event = msgspec.structs.replace(store.received_event(row), scorer_version=version,
-                                                rescore_id=rescore_id)
-                await store.outbox.add(conn, event)
+                submission_ids=tuple(str(r["id"]) for r in rows))
+            if not await store.add_rescore(conn, requested, rows):
+                raise Refused(409, f"scorer version {version!r} was used by an earlier rescore")
         return ops.RescoreStarted(rescore_id=rescore_id, task_id=task.id, scorer_version=version,
                                   submissions=len(rows))
 
     async def get_quota(self, request: ops.GetQuota) -> ops.Quota:
         """The calling team's quota for a task today: used, left, when it resets (next 00:00 UTC), the rule."""
-        assert self.pool is not None
         task = self._task(request.task_id)
         if request.actor.is_admin:
             raise Refused(403, "admins do not submit and have no quota; log in as a team")
@@ -480,24 +442,9 @@ class SubmissionHandlers:
         return ops.Quota(task_id=task.id, daily_quota=task.daily_quota, used=used,
                          left=max(task.daily_quota - used, 0), resets_at=_next_midnight(now), rule=store.QUOTA_RULE)
 
-    def operations(self) -> dict:
-        return {
-            ops.START_RESCORE: self.start_rescore,
-            ops.LIST_TASKS: self.list_tasks, ops.START_UPLOAD: self.start_upload,
-            ops.COMPLETE_UPLOAD: self._as_seen(self.complete_upload),
-            ops.LIST_SUBMISSIONS: self._as_seen(self.list_submissions),
-            ops.GET_SUBMISSION: self._as_seen(self.get_submission), ops.GET_DETAILS: self.get_details,
-            ops.CANCEL: self._as_seen(self.cancel),
-            ops.LIST_QUEUES: self.list_queues, ops.STATS: self.stats, ops.GET_LOG: self.get_log,
-            ops.GET_QUOTA: self.get_quota,
-            ops.ADMIN_LIST: self._as_seen(self.list_all), ops.WITHDRAW: self._as_seen(self.withdraw),
-            ops.PUBLIC_STATUS: self.get_public_status,
-        }
-
     # --- reactions ---------------------------------------------------------------------------
 
     async def on_score(self, event: ScoreComputed | ScoreFailed | SubmissionCancelled) -> None:
-        assert self.pool is not None
         if isinstance(event, SubmissionCancelled):
             return  # our own outcome event: the status changed when it was written
         async with self.pool.acquire() as conn, conn.transaction():
@@ -507,7 +454,6 @@ class SubmissionHandlers:
             await self._announce(updated)
 
     async def refresh_metrics(self) -> None:
-        assert self.pool is not None
         async with self.pool.acquire() as conn:
             counts, oldest_age = await store.unfinished(conn)
         for status, count in counts.items():
@@ -515,14 +461,90 @@ class SubmissionHandlers:
         SUBMISSIONS_OLDEST_UNFINISHED_AGE.set(oldest_age)
 
     async def on_progress(self, event: ScoreProgress) -> None:
-        assert self.pool is not None
-        row = await self.pool.fetchrow(
-            "UPDATE submissions.submissions SET status = 'scoring', scoring_started_at = now(), updated_at = now() "
-            "WHERE id = $1 AND status = 'received' RETURNING id, team_id, status, kind",
-            int(event.submission_id),
-        )
+        async with self.pool.acquire() as conn:
+            row = await store.mark_scoring(conn, int(event.submission_id))
         if row is not None:
             await self._announce(row)
+
+    async def on_max_deliveries(self, advisory: MaxDeliveriesAdvisory) -> None:
+        await fail_exhausted(self.pool, self.broker.connection.jetstream(), advisory)
+
+    async def restore(self, wiped: frozenset[str]) -> None:
+        """JetStream's store was wiped: the submissions in flight are published again (their events were lost)."""
+        if SUBMISSIONS.name in wiped:
+            await republish_in_flight(self.pool)
+
+
+def _as_seen(operation: Method) -> Method:
+    """`operation` with its submission views passed through `_shown` for the request's actor: the one place
+    every view a caller receives goes through, so no operation can forget it."""
+
+    async def answer(handlers: SubmissionHandlers, request: Any) -> Any:
+        reply = await operation(handlers, request)
+        if isinstance(reply, ops.SubmissionView):
+            return (await handlers.shown(request.actor, [reply]))[0]
+        if isinstance(reply, ops.SubmissionList):
+            return ops.SubmissionList(submissions=await handlers.shown(request.actor, reply.submissions))
+        return reply
+
+    return answer
+
+
+OPERATIONS: dict[Operation, Method] = {
+    ops.START_RESCORE: SubmissionHandlers.start_rescore,
+    ops.LIST_TASKS: SubmissionHandlers.list_tasks, ops.START_UPLOAD: SubmissionHandlers.start_upload,
+    ops.COMPLETE_UPLOAD: _as_seen(SubmissionHandlers.complete_upload),
+    ops.LIST_SUBMISSIONS: _as_seen(SubmissionHandlers.list_submissions),
+    ops.GET_SUBMISSION: _as_seen(SubmissionHandlers.get_submission), ops.GET_DETAILS: SubmissionHandlers.get_details,
+    ops.CANCEL: _as_seen(SubmissionHandlers.cancel),
+    ops.LIST_QUEUES: SubmissionHandlers.list_queues, ops.STATS: SubmissionHandlers.stats,
+    ops.GET_LOG: SubmissionHandlers.get_log, ops.GET_QUOTA: SubmissionHandlers.get_quota,
+    ops.ADMIN_LIST: _as_seen(SubmissionHandlers.list_all), ops.WITHDRAW: _as_seen(SubmissionHandlers.withdraw),
+    ops.PUBLIC_STATUS: SubmissionHandlers.get_public_status,
+}
+
+
+# How a subscriber takes the handlers object `wire` put in FastStream's context.
+FromContext = Annotated[SubmissionHandlers, Context("handlers")]
+
+
+def live_event(message: NatsMessage, kind: type[LiveEvent]) -> LiveEvent | None:
+    """The core-NATS event of `kind` a message carries; None for another kind, or (logged) a malformed one."""
+    try:
+        event = codec.decode(message.body)
+    except msgspec.DecodeError:
+        log.warning("ignored a malformed live message", extra={"subject": message.raw_message.subject})
+        return None
+    return event if isinstance(event, kind) else None
+
+
+def create_routers(queue: str) -> tuple[NatsRouter, NatsRouter]:
+    """The request/reply operations, and the reactions: score outcomes (a durable consumer), scorers' progress and
+    log lines (core NATS), JetStream's MaxDeliver advisories. The handlers arrive through FastStream's context
+    (`wire`)."""
+    events = NatsRouter()
+
+    @durable_subscriber(events, SUBMISSION_STATUS)
+    async def on_score(event: ScoreComputed | ScoreFailed | SubmissionCancelled, handlers: FromContext) -> None:
+        await handlers.on_score(event)
+
+    @events.subscriber("job.progress.>", title="submission_service progress")
+    async def on_progress(message: NatsMessage, handlers: FromContext) -> None:
+        if (event := live_event(message, ScoreProgress)) is not None:
+            await handlers.on_progress(event)
+
+    # One replica keeps each line (a queue group): the log is bounded, duplicates would crowd it.
+    @events.subscriber("job.log.>", queue=queue, title="submission_service job logs")
+    async def on_log(message: NatsMessage, handlers: FromContext) -> None:
+        """Keep a scorer's log line about a submission."""
+        if (event := live_event(message, JobLogged)) is not None:
+            await handlers.on_log(event)
+
+    @events.subscriber(MAX_DELIVERIES_ADVISORY, title="submission_service max deliveries")
+    async def on_max_deliveries(message: NatsMessage, handlers: FromContext) -> None:
+        await handlers.on_max_deliveries(msgspec.json.decode(message.body, type=MaxDeliveriesAdvisory))
+
+    return rpc_methods_router(queue, "handlers", OPERATIONS), events
 
 
 def read_details(s3: Minio, key: str) -> bytes:

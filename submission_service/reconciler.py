@@ -18,7 +18,7 @@ from proto import codec
 from proto.events import ScoreFailed, SubmissionReceived
 from proto.streams import SUBMISSIONS
 from submission_service import store
-from submission_service.handlers import BUCKET
+from submission_service.store import BUCKET
 
 log = logging.getLogger(__name__)
 # JetStream's advisory when a message hit MaxDeliver on a consumer of the SUBMISSIONS stream.
@@ -52,24 +52,8 @@ class Reconciler:
     async def pass_once(self) -> dict[str, int]:
         counts = {"expired": 0, "republished": 0, "failed": 0}
         async with self.pool.acquire() as conn, conn.transaction():
-            expired = await conn.fetch(
-                "SELECT id, team_id, task_id, quota_day FROM submissions.submissions "
-                "WHERE status = 'awaiting_upload' AND upload_expires_at < now() - $1::interval "
-                "FOR UPDATE SKIP LOCKED",
-                self.upload_grace,
-            )
-            for row in expired:
-                await conn.execute(
-                    "UPDATE submissions.submissions SET status = 'expired', updated_at = now(), "
-                    "reason = 'the upload was not completed before its URL expired' WHERE id = $1", row["id"])
-                await store.refund_quota(conn, row)
-            counts["expired"] = len(expired)
-            stuck = await conn.fetch(
-                "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') "
-                "AND updated_at < now() - $1::interval FOR UPDATE SKIP LOCKED",
-                self.stuck_after,
-            )
-            for row in stuck:
+            counts["expired"] = await store.expire_uploads(conn, self.upload_grace)
+            for row in await store.stuck(conn, self.stuck_after):
                 event = store.received_event(row)
                 if row["republished"] < self.max_republish:
                     await store.outbox.add(conn, event)
@@ -79,9 +63,7 @@ class Reconciler:
                               "platform's fault, your quota is refunded")
                     await store.outbox.add(conn, infrastructure_failure(event, reason))
                     counts["failed"] += 1
-                await conn.execute(
-                    "UPDATE submissions.submissions SET republished = republished + 1, updated_at = now() "
-                    "WHERE id = $1", row["id"])
+                await store.count_republish(conn, row["id"])
         counts["uploads_removed"] = await self.sweep_uploads()
         if any(counts.values()):
             log.info("reconciled submissions", extra=counts)
@@ -128,8 +110,7 @@ async def republish_in_flight(pool: asyncpg.Pool) -> int:
     """JetStream's store was wiped: every accepted submission without an outcome is published again now
     (not counted against `max_republish`: the loss was the bus's, not the submission's)."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') ORDER BY id")
+        rows = await store.in_flight(conn)
         for row in rows:
             await store.outbox.add(conn, store.received_event(row))
     log.warning("republished the submissions in flight after JetStream's store was wiped",

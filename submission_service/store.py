@@ -7,11 +7,13 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
+import msgspec
 
 from podium_runtime.outbox import Outbox
 from proto.competition import Task
 from proto.events import (
     JobLogged,
+    RescoreRequested,
     ScoreComputed,
     ScoreFailed,
     SubmissionCancelled,
@@ -22,6 +24,10 @@ from proto.submissions import SubmissionView
 
 SCHEMA = "submissions"
 outbox = Outbox(SCHEMA)
+# The uploads and the accepted submissions; where the scorers write each score's details (per-sample values,
+# confusion matrix, ROC points).
+BUCKET = "submissions"
+DETAILS_BUCKET = "score-details"
 # Which submissions count against the daily quota, in the words the page shows beside the upload.
 QUOTA_RULE = ("Only scored submissions count against the daily quota: one that fails or is refused, expires or "
               "is cancelled gives its slot back.")
@@ -46,6 +52,43 @@ async def unswept_uploads(conn: asyncpg.Connection, grace: timedelta, limit: int
 async def mark_swept(conn: asyncpg.Connection, submission_ids: list[int]) -> None:
     await conn.execute("UPDATE submissions.submissions SET upload_swept = true WHERE id = ANY($1::bigint[])",
                        submission_ids)
+
+
+async def expire_uploads(conn: asyncpg.Connection, grace: timedelta) -> int:
+    """Uploads not completed before their URL expired (plus `grace`) end `expired`, their quota given back;
+    returns how many. Rows another pass holds are skipped (the next pass takes them)."""
+    expired = await conn.fetch(
+        "SELECT id, team_id, task_id, quota_day FROM submissions.submissions "
+        "WHERE status = 'awaiting_upload' AND upload_expires_at < now() - $1::interval FOR UPDATE SKIP LOCKED",
+        grace,
+    )
+    for row in expired:
+        await conn.execute(
+            "UPDATE submissions.submissions SET status = 'expired', updated_at = now(), "
+            "reason = 'the upload was not completed before its URL expired' WHERE id = $1", row["id"])
+        await refund_quota(conn, row)
+    return len(expired)
+
+
+async def stuck(conn: asyncpg.Connection, stuck_after: timedelta) -> list[asyncpg.Record]:
+    """Accepted submissions without an outcome whose status has not moved for `stuck_after`, locked."""
+    return await conn.fetch(
+        "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') "
+        "AND updated_at < now() - $1::interval FOR UPDATE SKIP LOCKED",
+        stuck_after,
+    )
+
+
+async def count_republish(conn: asyncpg.Connection, submission_id: int) -> None:
+    await conn.execute(
+        "UPDATE submissions.submissions SET republished = republished + 1, updated_at = now() WHERE id = $1",
+        submission_id)
+
+
+async def in_flight(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every accepted submission without an outcome yet, oldest first."""
+    return await conn.fetch(
+        "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') ORDER BY id")
 
 
 def utc_day(moment: datetime) -> date:
@@ -133,6 +176,46 @@ async def list_all(conn: asyncpg.Connection, task_id: str, skip: int, limit: int
         "ORDER BY created_at DESC, id DESC OFFSET $2 LIMIT $3",
         task_id, skip, limit,
     )
+
+
+async def mark_scoring(conn: asyncpg.Connection, submission_id: int) -> asyncpg.Record | None:
+    """A scorer started on a queued submission (its first progress): None when it was not queued (any more)."""
+    return await conn.fetchrow(
+        "UPDATE submissions.submissions SET status = 'scoring', scoring_started_at = now(), updated_at = now() "
+        "WHERE id = $1 AND status = 'received' RETURNING id, team_id, status, kind",
+        submission_id,
+    )
+
+
+async def rescore_candidates(conn: asyncpg.Connection, task_id: str, submitted_after: datetime | None,
+                             submitted_before: datetime | None, submission_ids: list[int]) -> list[asyncpg.Record]:
+    """A task's submissions with an outcome (scored or failed) received in the range (and among the ids, if any)."""
+    return await conn.fetch(
+        """SELECT * FROM submissions.submissions WHERE task_id = $1 AND status IN ('scored', 'failed')
+           AND received_at IS NOT NULL
+           AND ($2::timestamptz IS NULL OR received_at >= $2) AND ($3::timestamptz IS NULL OR received_at < $3)
+           AND (cardinality($4::bigint[]) = 0 OR id = ANY($4::bigint[])) ORDER BY id""",
+        task_id, submitted_after, submitted_before, submission_ids,
+    )
+
+
+async def add_rescore(conn: asyncpg.Connection, requested: RescoreRequested, rows: list[asyncpg.Record]) -> bool:
+    """Record the rescore and publish it through the outbox with each of its submissions again under its scorer
+    version, in the caller's transaction; False (nothing written) when an earlier rescore used that version."""
+    try:
+        async with conn.transaction():  # a savepoint: the caller's transaction stays usable
+            await conn.execute(
+                "INSERT INTO submissions.rescores (id, task_id, scorer_version, requested_by, submission_ids) "
+                "VALUES ($1, $2, $3, $4, $5)",
+                requested.rescore_id, requested.task_id, requested.scorer_version, requested.requested_by,
+                [r["id"] for r in rows])
+    except asyncpg.UniqueViolationError:
+        return False
+    await outbox.add(conn, requested)
+    for row in rows:
+        await outbox.add(conn, msgspec.structs.replace(received_event(row), scorer_version=requested.scorer_version,
+                                                       rescore_id=requested.rescore_id))
+    return True
 
 
 def received_event(row: asyncpg.Record) -> SubmissionReceived:
