@@ -30,13 +30,13 @@ from typing import Any
 import jwt
 import msgspec
 from litestar import WebSocket, websocket
-from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client as NatsClient
 
 from gateway.identity import Identity
 from gateway.problems import JSON_ERRORS, Problem, json_problem
 from gateway.routes_leaderboard import task_id_of
+from gateway.state import GatewayState
 from gateway.tokens import InvalidToken
 from podium_runtime.metrics import WEBSOCKET_CLIENTS
 from proto import codec
@@ -350,7 +350,7 @@ async def keep_valid(socket: WebSocket, identity: Identity, token: str) -> None:
             return
 
 
-async def known_tasks(state: State, names: list[str]) -> tuple[list[str], str | None]:
+async def known_tasks(state: GatewayState, names: list[str]) -> tuple[list[str], str | None]:
     """The task ids among `names` (ids or aliases) and, when some are refused, why: only the competition's tasks
     can be followed, and no more than MAX_FOLLOWED, so a client cannot grow the hub's indexes at will."""
     if len(names) > MAX_FOLLOWED:
@@ -370,7 +370,7 @@ async def known_tasks(state: State, names: list[str]) -> tuple[list[str], str | 
 
 
 @websocket("/ws")
-async def live_socket(socket: WebSocket, state: State) -> None:
+async def live_socket(socket: WebSocket, state: GatewayState) -> None:
     """Send `{"follow": ["task"]}` to receive that task's board on every change; a team also receives its
     submissions' status and progress and its questions' answers. Authenticate with the subprotocols `podium` and
     `bearer.<token>`, or a bearer header; the socket closes (4401) when the token is revoked or expires."""
@@ -391,7 +391,7 @@ async def live_socket(socket: WebSocket, state: State) -> None:
 
 
 @websocket("/ws/boards")
-async def board_socket(socket: WebSocket, state: State) -> None:
+async def board_socket(socket: WebSocket, state: GatewayState) -> None:
     """Anyone, no token: send `{"follow": ["task"]}` to receive that task's board on every change — the public
     board, and the private one only once it is revealed (never with `?private=false`, e.g. for a projector). No
     team's messages travel here; a token offered is not read (this is every visitor's view)."""
@@ -404,7 +404,7 @@ async def board_socket(socket: WebSocket, state: State) -> None:
     await _serve(socket, state, LiveClient(None, private=private == "true"), None)
 
 
-async def _serve(socket: WebSocket, state: State, client: LiveClient, watchdog: Coroutine[Any, Any, None] | None
+async def _serve(socket: WebSocket, state: GatewayState, client: LiveClient, watchdog: Coroutine[Any, Any, None] | None
                  ) -> None:
     """Follow what the client asks for and send it its messages until it leaves (or `watchdog` closes it)."""
     hub: LiveHub = state.live

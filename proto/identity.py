@@ -7,11 +7,12 @@ Requests on behalf of a caller carry the verified `Principal`; the service re-ch
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
 from proto.events import TeamMember
-from proto.rpc import AUTH_PREFIX, Operation, Principal
+from proto.rpc import AUTH_PREFIX, Operation, Principal, Rep, Req
 
 # --- tokens ------------------------------------------------------------------------------------
 
@@ -252,7 +253,7 @@ class DeleteAnswer(msgspec.Struct, frozen=True, kw_only=True):
 # --- operations: subject, request type, reply type ------------------------------------------
 
 
-def _auth(name: str, request: type, reply: type) -> Operation:
+def _auth(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
     return Operation(AUTH_PREFIX, name, request, reply)
 
 
@@ -275,7 +276,7 @@ UPDATE_QUESTION = _auth("qa.update", UpdateQuestion, QuestionView)
 DELETE_QUESTION = _auth("qa.delete", DeleteQuestion, Deleted)
 DELETE_ANSWER = _auth("qa.answer_delete", DeleteAnswer, QuestionView)
 
-OPERATIONS: tuple[Operation, ...] = (
+OPERATIONS: tuple[Operation[Any, Any], ...] = (
     LOGIN, REFRESH, JWKS, RULES, ME, LIST_TEAMS, GET_TEAM, CREATE_TEAM, UPDATE_TEAM, DELETE_TEAM, IMPORT_TEAMS, STATS,
     LIST_QUESTIONS, GET_QUESTION, POST_QUESTION, UPDATE_QUESTION, DELETE_QUESTION, DELETE_ANSWER,
 )

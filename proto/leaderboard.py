@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from proto.rpc import Operation, Principal
+from proto.rpc import Operation, Principal, Rep, Req
 
 LEADERBOARD_PREFIX = "rpc.leaderboard"
 
@@ -111,7 +111,7 @@ class AuditList(msgspec.Struct, frozen=True, kw_only=True, tag="audit"):
     entries: list[AuditEntry]
 
 
-def _op(name: str, request: type, reply: type) -> Operation:
+def _op(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
     return Operation(LEADERBOARD_PREFIX, name, request, reply)
 
 

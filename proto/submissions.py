@@ -9,7 +9,7 @@ import msgspec
 
 from proto.competition import Phase
 from proto.events import Event
-from proto.rpc import Operation, Principal
+from proto.rpc import Operation, Principal, Rep, Req
 from proto.subjects import token
 
 SUBMISSIONS_PREFIX = "rpc.submissions"
@@ -236,7 +236,7 @@ class PublicStatus(msgspec.Struct, frozen=True, kw_only=True, tag="public_status
     latency_p50_ms: float | None = None
 
 
-def _op(name: str, request: type, reply: type) -> Operation:
+def _op(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
     return Operation(SUBMISSIONS_PREFIX, name, request, reply)
 
 
@@ -255,8 +255,10 @@ ADMIN_LIST = _op("admin_list", ListAllSubmissions, SubmissionList)
 WITHDRAW = _op("withdraw", GetSubmission, SubmissionView)
 PUBLIC_STATUS = _op("public_status", PublicStatusRequest, PublicStatus)
 
-OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL,
-              LIST_QUEUES, STATS, GET_LOG, ADMIN_LIST, WITHDRAW, PUBLIC_STATUS)
+OPERATIONS: tuple[Operation[Any, Any], ...] = (
+    LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL, LIST_QUEUES,
+    STATS, GET_LOG, ADMIN_LIST, WITHDRAW, PUBLIC_STATUS,
+)
 
 
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):
