@@ -13,15 +13,6 @@ from gateway.state import GatewayState
 from proto import identity as ops
 
 
-class LoginBody(msgspec.Struct, frozen=True):
-    name: str
-    password: str
-
-
-class RefreshBody(msgspec.Struct, frozen=True):
-    refresh_token: str
-
-
 class TokenResponse(msgspec.Struct, frozen=True):
     access_token: str
     token_type: str
@@ -48,14 +39,14 @@ class IdentityController(Controller):
 
     @post(["/api/v1/auth/login", *goat_paths("/auth/login")], status_code=200,
           summary="Log in with a team or admin name")
-    async def login(self, data: JSONBody[LoginBody], state: GatewayState) -> TokenResponse:
-        pair = await state.services.call(ops.LOGIN, ops.LoginRequest(name=data.name, password=data.password))
+    async def login(self, data: JSONBody[ops.LoginRequest], state: GatewayState) -> TokenResponse:
+        pair = await state.services.call(ops.LOGIN, data)
         return _tokens(state, pair)
 
     @post("/api/v1/auth/refresh", status_code=200, summary="Trade a refresh token for new tokens (single use)")
-    async def refresh(self, data: JSONBody[RefreshBody], state: GatewayState) -> TokenResponse:
+    async def refresh(self, data: JSONBody[ops.RefreshRequest], state: GatewayState) -> TokenResponse:
         try:
-            pair = await state.services.call(ops.REFRESH, ops.RefreshRequest(refresh_token=data.refresh_token))
+            pair = await state.services.call(ops.REFRESH, data)
         except Problem as refused:
             # A spent refresh token used again revokes its whole login: refuse the login's access tokens here at
             # once, ahead of the KV watch (the family id is for the gateway, not for the answer).

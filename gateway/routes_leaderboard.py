@@ -44,28 +44,6 @@ class BoardView(msgspec.Struct, frozen=True):
     private: list[ops.Entry] | None
 
 
-class StandingBody(msgspec.Struct, frozen=True):
-    hidden: bool = False
-    disqualified: bool = False
-    reason: str = ""
-
-
-class RevealBody(msgspec.Struct, frozen=True):
-    revealed: bool = True
-
-
-class FinalsBody(msgspec.Struct, frozen=True):
-    submission_ids: list[int]
-
-
-class RescoreBody(msgspec.Struct, frozen=True):
-    task_id: str
-    scorer_version: str = ""
-    submitted_after: datetime | None = None
-    submitted_before: datetime | None = None
-    submission_ids: list[int] = []
-
-
 async def task_id_of(state: GatewayState, name: str) -> str:
     """A task id from its id or MLS-GOAT alias (e.g. "task1"), from the task list (asked once)."""
     if state.boards.get(name) is not None:
@@ -143,10 +121,10 @@ class LeaderboardController(Controller):
 
     @put("/api/v1/tasks/{task:str}/finals", guards=[signed_in], summary="Choose the submissions that count "
          "for the private board (empty: the best public ones)")
-    async def finals(self, request: Request, state: GatewayState, task: FromPath[str], data: JSONBody[FinalsBody]
+    async def finals(self, request: Request, state: GatewayState, task: FromPath[str], data: JSONBody[ops.FinalsChoice]
                      ) -> ops.Accepted:
         return await state.services.call(ops.SELECT_FINALS, ops.SelectFinals(
-            actor=principal(request), task_id=await task_id_of(state, task), submission_ids=data.submission_ids))
+            actor=principal(request), task_id=await task_id_of(state, task), **msgspec.structs.asdict(data)))
 
 
 class BoardAdminController(Controller):
@@ -155,11 +133,10 @@ class BoardAdminController(Controller):
 
     @post("/api/v1/admin/teams/{team_id:int}/standing", status_code=200,
           summary="Hide a team from the public boards or disqualify it (or undo); audited")
-    async def standing(self, request: Request, state: GatewayState, team_id: FromPath[int], data: JSONBody[StandingBody]
-                       ) -> ops.Accepted:
+    async def standing(self, request: Request, state: GatewayState, team_id: FromPath[int],
+                       data: JSONBody[ops.StandingDecision]) -> ops.Accepted:
         return await state.services.call(ops.SET_STANDING, ops.SetStanding(
-            actor=principal(request), team_id=team_id, hidden=data.hidden, disqualified=data.disqualified,
-            reason=data.reason))
+            actor=principal(request), team_id=team_id, **msgspec.structs.asdict(data)))
 
     @get("/api/v1/admin/standings", summary="Every hidden or disqualified team, with the latest decision's reason, "
          "who took it and when (a team not listed stands on every board)")
@@ -169,10 +146,10 @@ class BoardAdminController(Controller):
 
     @post("/api/v1/admin/leaderboards/{task:str}/reveal", status_code=200,
           summary="Show the private board to everyone (or hide it again); audited")
-    async def reveal(self, request: Request, state: GatewayState, task: FromPath[str], data: JSONBody[RevealBody]
-                     ) -> ops.Accepted:
+    async def reveal(self, request: Request, state: GatewayState, task: FromPath[str],
+                     data: JSONBody[ops.RevealDecision]) -> ops.Accepted:
         return await state.services.call(ops.SET_REVEAL, ops.SetReveal(
-            actor=principal(request), task_id=await task_id_of(state, task), revealed=data.revealed))
+            actor=principal(request), task_id=await task_id_of(state, task), **msgspec.structs.asdict(data)))
 
     @get(["/api/v1/admin/audit", "/api/v1/admin/board-audit"],
          summary="The audit trail, newest first: who created, changed or deleted teams, hid or disqualified, "
@@ -188,12 +165,11 @@ class BoardAdminController(Controller):
     @post("/api/v1/admin/rescores", status_code=202,
           summary="Rescore a task (all, a time range or ids) under a new scorer version; the board switches when "
                   "every submission has its new outcome")
-    async def rescore(self, request: Request, state: GatewayState, data: JSONBody[RescoreBody]
+    async def rescore(self, request: Request, state: GatewayState, data: JSONBody[submission_ops.RescoreScope]
                       ) -> submission_ops.RescoreStarted:
+        scope = msgspec.structs.replace(data, task_id=await task_id_of(state, data.task_id))  # an alias: the task's id
         return await state.services.call(submission_ops.START_RESCORE, submission_ops.StartRescore(
-            actor=principal(request), task_id=await task_id_of(state, data.task_id),
-            scorer_version=data.scorer_version, submitted_after=data.submitted_after,
-            submitted_before=data.submitted_before, submission_ids=data.submission_ids))
+            actor=principal(request), **msgspec.structs.asdict(scope)))
 
     @get("/api/v1/admin/rescores/{rescore_id:str}", summary="A rescore's progress, and who moved when it completed")
     async def rescore_status(self, request: Request, state: GatewayState, rescore_id: FromPath[str]

@@ -13,20 +13,8 @@ from gateway.state import GatewayState
 from proto import identity as ops
 
 
-class NewQuestion(msgspec.Struct, frozen=True):
-    title: str
-    content: str
-
-
 class NewAnswer(msgspec.Struct, frozen=True):
     content: str
-
-
-class QuestionChanges(msgspec.Struct, frozen=True):
-    title: str | None = None
-    content: str | None = None
-    answer: str | None = None
-    hidden: bool | None = None
 
 
 class QAController(Controller):
@@ -43,17 +31,15 @@ class QAController(Controller):
         return reply.questions
 
     @post(["/api/v1/qa/questions", *goat_paths("/qa/questions")], status_code=200, summary="Ask a question")
-    async def ask(self, request: Request, state: GatewayState, data: JSONBody[NewQuestion]) -> ops.QuestionView:
-        return await state.services.call(
-            ops.POST_QUESTION, ops.PostQuestion(actor=principal(request), title=data.title, content=data.content)
-        )
+    async def ask(self, request: Request, state: GatewayState, data: JSONBody[ops.NewQuestion]) -> ops.QuestionView:
+        return await state.services.call(ops.POST_QUESTION, ops.PostQuestion(
+            actor=principal(request), **msgspec.structs.asdict(data)))
 
     @post("/api/v1/qa/announcements", status_code=200, guards=[admin_only], summary="Announce to every team")
-    async def announce(self, request: Request, state: GatewayState, data: JSONBody[NewQuestion]) -> ops.QuestionView:
-        return await state.services.call(
-            ops.POST_QUESTION,
-            ops.PostQuestion(actor=principal(request), title=data.title, content=data.content, announcement=True),
-        )
+    async def announce(self, request: Request, state: GatewayState, data: JSONBody[ops.NewQuestion]
+                       ) -> ops.QuestionView:
+        return await state.services.call(ops.POST_QUESTION, ops.PostQuestion(
+            actor=principal(request), announcement=True, **msgspec.structs.asdict(data)))
 
     @get(["/api/v1/qa/questions/{question_id:int}", *goat_paths("/qa/questions/{question_id:int}")],
          summary="One question")
@@ -65,13 +51,10 @@ class QAController(Controller):
     @put(["/api/v1/qa/questions/{question_id:int}", *goat_paths("/qa/questions/{question_id:int}")],
          summary="Answer, edit or hide (admins); edit one's own unanswered question (teams)")
     async def update_question(self, request: Request, state: GatewayState, question_id: FromPath[int],
-                              data: JSONBody[QuestionChanges]
+                              data: JSONBody[ops.QuestionChanges]
                               ) -> ops.QuestionView:
-        return await state.services.call(
-            ops.UPDATE_QUESTION,
-            ops.UpdateQuestion(actor=principal(request), question_id=question_id, title=data.title,
-                               content=data.content, answer=data.answer, hidden=data.hidden),
-        )
+        return await state.services.call(ops.UPDATE_QUESTION, ops.UpdateQuestion(
+            actor=principal(request), question_id=question_id, **msgspec.structs.asdict(data)))
 
     @post(["/api/v1/qa/questions/{question_id:int}/answers", *goat_paths("/qa/questions/{question_id:int}/answers")],
           status_code=200, guards=[admin_only], summary="Answer a question (admins; a new answer replaces the old)")

@@ -37,18 +37,6 @@ MAX_WAIT_S = 600.0  # MLS-GOAT's client waits up to ten minutes for its score
 UPLOAD_TASK = "podium_upload_task"
 
 
-class StartBody(msgspec.Struct, frozen=True):
-    task_id: str
-    filename: str
-    size_bytes: int
-    sha256: str = ""
-    content_type: str = ""
-
-
-class CompleteBody(msgspec.Struct, frozen=True):
-    sha256: str = ""
-
-
 class FileUpload(msgspec.Struct):
     file: UploadFile
 
@@ -235,21 +223,16 @@ class SubmissionController(Controller):
 
     @post("/api/v1/submissions", guards=[signed_in], status_code=200,
           summary="Start a presigned upload: returns the submission id and a short-lived PUT URL")
-    async def start(self, request: Request, state: GatewayState, data: JSONBody[StartBody]) -> ops.UploadTicket:
-        return await state.services.call(
-            ops.START_UPLOAD,
-            ops.StartUpload(actor=principal(request), task_id=data.task_id, filename=data.filename,
-                            size_bytes=data.size_bytes, sha256=data.sha256, content_type=data.content_type),
-        )
+    async def start(self, request: Request, state: GatewayState, data: JSONBody[ops.NewUpload]) -> ops.UploadTicket:
+        return await state.services.call(ops.START_UPLOAD, ops.StartUpload(
+            actor=principal(request), **msgspec.structs.asdict(data)))
 
     @post("/api/v1/submissions/{submission_id:int}/complete", guards=[signed_in], status_code=200,
           summary="Finish a presigned upload: size and sha256 are checked, then the submission is scored")
     async def complete(self, request: Request, state: GatewayState, submission_id: FromPath[int],
-                       data: JSONBody[CompleteBody]) -> ops.SubmissionView:
-        return await state.services.call(
-            ops.COMPLETE_UPLOAD,
-            ops.CompleteUpload(actor=principal(request), submission_id=submission_id, sha256=data.sha256),
-        )
+                       data: JSONBody[ops.UploadCompletion]) -> ops.SubmissionView:
+        return await state.services.call(ops.COMPLETE_UPLOAD, ops.CompleteUpload(
+            actor=principal(request), submission_id=submission_id, **msgspec.structs.asdict(data)))
 
     @post("/api/v1/tasks/{task_id:str}/submissions", guards=[signed_in], status_code=200,
           request_max_body_size=MAX_DIRECT_UPLOAD_BYTES, before_request=limit_upload_body,

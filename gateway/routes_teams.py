@@ -18,25 +18,9 @@ from gateway.problems import JSON_ERRORS, Problem, json_problem
 from gateway.state import GatewayState
 from proto import identity as ops
 from proto import submissions as submission_ops
-from proto.events import TeamMember
 
 # Hashing a password per row takes tens of milliseconds: a large import needs more than the usual timeout.
 IMPORT_TIMEOUT_S = 120.0
-
-
-class NewTeam(msgspec.Struct, frozen=True):
-    name: str
-    password: str
-    members: list[TeamMember] = []
-    max_size: int | None = None
-
-
-class TeamChanges(msgspec.Struct, frozen=True):
-    name: str | None = None
-    password: str | None = None
-    members: list[TeamMember] | None = None
-    max_size: int | None = None
-    disabled: bool | None = None
 
 
 class AdminStats(ops.IdentityStats, frozen=True, kw_only=True, tag=False):
@@ -51,12 +35,9 @@ class CsvUpload(msgspec.Struct):
     file: UploadFile
 
 
-async def _create(request: Request, state: GatewayState, data: JSONBody[NewTeam]) -> ops.TeamView:
-    return await state.services.call(
-        ops.CREATE_TEAM,
-        ops.CreateTeam(actor=principal(request), name=data.name, password=data.password, members=data.members,
-                       max_size=data.max_size),
-    )
+async def _create(request: Request, state: GatewayState, data: ops.NewTeam) -> ops.TeamView:
+    return await state.services.call(ops.CREATE_TEAM,
+                                     ops.CreateTeam(actor=principal(request), **msgspec.structs.asdict(data)))
 
 
 async def _import(request: Request, state: GatewayState, csv: bytes) -> ops.ImportReport:
@@ -81,7 +62,7 @@ class TeamController(Controller):
 
     @post(["/api/v1/teams", *goat_paths("/teams/")], guards=[admin_only], status_code=200,
           summary="Create a team (admin)")
-    async def create_team(self, request: Request, state: GatewayState, data: JSONBody[NewTeam]) -> ops.TeamView:
+    async def create_team(self, request: Request, state: GatewayState, data: JSONBody[ops.NewTeam]) -> ops.TeamView:
         return await _create(request, state, data)
 
     @get(["/api/v1/teams/{team_id:int}", *goat_paths("/teams/{team_id:int}")], guards=[signed_in], summary="One team")
@@ -91,13 +72,10 @@ class TeamController(Controller):
     @put(["/api/v1/teams/{team_id:int}", *goat_paths("/teams/{team_id:int}")], guards=[signed_in],
          summary="Change a team's name, password or members (size limit and disabling: admins)")
     async def update_team(
-        self, request: Request, state: GatewayState, team_id: FromPath[int], data: JSONBody[TeamChanges]
+        self, request: Request, state: GatewayState, team_id: FromPath[int], data: JSONBody[ops.TeamChanges]
     ) -> ops.TeamView:
-        team = await state.services.call(
-            ops.UPDATE_TEAM,
-            ops.UpdateTeam(actor=principal(request), team_id=team_id, name=data.name, password=data.password,
-                           members=data.members, max_size=data.max_size, disabled=data.disabled),
-        )
+        team = await state.services.call(ops.UPDATE_TEAM, ops.UpdateTeam(
+            actor=principal(request), team_id=team_id, **msgspec.structs.asdict(data)))
         if data.password is not None or data.disabled:
             state.identity.note_version(str(team_id), None)  # this gateway refuses the old tokens at once
         return team
@@ -124,7 +102,7 @@ class AdminTeamController(Controller):
         if content_type.startswith("application/json"):
             body = await request.body()
             try:
-                data = msgspec.json.decode(body, type=NewTeam)
+                data = msgspec.json.decode(body, type=ops.NewTeam)
             except JSON_ERRORS as exc:
                 status, reason = json_problem(body, exc)
                 raise Problem(status, f"invalid team: {reason}") from None
