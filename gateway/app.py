@@ -28,7 +28,7 @@ from gateway.boards import Boards
 from gateway.health import HealthController
 from gateway.identity import Identity, TokenMiddleware
 from gateway.kv_store import NatsKVStore
-from gateway.live import LiveHub, board_socket, live_socket
+from gateway.live import LiveHub, board_socket, live_messages_schema, live_socket
 from gateway.metrics_access import LOOPBACK, metrics_controller, parse_networks
 from gateway.problems import EXCEPTION_HANDLERS, GatewayRequest, problem_details_plugin
 from gateway.routes_identity import IdentityController
@@ -166,7 +166,7 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
         route_handlers=[
             HealthController, IdentityController, TeamController, AdminTeamController, QAController,
             SubmissionController, AdminSubmissionController, LeaderboardController, BoardAdminController,
-            MlsGoatController, live_socket, board_socket,
+            MlsGoatController, live_socket, board_socket, live_messages_schema,
             metrics_controller(parse_networks(settings.metrics_allow)),
             web_page, docs_asset,
         ],

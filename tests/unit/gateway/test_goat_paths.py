@@ -8,8 +8,8 @@ import pytest
 from gateway.app import GatewaySettings, create_app
 from gateway.goat_paths import API_V1, GOAT_PREFIX, goat_paths
 
-# Root paths that are not MLS-GOAT's API: probes, metrics, the web page, the socket, the docs, the JWKS.
-NOT_GOAT = {"/", "/health", "/readiness", "/liveness", "/metrics", "/ws"}
+# Root paths that are not MLS-GOAT's API: probes, metrics, the web page, the sockets, the docs, the JWKS.
+NOT_GOAT = {"/", "/health", "/readiness", "/liveness", "/metrics", "/ws", "/ws/boards"}
 NOT_GOAT_PREFIXES = ("/app/", "/docs", "/.well-known/")
 
 
