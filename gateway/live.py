@@ -23,7 +23,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,8 @@ import msgspec
 from litestar import WebSocket, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from gateway.identity import Identity
 from gateway.problems import JSON_ERRORS, Problem, json_problem
@@ -215,7 +217,7 @@ class LiveHub:
         self._push_due: set[str] = set()  # tasks whose next push is scheduled
         self._by_team: dict[str, set[LiveClient]] = {}
         self._by_task: dict[str, set[LiveClient]] = {}
-        self._subscriptions: list[Any] = []
+        self._subscriptions: list[Subscription] = []
 
     def add(self, client: LiveClient) -> None:
         self.clients.add(client)
@@ -271,29 +273,29 @@ class LiveHub:
             client.board_changed(task_id)
 
     async def start(self, nc: NatsClient) -> None:
-        async def on_status(message: Any) -> None:
+        async def on_status(message: Msg) -> None:
             event = _status.decode(message.data)
             self._for_team(str(event.team_id), SubmissionMessage(submission_id=event.submission_id,
                                                                  status=event.status))
 
-        async def on_progress(message: Any) -> None:
+        async def on_progress(message: Msg) -> None:
             event = codec.decode(message.data)
             if isinstance(event, ScoreProgress):
                 self._for_team(event.team_id, ProgressMessage(submission_id=int(event.submission_id),
                                                               done=event.done, total=event.total))
 
-        async def on_log(message: Any) -> None:
+        async def on_log(message: Msg) -> None:
             event = codec.decode(message.data)
             if isinstance(event, JobLogged):
                 self._for_team(event.team_id, LogMessage(submission_id=int(event.submission_id), level=event.level,
                                                          line=event.line, at=event.occurred_at))
 
-        async def on_queue(message: Any) -> None:
+        async def on_queue(message: Msg) -> None:
             event = _queue.decode(message.data)
             self._for_team(str(event.team_id), QueueMessage(
                 submission_id=event.submission_id, queue_position=event.queue_position, eta_s=event.eta_s))
 
-        async def on_question(message: Any) -> None:
+        async def on_question(message: Msg) -> None:
             event = codec.decode(message.data)
             if not isinstance(event, QuestionChanged):
                 return
@@ -322,8 +324,10 @@ def _discard(index: dict[str, set[LiveClient]], key: str, client: LiveClient) ->
             del index[key]
 
 
-def _guarded(handler):  # noqa: ANN001, ANN202 — a malformed message must not end the subscription
-    async def guarded(message: Any) -> None:
+def _guarded(handler: Callable[[Msg], Awaitable[None]]) -> Callable[[Msg], Awaitable[None]]:
+    """A malformed message must not end the subscription."""
+
+    async def guarded(message: Msg) -> None:
         try:
             await handler(message)
         except msgspec.DecodeError as exc:
@@ -400,13 +404,13 @@ async def live_socket(socket: WebSocket, state: GatewayState) -> None:
     if "token" in socket.query_params:
         await socket.close(code=4401, reason="send the token as the subprotocol 'bearer.<token>', never in the URL")
         return
+    if not token:
+        await socket.close(code=4401, reason="a valid token is required (subprotocol 'bearer.<token>')")
+        return
     try:
-        principal = await state.identity.verify(token) if token else None
+        principal = await state.identity.verify(token)
     except InvalidToken as exc:
         await socket.close(code=4401, reason=str(exc)[:120])
-        return
-    if principal is None:
-        await socket.close(code=4401, reason="a valid token is required (subprotocol 'bearer.<token>')")
         return
     await _serve(socket, state, LiveClient(principal), keep_valid(socket, state.identity, token))
 

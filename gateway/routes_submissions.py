@@ -18,6 +18,7 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import Body, FromPath, FromQuery, JSONBody
+from nats.aio.msg import Msg
 
 from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
@@ -139,7 +140,7 @@ async def direct_upload(request: Request, state: GatewayState, task_id: str, upl
         raise
     changed: asyncio.Queue[bytes] = asyncio.Queue()
 
-    async def on_change(message: Any) -> None:
+    async def on_change(message: Msg) -> None:
         changed.put_nowait(message.data)
 
     # Subscribed before completing, so no status change can slip between the two.
@@ -183,7 +184,11 @@ def goat_batch_size(text: str) -> int | None:
                            f"{text.strip()[:40]!r}") from None
 
 
-def goat_outcome(submission: ops.SubmissionView) -> Response[ops.SubmissionView]:
+# What MLS-GOAT's upload answers: the submission, or (a model queued) where to poll its status.
+GoatAnswer = Response[ops.SubmissionView | GoatQueued]
+
+
+def goat_outcome(submission: ops.SubmissionView) -> GoatAnswer:
     """MLS-GOAT's contract for a waited-for upload: 200 with the score, a 4xx with the reason when it has none."""
     if submission.status == "scored":
         return Response(submission, status_code=200)
@@ -253,7 +258,7 @@ class SubmissionController(Controller):
                   "with the submission, whatever its state")
     async def goat_upload(self, request: Request, state: GatewayState, task_id: FromPath[str],
                           data: Annotated[GoatUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
-                          wait: FromQuery[float | None] = None) -> Response[ops.SubmissionView | GoatQueued]:
+                          wait: FromQuery[float | None] = None) -> GoatAnswer:
         if wait is not None and math.isnan(wait):  # a NaN deadline would stall every timer of the event loop
             raise Problem(400, f"wait must be a number of seconds (0 to {MAX_WAIT_S:.0f}), not NaN")
         actor = await goat_uploader(request, state, data.team_token)
@@ -264,7 +269,7 @@ class SubmissionController(Controller):
             request, state, task_id, data.file, 0 if queue_model else MAX_WAIT_S if wait is None else wait,
             actor=actor, batch_size=batch_size)
         if wait is not None:
-            return Response(submission, status_code=200)
+            return GoatAnswer(submission, status_code=200)
         if not queue_model:
             return goat_outcome(submission)
         if submission.status in ops.TERMINAL and submission.status != "scored":

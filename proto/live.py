@@ -29,7 +29,7 @@ class _Live(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     pass
 
 
-class BoardMessage(_Live, tag="board"):
+class BoardMessage(_Live, frozen=True, tag="board"):
     """A task's whole board; `private` is null for a viewer who may not see the private board (now)."""
 
     task_id: str
@@ -40,7 +40,7 @@ class BoardMessage(_Live, tag="board"):
     private: list[Entry] | None
 
 
-class BoardDeltaMessage(_Live, omit_defaults=True, tag="board_delta"):
+class BoardDeltaMessage(_Live, frozen=True, omit_defaults=True, tag="board_delta"):
     """What changed from `base_revision` (the revision the client has) to `revision`: lines new or changed beyond
     their place, lines that only moved, teams that left. The `private_*` fields are there only for a viewer of the
     private board (absent, not empty, for everyone else)."""
@@ -57,20 +57,20 @@ class BoardDeltaMessage(_Live, omit_defaults=True, tag="board_delta"):
     private_removed: list[str] | None = None
 
 
-class SubmissionMessage(_Live, tag="submission"):
+class SubmissionMessage(_Live, frozen=True, tag="submission"):
     """One of the team's submissions changed status (read the submission for its score or reason)."""
 
     submission_id: int
     status: str
 
 
-class ProgressMessage(_Live, tag="progress"):
+class ProgressMessage(_Live, frozen=True, tag="progress"):
     submission_id: int
     done: int
     total: int
 
 
-class QueueMessage(_Live, tag="queue"):
+class QueueMessage(_Live, frozen=True, tag="queue"):
     """A queued submission's place in its scorer pool's queue (1 = next) and the expected seconds until its score."""
 
     submission_id: int
@@ -78,7 +78,7 @@ class QueueMessage(_Live, tag="queue"):
     eta_s: float | None
 
 
-class LogMessage(_Live, tag="log"):
+class LogMessage(_Live, frozen=True, tag="log"):
     """A line the scorer wrote about one of the team's submissions."""
 
     submission_id: int
@@ -87,7 +87,7 @@ class LogMessage(_Live, tag="log"):
     at: datetime
 
 
-class QuestionMessage(_Live, tag="question"):
+class QuestionMessage(_Live, frozen=True, tag="question"):
     """A question the viewer may see changed (posted, announced, answered, edited, hidden, shown, unanswered,
     deleted): read it for what it now says."""
 
@@ -95,7 +95,7 @@ class QuestionMessage(_Live, tag="question"):
     change: str
 
 
-class ErrorMessage(_Live, tag="error"):
+class ErrorMessage(_Live, frozen=True, tag="error"):
     """A follow request refused, in words a person can act on."""
 
     detail: str

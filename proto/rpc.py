@@ -36,7 +36,7 @@ class ServiceError(msgspec.Struct, frozen=True, kw_only=True, tag="error"):
 
     status: int
     detail: str
-    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    extra: dict[str, Any] = {}
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):

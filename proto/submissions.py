@@ -263,10 +263,8 @@ ADMIN_LIST = _op("admin_list", ListAllSubmissions, SubmissionList)
 WITHDRAW = _op("withdraw", GetSubmission, SubmissionView)
 PUBLIC_STATUS = _op("public_status", PublicStatusRequest, PublicStatus)
 
-OPERATIONS: tuple[Operation[Any, Any], ...] = (
-    LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL, LIST_QUEUES,
-    STATS, GET_LOG, ADMIN_LIST, WITHDRAW, PUBLIC_STATUS,
-)
+OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL,
+              LIST_QUEUES, STATS, GET_LOG, ADMIN_LIST, WITHDRAW, PUBLIC_STATUS)
 
 
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):

@@ -130,7 +130,7 @@ async def test_an_anonymous_client_gets_boards_and_no_team_or_question_message()
     hub.add(anonymous)
     hub.follow(anonymous, ["t"])
     hub.on_board("t", 1, growing(1), None)
-    hub._for_team("1", b"for-a")
+    hub._for_team("1", SubmissionMessage(submission_id=1, status="scored"))
     assert [json.loads(m)["type"] for m in await anonymous.next_messages(hub.feed)] == ["board"]
     assert anonymous.queue.empty() and not hub._by_team
     hub.remove(anonymous)
