@@ -153,13 +153,13 @@ def _changes(old: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[Move
 def delta_message(task_id: str, revision: int, previous: Board, board: Board, with_private: bool,
                   base_revision: int | None = None) -> bytes:
     changed, moved, removed = _changes(previous.public, board.public)
-    message = BoardDeltaMessage(task_id=task_id, revision=revision, base_revision=base_revision,
-                                private_revealed=board.private_revealed, changed=changed, moved=moved, removed=removed)
-    if with_private:
-        private_changed, private_moved, private_removed = _changes(previous.private, board.private)
-        message = msgspec.structs.replace(message, private_changed=private_changed, private_moved=private_moved,
-                                          private_removed=private_removed)
-    return _encoder.encode(message)
+    # None: left out of the message (a viewer of the public board only never sees these fields).
+    private_changed, private_moved, private_removed = (_changes(previous.private, board.private) if with_private
+                                                       else (None, None, None))
+    return _encoder.encode(BoardDeltaMessage(
+        task_id=task_id, revision=revision, base_revision=base_revision, private_revealed=board.private_revealed,
+        changed=changed, moved=moved, removed=removed, private_changed=private_changed, private_moved=private_moved,
+        private_removed=private_removed))
 
 
 class BoardFeed:
