@@ -1,35 +1,35 @@
-"""Composition root of the gateway: settings → NATS connection → identity → routes, middleware, lifespan.
-Every request is traced (OpenTelemetry, context passed on to the services over NATS) and counted at
-`/metrics` under the names the LUNA seed used (`http_requests_total`, `http_request_duration_seconds`)."""
+"""Composition root of the gateway: settings → Deps (`gateway.bootstrap`: the bus, its KV buckets, an HTTP client) →
+the gateway's parts (the service client, identity, boards, the live hub) → routes, middleware and lifespan. Every
+request is traced (OpenTelemetry, context passed on to the services over NATS) and counted at `/metrics` under the
+names the LUNA seed used (`http_requests_total`, `http_request_duration_seconds`)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-import httpx
-from faststream.nats import NatsBroker
-from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig
-from litestar.stores.registry import StoreRegistry
+from litestar.types import ControllerRouterHandler, Middleware
+from nats.aio.client import Client as NatsClient
 from opentelemetry.trace import Span
-from pydantic import AliasChoices, Field, field_validator
 
 from gateway.api_docs import docs_asset, swagger_page
 from gateway.boards import Boards
+from gateway.bootstrap import NAME, Deps, GatewaySettings, bootstrap, create_bus
 from gateway.health import HealthController
 from gateway.identity import Identity, TokenMiddleware
 from gateway.kv_store import NatsKVStore
-from gateway.live import LiveHub, board_socket, live_socket
-from gateway.metrics_access import LOOPBACK, metrics_controller, parse_networks
+from gateway.live import LiveHub, board_socket, live_messages_schema, live_socket
+from gateway.metrics_access import metrics_controller, parse_networks
 from gateway.problems import EXCEPTION_HANDLERS, GatewayRequest, problem_details_plugin
 from gateway.routes_identity import IdentityController
 from gateway.routes_leaderboard import BoardAdminController, LeaderboardController
@@ -42,45 +42,23 @@ from gateway.tokens import TokenVerifier
 from gateway.web import web_page
 from podium_runtime import nats_access
 from podium_runtime.bus import BusKeeper
-from podium_runtime.connections import ensure_kv_buckets, ensure_streams
-from podium_runtime.kv_watch import Reconnects, follow
+from podium_runtime.kv_watch import follow
 from podium_runtime.logging import redact_queries
-from podium_runtime.settings import ServiceSettings
-from proto.streams import GATEWAY_SETTINGS, LEADERBOARDS, RATE_LIMITS, REVOKED_TOKEN_FAMILIES, TOKEN_VERSIONS
+from podium_runtime.service import Bus
+from proto.streams import LEADERBOARDS, REVOKED_TOKEN_FAMILIES, TOKEN_VERSIONS
+
+__all__ = ["Gateway", "GatewaySettings", "assemble", "create_app"]
 
 # The back-end services whose health the gateway reports at /api/v1/health.
 BACKEND_SERVICES = ("auth_service", "submission_service", "cpu_scorer", "gpu_scorer", "leaderboard_service")
 HEALTH_PATHS = ["/health", "/readiness", "/liveness"]
 # Probes and scrapes are neither rate limited, nor counted, nor traced.
 UNMETERED_PATHS = [*HEALTH_PATHS, "/metrics"]
+# The rate limiter's store: the `rate_limits` bucket, shared by every replica (registered once the bus is there).
+RATE_LIMIT_STORE = "rate_limit"
 
 
-class GatewaySettings(ServiceSettings):
-    service_name: str = "gateway"
-    http_port: int = Field(default=8000, validation_alias=AliasChoices("PODIUM_GATEWAY_HTTP_PORT"))
-    cors_allow_origins: list[str] = []
-    # Requests per minute per team (or per IP address when anonymous), shared by every gateway replica.
-    rate_limit_per_minute: int = Field(default=600, ge=1)
-    jwt_issuer: str = "podium"
-    jwt_audience: str = "podium-api"
-    # How long the gateway waits for a service's answer over NATS before answering 503.
-    service_timeout_s: float = 5.0
-    max_request_body_bytes: int = 16 * 1024 * 1024
-    # Who may read /metrics (comma-separated addresses or networks), checked against the connection's peer (the
-    # forwarded client behind a PODIUM_TRUSTED_PROXIES proxy); others get 404. Default: this machine only.
-    metrics_allow: str = LOOPBACK
-    # Where participants reach this gateway (e.g. https://podium.example.org), for the URLs it hands out (MLS-GOAT's
-    # `GET /gpu-server-ip`); empty: the URL of each request.
-    public_url: str = ""
-
-    @field_validator("metrics_allow")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        parse_networks(value)
-        return value
-
-
-def rate_limit_identity(request: Request) -> str:
+def rate_limit_identity(request: Request[Any, Any, Any]) -> str:
     user = request.scope.get("user")
     if user is not None:
         return f"account:{user.account_id}"
@@ -91,7 +69,7 @@ def rate_limit_identity(request: Request) -> str:
 def redact_span_url(span: Span, scope: dict[str, Any]) -> None:
     """A request's span keeps its URL without the query string, which may carry a credential."""
     if span.is_recording() and scope.get("query_string"):
-        url = span.attributes.get("http.url") if hasattr(span, "attributes") else None
+        url = getattr(span, "attributes", {}).get("http.url")  # the SDK's spans have attributes; the API's do not
         if isinstance(url, str):
             span.set_attribute("http.url", redact_queries(url))
         span.set_attribute("url.query", "[redacted]")
@@ -102,78 +80,117 @@ def cors_config(settings: GatewaySettings) -> CORSConfig | None:
     return CORSConfig(allow_origins=origins, allow_credentials="*" not in origins) if origins else None
 
 
-def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> Litestar:
-    reconnects = Reconnects()
-    broker = broker or NatsBroker(
-        settings.nats_servers, connect_timeout=5, max_reconnect_attempts=-1, serializer=None,
-        middlewares=(NatsTelemetryMiddleware(),), reconnected_cb=reconnects.callback,
-        **settings.nats_broker_options(),
-    )
-    services = ServiceClient(broker, settings.service_timeout_s)
+@dataclass(frozen=True)
+class Gateway:
+    """The gateway's own parts, built with the app from its bus (connected or not yet): what the routes, the
+    middleware and the lifespan's tasks use."""
+
+    settings: GatewaySettings
+    bus: Bus
+    services: ServiceClient
+    identity: Identity
+    boards: Boards
+    live: LiveHub
+
+
+def assemble(settings: GatewaySettings, bus: Bus) -> Gateway:
+    services = ServiceClient(bus.broker, settings.service_timeout_s)
     identity = Identity(TokenVerifier(settings.jwt_issuer, settings.jwt_audience, keys={}, versions={}), services)
-    rate_store = NatsKVStore(kv=None)
-    boards = Boards()
-    live = LiveHub()
-    boards.listeners.append(live.on_board)
+    boards, live = Boards(), LiveHub()
+    boards.listeners.append(live.on_board)  # every board change reaches the sockets
+    return Gateway(settings, bus, services, identity, boards, live)
+
+
+def background_work(gateway: Gateway) -> list[Coroutine[Any, Any, None]]:
+    """What runs while the gateway is up: the KV followers (token versions, revoked logins, boards), the JWKS fetch,
+    and the keeper that declares the streams and buckets again after a NATS restart that wiped its store."""
+    bus, identity = gateway.bus, gateway.identity
+
+    def connection() -> NatsClient:
+        return bus.broker.connection
+
+    return [
+        follow(connection, TOKEN_VERSIONS.name, identity.apply_version, bus.reconnects),
+        follow(connection, REVOKED_TOKEN_FAMILIES.name, identity.apply_revoked_family, bus.reconnects),
+        identity.keep_jwks(),
+        follow(connection, LEADERBOARDS.name, gateway.boards.apply, bus.reconnects),
+        BusKeeper(bus.jetstream, replicas=gateway.settings.stream_replicas, buckets=nats_access.buckets(NAME),
+                  updates=nats_access.streams_owned(NAME)).run(bus.reconnects),
+    ]
+
+
+def wire(app: Litestar, deps: Deps) -> None:
+    """Hand the Deps to what uses them: the rate limiter's store, and the routes' state."""
+    app.stores.register(RATE_LIMIT_STORE, NatsKVStore(deps.rate_limits), allow_override=True)
+    app.state.http = deps.http
+    app.state.gateway_settings = deps.gateway_settings
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def lifespan(gateway: Gateway, deps: Deps | None) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    """Open the Deps (unless given: whoever opened them closes them), start the live hub and the background work;
+    stop them in the reverse order."""
 
     @asynccontextmanager
-    async def platform_connections(app: Litestar) -> AsyncIterator[None]:
-        await broker.start()
-        js = broker.connection.jetstream()
-        await ensure_streams(js, settings.stream_replicas, nats_access.streams_owned("gateway"))
-        await ensure_kv_buckets(js, settings.stream_replicas, nats_access.buckets("gateway"))
-        rate_store.kv = await js.key_value(RATE_LIMITS.name)
-        app.state.gateway_settings = await js.key_value(GATEWAY_SETTINGS.name)
-        # Direct uploads are streamed to object storage through presigned URLs.
-        app.state.http = httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0))
-        await live.start(broker.connection)
-        tasks = [
-            asyncio.create_task(follow(lambda: broker.connection, TOKEN_VERSIONS.name, identity.apply_version,
-                                       reconnects)),
-            asyncio.create_task(follow(lambda: broker.connection, REVOKED_TOKEN_FAMILIES.name,
-                                       identity.apply_revoked_family, reconnects)),
-            asyncio.create_task(identity.keep_jwks()),
-            asyncio.create_task(follow(lambda: broker.connection, LEADERBOARDS.name, boards.apply, reconnects)),
-            # After a NATS restart, the streams and buckets are there again even if its store was wiped.
-            asyncio.create_task(BusKeeper(lambda: broker.connection.jetstream(), replicas=settings.stream_replicas,
-                                          buckets=nats_access.buckets("gateway"),
-                                          updates=nats_access.streams_owned("gateway")).run(reconnects)),
-        ]
-        try:
+    async def running(app: Litestar) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as opened:
+            if deps is None:
+                wire(app, await opened.enter_async_context(bootstrap(gateway.settings, gateway.bus)))
+            await gateway.live.start(gateway.bus.broker.connection)
+            opened.push_async_callback(gateway.live.stop)
+            tasks = [asyncio.create_task(work) for work in background_work(gateway)]
+            opened.push_async_callback(_cancel, tasks)
             yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await live.stop()
-            await app.state.http.aclose()
-            await broker.stop()
 
+    return running
+
+
+def route_handlers(settings: GatewaySettings) -> list[ControllerRouterHandler]:
+    return [
+        HealthController, IdentityController, TeamController, AdminTeamController, QAController,
+        SubmissionController, AdminSubmissionController, LeaderboardController, BoardAdminController,
+        MlsGoatController, live_socket, board_socket, live_messages_schema,
+        metrics_controller(parse_networks(settings.metrics_allow)),
+        web_page, docs_asset,
+    ]
+
+
+def middleware(settings: GatewaySettings, identity: Identity) -> list[Middleware]:
+    """Outermost first: count the request, read its token, then hold its caller to the rate limit."""
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
         identifier_for_request=rate_limit_identity,
         exclude=UNMETERED_PATHS,
-        store="rate_limit",
+        store=RATE_LIMIT_STORE,
     )
     # group_path: one series per route template, not per submission id.
     prometheus = PrometheusConfig(app_name="gateway", prefix="http", group_path=True, exclude=UNMETERED_PATHS)
+    return [prometheus.middleware, TokenMiddleware(identity), rate_limit.middleware]
+
+
+def telemetry() -> OpenTelemetryPlugin:
     # One span per request (not one more per ASGI message); the plugin wraps the app outermost.
-    telemetry = OpenTelemetryConfig(exclude=UNMETERED_PATHS, exclude_spans=["receive", "send"],
-                                    server_request_hook_handler=redact_span_url)
+    return OpenTelemetryPlugin(OpenTelemetryConfig(exclude=UNMETERED_PATHS, exclude_spans=["receive", "send"],
+                                                   server_request_hook_handler=redact_span_url))
+
+
+def create_app(settings: GatewaySettings, deps: Deps | None = None) -> Litestar:
+    """The gateway's app; building it connects to nothing. Without `deps` its lifespan opens them
+    (`gateway.bootstrap`) and closes them at shutdown; with `deps` (a test's, opened with `bootstrap`) they are used
+    as they are."""
+    gateway = assemble(settings, deps.bus if deps is not None else create_bus(settings))
     app = Litestar(
-        route_handlers=[
-            HealthController, IdentityController, TeamController, AdminTeamController, QAController,
-            SubmissionController, AdminSubmissionController, LeaderboardController, BoardAdminController,
-            MlsGoatController, live_socket, board_socket,
-            metrics_controller(parse_networks(settings.metrics_allow)),
-            web_page, docs_asset,
-        ],
-        lifespan=[platform_connections],
-        middleware=[prometheus.middleware, TokenMiddleware(identity), rate_limit.middleware],
-        stores=StoreRegistry({"rate_limit": rate_store}),
-        plugins=[problem_details_plugin(), OpenTelemetryPlugin(telemetry)],
+        route_handlers=route_handlers(settings),
+        lifespan=[lifespan(gateway, deps)],
+        middleware=middleware(settings, gateway.identity),
+        plugins=[problem_details_plugin(), telemetry()],
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=cors_config(settings),
         request_max_body_size=settings.max_request_body_bytes,
@@ -182,11 +199,13 @@ def create_app(settings: GatewaySettings, broker: NatsBroker | None = None) -> L
             title="Podium API", version="1", path="/docs", render_plugins=[swagger_page()]
         ),
     )
-    app.state.broker = broker
     app.state.settings = settings
-    app.state.services = services
-    app.state.identity = identity
-    app.state.boards = boards
-    app.state.live = live
+    app.state.broker = gateway.bus.broker
+    app.state.services = gateway.services
+    app.state.identity = gateway.identity
+    app.state.boards = gateway.boards
+    app.state.live = gateway.live
     app.state.backend_services = BACKEND_SERVICES
+    if deps is not None:
+        wire(app, deps)
     return app

@@ -37,8 +37,12 @@ class Boards:
         if entry.operation in ("DEL", "PURGE") or not entry.value:
             self.boards.pop(entry.key, None)
             return
+        revision = entry.revision
+        if revision is None:  # nats-py types it optional; a watched entry always has its stream sequence
+            log.warning("ignored a board without a revision", extra={"task_id": entry.key})
+            return
         previous = self.boards.get(entry.key)
-        if previous is not None and previous[0] == entry.revision:
+        if previous is not None and previous[0] == revision:
             return  # a watch started again after a reconnection delivers what we have: nothing to push
         # A lower revision than ours: the bucket was created again (JetStream's store wiped), a new history.
         try:
@@ -46,6 +50,6 @@ class Boards:
         except msgspec.DecodeError as exc:
             log.warning("ignored an unreadable board", extra={"task_id": entry.key, "error": str(exc)})
             return
-        self.boards[entry.key] = (entry.revision, board)
+        self.boards[entry.key] = (revision, board)
         for listener in self.listeners:
-            listener(entry.key, entry.revision, board, previous[1] if previous else None)
+            listener(entry.key, revision, board, previous[1] if previous else None)

@@ -8,9 +8,9 @@ import asyncio
 import msgspec
 from faststream.nats import NatsBroker
 from litestar import Controller, Response, get
-from litestar.datastructures import State
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from gateway.state import GatewayState
 from proto.subjects import health as health_subject
 
 
@@ -41,7 +41,7 @@ class HealthController(Controller):
         return {"service": "gateway", "status": "alive"}
 
     @get(["/health", "/readiness"], summary="Gateway readiness (NATS reachable, token verification loaded)")
-    async def readiness(self, state: State) -> Response[ServiceHealth]:
+    async def readiness(self, state: GatewayState) -> Response[ServiceHealth]:
         nats_ok = await state.broker.ping(timeout=2.0)
         checks = {
             "nats": "ok" if nats_ok else "unreachable",
@@ -54,7 +54,7 @@ class HealthController(Controller):
         return Response(health, status_code=HTTP_200_OK if ready else HTTP_503_SERVICE_UNAVAILABLE)
 
     @get("/api/v1/health", summary="Every service's readiness, asked over NATS")
-    async def platform(self, state: State) -> Response[PlatformHealth]:
+    async def platform(self, state: GatewayState) -> Response[PlatformHealth]:
         services = await asyncio.gather(
             *(_ask(state.broker, name, state.settings.service_timeout_s) for name in state.backend_services)
         )

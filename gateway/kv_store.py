@@ -54,16 +54,9 @@ def _seconds(expires_in: int | timedelta | None) -> float | None:
 
 
 class NatsKVStore(Store):
-    def __init__(self, kv: KeyValue | None, namespace: str = "litestar") -> None:
+    def __init__(self, kv: KeyValue, namespace: str = "litestar") -> None:
         self.namespace = namespace
-        # Set by the gateway's lifespan once NATS is connected (the app, and so the store, exists before).
-        self.kv = kv
-
-    @property
-    def _kv(self) -> KeyValue:
-        if self.kv is None:
-            raise RuntimeError("the NATS KV store is used before the gateway connected to NATS")
-        return self.kv
+        self._kv = kv
 
     def _prefix(self) -> str:
         return _token(self.namespace or "-")

@@ -23,25 +23,41 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 import msgspec
-from litestar import WebSocket, websocket
-from litestar.datastructures import State
+from litestar import WebSocket, get, websocket
 from litestar.exceptions import WebSocketDisconnect
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from gateway.identity import Identity
 from gateway.problems import JSON_ERRORS, Problem, json_problem
 from gateway.routes_leaderboard import task_id_of
+from gateway.state import GatewayState
 from gateway.tokens import InvalidToken
 from podium_runtime.metrics import WEBSOCKET_CLIENTS
 from proto import codec
 from proto.events import JobLogged, QuestionChanged, ScoreProgress
 from proto.leaderboard import Board, Entry
+from proto.live import (
+    BoardDeltaMessage,
+    BoardMessage,
+    ErrorMessage,
+    Follow,
+    LiveMessage,
+    LogMessage,
+    Moved,
+    ProgressMessage,
+    QuestionMessage,
+    QueueMessage,
+    SubmissionMessage,
+    live_schema,
+)
 from proto.rpc import Principal
 from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
 
@@ -50,11 +66,6 @@ QUEUE_LIMIT = 256
 _encoder = msgspec.json.Encoder()
 _status = msgspec.json.Decoder(SubmissionStatusChanged)
 _queue = msgspec.json.Decoder(QueuePositionChanged)
-
-
-class Follow(msgspec.Struct, frozen=True):
-    follow: list[str] = []
-    unfollow: list[str] = []
 
 
 # Tasks one socket may follow per message: a competition has a handful; the frame itself is capped by the server
@@ -78,6 +89,9 @@ class LiveClient:
     due: set[str] = field(default_factory=set)  # followed boards with a revision not yet sent
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     dropped: int = 0
+
+    def send(self, message: LiveMessage) -> None:
+        self.push(_encoder.encode(message))
 
     def push(self, payload: bytes) -> None:
         if self.queue.full():
@@ -113,16 +127,17 @@ def sees_private(board: Board, viewer: Principal | None, private: bool = True) -
 
 
 def board_message(task_id: str, revision: int, board: Board, with_private: bool) -> bytes:
-    return _encoder.encode({"type": "board", "task_id": task_id, "revision": revision, "sort": board.sort,
-                            "private_revealed": board.private_revealed, "public": board.public,
-                            "private": board.private if with_private else None})
+    return _encoder.encode(BoardMessage(
+        task_id=task_id, revision=revision, sort=board.sort, private_revealed=board.private_revealed,
+        public=board.public, private=board.private if with_private else None))
 
 
-def _changes(old: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[tuple[str, int, int | None]], list[str]]:
+def _changes(old: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[Moved], list[str]]:
     """(entries new or changed beyond their place, [team, rank, rank_change] of those that only moved, teams that
     left): one better score shifts every team below it, and those lines travel as three values, not whole."""
     before = {e.team_id: e for e in old}
-    changed, moved = [], []
+    changed: list[Entry] = []
+    moved: list[Moved] = []
     for entry in new:
         was = before.get(entry.team_id)
         if was == entry:
@@ -138,13 +153,13 @@ def _changes(old: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[tupl
 def delta_message(task_id: str, revision: int, previous: Board, board: Board, with_private: bool,
                   base_revision: int | None = None) -> bytes:
     changed, moved, removed = _changes(previous.public, board.public)
-    message: dict[str, Any] = {"type": "board_delta", "task_id": task_id, "revision": revision,
-                               "base_revision": base_revision, "private_revealed": board.private_revealed,
-                               "changed": changed, "moved": moved, "removed": removed}
-    if with_private:
-        (message["private_changed"], message["private_moved"],
-         message["private_removed"]) = _changes(previous.private, board.private)
-    return _encoder.encode(message)
+    # None: left out of the message (a viewer of the public board only never sees these fields).
+    private_changed, private_moved, private_removed = (_changes(previous.private, board.private) if with_private
+                                                       else (None, None, None))
+    return _encoder.encode(BoardDeltaMessage(
+        task_id=task_id, revision=revision, base_revision=base_revision, private_revealed=board.private_revealed,
+        changed=changed, moved=moved, removed=removed, private_changed=private_changed, private_moved=private_moved,
+        private_removed=private_removed))
 
 
 class BoardFeed:
@@ -202,7 +217,7 @@ class LiveHub:
         self._push_due: set[str] = set()  # tasks whose next push is scheduled
         self._by_team: dict[str, set[LiveClient]] = {}
         self._by_task: dict[str, set[LiveClient]] = {}
-        self._subscriptions: list[Any] = []
+        self._subscriptions: list[Subscription] = []
 
     def add(self, client: LiveClient) -> None:
         self.clients.add(client)
@@ -230,7 +245,8 @@ class LiveHub:
             client.sent.pop(task_id, None)
             client.due.discard(task_id)
 
-    def _for_team(self, team_id: str, payload: bytes) -> None:
+    def _for_team(self, team_id: str, message: LiveMessage) -> None:
+        payload = _encoder.encode(message)
         for client in self._by_team.get(team_id, ()):
             client.push(payload)
 
@@ -257,36 +273,33 @@ class LiveHub:
             client.board_changed(task_id)
 
     async def start(self, nc: NatsClient) -> None:
-        async def on_status(message: Any) -> None:
+        async def on_status(message: Msg) -> None:
             event = _status.decode(message.data)
-            self._for_team(str(event.team_id), _encoder.encode(
-                {"type": "submission", "submission_id": event.submission_id, "status": event.status}))
+            self._for_team(str(event.team_id), SubmissionMessage(submission_id=event.submission_id,
+                                                                 status=event.status))
 
-        async def on_progress(message: Any) -> None:
+        async def on_progress(message: Msg) -> None:
             event = codec.decode(message.data)
             if isinstance(event, ScoreProgress):
-                self._for_team(event.team_id, _encoder.encode(
-                    {"type": "progress", "submission_id": int(event.submission_id), "done": event.done,
-                     "total": event.total}))
+                self._for_team(event.team_id, ProgressMessage(submission_id=int(event.submission_id),
+                                                              done=event.done, total=event.total))
 
-        async def on_log(message: Any) -> None:
+        async def on_log(message: Msg) -> None:
             event = codec.decode(message.data)
             if isinstance(event, JobLogged):
-                self._for_team(event.team_id, _encoder.encode(
-                    {"type": "log", "submission_id": int(event.submission_id), "level": event.level,
-                     "line": event.line, "at": event.occurred_at}))
+                self._for_team(event.team_id, LogMessage(submission_id=int(event.submission_id), level=event.level,
+                                                         line=event.line, at=event.occurred_at))
 
-        async def on_queue(message: Any) -> None:
+        async def on_queue(message: Msg) -> None:
             event = _queue.decode(message.data)
-            self._for_team(str(event.team_id), _encoder.encode(
-                {"type": "queue", "submission_id": event.submission_id, "queue_position": event.queue_position,
-                 "eta_s": event.eta_s}))
+            self._for_team(str(event.team_id), QueueMessage(
+                submission_id=event.submission_id, queue_position=event.queue_position, eta_s=event.eta_s))
 
-        async def on_question(message: Any) -> None:
+        async def on_question(message: Msg) -> None:
             event = codec.decode(message.data)
             if not isinstance(event, QuestionChanged):
                 return
-            payload = _encoder.encode({"type": "question", "question_id": event.question_id, "change": event.change})
+            payload = _encoder.encode(QuestionMessage(question_id=event.question_id, change=event.change))
             for client in self.clients:
                 viewer = client.principal
                 if viewer is not None and (event.visible_to_all or viewer.is_admin
@@ -311,8 +324,10 @@ def _discard(index: dict[str, set[LiveClient]], key: str, client: LiveClient) ->
             del index[key]
 
 
-def _guarded(handler):  # noqa: ANN001, ANN202 — a malformed message must not end the subscription
-    async def guarded(message: Any) -> None:
+def _guarded(handler: Callable[[Msg], Awaitable[None]]) -> Callable[[Msg], Awaitable[None]]:
+    """A malformed message must not end the subscription."""
+
+    async def guarded(message: Msg) -> None:
         try:
             await handler(message)
         except msgspec.DecodeError as exc:
@@ -350,7 +365,7 @@ async def keep_valid(socket: WebSocket, identity: Identity, token: str) -> None:
             return
 
 
-async def known_tasks(state: State, names: list[str]) -> tuple[list[str], str | None]:
+async def known_tasks(state: GatewayState, names: list[str]) -> tuple[list[str], str | None]:
     """The task ids among `names` (ids or aliases) and, when some are refused, why: only the competition's tasks
     can be followed, and no more than MAX_FOLLOWED, so a client cannot grow the hub's indexes at will."""
     if len(names) > MAX_FOLLOWED:
@@ -369,8 +384,18 @@ async def known_tasks(state: State, names: list[str]) -> tuple[list[str], str | 
     return known, None
 
 
+# What the sockets send, as JSON Schema: built once, the same for everyone (it describes messages, holds none).
+LIVE_SCHEMA = live_schema()
+
+
+@get("/api/v1/live/schema.json", tags=["live"], sync_to_thread=False,
+     summary="The JSON Schema of every message /ws and /ws/boards send: a union tagged by its `type` field")
+def live_messages_schema() -> dict[str, object]:
+    return LIVE_SCHEMA
+
+
 @websocket("/ws")
-async def live_socket(socket: WebSocket, state: State) -> None:
+async def live_socket(socket: WebSocket, state: GatewayState) -> None:
     """Send `{"follow": ["task"]}` to receive that task's board on every change; a team also receives its
     submissions' status and progress and its questions' answers. Authenticate with the subprotocols `podium` and
     `bearer.<token>`, or a bearer header; the socket closes (4401) when the token is revoked or expires."""
@@ -379,19 +404,19 @@ async def live_socket(socket: WebSocket, state: State) -> None:
     if "token" in socket.query_params:
         await socket.close(code=4401, reason="send the token as the subprotocol 'bearer.<token>', never in the URL")
         return
+    if not token:
+        await socket.close(code=4401, reason="a valid token is required (subprotocol 'bearer.<token>')")
+        return
     try:
-        principal = await state.identity.verify(token) if token else None
+        principal = await state.identity.verify(token)
     except InvalidToken as exc:
         await socket.close(code=4401, reason=str(exc)[:120])
-        return
-    if principal is None:
-        await socket.close(code=4401, reason="a valid token is required (subprotocol 'bearer.<token>')")
         return
     await _serve(socket, state, LiveClient(principal), keep_valid(socket, state.identity, token))
 
 
 @websocket("/ws/boards")
-async def board_socket(socket: WebSocket, state: State) -> None:
+async def board_socket(socket: WebSocket, state: GatewayState) -> None:
     """Anyone, no token: send `{"follow": ["task"]}` to receive that task's board on every change — the public
     board, and the private one only once it is revealed (never with `?private=false`, e.g. for a projector). No
     team's messages travel here; a token offered is not read (this is every visitor's view)."""
@@ -404,7 +429,7 @@ async def board_socket(socket: WebSocket, state: State) -> None:
     await _serve(socket, state, LiveClient(None, private=private == "true"), None)
 
 
-async def _serve(socket: WebSocket, state: State, client: LiveClient, watchdog: Coroutine[Any, Any, None] | None
+async def _serve(socket: WebSocket, state: GatewayState, client: LiveClient, watchdog: Coroutine[Any, Any, None] | None
                  ) -> None:
     """Follow what the client asks for and send it its messages until it leaves (or `watchdog` closes it)."""
     hub: LiveHub = state.live
@@ -420,11 +445,11 @@ async def _serve(socket: WebSocket, state: State, client: LiveClient, watchdog: 
                 request = msgspec.json.decode(text, type=Follow)
             except JSON_ERRORS as exc:
                 reason = json_problem(text, exc)[1]
-                client.push(_encoder.encode({"type": "error", "detail": f"send {{\"follow\": [task ids]}}: {reason}"}))
+                client.send(ErrorMessage(detail=f"send {{\"follow\": [task ids]}}: {reason}"))
                 continue
             known, refusal = await known_tasks(state, request.follow)
             if refusal:
-                client.push(_encoder.encode({"type": "error", "detail": refusal}))
+                client.send(ErrorMessage(detail=refusal))
             hub.follow(client, known)
             hub.unfollow(client, request.unfollow[:MAX_FOLLOWED])
     except WebSocketDisconnect:

@@ -78,8 +78,10 @@ def json_problem(body: bytes | str, exc: BaseException) -> tuple[int, str]:
     """Why `body` could not be decoded (`exc`, one of JSON_ERRORS): the status and the reason for the client."""
     try:
         body.decode() if isinstance(body, bytes) else body.encode()
-    except UnicodeError as bad:
-        return 400, f"{NOT_UTF8} (byte {bad.start})" if isinstance(body, bytes) else NOT_UTF8
+    except UnicodeDecodeError as bad:  # bytes that are not UTF-8
+        return 400, f"{NOT_UTF8} (byte {bad.start})"
+    except UnicodeEncodeError:  # text with a lone surrogate
+        return 400, NOT_UTF8
     if isinstance(exc, RecursionError):
         return 400, TOO_DEEP
     if isinstance(exc, msgspec.ValidationError):

@@ -8,13 +8,13 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, Response, get, post, put
-from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from gateway.csv_export import to_csv
 from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import Problem
+from gateway.state import GatewayState
 from proto import leaderboard as ops
 from proto import submissions as submission_ops
 from proto.rpc import Principal
@@ -44,29 +44,7 @@ class BoardView(msgspec.Struct, frozen=True):
     private: list[ops.Entry] | None
 
 
-class StandingBody(msgspec.Struct, frozen=True):
-    hidden: bool = False
-    disqualified: bool = False
-    reason: str = ""
-
-
-class RevealBody(msgspec.Struct, frozen=True):
-    revealed: bool = True
-
-
-class FinalsBody(msgspec.Struct, frozen=True):
-    submission_ids: list[int]
-
-
-class RescoreBody(msgspec.Struct, frozen=True):
-    task_id: str
-    scorer_version: str = ""
-    submitted_after: datetime | None = None
-    submitted_before: datetime | None = None
-    submission_ids: list[int] = []
-
-
-async def task_id_of(state: State, name: str) -> str:
+async def task_id_of(state: GatewayState, name: str) -> str:
     """A task id from its id or MLS-GOAT alias (e.g. "task1"), from the task list (asked once)."""
     if state.boards.get(name) is not None:
         return name  # a task id with a board: no need to ask anyone
@@ -82,7 +60,7 @@ def _viewer(request: Request) -> Principal | None:
     return request.scope.get("user")
 
 
-async def current(state: State, name: str) -> tuple[int, ops.Board]:
+async def current(state: GatewayState, name: str) -> tuple[int, ops.Board]:
     found = state.boards.get(await task_id_of(state, name))
     if found is None:
         raise Problem(503, "the board is not loaded yet; try again in a moment", headers={"Retry-After": "1"})
@@ -98,7 +76,7 @@ class LeaderboardController(Controller):
     tags = ["leaderboard"]
 
     @get(goat_paths("/leaderboard/{task:str}"), summary="MLS-GOAT's board: ranked teams; ?team_name= highlights one")
-    async def goat_board(self, request: Request, state: State, task: FromPath[str],
+    async def goat_board(self, request: Request, state: GatewayState, task: FromPath[str],
                          team_name: FromQuery[str] = "") -> list[GoatEntry]:
         _, board = await current(state, task)
         private = {e.team_id: e.score for e in board.private} if _private_visible(request, board) else {}
@@ -112,7 +90,7 @@ class LeaderboardController(Controller):
 
     @get("/api/v1/leaderboards/{task:str}",
          summary="A task's board; the private board for admins or once revealed; ?at= for a past moment")
-    async def board(self, request: Request, state: State, task: FromPath[str],
+    async def board(self, request: Request, state: GatewayState, task: FromPath[str],
                     at: FromQuery[datetime | None] = None) -> BoardView:
         if at is not None:
             snapshot = await state.services.call(
@@ -125,7 +103,7 @@ class LeaderboardController(Controller):
                          board.private if _private_visible(request, board) else None)
 
     @get("/api/v1/leaderboards/{task:str}/export.csv", summary="The board as CSV (private columns for admins)")
-    async def export(self, request: Request, state: State, task: FromPath[str]) -> Response[str]:
+    async def export(self, request: Request, state: GatewayState, task: FromPath[str]) -> Response[str]:
         _, board = await current(state, task)
         private = {e.team_id: e for e in board.private} if _private_visible(request, board) else None
         header = ["rank", "team_id", "team_name", "score", "submission_id", "submitted_at", "submissions"]
@@ -143,10 +121,10 @@ class LeaderboardController(Controller):
 
     @put("/api/v1/tasks/{task:str}/finals", guards=[signed_in], summary="Choose the submissions that count "
          "for the private board (empty: the best public ones)")
-    async def finals(self, request: Request, state: State, task: FromPath[str], data: JSONBody[FinalsBody]
+    async def finals(self, request: Request, state: GatewayState, task: FromPath[str], data: JSONBody[ops.FinalsChoice]
                      ) -> ops.Accepted:
         return await state.services.call(ops.SELECT_FINALS, ops.SelectFinals(
-            actor=principal(request), task_id=await task_id_of(state, task), submission_ids=data.submission_ids))
+            actor=principal(request), task_id=await task_id_of(state, task), **msgspec.structs.asdict(data)))
 
 
 class BoardAdminController(Controller):
@@ -155,29 +133,28 @@ class BoardAdminController(Controller):
 
     @post("/api/v1/admin/teams/{team_id:int}/standing", status_code=200,
           summary="Hide a team from the public boards or disqualify it (or undo); audited")
-    async def standing(self, request: Request, state: State, team_id: FromPath[int], data: JSONBody[StandingBody]
-                       ) -> ops.Accepted:
+    async def standing(self, request: Request, state: GatewayState, team_id: FromPath[int],
+                       data: JSONBody[ops.StandingDecision]) -> ops.Accepted:
         return await state.services.call(ops.SET_STANDING, ops.SetStanding(
-            actor=principal(request), team_id=team_id, hidden=data.hidden, disqualified=data.disqualified,
-            reason=data.reason))
+            actor=principal(request), team_id=team_id, **msgspec.structs.asdict(data)))
 
     @get("/api/v1/admin/standings", summary="Every hidden or disqualified team, with the latest decision's reason, "
          "who took it and when (a team not listed stands on every board)")
-    async def standings(self, request: Request, state: State) -> list[ops.TeamStanding]:
+    async def standings(self, request: Request, state: GatewayState) -> list[ops.TeamStanding]:
         reply = await state.services.call(ops.LIST_STANDINGS, ops.ListStandings(actor=principal(request)))
         return reply.teams
 
     @post("/api/v1/admin/leaderboards/{task:str}/reveal", status_code=200,
           summary="Show the private board to everyone (or hide it again); audited")
-    async def reveal(self, request: Request, state: State, task: FromPath[str], data: JSONBody[RevealBody]
-                     ) -> ops.Accepted:
+    async def reveal(self, request: Request, state: GatewayState, task: FromPath[str],
+                     data: JSONBody[ops.RevealDecision]) -> ops.Accepted:
         return await state.services.call(ops.SET_REVEAL, ops.SetReveal(
-            actor=principal(request), task_id=await task_id_of(state, task), revealed=data.revealed))
+            actor=principal(request), task_id=await task_id_of(state, task), **msgspec.structs.asdict(data)))
 
     @get(["/api/v1/admin/audit", "/api/v1/admin/board-audit"],
          summary="The audit trail, newest first: who created, changed or deleted teams, hid or disqualified, "
                  "revealed, rescored, cancelled or moderated Q&A, and when (read-only)")
-    async def audit(self, request: Request, state: State, action: FromQuery[str] = "", by: FromQuery[str] = "",
+    async def audit(self, request: Request, state: GatewayState, action: FromQuery[str] = "", by: FromQuery[str] = "",
                     target: FromQuery[str] = "", since: FromQuery[datetime | None] = None,
                     until: FromQuery[datetime | None] = None,
                     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200) -> list[ops.AuditEntry]:
@@ -188,14 +165,14 @@ class BoardAdminController(Controller):
     @post("/api/v1/admin/rescores", status_code=202,
           summary="Rescore a task (all, a time range or ids) under a new scorer version; the board switches when "
                   "every submission has its new outcome")
-    async def rescore(self, request: Request, state: State, data: JSONBody[RescoreBody]
+    async def rescore(self, request: Request, state: GatewayState, data: JSONBody[submission_ops.RescoreScope]
                       ) -> submission_ops.RescoreStarted:
+        scope = msgspec.structs.replace(data, task_id=await task_id_of(state, data.task_id))  # an alias: the task's id
         return await state.services.call(submission_ops.START_RESCORE, submission_ops.StartRescore(
-            actor=principal(request), task_id=await task_id_of(state, data.task_id),
-            scorer_version=data.scorer_version, submitted_after=data.submitted_after,
-            submitted_before=data.submitted_before, submission_ids=data.submission_ids))
+            actor=principal(request), **msgspec.structs.asdict(scope)))
 
     @get("/api/v1/admin/rescores/{rescore_id:str}", summary="A rescore's progress, and who moved when it completed")
-    async def rescore_status(self, request: Request, state: State, rescore_id: FromPath[str]) -> ops.RescoreReport:
+    async def rescore_status(self, request: Request, state: GatewayState, rescore_id: FromPath[str]
+                             ) -> ops.RescoreReport:
         return await state.services.call(ops.RESCORE_STATUS, ops.RescoreStatus(
             actor=principal(request), rescore_id=rescore_id))

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.datastructures import State
 from litestar.params import FromQuery
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
@@ -18,6 +17,7 @@ from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal
 from gateway.kv_store import bus_available
 from gateway.problems import JSON_ERRORS, Problem, json_problem
+from gateway.state import GatewayState
 from proto import leaderboard as board_ops
 from proto import submissions as submission_ops
 
@@ -63,16 +63,16 @@ def checked_url(text: str) -> str:
     return url.rstrip("/")
 
 
-def _kv(state: State) -> KeyValue:
+def _kv(state: GatewayState) -> KeyValue:
     return state.gateway_settings
 
 
-def default_gpu_server(request: Request, state: State) -> str:
+def default_gpu_server(request: Request, state: GatewayState) -> str:
     """This gateway: it serves MLS-GOAT's model routes itself. PODIUM_PUBLIC_URL when set, else the request's URL."""
     return (state.settings.public_url or str(request.base_url)).rstrip("/")
 
 
-async def _settings(state: State) -> LeaderboardSettings:
+async def _settings(state: GatewayState) -> LeaderboardSettings:
     tasks = (await state.services.call(submission_ops.LIST_TASKS, submission_ops.ListTasks())).tasks
     revealed = {}
     for task in tasks:
@@ -86,7 +86,7 @@ class MlsGoatController(Controller):
 
     @get(goat_paths("/gpu-server-ip"), summary="Where MLS-GOAT's submit.py sends models (this gateway unless an "
                                                "admin set another URL)")
-    async def gpu_server(self, request: Request, state: State) -> GpuServer:
+    async def gpu_server(self, request: Request, state: GatewayState) -> GpuServer:
         try:
             with bus_available():
                 entry = await _kv(state).get(GPU_SERVER_KEY)
@@ -97,7 +97,7 @@ class MlsGoatController(Controller):
 
     @post(goat_paths("/gpu-server-ip"), guards=[admin_only], status_code=200,
           summary="Set the URL MLS-GOAT's clients send models to: JSON {\"gpu_server_ip\": URL} (or ?ip=URL)")
-    async def set_gpu_server(self, request: Request, state: State, ip: FromQuery[str] = "") -> GpuServer:
+    async def set_gpu_server(self, request: Request, state: GatewayState, ip: FromQuery[str] = "") -> GpuServer:
         body = await request.body()
         text = ip
         if body.strip():
@@ -113,7 +113,7 @@ class MlsGoatController(Controller):
 
     @delete(goat_paths("/gpu-server-ip"), guards=[admin_only], status_code=200,
             summary="Forget the set URL: models go to this gateway again")
-    async def reset_gpu_server(self, request: Request, state: State) -> GpuServer:
+    async def reset_gpu_server(self, request: Request, state: GatewayState) -> GpuServer:
         with bus_available():
             await _kv(state).delete(GPU_SERVER_KEY)
         url = default_gpu_server(request, state)
@@ -121,16 +121,16 @@ class MlsGoatController(Controller):
 
     @get(goat_paths("/leaderboard/settings"), summary="MLS-GOAT's leaderboard settings: whether the private scores "
                                                       "are shown (revealed), for every task and each")
-    async def leaderboard_settings(self, state: State) -> LeaderboardSettings:
+    async def leaderboard_settings(self, state: GatewayState) -> LeaderboardSettings:
         return await _settings(state)
 
     @get(goat_paths("/admin/settings/leaderboard"), guards=[admin_only], summary="The same, for the admin page")
-    async def admin_leaderboard_settings(self, state: State) -> LeaderboardSettings:
+    async def admin_leaderboard_settings(self, state: GatewayState) -> LeaderboardSettings:
         return await _settings(state)
 
     @post(goat_paths("/admin/settings/leaderboard"), guards=[admin_only], status_code=200,
           summary="?show_private=true reveals every task's private board to everyone; false hides them (audited)")
-    async def set_leaderboard_settings(self, request: Request, state: State, show_private: FromQuery[bool]
+    async def set_leaderboard_settings(self, request: Request, state: GatewayState, show_private: FromQuery[bool]
                                        ) -> LeaderboardSettings:
         tasks = (await state.services.call(submission_ops.LIST_TASKS, submission_ops.ListTasks())).tasks
         actor = principal(request)

@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
+from gateway.state import GatewayState
 from proto import identity as ops
-
-
-class NewQuestion(msgspec.Struct, frozen=True):
-    title: str
-    content: str
 
 
 class NewAnswer(msgspec.Struct, frozen=True):
     content: str
-
-
-class QuestionChanges(msgspec.Struct, frozen=True):
-    title: str | None = None
-    content: str | None = None
-    answer: str | None = None
-    hidden: bool | None = None
 
 
 class QAController(Controller):
@@ -35,47 +23,42 @@ class QAController(Controller):
 
     @get(["/api/v1/qa/questions", *goat_paths("/qa/questions")],
          summary="Questions visible to the caller, newest first")
-    async def list_questions(self, request: Request, state: State, skip: FromQuery[int] = 0, limit: FromQuery[int] = 50
-                             ) -> list[ops.QuestionView]:
+    async def list_questions(self, request: Request, state: GatewayState, skip: FromQuery[int] = 0,
+                             limit: FromQuery[int] = 50) -> list[ops.QuestionView]:
         reply = await state.services.call(
             ops.LIST_QUESTIONS, ops.ListQuestions(actor=principal(request), skip=skip, limit=limit)
         )
         return reply.questions
 
     @post(["/api/v1/qa/questions", *goat_paths("/qa/questions")], status_code=200, summary="Ask a question")
-    async def ask(self, request: Request, state: State, data: JSONBody[NewQuestion]) -> ops.QuestionView:
-        return await state.services.call(
-            ops.POST_QUESTION, ops.PostQuestion(actor=principal(request), title=data.title, content=data.content)
-        )
+    async def ask(self, request: Request, state: GatewayState, data: JSONBody[ops.NewQuestion]) -> ops.QuestionView:
+        return await state.services.call(ops.POST_QUESTION, ops.PostQuestion(
+            actor=principal(request), **msgspec.structs.asdict(data)))
 
     @post("/api/v1/qa/announcements", status_code=200, guards=[admin_only], summary="Announce to every team")
-    async def announce(self, request: Request, state: State, data: JSONBody[NewQuestion]) -> ops.QuestionView:
-        return await state.services.call(
-            ops.POST_QUESTION,
-            ops.PostQuestion(actor=principal(request), title=data.title, content=data.content, announcement=True),
-        )
+    async def announce(self, request: Request, state: GatewayState, data: JSONBody[ops.NewQuestion]
+                       ) -> ops.QuestionView:
+        return await state.services.call(ops.POST_QUESTION, ops.PostQuestion(
+            actor=principal(request), announcement=True, **msgspec.structs.asdict(data)))
 
     @get(["/api/v1/qa/questions/{question_id:int}", *goat_paths("/qa/questions/{question_id:int}")],
          summary="One question")
-    async def get_question(self, request: Request, state: State, question_id: FromPath[int]) -> ops.QuestionView:
+    async def get_question(self, request: Request, state: GatewayState, question_id: FromPath[int]) -> ops.QuestionView:
         return await state.services.call(
             ops.GET_QUESTION, ops.GetQuestion(actor=principal(request), question_id=question_id)
         )
 
     @put(["/api/v1/qa/questions/{question_id:int}", *goat_paths("/qa/questions/{question_id:int}")],
          summary="Answer, edit or hide (admins); edit one's own unanswered question (teams)")
-    async def update_question(self, request: Request, state: State, question_id: FromPath[int],
-                              data: JSONBody[QuestionChanges]
+    async def update_question(self, request: Request, state: GatewayState, question_id: FromPath[int],
+                              data: JSONBody[ops.QuestionChanges]
                               ) -> ops.QuestionView:
-        return await state.services.call(
-            ops.UPDATE_QUESTION,
-            ops.UpdateQuestion(actor=principal(request), question_id=question_id, title=data.title,
-                               content=data.content, answer=data.answer, hidden=data.hidden),
-        )
+        return await state.services.call(ops.UPDATE_QUESTION, ops.UpdateQuestion(
+            actor=principal(request), question_id=question_id, **msgspec.structs.asdict(data)))
 
     @post(["/api/v1/qa/questions/{question_id:int}/answers", *goat_paths("/qa/questions/{question_id:int}/answers")],
           status_code=200, guards=[admin_only], summary="Answer a question (admins; a new answer replaces the old)")
-    async def answer(self, request: Request, state: State, question_id: FromPath[int], data: JSONBody[NewAnswer]
+    async def answer(self, request: Request, state: GatewayState, question_id: FromPath[int], data: JSONBody[NewAnswer]
                      ) -> ops.Answer:
         question = await state.services.call(
             ops.UPDATE_QUESTION, ops.UpdateQuestion(actor=principal(request), question_id=question_id,
@@ -84,12 +67,12 @@ class QAController(Controller):
 
     @delete(["/api/v1/qa/questions/{question_id:int}", *goat_paths("/qa/questions/{question_id:int}")],
             status_code=200, summary="Delete a question (admins; the asking team its own while unanswered)")
-    async def delete_question(self, request: Request, state: State, question_id: FromPath[int]) -> ops.Deleted:
+    async def delete_question(self, request: Request, state: GatewayState, question_id: FromPath[int]) -> ops.Deleted:
         return await state.services.call(
             ops.DELETE_QUESTION, ops.DeleteQuestion(actor=principal(request), question_id=question_id))
 
     @delete(["/api/v1/qa/answers/{answer_id:int}", *goat_paths("/qa/answers/{answer_id:int}")], status_code=200,
             guards=[admin_only], summary="Remove an answer (admins): its question is unanswered again")
-    async def delete_answer(self, request: Request, state: State, answer_id: FromPath[int]) -> ops.QuestionView:
+    async def delete_answer(self, request: Request, state: GatewayState, answer_id: FromPath[int]) -> ops.QuestionView:
         return await state.services.call(
             ops.DELETE_ANSWER, ops.DeleteAnswer(actor=principal(request), answer_id=answer_id))

@@ -14,14 +14,16 @@ from typing import Annotated, Any
 import httpx
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotAuthorizedException
 from litestar.params import Body, FromPath, FromQuery, JSONBody
+from nats.aio.msg import Msg
 
 from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import BODY_LIMIT, Problem
+from gateway.state import GatewayState
 from gateway.tokens import InvalidToken
 from proto import submissions as ops
 from proto.rpc import Principal
@@ -34,18 +36,6 @@ MULTIPART_ALLOWANCE_BYTES = 64 * 1024
 MAX_WAIT_S = 600.0  # MLS-GOAT's client waits up to ten minutes for its score
 # Where `limit_upload_body` leaves the upload's task for the handler (scope state, as Litestar keeps it).
 UPLOAD_TASK = "podium_upload_task"
-
-
-class StartBody(msgspec.Struct, frozen=True):
-    task_id: str
-    filename: str
-    size_bytes: int
-    sha256: str = ""
-    content_type: str = ""
-
-
-class CompleteBody(msgspec.Struct, frozen=True):
-    sha256: str = ""
 
 
 class FileUpload(msgspec.Struct):
@@ -82,7 +72,7 @@ def _size(upload: UploadFile) -> int:
     return size
 
 
-async def _put(state: State, ticket: ops.UploadTicket, upload: UploadFile, size: int) -> None:
+async def _put(state: GatewayState, ticket: ops.UploadTicket, upload: UploadFile, size: int) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         while chunk := await upload.read(1 << 20):
             yield chunk
@@ -98,7 +88,7 @@ async def _put(state: State, ticket: ops.UploadTicket, upload: UploadFile, size:
         raise Problem(502, f"object storage refused the upload ({response.status_code})")
 
 
-async def _wait_for_outcome(state: State, actor: Principal, submission: ops.SubmissionView, seconds: float,
+async def _wait_for_outcome(state: GatewayState, actor: Principal, submission: ops.SubmissionView, seconds: float,
                             changed: asyncio.Queue[bytes]) -> ops.SubmissionView:
     deadline = asyncio.get_running_loop().time() + min(seconds, MAX_WAIT_S)
     while submission.status not in ops.TERMINAL:
@@ -131,7 +121,7 @@ async def limit_upload_body(request: Request) -> None:
     request.scope.setdefault("state", {}).update({BODY_LIMIT: limit, UPLOAD_TASK: task})
 
 
-async def direct_upload(request: Request, state: State, task_id: str, upload: UploadFile, wait: float, *,
+async def direct_upload(request: Request, state: GatewayState, task_id: str, upload: UploadFile, wait: float, *,
                         actor: Principal | None = None, batch_size: int | None = None
                         ) -> tuple[ops.SubmissionView, ops.UploadTicket]:
     actor = actor or principal(request)
@@ -150,7 +140,7 @@ async def direct_upload(request: Request, state: State, task_id: str, upload: Up
         raise
     changed: asyncio.Queue[bytes] = asyncio.Queue()
 
-    async def on_change(message: Any) -> None:
+    async def on_change(message: Msg) -> None:
         changed.put_nowait(message.data)
 
     # Subscribed before completing, so no status change can slip between the two.
@@ -168,7 +158,7 @@ async def direct_upload(request: Request, state: State, task_id: str, upload: Up
     return submission, ticket
 
 
-async def goat_uploader(request: Request, state: State, team_token: str) -> Principal:
+async def goat_uploader(request: Request, state: GatewayState, team_token: str) -> Principal:
     """The team behind an MLS-GOAT upload: its bearer token, else the access token in the form's `team_token`."""
     user = request.scope.get("user")
     if user is not None:
@@ -194,7 +184,11 @@ def goat_batch_size(text: str) -> int | None:
                            f"{text.strip()[:40]!r}") from None
 
 
-def goat_outcome(submission: ops.SubmissionView) -> Response[ops.SubmissionView]:
+# What MLS-GOAT's upload answers: the submission, or (a model queued) where to poll its status.
+GoatAnswer = Response[ops.SubmissionView | GoatQueued]
+
+
+def goat_outcome(submission: ops.SubmissionView) -> GoatAnswer:
     """MLS-GOAT's contract for a waited-for upload: 200 with the score, a 4xx with the reason when it has none."""
     if submission.status == "scored":
         return Response(submission, status_code=200)
@@ -204,7 +198,7 @@ def goat_outcome(submission: ops.SubmissionView) -> Response[ops.SubmissionView]
                   extra={"submission_id": submission.id, "status": submission.status})
 
 
-async def task_of_number(state: State, task_id: str) -> str:
+async def task_of_number(state: GatewayState, task_id: str) -> str:
     """MLS-GOAT's frontend names tasks by number: 1 and 2 are the competition's first and second, in the competition
     file's order (any other id is passed on as it is)."""
     if not (task_id.isascii() and task_id.isdigit()):
@@ -223,38 +217,33 @@ class SubmissionController(Controller):
     tags = ["submissions"]
 
     @get("/api/v1/tasks", summary="The competition's tasks: how to submit to each")
-    async def tasks(self, state: State) -> ops.TaskList:
+    async def tasks(self, state: GatewayState) -> ops.TaskList:
         return await state.services.call(ops.LIST_TASKS, ops.ListTasks())
 
     @get("/api/v1/tasks/{task_id:str}/quota", guards=[signed_in],
          summary="The calling team's daily quota for a task: used, left, when it resets (UTC) and which submissions "
                  "count")
-    async def quota(self, request: Request, state: State, task_id: FromPath[str]) -> ops.Quota:
+    async def quota(self, request: Request, state: GatewayState, task_id: FromPath[str]) -> ops.Quota:
         return await state.services.call(ops.GET_QUOTA, ops.GetQuota(actor=principal(request), task_id=task_id))
 
     @post("/api/v1/submissions", guards=[signed_in], status_code=200,
           summary="Start a presigned upload: returns the submission id and a short-lived PUT URL")
-    async def start(self, request: Request, state: State, data: JSONBody[StartBody]) -> ops.UploadTicket:
-        return await state.services.call(
-            ops.START_UPLOAD,
-            ops.StartUpload(actor=principal(request), task_id=data.task_id, filename=data.filename,
-                            size_bytes=data.size_bytes, sha256=data.sha256, content_type=data.content_type),
-        )
+    async def start(self, request: Request, state: GatewayState, data: JSONBody[ops.NewUpload]) -> ops.UploadTicket:
+        return await state.services.call(ops.START_UPLOAD, ops.StartUpload(
+            actor=principal(request), **msgspec.structs.asdict(data)))
 
     @post("/api/v1/submissions/{submission_id:int}/complete", guards=[signed_in], status_code=200,
           summary="Finish a presigned upload: size and sha256 are checked, then the submission is scored")
-    async def complete(self, request: Request, state: State, submission_id: FromPath[int],
-                       data: JSONBody[CompleteBody]) -> ops.SubmissionView:
-        return await state.services.call(
-            ops.COMPLETE_UPLOAD,
-            ops.CompleteUpload(actor=principal(request), submission_id=submission_id, sha256=data.sha256),
-        )
+    async def complete(self, request: Request, state: GatewayState, submission_id: FromPath[int],
+                       data: JSONBody[ops.UploadCompletion]) -> ops.SubmissionView:
+        return await state.services.call(ops.COMPLETE_UPLOAD, ops.CompleteUpload(
+            actor=principal(request), submission_id=submission_id, **msgspec.structs.asdict(data)))
 
     @post("/api/v1/tasks/{task_id:str}/submissions", guards=[signed_in], status_code=200,
           request_max_body_size=MAX_DIRECT_UPLOAD_BYTES, before_request=limit_upload_body,
           summary="Upload a submission in one request (multipart field 'file'); ?wait=N waits up to N s for "
                   "its score")
-    async def upload(self, request: Request, state: State, task_id: FromPath[str],
+    async def upload(self, request: Request, state: GatewayState, task_id: FromPath[str],
                      data: Annotated[FileUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
                      wait: FromQuery[float] = 0.0) -> ops.SubmissionView:
         if math.isnan(wait):  # a NaN deadline would go into the event loop's timer heap and stall every timer
@@ -267,9 +256,9 @@ class SubmissionController(Controller):
                   "archive waits for its score (200; a 422 with the reason when it fails); a model is queued (202 "
                   "with its status id, polled at /submit/{task}/status/{id}); ?wait=N answers after N s at most "
                   "with the submission, whatever its state")
-    async def goat_upload(self, request: Request, state: State, task_id: FromPath[str],
+    async def goat_upload(self, request: Request, state: GatewayState, task_id: FromPath[str],
                           data: Annotated[GoatUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
-                          wait: FromQuery[float | None] = None) -> Response[ops.SubmissionView | GoatQueued]:
+                          wait: FromQuery[float | None] = None) -> GoatAnswer:
         if wait is not None and math.isnan(wait):  # a NaN deadline would stall every timer of the event loop
             raise Problem(400, f"wait must be a number of seconds (0 to {MAX_WAIT_S:.0f}), not NaN")
         actor = await goat_uploader(request, state, data.team_token)
@@ -280,7 +269,7 @@ class SubmissionController(Controller):
             request, state, task_id, data.file, 0 if queue_model else MAX_WAIT_S if wait is None else wait,
             actor=actor, batch_size=batch_size)
         if wait is not None:
-            return Response(submission, status_code=200)
+            return GoatAnswer(submission, status_code=200)
         if not queue_model:
             return goat_outcome(submission)
         if submission.status in ops.TERMINAL and submission.status != "scored":
@@ -293,14 +282,16 @@ class SubmissionController(Controller):
     @get(goat_paths("/submit/{task_id:str}/status/{status_id:str}"),
          summary="MLS-GOAT's anonymous status of a submission, by the status id its upload answered: its state, its "
                  "public score and how the model ran (never a private value or the team)")
-    async def goat_status(self, state: State, task_id: FromPath[str], status_id: FromPath[str]) -> dict[str, Any]:
+    async def goat_status(self, state: GatewayState, task_id: FromPath[str], status_id: FromPath[str]
+                          ) -> dict[str, Any]:
         found = await state.services.call(ops.PUBLIC_STATUS, ops.PublicStatusRequest(task_id=task_id,
                                                                                      status_id=status_id))
         return goat_status_body(status_id, found)
 
     @get(["/api/v1/submissions", *goat_paths("/submissions", "/teams/me/submissions")], guards=[signed_in],
          summary="The calling team's submissions, newest first")
-    async def history(self, request: Request, state: State, task_id: FromQuery[str] = "") -> list[ops.SubmissionView]:
+    async def history(self, request: Request, state: GatewayState, task_id: FromQuery[str] = ""
+                      ) -> list[ops.SubmissionView]:
         reply = await state.services.call(
             ops.LIST_SUBMISSIONS, ops.ListSubmissions(actor=principal(request), task_id=task_id)
         )
@@ -308,7 +299,8 @@ class SubmissionController(Controller):
 
     @get(goat_paths("/teams/me/submissions/{task_id:str}"), guards=[signed_in],
          summary="MLS-GOAT: history for one task, named by its id, an alias, or its number (1 = the first task)")
-    async def task_history(self, request: Request, state: State, task_id: FromPath[str]) -> list[ops.SubmissionView]:
+    async def task_history(self, request: Request, state: GatewayState, task_id: FromPath[str]
+                           ) -> list[ops.SubmissionView]:
         reply = await state.services.call(
             ops.LIST_SUBMISSIONS,
             ops.ListSubmissions(actor=principal(request), task_id=await task_of_number(state, task_id)),
@@ -317,26 +309,27 @@ class SubmissionController(Controller):
 
     @get("/api/v1/queues", guards=[signed_in],
          summary="Each scorer pool's queue: waiting, in flight, redeliveries, workers alive, recent throughput")
-    async def queues(self, state: State) -> list[ops.ScorerQueue]:
+    async def queues(self, state: GatewayState) -> list[ops.ScorerQueue]:
         return (await state.services.call(ops.LIST_QUEUES, ops.ListQueues())).queues
 
     @post("/api/v1/submissions/{submission_id:int}/cancel", guards=[signed_in], status_code=200,
           summary="Cancel a submission that is waiting or being scored (its team or an admin); the quota comes back")
-    async def cancel(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionView:
+    async def cancel(self, request: Request, state: GatewayState, submission_id: FromPath[int]) -> ops.SubmissionView:
         return await state.services.call(
             ops.CANCEL, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
         )
 
     @get("/api/v1/submissions/{submission_id:int}/logs", guards=[signed_in],
          summary="The scorer's last 500 log lines about a submission (streamed live over /ws while it runs)")
-    async def logs(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.JobLog:
+    async def logs(self, request: Request, state: GatewayState, submission_id: FromPath[int]) -> ops.JobLog:
         return await state.services.call(
             ops.GET_LOG, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
         )
 
     @get("/api/v1/submissions/{submission_id:int}/details", guards=[signed_in],
          summary="What the scorer found, per sample (CPU) or per class (models); teams see the public split only")
-    async def details(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionDetails:
+    async def details(self, request: Request, state: GatewayState, submission_id: FromPath[int]
+                      ) -> ops.SubmissionDetails:
         return await state.services.call(
             ops.GET_DETAILS, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
         )
@@ -344,7 +337,7 @@ class SubmissionController(Controller):
     @get(["/api/v1/submissions/{submission_id:int}", *goat_paths("/submissions/{submission_id:int}")],
          guards=[signed_in],
          summary="One submission: status, scores, reason")
-    async def one(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionView:
+    async def one(self, request: Request, state: GatewayState, submission_id: FromPath[int]) -> ops.SubmissionView:
         return await state.services.call(
             ops.GET_SUBMISSION, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
         )
@@ -356,8 +349,8 @@ class AdminSubmissionController(Controller):
 
     @get(["/api/v1/admin/submissions", *goat_paths("/admin/submissions")],
          summary="Every team's submissions, newest first (?task_id=, ?skip=, ?limit= up to 1000)")
-    async def list_all(self, request: Request, state: State, task_id: FromQuery[str] = "", skip: FromQuery[int] = 0,
-                       limit: FromQuery[int] = 200) -> list[ops.SubmissionView]:
+    async def list_all(self, request: Request, state: GatewayState, task_id: FromQuery[str] = "",
+                       skip: FromQuery[int] = 0, limit: FromQuery[int] = 200) -> list[ops.SubmissionView]:
         reply = await state.services.call(ops.ADMIN_LIST, ops.ListAllSubmissions(
             actor=principal(request), task_id=await task_of_number(state, task_id) if task_id else "", skip=skip,
             limit=limit))
@@ -367,7 +360,7 @@ class AdminSubmissionController(Controller):
             status_code=200,
             summary="Remove a submission: cancelled if it waits or is being scored; withdrawn from the boards if "
                     "scored (kept with its scores, audited); 409 if it never counted")
-    async def withdraw(self, request: Request, state: State, submission_id: FromPath[int]) -> ops.SubmissionView:
+    async def withdraw(self, request: Request, state: GatewayState, submission_id: FromPath[int]) -> ops.SubmissionView:
         return await state.services.call(
             ops.WITHDRAW, ops.GetSubmission(actor=principal(request), submission_id=submission_id))
 

@@ -8,34 +8,19 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 
 from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import JSON_ERRORS, Problem, json_problem
+from gateway.state import GatewayState
 from proto import identity as ops
 from proto import submissions as submission_ops
-from proto.events import TeamMember
 
 # Hashing a password per row takes tens of milliseconds: a large import needs more than the usual timeout.
 IMPORT_TIMEOUT_S = 120.0
-
-
-class NewTeam(msgspec.Struct, frozen=True):
-    name: str
-    password: str
-    members: list[TeamMember] = []
-    max_size: int | None = None
-
-
-class TeamChanges(msgspec.Struct, frozen=True):
-    name: str | None = None
-    password: str | None = None
-    members: list[TeamMember] | None = None
-    max_size: int | None = None
-    disabled: bool | None = None
 
 
 class AdminStats(ops.IdentityStats, frozen=True, kw_only=True, tag=False):
@@ -50,15 +35,12 @@ class CsvUpload(msgspec.Struct):
     file: UploadFile
 
 
-async def _create(request: Request, state: State, data: JSONBody[NewTeam]) -> ops.TeamView:
-    return await state.services.call(
-        ops.CREATE_TEAM,
-        ops.CreateTeam(actor=principal(request), name=data.name, password=data.password, members=data.members,
-                       max_size=data.max_size),
-    )
+async def _create(request: Request, state: GatewayState, data: ops.NewTeam) -> ops.TeamView:
+    return await state.services.call(ops.CREATE_TEAM,
+                                     ops.CreateTeam(actor=principal(request), **msgspec.structs.asdict(data)))
 
 
-async def _import(request: Request, state: State, csv: bytes) -> ops.ImportReport:
+async def _import(request: Request, state: GatewayState, csv: bytes) -> ops.ImportReport:
     if len(csv) > ops.MAX_TEAMS_CSV_BYTES:
         raise Problem(413, f"the CSV is larger than {ops.MAX_TEAMS_CSV_BYTES // 1024} KiB; split it")
     return await state.services.call(
@@ -72,7 +54,7 @@ class TeamController(Controller):
     @get(["/api/v1/teams", *goat_paths("/teams/")], guards=[signed_in],
          summary="Teams: all for admins, one's own for a team")
     async def list_teams(
-        self, request: Request, state: State, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
+        self, request: Request, state: GatewayState, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
     ) -> list[ops.TeamView]:
         reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(actor=principal(request), skip=skip,
                                                                           limit=limit))
@@ -80,23 +62,20 @@ class TeamController(Controller):
 
     @post(["/api/v1/teams", *goat_paths("/teams/")], guards=[admin_only], status_code=200,
           summary="Create a team (admin)")
-    async def create_team(self, request: Request, state: State, data: JSONBody[NewTeam]) -> ops.TeamView:
+    async def create_team(self, request: Request, state: GatewayState, data: JSONBody[ops.NewTeam]) -> ops.TeamView:
         return await _create(request, state, data)
 
     @get(["/api/v1/teams/{team_id:int}", *goat_paths("/teams/{team_id:int}")], guards=[signed_in], summary="One team")
-    async def get_team(self, request: Request, state: State, team_id: FromPath[int]) -> ops.TeamView:
+    async def get_team(self, request: Request, state: GatewayState, team_id: FromPath[int]) -> ops.TeamView:
         return await state.services.call(ops.GET_TEAM, ops.GetTeam(actor=principal(request), team_id=team_id))
 
     @put(["/api/v1/teams/{team_id:int}", *goat_paths("/teams/{team_id:int}")], guards=[signed_in],
          summary="Change a team's name, password or members (size limit and disabling: admins)")
     async def update_team(
-        self, request: Request, state: State, team_id: FromPath[int], data: JSONBody[TeamChanges]
+        self, request: Request, state: GatewayState, team_id: FromPath[int], data: JSONBody[ops.TeamChanges]
     ) -> ops.TeamView:
-        team = await state.services.call(
-            ops.UPDATE_TEAM,
-            ops.UpdateTeam(actor=principal(request), team_id=team_id, name=data.name, password=data.password,
-                           members=data.members, max_size=data.max_size, disabled=data.disabled),
-        )
+        team = await state.services.call(ops.UPDATE_TEAM, ops.UpdateTeam(
+            actor=principal(request), team_id=team_id, **msgspec.structs.asdict(data)))
         if data.password is not None or data.disabled:
             state.identity.note_version(str(team_id), None)  # this gateway refuses the old tokens at once
         return team
@@ -108,7 +87,7 @@ class AdminTeamController(Controller):
 
     @get(["/api/v1/admin/teams", *goat_paths("/admin/teams")], summary="Every team and admin")
     async def list_teams(
-        self, request: Request, state: State, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
+        self, request: Request, state: GatewayState, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
     ) -> list[ops.TeamView]:
         reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(actor=principal(request), skip=skip,
                                                                           limit=limit))
@@ -118,12 +97,12 @@ class AdminTeamController(Controller):
           summary="Create teams: a CSV body (text/csv or a multipart 'file') imports many; JSON creates one",
           description="CSV columns: name,password[,max_size][,members]. The answer reports each row: "
                       "created, or refused with the reason.")
-    async def create_teams(self, request: Request, state: State) -> ops.ImportReport | ops.TeamView:
+    async def create_teams(self, request: Request, state: GatewayState) -> ops.ImportReport | ops.TeamView:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("application/json"):
             body = await request.body()
             try:
-                data = msgspec.json.decode(body, type=NewTeam)
+                data = msgspec.json.decode(body, type=ops.NewTeam)
             except JSON_ERRORS as exc:
                 status, reason = json_problem(body, exc)
                 raise Problem(status, f"invalid team: {reason}") from None
@@ -141,14 +120,14 @@ class AdminTeamController(Controller):
     @post(["/api/v1/admin/teams/batch", *goat_paths("/admin/teams/batch")], status_code=200,
           summary="Import teams from a CSV upload (multipart field 'file')")
     async def import_teams(
-        self, request: Request, state: State,
+        self, request: Request, state: GatewayState,
         data: Annotated[CsvUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> ops.ImportReport:
         return await _import(request, state, await data.file.read())
 
     @delete(["/api/v1/admin/teams/{team_id:int}", *goat_paths("/admin/teams/{team_id:int}")], status_code=200,
             summary="Delete a team (its tokens stop working at once)")
-    async def delete_team(self, request: Request, state: State, team_id: FromPath[int]) -> ops.Deleted:
+    async def delete_team(self, request: Request, state: GatewayState, team_id: FromPath[int]) -> ops.Deleted:
         result = await state.services.call(ops.DELETE_TEAM, ops.DeleteTeam(actor=principal(request), team_id=team_id))
         state.identity.note_version(str(team_id), None)
         return result
@@ -156,7 +135,7 @@ class AdminTeamController(Controller):
     @get(["/api/v1/admin/stats", *goat_paths("/admin/stats")],
          summary="The competition at a glance: teams, submissions per task and hour, outcomes, failure reasons "
                  "ranked, scoring times, queues, live WebSocket clients")
-    async def stats(self, request: Request, state: State) -> AdminStats:
+    async def stats(self, request: Request, state: GatewayState) -> AdminStats:
         actor = principal(request)
         identity, submissions = await asyncio.gather(
             state.services.call(ops.STATS, ops.StatsRequest(actor=actor)),

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 
-import msgspec
 from faststream.nats import NatsBroker
 from nats.errors import MaxPayloadError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from gateway.problems import Problem
 from podium_runtime.rpc import call
-from proto.rpc import Operation, ServiceError
+from proto.rpc import Operation, Rep, Req, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +21,7 @@ class ServiceClient:
         self.broker = broker
         self.timeout_s = timeout_s
 
-    async def call(self, operation: Operation, request: msgspec.Struct, *, timeout_s: float | None = None):  # noqa: ANN201
+    async def call(self, operation: Operation[Req, Rep], request: Req, *, timeout_s: float | None = None) -> Rep:
         try:
             result = await call(self.broker.connection, operation, request, timeout_s or self.timeout_s)
         except MaxPayloadError:

@@ -1,26 +1,30 @@
 """The gateway's WebSocket (`/ws`, the token offered as the subprotocol `bearer.<token>`) as the CLI uses it:
-follow tasks, read pushes with a timeout, and a
-board kept current from whole boards and deltas. When the socket cannot be had, callers poll the REST API."""
+follow tasks, read pushes (`proto.live`'s messages) with a timeout, and a board kept current from whole boards and
+deltas. When the socket cannot be had, callers poll the REST API."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from podium_cli.client import PodiumClient, websocket_url
+from proto.leaderboard import Entry
+from proto.live import BoardDeltaMessage, BoardMessage, Follow, LiveMessage, Moved
 
 OPEN_TIMEOUT_S = 5.0
+_decoder = msgspec.json.Decoder(LiveMessage)
+_encoder = msgspec.json.Encoder()
 
 
 class LiveFeed:
-    """One WebSocket; `receive` gives the next push as a dict, None after `timeout_s` without one. Once the
-    socket is gone (`closed`), it stays gone: the caller polls instead."""
+    """One WebSocket; `receive` gives the next push, None after `timeout_s` without one. Once the socket is gone
+    (`closed`), it stays gone: the caller polls instead."""
 
     def __init__(self, connection: ClientConnection) -> None:
         self.connection = connection
@@ -30,11 +34,11 @@ class LiveFeed:
         if self.closed:
             return
         try:
-            self.connection.send(json.dumps({"follow": task_ids}))
+            self.connection.send(_encoder.encode(Follow(follow=task_ids)).decode())
         except (ConnectionClosed, OSError):
             self.closed = True
 
-    def receive(self, timeout_s: float) -> dict[str, Any] | None:
+    def receive(self, timeout_s: float) -> LiveMessage | None:
         if self.closed:
             return None
         try:
@@ -45,10 +49,9 @@ class LiveFeed:
             self.closed = True
             return None
         try:
-            message = json.loads(raw)
-        except ValueError:
+            return _decoder.decode(raw)
+        except msgspec.DecodeError:  # a message this CLI does not know (from a newer gateway): not for it
             return None
-        return message if isinstance(message, dict) else None
 
 
 @contextlib.contextmanager
@@ -68,11 +71,15 @@ def live_feed(client: PodiumClient) -> Iterator[LiveFeed | None]:
         yield LiveFeed(connection) if connection is not None else None
 
 
-def _apply(entries: list[dict[str, Any]], changed: list[dict[str, Any]], moved: list[list[Any]],
-           removed: list[str]) -> list[dict[str, Any]]:
+def _lines(entries: list[Entry]) -> list[dict[str, Any]]:
+    return msgspec.to_builtins(entries)  # as the REST board has them
+
+
+def _apply(entries: list[dict[str, Any]], changed: list[Entry], moved: list[Moved], removed: list[str]
+           ) -> list[dict[str, Any]]:
     """changed: whole lines; moved: [team id, rank, rank_change] of lines that only changed places."""
     by_team = {e["team_id"]: e for e in entries if e["team_id"] not in set(removed)}
-    by_team.update({e["team_id"]: e for e in changed})
+    by_team.update({e["team_id"]: e for e in _lines(changed)})
     for team_id, rank, rank_change in moved:
         if team_id in by_team:
             by_team[team_id] = {**by_team[team_id], "rank": rank, "rank_change": rank_change}
@@ -91,25 +98,23 @@ class LiveBoard:
     def task_id(self) -> str:
         return self.board["task_id"]
 
-    def apply(self, message: dict[str, Any]) -> bool:
+    def apply(self, message: LiveMessage) -> bool:
         """Take a push into the board; True when it was about this board."""
-        if message.get("task_id") != self.task_id:
+        if not isinstance(message, BoardMessage | BoardDeltaMessage) or message.task_id != self.task_id:
             return False
-        if message.get("type") == "board":
-            self.board = {key: message.get(key) for key in ("task_id", "revision", "sort", "private_revealed",
-                                                            "public", "private")}
+        if isinstance(message, BoardMessage):
+            self.board = {"task_id": message.task_id, "revision": message.revision, "sort": message.sort,
+                          "private_revealed": message.private_revealed, "public": _lines(message.public),
+                          "private": _lines(message.private) if message.private is not None else None}
             return True
-        if message.get("type") != "board_delta":
-            return False
         board = self.board
-        board["revision"] = message.get("revision", board.get("revision"))
-        board["private_revealed"] = message.get("private_revealed", board.get("private_revealed"))
-        board["public"] = _apply(board.get("public") or [], message.get("changed") or [], message.get("moved") or [],
-                                 message.get("removed") or [])
-        if "private_changed" in message:
+        board["revision"] = message.revision
+        board["private_revealed"] = message.private_revealed
+        board["public"] = _apply(board.get("public") or [], message.changed, message.moved, message.removed)
+        if message.private_changed is not None:
             if board.get("private") is None:
                 self.stale = True  # a delta against a private board we never had: ask for the whole board
             else:
-                board["private"] = _apply(board["private"], message.get("private_changed") or [],
-                                          message.get("private_moved") or [], message.get("private_removed") or [])
+                board["private"] = _apply(board["private"], message.private_changed, message.private_moved or [],
+                                          message.private_removed or [])
         return True

@@ -19,7 +19,8 @@ from podium_cli import tables
 from podium_cli.client import PodiumClient
 from podium_cli.live import LiveBoard, LiveFeed, live_feed
 from podium_cli.session import Session, pass_session
-from podium_cli.submitting import POLL_INTERVAL_S, check_file, upload, wait_for_outcome
+from podium_cli.submitting import POLL_INTERVAL_S, SubmissionPush, check_file, upload, wait_for_outcome
+from proto.live import LogMessage, ProgressMessage, QueueMessage
 
 
 def print_json(data: Any) -> None:
@@ -150,15 +151,15 @@ def _follow(session: Session, client: PodiumClient, submission: dict[str, Any], 
             console.print(Text.assemble("  status: ", tables.status(latest["status"])))
             spinner.update(_waiting(latest))
 
-        def on_push(message: dict[str, Any]) -> None:
-            kind = message.get("type")
-            if kind == "progress":
-                spinner.update(f"scoring: {message.get('done', 0)}/{message.get('total', 0)}")
-            elif kind == "queue":
-                spinner.update(_waiting({"status": "received", **message}))
-            elif kind == "log":
-                style = {"error": "red", "warning": "yellow"}.get(message.get("level", ""), "dim")
-                console.print(Text(f"  │ {message.get('line', '')}", style=style))
+        def on_push(message: SubmissionPush) -> None:
+            if isinstance(message, ProgressMessage):
+                spinner.update(f"scoring: {message.done}/{message.total}")
+            elif isinstance(message, QueueMessage):
+                spinner.update(_waiting({"status": "received", "queue_position": message.queue_position,
+                                         "eta_s": message.eta_s}))
+            elif isinstance(message, LogMessage):
+                style = {"error": "red", "warning": "yellow"}.get(message.level, "dim")
+                console.print(Text(f"  │ {message.line}", style=style))
 
         try:
             return wait_for_outcome(client, submission, feed, timeout_s, on_status, on_push)

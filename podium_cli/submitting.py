@@ -13,17 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from podium_cli.client import PodiumClient
 from podium_cli.live import LiveFeed
+from proto.live import LiveMessage, LogMessage, ProgressMessage, QueueMessage, SubmissionMessage
 
 # A submission's last statuses (the platform's `proto.submissions.TERMINAL`; a test keeps the two equal).
 TERMINAL = frozenset({"scored", "failed", "rejected", "expired", "cancelled"})
 CHUNK_BYTES = 1 << 20
 # How often the status is read over HTTP when no push came (or there is no socket).
 POLL_INTERVAL_S = 2.0
+# The pushes about one submission.
+SubmissionPush = SubmissionMessage | ProgressMessage | QueueMessage | LogMessage
 
 
 def check_file(task: dict[str, Any], path: Path) -> int:
@@ -69,7 +73,7 @@ def upload(client: PodiumClient, task: dict[str, Any], path: Path, size: int, co
 
 def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: LiveFeed | None, timeout_s: float,
                      on_status: Callable[[dict[str, Any]], None] = lambda _: None,
-                     on_push: Callable[[dict[str, Any]], None] = lambda _: None) -> dict[str, Any]:
+                     on_push: Callable[[SubmissionPush], None] = lambda _: None) -> dict[str, Any]:
     """Follow one submission until its status is terminal (or `timeout_s` passes): the last view of it.
     `on_push` sees each push about it (progress, queue position, the scorer's log lines), `on_status` each new
     status, with the submission as it then stands.
@@ -82,11 +86,12 @@ def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: Liv
     last_poll = time.monotonic()
     shown_lines: Counter[tuple[str, str]] = Counter()
 
-    def push(message: dict[str, Any]) -> None:
-        if message.get("submission_id") != submission["id"] or message.get("type") == "submission":
+    def push(message: LiveMessage) -> None:
+        if not isinstance(message, SubmissionPush) or message.submission_id != submission["id"] \
+                or isinstance(message, SubmissionMessage):
             return
-        if message.get("type") == "log":
-            shown_lines[(message.get("level", ""), message.get("line", ""))] += 1
+        if isinstance(message, LogMessage):
+            shown_lines[(message.level, message.line)] += 1
         on_push(message)
 
     while submission["status"] not in TERMINAL:
@@ -98,10 +103,9 @@ def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: Liv
             message = feed.receive(min(POLL_INTERVAL_S, remaining))
         else:
             time.sleep(min(POLL_INTERVAL_S, remaining))
-        mine = message is not None and message.get("submission_id") == submission["id"]
-        if mine:
+        if message is not None:
             push(message)
-        status_pushed = mine and message.get("type") == "submission"
+        status_pushed = isinstance(message, SubmissionMessage) and message.submission_id == submission["id"]
         if not status_pushed and time.monotonic() - last_poll < POLL_INTERVAL_S:
             continue
         # A status push, or a quiet while: read the submission itself (a push carries no score or reason).
@@ -113,7 +117,7 @@ def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: Liv
             if latest["status"] in TERMINAL:
                 for line in unshown_lines(client.get(f"/api/v1/submissions/{submission['id']}/logs")["lines"],
                                           shown_lines):
-                    on_push({"type": "log", "submission_id": submission["id"], **line})
+                    on_push(msgspec.convert({**line, "submission_id": submission["id"]}, LogMessage))
             on_status(latest)
         submission = latest
     return submission
@@ -128,5 +132,5 @@ def unshown_lines(stored: list[dict[str, Any]], shown: Counter[tuple[str, str]])
         if left[key] > 0:
             left[key] -= 1
         else:
-            unshown.append({"level": line.get("level", "info"), "line": line.get("line", "")})
+            unshown.append(line)
     return unshown

@@ -19,7 +19,7 @@ from nats.aio.client import Client as NatsClient
 from opentelemetry.trace import SpanKind
 
 from podium_runtime.telemetry import producer_span
-from proto.rpc import Operation, ServiceError
+from proto.rpc import Operation, Rep, Req, ServiceError
 
 log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
@@ -61,7 +61,8 @@ def _unstorable(exc: asyncpg.DataError) -> str:
     return f"a value in the request is not acceptable: {reason}"
 
 
-async def _answer(operation: Operation, decoder: msgspec.json.Decoder, handler: Handler, body: bytes) -> bytes:
+async def _answer(operation: Operation[Any, Any], decoder: msgspec.json.Decoder[Any], handler: Handler, body: bytes
+                  ) -> bytes:
     try:
         request = decoder.decode(body)
     except msgspec.DecodeError as exc:
@@ -82,13 +83,13 @@ async def _answer(operation: Operation, decoder: msgspec.json.Decoder, handler: 
     return _encoder.encode(reply)
 
 
-def _named(serve: Callable[..., Awaitable[bytes]], operation: Operation) -> Callable[..., Awaitable[bytes]]:
+def _named(serve: Callable[..., Awaitable[bytes]], operation: Operation[Any, Any]) -> Callable[..., Awaitable[bytes]]:
     serve.__name__ = f"serve_{operation.name.replace('.', '_')}"
     serve.operation = operation  # type: ignore[attr-defined]  # read by the AsyncAPI document
     return serve
 
 
-def _serve(operation: Operation, handler: Handler) -> Callable[[NatsMessage], Awaitable[bytes]]:
+def _serve(operation: Operation[Any, Any], handler: Handler) -> Callable[[NatsMessage], Awaitable[bytes]]:
     decoder = msgspec.json.Decoder(operation.request)
 
     async def serve(message: NatsMessage) -> bytes:
@@ -97,7 +98,7 @@ def _serve(operation: Operation, handler: Handler) -> Callable[[NatsMessage], Aw
     return _named(serve, operation)
 
 
-def _serve_method(operation: Operation, method: Method, owner: Any) -> Callable[..., Awaitable[bytes]]:
+def _serve_method(operation: Operation[Any, Any], method: Method, owner: Any) -> Callable[..., Awaitable[bytes]]:
     decoder = msgspec.json.Decoder(operation.request)
 
     async def serve(message: NatsMessage, handlers: Any = owner) -> bytes:
@@ -106,10 +107,10 @@ def _serve_method(operation: Operation, method: Method, owner: Any) -> Callable[
     return _named(serve, operation)
 
 
-_reply_decoders: dict[Operation, msgspec.json.Decoder] = {}
+_reply_decoders: dict[Operation[Any, Any], msgspec.json.Decoder[Any]] = {}
 
 
-async def call(nc: NatsClient, operation: Operation, request: msgspec.Struct, timeout_s: float) -> Any:
+async def call(nc: NatsClient, operation: Operation[Req, Rep], request: Req, timeout_s: float) -> Rep | ServiceError:
     """The caller's side: send `request`, return the operation's reply or its `ServiceError`.
 
     Raises nats-py's TimeoutError or NoRespondersError when no service answers."""
@@ -121,7 +122,7 @@ async def call(nc: NatsClient, operation: Operation, request: msgspec.Struct, ti
     return decoder.decode(reply.data)
 
 
-def rpc_router(queue: str, handlers: Mapping[Operation, Handler]) -> NatsRouter:
+def rpc_router(queue: str, handlers: Mapping[Operation[Any, Any], Handler]) -> NatsRouter:
     """A router answering each operation's subject; replicas share the load through the queue group."""
     router = NatsRouter()
     for operation, handler in handlers.items():
@@ -129,7 +130,7 @@ def rpc_router(queue: str, handlers: Mapping[Operation, Handler]) -> NatsRouter:
     return router
 
 
-def rpc_methods_router(queue: str, owner: str, methods: Mapping[Operation, Method]) -> NatsRouter:
+def rpc_methods_router(queue: str, owner: str, methods: Mapping[Operation[Any, Any], Method]) -> NatsRouter:
     """`rpc_router` for methods of the handlers object that FastStream's context holds under `owner` (put there by
     the app's wiring, built with its dependencies): the operations are declared when the app is built, before the
     connections exist."""

@@ -1,17 +1,20 @@
 """Request/reply contracts of the auth service (teams, admins, tokens, Q&A) and its Q&A events.
 
 The gateway sends a request Struct to `rpc.auth.<operation>` and decodes `<Reply> | ServiceError`.
-Requests on behalf of a caller carry the verified `Principal`; the service re-checks role and ownership.
+Requests on behalf of a caller carry the verified `Principal`; the service re-checks role and ownership. Where the
+caller sends a body, the request Struct extends that body's Struct (which is the gateway's HTTP body too) with `actor`
+and the ids from the path, so no field is declared twice.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
 from proto.events import TeamMember
-from proto.rpc import AUTH_PREFIX, Operation, Principal
+from proto.rpc import AUTH_PREFIX, Operation, Principal, Rep, Req
 
 # --- tokens ------------------------------------------------------------------------------------
 
@@ -92,24 +95,30 @@ class GetTeam(msgspec.Struct, frozen=True, kw_only=True):
     team_id: int
 
 
-class CreateTeam(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
+class NewTeam(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     password: str
     members: list[TeamMember] = []
     max_size: int | None = None
 
 
-class UpdateTeam(msgspec.Struct, frozen=True, kw_only=True):
+class CreateTeam(NewTeam, frozen=True, kw_only=True):
+    actor: Principal
+
+
+class TeamChanges(msgspec.Struct, frozen=True, kw_only=True):
     """Fields left `None` stay as they are. `max_size` and `disabled` are for admins only."""
 
-    actor: Principal
-    team_id: int
     name: str | None = None
     password: str | None = None
     members: list[TeamMember] | None = None
     max_size: int | None = None
     disabled: bool | None = None
+
+
+class UpdateTeam(TeamChanges, frozen=True, kw_only=True):
+    actor: Principal
+    team_id: int
 
 
 class DeleteTeam(msgspec.Struct, frozen=True, kw_only=True):
@@ -215,24 +224,30 @@ class GetQuestion(msgspec.Struct, frozen=True, kw_only=True):
     question_id: int
 
 
-class PostQuestion(msgspec.Struct, frozen=True, kw_only=True):
+class NewQuestion(msgspec.Struct, frozen=True, kw_only=True):
+    title: str
+    content: str
+
+
+class PostQuestion(NewQuestion, frozen=True, kw_only=True):
     """A team's question, or (from an admin with `announcement=True`) an announcement to everyone."""
 
     actor: Principal
-    title: str
-    content: str
     announcement: bool = False
 
 
-class UpdateQuestion(msgspec.Struct, frozen=True, kw_only=True):
+class QuestionChanges(msgspec.Struct, frozen=True, kw_only=True):
     """Admins answer, edit and hide; the asking team may edit its own question until it is answered."""
 
-    actor: Principal
-    question_id: int
     title: str | None = None
     content: str | None = None
     answer: str | None = None
     hidden: bool | None = None
+
+
+class UpdateQuestion(QuestionChanges, frozen=True, kw_only=True):
+    actor: Principal
+    question_id: int
 
 
 class DeleteQuestion(msgspec.Struct, frozen=True, kw_only=True):
@@ -252,7 +267,7 @@ class DeleteAnswer(msgspec.Struct, frozen=True, kw_only=True):
 # --- operations: subject, request type, reply type ------------------------------------------
 
 
-def _auth(name: str, request: type, reply: type) -> Operation:
+def _auth(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
     return Operation(AUTH_PREFIX, name, request, reply)
 
 
@@ -275,7 +290,7 @@ UPDATE_QUESTION = _auth("qa.update", UpdateQuestion, QuestionView)
 DELETE_QUESTION = _auth("qa.delete", DeleteQuestion, Deleted)
 DELETE_ANSWER = _auth("qa.answer_delete", DeleteAnswer, QuestionView)
 
-OPERATIONS: tuple[Operation, ...] = (
+OPERATIONS: tuple[Operation[Any, Any], ...] = (
     LOGIN, REFRESH, JWKS, RULES, ME, LIST_TEAMS, GET_TEAM, CREATE_TEAM, UPDATE_TEAM, DELETE_TEAM, IMPORT_TEAMS, STATS,
     LIST_QUESTIONS, GET_QUESTION, POST_QUESTION, UPDATE_QUESTION, DELETE_QUESTION, DELETE_ANSWER,
 )

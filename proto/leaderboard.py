@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from proto.rpc import Operation, Principal
+from proto.rpc import Operation, Principal, Rep, Req
 
 LEADERBOARD_PREFIX = "rpc.leaderboard"
 
@@ -46,24 +46,34 @@ class BoardReveal(msgspec.Struct, frozen=True):
     private_revealed: bool = False
 
 
-class SetStanding(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
-    team_id: int
-    hidden: bool
-    disqualified: bool
+# A decision's body is the gateway's HTTP body too; its request adds who decides and what the path names.
+class StandingDecision(msgspec.Struct, frozen=True, kw_only=True):
+    hidden: bool = False
+    disqualified: bool = False
     reason: str = ""
 
 
-class SetReveal(msgspec.Struct, frozen=True, kw_only=True):
+class SetStanding(StandingDecision, frozen=True, kw_only=True):
     actor: Principal
-    task_id: str
-    revealed: bool
+    team_id: int
 
 
-class SelectFinals(msgspec.Struct, frozen=True, kw_only=True):
+class RevealDecision(msgspec.Struct, frozen=True, kw_only=True):
+    revealed: bool = True
+
+
+class SetReveal(RevealDecision, frozen=True, kw_only=True):
     actor: Principal
     task_id: str
+
+
+class FinalsChoice(msgspec.Struct, frozen=True, kw_only=True):
     submission_ids: list[int]
+
+
+class SelectFinals(FinalsChoice, frozen=True, kw_only=True):
+    actor: Principal
+    task_id: str
 
 
 class Accepted(msgspec.Struct, frozen=True, kw_only=True, tag="accepted"):
@@ -111,7 +121,7 @@ class AuditList(msgspec.Struct, frozen=True, kw_only=True, tag="audit"):
     entries: list[AuditEntry]
 
 
-def _op(name: str, request: type, reply: type) -> Operation:
+def _op(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
     return Operation(LEADERBOARD_PREFIX, name, request, reply)
 
 

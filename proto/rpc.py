@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -12,15 +12,19 @@ import msgspec
 # themselves, so replicas share the load.
 AUTH_PREFIX = "rpc.auth"
 
+# An operation's request and reply Structs: `Operation[Req, Rep]` lets a checker know what a call answers.
+Req = TypeVar("Req", bound=msgspec.Struct)
+Rep = TypeVar("Rep", bound=msgspec.Struct)
+
 
 @dataclass(frozen=True)
-class Operation:
+class Operation(Generic[Req, Rep]):
     """One request/reply operation: where it is sent, what it takes, what it answers (or ServiceError)."""
 
     prefix: str
     name: str
-    request: type
-    reply: type
+    request: type[Req]
+    reply: type[Rep]
 
     @property
     def subject(self) -> str:
@@ -32,7 +36,7 @@ class ServiceError(msgspec.Struct, frozen=True, kw_only=True, tag="error"):
 
     status: int
     detail: str
-    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    extra: dict[str, Any] = {}
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):

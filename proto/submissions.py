@@ -9,7 +9,7 @@ import msgspec
 
 from proto.competition import Phase
 from proto.events import Event
-from proto.rpc import Operation, Principal
+from proto.rpc import Operation, Principal, Rep, Req
 from proto.subjects import token
 
 SUBMISSIONS_PREFIX = "rpc.submissions"
@@ -48,8 +48,9 @@ class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
     pass
 
 
-class StartUpload(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
+class NewUpload(msgspec.Struct, frozen=True, kw_only=True):
+    """What a team says of the file it is about to upload (the body of `POST /api/v1/submissions`)."""
+
     task_id: str
     filename: str
     size_bytes: int
@@ -57,6 +58,10 @@ class StartUpload(msgspec.Struct, frozen=True, kw_only=True):
     sha256: str = ""
     # Optional: the file's media type as the client declared it (a multipart part's Content-Type).
     content_type: str = ""
+
+
+class StartUpload(NewUpload, frozen=True, kw_only=True):
+    actor: Principal
     # MLS-GOAT's `submit.py` asks for a batch size (1 to MAX_BATCH_SIZE) for a model: recorded with the submission;
     # the scorer runs the task's own `model.batch_size`, so every team's timings are measured alike.
     batch_size: int | None = None
@@ -77,10 +82,13 @@ class UploadTicket(msgspec.Struct, frozen=True, kw_only=True, tag="upload_ticket
     status_id: str = ""
 
 
-class CompleteUpload(msgspec.Struct, frozen=True, kw_only=True):
+class UploadCompletion(msgspec.Struct, frozen=True, kw_only=True):
+    sha256: str = ""  # optional: when given, an object whose digest differs is refused
+
+
+class CompleteUpload(UploadCompletion, frozen=True, kw_only=True):
     actor: Principal
     submission_id: int
-    sha256: str = ""
 
 
 class SubmissionView(msgspec.Struct, frozen=True, kw_only=True, tag="submission"):
@@ -236,7 +244,7 @@ class PublicStatus(msgspec.Struct, frozen=True, kw_only=True, tag="public_status
     latency_p50_ms: float | None = None
 
 
-def _op(name: str, request: type, reply: type) -> Operation:
+def _op(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
     return Operation(SUBMISSIONS_PREFIX, name, request, reply)
 
 
@@ -279,15 +287,18 @@ def live_submission(team_id: str, submission_id: str) -> str:
     return f"live.submission.{token(team_id)}.{token(submission_id)}"
 
 
-class StartRescore(msgspec.Struct, frozen=True, kw_only=True):
+class RescoreScope(msgspec.Struct, frozen=True, kw_only=True):
     """Rescore a task's submissions (all, a time range, or given ids) under a new scorer version."""
 
-    actor: Principal
     task_id: str
     scorer_version: str = ""
     submitted_after: datetime | None = None
     submitted_before: datetime | None = None
     submission_ids: list[int] = []
+
+
+class StartRescore(RescoreScope, frozen=True, kw_only=True):
+    actor: Principal
 
 
 class RescoreStarted(msgspec.Struct, frozen=True, kw_only=True, tag="rescore_started"):

@@ -18,12 +18,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
 from deploy.stack import EmbeddedStack, free_port
 from podium_cli.live import LiveFeed
 from proto.competition import Competition
+from proto.live import LiveMessage
 from tests.api import bearer, login, new_team
 from tests.cli.podium_runner import Cli, Team, flat, ok
 from tests.conftest import ADMIN
@@ -54,19 +56,19 @@ def names(entries: list[dict] | None) -> set[str]:
 
 
 def watch_the_pushes(monkeypatch: pytest.MonkeyPatch, task: str, awaited: str) -> tuple[list[dict], threading.Event]:
-    """What the in-process CLI's socket receives about `task`, in order; the event is set once a push names
-    `awaited`, and once it is set the watcher's next read is a Ctrl-C (which `--watch` takes as "stop")."""
+    """What the in-process CLI's socket receives about `task`, in order (as JSON objects); the event is set once a
+    push names `awaited`, and once it is set the watcher's next read is a Ctrl-C (which `--watch` takes as "stop")."""
     pushes: list[dict] = []
     stop = threading.Event()
     receive = LiveFeed.receive
 
-    def spied(feed: LiveFeed, timeout_s: float) -> dict | None:
+    def spied(feed: LiveFeed, timeout_s: float) -> LiveMessage | None:
         if stop.is_set():
             raise KeyboardInterrupt
         message = receive(feed, timeout_s)
-        if message is not None and message.get("task_id") == task:
-            pushes.append(message)
-            if awaited in json.dumps(message):
+        if getattr(message, "task_id", None) == task:
+            pushes.append(msgspec.to_builtins(message))
+            if awaited in json.dumps(pushes[-1]):
                 stop.set()
         return message
 

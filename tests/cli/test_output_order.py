@@ -4,6 +4,7 @@ arrive in: a submission's log lines before the status they led to, announcements
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,20 +13,23 @@ from rich.console import Console
 from podium_cli import submitting
 from podium_cli.submitting import unshown_lines, wait_for_outcome
 from podium_cli.tables import questions_table
+from proto.live import LiveMessage, LogMessage, SubmissionMessage
 
 STARTED = {"level": "info", "line": "started: archive of 120 bytes, 12 samples expected"}
 NOT_SCORED = {"level": "error", "line": "not scored: the upload is not a ZIP archive"}
 FAILED = {"id": 7, "status": "failed", "reason": "the upload is not a ZIP archive"}
+WHEN = datetime(2026, 6, 1, 12, tzinfo=UTC)
+FAILED_PUSH = SubmissionMessage(submission_id=7, status="failed")
 
 
 class ArrivingPushes:
     """A live feed whose pushes arrive in the order given (what the socket delivered), then nothing."""
 
-    def __init__(self, pushes: list[dict[str, Any]]) -> None:
+    def __init__(self, pushes: list[LiveMessage]) -> None:
         self.pushes = list(pushes)
         self.closed = False
 
-    def receive(self, timeout_s: float) -> dict[str, Any] | None:
+    def receive(self, timeout_s: float) -> LiveMessage | None:
         return self.pushes.pop(0) if self.pushes else None
 
 
@@ -45,8 +49,8 @@ class Platform:
                 "lines": [{"at": "2026-06-01T12:00:00Z", **line} for line in self.stored_log]}
 
 
-def log_push(line: dict[str, str]) -> dict[str, Any]:
-    return {"type": "log", "submission_id": 7, **line}
+def log_push(line: dict[str, str], submission_id: int = 7) -> LogMessage:
+    return LogMessage(submission_id=submission_id, at=WHEN, **line)
 
 
 def followed(platform: Platform, feed: ArrivingPushes | None) -> list[str]:
@@ -54,21 +58,21 @@ def followed(platform: Platform, feed: ArrivingPushes | None) -> list[str]:
     shown: list[str] = []
     outcome = wait_for_outcome(platform, {"id": 7, "status": "received"}, feed, 60,  # type: ignore[arg-type]
                                on_status=lambda view: shown.append(f"status: {view['status']}"),
-                               on_push=lambda push: shown.append(f"log: {push['line']}"))
+                               on_push=lambda push: shown.append(
+                                   f"log: {push.line}" if isinstance(push, LogMessage) else repr(push)))
     assert outcome == platform.current
     return shown
 
 
 def test_log_lines_pushed_after_the_outcome_are_shown_before_it() -> None:
     # The status push overtook the scorer's log lines on their way to the socket (they travel apart).
-    feed = ArrivingPushes([{"type": "submission", "submission_id": 7, "status": "failed"}, log_push(STARTED),
-                           log_push(NOT_SCORED)])
+    feed = ArrivingPushes([FAILED_PUSH, log_push(STARTED), log_push(NOT_SCORED)])
     shown = followed(Platform(FAILED, [STARTED, NOT_SCORED]), feed)
     assert shown == [f"log: {STARTED['line']}", f"log: {NOT_SCORED['line']}", "status: failed"]
 
 
 def test_log_lines_that_never_came_live_are_shown_from_the_stored_log_before_the_outcome() -> None:
-    feed = ArrivingPushes([log_push(STARTED), {"type": "submission", "submission_id": 7, "status": "failed"}])
+    feed = ArrivingPushes([log_push(STARTED), FAILED_PUSH])
     shown = followed(Platform(FAILED, [STARTED, NOT_SCORED]), feed)
     assert shown == [f"log: {STARTED['line']}", f"log: {NOT_SCORED['line']}", "status: failed"]
 
@@ -80,8 +84,7 @@ def test_without_a_socket_the_stored_log_comes_before_the_outcome(monkeypatch: p
 
 
 def test_other_submissions_pushes_are_not_shown() -> None:
-    feed = ArrivingPushes([{"type": "log", "submission_id": 8, "level": "info", "line": "someone else's"},
-                           {"type": "submission", "submission_id": 7, "status": "failed"}])
+    feed = ArrivingPushes([log_push({"level": "info", "line": "someone else's"}, submission_id=8), FAILED_PUSH])
     assert followed(Platform(FAILED, [NOT_SCORED]), feed) == [f"log: {NOT_SCORED['line']}", "status: failed"]
 
 
@@ -89,7 +92,8 @@ def test_only_the_stored_lines_not_shown_yet_are_added_in_their_order() -> None:
     again = {"level": "info", "line": "batch done"}
     stored = [STARTED, again, again, NOT_SCORED]
     shown = Counter({("info", STARTED["line"]): 1, ("info", "batch done"): 1})
-    assert unshown_lines([{"at": "t", **line} for line in stored], shown) == [again, NOT_SCORED]
+    assert unshown_lines([{"at": "t", **line} for line in stored], shown) == [{"at": "t", **again},
+                                                                             {"at": "t", **NOT_SCORED}]
 
 
 def rendered(renderable: Any) -> str:

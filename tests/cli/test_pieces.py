@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import stat
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
+import msgspec
 import pytest
 from click.testing import CliRunner
 
 from podium_cli.client import problem_detail, websocket_url
 from podium_cli.credentials import Credentials, CredentialStore, CredentialsUnreadable
-from podium_cli.live import LiveBoard
+from podium_cli.live import LiveBoard, LiveFeed
 from podium_cli.main import cli
 from podium_cli.submitting import TERMINAL, check_file
+from proto.leaderboard import Entry
+from proto.live import BoardDeltaMessage, BoardMessage, Moved, QueueMessage, SubmissionMessage
 from proto.submissions import TERMINAL as PLATFORM_TERMINAL
 
 
@@ -53,28 +58,61 @@ def test_the_cli_knows_the_platforms_terminal_statuses() -> None:
     assert TERMINAL == PLATFORM_TERMINAL
 
 
-def entry(team: str, rank: int, score: float) -> dict:
-    return {"team_id": team, "team_name": f"team {team}", "rank": rank, "score": score, "submissions": 1}
+AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def entry(team: str, rank: int, score: float) -> Entry:
+    return Entry(rank=rank, team_id=team, team_name=f"team {team}", score=score, submission_id=int(team),
+                 submitted_at=AT, submissions=1, last_submission_at=AT)
+
+
+def line(of: Entry) -> dict[str, Any]:
+    """An entry as the REST board (and so the CLI's tables) has it."""
+    return msgspec.to_builtins(of)
+
+
+def delta(revision: int, changed: list[Entry] | None = None, moved: list[Moved] | None = None,
+          removed: list[str] | None = None, task: str = "recon", **private: Any) -> BoardDeltaMessage:
+    return BoardDeltaMessage(task_id=task, revision=revision, base_revision=revision - 1, private_revealed=False,
+                             changed=changed or [], moved=moved or [], removed=removed or [], **private)
 
 
 def test_a_live_board_follows_whole_boards_and_deltas() -> None:
     board = LiveBoard({"task_id": "recon", "revision": 1, "sort": "desc", "private_revealed": False,
-                       "public": [entry("1", 1, 30.0), entry("2", 2, 20.0)], "private": None})
-    assert not board.apply({"type": "board_delta", "task_id": "other", "changed": [entry("9", 1, 99.0)]})
-    assert board.apply({"type": "board_delta", "task_id": "recon", "revision": 2, "private_revealed": False,
-                        "changed": [entry("3", 1, 40.0)], "moved": [["1", 2, -1], ["2", 3, -1]], "removed": []})
+                       "public": [line(entry("1", 1, 30.0)), line(entry("2", 2, 20.0))], "private": None})
+    assert not board.apply(delta(2, [entry("9", 1, 99.0)], task="other"))
+    assert not board.apply(SubmissionMessage(submission_id=1, status="scored"))
+    assert board.apply(delta(2, [entry("3", 1, 40.0)], [("1", 2, -1), ("2", 3, -1)]))
     assert [e["team_id"] for e in board.board["public"]] == ["3", "1", "2"] and board.board["revision"] == 2
-    assert board.board["public"][2] == {**entry("2", 3, 20.0), "rank_change": -1}  # moved: only its place changed
-    assert board.apply({"type": "board_delta", "task_id": "recon", "revision": 3, "changed": [entry("2", 2, 20.0)],
-                        "removed": ["1"]})
+    assert board.board["public"][2] == {**line(entry("2", 3, 20.0)), "rank_change": -1}  # moved: only its place
+    assert board.apply(delta(3, [entry("2", 2, 20.0)], removed=["1"]))
     assert [(e["team_id"], e["rank"]) for e in board.board["public"]] == [("3", 1), ("2", 2)]
     assert not board.stale
-    board.apply({"type": "board_delta", "task_id": "recon", "revision": 4, "changed": [], "removed": [],
-                 "private_changed": [entry("3", 1, 41.0)], "private_removed": []})
+    board.apply(delta(4, private_changed=[entry("3", 1, 41.0)], private_moved=[], private_removed=[]))
     assert board.stale  # a private delta without the private board: the whole board must be read again
-    assert board.apply({"type": "board", "task_id": "recon", "revision": 5, "sort": "desc", "private_revealed": True,
-                        "public": [entry("2", 1, 25.0)], "private": [entry("2", 1, 24.0)]})
-    assert board.board["private"] == [entry("2", 1, 24.0)] and board.board["private_revealed"] is True
+    assert board.apply(BoardMessage(task_id="recon", revision=5, sort="desc", private_revealed=True,
+                                    public=[entry("2", 1, 25.0)], private=[entry("2", 1, 24.0)]))
+    assert board.board["private"] == [line(entry("2", 1, 24.0))] and board.board["private_revealed"] is True
+
+
+class Frames:
+    """A socket connection that hands out the frames given, then times out."""
+
+    def __init__(self, *frames: str) -> None:
+        self.frames = list(frames)
+
+    def recv(self, timeout: float) -> str:
+        if not self.frames:
+            raise TimeoutError
+        return self.frames.pop(0)
+
+
+def test_the_feed_decodes_the_gateways_messages_and_skips_what_it_does_not_know() -> None:
+    sent = msgspec.json.encode(QueueMessage(submission_id=3, queue_position=2, eta_s=None)).decode()
+    feed = LiveFeed(Frames('{"type": "confetti", "colour": "gold"}', "not json", sent))  # type: ignore[arg-type]
+    assert feed.receive(0) is None and feed.receive(0) is None  # a newer gateway's message, a broken frame
+    assert feed.receive(0) == QueueMessage(submission_id=3, queue_position=2, eta_s=None)
+    assert feed.receive(0) is None and not feed.closed
 
 
 def test_files_are_checked_before_any_upload(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 gateway as its own uvicorn process over real sockets, every service as a process, real NATS, PostgreSQL and S3: the
 upload reply (`?wait=`, every route, MLS-GOAT's without it), completing again, one submission, every history list, the
 details, the log, a cancel, the boards (current, `?at=`, MLS-GOAT's, CSV), MLS-GOAT's model upload and its anonymous
-status route, its leaderboard settings, every WebSocket push about its submissions and boards, and every push to an
-anonymous board socket (`/ws/boards`, and a projector's `/ws/boards?private=false`).
+status route, its leaderboard settings, every WebSocket push about its submissions and boards, every push to an
+anonymous board socket (`/ws/boards`, and a projector's `/ws/boards?private=false`), and the pushes' JSON Schema.
 
 The team scores a result archive and a model; an admin reads the private values (the private score, each private
 metric, each private sample's PSNR). Each case then checks what the team (or an anonymous caller) received: no key
@@ -160,6 +160,13 @@ async def goat_model_status(scored: Scored) -> tuple[Any, str]:
     return answers, json.dumps(answers)
 
 
+async def live_schema(scored: Scored) -> tuple[Any, str]:
+    """The sockets' JSON Schema names fields (`private`, `private_changed`) and holds no value: its text is searched."""
+    _, text = await http("GET", "/api/v1/live/schema.json", "nobody")(scored)
+    assert '"board_delta"' in text, text
+    return None, text
+
+
 async def board_at_now(scored: Scored) -> tuple[Any, str]:
     return await http("GET", f"/api/v1/leaderboards/lab?at={now()}")(scored)
 
@@ -204,6 +211,7 @@ SURFACES: dict[str, Ask] = {
     "every WebSocket push (status, progress, queue, log, boards)": pushes,
     "every push to an anonymous board socket (/ws/boards)": anonymous_pushes("/ws/boards"),
     "every push to a projector's socket (/ws/boards?private=false)": anonymous_pushes("/ws/boards?private=false"),
+    "the sockets' message schema (/api/v1/live/schema.json), anonymous": live_schema,
 }
 ANONYMOUS_SOCKETS = ("/ws/boards", "/ws/boards?private=false")
 

@@ -67,25 +67,41 @@ export class Live {
     };
   }
 
+  // Every message the socket sends (proto/live.py, its JSON Schema at /api/v1/live/schema.json) has its case here:
+  // boards are kept; the team's own pushes and refusals go to the views that listen. A type this page does not know
+  // (a newer gateway) is left alone.
   receive(message) {
-    if (message.type === "board") {
-      this.boards.set(message.task_id, {
-        revision: message.revision,
-        sort: message.sort,
-        private_revealed: message.private_revealed,
-        public: new Map(message.public.map((e) => [e.team_id, e])),
-        private: message.private ? new Map(message.private.map((e) => [e.team_id, e])) : null,
-      });
-    } else if (message.type === "board_delta") {
-      const board = this.boards.get(message.task_id);
-      if (!board) return; // a delta before its board: the next whole board will come
-      board.revision = message.revision;
-      board.private_revealed = message.private_revealed;
-      apply(board.public, message.changed, message.moved, message.removed);
-      if (message.private_changed) {
-        board.private ??= new Map();
-        apply(board.private, message.private_changed, message.private_moved, message.private_removed);
+    switch (message.type) {
+      case "board":
+        this.boards.set(message.task_id, {
+          revision: message.revision,
+          sort: message.sort,
+          private_revealed: message.private_revealed,
+          public: new Map(message.public.map((e) => [e.team_id, e])),
+          private: message.private ? new Map(message.private.map((e) => [e.team_id, e])) : null,
+        });
+        break;
+      case "board_delta": {
+        const board = this.boards.get(message.task_id);
+        if (!board) return; // a delta before its board: the next whole board will come
+        board.revision = message.revision;
+        board.private_revealed = message.private_revealed;
+        apply(board.public, message.changed, message.moved, message.removed);
+        if (message.private_changed) {
+          board.private ??= new Map();
+          apply(board.private, message.private_changed, message.private_moved, message.private_removed);
+        }
+        break;
       }
+      case "submission":
+      case "progress":
+      case "queue":
+      case "log":
+      case "question":
+      case "error":
+        break;
+      default:
+        return;
     }
     this.emit(message);
   }

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from nats.js.kv import _is_key_valid
 
 from gateway.kv_store import NatsKVStore, _token
+from tests.unit.fakes import Untouchable
 
 KV_KEY_CHARACTERS = re.compile(r"[-/_=.a-zA-Z0-9]*")
 
@@ -31,4 +32,4 @@ def test_keys_differing_only_in_case_or_separators_stay_distinct() -> None:
 @given(st.text(max_size=20), st.text())
 def test_every_store_key_is_a_valid_kv_key(namespace: str, key: str) -> None:
     # The empty key is a valid Litestar store key; the store must not turn it into "PREFIX." (refused by KV).
-    assert _is_key_valid(NatsKVStore(None, namespace)._key(key))
+    assert _is_key_valid(NatsKVStore(Untouchable("kv"), namespace)._key(key))  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import msgspec
 
 from gateway.live import QUEUE_LIMIT, BoardFeed, LiveClient, LiveHub, delta_message
 from proto.leaderboard import Board, Entry
+from proto.live import SubmissionMessage
 from proto.rpc import Principal
 
 TEAM = Principal(account_id="1", name="a", role="team")
@@ -129,7 +130,7 @@ async def test_an_anonymous_client_gets_boards_and_no_team_or_question_message()
     hub.add(anonymous)
     hub.follow(anonymous, ["t"])
     hub.on_board("t", 1, growing(1), None)
-    hub._for_team("1", b"for-a")
+    hub._for_team("1", SubmissionMessage(submission_id=1, status="scored"))
     assert [json.loads(m)["type"] for m in await anonymous.next_messages(hub.feed)] == ["board"]
     assert anonymous.queue.empty() and not hub._by_team
     hub.remove(anonymous)
@@ -144,11 +145,12 @@ async def test_unfollowing_stops_the_board_and_team_messages_reach_only_that_tea
         hub.follow(client, ["t"])
     hub.unfollow(other, ["t"])
     hub.on_board("t", 1, growing(1), None)
-    hub._for_team("2", b"for-b")
+    hub._for_team("2", SubmissionMessage(submission_id=22, status="scored"))
     assert [json.loads(m)["type"] for m in await mine.next_messages(hub.feed)] == ["board"]
-    assert await other.next_messages(hub.feed) == [b"for-b"]
+    assert [json.loads(m) for m in await other.next_messages(hub.feed)] == [
+        {"type": "submission", "submission_id": 22, "status": "scored"}]
     hub.remove(mine)
-    hub._for_team("1", b"for-a")
+    hub._for_team("1", SubmissionMessage(submission_id=11, status="scored"))
     assert mine.queue.empty()
 
 
