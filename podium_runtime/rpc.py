@@ -61,7 +61,7 @@ def _unstorable(exc: asyncpg.DataError) -> str:
     return f"a value in the request is not acceptable: {reason}"
 
 
-async def _answer(operation: Operation, decoder: msgspec.json.Decoder, handler: Handler, body: bytes) -> bytes:
+async def _answer(operation: Operation, decoder: msgspec.json.Decoder[Any], handler: Handler, body: bytes) -> bytes:
     try:
         request = decoder.decode(body)
     except msgspec.DecodeError as exc:
@@ -106,7 +106,7 @@ def _serve_method(operation: Operation, method: Method, owner: Any) -> Callable[
     return _named(serve, operation)
 
 
-_reply_decoders: dict[Operation, msgspec.json.Decoder] = {}
+_reply_decoders: dict[Operation, msgspec.json.Decoder[Any]] = {}
 
 
 async def call(nc: NatsClient, operation: Operation, request: msgspec.Struct, timeout_s: float) -> Any:
