@@ -292,8 +292,9 @@ def movements(before: Board, after: Board) -> list[Movement]:
     lines = []
     for team_id in sorted(old.keys() | new.keys(), key=lambda t: (new[t].rank if t in new else 10**9, t)):
         was, now = old.get(team_id), new.get(team_id)
+        named = now or old[team_id]  # the team is on one board at least
         lines.append(Movement(
-            team_id=team_id, team_name=(now or was).team_name, old_rank=was.rank if was else None,
+            team_id=team_id, team_name=named.team_name, old_rank=was.rank if was else None,
             new_rank=now.rank if now else None, old_score=was.score if was else None,
             new_score=now.score if now else None))
     return lines

@@ -189,8 +189,7 @@ def competition(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) 
     path = tmp_path_factory.mktemp("competition") / "competition.toml"
     path.write_text(TEST_COMPETITION)
     parsed = parse_competition(TEST_COMPETITION)
-    settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()})
-    seed_ground_truth(create_s3(settings), parsed)
+    seed_ground_truth(create_s3(stack.settings()), parsed)
     return path, parsed
 
 

@@ -29,7 +29,6 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from deploy.stack import EmbeddedStack
 from podium_runtime.connections import create_s3
 from podium_runtime.publish import publish_event
-from podium_runtime.settings import PlatformSettings
 from proto import decode as proto_decode
 from proto import encode as proto_encode
 from proto.competition import Competition
@@ -185,8 +184,7 @@ async def test_presigned_upload_start_put_complete(
 async def test_completing_without_uploading_or_with_other_bytes_is_refused(
     gateway: AsyncTestClient, admin_token: str, nc: NatsClient, pg_pool: asyncpg.Pool, stack: EmbeddedStack
 ) -> None:
-    storage_admin = create_s3(PlatformSettings(**{
-        k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}))
+    storage_admin = create_s3(stack.settings())
     _, token = await team_token(gateway, admin_token)
     announced = b"x" * 100
 
@@ -299,8 +297,7 @@ async def test_an_expired_upload_and_an_infrastructure_failure_refund_the_quota(
     await pg_pool.execute(
         "UPDATE submissions.submissions SET status = 'received', updated_at = now() - interval '2 hours', "
         "scorer_version = 'psnr-stuck', republished = 1000 WHERE id = $1", scored["id"])
-    storage_admin = create_s3(PlatformSettings(**{
-        k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}))
+    storage_admin = create_s3(stack.settings())
     await Reconciler(pg_pool, storage_admin, stuck_after=timedelta(minutes=30), max_republish=0).pass_once()
     stuck = await wait_terminal(gateway, token, scored["id"])
     assert stuck["status"] == "failed" and "quota is refunded" in stuck["reason"]
