@@ -345,7 +345,7 @@ async def leaderboard_caught_up(env: dict[str, str], deadline: float) -> None:
 
 
 async def invariants(platform: Platform, tally: Tally, settle_s: float, *, wiped: bool = False
-                     ) -> dict[str, object]:
+                     ) -> dict[str, Any]:
     """Wait until nothing is in flight, then check what must hold; returns the figures (raises if one fails)."""
     dsn = platform.stack.env()["PODIUM_POSTGRES_DSN"]
     conn = await asyncpg.connect(dsn)
@@ -401,7 +401,7 @@ async def invariants(platform: Platform, tally: Tally, settle_s: float, *, wiped
 
 
 async def run(folder: Path, teams: int, settle_s: float, *, cluster: bool = False, wipe: bool = False
-              ) -> tuple[dict[str, object], list[tuple[str, float]]]:
+              ) -> tuple[dict[str, Any], list[tuple[str, float]]]:
     platform = Platform(folder, cluster=cluster)
     await asyncio.to_thread(platform.start)
     tally, log, stop = Tally(), [], asyncio.Event()

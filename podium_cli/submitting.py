@@ -98,10 +98,10 @@ def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: Liv
             message = feed.receive(min(POLL_INTERVAL_S, remaining))
         else:
             time.sleep(min(POLL_INTERVAL_S, remaining))
-        mine = message is not None and message.get("submission_id") == submission["id"]
-        if mine:
-            push(message)
-        status_pushed = mine and message.get("type") == "submission"
+        mine = message if message is not None and message.get("submission_id") == submission["id"] else None
+        if mine is not None:
+            push(mine)
+        status_pushed = mine is not None and mine.get("type") == "submission"
         if not status_pushed and time.monotonic() - last_poll < POLL_INTERVAL_S:
             continue
         # A status push, or a quiet while: read the submission itself (a push carries no score or reason).

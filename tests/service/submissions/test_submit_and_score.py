@@ -35,6 +35,7 @@ from proto.competition import Competition
 from proto.events import SubmissionReceived, SubmissionRejected
 from submission_service.reconciler import MaxDeliveriesAdvisory, Reconciler, fail_exhausted
 from tests.api import bearer, team_token
+from tests.conftest import task_of
 
 TERMINAL = {"scored", "failed", "rejected", "expired"}
 
@@ -99,7 +100,7 @@ async def test_goat_direct_upload_waits_for_the_exact_psnr(
     body = response.json()
     assert (body["status"], body["task_id"], body["team_id"], body["filename"]) == (
         "scored", "recon", team_id, "team_task1.zip")
-    task = competition[1].task("recon")
+    task = task_of(competition, "recon")
     mask = split_assignment(task.samples, task.split.private_fraction, task.split.seed)
     public, private = expected_psnr(truth["recon"], prediction, mask)
     assert body["public_score"] == pytest.approx(public, abs=1e-4)
@@ -234,10 +235,13 @@ async def test_completing_without_uploading_or_with_other_bytes_is_refused(
                         at_limit["submission_id"]: "rejected"}
     # Each refusal is also an event on the SUBMISSIONS stream, with the reason the participant saw.
     async with asyncio.timeout(10):  # the outbox relay publishes it just after the commit
-        while (event := proto_decode((await nc.jetstream().get_last_msg(  # noqa: ASYNC110
-                "SUBMISSIONS", "submission.rejected.recon")).data)).submission_id != str(at_limit["submission_id"]):
+        while True:
+            stored = await nc.jetstream().get_last_msg("SUBMISSIONS", "submission.rejected.recon")
+            event = proto_decode(stored.data or b"")
+            if isinstance(event, SubmissionRejected) and event.submission_id == str(at_limit["submission_id"]):
+                break
             await asyncio.sleep(0.05)
-    assert isinstance(event, SubmissionRejected) and "over the task's limit" in event.reason
+    assert "over the task's limit" in event.reason
 
 
 @pytest.mark.parametrize(
@@ -313,6 +317,7 @@ async def scoring_again(gateway: AsyncTestClient, admin_token: str, pg_pool: asy
     _, token = await team_token(gateway, admin_token)
     scored = (await upload(gateway, token, "recon", npy_zip(truth["recon"]))).json()
     row = await pg_pool.fetchrow("SELECT * FROM submissions.submissions WHERE id = $1", scored["id"])
+    assert row is not None
     await pg_pool.execute("UPDATE submissions.submissions SET status = 'scoring', scorer_version = $2 "
                           "WHERE id = $1", scored["id"], scorer_version)
     event = SubmissionReceived(
@@ -497,7 +502,7 @@ async def test_score_events_carry_provenance_and_progress_is_live(
     mine = [p for p in progress if p["submission_id"] == str(body["id"])]
     assert mine and mine[-1]["done"] == mine[-1]["total"] == 12
     message = await nc.jetstream().get_last_msg("SCORES", "score.computed.recon")
-    event = json.loads(message.data)
+    event = json.loads(message.data or b"")
     assert event["submission_id"] == str(body["id"])
     assert event["archive_sha256"] == hashlib.sha256(data).hexdigest()
     assert len(event["ground_truth_sha256"]) == 64 and event["scorer_version"] == "psnr-1"

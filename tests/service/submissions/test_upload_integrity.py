@@ -105,6 +105,7 @@ async def test_a_put_after_complete_cannot_change_the_scored_bytes(
         assert (await storage.put(ticket["upload_url"], content=other)).status_code == 200
     row = await pg_pool.fetchrow("SELECT object_key, upload_key, sha256 FROM submissions.submissions WHERE id = $1",
                                  ticket["submission_id"])
+    assert row is not None
     assert row["object_key"] != row["upload_key"] and row["sha256"] == hashlib.sha256(data).hexdigest()
     stored = s3.get_object(BUCKET, row["object_key"])
     try:
