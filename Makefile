@@ -12,6 +12,7 @@ UV         := $(UV_VENV)/bin/uv
 # from the lock's `triton` extra, which uv keeps apart from the others).
 TRITON_VENV  := .venv-triton
 TRITON_STAMP := $(TRITON_VENV)/.installed
+NODE_STAMP   := node_modules/.installed
 
 .PHONY: run test lint bench stack clean venv chaos load lock
 
@@ -51,8 +52,20 @@ browser:
 stack: $(STAMP)
 	$(PY) -m deploy.stack
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check .
+## make lint: ruff, the type checker (basedpyright: strict on proto and podium_runtime, basic elsewhere; see
+## pyproject.toml) and ESLint on the web page's modules (eslint.config.js). Each runs even when one before it
+## fails; the target fails if any of them found something.
+lint: $(STAMP) $(NODE_STAMP)
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/basedpyright --pythonpath $(PY) || status=1; \
+	node_modules/.bin/eslint || status=1; \
+	exit $$status
+
+# The JS linter, exactly as package-lock.json says, into node_modules (npm's registry; no build step).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $(NODE_STAMP)
 
 ## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side.
 bench: $(STAMP)
@@ -73,4 +86,4 @@ load: $(STAMP)
 	$(PY) -m bench.loadgen $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TRITON_VENV) $(UV_VENV) .podium-data .pytest_cache
+	rm -rf $(VENV) $(TRITON_VENV) $(UV_VENV) node_modules .podium-data .pytest_cache

@@ -34,6 +34,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -54,7 +55,6 @@ from deploy.stack import (
     wait_until,
 )
 from podium_runtime.connections import create_s3
-from podium_runtime.settings import PlatformSettings
 from proto.competition import parse_competition
 from proto.streams import CONSUMERS
 
@@ -172,8 +172,7 @@ class Platform:
             self.stack.start()
         competition_file = self.folder / "competition.toml"
         competition_file.write_text(self.competition)
-        settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in self.stack.env().items()})
-        seed_ground_truth(create_s3(settings), parse_competition(self.competition))
+        seed_ground_truth(create_s3(self.stack.settings()), parse_competition(self.competition))
         self.env = {**service_env(self.stack, free_ports=True), "PODIUM_COMPETITION_FILE": str(competition_file),
                     **self.extra_env}
         if self.nats is not None:
@@ -229,7 +228,7 @@ class Tally:
     server_errors: list[str] = field(default_factory=list)
 
 
-async def call(client: httpx.AsyncClient, tally: Tally, method: str, url: str, **kwargs: object) -> httpx.Response:
+async def call(client: httpx.AsyncClient, tally: Tally, method: str, url: str, **kwargs: Any) -> httpx.Response:
     """One request as a careful client makes it: retried while the platform's side is failing."""
     for _ in range(600):
         try:
@@ -346,7 +345,7 @@ async def leaderboard_caught_up(env: dict[str, str], deadline: float) -> None:
 
 
 async def invariants(platform: Platform, tally: Tally, settle_s: float, *, wiped: bool = False
-                     ) -> dict[str, object]:
+                     ) -> dict[str, Any]:
     """Wait until nothing is in flight, then check what must hold; returns the figures (raises if one fails)."""
     dsn = platform.stack.env()["PODIUM_POSTGRES_DSN"]
     conn = await asyncpg.connect(dsn)
@@ -358,7 +357,8 @@ async def invariants(platform: Platform, tally: Tally, settle_s: float, *, wiped
             if unfinished == 0 or time.monotonic() > deadline:
                 break
             await asyncio.sleep(1)
-        statuses = dict(await conn.fetch("SELECT status, count(*) FROM submissions.submissions GROUP BY status"))
+        rows = await conn.fetch("SELECT status, count(*) FROM submissions.submissions GROUP BY status")
+        statuses = {row["status"]: row["count"] for row in rows}
         scored = await conn.fetchval(
             "SELECT count(*) FROM submissions.submissions WHERE status = 'scored' AND task_id = $1", TASK)
         # The last scores reach the projection: a message a killed leaderboard held comes back after AckWait.
@@ -401,7 +401,7 @@ async def invariants(platform: Platform, tally: Tally, settle_s: float, *, wiped
 
 
 async def run(folder: Path, teams: int, settle_s: float, *, cluster: bool = False, wipe: bool = False
-              ) -> tuple[dict[str, object], list[tuple[str, float]]]:
+              ) -> tuple[dict[str, Any], list[tuple[str, float]]]:
     platform = Platform(folder, cluster=cluster)
     await asyncio.to_thread(platform.start)
     tally, log, stop = Tally(), [], asyncio.Event()
@@ -431,7 +431,9 @@ def print_table(figures: dict[str, object], log: list[tuple[str, float]]) -> Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos", description=(__doc__ or "").partition("\n")[0]
+    )
     parser.add_argument("--teams", type=int, default=8)
     parser.add_argument("--settle", type=float, default=180, help="seconds allowed for the last jobs to finish")
     parser.add_argument("--cluster", action="store_true", help="NATS as a 3-node cluster (R3 streams); kill nodes")

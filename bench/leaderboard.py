@@ -31,7 +31,6 @@ from leaderboard_service import projection
 from leaderboard_service.rebuild import rebuild
 from podium_runtime.connections import create_pg_pool, ensure_kv_buckets, ensure_streams
 from podium_runtime.migrations import apply_migrations, service_migrations
-from podium_runtime.settings import PlatformSettings
 from proto import codec
 from proto.competition import Competition, Task
 from proto.events import ScoreComputed, TeamCreated
@@ -113,7 +112,7 @@ async def fan_out(gateway: str, token: str, kv, board: bytes, clients: int) -> l
 
 async def run(args: argparse.Namespace, stack: EmbeddedStack, folder: Path) -> None:
     env = {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1"}
-    settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()})
+    settings = stack.settings()
     nc = await nats.connect(env["PODIUM_NATS_URL"], **settings.nats_auth)
     js = nc.jetstream()
     await ensure_streams(js)
@@ -195,7 +194,9 @@ async def run(args: argparse.Namespace, stack: EmbeddedStack, folder: Path) -> N
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.leaderboard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.leaderboard", description=(__doc__ or "").partition("\n")[0]
+    )
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--teams", type=int, default=1_000)
     parser.add_argument("--clients", type=int, default=1_000)

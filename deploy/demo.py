@@ -42,9 +42,9 @@ def digits_split() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.
     """scikit-learn's bundled digits (8×8 images, 10 classes), split once, seeded: (train, hidden test)."""
     from sklearn.datasets import load_digits
 
-    digits = load_digits()
-    order = np.random.default_rng(0).permutation(len(digits.target))
-    x, y = (digits.data / 16.0).astype(np.float32), digits.target.astype(np.int64)
+    images, labels = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(labels))
+    x, y = (images / 16.0).astype(np.float32), labels.astype(np.int64)
     train, test = order[: len(order) // 2], order[len(order) // 2:]
     return (x[train], y[train]), (x[test], y[test])
 

@@ -33,7 +33,6 @@ from deploy.stack import (
     wait_until,
 )
 from podium_runtime.connections import create_s3
-from podium_runtime.settings import PlatformSettings
 from proto.competition import parse_competition
 
 
@@ -102,8 +101,7 @@ def start_services(stack: EmbeddedStack, env: dict[str, str]) -> list[Server]:
 def seed_competition(stack: EmbeddedStack, env: dict[str, str]) -> None:
     """Generated ground truth for the demo competition's tasks, where missing."""
     competition_file = Path(env.get("PODIUM_COMPETITION_FILE", "deploy/competition.toml"))
-    settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()})
-    seed_ground_truth(create_s3(settings), parse_competition(competition_file.read_bytes()))
+    seed_ground_truth(create_s3(stack.settings()), parse_competition(competition_file.read_bytes()))
 
 
 def seed_demo(env: dict[str, str]) -> str:

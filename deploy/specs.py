@@ -16,13 +16,17 @@ import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import UnionType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
 from faststream.asgi import AsgiFastStream
+from faststream.nats.subscriber.config import NatsSubscriberSpecificationConfig
 
 from proto.rpc import Operation, ServiceError
+
+if TYPE_CHECKING:
+    from podium_runtime.service import ServiceSpec
 
 COMPETITION_FILE = Path(__file__).with_name("competition.toml")
 
@@ -40,13 +44,12 @@ def service_apps() -> dict[str, AsgiFastStream]:
     from submission_service.app import SubmissionServiceSettings
     from submission_service.app import create_app as submissions
 
-    competition = {"competition_file": COMPETITION_FILE}
     return {
         "auth_service": auth(AuthServiceSettings()),
-        "submission_service": submissions(SubmissionServiceSettings(**competition)),
-        "cpu_scorer": cpu(CpuScorerSettings(**competition)),
-        "gpu_scorer": gpu(GpuScorerSettings(**competition)),
-        "leaderboard_service": board(LeaderboardServiceSettings(**competition)),
+        "submission_service": submissions(SubmissionServiceSettings(competition_file=COMPETITION_FILE)),
+        "cpu_scorer": cpu(CpuScorerSettings(competition_file=COMPETITION_FILE)),
+        "gpu_scorer": gpu(GpuScorerSettings(competition_file=COMPETITION_FILE)),
+        "leaderboard_service": board(LeaderboardServiceSettings(competition_file=COMPETITION_FILE)),
     }
 
 
@@ -101,8 +104,10 @@ class _Document:
 def asyncapi(apps: dict[str, AsgiFastStream] | None = None) -> dict[str, Any]:
     doc = _Document()
     for service, app in (apps or service_apps()).items():
+        assert app.broker is not None, f"{service}'s app has no broker"  # service_app always builds one
         for subscriber in app.broker.subscribers:
             config = subscriber.specification.config
+            assert isinstance(config, NatsSubscriberSpecificationConfig), f"{service}: not a NATS subscriber"
             handler = subscriber.calls[0].handler._original_call  # noqa: SLF001 — the function we registered
             received, replies = _handler_messages(handler)
             channel = doc.channel(config.subject, received)
@@ -121,7 +126,8 @@ def asyncapi(apps: dict[str, AsgiFastStream] | None = None) -> dict[str, Any]:
                 extra["reply"] = {"address": {"location": "$message.header#/reply_to"},
                                   "channel": {"$ref": f"#/channels/{reply_channel}"}}
             doc.operation(f"{service}.receive.{config.subject}", "receive", channel, received, **extra)
-        for event in app.podium_spec.publishes:
+        spec: ServiceSpec = app.podium_spec  # pyright: ignore[reportAttributeAccessIssue]  # set by service_app
+        for event in spec.publishes:
             address = event.subject_pattern()
             channel = doc.channel(address, [event])
             stream = "JetStream" if event.persisted else "core NATS (live only, not persisted)"

@@ -29,6 +29,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from podium_runtime import nats_access
 from podium_runtime.settings import (
@@ -299,6 +300,12 @@ class EmbeddedStack:
             "PODIUM_S3_SECRET_KEY": self.s3_secret_key,
         }
 
+    def settings(self) -> PlatformSettings:
+        """`env()` as the platform's settings, for a tool that opens the stack's connections itself."""
+        # Keyword arguments from the variables: pydantic parses the strings as it does the environment's.
+        fields: dict[str, Any] = {name.removeprefix("PODIUM_").lower(): value for name, value in self.env().items()}
+        return PlatformSettings(**fields)
+
     def service_env(self, service: str) -> dict[str, str]:
         """`env()` with the service's own NATS user, which may do only what that service needs."""
         return {**self.env(), "PODIUM_NATS_USER": nats_access.user_name(service),
@@ -426,7 +433,9 @@ class EmbeddedStack:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.stack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.stack", description=(__doc__ or "").partition("\n")[0]
+    )
     parser.add_argument("--data-dir", type=Path, default=Path(".podium-data"))
     args = parser.parse_args(argv)
     stack = EmbeddedStack(args.data_dir.resolve())

@@ -245,7 +245,7 @@ class OnnxRuntimeEngine:
         batch = np.ascontiguousarray(batch)
         header = _encoder.encode(Batch(dtype=batch.dtype.name, shape=batch.shape))
         max_output = len(batch) * evaluation.classes * np.dtype(np.float64).itemsize
-        reply, data = await self._ask(evaluation, [header, memoryview(batch).cast("B")], timeout_s, max_output,
+        reply, data = await self._ask(evaluation, [header, batch.data.cast("B")], timeout_s, max_output,
                                       "running a batch")
         if isinstance(reply, Failed):
             if reply.out_of_memory:
@@ -300,7 +300,10 @@ class TritonEngine:
             if "Deadline" in str(exc) or "timeout" in str(exc).lower():
                 raise EngineTimeout(f"a batch took longer than {timeout_s:.1f} s") from None
             raise
-        return result.as_numpy(output_name)
+        output = result.as_numpy(output_name) if result is not None else None
+        if output is None:  # the model was checked to have this output: Triton's side went wrong
+            raise RuntimeError(f"Triton answered without the model's output {output_name!r}")
+        return output
 
     async def unload(self, name: str) -> None:
         self.models.pop(name, None)

@@ -20,7 +20,9 @@ from proto.competition import ModelSignature
 
 # ONNX's own operator sets; anything else needs a custom kernel we would have to trust.
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml"})
-FLOAT_TYPES = {TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16", TensorProto.DOUBLE: "float64"}
+FLOAT_TYPES: dict[int, str] = {
+    TensorProto.FLOAT: "float32", TensorProto.FLOAT16: "float16", TensorProto.DOUBLE: "float64",
+}
 # The file identifier of ONNX Runtime's own (flatbuffer) model format, at bytes 4-8: ONNX Runtime loads such
 # bytes as that format, not as the ONNX we check.
 ORT_FORMAT_IDENTIFIER = b"ORTM"

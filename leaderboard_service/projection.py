@@ -8,10 +8,10 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 
-import asyncpg
 import msgspec
 
 from leaderboard_service.board import ScoreRow, TeamState, compute_board
+from podium_runtime.connections import PgConnection
 from proto.competition import Task
 from proto.events import (
     AnyEvent,
@@ -58,7 +58,7 @@ def check(event: AnyEvent) -> None:
                 submission_number(submission_id)
 
 
-async def claim(conn: asyncpg.Connection, stream: str, seq: int) -> int | None:
+async def claim(conn: PgConnection, stream: str, seq: int) -> int | None:
     """In the caller's transaction: the event's position if message `seq` of `stream` is new (and is now recorded
     as applied), else None. The position is `seq` plus the stream's `base` (its earlier life's last sequence, when
     JetStream's store was wiped and the stream started again)."""
@@ -71,7 +71,7 @@ async def claim(conn: asyncpg.Connection, stream: str, seq: int) -> int | None:
     )
 
 
-async def stream_started_again(conn: asyncpg.Connection, streams: Iterable[str]) -> None:
+async def stream_started_again(conn: PgConnection, streams: Iterable[str]) -> None:
     """JetStream's store was wiped and these streams created again: their new messages come after everything
     applied so far, and their earlier history is recorded as lost."""
     rows = await conn.fetch(
@@ -83,12 +83,12 @@ async def stream_started_again(conn: asyncpg.Connection, streams: Iterable[str])
         [(row["stream"], row["last_seq"]) for row in rows if row["last_seq"] > 0])
 
 
-async def lock_for_apply(conn: asyncpg.Connection) -> None:
+async def lock_for_apply(conn: PgConnection) -> None:
     """In the caller's transaction: wait until no other event is being applied (see APPLY_LOCK)."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", APPLY_LOCK)
 
 
-async def apply(conn: asyncpg.Connection, event: AnyEvent, *, stream: str, seq: int) -> set[str]:
+async def apply(conn: PgConnection, event: AnyEvent, *, stream: str, seq: int) -> set[str]:
     """Apply one event (message `seq` of `stream`); return the tasks whose boards may have changed (ALL_TASKS
     for a team change). Admin actions are also written to the audit trail, once per stream message. A malformed
     event raises MalformedEvent before anything is written."""
@@ -125,7 +125,7 @@ async def apply(conn: asyncpg.Connection, event: AnyEvent, *, stream: str, seq: 
     return {event.task_id}
 
 
-async def _score(conn: asyncpg.Connection, event: ScoreComputed) -> None:
+async def _score(conn: PgConnection, event: ScoreComputed) -> None:
     await conn.execute(
         """INSERT INTO leaderboard.scores (submission_id, scorer_version, team_id, task_id, phase_id,
                public_score, private_score, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -135,7 +135,7 @@ async def _score(conn: asyncpg.Connection, event: ScoreComputed) -> None:
     )
 
 
-async def _failure(conn: asyncpg.Connection, event: ScoreFailed) -> None:
+async def _failure(conn: PgConnection, event: ScoreFailed) -> None:
     await conn.execute(
         "INSERT INTO leaderboard.failed_outcomes (submission_id, scorer_version) VALUES ($1, $2) "
         "ON CONFLICT DO NOTHING",
@@ -143,7 +143,7 @@ async def _failure(conn: asyncpg.Connection, event: ScoreFailed) -> None:
     )
 
 
-async def _cancellation(conn: asyncpg.Connection, event: SubmissionCancelled, where: tuple[str, int]) -> None:
+async def _cancellation(conn: PgConnection, event: SubmissionCancelled, where: tuple[str, int]) -> None:
     await conn.execute("INSERT INTO leaderboard.cancelled (submission_id) VALUES ($1) ON CONFLICT DO NOTHING",
                        int(event.submission_id))
     # A withdrawn submission (an admin's, after its score) leaves the board the same way: its score is void.
@@ -151,7 +151,7 @@ async def _cancellation(conn: asyncpg.Connection, event: SubmissionCancelled, wh
                  event.submission_id, {"task_id": event.task_id, "team_id": event.team_id, "by_admin": event.by_admin})
 
 
-async def _rescore_request(conn: asyncpg.Connection, event: RescoreRequested, where: tuple[str, int]) -> None:
+async def _rescore_request(conn: PgConnection, event: RescoreRequested, where: tuple[str, int]) -> None:
     await conn.execute(
         "INSERT INTO leaderboard.rescores (rescore_id, task_id, scorer_version, expected, requested_seq) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -162,7 +162,7 @@ async def _rescore_request(conn: asyncpg.Connection, event: RescoreRequested, wh
                   "submissions": len(event.submission_ids)})
 
 
-async def _team(conn: asyncpg.Connection, event: TeamCreated | TeamUpdated, where: tuple[str, int]) -> None:
+async def _team(conn: PgConnection, event: TeamCreated | TeamUpdated, where: tuple[str, int]) -> None:
     await conn.execute(
         """INSERT INTO leaderboard.teams (team_id, name, name_revision) VALUES ($1, $2, $3)
            ON CONFLICT (team_id) DO UPDATE SET name = $2, name_revision = $3
@@ -176,7 +176,7 @@ async def _team(conn: asyncpg.Connection, event: TeamCreated | TeamUpdated, wher
                  "team_created" if isinstance(event, TeamCreated) else "team_updated", event.team_id, detail)
 
 
-async def _team_deletion(conn: asyncpg.Connection, event: TeamDeleted, where: tuple[str, int]) -> None:
+async def _team_deletion(conn: PgConnection, event: TeamDeleted, where: tuple[str, int]) -> None:
     await conn.execute(
         """INSERT INTO leaderboard.teams (team_id, name, name_revision, deleted) VALUES ($1, '', $2, true)
            ON CONFLICT (team_id) DO UPDATE SET deleted = true""",
@@ -185,7 +185,7 @@ async def _team_deletion(conn: asyncpg.Connection, event: TeamDeleted, where: tu
     await _audit(conn, where, event.actor, event.occurred_at, "team_deleted", event.team_id, {})
 
 
-async def _standing(conn: asyncpg.Connection, event: TeamStandingChanged, where: tuple[str, int]) -> None:
+async def _standing(conn: PgConnection, event: TeamStandingChanged, where: tuple[str, int]) -> None:
     await conn.execute(
         """INSERT INTO leaderboard.teams (team_id, name, name_revision, hidden, disqualified,
                standing_revision) VALUES ($1, '', 0, $2, $3, $4)
@@ -197,7 +197,7 @@ async def _standing(conn: asyncpg.Connection, event: TeamStandingChanged, where:
                  {"hidden": event.hidden, "disqualified": event.disqualified, "reason": event.reason})
 
 
-async def _reveal(conn: asyncpg.Connection, event: PrivateBoardRevealed, where: tuple[str, int]) -> None:
+async def _reveal(conn: PgConnection, event: PrivateBoardRevealed, where: tuple[str, int]) -> None:
     await conn.execute(
         """INSERT INTO leaderboard.reveals (task_id, revealed, revision) VALUES ($1, $2, $3)
            ON CONFLICT (task_id) DO UPDATE SET revealed = $2, revision = $3
@@ -207,7 +207,7 @@ async def _reveal(conn: asyncpg.Connection, event: PrivateBoardRevealed, where: 
     await _audit(conn, where, event.actor, event.occurred_at, "reveal", event.task_id, {"revealed": event.revealed})
 
 
-async def _finals(conn: asyncpg.Connection, event: FinalsSelected, where: tuple[str, int]) -> None:
+async def _finals(conn: PgConnection, event: FinalsSelected, where: tuple[str, int]) -> None:
     await conn.execute(
         """INSERT INTO leaderboard.finals (team_id, task_id, submission_ids, revision) VALUES ($1, $2, $3, $4)
            ON CONFLICT (team_id, task_id) DO UPDATE SET submission_ids = $3, revision = $4
@@ -218,7 +218,7 @@ async def _finals(conn: asyncpg.Connection, event: FinalsSelected, where: tuple[
                  {"task_id": event.task_id, "submission_ids": list(event.submission_ids)})
 
 
-async def _audit(conn: asyncpg.Connection, where: tuple[str, int], actor: str, occurred_at: datetime, action: str,
+async def _audit(conn: PgConnection, where: tuple[str, int], actor: str, occurred_at: datetime, action: str,
                  target: str, detail: dict) -> None:
     await conn.execute(
         "INSERT INTO leaderboard.audit (stream, stream_seq, action, actor, target, detail, occurred_at) "
@@ -227,7 +227,7 @@ async def _audit(conn: asyncpg.Connection, where: tuple[str, int], actor: str, o
     )
 
 
-async def board(conn: asyncpg.Connection, task: Task, *, as_of: datetime | None = None) -> Board:
+async def board(conn: PgConnection, task: Task, *, as_of: datetime | None = None) -> Board:
     """Read a task's inputs and compute its board (optionally as it stood at `as_of`)."""
     # Each submission counts with its score under the most recently activated version that has one (the
     # competition file's version is activation 0), so a partial rescore leaves the other scores in place.
@@ -256,7 +256,7 @@ async def board(conn: asyncpg.Connection, task: Task, *, as_of: datetime | None 
                          private_revealed=revealed)
 
 
-async def complete_rescores(conn: asyncpg.Connection, task: Task) -> list[str]:
+async def complete_rescores(conn: PgConnection, task: Task) -> list[str]:
     """Activate every rescore of `task` whose submissions all have an outcome, recording who moved."""
     completed = []
     pending = await conn.fetch(
@@ -292,8 +292,9 @@ def movements(before: Board, after: Board) -> list[Movement]:
     lines = []
     for team_id in sorted(old.keys() | new.keys(), key=lambda t: (new[t].rank if t in new else 10**9, t)):
         was, now = old.get(team_id), new.get(team_id)
+        named = now or old[team_id]  # the team is on one board at least
         lines.append(Movement(
-            team_id=team_id, team_name=(now or was).team_name, old_rank=was.rank if was else None,
+            team_id=team_id, team_name=named.team_name, old_rank=was.rank if was else None,
             new_rank=now.rank if now else None, old_score=was.score if was else None,
             new_score=now.score if now else None))
     return lines

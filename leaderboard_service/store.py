@@ -10,12 +10,13 @@ from collections.abc import Sequence
 import asyncpg
 import msgspec
 
+from podium_runtime.connections import PgConnection
 from proto import leaderboard as ops
 
 MAX_AUDIT_ENTRIES = 1000
 
 
-async def next_decision_revision(conn: asyncpg.Connection, decision: str) -> int:
+async def next_decision_revision(conn: PgConnection, decision: str) -> int:
     """In the caller's transaction: the next revision of `decision` (e.g. `standing:<team>`), from 1."""
     return await conn.fetchval(
         """INSERT INTO leaderboard.decision_revisions AS d (decision, revision) VALUES ($1, 1)

@@ -56,7 +56,8 @@ class BusKeeper:
         """Create the service's durable consumers, or bring an existing one's settings up to date (JetStream
         updates a durable consumer declared again with another configuration)."""
         for consumer in self.consumers:
-            await self.js().add_consumer(consumer.stream, consumer_config(consumer))
+            # nats-py leaves add_consumer's **params unannotated.
+            await self.js().add_consumer(consumer.stream, consumer_config(consumer))  # pyright: ignore[reportUnknownMemberType]
 
     async def check(self) -> frozenset[str]:
         """Compare the streams' creation times with the recorded ones; run `restore` with the streams that were

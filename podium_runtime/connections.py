@@ -4,15 +4,21 @@ JetStream streams every service relies on. Nothing here connects at import time.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import TypeAlias
 
 import asyncpg
 import nats.js.errors
+from asyncpg.pool import PoolConnectionProxy
 from minio import Minio
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 
 from podium_runtime.settings import LOCAL_S3_SECRET, PlatformSettings
 from proto.streams import KV_BUCKETS, STREAMS, KVSpec, StreamSpec
+
+# A PostgreSQL connection as asyncpg hands one out: its own, or a pool's proxy to one (`pool.acquire()`). The
+# proxy has the connection's methods but is no subclass of it, so code that takes either names both.
+PgConnection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
 
 
 async def create_pg_pool(settings: PlatformSettings, *, max_size: int | None = None) -> asyncpg.Pool:
@@ -60,11 +66,11 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1, updates: Colle
     for spec in STREAMS:
         config = stream_config(spec, replicas)
         try:
-            await js.add_stream(config)
+            await js.add_stream(config)  # pyright: ignore[reportUnknownMemberType]  # nats-py: **params unannotated
         except nats.js.errors.BadRequestError:
             # Already there (another service may have created it a moment ago): align its config.
             if updates is None or spec.name in updates:
-                await js.update_stream(config)
+                await js.update_stream(config)  # pyright: ignore[reportUnknownMemberType]
 
 
 async def ensure_kv_buckets(
@@ -73,7 +79,7 @@ async def ensure_kv_buckets(
     """Create KV buckets where missing (creating an existing one with the same config is a no-op): by default all
     the platform's; a service passes its own (`nats_access.buckets`), the only ones its NATS user may declare."""
     for spec in buckets:
-        await js.create_key_value(
+        await js.create_key_value(  # pyright: ignore[reportUnknownMemberType]  # nats-py: **params unannotated
             KeyValueConfig(
                 bucket=spec.name,
                 description=spec.description,

@@ -4,7 +4,7 @@ raise FastStream's RejectMessage for a message that must never be retried."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsRouter, PullSub
@@ -28,7 +28,13 @@ def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
     )
 
 
-def durable_subscriber(router: NatsRouter, spec: ConsumerSpec, **kwargs: Any) -> Any:
+# None: nats-py's default, the connection's inbox prefix (the service's own, the only one its NATS user may
+# subscribe to), where FastStream would pass the shared `_INBOX.`. FastStream annotates the parameter as bytes but
+# hands it to nats-py's pull_subscribe, which takes None.
+_CONNECTION_INBOX = cast(bytes, None)
+
+
+def durable_subscriber(router: NatsRouter, spec: ConsumerSpec) -> Any:
     """A decorator registering the handler on the durable consumer `spec` describes."""
     return router.subscriber(
         spec.filter_subject,
@@ -39,8 +45,5 @@ def durable_subscriber(router: NatsRouter, spec: ConsumerSpec, **kwargs: Any) ->
         decoder=decode_event,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=spec.durable,
-        # None: nats-py's default, the connection's inbox prefix (the service's own, the only one its NATS user may
-        # subscribe to), where FastStream would pass the shared `_INBOX.`.
-        inbox_prefix=None,
-        **kwargs,
+        inbox_prefix=_CONNECTION_INBOX,
     )

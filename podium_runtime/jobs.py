@@ -9,12 +9,13 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import msgspec
 from faststream.exceptions import NackMessage, RejectMessage
 from faststream.nats import NatsBroker, NatsMessage
+from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from podium_runtime.kv_watch import follow
@@ -98,7 +99,7 @@ class JobReporter:
         await self._flush_live()
         logged = _log_line(event, f"not scored: {reason}", "error")
         await self.broker.publish(_encoder.encode(logged), logged.subject())
-        await publish_event(self.broker.connection.jetstream(), ScoreFailed(
+        await publish_event(self._jetstream(), ScoreFailed(
             submission_id=event.submission_id, team_id=event.team_id, task_id=event.task_id,
             scorer_version=event.scorer_version, reason=reason, infrastructure=infrastructure,
             phase_id=event.phase_id, correlation_id=event.correlation_id))
@@ -134,7 +135,7 @@ class JobReporter:
                     await self.fail(event, str(exc), code=code, started=started)
                     raise RejectMessage() from None
                 outcome.durations_ms["total"] = (time.perf_counter() - started) * 1000
-                await publish_event(self.broker.connection.jetstream(), outcome)
+                await publish_event(self._jetstream(), outcome)
         except JobCancelled:
             log.info("stopped: the submission was cancelled", extra={"submission_id": event.submission_id})
             self.finished(event, "cancelled", started)
@@ -182,6 +183,9 @@ class JobReporter:
 
         return report
 
+    def _jetstream(self) -> JetStreamContext:
+        return self.broker.connection.jetstream()  # pyright: ignore[reportUnknownMemberType]  # nats-py: **opts
+
     def _publish_live(self, payload: bytes, subject: str) -> None:
         # The loop keeps only a weak reference to a task: hold it until it is done, or it may vanish unsent.
         task = asyncio.get_running_loop().create_task(self.broker.publish(payload, subject))
@@ -208,7 +212,7 @@ class JobReporter:
         return delay
 
     @contextlib.asynccontextmanager
-    async def kept_alive(self, message: NatsMessage) -> AsyncIterator[None]:
+    async def kept_alive(self, message: NatsMessage) -> AsyncGenerator[None, None]:
         """While the job runs, tell JetStream it is alive, so AckWait does not hand it to another worker."""
 
         async def beat() -> None:
@@ -226,7 +230,7 @@ class JobReporter:
 
 
 @contextlib.asynccontextmanager
-async def open_job_reporter(scorer: str, bus: Bus, consumer: ConsumerSpec) -> AsyncIterator[JobReporter]:
+async def open_job_reporter(scorer: str, bus: Bus, consumer: ConsumerSpec) -> AsyncGenerator[JobReporter, None]:
     """A scorer's JobReporter, with its watch of the cancellations running (and what is already cancelled
     loaded) before the first job arrives; the watch stops on the way out."""
     reporter = JobReporter(scorer, bus.broker, consumer.ack_wait_s, consumer.backoff_s,

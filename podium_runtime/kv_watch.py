@@ -45,8 +45,9 @@ async def follow(connection: Callable[[], NatsClient], bucket: str, apply: Apply
     while True:
         seen = reconnects.count
         try:
-            kv = await connection().jetstream().key_value(bucket)
-            watcher = await kv.watchall()
+            # nats-py leaves jetstream's **opts and watchall's **kwargs unannotated.
+            kv = await connection().jetstream().key_value(bucket)  # pyright: ignore[reportUnknownMemberType]
+            watcher = await kv.watchall()  # pyright: ignore[reportUnknownMemberType]
         except Exception as exc:  # NATS away at this moment (nats-py's errors share no base class): try again
             log.warning("cannot watch a KV bucket yet", extra={"bucket": bucket, "error": repr(exc)})
             await asyncio.sleep(1)

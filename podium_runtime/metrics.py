@@ -89,6 +89,7 @@ class MetricsRefresher:
             row = await self.pool.fetchrow(
                 f"SELECT count(*) AS backlog, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
                 f"FROM {self.schema}.outbox WHERE published_at IS NULL")
+            assert row is not None  # an aggregate without GROUP BY always returns its one row
             OUTBOX_BACKLOG.labels(schema=self.schema).set(row["backlog"])
             OUTBOX_OLDEST_AGE.labels(schema=self.schema).set(float(row["age"]))
         if self.extra is not None:

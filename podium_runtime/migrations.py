@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 
-import asyncpg
+from podium_runtime.connections import PgConnection
 
 _FILE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -67,7 +67,7 @@ def _lock_key(schema: str) -> int:
     return zlib.crc32(f"podium-migrations:{schema}".encode())
 
 
-async def apply_migrations(conn: asyncpg.Connection, schema: str, migrations: list[Migration]) -> list[Migration]:
+async def apply_migrations(conn: PgConnection, schema: str, migrations: list[Migration]) -> list[Migration]:
     """Apply what is not yet applied, in one transaction; return the newly applied migrations."""
     if not _SCHEMA.fullmatch(schema):
         raise MigrationError(f"invalid schema name {schema!r}")

@@ -16,8 +16,10 @@ import json
 import logging
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from nats.js import JetStreamContext
 
+from podium_runtime.connections import PgConnection
 from podium_runtime.telemetry import carry_context, producer_span
 from proto import codec
 from proto.events import Event
@@ -31,7 +33,7 @@ def _channel(schema: str) -> str:
     return f"podium_outbox_{schema}"
 
 
-def _alive(listener: asyncpg.Connection | None) -> bool:
+def _alive(listener: PoolConnectionProxy | None) -> bool:
     """Whether the LISTEN connection still works. When PostgreSQL restarts, the pool takes the broken
     connection back, and asking the stale proxy anything raises: that too means "listen again"."""
     if listener is None:
@@ -48,7 +50,7 @@ class Outbox:
     def __init__(self, schema: str) -> None:
         self.schema = schema
 
-    async def add(self, conn: asyncpg.Connection, event: Event, headers: dict[str, str] | None = None) -> int:
+    async def add(self, conn: PgConnection, event: Event, headers: dict[str, str] | None = None) -> int:
         if not conn.is_in_transaction():
             # Outside a transaction the row would commit on its own, defeating the outbox's purpose.
             raise RuntimeError("Outbox.add must run inside the transaction that makes the change")
@@ -67,7 +69,7 @@ class Outbox:
         await conn.execute("SELECT pg_notify($1, '')", _channel(self.schema))
         return row_id
 
-    async def backlog(self, conn: asyncpg.Connection) -> int:
+    async def backlog(self, conn: PgConnection) -> int:
         return await conn.fetchval(f"SELECT count(*) FROM {self.schema}.outbox WHERE published_at IS NULL")
 
 
@@ -143,7 +145,7 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until cancelled; survives NATS or Postgres outages by retrying on the next poll."""
-        listener: asyncpg.Connection | None = None
+        listener: PoolConnectionProxy | None = None
         try:
             while True:
                 if not _alive(listener):
@@ -163,7 +165,7 @@ class OutboxRelay:
                 await listener.remove_listener(_channel(self.schema), self._on_notify)
                 await self.pool.release(listener)
 
-    async def _listen(self) -> asyncpg.Connection | None:
+    async def _listen(self) -> PoolConnectionProxy | None:
         try:
             conn = await self.pool.acquire()
             await conn.add_listener(_channel(self.schema), self._on_notify)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from typing import Literal
 
 from opentelemetry import context, propagate, trace
@@ -61,7 +61,7 @@ def carry_context(headers: Mapping[str, str] | None = None) -> dict[str, str]:
 
 @contextlib.contextmanager
 def producer_span(subject: str, headers: Mapping[str, str] | None = None,
-                  kind: trace.SpanKind = trace.SpanKind.PRODUCER) -> Iterator[dict[str, str]]:
+                  kind: trace.SpanKind = trace.SpanKind.PRODUCER) -> Generator[dict[str, str], None, None]:
     """A span for sending one message on `subject`, child of the context in `headers` when they carry one
     (an outbox row) or of the current span; yields the headers to send, carrying this span's context."""
     parent = propagate.extract(dict(headers)) if headers and "traceparent" in headers else context.get_current()

@@ -94,27 +94,23 @@ GPU_SCORER = ConsumerSpec(
 SUBMISSION_STATUS = ConsumerSpec(
     durable="submission_service", stream=SCORES.name, filter_subject=subjects.SCORES_ALL
 )
+
+
 # The leaderboard applies each stream in order, guarded by the last sequence applied: one message in flight
 # at a time, and a short AckWait, so a message held by a process that died comes back within seconds (applying
 # one takes milliseconds).
-_IN_ORDER = {"ack_wait_s": 10.0, "max_ack_pending": 1}
-LEADERBOARD_SCORES = ConsumerSpec(
-    durable="leaderboard_service_scores", stream=SCORES.name, filter_subject=subjects.SCORES_ALL, **_IN_ORDER
-)
-LEADERBOARD_TEAMS = ConsumerSpec(
-    durable="leaderboard_service_teams", stream=TEAMS.name, filter_subject=subjects.TEAMS_ALL, **_IN_ORDER
-)
-LEADERBOARD_RESCORES = ConsumerSpec(
-    durable="leaderboard_service_rescores", stream=SUBMISSIONS.name, filter_subject=subjects.RESCORE_REQUESTED,
-    **_IN_ORDER,
-)
-LEADERBOARD_BOARD = ConsumerSpec(
-    durable="leaderboard_service_board", stream="BOARD", filter_subject=subjects.BOARD_ALL, **_IN_ORDER
-)
+def _in_order(durable: str, stream: str, filter_subject: str) -> ConsumerSpec:
+    return ConsumerSpec(
+        durable=durable, stream=stream, filter_subject=filter_subject, ack_wait_s=10.0, max_ack_pending=1
+    )
+
+
+LEADERBOARD_SCORES = _in_order("leaderboard_service_scores", SCORES.name, subjects.SCORES_ALL)
+LEADERBOARD_TEAMS = _in_order("leaderboard_service_teams", TEAMS.name, subjects.TEAMS_ALL)
+LEADERBOARD_RESCORES = _in_order("leaderboard_service_rescores", SUBMISSIONS.name, subjects.RESCORE_REQUESTED)
+LEADERBOARD_BOARD = _in_order("leaderboard_service_board", "BOARD", subjects.BOARD_ALL)
 # Q&A moderation, for the audit trail the leaderboard service keeps beside the board decisions.
-LEADERBOARD_QA = ConsumerSpec(
-    durable="leaderboard_service_qa", stream=QA.name, filter_subject=subjects.QA_ALL, **_IN_ORDER
-)
+LEADERBOARD_QA = _in_order("leaderboard_service_qa", QA.name, subjects.QA_ALL)
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     CPU_SCORER,

@@ -263,10 +263,6 @@ ADMIN_LIST = _op("admin_list", ListAllSubmissions, SubmissionList)
 WITHDRAW = _op("withdraw", GetSubmission, SubmissionView)
 PUBLIC_STATUS = _op("public_status", PublicStatusRequest, PublicStatus)
 
-OPERATIONS = (LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL,
-              LIST_QUEUES, STATS, GET_LOG, ADMIN_LIST, WITHDRAW, PUBLIC_STATUS)
-
-
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):
     """A submission's status changed (core NATS: for live pushes and `?wait=`, not persisted)."""
 
@@ -309,7 +305,6 @@ class RescoreStarted(msgspec.Struct, frozen=True, kw_only=True, tag="rescore_sta
 
 
 START_RESCORE = _op("rescore", StartRescore, RescoreStarted)
-OPERATIONS = (*OPERATIONS, START_RESCORE)
 
 
 class GetQuota(msgspec.Struct, frozen=True, kw_only=True):
@@ -329,4 +324,8 @@ class Quota(msgspec.Struct, frozen=True, kw_only=True, tag="quota"):
 
 
 GET_QUOTA = _op("quota", GetQuota, Quota)
-OPERATIONS = (*OPERATIONS, GET_QUOTA)
+
+OPERATIONS: tuple[Operation, ...] = (
+    LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL, LIST_QUEUES,
+    STATS, GET_LOG, ADMIN_LIST, WITHDRAW, PUBLIC_STATUS, START_RESCORE, GET_QUOTA,
+)

@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import nats
 import pytest
 from litestar.testing import AsyncTestClient
 from nats.aio.client import Client as NatsClient
+from pydantic import SecretStr
 
 from deploy.demo import seed_ground_truth
 from deploy.stack import EmbeddedStack, StackPorts, free_port, http_ok, spawn, stop_all, wait_until
@@ -26,7 +28,7 @@ from gateway.app import GatewaySettings
 from gateway.app import create_app as create_gateway
 from podium_runtime.connections import create_s3, ensure_streams
 from podium_runtime.settings import PlatformSettings, ServiceSettings
-from proto.competition import Competition, parse_competition
+from proto.competition import Competition, Task, parse_competition
 
 
 @pytest.fixture(scope="session")
@@ -43,11 +45,11 @@ def settings(stack: EmbeddedStack) -> ServiceSettings:
         nats_url=env["PODIUM_NATS_URL"],
         # The stack's admin NATS user: the tests' own connections (`nc`) may do anything; each service runs as its own.
         nats_user=env["PODIUM_NATS_USER"],
-        nats_password=env["PODIUM_NATS_PASSWORD"],
-        postgres_dsn=env["PODIUM_POSTGRES_DSN"],
+        nats_password=SecretStr(env["PODIUM_NATS_PASSWORD"]),
+        postgres_dsn=SecretStr(env["PODIUM_POSTGRES_DSN"]),
         s3_endpoint=env["PODIUM_S3_ENDPOINT"],
         s3_access_key=env["PODIUM_S3_ACCESS_KEY"],
-        s3_secret_key=env["PODIUM_S3_SECRET_KEY"],
+        s3_secret_key=SecretStr(env["PODIUM_S3_SECRET_KEY"]),
         outbox_poll_s=0.2,
     )
 
@@ -183,14 +185,20 @@ closes_at = 2020-02-01T00:00:00Z
 """
 
 
+def task_of(competition: Competition | tuple[object, Competition], task_id: str) -> Task:
+    """A task of the tests' competition (or of the `competition` fixture's), which has it."""
+    task = (competition if isinstance(competition, Competition) else competition[1]).task(task_id)
+    assert task is not None, f"the tests' competition has no task {task_id!r}"
+    return task
+
+
 @pytest.fixture(scope="session")
 def competition(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Competition]:
     """The tests' competition file, with its generated ground truth in the stack's S3."""
     path = tmp_path_factory.mktemp("competition") / "competition.toml"
     path.write_text(TEST_COMPETITION)
     parsed = parse_competition(TEST_COMPETITION)
-    settings = PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()})
-    seed_ground_truth(create_s3(settings), parsed)
+    seed_ground_truth(create_s3(stack.settings()), parsed)
     return path, parsed
 
 
@@ -224,7 +232,7 @@ def scoring_services(
         yield ScoringServices({m: int(env[f"PODIUM_{m.upper()}_HTTP_PORT"]) for m, env in envs.items()}, folder)
 
 
-def gateway_settings(settings: ServiceSettings, **overrides: object) -> GatewaySettings:
+def gateway_settings(settings: PlatformSettings, **overrides: Any) -> GatewaySettings:
     fields = {k: v for k, v in settings.model_dump().items() if k in PlatformSettings.model_fields}
     return GatewaySettings(**{**fields, "http_port": 0, **overrides})
 

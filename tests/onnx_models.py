@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 import numpy as np
 import onnx
@@ -90,7 +91,7 @@ def _constant(output: str, data_type: int, dims: list[int], values: list) -> onn
 
 
 def _leaking_graph(nodes: list[onnx.NodeProto], initializers: list[onnx.TensorProto], features: int, classes: int,
-                   **graph: object) -> onnx.GraphProto:
+                   **graph: Any) -> onnx.GraphProto:
     """`nodes` make the uint8 tensor `leak`; the output is an empty tensor of shape (0, *leak): the bytes, as the
     dimensions of an output of the wrong shape (which a scorer that quotes the shape sends back)."""
     tail = [
@@ -122,7 +123,7 @@ def leaking_model(where: str, location: str, length: int, *, features: int = 64,
     true = _constant("true", TensorProto.BOOL, [], [True])
     nodes: list[onnx.NodeProto] = []
     initializers: list[onnx.TensorProto] = []
-    graph: dict[str, object] = {}
+    graph: dict[str, Any] = {}
     functions: list[onnx.FunctionProto] = []
     opsets = [helper.make_opsetid("", 17)]
     if where == "initializer":

@@ -68,6 +68,13 @@ async def enrol(client: httpx.AsyncClient, step: Step) -> list[Team]:
     return [Team(n, t, random.Random(f"{step.name}:{n}")) for n, t in zip(names, tokens, strict=True)]
 
 
+def _pipes(process: asyncio.subprocess.Process) -> tuple[asyncio.StreamWriter, asyncio.StreamReader]:
+    """The viewers process's stdin and stdout (it is started with a pipe for each)."""
+    if process.stdin is None or process.stdout is None:
+        raise RuntimeError("the viewers process was started without its pipes")
+    return process.stdin, process.stdout
+
+
 async def start_viewers(platform: Platform, step: Step, teams: list[Team], compression: str
                         ) -> asyncio.subprocess.Process:
     tokens_file = platform.folder / f"{step.name}-tokens.txt"
@@ -77,7 +84,8 @@ async def start_viewers(platform: Platform, step: Step, teams: list[Team], compr
         "--tokens-file", str(tokens_file), "--count", str(step.viewers), "--ramp-s", str(max(2.0, step.viewers / 100)),
         "--compression", compression,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-    ready = json.loads(await asyncio.wait_for(process.stdout.readline(), 300))
+    _, viewers_out = _pipes(process)
+    ready = json.loads(await asyncio.wait_for(viewers_out.readline(), 300))
     if ready["ready"] != step.viewers:
         print(f"  only {ready['ready']} of {step.viewers} viewers connected: {ready['errors']}", flush=True)
     return process
@@ -123,9 +131,10 @@ async def _measure(platform: Platform, step: Step, pool: list[tuple[bytes, str]]
     lag_task.cancel()
     scored_file = platform.folder / f"{step.name}-scored.json"
     scored_file.write_text(json.dumps(record.scored_at))  # noqa: ASYNC240 — once, after the step
-    viewers.stdin.write(f"{scored_file}\n".encode())
-    await viewers.stdin.drain()
-    seen = json.loads(await asyncio.wait_for(viewers.stdout.readline(), 600))
+    viewers_in, viewers_out = _pipes(viewers)
+    viewers_in.write(f"{scored_file}\n".encode())
+    await viewers_in.drain()
+    seen = json.loads(await asyncio.wait_for(viewers_out.readline(), 600))
     await viewers.wait()
     return StepResult(step, wall, record, seen, generator_cpu, lag.figures(),
                       {name: (cpu_after[name] - cpu_before[name]) / wall for name in pids}, machine)
@@ -203,7 +212,7 @@ def _route(values: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=PACKAGE_DOC.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=(PACKAGE_DOC or "").partition("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of the big step (200 teams)")
     parser.add_argument("--small-duration", type=float, default=60.0, help="seconds of the smallest step (24 teams)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -57,7 +57,7 @@ class Sightings:
     deltas it replaced). One instance serves every viewer of a process; each viewer keeps its own counts."""
 
     def __init__(self) -> None:
-        self.first_seen: dict[str, array] = {}
+        self.first_seen: dict[str, array[float]] = {}
 
     def observe(self, counts: dict[str, int], entries: Iterable[BoardEntry], now: float) -> None:
         for entry in entries:
@@ -80,7 +80,7 @@ class PushFigures:
                 "seen": len(self.delays), "expected": self.expected, "missing": self.missing}
 
 
-def push_delays(first_seen: dict[str, Sequence[float]], scored_at: dict[str, float], viewers: int) -> PushFigures:
+def push_delays(first_seen: Mapping[str, Sequence[float]], scored_at: dict[str, float], viewers: int) -> PushFigures:
     """Per viewer and scored submission: when the viewer saw it on the board minus when it was scored."""
     delays: list[float] = []
     for key, at in scored_at.items():

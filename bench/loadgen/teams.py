@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -40,7 +41,7 @@ class Recorder:
         return [v for route in API_ROUTES for v in self.latencies[route]]
 
     async def call(self, client: httpx.AsyncClient, route: str, method: str, url: str,
-                   **kwargs: object) -> httpx.Response | None:
+                   **kwargs: Any) -> httpx.Response | None:
         """One request, timed; a transport error or any status but 200 is an error (and None)."""
         started = time.perf_counter()
         try:

@@ -119,7 +119,9 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.loadgen.viewers", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.loadgen.viewers", description=(__doc__ or "").partition("\n")[0]
+    )
     parser.add_argument("--url", required=True, help="the gateway, http://127.0.0.1:PORT")
     parser.add_argument("--task", required=True)
     parser.add_argument("--tokens-file", type=Path, required=True, help="access tokens, one per line")

@@ -14,7 +14,7 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from tests.api import new_team
 from tests.cli.podium_runner import Cli, Team, ok
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, task_of
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def make_team(gateway: AsyncTestClient, admin_token: str, make_cli: Callable[[],
 
 @pytest.fixture(scope="session")
 def truths(competition: tuple[Path, Competition]) -> dict[str, dict[str, np.ndarray]]:
-    return {task: make_ground_truth(competition[1].task(task)) for task in ("recon", "lab")}
+    return {task: make_ground_truth(task_of(competition, task)) for task in ("recon", "lab")}
 
 
 @pytest.fixture

@@ -38,7 +38,9 @@ async def scored(team: Team, path: Path, task: str = "recon") -> int:
     """Submit through the CLI, expect a score; the submission id."""
     output = ok(await team.cli("submit", task, str(path)))
     assert "scored" in output, output
-    return int(re.search(r"submission (\d+)", output).group(1))
+    found = re.search(r"submission (\d+)", output)
+    assert found, output
+    return int(found.group(1))
 
 
 async def board_until(gateway: AsyncTestClient, task: str, check: Callable[[dict], bool],
@@ -158,7 +160,9 @@ async def test_submit_uploads_with_progress_then_shows_the_score(
     team = await make_team()
     result = await team.cli("submit", "task1", str(archive("recon", 0.05)))  # an alias works as well
     output = ok(result)
-    submission_id = int(re.search(r"submission (\d+) to recon", output).group(1))
+    found = re.search(r"submission (\d+) to recon", output)
+    assert found, output
+    submission_id = int(found.group(1))
     view = (await gateway.get(f"/api/v1/submissions/{submission_id}", headers=bearer(admin_token))).json()
     assert view["status"] == "scored" and view["team_id"] == team.id
     assert "uploading" in output  # the progress bar's last state
@@ -384,7 +388,9 @@ async def test_rebuild_board_runs_the_leaderboard_service_rebuild(
 async def test_ask_and_read_the_questions(make_team: MakeTeam) -> None:
     team = await make_team()
     asked = ok(await team.cli("ask", "Shape of the samples?", "Is it 3×16×16 for every sample?"))
-    question_id = re.search(r"Question #(\d+)", asked).group(1)
+    found = re.search(r"Question #(\d+)", asked)
+    assert found, asked
+    question_id = found.group(1)
     prompted = ok(await team.cli("ask", "Deadline?", input="When does the phase close?\n"))
     assert "Question #" in prompted
     listing = ok(await team.cli("questions"))
@@ -415,7 +421,9 @@ async def test_demo_seeds_teams_and_shows_an_ordered_board(
     board = output[output.index("lab — public leaderboard"):]
     order = [board.index(f"{prefix}-{name}") for name in ("alpha", "bravo", "charlie")]
     assert order == sorted(order)  # less noise, higher PSNR, higher on the board
-    password = re.search(rf"{prefix}-alpha\s+\S\s+(\S+)", output).group(1)
+    found = re.search(rf"{prefix}-alpha\s+\S\s+(\S+)", output)
+    assert found, output
+    password = found.group(1)
     assert "Logged in" in ok(await make_cli()("login", "--name", f"{prefix}-alpha", "--password", password))
     again = ok(await make_cli()(*args[:-4], "--teams", "1", "--prefix", prefix))  # an existing team: a new password
     assert f"{prefix}-alpha" in again

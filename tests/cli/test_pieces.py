@@ -33,9 +33,10 @@ def test_credentials_are_private_and_kept_per_url(tmp_path: Path) -> None:
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.path.parent.stat().st_mode) == 0o700
     assert store.load("http://one.example") == first  # the trailing slash names the same Podium
-    assert store.load("http://two.example").expired() and not first.expired()
+    second = store.load("http://two.example")
+    assert second is not None and second.expired() and not first.expired()
     assert store.forget("http://one.example") and not store.forget("http://one.example")
-    assert store.load("http://one.example") is None and store.load("http://two.example").name == "beta"
+    assert store.load("http://one.example") is None and store.load("http://two.example") == second
     store.path.write_text("{not json")
     with pytest.raises(CredentialsUnreadable, match="log in again"):
         store.load("http://two.example")

@@ -32,7 +32,9 @@ async def test_the_cli_shows_no_private_value_before_the_reveal(
 ) -> None:
     team = await make_team()
     output = ok(await team.cli("submit", "lab", str(archive("lab", 0.1, seed=31))))
-    submission_id = int(re.search(r"submission (\d+) scored", output).group(1))
+    found = re.search(r"submission (\d+) scored", output)
+    assert found, output
+    submission_id = int(found.group(1))
     private = (await gateway.get(f"/api/v1/submissions/{submission_id}", headers=bearer(admin_token))
                ).json()["private_score"]
     assert "public score" in output and "psnr_public" in output

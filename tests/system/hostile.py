@@ -12,6 +12,7 @@ import struct
 import time
 import warnings
 import zipfile
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 import jwt
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 # --- archives -------------------------------------------------------------------------------------------------------
 
 
-def zip_bytes(members: list[tuple[str | zipfile.ZipInfo, bytes]], method: int = zipfile.ZIP_STORED) -> bytes:
+def zip_bytes(members: Sequence[tuple[str | zipfile.ZipInfo, bytes]], method: int = zipfile.ZIP_STORED) -> bytes:
     buffer = io.BytesIO()
     with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w", method) as archive:
         warnings.simplefilter("ignore")  # zipfile warns about the duplicate names we write on purpose

@@ -32,7 +32,7 @@ from litestar.testing import AsyncTestClient
 from deploy.demo import make_ground_truth, npy_zip
 from proto.competition import Competition, parse_competition
 from tests.api import bearer, live_socket, team_token
-from tests.conftest import TEST_COMPETITION, ScoringServices
+from tests.conftest import TEST_COMPETITION, ScoringServices, task_of
 from tests.onnx_models import linear_model, to_bytes, with_external_data
 from tests.service.submissions.test_submit_and_score import hostile_archives
 from tests.system.corpus import Holds, Outcome, Refused, errors_logged_since, outcome_of
@@ -41,7 +41,7 @@ from tests.system.hostile import FORGED, crafted_archives, forged_token, multipa
 
 pytestmark = pytest.mark.system
 
-LAB = parse_competition(TEST_COMPETITION).task("lab")  # cpu, quota 100, 2 MB uploads, 12 samples of 3×16×16
+LAB = task_of(parse_competition(TEST_COMPETITION), "lab")  # cpu, quota 100, 2 MB uploads, 12 samples of 3×16×16
 TRUTH = make_ground_truth(LAB)
 CODE_RAN = Path(tempfile.gettempdir()) / f"podium-hostile-code-ran-{uuid.uuid4().hex}"  # touched by a pickle that runs
 SERVICES = ("gateway", "auth_service", "submission_service", "cpu_scorer", "gpu_scorer", "leaderboard_service")
@@ -733,7 +733,7 @@ def log_marks(tmp_path_factory: pytest.TempPathFactory, gateway_url: str, scorin
 @pytest.fixture(scope="module")
 async def world(gateway: AsyncTestClient, gateway_url: str, admin_token: str, competition: tuple[Path, Competition],
                 log_marks: dict[Path, int]) -> AsyncIterator[World]:
-    assert competition[1].task("lab") == LAB
+    assert task_of(competition, "lab") == LAB
     team_id, token = await team_token(gateway, admin_token)
     world: World | None = None
 

@@ -68,6 +68,7 @@ class World:
         """A client speaking from `source` (kept for the module, closed at its end)."""
         key = f"{source} {url or self.gateway_url}"
         if key not in self.clients:
+            assert self.record is not None, "the world fixture sets its response hook first"
             self.clients[key] = httpx.AsyncClient(
                 base_url=url or self.gateway_url, timeout=60, event_hooks={"response": [self.record]},
                 transport=httpx.AsyncHTTPTransport(local_address=source),
@@ -269,8 +270,9 @@ def metrics_only_gateway(stack: EmbeddedStack, auth_service: dict[str, str], gat
 async def world(gateway: AsyncTestClient, gateway_url: str, admin_token: str, auth_service: dict[str, str],
                 metrics_only_gateway: tuple[str, Path], log_marks: dict[Path, int]) -> AsyncIterator[World]:
     fields = AuthServiceSettings.model_fields
-    limit = int(auth_service.get("PODIUM_LOGIN_FAILURES_PER_ACCOUNT", fields["login_failures_per_account"].default))
-    window_s = int(auth_service.get("PODIUM_LOGIN_LOCKOUT_S", fields["login_lockout_s"].default))
+    default_limit = str(fields["login_failures_per_account"].default)
+    limit = int(auth_service.get("PODIUM_LOGIN_FAILURES_PER_ACCOUNT", default_limit))
+    window_s = int(auth_service.get("PODIUM_LOGIN_LOCKOUT_S", str(fields["login_lockout_s"].default)))
     world = World(gateway_url, metrics_only_gateway[0], admin_token, limit, window_s)
 
     async def record(response: httpx.Response) -> None:

@@ -25,16 +25,17 @@ import httpx
 import pytest
 import websockets
 from litestar.testing import AsyncTestClient
+from websockets.typing import Subprotocol
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition, parse_competition
 from tests.api import bearer, live_socket, team_token
-from tests.conftest import TEST_COMPETITION
+from tests.conftest import TEST_COMPETITION, task_of
 from tests.onnx_models import baseline_weights, linear_model, to_bytes
 
 pytestmark = pytest.mark.system
 
-LAB = parse_competition(TEST_COMPETITION).task("lab")  # cpu, quota 100, 12 samples, half of them private
+LAB = task_of(parse_competition(TEST_COMPETITION), "lab")  # cpu, quota 100, 12 samples, half of them private
 ARCHIVE = npy_zip(noisy_submission(make_ground_truth(LAB), 0.1, seed=23))
 MODEL = to_bytes(linear_model(*baseline_weights()))
 PRIVATE_KEY = re.compile(r"private", re.IGNORECASE)
@@ -245,7 +246,7 @@ def _pushed_all(messages: list[dict], ids: set[int], team_id: int) -> bool:
 @pytest.fixture(scope="module")
 async def scored(gateway: AsyncTestClient, gateway_url: str, admin_token: str, competition: tuple[Path, Competition]
                  ) -> AsyncIterator[Scored]:
-    assert competition[1].task("lab") == LAB
+    assert task_of(competition, "lab") == LAB
     team_id, token = await team_token(gateway, admin_token)
     async with httpx.AsyncClient(base_url=gateway_url, timeout=90) as client:
         for task in ("lab", "digits"):  # the tests reveal no board of these tasks; a failed run may have left one
@@ -254,7 +255,7 @@ async def scored(gateway: AsyncTestClient, gateway_url: str, admin_token: str, c
         ws_url = gateway_url.replace("http://", "ws://")
         async with live_socket(gateway_url, token) as socket, contextlib.AsyncExitStack() as anonymous:
             sockets = {path: await anonymous.enter_async_context(websockets.connect(ws_url + path,
-                                                                                     subprotocols=["podium"]))
+                                                                                     subprotocols=[Subprotocol("podium")]))
                        for path in ANONYMOUS_SOCKETS}
             received: list[dict] = []
             anonymously: dict[str, list[dict]] = {path: [] for path in ANONYMOUS_SOCKETS}

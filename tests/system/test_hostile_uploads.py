@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -60,7 +60,7 @@ async def _complete(world: World, ticket: dict) -> httpx.Response:
                                  headers=world.headers("team"))
 
 
-def presigned_put(body_of: object, announced: bytes = GOOD) -> Send:
+def presigned_put(body_of: bytes | Callable[[], AsyncIterator[bytes]], announced: bytes = GOOD) -> Send:
     """Announce `announced`, PUT `body_of` (bytes, or a callable giving a chunked stream) to its URL, complete."""
 
     async def send(world: World) -> Outcome:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanContext
 
 from auth_service.admin_cli import create_account
 from auth_service.app import AuthServiceSettings
@@ -27,7 +29,6 @@ from gateway.app import create_app as create_gateway
 from leaderboard_service.app import LeaderboardServiceSettings
 from leaderboard_service.app import create_app as create_leaderboard
 from podium_runtime.connections import create_s3
-from podium_runtime.settings import PlatformSettings
 from proto.competition import parse_competition
 from submission_service.app import SubmissionServiceSettings
 from submission_service.app import create_app as create_submissions
@@ -53,7 +54,7 @@ ground_truth = "traced/ground_truth.zip"
 
 
 @pytest.fixture(scope="module")
-def exporter() -> InMemorySpanExporter:
+def exporter() -> Iterator[InMemorySpanExporter]:
     """The process's tracer provider, recording into memory (a process has one provider: set it once)."""
     memory = InMemorySpanExporter()
     provider = TracerProvider()
@@ -69,10 +70,11 @@ async def platform(folder: Path) -> AsyncIterator[httpx.AsyncClient]:
     competition_file = folder / "competition.toml"
     competition_file.write_text(COMPETITION)
     with EmbeddedStack(folder / "stack", StackPorts.free(), durable=False) as stack:
-        common = {k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}
-        platform_settings = PlatformSettings(**common)
+        # Keyword arguments from the stack's variables: pydantic parses the strings as it does the environment's.
+        common: dict[str, Any] = {k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}
+        platform_settings = stack.settings()
         seed_ground_truth(create_s3(platform_settings), parse_competition(COMPETITION))
-        files = {"competition_file": Path(competition_file)}
+        files: dict[str, Any] = {"competition_file": Path(competition_file)}
         auth_settings = AuthServiceSettings(**common)
         services = [
             create_auth(auth_settings),
@@ -91,8 +93,14 @@ async def platform(folder: Path) -> AsyncIterator[httpx.AsyncClient]:
             async with asyncio.timeout(30):
                 while not gateway.state.identity.ready:  # noqa: ASYNC110 — the gateway's own readiness flag
                     await asyncio.sleep(0.05)
-            transport = httpx.ASGITransport(app=gateway)
+            # Litestar's __call__ is typed with its own ASGI types, which httpx's protocol does not name.
+            transport = httpx.ASGITransport(app=gateway)  # pyright: ignore[reportArgumentType]
             yield await running.enter_async_context(httpx.AsyncClient(transport=transport, base_url="http://gw"))
+
+
+def context_of(span: ReadableSpan) -> SpanContext:
+    assert span.context is not None, f"{span.name} finished without its context"
+    return span.context
 
 
 def chain(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
@@ -130,9 +138,9 @@ async def upload_and_check_the_trace(platform: httpx.AsyncClient, exporter: InMe
     roots = [s for s in spans if s.kind == trace.SpanKind.SERVER and s.parent is None
              and s.name == "POST /api/v1/tasks/traced/submissions"]
     assert len(roots) == 1, [s.name for s in spans]
-    trace_id = roots[0].context.trace_id
-    in_trace = [s for s in spans if s.context.trace_id == trace_id]
-    by_id = {s.context.span_id: s for s in in_trace}
+    trace_id = context_of(roots[0]).trace_id
+    in_trace = [s for s in spans if context_of(s).trace_id == trace_id]
+    by_id = {context_of(s).span_id: s for s in in_trace}
     names = {s.name for s in in_trace}
 
     # Upload → request to submission_service → its outbox → NATS → scorer → score → its two consumers

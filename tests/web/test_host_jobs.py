@@ -14,18 +14,18 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from tests.api import bearer, login, new_team
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, task_of
 from tests.web.test_web_page import api_upload, log_in
 
 Shoot = Callable[[Page, str], Awaitable[Path]]
 pytestmark = pytest.mark.timeout(240)
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 
 async def both_sizes(page: Page, shoot: Shoot, name: str) -> None:
@@ -90,7 +90,7 @@ async def test_the_host_hides_and_disqualifies_a_team_and_sees_each_teams_standi
     page: Page, gateway: AsyncTestClient, gateway_url: str, admin_token: str, competition: tuple[Path, Competition],
     shoot: Shoot,
 ) -> None:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     team_id, name, password = await new_team(gateway, admin_token)
     await api_upload(gateway_url, await login(gateway, name, password), "lab",
                      npy_zip(noisy_submission(truth, 0.05, seed=41)))
@@ -236,7 +236,7 @@ async def test_open_board_pages_gain_and_lose_the_private_column_live_on_reveal_
 ) -> None:
     """The host reveals and hides the private board on the admin page; a team's open board page (and a visitor's)
     shows the private column with the private scores at the reveal and loses it at the hiding, without a reload."""
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, name, password = await new_team(gateway, admin_token)
     scored = await api_upload(gateway_url, await login(gateway, name, password), "lab",
                               npy_zip(noisy_submission(truth, 0.05, seed=42)))

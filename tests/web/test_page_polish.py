@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from tests.api import login, new_team
-from tests.conftest import ADMIN
-from tests.web.test_web_page import Shoot, api_upload, log_in
+from tests.conftest import ADMIN, task_of
+from tests.web.test_web_page import Shoot, api_upload, attribute, log_in
 
 pytestmark = pytest.mark.timeout(240)
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 # WCAG 2.1 relative luminance and contrast ratio, computed in the page from Chromium's computed colours.
 CONTRAST = """([selector, foreground, background]) => {
@@ -50,7 +50,7 @@ CONTRAST = """([selector, foreground, background]) => {
 @pytest.fixture
 async def scored_team(gateway: AsyncTestClient, gateway_url: str, admin_token: str,
                       competition: tuple[Path, Competition]) -> tuple[str, str, dict]:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, name, password = await new_team(gateway, admin_token)
     token = await login(gateway, name, password)
     scored = await api_upload(gateway_url, token, "lab", npy_zip(noisy_submission(truth, 0.05, seed=51)))
@@ -198,7 +198,7 @@ async def test_a_rank_change_is_announced_once_politely_and_main_is_not_live(
     page: Page, gateway: AsyncTestClient, gateway_url: str, admin_token: str,
     competition: tuple[Path, Competition],
 ) -> None:
-    truth = make_ground_truth(competition[1].task("recon"))
+    truth = make_ground_truth(task_of(competition, "recon"))
     _, name, password = await new_team(gateway, admin_token)
     token = await login(gateway, name, password)
     await api_upload(gateway_url, token, "recon", npy_zip(noisy_submission(truth, 0.3, seed=52)))
@@ -211,13 +211,13 @@ async def test_a_rank_change_is_announced_once_politely_and_main_is_not_live(
     await expect(live).to_have_count(2)  # the notice line and the announcer, nothing else
     announcer = page.locator("#announcer[aria-live=polite]")
     await expect(announcer).to_be_empty()
-    before = int(await row.get_attribute("data-rank"))
+    before = int(await attribute(row, "data-rank"))
     _, rival, rival_password = await new_team(gateway, admin_token)
     await api_upload(gateway_url, await login(gateway, rival, rival_password), "recon",
                      npy_zip(noisy_submission(truth, 0.01, seed=53)))
     await expect(row).to_have_attribute("data-rank", str(before + 1), timeout=30_000)
     await expect(announcer).to_have_text(f"Your team moved down from rank {before} to rank {before + 1} on "
-                                         f"{competition[1].task('recon').title}.")
+                                         f"{task_of(competition, 'recon').title}.")
     # Once: a later board push that does not move the team says nothing new (the same text stays, not repeated).
     await page.evaluate("""() => { window.announced = [];
         new MutationObserver(() => window.announced.push(document.getElementById("announcer").textContent))

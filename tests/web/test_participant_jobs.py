@@ -13,17 +13,18 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, ViewportSize, expect
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from submission_service.store import QUOTA_RULE
 from tests.api import bearer, login, new_team
+from tests.conftest import task_of
 from tests.web.test_web_page import Shoot, api_upload, archive, drop, log_in
 
 pytestmark = pytest.mark.timeout(240)
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 
 async def quota_left(gateway: AsyncTestClient, token: str, task: str) -> int:
@@ -36,7 +37,7 @@ async def test_the_quota_and_its_rule_show_before_uploading_and_follow_each_outc
     page: Page, gateway: AsyncTestClient, admin_token: str, competition: tuple[Path, Competition], tmp_path: Path,
     shoot: Shoot,
 ) -> None:
-    truth = make_ground_truth(competition[1].task("recon"))  # quota 5 a day
+    truth = make_ground_truth(task_of(competition, "recon"))  # quota 5 a day
     _, name, password = await new_team(gateway, admin_token)
     token = await login(gateway, name, password)
     await log_in(page, name, password)
@@ -99,7 +100,7 @@ async def test_a_team_cancels_a_submission_still_uploading_and_reads_a_scorer_lo
     page: Page, gateway: AsyncTestClient, gateway_url: str, admin_token: str,
     competition: tuple[Path, Competition], shoot: Shoot,
 ) -> None:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, name, password = await new_team(gateway, admin_token)
     token = await login(gateway, name, password)
     # A presigned upload started and never sent: it waits for its file, cancellable.
@@ -138,7 +139,7 @@ async def test_a_team_chooses_its_final_submissions(
     page: Page, gateway: AsyncTestClient, gateway_url: str, admin_token: str,
     competition: tuple[Path, Competition],
 ) -> None:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, name, password = await new_team(gateway, admin_token)
     token = await login(gateway, name, password)
     ids = [(await api_upload(gateway_url, token, "lab", npy_zip(noisy_submission(truth, noise, seed=seed))))["id"]

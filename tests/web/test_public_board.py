@@ -15,18 +15,18 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
-from playwright.async_api import Page, WebSocket, expect
+from playwright.async_api import Page, ViewportSize, WebSocket, expect
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from tests.api import bearer, login, new_team
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, task_of
 from tests.web.test_web_page import api_upload, log_in
 
 Shoot = Callable[[Page, str], Awaitable[Path]]
 pytestmark = pytest.mark.timeout(240)
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 
 
 class Sockets:
@@ -69,7 +69,7 @@ async def set_reveal(gateway: AsyncTestClient, admin_token: str, task: str, reve
 async def scored_team(gateway: AsyncTestClient, gateway_url: str, admin_token: str,
                       competition: tuple[Path, Competition]) -> AsyncIterator[tuple[str, dict]]:
     """A team with a scored submission on `lab` (whose private score differs from its public one)."""
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, name, password = await new_team(gateway, admin_token)
     scored = await api_upload(gateway_url, await login(gateway, name, password), "lab",
                               npy_zip(noisy_submission(truth, 0.05, seed=31)))
@@ -79,7 +79,7 @@ async def scored_team(gateway: AsyncTestClient, gateway_url: str, admin_token: s
 
 async def rival_scores(gateway: AsyncTestClient, gateway_url: str, admin_token: str,
                        competition: tuple[Path, Competition], seed: int) -> str:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, rival, password = await new_team(gateway, admin_token)
     await api_upload(gateway_url, await login(gateway, rival, password), "lab",
                      npy_zip(noisy_submission(truth, 0.01, seed=seed)))

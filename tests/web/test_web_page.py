@@ -14,12 +14,12 @@ import httpx
 import numpy as np
 import pytest
 from litestar.testing import AsyncTestClient
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from tests.api import bearer, login, new_team
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, task_of
 from tests.onnx_models import baseline_weights, linear_model, to_bytes
 
 Shoot = Callable[[Page, str], Awaitable[Path]]
@@ -62,8 +62,15 @@ async def api_upload(gateway_url: str, token: str, task: str, content: bytes, na
     return response.json()
 
 
-def row_rank(page: Page, team: str) -> Awaitable[str | None]:
-    return page.locator(f'table.board tr[data-team="{team}"]').get_attribute("data-rank")
+async def attribute(locator: Locator, name: str) -> str:
+    """An attribute the page sets on the element (its absence fails the test)."""
+    value = await locator.get_attribute(name)
+    assert value is not None, f"no {name} on {locator}"
+    return value
+
+
+def row_rank(page: Page, team: str) -> Awaitable[str]:
+    return attribute(page.locator(f'table.board tr[data-team="{team}"]'), "data-rank")
 
 
 async def test_a_wrong_password_shows_the_servers_reason(page: Page, gateway: AsyncTestClient, shoot: Shoot) -> None:
@@ -81,7 +88,7 @@ async def test_a_new_team_uploads_watches_its_score_and_the_board_reorders_live(
     page: Page, gateway: AsyncTestClient, gateway_url: str, admin_token: str, competition: tuple[Path, Competition],
     tmp_path: Path, shoot: Shoot,
 ) -> None:
-    truth = make_ground_truth(competition[1].task("recon"))
+    truth = make_ground_truth(task_of(competition, "recon"))
     _, name, password = await new_team(gateway, admin_token)
     await log_in(page, name, password)
 
@@ -97,7 +104,7 @@ async def test_a_new_team_uploads_watches_its_score_and_the_board_reorders_live(
     await expect(row).to_have_attribute("data-status", "scored", timeout=60_000)
     await expect(row.locator("td.score")).to_have_text(re.compile(r"^\d+\.\d+$"))
     score = float(await row.locator("td.score").inner_text())
-    submission_id = int(await row.get_attribute("data-submission"))
+    submission_id = int(await attribute(row, "data-submission"))
     token = await login(gateway, name, password)
     mine = (await gateway.get(f"/api/v1/submissions/{submission_id}", headers=bearer(token))).json()
     assert mine["status"] == "scored" and score == pytest.approx(mine["public_score"], abs=1e-3)
@@ -113,7 +120,7 @@ async def test_a_new_team_uploads_watches_its_score_and_the_board_reorders_live(
     await api_upload(gateway_url, rival_token, "recon", npy_zip(noisy_submission(truth, 0.01, seed=2)))
     rival_row = page.locator(f'table.board tr[data-team="{rival}"]')
     await expect(rival_row).to_be_visible(timeout=30_000)
-    assert int(await rival_row.get_attribute("data-rank")) < int(await row_rank(page, name))
+    assert int(await attribute(rival_row, "data-rank")) < int(await row_rank(page, name))
     assert int(await row_rank(page, name)) == mine_before + 1
     await expect(page.locator(f'table.board tr[data-team="{name}"]')).to_have_class(re.compile(r"\bmoved-down\b"))
     assert await page.evaluate("window.sameDocument === true")  # live, not reloaded
@@ -125,7 +132,7 @@ async def test_without_a_reachable_storage_the_upload_goes_through_the_gateway(
 ) -> None:
     """Object storage not published to browsers (or no CORS rule): the presigned PUT fails, the started submission
     is cancelled (its quota comes back) and the same file is uploaded through the gateway, with progress."""
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, name, password = await new_team(gateway, admin_token)
     await log_in(page, name, password)
     await page.route(re.compile(r"X-Amz-Signature="), lambda route: route.abort("connectionrefused"))
@@ -144,7 +151,7 @@ async def test_a_bad_archive_shows_the_readable_failure_reason(
     page: Page, gateway: AsyncTestClient, admin_token: str, competition: tuple[Path, Competition], tmp_path: Path,
     shoot: Shoot,
 ) -> None:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     wrong = {sample: np.zeros((2, 2), dtype=np.float32) if i == 3 else array
              for i, (sample, array) in enumerate(truth.items())}
     _, name, password = await new_team(gateway, admin_token)
@@ -165,7 +172,7 @@ async def test_details_show_the_psnr_histogram_and_the_confusion_matrix(
     page: Page, gateway: AsyncTestClient, gateway_url: str, admin_token: str,
     competition: tuple[Path, Competition], shoot: Shoot,
 ) -> None:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, name, password = await new_team(gateway, admin_token)
     token = await login(gateway, name, password)
     scored = await api_upload(gateway_url, token, "lab", npy_zip(noisy_submission(truth, 0.04, seed=5)))
@@ -197,7 +204,7 @@ async def test_details_show_the_psnr_histogram_and_the_confusion_matrix(
 async def test_a_binary_task_draws_its_roc_curve(page: Page, gateway: AsyncTestClient, admin_token: str,
                                                gateway_url: str, competition: tuple[Path, Competition]) -> None:
     """No binary task in the tests' competition: the details answer is replaced by a binary one in the browser."""
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, name, password = await new_team(gateway, admin_token)
     scored = await api_upload(gateway_url, await login(gateway, name, password), "lab",
                               npy_zip(noisy_submission(truth, 0.04, seed=6)))
@@ -237,7 +244,7 @@ async def test_an_admin_creates_imports_answers_reveals_rescores_and_sees_stats(
     page: Page, gateway: AsyncTestClient, gateway_url: str, admin_token: str,
     competition: tuple[Path, Competition], shoot: Shoot,
 ) -> None:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, team, team_password = await new_team(gateway, admin_token)
     team_token = await login(gateway, team, team_password)
     scored = await api_upload(gateway_url, team_token, "lab", npy_zip(noisy_submission(truth, 0.06, seed=7)))

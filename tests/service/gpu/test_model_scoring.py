@@ -48,7 +48,7 @@ async def test_the_baseline_scores_its_exact_accuracy(
     metrics = body["metrics"]
     assert metrics["top3_public"] >= metrics["accuracy_public"] and 0 < metrics["macro_f1_public"] <= 1
     assert metrics["latency_p99_ms"] >= metrics["latency_p50_ms"] > 0 and metrics["throughput_samples_per_s"] > 0
-    event = json.loads((await nc.jetstream().get_last_msg("SCORES", "score.computed.digits")).data)
+    event = json.loads((await nc.jetstream().get_last_msg("SCORES", "score.computed.digits")).data or b"")
     assert event["details_key"].startswith("digits/") and len(event["ground_truth_sha256"]) == 64
     # The confusion matrix (public split) the web page plots, exact.
     details = (await gateway.get(f"/api/v1/submissions/{body['id']}/details", headers=bearer(token))).json()

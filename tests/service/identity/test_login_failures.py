@@ -5,6 +5,7 @@ environment says otherwise) within a window far longer than these tests."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -14,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from auth_service import login_failures
 from auth_service.app import AuthServiceSettings
 from auth_service.login_failures import LoginLimit
+from podium_runtime.connections import PgConnection
 from tests.api import login, new_team
 
 LIMIT = LoginLimit(failures=3, window=timedelta(minutes=15))
@@ -25,14 +27,14 @@ def at(seconds: float) -> datetime:
 
 
 @pytest.fixture
-async def conn(pg_pool: asyncpg.Pool, auth_service: dict[str, str]) -> asyncpg.Connection:
+async def conn(pg_pool: asyncpg.Pool, auth_service: dict[str, str]) -> AsyncIterator[PgConnection]:
     """A connection to the session's database, where auth_service applied its migrations."""
     async with pg_pool.acquire() as connection:
         yield connection
 
 
 def session_limit(auth_service: dict[str, str]) -> int:
-    default = AuthServiceSettings.model_fields["login_failures_per_account"].default
+    default = str(AuthServiceSettings.model_fields["login_failures_per_account"].default)
     return int(auth_service.get("PODIUM_LOGIN_FAILURES_PER_ACCOUNT", default))
 
 
@@ -112,7 +114,7 @@ async def test_after_the_limit_even_the_right_password_gets_a_429_until_the_wind
     refused = await gateway.post("/auth/login", json={"name": name, "password": password})
     assert refused.status_code == 429, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
-    window = AuthServiceSettings.model_fields["login_lockout_s"].default
+    window = str(AuthServiceSettings.model_fields["login_lockout_s"].default)
     assert 0 < int(refused.headers["Retry-After"]) <= int(auth_service.get("PODIUM_LOGIN_LOCKOUT_S", window))
     assert "too many failed logins for this name" in refused.json()["detail"]
     assert f"refused for {refused.headers['Retry-After']} s" in refused.json()["detail"]

@@ -130,7 +130,7 @@ async def test_the_keys_are_indexed_columns(pg_pool: asyncpg.Pool, gateway: Asyn
     team_id, name, _ = await new_team(gateway, admin_token)
     row = await pg_pool.fetchrow("SELECT name_skeleton, name_folded_skeleton FROM auth.accounts WHERE id = $1",
                                  team_id)
-    assert tuple(row) == lookalike_keys(name)
+    assert row is not None and tuple(row) == lookalike_keys(name)
     indexes = {r["indexname"]: r["indexdef"] for r in await pg_pool.fetch(
         "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'auth' AND tablename = 'accounts'")}
     for index, column in (("accounts_name_skeleton_live", "name_skeleton"),

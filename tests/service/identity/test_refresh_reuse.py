@@ -9,6 +9,7 @@ import time
 
 from litestar.testing import AsyncTestClient
 
+from podium_runtime.settings import ServiceSettings
 from tests.api import bearer, new_team
 from tests.conftest import gateway_settings, running_gateway
 
@@ -79,7 +80,7 @@ async def test_two_refreshes_racing_with_one_token_leave_no_live_token(
 
 
 async def test_the_revocation_reaches_other_gateways_through_kv(
-    gateway: AsyncTestClient, admin_token: str, settings: object
+    gateway: AsyncTestClient, admin_token: str, settings: ServiceSettings
 ) -> None:
     _, name, password = await new_team(gateway, admin_token)
     first = await _login(gateway, name, password)

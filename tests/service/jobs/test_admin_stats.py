@@ -10,6 +10,7 @@ from litestar.testing import AsyncTestClient
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from tests.api import bearer, team_token
+from tests.conftest import task_of
 
 
 async def stats(client: AsyncTestClient, admin_token: str, path: str = "/api/v1/admin/stats") -> dict:
@@ -23,7 +24,7 @@ async def test_stats_count_what_teams_do(
 ) -> None:
     before = await stats(gateway, admin_token)
     _, token = await team_token(gateway, admin_token)
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     for data in (npy_zip(noisy_submission(truth, 0.05, seed=21)), b"not a zip 1", b"not a zip 2"):
         response = await gateway.post("/api/v1/tasks/lab/submissions?wait=30", headers=bearer(token),
                                       files={"file": ("s.zip", data, "application/zip")})

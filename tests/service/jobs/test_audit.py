@@ -18,7 +18,7 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from proto.streams import LEADERBOARD_BOARD, LEADERBOARD_QA, LEADERBOARD_RESCORES, LEADERBOARD_SCORES, LEADERBOARD_TEAMS
 from tests.api import bearer, login, new_team
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, task_of
 
 
 async def audit(client: AsyncTestClient, admin_token: str, **filters: str) -> list[dict]:
@@ -39,7 +39,8 @@ async def applied_everything_so_far(nc: NatsClient, timeout_s: float = 60) -> No
                 info = await js.consumer_info(spec.stream, spec.durable)
                 # Every message up to `last` is acknowledged: the ack floor is there, or (a filtered consumer, whose
                 # floor stays at its own subjects' latest message) nothing is left to deliver or to acknowledge.
-                if info.ack_floor.stream_seq >= last[spec.durable] or (
+                floor = info.ack_floor.stream_seq if info.ack_floor else 0
+                if floor >= last[spec.durable] or (
                         info.num_ack_pending == 0 and info.num_pending == 0):
                     break
                 await asyncio.sleep(0.1)
@@ -63,7 +64,7 @@ async def test_every_admin_action_leaves_exactly_one_audit_entry(
                                headers=admin)).status_code == 200
     assert (await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"disqualified": True},
                                headers=admin)).status_code == 200
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     scored = (await gateway.post("/api/v1/tasks/lab/submissions?wait=30", headers=bearer(token), files={
         "file": ("s.zip", npy_zip(noisy_submission(truth, 0.05, seed=9)), "application/zip")})).json()
     assert scored["status"] == "scored"

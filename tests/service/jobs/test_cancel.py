@@ -76,6 +76,7 @@ async def cancel_events(nc: NatsClient, submission_ids: set[int]) -> dict[int, S
             try:
                 for message in await consumer.fetch(1000, timeout=1):
                     event = decode(message.data)
+                    assert isinstance(event, SubmissionCancelled), event
                     if int(event.submission_id) in submission_ids:
                         found[int(event.submission_id)] = event
             except TimeoutError:
@@ -105,7 +106,9 @@ async def test_cancel_while_queued_and_while_running(
 
     # The running job saw the cancellation between two batches and stopped there, far from its end.
     line = await log_line(gateway, token, running["id"], "the submission was cancelled")
-    done, total = map(int, re.fullmatch(r"stopped after (\d+) of (\d+): the submission was cancelled", line).groups())
+    stopped = re.fullmatch(r"stopped after (\d+) of (\d+): the submission was cancelled", line)
+    assert stopped, line
+    done, total = map(int, stopped.groups())
     assert 0 < done < total, line
     # The scorer is free again: the next model is scored, and the queued one was skipped, never scored.
     after = await upload(gateway, token, models["good"])

@@ -15,6 +15,7 @@ from proto import encode
 from proto.competition import Competition
 from proto.events import JobLogged
 from tests.api import bearer, live_socket, team_token
+from tests.conftest import task_of
 from tests.onnx_models import baseline_weights, linear_model, to_bytes
 
 
@@ -38,7 +39,7 @@ async def test_a_scored_submission_keeps_its_log_without_private_values(
     gateway: AsyncTestClient, admin_token: str, competition: tuple[Path, Competition]
 ) -> None:
     _, token = await team_token(gateway, admin_token)
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     body = (await gateway.post("/api/v1/tasks/lab/submissions?wait=30", headers=bearer(token), files={
         "file": ("s.zip", npy_zip(noisy_submission(truth, 0.05, seed=31)), "application/zip")})).json()
     assert body["status"] == "scored"
@@ -72,7 +73,7 @@ async def test_the_log_keeps_the_last_500_lines(
     gateway: AsyncTestClient, admin_token: str, nc: NatsClient, competition: tuple[Path, Competition]
 ) -> None:
     team_id, token = await team_token(gateway, admin_token)
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     body = (await gateway.post("/api/v1/tasks/lab/submissions?wait=30", headers=bearer(token), files={
         "file": ("s.zip", npy_zip(noisy_submission(truth, 0.05, seed=32)), "application/zip")})).json()
     await lines_until(gateway, token, body["id"], "public PSNR")

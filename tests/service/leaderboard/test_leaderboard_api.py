@@ -22,7 +22,7 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from deploy.stack import EmbeddedStack
 from proto.competition import Competition
 from tests.api import bearer, login, new_team
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, task_of
 
 
 async def submit(client: AsyncTestClient, token: str, data: bytes, task: str = "recon") -> dict:
@@ -42,7 +42,7 @@ async def board_until(client: AsyncTestClient, check, token: str | None = None, 
 
 @pytest.fixture(scope="module")
 def recon_truth(competition: tuple[Path, Competition]) -> dict[str, np.ndarray]:
-    return make_ground_truth(competition[1].task("recon"))
+    return make_ground_truth(task_of(competition, "recon"))
 
 
 async def test_scores_become_a_ranked_board_with_goat_shape(
@@ -141,6 +141,7 @@ async def test_standings_list_each_hidden_or_disqualified_team_with_its_reason(
     await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"disqualified": True, "reason": "copied"},
                        headers=bearer(admin_token))
     mine = await standing_until(lambda mine: mine is not None)
+    assert mine is not None
     assert (mine["hidden"], mine["disqualified"], mine["reason"]) == (False, True, "copied")
     assert mine["changed_by"] == ADMIN[0] and mine["changed_at"]
     await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"hidden": False},

@@ -12,10 +12,12 @@ import httpx
 import pytest
 import websockets
 from litestar.testing import AsyncTestClient
+from websockets.typing import Subprotocol
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from tests.api import live_socket, login, new_team
+from tests.conftest import task_of
 
 
 def shows(message: dict, team_name: str) -> bool:
@@ -35,7 +37,7 @@ async def collect(socket, until, timeout_s: float = 20) -> list[dict]:  # noqa: 
 async def test_a_team_gets_its_board_status_and_progress_live(
     gateway: AsyncTestClient, gateway_url: str, admin_token: str, competition: tuple[Path, Competition]
 ) -> None:
-    truth = make_ground_truth(competition[1].task("recon"))
+    truth = make_ground_truth(task_of(competition, "recon"))
     _, name, password = await new_team(gateway, admin_token)
     token = await login(gateway, name, password)
     _, other_name, other_password = await new_team(gateway, admin_token)
@@ -67,7 +69,8 @@ async def test_no_token_no_socket(gateway_url: str) -> None:
     async with websockets.connect(f"{gateway_url.replace('http://', 'ws://')}/ws") as socket:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
-    assert closed.value.rcvd.code == 4401
+    received = closed.value.rcvd
+    assert received is not None and received.code == 4401
 
 
 async def test_anyone_may_watch_the_boards_on_ws_boards_and_nothing_else(
@@ -75,11 +78,11 @@ async def test_anyone_may_watch_the_boards_on_ws_boards_and_nothing_else(
 ) -> None:
     """`/ws/boards` needs no token: boards only (a team's own messages never travel there), and `?private=` is
     true or false, nothing else."""
-    truth = make_ground_truth(competition[1].task("recon"))
+    truth = make_ground_truth(task_of(competition, "recon"))
     _, name, password = await new_team(gateway, admin_token)
     token = await login(gateway, name, password)
     base = gateway_url.replace("http://", "ws://")
-    async with websockets.connect(f"{base}/ws/boards", subprotocols=["podium"]) as anonymous:
+    async with websockets.connect(f"{base}/ws/boards", subprotocols=[Subprotocol("podium")]) as anonymous:
         assert anonymous.subprotocol == "podium"
         await anonymous.send(json.dumps({"follow": ["recon", "no-such-task"]}))
         first = await collect(anonymous, lambda seen: {m["type"] for m in seen} >= {"board", "error"})
@@ -94,7 +97,8 @@ async def test_anyone_may_watch_the_boards_on_ws_boards_and_nothing_else(
     async with websockets.connect(f"{base}/ws/boards?private=maybe") as refused:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await refused.recv()
-    assert closed.value.rcvd.code == 4400 and "true or false" in closed.value.rcvd.reason
+    received = closed.value.rcvd
+    assert received is not None and received.code == 4400 and "true or false" in received.reason
 
 
 async def test_a_token_in_the_url_is_refused(gateway: AsyncTestClient, gateway_url: str, admin_token: str) -> None:
@@ -104,7 +108,8 @@ async def test_a_token_in_the_url_is_refused(gateway: AsyncTestClient, gateway_u
     async with websockets.connect(f"{gateway_url.replace('http://', 'ws://')}/ws?token={token}") as socket:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
-    assert closed.value.rcvd.code == 4401 and "never in the URL" in closed.value.rcvd.reason
+    received = closed.value.rcvd
+    assert received is not None and received.code == 4401 and "never in the URL" in received.reason
 
 
 @pytest.mark.parametrize("change", [{"password": "a-new-password-9"}, {"disabled": True}])
@@ -124,7 +129,8 @@ async def test_a_socket_closes_when_its_token_is_revoked(
             async with asyncio.timeout(20):
                 while True:
                     await socket.recv()
-    assert closed.value.rcvd.code == 4401 and "token revoked" in closed.value.rcvd.reason
+    received = closed.value.rcvd
+    assert received is not None and received.code == 4401 and "token revoked" in received.reason
 
 
 async def test_a_malformed_message_gets_an_error_and_the_socket_stays(

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 import nats
@@ -22,7 +23,7 @@ from deploy.stack import HOST
 from leaderboard_service import projection
 from leaderboard_service.handlers import LeaderboardHandlers
 from leaderboard_service.rebuild import PROJECTION_TABLES, rebuild
-from podium_runtime.connections import ensure_streams
+from podium_runtime.connections import PgConnection, ensure_streams
 from podium_runtime.migrations import apply_migrations, service_migrations
 from podium_runtime.publish import publish_event
 from proto.competition import Competition, Task
@@ -74,7 +75,7 @@ async def migrated(pg_pool: asyncpg.Pool) -> asyncpg.Pool:
 
 
 @asynccontextmanager
-async def empty_projection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+async def empty_projection(pool: asyncpg.Pool) -> AsyncIterator[PgConnection]:
     """A private, rolled-back, empty copy of the projection: the live service's is left alone."""
     tables = f"{TABLES}, leaderboard.lost_history"
     async with pool.acquire() as conn:
@@ -138,12 +139,16 @@ class OneConnection:
     """A pool of one connection, already inside the test's transaction: what the code under test commits is a
     savepoint, rolled back with the test's transaction."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: PgConnection) -> None:
         self.conn = conn
 
     @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+    async def acquire(self) -> AsyncIterator[PgConnection]:
         yield self.conn
+
+    def as_pool(self) -> asyncpg.Pool:
+        """Typed as the pool it stands in for (the code under test only acquires from it)."""
+        return cast(asyncpg.Pool, self)
 
 
 def failed(submission_id: str) -> ScoreFailed:
@@ -183,7 +188,7 @@ async def test_a_rebuild_skips_and_reports_malformed_events(migrated: asyncpg.Po
         for event in (good[0], good[1], malformed[0], malformed[1], good[2], malformed[2], good[3], malformed[3]):
             await publish_event(js, event)
         async with empty_projection(migrated) as conn:
-            report = await rebuild(OneConnection(conn), js, Competition(tasks=(TASK,)))
+            report = await rebuild(OneConnection(conn).as_pool(), js, Competition(tasks=(TASK,)))
             rebuilt = await projection.board(conn, TASK)
             failures = await conn.fetchval("SELECT count(*) FROM leaderboard.failed_outcomes")
             rescores = await conn.fetchval("SELECT count(*) FROM leaderboard.rescores")
@@ -211,7 +216,7 @@ async def test_the_live_path_skips_a_malformed_event_once(migrated: asyncpg.Pool
     boards = RecordedBoards()
     async with empty_projection(migrated) as conn:
         handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)),
-                                       pool=OneConnection(conn), boards=boards)  # type: ignore[arg-type]
+                                       pool=OneConnection(conn).as_pool(), boards=boards)  # type: ignore[arg-type]
         await handlers.on_event("SCORES", 7, failed("crashed-1a2b"))  # no error: it is not delivered again
         assert await projection.claim(conn, "SCORES", 7) is None  # claimed: a redelivery is a no-op
         assert await conn.fetchval("SELECT count(*) FROM leaderboard.failed_outcomes") == 0

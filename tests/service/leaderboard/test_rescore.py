@@ -15,6 +15,7 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from deploy.stack import EmbeddedStack
 from proto.competition import Competition
 from tests.api import bearer, login, new_team
+from tests.conftest import task_of
 
 
 async def scored_submission(client: AsyncTestClient, admin_token: str, truth: dict, noise: float) -> tuple[str, int]:
@@ -38,7 +39,7 @@ async def finished(client: AsyncTestClient, admin_token: str, rescore_id: str) -
 async def test_rescore_of_an_unchanged_scorer_gives_an_identical_board(
     gateway: AsyncTestClient, admin_token: str, competition: tuple[Path, Competition], pg_pool: asyncpg.Pool
 ) -> None:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     token, first = await scored_submission(gateway, admin_token, truth, 0.05)
     _, second = await scored_submission(gateway, admin_token, truth, 0.15)
     before = (await gateway.get("/api/v1/leaderboards/lab", headers=bearer(admin_token))).json()
@@ -77,7 +78,7 @@ async def test_rescore_cli_prints_who_moved(
     gateway: AsyncTestClient, admin_token: str, competition: tuple[Path, Competition], auth_service: dict[str, str],
     stack: EmbeddedStack,
 ) -> None:
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     _, submission = await scored_submission(gateway, admin_token, truth, 0.08)
     # An operator's command: it sends requests as an admin, so it connects as the NATS admin (no service may).
     admin = {key: stack.env()[key] for key in ("PODIUM_NATS_USER", "PODIUM_NATS_PASSWORD")}

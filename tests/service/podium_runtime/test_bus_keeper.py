@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import nats
+import nats.js.errors
 
 from deploy.stack import HOST
 from podium_runtime.bus import BusKeeper

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import nats
@@ -197,6 +198,7 @@ async def test_nats_unreachable_keeps_rows_and_records_why(
     with pytest.raises(Exception, match="(?i)closed"):
         await OutboxRelay(pg_pool, schema, closed.jetstream()).publish_pending()
     row = await pg_pool.fetchrow(f"SELECT published_at, attempts, last_error FROM {schema}.outbox")
+    assert row is not None
     assert row["published_at"] is None and row["attempts"] == 1 and row["last_error"]
     # Once NATS is back, the same row goes out.
     assert await OutboxRelay(pg_pool, schema, nc.jetstream()).publish_pending() == 1
@@ -205,7 +207,7 @@ async def test_nats_unreachable_keeps_rows_and_records_why(
 class WatchedRelay(OutboxRelay):
     """A relay that reports each pass it made (how many rows it published) and counts the NOTIFYs it got."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.passes: asyncio.Queue[int] = asyncio.Queue()
         self.notified = 0

@@ -24,7 +24,7 @@ from cpu_scorer.psnr import split_assignment
 from deploy.demo import make_ground_truth, noisy_submission
 from proto.competition import Competition
 from tests.api import bearer
-from tests.conftest import ADMIN
+from tests.conftest import ADMIN, task_of
 from tests.onnx_models import baseline_weights, linear_model, to_bytes
 
 # How long a wait may last before a test gives up: only against a hang (several hops: outbox, bus, consumer).
@@ -32,7 +32,8 @@ HANG_S = 90
 
 
 def _ask(method: str, url: str, **options: Any) -> requests.Response:
-    return requests.request(method, url, **{"timeout": HANG_S, **options})
+    options.setdefault("timeout", HANG_S)
+    return requests.request(method, url, **options)
 
 
 async def ask(method: str, url: str, **options: Any) -> requests.Response:
@@ -123,7 +124,7 @@ async def test_task1_as_submit_py_sends_it_scores_and_shows_everywhere(
     me = await ask("GET", f"{api}/auth/me", headers=bearer(token))  # the frontend's getCurrentUser
     assert (me.status_code, me.json()["id"], me.json()["name"], me.json()["is_admin"]) == (200, team_id, team, False)
 
-    task = competition[1].task("recon")
+    task = task_of(competition, "recon")
     truth = make_ground_truth(task)
     prediction = noisy_submission(truth, 0.05, seed=31)
     response = await submit_task1(api, token, task1_zip(tmp_path, team, prediction))
@@ -270,7 +271,7 @@ async def test_the_admin_pages_teams_submissions_and_withdrawing_a_scored_submis
 
     # A team scores twice on lab; an admin removes the better one: the board falls back to the other.
     _, team, token = await new_team(api, admin)
-    truth = make_ground_truth(competition[1].task("lab"))
+    truth = make_ground_truth(task_of(competition, "lab"))
     scored = []
     for noise in (0.02, 0.2):
         buffer = io.BytesIO()

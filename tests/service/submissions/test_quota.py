@@ -18,11 +18,12 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition
 from submission_service.store import QUOTA_RULE
 from tests.api import bearer, team_token
+from tests.conftest import task_of
 
 
 @pytest.fixture(scope="module")
 def truth(competition: tuple[Path, Competition]) -> dict[str, np.ndarray]:
-    return make_ground_truth(competition[1].task("lab"))
+    return make_ground_truth(task_of(competition, "lab"))
 
 
 async def quota(client: AsyncTestClient, token: str, task: str = "lab") -> dict:
@@ -53,7 +54,7 @@ async def test_a_fresh_team_has_its_whole_quota_until_the_next_utc_midnight(
     _, token = await team_token(gateway, admin_token)
     before = datetime.now(UTC)
     body = await quota(gateway, token)
-    daily = competition[1].task("lab").daily_quota
+    daily = task_of(competition, "lab").daily_quota
     assert {k: body[k] for k in ("task_id", "daily_quota", "used", "left")} == {
         "task_id": "lab", "daily_quota": daily, "used": 0, "left": daily}
     resets_at = datetime.fromisoformat(body["resets_at"])

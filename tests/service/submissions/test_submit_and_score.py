@@ -29,13 +29,13 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from deploy.stack import EmbeddedStack
 from podium_runtime.connections import create_s3
 from podium_runtime.publish import publish_event
-from podium_runtime.settings import PlatformSettings
 from proto import decode as proto_decode
 from proto import encode as proto_encode
 from proto.competition import Competition
 from proto.events import SubmissionReceived, SubmissionRejected
 from submission_service.reconciler import MaxDeliveriesAdvisory, Reconciler, fail_exhausted
 from tests.api import bearer, team_token
+from tests.conftest import task_of
 
 TERMINAL = {"scored", "failed", "rejected", "expired"}
 
@@ -100,7 +100,7 @@ async def test_goat_direct_upload_waits_for_the_exact_psnr(
     body = response.json()
     assert (body["status"], body["task_id"], body["team_id"], body["filename"]) == (
         "scored", "recon", team_id, "team_task1.zip")
-    task = competition[1].task("recon")
+    task = task_of(competition, "recon")
     mask = split_assignment(task.samples, task.split.private_fraction, task.split.seed)
     public, private = expected_psnr(truth["recon"], prediction, mask)
     assert body["public_score"] == pytest.approx(public, abs=1e-4)
@@ -185,8 +185,7 @@ async def test_presigned_upload_start_put_complete(
 async def test_completing_without_uploading_or_with_other_bytes_is_refused(
     gateway: AsyncTestClient, admin_token: str, nc: NatsClient, pg_pool: asyncpg.Pool, stack: EmbeddedStack
 ) -> None:
-    storage_admin = create_s3(PlatformSettings(**{
-        k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}))
+    storage_admin = create_s3(stack.settings())
     _, token = await team_token(gateway, admin_token)
     announced = b"x" * 100
 
@@ -236,10 +235,13 @@ async def test_completing_without_uploading_or_with_other_bytes_is_refused(
                         at_limit["submission_id"]: "rejected"}
     # Each refusal is also an event on the SUBMISSIONS stream, with the reason the participant saw.
     async with asyncio.timeout(10):  # the outbox relay publishes it just after the commit
-        while (event := proto_decode((await nc.jetstream().get_last_msg(  # noqa: ASYNC110
-                "SUBMISSIONS", "submission.rejected.recon")).data)).submission_id != str(at_limit["submission_id"]):
+        while True:
+            stored = await nc.jetstream().get_last_msg("SUBMISSIONS", "submission.rejected.recon")
+            event = proto_decode(stored.data or b"")
+            if isinstance(event, SubmissionRejected) and event.submission_id == str(at_limit["submission_id"]):
+                break
             await asyncio.sleep(0.05)
-    assert isinstance(event, SubmissionRejected) and "over the task's limit" in event.reason
+    assert "over the task's limit" in event.reason
 
 
 @pytest.mark.parametrize(
@@ -299,8 +301,7 @@ async def test_an_expired_upload_and_an_infrastructure_failure_refund_the_quota(
     await pg_pool.execute(
         "UPDATE submissions.submissions SET status = 'received', updated_at = now() - interval '2 hours', "
         "scorer_version = 'psnr-stuck', republished = 1000 WHERE id = $1", scored["id"])
-    storage_admin = create_s3(PlatformSettings(**{
-        k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}))
+    storage_admin = create_s3(stack.settings())
     await Reconciler(pg_pool, storage_admin, stuck_after=timedelta(minutes=30), max_republish=0).pass_once()
     stuck = await wait_terminal(gateway, token, scored["id"])
     assert stuck["status"] == "failed" and "quota is refunded" in stuck["reason"]
@@ -316,6 +317,7 @@ async def scoring_again(gateway: AsyncTestClient, admin_token: str, pg_pool: asy
     _, token = await team_token(gateway, admin_token)
     scored = (await upload(gateway, token, "recon", npy_zip(truth["recon"]))).json()
     row = await pg_pool.fetchrow("SELECT * FROM submissions.submissions WHERE id = $1", scored["id"])
+    assert row is not None
     await pg_pool.execute("UPDATE submissions.submissions SET status = 'scoring', scorer_version = $2 "
                           "WHERE id = $1", scored["id"], scorer_version)
     event = SubmissionReceived(
@@ -500,7 +502,7 @@ async def test_score_events_carry_provenance_and_progress_is_live(
     mine = [p for p in progress if p["submission_id"] == str(body["id"])]
     assert mine and mine[-1]["done"] == mine[-1]["total"] == 12
     message = await nc.jetstream().get_last_msg("SCORES", "score.computed.recon")
-    event = json.loads(message.data)
+    event = json.loads(message.data or b"")
     assert event["submission_id"] == str(body["id"])
     assert event["archive_sha256"] == hashlib.sha256(data).hexdigest()
     assert len(event["ground_truth_sha256"]) == 64 and event["scorer_version"] == "psnr-1"

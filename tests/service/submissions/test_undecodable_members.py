@@ -21,7 +21,7 @@ from litestar.testing import AsyncTestClient
 from deploy.demo import make_ground_truth, npy_zip
 from proto.competition import Competition
 from tests.api import bearer, team_token
-from tests.conftest import ScoringServices
+from tests.conftest import ScoringServices, task_of
 from tests.service.refusals import assert_refused_once
 
 FIRST = "sample_0000"
@@ -29,7 +29,7 @@ FIRST = "sample_0000"
 
 @pytest.fixture(scope="module")
 def truth(competition: tuple[Path, Competition]) -> dict[str, np.ndarray]:
-    return make_ground_truth(competition[1].task("lab"))
+    return make_ground_truth(task_of(competition, "lab"))
 
 
 def pt(tensor: torch.Tensor) -> bytes:
@@ -103,6 +103,7 @@ async def test_a_negated_view_is_scored_by_its_values(
     gateway: AsyncTestClient, admin_token: str, truth: dict[str, np.ndarray]
 ) -> None:
     _, token = await team_token(gateway, admin_token)
-    view = torch._neg_view(torch.from_numpy(-truth[FIRST]))  # the truth, stored negated with the sign as a flag
+    # The truth, stored negated with the sign as a flag (only this private function makes such a view).
+    view = torch._neg_view(torch.from_numpy(-truth[FIRST]))  # pyright: ignore[reportPrivateImportUsage]
     body = await upload(gateway, token, archive(truth, f"{FIRST}.pt", pt(view)))
     assert body["status"] == "scored" and body["public_score"] == 100.0, body

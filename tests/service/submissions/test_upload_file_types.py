@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from deploy.demo import make_ground_truth, npy_zip
 from proto.competition import Competition
 from tests.api import bearer, team_token
+from tests.conftest import task_of
 
 ZIP_TASK = "task recon takes a ZIP of the result tensors, a .zip file"
 MODEL_TASK = "task digits takes an ONNX model, a .onnx file"
@@ -63,7 +64,7 @@ async def test_a_wrong_file_is_refused_before_it_takes_a_quota_slot(
     assert (await gateway.get("/api/v1/submissions", headers=bearer(token))).json() == []
     accepted = await presigned_start(gateway, token, task, "model.onnx" if task == "digits" else "preds.zip")
     assert accepted.status_code == 200, accepted.text
-    assert accepted.json()["quota_left"] == competition[1].task(task).daily_quota - 1
+    assert accepted.json()["quota_left"] == task_of(competition, task).daily_quota - 1
 
 
 async def test_the_goat_clients_files_are_still_accepted(
@@ -71,7 +72,7 @@ async def test_the_goat_clients_files_are_still_accepted(
 ) -> None:
     # MLS-GOAT's submit.py: application/zip for task1's ZIP; application/octet-stream for task2's .onnx.
     _, token = await team_token(gateway, admin_token)
-    archive = npy_zip(make_ground_truth(competition[1].task("recon")))
+    archive = npy_zip(make_ground_truth(task_of(competition, "recon")))
     scored = await gateway.post("/submit/task1?wait=30", headers=bearer(token),
                                 files={"file": ("team_task1.zip", archive, "application/zip")})
     assert scored.status_code == 200 and scored.json()["status"] == "scored", scored.text

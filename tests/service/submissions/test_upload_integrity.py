@@ -22,7 +22,6 @@ from minio.error import S3Error
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from deploy.stack import EmbeddedStack
 from podium_runtime.connections import create_s3
-from podium_runtime.settings import PlatformSettings
 from proto.competition import Competition
 from submission_service.reconciler import Reconciler
 from tests.api import bearer, team_token
@@ -38,7 +37,7 @@ def recon_truth(competition: tuple[Path, Competition]) -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def s3(stack: EmbeddedStack) -> Minio:
-    return create_s3(PlatformSettings(**{k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}))
+    return create_s3(stack.settings())
 
 
 def exists(s3: Minio, key: str) -> bool:
@@ -106,6 +105,7 @@ async def test_a_put_after_complete_cannot_change_the_scored_bytes(
         assert (await storage.put(ticket["upload_url"], content=other)).status_code == 200
     row = await pg_pool.fetchrow("SELECT object_key, upload_key, sha256 FROM submissions.submissions WHERE id = $1",
                                  ticket["submission_id"])
+    assert row is not None
     assert row["object_key"] != row["upload_key"] and row["sha256"] == hashlib.sha256(data).hexdigest()
     stored = s3.get_object(BUCKET, row["object_key"])
     try:

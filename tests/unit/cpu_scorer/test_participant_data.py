@@ -62,7 +62,7 @@ def test_a_nested_tensor_is_refused() -> None:
 
 def test_a_negated_view_is_read_with_its_sign() -> None:
     values = torch.arange(8, dtype=torch.float32).reshape(SHAPE) / 8
-    view = torch._neg_view(values)
+    view = torch._neg_view(values)  # pyright: ignore[reportPrivateImportUsage]  # only this makes a negated view
     assert view.is_neg()
     decoded = decode_sample("sample_0000.pt", pt_bytes(view), SHAPE)
     np.testing.assert_array_equal(decoded, -values.numpy())

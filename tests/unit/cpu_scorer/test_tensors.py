@@ -6,6 +6,7 @@ import io
 import pickle
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from cpu_scorer.tensors import decode_sample
 SHAPE = (3, 4, 4)
 
 
-def pt_bytes(obj: object, **save_options: object) -> bytes:
+def pt_bytes(obj: object, **save_options: Any) -> bytes:
     buffer = io.BytesIO()
     torch.save(obj, buffer, **save_options)
     return buffer.getvalue()

@@ -104,6 +104,7 @@ def test_every_expression_is_valid_promql() -> None:
 
         def visit(node: object, selected: set[str] = selected) -> None:
             if isinstance(node, promql.VectorSelector):
+                assert node.name is not None, "a selector without a metric name"
                 selected.add(node.name)
 
         promql.walk(parsed, visit)

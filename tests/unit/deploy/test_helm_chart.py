@@ -333,7 +333,9 @@ def test_nats_is_a_three_node_jetstream_cluster(default_release: list[dict[str, 
     conf = of_kind(default_release, "ConfigMap")["podium-nats-config"]["data"]["nats.conf"]
     routes = set(re.findall(r"nats://([^\s:]+):6222", conf))
     assert routes == {f"podium-nats-{i}.{spec['serviceName']}.{NAMESPACE}.svc.cluster.local" for i in range(3)}
-    store_dir = re.search(r"store_dir:\s*(\S+)", conf).group(1)
+    store = re.search(r"store_dir:\s*(\S+)", conf)
+    assert store, conf
+    store_dir = store.group(1)
     container = spec["template"]["spec"]["containers"][0]
     assert {"name": "data", "mountPath": store_dir} in container["volumeMounts"]
     assert [claim["metadata"]["name"] for claim in spec["volumeClaimTemplates"]] == ["data"]

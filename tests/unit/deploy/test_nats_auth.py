@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from faststream.nats.subscriber.config import NatsSubscriberSpecificationConfig
 
 from deploy import nats_auth
 from deploy.specs import service_apps
 from podium_runtime import nats_access
+from podium_runtime.service import ServiceSpec
 from tests.unit.deploy.test_specs import subject_matches
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
@@ -56,10 +58,14 @@ def _allowed(patterns: tuple[str, ...], subject: str) -> bool:
 def test_each_service_may_publish_the_events_and_subscribe_the_subjects_its_app_declares() -> None:
     for service, app in service_apps().items():
         rules = nats_access.permissions(service)
-        for event in app.podium_spec.publishes:
+        spec: ServiceSpec = app.podium_spec  # pyright: ignore[reportAttributeAccessIssue]  # set by service_app
+        for event in spec.publishes:
             assert _allowed(rules.publish, event.subject_pattern()), (service, event.__name__)
+        assert app.broker is not None, service
         for subscriber in app.broker.subscribers:
-            subject = subscriber.specification.config.subject
+            config = subscriber.specification.config
+            assert isinstance(config, NatsSubscriberSpecificationConfig), (service, config)
+            subject = config.subject
             stream = getattr(subscriber, "stream", None)
             if stream is not None:  # a pull consumer: fetched through the JetStream API, acked on $JS.ACK
                 assert _allowed(rules.publish, f"$JS.API.CONSUMER.MSG.NEXT.{stream.name}.durable"), (service, subject)

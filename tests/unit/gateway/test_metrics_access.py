@@ -14,7 +14,8 @@ from gateway.metrics_access import is_allowed, metrics_controller, parse_network
 
 async def metrics_status(allow: str, peer: str, headers: dict[str, str] | None = None) -> int:
     app = Litestar([metrics_controller(parse_networks(allow))])
-    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+    # Litestar's __call__ is typed with its own ASGI types, which httpx's protocol does not name.
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))  # pyright: ignore[reportArgumentType]
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         return (await client.get("/metrics", headers=headers)).status_code
 

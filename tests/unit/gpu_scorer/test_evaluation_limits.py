@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 import onnx
@@ -20,7 +21,9 @@ from gpu_scorer.model_checks import ModelRejected, check_model
 from proto.competition import ModelSignature, Task, parse_competition
 from tests.onnx_models import endless_loop_model, hungry_model, linear_model, mistyped_model, shape_model, to_bytes
 
-SIGNATURE = dict(input_name="input", output_name="output", input_dtype="float32", sample_shape=(64,), classes=10)
+SIGNATURE: dict[str, Any] = dict(
+    input_name="input", output_name="output", input_dtype="float32", sample_shape=(64,), classes=10
+)
 BATCH = np.random.default_rng(2).standard_normal((16, 64)).astype(np.float32)
 
 
@@ -114,6 +117,7 @@ async def test_a_process_ended_by_a_signal_is_the_models_failure(
     w, b = weights()
     await engine.load("victim", to_bytes(linear_model(w, b)), **SIGNATURE)
     process = engine.sessions["victim"].process
+    assert process.pid is not None  # started by load
     os.kill(process.pid, sent)
     process.join(10)
     with pytest.raises(kind) as caught:

@@ -29,7 +29,9 @@ def recorded() -> tuple[trace.Tracer, InMemorySpanExporter]:
 
 
 def _exporters(provider: TracerProvider) -> list[object]:
-    return [p.span_exporter for p in provider._active_span_processor._span_processors]  # noqa: SLF001
+    # The exporter of each processor (all of them simple or batch processors, which have one).
+    processors = provider._active_span_processor._span_processors  # noqa: SLF001
+    return [p.span_exporter for p in processors]  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def test_none_records_nothing() -> None:
@@ -82,6 +84,7 @@ def test_producer_span_continues_the_trace_stored_in_headers(
         pass
     writer, publish = memory.get_finished_spans()
     assert publish.name == "submission.received.cpu.t publish"
+    assert publish.context is not None and writer.context is not None
     assert publish.parent is not None and publish.parent.span_id == writer.context.span_id
     assert publish.context.trace_id == writer.context.trace_id
     # What goes on the wire names the publish span as the parent of whatever consumes it.

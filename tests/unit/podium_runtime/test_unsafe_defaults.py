@@ -4,6 +4,7 @@ shared local secret (every service that uses S3 builds its client at start, so i
 from __future__ import annotations
 
 import pytest
+from pydantic import SecretStr
 
 from podium_runtime.connections import UnsafeSettings, create_s3
 from podium_runtime.settings import LOCAL_S3_SECRET, PlatformSettings
@@ -19,5 +20,5 @@ def test_production_refuses_the_local_s3_secret(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_production_takes_its_own_secret_and_development_the_local_one() -> None:
-    assert create_s3(PlatformSettings(environment="production", s3_secret_key="a-real-secret-9f2c"))
-    assert create_s3(PlatformSettings(environment="development", s3_secret_key=LOCAL_S3_SECRET))
+    assert create_s3(PlatformSettings(environment="production", s3_secret_key=SecretStr("a-real-secret-9f2c")))
+    assert create_s3(PlatformSettings(environment="development", s3_secret_key=SecretStr(LOCAL_S3_SECRET)))
