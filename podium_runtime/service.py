@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -89,7 +89,7 @@ class Bus:
     reconnects: Reconnects
 
     def jetstream(self) -> JetStreamContext:
-        return self.broker.connection.jetstream()
+        return self.broker.connection.jetstream()  # pyright: ignore[reportUnknownMemberType]  # nats-py: **opts
 
 
 def create_bus(name: str, settings: PlatformSettings, *, connect_attempts: int = -1) -> Bus:
@@ -116,7 +116,7 @@ async def connect_bus(bus: Bus, settings: PlatformSettings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def command_bus(name: str, settings: PlatformSettings) -> AsyncIterator[Bus]:
+async def command_bus(name: str, settings: PlatformSettings) -> AsyncGenerator[Bus]:
     """A service's bus for a command-line tool, stopped on the way out (an app stops its own). A command gives up
     when NATS stays unreachable (nats-py's NoServersError) instead of waiting for it as a service does."""
     bus = create_bus(name, settings, connect_attempts=COMMAND_CONNECT_ATTEMPTS)
@@ -128,7 +128,7 @@ async def command_bus(name: str, settings: PlatformSettings) -> AsyncIterator[Bu
 
 @contextlib.asynccontextmanager
 async def open_database(settings: PlatformSettings, schema: str, package: str, *,
-                        max_size: int | None = None) -> AsyncIterator[asyncpg.Pool]:
+                        max_size: int | None = None) -> AsyncGenerator[asyncpg.Pool]:
     """The service's Postgres pool, its migrations applied; closed on the way out."""
     pool = await create_pg_pool(settings, max_size=max_size)
     try:
@@ -164,7 +164,7 @@ class Wired:
     restore: Restore | None = None
     refresh_metrics: Callable[[], Awaitable[None]] | None = None
     # The service's own loops (submission_service's reconciler), run beside the subscribers until shutdown.
-    background: Sequence[Callable[[], Awaitable[None]]] = ()
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
 
 
 @dataclass(frozen=True)

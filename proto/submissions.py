@@ -325,7 +325,7 @@ class Quota(msgspec.Struct, frozen=True, kw_only=True, tag="quota"):
 
 GET_QUOTA = _op("quota", GetQuota, Quota)
 
-OPERATIONS: tuple[Operation, ...] = (
+OPERATIONS: tuple[Operation[Any, Any], ...] = (
     LIST_TASKS, START_UPLOAD, COMPLETE_UPLOAD, LIST_SUBMISSIONS, GET_SUBMISSION, GET_DETAILS, CANCEL, LIST_QUEUES,
     STATS, GET_LOG, ADMIN_LIST, WITHDRAW, PUBLIC_STATUS, START_RESCORE, GET_QUOTA,
 )

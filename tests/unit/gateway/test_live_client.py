@@ -19,6 +19,12 @@ TEAM = Principal(account_id="1", name="a", role="team")
 ADMIN = Principal(account_id="9", name="host", role="admin")
 
 
+def sent(update: tuple[int, bytes] | None) -> bytes:
+    """The message of a feed's update that must exist."""
+    assert update is not None
+    return update[1]
+
+
 def entry(team: str, rank: int, score: float) -> Entry:
     at = datetime(2026, 11, 1, tzinfo=UTC)
     return Entry(rank=rank, team_id=team, team_name=team, score=score, submission_id=1, submitted_at=at,
@@ -78,8 +84,10 @@ async def test_a_client_further_behind_than_the_kept_revisions_gets_the_whole_bo
     feed = BoardFeed(kept=4)
     for revision in range(1, 10):
         feed.add("t", revision, growing(revision))
-    assert json.loads(feed.update("t", 6, TEAM)[1])["type"] == "board_delta"
-    revision, message = feed.update("t", 2, TEAM)
+    assert json.loads(sent(feed.update("t", 6, TEAM)))["type"] == "board_delta"
+    update = feed.update("t", 2, TEAM)
+    assert update is not None
+    revision, message = update
     assert revision == 9 and json.loads(message)["type"] == "board" and len(json.loads(message)["public"]) == 10
     assert feed.update("t", 9, TEAM) is None and feed.update("other", None, TEAM) is None
 
@@ -87,8 +95,8 @@ async def test_a_client_further_behind_than_the_kept_revisions_gets_the_whole_bo
 def test_only_an_admin_sees_the_private_board_before_it_is_revealed() -> None:
     feed = BoardFeed()
     feed.add("t", 1, board(entry("a", 1, 1.0), private=[entry("a", 1, 0.5)]))
-    assert json.loads(feed.update("t", None, TEAM)[1])["private"] is None
-    assert json.loads(feed.update("t", None, ADMIN)[1])["private"][0]["score"] == 0.5
+    assert json.loads(sent(feed.update("t", None, TEAM)))["private"] is None
+    assert json.loads(sent(feed.update("t", None, ADMIN)))["private"][0]["score"] == 0.5
 
 
 def test_an_unreveal_sends_a_team_the_whole_board_without_private_lines() -> None:
@@ -97,13 +105,13 @@ def test_an_unreveal_sends_a_team_the_whole_board_without_private_lines() -> Non
     feed = BoardFeed()
     revealed = msgspec.structs.replace(board(entry("a", 1, 1.0), private=[entry("a", 1, 0.5)]), private_revealed=True)
     feed.add("t", 1, revealed)
-    assert json.loads(feed.update("t", None, TEAM)[1])["private"][0]["score"] == 0.5
+    assert json.loads(sent(feed.update("t", None, TEAM)))["private"][0]["score"] == 0.5
     feed.add("t", 2, board(entry("a", 1, 1.0), private=[entry("a", 1, 0.7)]))  # hidden again, private changed
-    message = json.loads(feed.update("t", 1, TEAM)[1])
+    message = json.loads(sent(feed.update("t", 1, TEAM)))
     assert message["type"] == "board" and message["private"] is None and "0.7" not in json.dumps(message)
     feed.add("t", 3, msgspec.structs.replace(board(entry("a", 1, 1.0), private=[entry("a", 1, 0.9)]),
                                              private_revealed=True))
-    again = json.loads(feed.update("t", 2, TEAM)[1])
+    again = json.loads(sent(feed.update("t", 2, TEAM)))
     assert again["type"] == "board" and again["private"][0]["score"] == 0.9
 
 
@@ -112,14 +120,14 @@ def test_an_anonymous_viewer_sees_the_private_board_once_revealed_and_a_projecto
     board only, revealed or not, even when an admin opens it; and its un-reveal and reveal are whole boards."""
     feed = BoardFeed()
     feed.add("t", 1, board(entry("a", 1, 1.0), private=[entry("a", 1, 0.5)]))
-    assert json.loads(feed.update("t", None, None)[1])["private"] is None
+    assert json.loads(sent(feed.update("t", None, None)))["private"] is None
     feed.add("t", 2, msgspec.structs.replace(board(entry("a", 1, 1.0), private=[entry("a", 1, 0.5)]),
                                              private_revealed=True))
-    revealed = json.loads(feed.update("t", 1, None)[1])
+    revealed = json.loads(sent(feed.update("t", 1, None)))
     assert revealed["type"] == "board" and revealed["private"][0]["score"] == 0.5
     for viewer in (None, TEAM, ADMIN):
         for since in (None, 1):
-            message = feed.update("t", since, viewer, private=False)[1]
+            message = sent(feed.update("t", since, viewer, private=False))
             assert json.loads(message).get("private") is None and b"private_changed" not in message \
                 and b"0.5" not in message
 
