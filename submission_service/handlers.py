@@ -27,6 +27,7 @@ from nats.js.api import ConsumerInfo
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
+from podium_runtime.connections import PgConnection
 from podium_runtime.consumers import durable_subscriber
 from podium_runtime.metrics import SUBMISSIONS_OLDEST_UNFINISHED_AGE, SUBMISSIONS_TOTAL, SUBMISSIONS_UNFINISHED
 from podium_runtime.rpc import Method, Refused, rpc_methods_router
@@ -170,7 +171,7 @@ class SubmissionHandlers:
         except NotFoundError:
             return None  # no scorer of this kind has ever started
 
-    async def _pool_state(self, conn: asyncpg.Connection, kind: str) -> PoolState:
+    async def _pool_state(self, conn: PgConnection, kind: str) -> PoolState:
         queued = await store.queued(conn, kind)
         pace = await store.scoring_pace(conn, kind)
         info = await self._consumer(kind)
@@ -179,7 +180,7 @@ class SubmissionHandlers:
                          average_s=float(pace["average_s"]) if pace["average_s"] is not None else None,
                          workers=((info.num_waiting or 0) + in_flight) if info else 0, in_flight=in_flight)
 
-    async def _view(self, conn: asyncpg.Connection, row: asyncpg.Record,
+    async def _view(self, conn: PgConnection, row: asyncpg.Record,
                     states: dict[str, PoolState] | None = None) -> ops.SubmissionView:
         """The submission as its team sees it; a queued one with its place and expected wait."""
         if row["status"] != "received":
@@ -381,7 +382,8 @@ class SubmissionHandlers:
         parsed = public_status.parse_status_id(request.status_id)
         async with self.pool.acquire() as conn:
             row = await store.by_id(conn, parsed[0]) if parsed is not None else None
-            if row is None or row["task_id"] != task.id or not public_status.key_matches(row["status_key"], parsed[1]):
+            if (parsed is None or row is None or row["task_id"] != task.id
+                    or not public_status.key_matches(row["status_key"], parsed[1])):
                 raise Refused(404, f"no submission of task {task.id} has the status id {request.status_id[:80]!r}; "
                                    "use the submission_id the upload answered")
             state = await self._pool_state(conn, row["kind"])

@@ -11,6 +11,8 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
+
 from proto.submissions import PublicStatus
 
 # Reasons that name who acted (the team or the admin): a fixed text instead.
@@ -41,7 +43,8 @@ def key_matches(stored: str | None, given: str) -> bool:
     return stored is not None and hmac.compare_digest(stored.encode(), given.encode())
 
 
-def public_status(row: Mapping[str, Any], queue_position: int | None, queue_length: int) -> PublicStatus:
+def public_status(row: asyncpg.Record | Mapping[str, Any], queue_position: int | None, queue_length: int
+                  ) -> PublicStatus:
     status = row["status"]
     metrics = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else dict(row["metrics"] or {})
     speed = {name: float(metrics[name]) for name in _SPEED_METRICS if isinstance(metrics.get(name), int | float)}

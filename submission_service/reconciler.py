@@ -97,6 +97,8 @@ class Reconciler:
 async def fail_exhausted(pool: asyncpg.Pool, js: JetStreamContext, advisory: MaxDeliveriesAdvisory) -> None:
     """A scorer gave up on a message: record the submission's failure through the outbox."""
     message = await js.get_msg(advisory.stream, advisory.stream_seq)
+    if message.data is None:  # nats-py's empty payload: no event, so no submission of ours to fail
+        return
     event = codec.decode(message.data)
     if not isinstance(event, SubmissionReceived):
         return

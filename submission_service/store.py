@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 import msgspec
 
+from podium_runtime.connections import PgConnection
 from podium_runtime.outbox import Outbox
 from proto.competition import Task
 from proto.events import (
@@ -40,7 +41,7 @@ _COLUMNS = """id, team_id, task_id, phase_id, kind, filename, object_key, status
     scoring_started_at, upload_key, requested_batch_size, status_key, scoring_ms"""
 
 
-async def unswept_uploads(conn: asyncpg.Connection, grace: timedelta, limit: int = 500) -> list[asyncpg.Record]:
+async def unswept_uploads(conn: PgConnection, grace: timedelta, limit: int = 500) -> list[asyncpg.Record]:
     """Upload keys whose URL has expired (plus `grace`) and whose object was not removed yet: whatever was written
     there (an expired or cancelled upload, a PUT after `complete`) is never read and goes."""
     return await conn.fetch(
@@ -49,12 +50,12 @@ async def unswept_uploads(conn: asyncpg.Connection, grace: timedelta, limit: int
         grace, limit)
 
 
-async def mark_swept(conn: asyncpg.Connection, submission_ids: list[int]) -> None:
+async def mark_swept(conn: PgConnection, submission_ids: list[int]) -> None:
     await conn.execute("UPDATE submissions.submissions SET upload_swept = true WHERE id = ANY($1::bigint[])",
                        submission_ids)
 
 
-async def expire_uploads(conn: asyncpg.Connection, grace: timedelta) -> int:
+async def expire_uploads(conn: PgConnection, grace: timedelta) -> int:
     """Uploads not completed before their URL expired (plus `grace`) end `expired`, their quota given back;
     returns how many. Rows another pass holds are skipped (the next pass takes them)."""
     expired = await conn.fetch(
@@ -70,7 +71,7 @@ async def expire_uploads(conn: asyncpg.Connection, grace: timedelta) -> int:
     return len(expired)
 
 
-async def stuck(conn: asyncpg.Connection, stuck_after: timedelta) -> list[asyncpg.Record]:
+async def stuck(conn: PgConnection, stuck_after: timedelta) -> list[asyncpg.Record]:
     """Accepted submissions without an outcome whose status has not moved for `stuck_after`, locked."""
     return await conn.fetch(
         "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') "
@@ -79,13 +80,13 @@ async def stuck(conn: asyncpg.Connection, stuck_after: timedelta) -> list[asyncp
     )
 
 
-async def count_republish(conn: asyncpg.Connection, submission_id: int) -> None:
+async def count_republish(conn: PgConnection, submission_id: int) -> None:
     await conn.execute(
         "UPDATE submissions.submissions SET republished = republished + 1, updated_at = now() WHERE id = $1",
         submission_id)
 
 
-async def in_flight(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+async def in_flight(conn: PgConnection) -> list[asyncpg.Record]:
     """Every accepted submission without an outcome yet, oldest first."""
     return await conn.fetch(
         "SELECT * FROM submissions.submissions WHERE status IN ('received', 'scoring') ORDER BY id")
@@ -95,7 +96,7 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
-async def take_quota(conn: asyncpg.Connection, team_id: int, task: Task, day: date) -> int | None:
+async def take_quota(conn: PgConnection, team_id: int, task: Task, day: date) -> int | None:
     """Count one submission against the team's quota for the day; None when the quota is used up.
 
     One upsert: concurrent submits of one team serialize on the row, so exactly `daily_quota` succeed."""
@@ -107,7 +108,7 @@ async def take_quota(conn: asyncpg.Connection, team_id: int, task: Task, day: da
     )
 
 
-async def quota_used(conn: asyncpg.Connection, team_id: int, task_id: str, day: date) -> int:
+async def quota_used(conn: PgConnection, team_id: int, task_id: str, day: date) -> int:
     """Submissions of a team to a task counted against one day's quota (refunded ones are not)."""
     used = await conn.fetchval(
         "SELECT used FROM submissions.quota_usage WHERE team_id = $1 AND task_id = $2 AND day = $3",
@@ -116,7 +117,7 @@ async def quota_used(conn: asyncpg.Connection, team_id: int, task_id: str, day: 
     return used or 0
 
 
-async def refund_quota(conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
+async def refund_quota(conn: PgConnection, row: asyncpg.Record) -> bool:
     """Give back the quota a submission took (once); returns whether it was refunded now."""
     refunded = await conn.fetchval(
         "UPDATE submissions.submissions SET quota_refunded = true WHERE id = $1 AND NOT quota_refunded RETURNING id",
@@ -133,7 +134,7 @@ async def refund_quota(conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
 
 
 async def create(
-    conn: asyncpg.Connection, *, team_id: int, task: Task, phase_id: str, filename: str, declared_size: int,
+    conn: PgConnection, *, team_id: int, task: Task, phase_id: str, filename: str, declared_size: int,
     declared_sha256: str, day: date, expires_at: datetime, extension: str, status_key: str,
     batch_size: int | None = None,
 ) -> asyncpg.Record:
@@ -144,7 +145,7 @@ async def create(
     # writes `upload_key`; the accepted bytes live at `object_key`, which no URL can write.
     upload_key = f"{task.id}/{team_id}/{submission_id}{extension}"
     object_key = f"{ACCEPTED_PREFIX}{upload_key}"
-    return await conn.fetchrow(
+    created = await conn.fetchrow(
         f"""INSERT INTO submissions.submissions (id, team_id, task_id, phase_id, kind, filename, object_key, status,
                 scorer_version, declared_size, declared_sha256, quota_day, upload_expires_at, upload_key, status_key,
                 requested_batch_size)
@@ -154,14 +155,16 @@ async def create(
         submission_id, team_id, task.id, phase_id, task.kind, filename, object_key, task.scorer_version,
         declared_size, declared_sha256, day, expires_at, upload_key, status_key, batch_size,
     )
+    assert created is not None  # INSERT ... RETURNING without a conflict clause returns its row (or raises)
+    return created
 
 
-async def by_id(conn: asyncpg.Connection, submission_id: int, *, for_update: bool = False) -> asyncpg.Record | None:
+async def by_id(conn: PgConnection, submission_id: int, *, for_update: bool = False) -> asyncpg.Record | None:
     lock = " FOR UPDATE" if for_update else ""
     return await conn.fetchrow(f"SELECT {_COLUMNS} FROM submissions.submissions WHERE id = $1{lock}", submission_id)
 
 
-async def list_for_team(conn: asyncpg.Connection, team_id: int, task_id: str, limit: int) -> list[asyncpg.Record]:
+async def list_for_team(conn: PgConnection, team_id: int, task_id: str, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         f"SELECT {_COLUMNS} FROM submissions.submissions WHERE team_id = $1 AND ($2 = '' OR task_id = $2) "
         "ORDER BY created_at DESC, id DESC LIMIT $3",
@@ -169,7 +172,7 @@ async def list_for_team(conn: asyncpg.Connection, team_id: int, task_id: str, li
     )
 
 
-async def list_all(conn: asyncpg.Connection, task_id: str, skip: int, limit: int) -> list[asyncpg.Record]:
+async def list_all(conn: PgConnection, task_id: str, skip: int, limit: int) -> list[asyncpg.Record]:
     """Every team's submissions (an admin's view), newest first."""
     return await conn.fetch(
         f"SELECT {_COLUMNS} FROM submissions.submissions WHERE ($1 = '' OR task_id = $1) "
@@ -178,7 +181,7 @@ async def list_all(conn: asyncpg.Connection, task_id: str, skip: int, limit: int
     )
 
 
-async def mark_scoring(conn: asyncpg.Connection, submission_id: int) -> asyncpg.Record | None:
+async def mark_scoring(conn: PgConnection, submission_id: int) -> asyncpg.Record | None:
     """A scorer started on a queued submission (its first progress): None when it was not queued (any more)."""
     return await conn.fetchrow(
         "UPDATE submissions.submissions SET status = 'scoring', scoring_started_at = now(), updated_at = now() "
@@ -187,7 +190,7 @@ async def mark_scoring(conn: asyncpg.Connection, submission_id: int) -> asyncpg.
     )
 
 
-async def rescore_candidates(conn: asyncpg.Connection, task_id: str, submitted_after: datetime | None,
+async def rescore_candidates(conn: PgConnection, task_id: str, submitted_after: datetime | None,
                              submitted_before: datetime | None, submission_ids: list[int]) -> list[asyncpg.Record]:
     """A task's submissions with an outcome (scored or failed) received in the range (and among the ids, if any)."""
     return await conn.fetch(
@@ -199,7 +202,7 @@ async def rescore_candidates(conn: asyncpg.Connection, task_id: str, submitted_a
     )
 
 
-async def add_rescore(conn: asyncpg.Connection, requested: RescoreRequested, rows: list[asyncpg.Record]) -> bool:
+async def add_rescore(conn: PgConnection, requested: RescoreRequested, rows: list[asyncpg.Record]) -> bool:
     """Record the rescore and publish it through the outbox with each of its submissions again under its scorer
     version, in the caller's transaction; False (nothing written) when an earlier rescore used that version."""
     try:
@@ -227,18 +230,19 @@ def received_event(row: asyncpg.Record) -> SubmissionReceived:
     )
 
 
-async def accept(conn: asyncpg.Connection, row: asyncpg.Record, size: int, sha256: str) -> asyncpg.Record:
+async def accept(conn: PgConnection, row: asyncpg.Record, size: int, sha256: str) -> asyncpg.Record:
     """Mark the upload received and emit SubmissionReceived through the outbox, in the caller's transaction."""
     accepted = await conn.fetchrow(
         f"""UPDATE submissions.submissions SET status = 'received', size_bytes = $2, sha256 = $3,
                 received_at = now(), updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}""",
         row["id"], size, sha256,
     )
+    assert accepted is not None  # the caller holds the row locked (`by_id(..., for_update=True)`): it is there
     await outbox.add(conn, received_event(accepted))
     return accepted
 
 
-async def reject(conn: asyncpg.Connection, row: asyncpg.Record, reason: str) -> asyncpg.Record:
+async def reject(conn: PgConnection, row: asyncpg.Record, reason: str) -> asyncpg.Record:
     """Refuse an upload before scoring, and say so on the SUBMISSIONS stream (stats and audit read it there)."""
     rejected = await set_status(conn, row, "rejected", reason)
     await refund_quota(conn, rejected)  # QUOTA_RULE: a submission without a score does not count
@@ -247,7 +251,7 @@ async def reject(conn: asyncpg.Connection, row: asyncpg.Record, reason: str) -> 
     return rejected
 
 
-async def cancel(conn: asyncpg.Connection, row: asyncpg.Record, actor: str, by_admin: bool) -> asyncpg.Record:
+async def cancel(conn: PgConnection, row: asyncpg.Record, actor: str, by_admin: bool) -> asyncpg.Record:
     """Cancel a submission that has no outcome yet: its status, its quota back, and SubmissionCancelled (on the
     SCORES stream) through the outbox — all in the caller's transaction."""
     cancelled = await conn.fetchrow(
@@ -255,6 +259,7 @@ async def cancel(conn: asyncpg.Connection, row: asyncpg.Record, actor: str, by_a
                 scored_at = now(), updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}""",
         row["id"], actor, f"cancelled by {'an admin' if by_admin else 'the team'} ({actor})",
     )
+    assert cancelled is not None  # the caller holds the row locked (`by_id(..., for_update=True)`): it is there
     await refund_quota(conn, cancelled)
     await outbox.add(conn, SubmissionCancelled(
         submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"],
@@ -262,7 +267,7 @@ async def cancel(conn: asyncpg.Connection, row: asyncpg.Record, actor: str, by_a
     return cancelled
 
 
-async def withdraw(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) -> asyncpg.Record:
+async def withdraw(conn: PgConnection, row: asyncpg.Record, actor: str) -> asyncpg.Record:
     """Take a scored submission off the boards: status `cancelled`, the reason saying it was withdrawn (its scores
     kept, for the record), and SubmissionCancelled(withdrawn=True) on the SCORES stream through the outbox, so the
     leaderboard drops the score and a rebuild does the same, in the stream's order. The quota it used stays used:
@@ -272,6 +277,7 @@ async def withdraw(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) ->
                 updated_at = now() WHERE id = $1 RETURNING {_COLUMNS}""",
         row["id"], actor, f"withdrawn from the leaderboard by an admin ({actor})",
     )
+    assert withdrawn is not None  # the caller holds the row locked (`by_id(..., for_update=True)`): it is there
     await outbox.add(conn, SubmissionCancelled(
         submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"],
         scorer_version=row["scorer_version"], cancelled_by=actor, by_admin=True, phase_id=row["phase_id"],
@@ -279,16 +285,19 @@ async def withdraw(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) ->
     return withdrawn
 
 
-async def set_status(conn: asyncpg.Connection, row: asyncpg.Record, status: str, reason: str | None = None
+async def set_status(conn: PgConnection, row: asyncpg.Record, status: str, reason: str | None = None
                      ) -> asyncpg.Record:
-    return await conn.fetchrow(
+    """`row`'s submission with its new status; the caller holds the row locked (`by_id(..., for_update=True)`)."""
+    updated = await conn.fetchrow(
         f"UPDATE submissions.submissions SET status = $2, reason = coalesce($3, reason), updated_at = now() "
         f"WHERE id = $1 RETURNING {_COLUMNS}",
         row["id"], status, reason,
     )
+    assert updated is not None  # the row is locked by the caller's transaction, so it is still there
+    return updated
 
 
-async def record_outcome(conn: asyncpg.Connection, event: ScoreComputed | ScoreFailed) -> asyncpg.Record | None:
+async def record_outcome(conn: PgConnection, event: ScoreComputed | ScoreFailed) -> asyncpg.Record | None:
     """Apply a score event once: store it by version, and update the submission when it is the version the
     submission awaits. Returns the updated submission, or None for a repeat or another version."""
     computed = isinstance(event, ScoreComputed)
@@ -322,12 +331,13 @@ async def record_outcome(conn: asyncpg.Connection, event: ScoreComputed | ScoreF
             WHERE id = $1 RETURNING {_COLUMNS}""",
         submission_id, event.reason,
     )
+    assert failed is not None  # locked above (`by_id(..., for_update=True)`) in this transaction: it is there
     # QUOTA_RULE: a failed submission does not count, whichever side it failed on (Kaggle's convention).
     await refund_quota(conn, failed)
     return failed
 
 
-async def unfinished(conn: asyncpg.Connection) -> tuple[dict[str, int], float]:
+async def unfinished(conn: PgConnection) -> tuple[dict[str, int], float]:
     """Submissions received and not yet scored or failed, by status, and the oldest one's age in seconds."""
     rows = await conn.fetch(
         "SELECT status, count(*) AS n, extract(epoch FROM now() - min(received_at)) AS age "
@@ -340,7 +350,7 @@ async def unfinished(conn: asyncpg.Connection) -> tuple[dict[str, int], float]:
 KEPT_LOG_LINES = 500
 
 
-async def add_log_line(conn: asyncpg.Connection, event: JobLogged) -> None:
+async def add_log_line(conn: PgConnection, event: JobLogged) -> None:
     """Keep one log line of an existing submission, and only its last KEPT_LOG_LINES."""
     await conn.execute(
         """INSERT INTO submissions.job_logs (submission_id, logged_at, level, line)
@@ -352,22 +362,22 @@ async def add_log_line(conn: asyncpg.Connection, event: JobLogged) -> None:
         int(event.submission_id), KEPT_LOG_LINES - 1)
 
 
-async def log_lines(conn: asyncpg.Connection, submission_id: int) -> list[asyncpg.Record]:
+async def log_lines(conn: PgConnection, submission_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT logged_at, level, line FROM submissions.job_logs WHERE submission_id = $1 ORDER BY id",
         submission_id)
 
 
-async def queued(conn: asyncpg.Connection, kind: str) -> list[asyncpg.Record]:
+async def queued(conn: PgConnection, kind: str) -> list[asyncpg.Record]:
     """A scorer pool's accepted submissions not yet being scored, in the order JetStream delivers them."""
     return await conn.fetch(
         "SELECT id, team_id FROM submissions.submissions WHERE kind = $1 AND status = 'received' ORDER BY id", kind)
 
 
-async def scoring_pace(conn: asyncpg.Connection, kind: str) -> asyncpg.Record:
+async def scoring_pace(conn: PgConnection, kind: str) -> asyncpg.Record:
     """How fast a pool works: mean scoring seconds of its last 20 scored submissions (as the scorer measured
     them, from delivery to outcome), outcomes in the last 5 and 15 minutes."""
-    return await conn.fetchrow(
+    pace = await conn.fetchrow(
         """SELECT (SELECT avg(scoring_ms) / 1000 FROM (
                        SELECT scoring_ms FROM submissions.submissions
                        WHERE kind = $1 AND status = 'scored' AND scoring_ms IS NOT NULL
@@ -377,9 +387,11 @@ async def scoring_pace(conn: asyncpg.Connection, kind: str) -> asyncpg.Record:
            FROM submissions.submissions WHERE kind = $1 AND status IN ('scored', 'failed')
              AND scored_at > now() - interval '15 minutes'""",
         kind)
+    assert pace is not None  # an aggregate without GROUP BY always returns its one row
+    return pace
 
 
-async def stats(conn: asyncpg.Connection) -> dict[str, object]:
+async def stats(conn: PgConnection) -> dict[str, object]:
     """Counts by status and task, per hour, failure reasons ranked, and scoring-time percentiles."""
     by_task_rows = await conn.fetch(
         "SELECT task_id, status, count(*) AS n FROM submissions.submissions GROUP BY task_id, status")
@@ -403,6 +415,7 @@ async def stats(conn: asyncpg.Connection) -> dict[str, object]:
         """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY scoring_ms) / 1000 AS median,
                   percentile_cont(0.95) WITHIN GROUP (ORDER BY scoring_ms) / 1000 AS p95
            FROM submissions.submissions WHERE status = 'scored' AND scoring_ms IS NOT NULL""")
+    assert times is not None  # an aggregate without GROUP BY always returns its one row
     return {"submissions": sum(by_status.values()), "by_status": by_status, "by_task": by_task,
             "per_hour": [dict(r) for r in per_hour], "failure_reasons": [dict(r) for r in reasons],
             "scoring_time_median_s": times["median"], "scoring_time_p95_s": times["p95"]}

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 import pytest
 from faststream.asgi import AsgiFastStream
-from faststream.nats import TestNatsBroker
+from faststream.nats import NatsBroker, TestNatsBroker
 from nats.js.errors import KeyNotFoundError
 
 from podium_runtime.service import create_bus
@@ -48,9 +48,15 @@ def app_with(pool: object = None, boards: object = None) -> AsgiFastStream:
     return create_app(settings, deps)
 
 
+def nats_broker(app: AsgiFastStream) -> NatsBroker:
+    """The app's broker: FastStream types it as any broker (or none); the service's app is built on NATS."""
+    assert isinstance(app.broker, NatsBroker), f"the app's broker is {app.broker!r}"
+    return app.broker
+
+
 async def ask(app: AsgiFastStream, operation: Operation, request: msgspec.Struct | bytes) -> bytes:
     body = request if isinstance(request, bytes) else msgspec.json.encode(request)
-    async with TestNatsBroker(app.broker) as broker:
+    async with TestNatsBroker(nats_broker(app)) as broker:
         # In memory, but on a busy machine the first request may take longer than FastStream's default 0.5 s.
         reply = await broker.request(body, operation.subject, timeout=30)
     return reply.body
@@ -172,5 +178,5 @@ async def test_its_own_cancellation_on_the_outcome_stream_changes_nothing() -> N
     """SubmissionCancelled is written with the status change; read back from SCORES it touches no Deps."""
     event = SubmissionCancelled(submission_id="41", team_id="7", task_id="reconstruction", scorer_version="psnr-1",
                                 cancelled_by="team-7", by_admin=False)
-    async with TestNatsBroker(app_with().broker) as broker:
+    async with TestNatsBroker(nats_broker(app_with())) as broker:
         await broker.publish(codec.encode(event), event.subject(), stream=SCORES.name)
