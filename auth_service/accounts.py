@@ -8,6 +8,7 @@ import logging
 import asyncpg
 
 from auth_service import names
+from podium_runtime.connections import PgConnection
 from podium_runtime.outbox import Outbox
 from podium_runtime.rpc import Refused
 from proto.events import TeamCreated, TeamDeleted, TeamMember, TeamUpdated
@@ -20,27 +21,27 @@ log = logging.getLogger(__name__)
 _COLUMNS = "id, name, role, password_hash, token_version, revision, max_size, disabled, created_at, updated_at"
 
 
-async def by_id(conn: asyncpg.Connection, account_id: int, *, for_update: bool = False) -> asyncpg.Record | None:
+async def by_id(conn: PgConnection, account_id: int, *, for_update: bool = False) -> asyncpg.Record | None:
     lock = " FOR UPDATE" if for_update else ""
     return await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM auth.accounts WHERE id = $1 AND deleted_at IS NULL{lock}", account_id
     )
 
 
-async def by_name(conn: asyncpg.Connection, name: str) -> asyncpg.Record | None:
+async def by_name(conn: PgConnection, name: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM auth.accounts WHERE lower(name) = lower($1) AND deleted_at IS NULL", name
     )
 
 
-async def members_of(conn: asyncpg.Connection, account_id: int) -> list[TeamMember]:
+async def members_of(conn: PgConnection, account_id: int) -> list[TeamMember]:
     rows = await conn.fetch(
         "SELECT name, email FROM auth.members WHERE account_id = $1 ORDER BY position", account_id
     )
     return [TeamMember(name=r["name"], email=r["email"]) for r in rows]
 
 
-async def view(conn: asyncpg.Connection, row: asyncpg.Record) -> TeamView:
+async def view(conn: PgConnection, row: asyncpg.Record) -> TeamView:
     return TeamView(
         id=row["id"],
         name=row["name"],
@@ -53,7 +54,7 @@ async def view(conn: asyncpg.Connection, row: asyncpg.Record) -> TeamView:
     )
 
 
-async def list_teams(conn: asyncpg.Connection, skip: int, limit: int) -> list[TeamView]:
+async def list_teams(conn: PgConnection, skip: int, limit: int) -> list[TeamView]:
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM auth.accounts WHERE deleted_at IS NULL ORDER BY id OFFSET $1 LIMIT $2",
         skip,
@@ -62,7 +63,7 @@ async def list_teams(conn: asyncpg.Connection, skip: int, limit: int) -> list[Te
     return [await view(conn, row) for row in rows]
 
 
-async def _replace_members(conn: asyncpg.Connection, account_id: int, members: list[TeamMember]) -> None:
+async def _replace_members(conn: PgConnection, account_id: int, members: list[TeamMember]) -> None:
     await conn.execute("DELETE FROM auth.members WHERE account_id = $1", account_id)
     await conn.executemany(
         "INSERT INTO auth.members (account_id, position, name, email) VALUES ($1, $2, $3, $4)",
@@ -83,7 +84,7 @@ def _name_taken(exc: asyncpg.UniqueViolationError, name: str) -> Refused:
                                                           "accounts_name_folded_skeleton_live"))
 
 
-async def name_refusal(conn: asyncpg.Connection, name: str) -> Refused | None:
+async def name_refusal(conn: PgConnection, name: str) -> Refused | None:
     """The refusal a new account named `name` meets because a live account has that name (or one that looks the
     same), or None. Asked before a new team's other fields are judged, so that a taken name is what the host hears
     first; the unique indexes still decide between two creations racing for one name."""
@@ -96,7 +97,7 @@ async def name_refusal(conn: asyncpg.Connection, name: str) -> Refused | None:
 
 
 async def create(
-    conn: asyncpg.Connection, *, name: str, password_hash: str, role: str, members: list[TeamMember], max_size: int,
+    conn: PgConnection, *, name: str, password_hash: str, role: str, members: list[TeamMember], max_size: int,
     actor: str = "",
 ) -> asyncpg.Record:
     """Insert an account (inside the caller's transaction); a team also gets its TeamCreated event."""
@@ -115,6 +116,7 @@ async def create(
             )
     except asyncpg.UniqueViolationError as exc:
         raise _name_taken(exc, name) from None
+    assert row is not None  # INSERT … RETURNING returns the row it inserted
     await _replace_members(conn, row["id"], members)
     if role == "team":
         await outbox.add(conn, TeamCreated(team_id=str(row["id"]), name=name, members=tuple(members), revision=1,
@@ -123,7 +125,7 @@ async def create(
 
 
 async def update(
-    conn: asyncpg.Connection,
+    conn: PgConnection,
     row: asyncpg.Record,
     *,
     name: str | None = None,
@@ -161,6 +163,8 @@ async def update(
             )
     except asyncpg.UniqueViolationError as exc:
         raise _name_taken(exc, name or row["name"]) from None
+    # Accounts are only ever soft-deleted (`delete`): the row the caller read is still there for UPDATE … RETURNING.
+    assert updated is not None
     if members is not None:
         await _replace_members(conn, row["id"], members)
     if updated["role"] == "team":
@@ -178,7 +182,7 @@ async def update(
     return updated
 
 
-async def delete(conn: asyncpg.Connection, row: asyncpg.Record, actor: str = "") -> None:
+async def delete(conn: PgConnection, row: asyncpg.Record, actor: str = "") -> None:
     """Soft delete: the name is free again, tokens are revoked, submissions elsewhere keep their team id."""
     revision = await conn.fetchval(
         "UPDATE auth.accounts SET deleted_at = now(), token_version = token_version + 1, revision = revision + 1, "
@@ -189,13 +193,13 @@ async def delete(conn: asyncpg.Connection, row: asyncpg.Record, actor: str = "")
     await outbox.add(conn, TeamDeleted(team_id=str(row["id"]), revision=revision, actor=actor))
 
 
-async def live_token_versions(conn: asyncpg.Connection) -> dict[str, int]:
+async def live_token_versions(conn: PgConnection) -> dict[str, int]:
     """Every account that may hold a valid token, with its current version (for the gateways' KV)."""
     rows = await conn.fetch("SELECT id, token_version FROM auth.accounts WHERE deleted_at IS NULL AND NOT disabled")
     return {str(r["id"]): r["token_version"] for r in rows}
 
 
-async def key_names(conn: asyncpg.Connection) -> int:
+async def key_names(conn: PgConnection) -> int:
     """Give every live account the look-alike keys of its name (see names.py) where they are missing (rows from
     before migration 004) or differ (keys computed by another ICU version); run at start, before serving. Of two
     existing names that look the same, the older account keeps its keys and the newer is logged to be renamed (it
@@ -228,7 +232,7 @@ async def key_names(conn: asyncpg.Connection) -> int:
     return keyed
 
 
-async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+async def counts(conn: PgConnection) -> dict[str, int]:
     """Live accounts by kind and their members (the admin's statistics)."""
     row = await conn.fetchrow(
         """SELECT
@@ -239,4 +243,5 @@ async def counts(conn: asyncpg.Connection) -> dict[str, int]:
              (SELECT count(*) FROM auth.members m JOIN auth.accounts a ON a.id = m.account_id
                  WHERE a.deleted_at IS NULL) AS members"""
     )
-    return dict(row)
+    assert row is not None  # a SELECT without FROM always returns its one row
+    return dict(row.items())

@@ -26,6 +26,7 @@ from auth_service.tokens import (
     now_utc,
     refresh_digest,
 )
+from podium_runtime.connections import PgConnection
 from podium_runtime.rpc import Method, Refused, rpc_methods_router
 from proto import identity as ops
 from proto.rpc import Operation, Principal
@@ -91,7 +92,7 @@ class AuthHandlers:
 
     # --- tokens ------------------------------------------------------------------------------
 
-    async def _issue(self, conn: asyncpg.Connection, row: asyncpg.Record, family_id: str) -> ops.TokenPair:
+    async def _issue(self, conn: PgConnection, row: asyncpg.Record, family_id: str) -> ops.TokenPair:
         now = now_utc()
         access = issue_access_token(
             self.key, self.policy, account_id=str(row["id"]), name=row["name"], role=row["role"],
@@ -150,7 +151,7 @@ class AuthHandlers:
 
     # --- teams -------------------------------------------------------------------------------
 
-    async def _visible_team(self, conn: asyncpg.Connection, actor: Principal, team_id: int, *, lock: bool = False):
+    async def _visible_team(self, conn: PgConnection, actor: Principal, team_id: int, *, lock: bool = False):
         # Another team's id answers exactly like a missing one: 404, never 403 (no existence oracle).
         if not actor.is_admin and str(team_id) != actor.account_id:
             raise Refused(404, "Team not found")
@@ -192,6 +193,8 @@ class AuthHandlers:
         if errors:
             raise Refused(409 if taken is not None else 422, "; ".join(errors.values()),
                           errors=[{"key": key, "message": message} for key, message in errors.items()])
+        # `_judge` answers None only with the field's violation noted in `errors`: none was, so none is None.
+        assert name is not None and max_size is not None and members is not None and password is not None
         password_hash = await hash_password(password)
         async with self.pool.acquire() as conn:
             async with conn.transaction():

@@ -3,12 +3,11 @@ every auth_service replica (and every restart) signs with the same key."""
 
 from __future__ import annotations
 
-import asyncpg
-
 from auth_service.tokens import SigningKey
+from podium_runtime.connections import PgConnection
 
 
-async def load_signing_key(conn: asyncpg.Connection, configured_pem: str | None) -> SigningKey:
+async def load_signing_key(conn: PgConnection, configured_pem: str | None) -> SigningKey:
     if configured_pem:
         return SigningKey.from_pem(configured_pem)
     async with conn.transaction():

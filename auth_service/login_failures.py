@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import asyncpg
+from podium_runtime.connections import PgConnection
 
 # lower() as in accounts.by_name: every spelling that finds an account counts against that account.
 _NAME_DIGEST = "sha256(convert_to(lower($1), 'UTF8'))"
@@ -32,7 +32,7 @@ class LoginLimit:
         return max(1, math.ceil((window_started + self.window - now).total_seconds()))
 
 
-async def count_attempt(conn: asyncpg.Connection, name: str, now: datetime, limit: LoginLimit) -> tuple[int, datetime]:
+async def count_attempt(conn: PgConnection, name: str, now: datetime, limit: LoginLimit) -> tuple[int, datetime]:
     """Count an attempt for `name` at `now`: the attempts of its window so far (this one included, capped at the
     limit + 1) and when the window started. A window that has passed starts again at `now`."""
     row = await conn.fetchrow(
@@ -45,15 +45,16 @@ async def count_attempt(conn: asyncpg.Connection, name: str, now: datetime, limi
             RETURNING attempts, window_started""",
         name, now, limit.window, limit.failures + 1,
     )
+    assert row is not None  # an upsert (ON CONFLICT DO UPDATE, unconditional) returns its row: inserted or updated
     return row["attempts"], row["window_started"]
 
 
-async def forget(conn: asyncpg.Connection, name: str) -> None:
+async def forget(conn: PgConnection, name: str) -> None:
     """A successful login: its name's count starts afresh."""
     await conn.execute(f"DELETE FROM auth.login_failures WHERE name_digest = {_NAME_DIGEST}", name)
 
 
-async def prune(conn: asyncpg.Connection, now: datetime, window: timedelta) -> int:
+async def prune(conn: PgConnection, now: datetime, window: timedelta) -> int:
     """Delete the rows whose window has passed (names tried once and never again); returns how many. Run after a
     failed login: rows are only created by attempts that go on to an argon2 verification, so this keeps pace."""
     deleted = await conn.execute("DELETE FROM auth.login_failures WHERE window_started <= $1", now - window)

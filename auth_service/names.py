@@ -16,14 +16,33 @@ A new name whose key equals an existing name's same key is refused (each key has
 from __future__ import annotations
 
 import unicodedata
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 import icu
 
+
+# PyICU's classes live in its compiled extension (`icu._icu_`), which ships no type stubs: the checker cannot see
+# them. The few used here are looked up once below, typed as they are used (each ignore is for that lookup alone).
+class _SpoofChecker(Protocol):
+    def getSkeleton(self, skeleton_type: int, text: str, /) -> str: ...
+
+
+class _Normalizer(Protocol):
+    def normalize(self, text: str, /) -> str: ...
+
+
 # ICU computes the skeleton and NFKC from the data of the ICU it runs on (one Unicode version for both); built once
 # and reused (neither changes after construction).
-_SPOOF_CHECKER = icu.SpoofChecker()
-_NFKC = icu.Normalizer2.getNFKCInstance()
+_SPOOF_CHECKER: _SpoofChecker = icu.SpoofChecker()  # pyright: ignore[reportAttributeAccessIssue]  # PyICU, no stubs
+_NFKC: _Normalizer = icu.Normalizer2.getNFKCInstance()  # pyright: ignore[reportAttributeAccessIssue]  # no stubs
+_has_binary_property: Callable[[str, int], object] = (
+    icu.Char.hasBinaryProperty  # pyright: ignore[reportAttributeAccessIssue]  # PyICU, no stubs
+)
+_DEFAULT_IGNORABLE_CODE_POINT: int = (
+    icu.UProperty.DEFAULT_IGNORABLE_CODE_POINT  # pyright: ignore[reportAttributeAccessIssue]  # PyICU, no stubs
+)
+_VARIATION_SELECTOR: int = icu.UProperty.VARIATION_SELECTOR  # pyright: ignore[reportAttributeAccessIssue]  # no stubs
 _SKELETON_TYPE = 0  # ignored since ICU 58 (one table for every script and case)
 
 # Characters that render as nothing or as a blank although Unicode gives them neither a space, mark nor format
@@ -41,11 +60,11 @@ class LookalikeKeys(NamedTuple):
 
 
 def _has(ch: str, prop: int) -> bool:
-    return bool(icu.Char.hasBinaryProperty(ch, prop))
+    return bool(_has_binary_property(ch, prop))
 
 
 def is_default_ignorable(ch: str) -> bool:
-    return _has(ch, icu.UProperty.DEFAULT_IGNORABLE_CODE_POINT)
+    return _has(ch, _DEFAULT_IGNORABLE_CODE_POINT)
 
 
 def is_visible(ch: str) -> bool:
@@ -66,7 +85,7 @@ def invisible_characters(name: str) -> list[str]:
     the character before them is drawn (`❤️` is U+2764 U+FE0F)."""
     return [
         ch for ch in name
-        if (is_default_ignorable(ch) and not _has(ch, icu.UProperty.VARIATION_SELECTOR)) or ch in BLANK_LOOKING
+        if (is_default_ignorable(ch) and not _has(ch, _VARIATION_SELECTOR)) or ch in BLANK_LOOKING
     ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from auth_service.accounts import outbox
+from podium_runtime.connections import PgConnection
 from proto.events import QuestionChanged
 from proto.identity import Answer, QuestionView
 from proto.rpc import Principal
@@ -56,7 +57,7 @@ def view(row: asyncpg.Record) -> QuestionView:
     )
 
 
-async def list_visible(conn: asyncpg.Connection, actor: Principal, skip: int, limit: int) -> list[QuestionView]:
+async def list_visible(conn: PgConnection, actor: Principal, skip: int, limit: int) -> list[QuestionView]:
     if actor.is_admin:
         rows = await conn.fetch(f"{_SELECT} ORDER BY q.created_at DESC, q.id DESC OFFSET $1 LIMIT $2", skip, limit)
     else:
@@ -70,7 +71,7 @@ async def list_visible(conn: asyncpg.Connection, actor: Principal, skip: int, li
 
 
 async def get_visible(
-    conn: asyncpg.Connection, actor: Principal, question_id: int, *, for_update: bool = False
+    conn: PgConnection, actor: Principal, question_id: int, *, for_update: bool = False
 ) -> asyncpg.Record | None:
     lock = " FOR UPDATE OF q" if for_update else ""
     if actor.is_admin:
@@ -79,7 +80,7 @@ async def get_visible(
                                question_id)
 
 
-async def _announce(conn: asyncpg.Connection, row: asyncpg.Record, change: str, actor: str) -> None:
+async def _announce(conn: PgConnection, row: asyncpg.Record, change: str, actor: str) -> None:
     await outbox.add(
         conn,
         QuestionChanged(
@@ -93,7 +94,7 @@ async def _announce(conn: asyncpg.Connection, row: asyncpg.Record, change: str, 
     )
 
 
-async def post(conn: asyncpg.Connection, actor: Principal, title: str, content: str, announcement: bool) -> int:
+async def post(conn: PgConnection, actor: Principal, title: str, content: str, announcement: bool) -> int:
     question_id: int = await conn.fetchval(
         "INSERT INTO auth.questions (account_id, title, content, is_announcement) VALUES ($1, $2, $3, $4) "
         "RETURNING id",
@@ -109,7 +110,7 @@ async def post(conn: asyncpg.Connection, actor: Principal, title: str, content: 
 
 
 async def update(
-    conn: asyncpg.Connection,
+    conn: PgConnection,
     row: asyncpg.Record,
     *,
     answered_by: str,
@@ -138,10 +139,11 @@ async def update(
     )
     change = "answered" if answer is not None else ("hidden" if hidden else "shown" if hidden is False else "edited")
     updated = await conn.fetchrow(f"{_SELECT} WHERE q.id = $1", row["id"])
+    assert updated is not None  # the caller holds the row FOR UPDATE in this transaction: no one has deleted it
     await _announce(conn, updated, change, answered_by)
 
 
-async def delete(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) -> None:
+async def delete(conn: PgConnection, row: asyncpg.Record, actor: str) -> None:
     """Delete a question (its answer with it); the event keeps who deleted which question, for the audit trail."""
     await conn.execute("DELETE FROM auth.questions WHERE id = $1", row["id"])
     await outbox.add(conn, QuestionChanged(
@@ -149,20 +151,21 @@ async def delete(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) -> N
         visible_to_all=visible_to_all(row), actor=actor))
 
 
-async def remove_answer(conn: asyncpg.Connection, row: asyncpg.Record, actor: str) -> None:
+async def remove_answer(conn: PgConnection, row: asyncpg.Record, actor: str) -> None:
     """Take a question's answer back: the question is unanswered again (and its team may edit it again)."""
     await conn.execute(
         "UPDATE auth.questions SET answer = NULL, answered_by = NULL, answered_at = NULL, revision = revision + 1, "
         "updated_at = now() WHERE id = $1",
         row["id"])
     updated = await conn.fetchrow(f"{_SELECT} WHERE q.id = $1", row["id"])
+    assert updated is not None  # the caller holds the row FOR UPDATE in this transaction: no one has deleted it
     # Visible to all while it was answered: every client that saw the answer hears that it is gone.
     await outbox.add(conn, QuestionChanged(
         question_id=row["id"], team_id=row["account_id"], change="unanswered", revision=updated["revision"],
         visible_to_all=visible_to_all(row), actor=actor))
 
 
-async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+async def counts(conn: PgConnection) -> dict[str, int]:
     """Questions, unanswered and hidden ones, and announcements (the admin's statistics)."""
     row = await conn.fetchrow(
         """SELECT
@@ -172,4 +175,5 @@ async def counts(conn: asyncpg.Connection) -> dict[str, int]:
              (SELECT count(*) FROM auth.questions WHERE hidden) AS hidden_questions,
              (SELECT count(*) FROM auth.questions WHERE is_announcement) AS announcements"""
     )
-    return dict(row)
+    assert row is not None  # a SELECT without FROM always returns its one row
+    return dict(row.items())

@@ -10,13 +10,15 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from podium_runtime.connections import PgConnection
+
 
 def new_family() -> str:
     return str(uuid.uuid4())
 
 
 async def add(
-    conn: asyncpg.Connection, *, digest: str, account_id: int, token_version: int, family_id: str,
+    conn: PgConnection, *, digest: str, account_id: int, token_version: int, family_id: str,
     expires_at: datetime,
 ) -> None:
     await conn.execute(
@@ -26,7 +28,7 @@ async def add(
     )
 
 
-async def spend(conn: asyncpg.Connection, digest: str) -> asyncpg.Record | None:
+async def spend(conn: PgConnection, digest: str) -> asyncpg.Record | None:
     """Mark a live token spent: its account, token version and family; None when it is unknown, spent, revoked or
     expired."""
     return await conn.fetchrow(
@@ -37,7 +39,7 @@ async def spend(conn: asyncpg.Connection, digest: str) -> asyncpg.Record | None:
     )
 
 
-async def revoke_family_of_spent(conn: asyncpg.Connection, digest: str) -> asyncpg.Record | None:
+async def revoke_family_of_spent(conn: PgConnection, digest: str) -> asyncpg.Record | None:
     """When `digest` is a token already spent (expired or not), revoke every token of its family; its family id and
     account id (None for any other token). Presented again, it revokes nothing new and answers the same."""
     spent = await conn.fetchrow(
@@ -52,7 +54,7 @@ async def revoke_family_of_spent(conn: asyncpg.Connection, digest: str) -> async
     return spent
 
 
-async def revoked_since(conn: asyncpg.Connection, window: timedelta) -> dict[str, str]:
+async def revoked_since(conn: PgConnection, window: timedelta) -> dict[str, str]:
     """Families revoked within `window` (family id -> account id): those whose access tokens may still be live."""
     rows = await conn.fetch(
         "SELECT DISTINCT family_id::text, account_id FROM auth.refresh_tokens WHERE revoked_at > now() - $1::interval",

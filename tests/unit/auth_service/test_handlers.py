@@ -9,7 +9,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 from faststream.asgi import AsgiFastStream
-from faststream.nats import TestNatsBroker
+from faststream.nats import NatsBroker, TestNatsBroker
 
 from auth_service.app import create_app
 from auth_service.bootstrap import NAME, AuthServiceSettings, Deps
@@ -33,8 +33,14 @@ def app() -> AsgiFastStream:
     return create_app(SETTINGS, deps)
 
 
+def nats_broker(app: AsgiFastStream) -> NatsBroker:
+    """The app's broker: FastStream types it as any broker (or none); the service's app is built on NATS."""
+    assert isinstance(app.broker, NatsBroker), f"the app's broker is {app.broker!r}"
+    return app.broker
+
+
 async def ask(app: AsgiFastStream, operation: Operation, body: bytes) -> bytes:
-    async with TestNatsBroker(app.broker) as broker:
+    async with TestNatsBroker(nats_broker(app)) as broker:
         # In memory, but on a busy machine the first request may take longer than FastStream's default 0.5 s.
         reply = await broker.request(body, operation.subject, timeout=30)
     return reply.body
