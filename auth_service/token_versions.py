@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import logging
 
-from nats.js.errors import KeyNotFoundError, NoKeysError
+import stamina
+from nats.errors import NoRespondersError, TimeoutError
+from nats.js.errors import KeyNotFoundError, NoKeysError, ServiceUnavailableError
 from nats.js.kv import KeyValue
 
 log = logging.getLogger(__name__)
+# A put refused while JetStream is momentarily unavailable (a cluster node lost, a leader being elected) is tried
+# again: the change is committed in PostgreSQL already, and a put is idempotent. Bounded by attempts only (backoff
+# 0.1 s doubling, with jitter: at most ~8 s in all); past it the caller gets the error, and the next start-up's
+# reconcile publishes the value.
+TRANSIENT = (NoRespondersError, TimeoutError, ServiceUnavailableError)
+retry_transient = stamina.retry(on=TRANSIENT, attempts=6, timeout=None)
 
 
 async def _keys(kv: KeyValue) -> set[str]:
@@ -31,6 +39,7 @@ class TokenVersions:
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
 
+    @retry_transient
     async def publish(self, account_id: str, version: int | None) -> None:
         """`None` means the account can hold no valid token (deleted or disabled)."""
         if version is None:
@@ -54,6 +63,7 @@ class RevokedFamilies:
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
 
+    @retry_transient
     async def publish(self, family_id: str, account_id: str) -> None:
         await self.kv.put(family_id, account_id.encode())
 
