@@ -24,6 +24,7 @@ import httpx
 import msgspec
 import nats
 import websockets
+from websockets.typing import Subprotocol
 
 from deploy.run import own_user
 from deploy.stack import EmbeddedStack, StackPorts, free_port, http_ok, spawn, stop_all, wait_until
@@ -90,10 +91,11 @@ async def load(url: str, seconds: float, concurrency: int) -> float:
 
 
 async def fan_out(gateway: str, token: str, kv, board: bytes, clients: int) -> list[float]:  # noqa: ANN001
-    url = f"{gateway.replace('http://', 'ws://')}/ws?token={token}"
+    url = f"{gateway.replace('http://', 'ws://')}/ws"
+    protocols = [Subprotocol("podium"), Subprotocol(f"bearer.{token}")]  # the token never in the URL
     sockets = []
     for _ in range(clients):
-        socket = await websockets.connect(url, max_queue=None)
+        socket = await websockets.connect(url, max_queue=None, subprotocols=protocols)
         await socket.send('{"follow": ["bench"]}')
         sockets.append(socket)
     for socket in sockets:  # the current board, at once
