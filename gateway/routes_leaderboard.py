@@ -132,9 +132,10 @@ class BoardAdminController(Controller):
     guards = [admin_only]
 
     @post("/api/v1/admin/teams/{team_id:int}/standing", status_code=200,
-          summary="Hide a team from the public boards or disqualify it (or undo); audited")
+          summary="Hide a team from the public boards or disqualify it (or undo; a flag left out keeps its "
+          "value); audited")
     async def standing(self, request: Request, state: GatewayState, team_id: FromPath[int],
-                       data: JSONBody[ops.StandingDecision]) -> ops.Accepted:
+                       data: JSONBody[ops.StandingDecision]) -> ops.StandingAccepted:
         return await state.services.call(ops.SET_STANDING, ops.SetStanding(
             actor=principal(request), team_id=team_id, **msgspec.structs.asdict(data)))
 

@@ -119,11 +119,14 @@ class LeaderboardHandlers:
         if not request.actor.is_admin:
             raise Refused(403, "Admin privileges required")
         team_id = str(request.team_id)
-        revision = await self._record(f"standing:{team_id}", lambda revision: TeamStandingChanged(
-            team_id=team_id, hidden=request.hidden, disqualified=request.disqualified, revision=revision,
-            actor=request.actor.name, reason=request.reason[:500]))
-        return ops.Accepted(message=f"team {team_id}: hidden={request.hidden}, disqualified={request.disqualified}",
-                            revision=revision)
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await store.record_standing(conn, team_id, request.hidden, request.disqualified)
+            await outbox.add(conn, TeamStandingChanged(
+                team_id=team_id, hidden=row["hidden"], disqualified=row["disqualified"], revision=row["revision"],
+                actor=request.actor.name, reason=request.reason[:500]))
+        return ops.StandingAccepted(
+            message=f"team {team_id}: hidden={row['hidden']}, disqualified={row['disqualified']}",
+            revision=row["revision"], hidden=row["hidden"], disqualified=row["disqualified"])
 
     async def set_reveal(self, request: ops.SetReveal) -> ops.Accepted:
         if not request.actor.is_admin:

@@ -24,6 +24,25 @@ async def next_decision_revision(conn: PgConnection, decision: str) -> int:
         decision)
 
 
+async def record_standing(conn: PgConnection, team_id: str, hidden: bool | None, disqualified: bool | None
+                          ) -> asyncpg.Record:
+    """In the caller's transaction: the team's next standing revision and the flags it sets — a flag left out
+    (None) keeps what the previous decision set. One statement: the row lock orders concurrent decisions."""
+    row = await conn.fetchrow(
+        """INSERT INTO leaderboard.decision_revisions AS d (decision, revision, state)
+           VALUES ($1, 1, jsonb_build_object('hidden', coalesce($2::boolean, false),
+                                             'disqualified', coalesce($3::boolean, false)))
+           ON CONFLICT (decision) DO UPDATE SET revision = d.revision + 1,
+               state = jsonb_build_object(
+                   'hidden', coalesce($2::boolean, (d.state ->> 'hidden')::boolean, false),
+                   'disqualified', coalesce($3::boolean, (d.state ->> 'disqualified')::boolean, false))
+           RETURNING revision, (state ->> 'hidden')::boolean AS hidden,
+                     (state ->> 'disqualified')::boolean AS disqualified""",
+        f"standing:{team_id}", hidden, disqualified)
+    assert row is not None  # an upsert with RETURNING always returns its row
+    return row
+
+
 async def is_revealed(pool: asyncpg.Pool, task_id: str) -> bool:
     """The projection's current reveal state of the task's private board."""
     return bool(await pool.fetchval("SELECT revealed FROM leaderboard.reveals WHERE task_id = $1", task_id))

@@ -127,23 +127,12 @@ def import_teams(session: Session, csv_file: Path) -> None:
         raise SystemExit(1)
 
 
-def _standing(client: PodiumClient, team_id: int) -> dict[str, bool]:
-    """The team's current standing, from the newest `standing` decision in the audit trail (none: in good
-    standing) — the standing route sets both flags at once, so the one not being changed must be kept."""
-    entries = client.get("/api/v1/admin/audit", params={"action": "standing", "target": str(team_id), "limit": 50})
-    for entry in entries:  # newest first
-        if entry.get("action") == "standing" and entry.get("target") == str(team_id):
-            detail = entry.get("detail") or {}
-            return {"hidden": bool(detail.get("hidden")), "disqualified": bool(detail.get("disqualified"))}
-    return {"hidden": False, "disqualified": False}
-
-
 def _set_standing(session: Session, team: str, flag: str, value: bool, reason: str) -> None:
+    """Only `flag` changes: the platform keeps the other as the team's previous decision set it."""
     client = session.client
     found = find_team(client, team)
-    standing = {**_standing(client, found["id"]), flag: value}
-    client.post(f"/api/v1/admin/teams/{found['id']}/standing", json={**standing, "reason": reason})
-    state = ", ".join(name for name, on in standing.items() if on) or "in good standing"
+    decided = client.post(f"/api/v1/admin/teams/{found['id']}/standing", json={flag: value, "reason": reason})
+    state = ", ".join(name for name in ("hidden", "disqualified") if decided[name]) or "in good standing"
     session.console.print(Text(f"Team #{found['id']} {found['name']}: {state}. The boards follow within moments."))
 
 

@@ -48,8 +48,10 @@ class BoardReveal(msgspec.Struct, frozen=True):
 
 # A decision's body is the gateway's HTTP body too; its request adds who decides and what the path names.
 class StandingDecision(msgspec.Struct, frozen=True, kw_only=True):
-    hidden: bool = False
-    disqualified: bool = False
+    """A flag left out (None) keeps the value the team's previous decision set (none yet: False)."""
+
+    hidden: bool | None = None
+    disqualified: bool | None = None
     reason: str = ""
 
 
@@ -125,7 +127,16 @@ def _op(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
     return Operation(LEADERBOARD_PREFIX, name, request, reply)
 
 
-SET_STANDING = _op("standing", SetStanding, Accepted)
+class StandingAccepted(msgspec.Struct, frozen=True, kw_only=True, tag="standing_accepted"):
+    """The standing decision is recorded, with the values it set (both flags); the boards follow within moments."""
+
+    message: str
+    revision: int
+    hidden: bool
+    disqualified: bool
+
+
+SET_STANDING = _op("standing", SetStanding, StandingAccepted)
 SET_REVEAL = _op("reveal", SetReveal, Accepted)
 SELECT_FINALS = _op("finals", SelectFinals, Accepted)
 BOARD_AT = _op("board_at", BoardAt, BoardSnapshot)

@@ -144,8 +144,15 @@ async def test_standings_list_each_hidden_or_disqualified_team_with_its_reason(
     assert mine is not None
     assert (mine["hidden"], mine["disqualified"], mine["reason"]) == (False, True, "copied")
     assert mine["changed_by"] == ADMIN[0] and mine["changed_at"]
-    await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"hidden": False},
-                       headers=bearer(admin_token))
+    # A flag left out keeps what the previous decision set, decided by the service at once (not read back from the
+    # boards): hiding a disqualified team keeps it disqualified.
+    both = await gateway.post(f"/api/v1/admin/teams/{team_id}/standing", json={"hidden": True},
+                              headers=bearer(admin_token))
+    assert (both.json()["hidden"], both.json()["disqualified"]) == (True, True), both.text
+    await standing_until(lambda mine: mine is not None and mine["hidden"] and mine["disqualified"])
+    cleared = await gateway.post(f"/api/v1/admin/teams/{team_id}/standing",
+                                 json={"hidden": False, "disqualified": False}, headers=bearer(admin_token))
+    assert (cleared.json()["hidden"], cleared.json()["disqualified"]) == (False, False), cleared.text
     await standing_until(lambda mine: mine is None)
     refused = await gateway.get("/api/v1/admin/standings", headers=bearer(await login(gateway, name, password)))
     assert refused.status_code == 403
