@@ -160,24 +160,24 @@ class AuthHandlers:
             raise Refused(404, "Team not found")
         return row
 
-    async def me(self, request: ops.MeRequest) -> ops.TeamView:
+    async def me(self, _request: ops.MeRequest, actor: Principal) -> ops.TeamView:
         async with self.pool.acquire() as conn:
-            row = await self._visible_team(conn, request.actor, _account_id(request.actor.account_id))
+            row = await self._visible_team(conn, actor, _account_id(actor.account_id))
             return await accounts.view(conn, row)
 
-    async def list_teams(self, request: ops.ListTeams) -> ops.TeamList:
+    async def list_teams(self, request: ops.ListTeams, actor: Principal) -> ops.TeamList:
         async with self.pool.acquire() as conn:
-            if request.actor.is_admin:
+            if actor.is_admin:
                 return ops.TeamList(teams=await accounts.list_teams(conn, request.skip, min(request.limit, 1000)))
-            own = await self._visible_team(conn, request.actor, _account_id(request.actor.account_id))
+            own = await self._visible_team(conn, actor, _account_id(actor.account_id))
             return ops.TeamList(teams=[await accounts.view(conn, own)])
 
-    async def get_team(self, request: ops.GetTeam) -> ops.TeamView:
+    async def get_team(self, request: ops.GetTeam, actor: Principal) -> ops.TeamView:
         async with self.pool.acquire() as conn:
-            return await accounts.view(conn, await self._visible_team(conn, request.actor, request.team_id))
+            return await accounts.view(conn, await self._visible_team(conn, actor, request.team_id))
 
-    async def create_team(self, request: ops.CreateTeam) -> ops.TeamView:
-        _require_admin(request.actor)
+    async def create_team(self, request: ops.NewTeam, actor: Principal) -> ops.TeamView:
+        _require_admin(actor)
         # Every field is judged, the name's availability first, and every problem is reported (in `errors`, by
         # field): a taken name is never hidden behind a short password.
         errors: dict[str, str] = {}
@@ -200,13 +200,12 @@ class AuthHandlers:
             async with conn.transaction():
                 row = await accounts.create(
                     conn, name=name, password_hash=password_hash, role="team", members=members, max_size=max_size,
-                    actor=request.actor.name,
+                    actor=actor.name,
                 )
             await self._publish_version(row)
             return await accounts.view(conn, row)
 
-    async def update_team(self, request: ops.UpdateTeam) -> ops.TeamView:
-        actor = request.actor
+    async def update_team(self, request: ops.UpdateTeam, actor: Principal) -> ops.TeamView:
         if not actor.is_admin and (request.max_size is not None or request.disabled is not None):
             raise Refused(403, "only an admin may change a team's size limit or disable it")
         name = _check(rules.team_name, request.name) if request.name is not None else None
@@ -227,18 +226,18 @@ class AuthHandlers:
             await self._publish_version(row)
             return await accounts.view(conn, row)
 
-    async def delete_team(self, request: ops.DeleteTeam) -> ops.Deleted:
-        _require_admin(request.actor)
+    async def delete_team(self, request: ops.DeleteTeam, actor: Principal) -> ops.Deleted:
+        _require_admin(actor)
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await self._visible_team(conn, request.actor, request.team_id, lock=True)
+            row = await self._visible_team(conn, actor, request.team_id, lock=True)
             if row["role"] == "admin":
                 raise Refused(403, "Cannot delete admin account")
-            await accounts.delete(conn, row, actor=request.actor.name)
+            await accounts.delete(conn, row, actor=actor.name)
         await self._publish(str(row["id"]), None)
         return ops.Deleted(message=f"Team {row['name']} deleted")
 
-    async def import_teams(self, request: ops.ImportTeamsCsv) -> ops.ImportReport:
-        _require_admin(request.actor)
+    async def import_teams(self, request: ops.ImportTeamsCsv, actor: Principal) -> ops.ImportReport:
+        _require_admin(actor)
         try:
             parsed = parse_teams_csv(request.csv, self.default_max_size)
         except CsvRefused as exc:
@@ -260,7 +259,7 @@ class AuthHandlers:
                     try:
                         row = await accounts.create(
                             conn, name=team.name, password_hash=password_hash, role="team", members=team.members,
-                            max_size=team.max_size or self.default_max_size, actor=request.actor.name,
+                            max_size=team.max_size or self.default_max_size, actor=actor.name,
                         )
                     except Refused as exc:
                         report[team.line] = ops.ImportRow(line=team.line, name=team.name, status="refused",
@@ -279,8 +278,8 @@ class AuthHandlers:
             errors=[f"Row {r.line}: {r.name + ': ' if r.name else ''}{r.reason}" for r in refused],
         )
 
-    async def stats(self, request: ops.StatsRequest) -> ops.IdentityStats:
-        _require_admin(request.actor)
+    async def stats(self, _request: ops.StatsRequest, actor: Principal) -> ops.IdentityStats:
+        _require_admin(actor)
         async with self.pool.acquire() as conn:
             return ops.IdentityStats(**await accounts.counts(conn), **await qa.counts(conn))
 
@@ -308,32 +307,31 @@ class AuthHandlers:
 
     # --- Q&A ---------------------------------------------------------------------------------
 
-    async def list_questions(self, request: ops.ListQuestions) -> ops.QuestionList:
+    async def list_questions(self, request: ops.ListQuestions, actor: Principal) -> ops.QuestionList:
         async with self.pool.acquire() as conn:
             return ops.QuestionList(
-                questions=await qa.list_visible(conn, request.actor, request.skip, min(request.limit, 500))
+                questions=await qa.list_visible(conn, actor, request.skip, min(request.limit, 500))
             )
 
-    async def get_question(self, request: ops.GetQuestion) -> ops.QuestionView:
+    async def get_question(self, request: ops.GetQuestion, actor: Principal) -> ops.QuestionView:
         async with self.pool.acquire() as conn:
-            row = await qa.get_visible(conn, request.actor, request.question_id)
+            row = await qa.get_visible(conn, actor, request.question_id)
             if row is None:
                 raise Refused(404, "Question not found")
             return qa.view(row)
 
-    async def post_question(self, request: ops.PostQuestion) -> ops.QuestionView:
+    async def post_question(self, request: ops.PostQuestion, actor: Principal) -> ops.QuestionView:
         if request.announcement:
-            _require_admin(request.actor)
+            _require_admin(actor)
         title, content = _text(request.title, "title", 200), _text(request.content, "content", 10_000)
         async with self.pool.acquire() as conn:
             async with conn.transaction():
-                question_id = await qa.post(conn, request.actor, title, content, request.announcement)
-            row = await qa.get_visible(conn, request.actor, question_id)
+                question_id = await qa.post(conn, actor, title, content, request.announcement)
+            row = await qa.get_visible(conn, actor, question_id)
             assert row is not None
             return qa.view(row)
 
-    async def update_question(self, request: ops.UpdateQuestion) -> ops.QuestionView:
-        actor = request.actor
+    async def update_question(self, request: ops.UpdateQuestion, actor: Principal) -> ops.QuestionView:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 row = await qa.get_visible(conn, actor, request.question_id, for_update=True)
@@ -357,10 +355,9 @@ class AuthHandlers:
             assert updated is not None
             return qa.view(updated)
 
-    async def delete_question(self, request: ops.DeleteQuestion) -> ops.Deleted:
+    async def delete_question(self, request: ops.DeleteQuestion, actor: Principal) -> ops.Deleted:
         """Admins delete any question; the asking team its own while unanswered (an answer others may rely on
         stays unless an admin removes it)."""
-        actor = request.actor
         async with self.pool.acquire() as conn, conn.transaction():
             row = await qa.get_visible(conn, actor, request.question_id, for_update=True)
             if row is None or (not actor.is_admin and str(row["account_id"]) != actor.account_id):
@@ -370,16 +367,16 @@ class AuthHandlers:
             await qa.delete(conn, row, actor.name)
         return ops.Deleted(message=f"Question {request.question_id} deleted")
 
-    async def delete_answer(self, request: ops.DeleteAnswer) -> ops.QuestionView:
-        _require_admin(request.actor)
+    async def delete_answer(self, request: ops.DeleteAnswer, actor: Principal) -> ops.QuestionView:
+        _require_admin(actor)
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 # One answer per question: an answer's id is its question's.
-                row = await qa.get_visible(conn, request.actor, request.answer_id, for_update=True)
+                row = await qa.get_visible(conn, actor, request.answer_id, for_update=True)
                 if row is None or row["answer"] is None:
                     raise Refused(404, "Answer not found")
-                await qa.remove_answer(conn, row, request.actor.name)
-            updated = await qa.get_visible(conn, request.actor, request.answer_id)
+                await qa.remove_answer(conn, row, actor.name)
+            updated = await qa.get_visible(conn, actor, request.answer_id)
             assert updated is not None
             return qa.view(updated)
 

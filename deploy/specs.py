@@ -23,7 +23,7 @@ import msgspec
 from faststream.asgi import AsgiFastStream
 from faststream.nats.subscriber.config import NatsSubscriberSpecificationConfig
 
-from proto.rpc import Operation, ServiceError
+from proto.rpc import Call, Operation, ServiceError
 
 if TYPE_CHECKING:
     from podium_runtime.service import ServiceSpec
@@ -59,12 +59,20 @@ def _structs(annotation: Any) -> list[type[msgspec.Struct]]:
     return [annotation] if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct) else []
 
 
-def _handler_messages(handler: Callable[..., Any]) -> tuple[list[type], list[type]]:
-    """What a handler receives and answers: an RPC's request and reply (or error), or the event types its
-    first parameter is annotated with."""
+def _message_name(message: Any) -> str:
+    """A message's name: its Struct's, or for a `Call[Request]` envelope the name msgspec gives its schema."""
+    origin = typing.get_origin(message)
+    if origin is None:
+        return message.__name__
+    return f"{origin.__name__}_{'_'.join(arg.__name__ for arg in typing.get_args(message))}_"
+
+
+def _handler_messages(handler: Callable[..., Any]) -> tuple[list[Any], list[type]]:
+    """What a handler receives and answers: an RPC's request (in its `Call` envelope, the actor beside it) and
+    reply (or error), or the event types its first parameter is annotated with."""
     operation: Operation | None = getattr(handler, "operation", None)
     if operation is not None:
-        return [operation.request], [operation.reply, ServiceError]
+        return [Call[operation.request]], [operation.reply, ServiceError]
     hints = typing.get_type_hints(handler)
     hints.pop("return", None)
     first = next(iter(hints.values()), None)
@@ -80,9 +88,9 @@ class _Document:
     def __init__(self) -> None:
         self.channels: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
-        self.types: set[type] = set()
+        self.types: set[Any] = set()
 
-    def channel(self, address: str, messages: Iterable[type], *, reply: bool = False) -> str:
+    def channel(self, address: str, messages: Iterable[Any], *, reply: bool = False) -> str:
         key = address.replace(".", "_").replace(">", "all").replace("*", "any").replace("{", "").replace("}", "")
         if reply:  # a reply goes to the requester's inbox: a channel with no fixed address
             key += "_reply"
@@ -91,13 +99,14 @@ class _Document:
             channel["parameters"] = params
         for message in messages:
             self.types.add(message)
-            channel["messages"][message.__name__] = {"$ref": f"#/components/messages/{message.__name__}"}
+            name = _message_name(message)
+            channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
         return key
 
-    def operation(self, key: str, action: str, channel: str, messages: Iterable[type], **extra: Any) -> None:
+    def operation(self, key: str, action: str, channel: str, messages: Iterable[Any], **extra: Any) -> None:
         self.operations[key] = {
             "action": action, "channel": {"$ref": f"#/channels/{channel}"},
-            "messages": [{"$ref": f"#/channels/{channel}/messages/{m.__name__}"} for m in messages], **extra,
+            "messages": [{"$ref": f"#/channels/{channel}/messages/{_message_name(m)}"} for m in messages], **extra,
         }
 
 
@@ -112,7 +121,7 @@ def asyncapi(apps: dict[str, AsgiFastStream] | None = None) -> dict[str, Any]:
             received, replies = _handler_messages(handler)
             channel = doc.channel(config.subject, received)
             operation: Operation | None = getattr(handler, "operation", None)
-            summary = (f"request/reply {operation.subject}: {operation.request.__name__} → "
+            summary = (f"request/reply {operation.subject}: Call[{operation.request.__name__}] → "
                        f"{operation.reply.__name__} or ServiceError") if operation else \
                 (handler.__doc__ or handler.__name__).strip().splitlines()[0]
             extra: dict[str, Any] = {"summary": summary, "x-service": service}
@@ -134,9 +143,9 @@ def asyncapi(apps: dict[str, AsgiFastStream] | None = None) -> dict[str, Any]:
             doc.operation(f"{service}.send.{address}", "send", channel, [event], **{
                 "summary": (event.__doc__ or event.__name__).strip().splitlines()[0], "x-service": service,
                 "description": f"Published on {stream}; tag `{event.__struct_config__.tag}`."})
-    ordered = sorted(doc.types, key=lambda t: t.__name__)
+    ordered = sorted(doc.types, key=_message_name)
     schemas, components = msgspec.json.schema_components(ordered, ref_template="#/components/schemas/{name}")
-    messages = {t.__name__: {"name": t.__name__, "contentType": "application/json", "payload": schema}
+    messages = {_message_name(t): {"name": _message_name(t), "contentType": "application/json", "payload": schema}
                 for t, schema in zip(ordered, schemas, strict=True)}
     return {
         "asyncapi": "3.0.0",

@@ -58,7 +58,7 @@ class IdentityController(Controller):
 
     @get(["/api/v1/auth/me", *goat_paths("/auth/me")], guards=[signed_in], summary="The calling team or admin")
     async def me(self, request: Request, state: GatewayState) -> MeResponse:
-        team = await state.services.call(ops.ME, ops.MeRequest(actor=principal(request)))
+        team = await state.services.call(ops.ME, ops.MeRequest(), actor=principal(request))
         return MeResponse(team.id, team.name, team.is_admin, team.members, team.max_size)
 
     @get("/api/v1/auth/rules", summary="What a team name, password and team size must be (for forms, before anyone "

@@ -94,7 +94,7 @@ class LeaderboardController(Controller):
                     at: FromQuery[datetime | None] = None) -> BoardView:
         if at is not None:
             snapshot = await state.services.call(
-                ops.BOARD_AT, ops.BoardAt(actor=_viewer(request), task_id=await task_id_of(state, task), at=at))
+                ops.BOARD_AT, ops.BoardAt(task_id=await task_id_of(state, task), at=at), actor=_viewer(request))
             past = msgspec.convert(snapshot.board, ops.Board)
             return BoardView(past.task_id, 0, past.sort, past.private_revealed, past.public,
                              past.private if past.private else None)
@@ -123,8 +123,9 @@ class LeaderboardController(Controller):
          "for the private board (empty: the best public ones)")
     async def finals(self, request: Request, state: GatewayState, task: FromPath[str], data: JSONBody[ops.FinalsChoice]
                      ) -> ops.Accepted:
-        return await state.services.call(ops.SELECT_FINALS, ops.SelectFinals(
-            actor=principal(request), task_id=await task_id_of(state, task), **msgspec.structs.asdict(data)))
+        return await state.services.call(
+            ops.SELECT_FINALS, ops.SelectFinals(task_id=await task_id_of(state, task), **msgspec.structs.asdict(data)),
+            actor=principal(request))
 
 
 class BoardAdminController(Controller):
@@ -136,21 +137,23 @@ class BoardAdminController(Controller):
           "value); audited")
     async def standing(self, request: Request, state: GatewayState, team_id: FromPath[int],
                        data: JSONBody[ops.StandingDecision]) -> ops.StandingAccepted:
-        return await state.services.call(ops.SET_STANDING, ops.SetStanding(
-            actor=principal(request), team_id=team_id, **msgspec.structs.asdict(data)))
+        return await state.services.call(
+            ops.SET_STANDING, ops.SetStanding(team_id=team_id, **msgspec.structs.asdict(data)),
+            actor=principal(request))
 
     @get("/api/v1/admin/standings", summary="Every hidden or disqualified team, with the latest decision's reason, "
          "who took it and when (a team not listed stands on every board)")
     async def standings(self, request: Request, state: GatewayState) -> list[ops.TeamStanding]:
-        reply = await state.services.call(ops.LIST_STANDINGS, ops.ListStandings(actor=principal(request)))
+        reply = await state.services.call(ops.LIST_STANDINGS, ops.ListStandings(), actor=principal(request))
         return reply.teams
 
     @post("/api/v1/admin/leaderboards/{task:str}/reveal", status_code=200,
           summary="Show the private board to everyone (or hide it again); audited")
     async def reveal(self, request: Request, state: GatewayState, task: FromPath[str],
                      data: JSONBody[ops.RevealDecision]) -> ops.Accepted:
-        return await state.services.call(ops.SET_REVEAL, ops.SetReveal(
-            actor=principal(request), task_id=await task_id_of(state, task), **msgspec.structs.asdict(data)))
+        return await state.services.call(
+            ops.SET_REVEAL, ops.SetReveal(task_id=await task_id_of(state, task), **msgspec.structs.asdict(data)),
+            actor=principal(request))
 
     @get(["/api/v1/admin/audit", "/api/v1/admin/board-audit"],
          summary="The audit trail, newest first: who created, changed or deleted teams, hid or disqualified, "
@@ -159,8 +162,9 @@ class BoardAdminController(Controller):
                     target: FromQuery[str] = "", since: FromQuery[datetime | None] = None,
                     until: FromQuery[datetime | None] = None,
                     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200) -> list[ops.AuditEntry]:
-        reply = await state.services.call(ops.LIST_AUDIT, ops.ListAudit(
-            actor=principal(request), action=action, by=by, target=target, since=since, until=until, limit=limit))
+        reply = await state.services.call(
+            ops.LIST_AUDIT, ops.ListAudit(action=action, by=by, target=target, since=since, until=until, limit=limit),
+            actor=principal(request))
         return reply.entries
 
     @post("/api/v1/admin/rescores", status_code=202,
@@ -169,11 +173,10 @@ class BoardAdminController(Controller):
     async def rescore(self, request: Request, state: GatewayState, data: JSONBody[submission_ops.RescoreScope]
                       ) -> submission_ops.RescoreStarted:
         scope = msgspec.structs.replace(data, task_id=await task_id_of(state, data.task_id))  # an alias: the task's id
-        return await state.services.call(submission_ops.START_RESCORE, submission_ops.StartRescore(
-            actor=principal(request), **msgspec.structs.asdict(scope)))
+        return await state.services.call(submission_ops.START_RESCORE, scope, actor=principal(request))
 
     @get("/api/v1/admin/rescores/{rescore_id:str}", summary="A rescore's progress, and who moved when it completed")
     async def rescore_status(self, request: Request, state: GatewayState, rescore_id: FromPath[str]
                              ) -> ops.RescoreReport:
-        return await state.services.call(ops.RESCORE_STATUS, ops.RescoreStatus(
-            actor=principal(request), rescore_id=rescore_id))
+        return await state.services.call(
+            ops.RESCORE_STATUS, ops.RescoreStatus(rescore_id=rescore_id), actor=principal(request))

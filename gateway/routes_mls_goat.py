@@ -134,8 +134,9 @@ class MlsGoatController(Controller):
                                        ) -> LeaderboardSettings:
         tasks = (await state.services.call(submission_ops.LIST_TASKS, submission_ops.ListTasks())).tasks
         actor = principal(request)
-        await asyncio.gather(*(state.services.call(board_ops.SET_REVEAL, board_ops.SetReveal(
-            actor=actor, task_id=task.id, revealed=show_private)) for task in tasks))
+        await asyncio.gather(*(state.services.call(
+            board_ops.SET_REVEAL, board_ops.SetReveal(task_id=task.id, revealed=show_private),
+            actor=actor) for task in tasks))
         # The boards follow within moments (the leaderboard service writes them); this answer says what was decided.
         return LeaderboardSettings(show_private_scores=show_private and bool(tasks),
                                    tasks={task.id: show_private for task in tasks})

@@ -26,26 +26,27 @@ class QAController(Controller):
     async def list_questions(self, request: Request, state: GatewayState, skip: FromQuery[int] = 0,
                              limit: FromQuery[int] = 50) -> list[ops.QuestionView]:
         reply = await state.services.call(
-            ops.LIST_QUESTIONS, ops.ListQuestions(actor=principal(request), skip=skip, limit=limit)
+            ops.LIST_QUESTIONS, ops.ListQuestions(skip=skip, limit=limit), actor=principal(request)
         )
         return reply.questions
 
     @post(["/api/v1/qa/questions", *goat_paths("/qa/questions")], status_code=200, summary="Ask a question")
     async def ask(self, request: Request, state: GatewayState, data: JSONBody[ops.NewQuestion]) -> ops.QuestionView:
-        return await state.services.call(ops.POST_QUESTION, ops.PostQuestion(
-            actor=principal(request), **msgspec.structs.asdict(data)))
+        return await state.services.call(
+            ops.POST_QUESTION, ops.PostQuestion(**msgspec.structs.asdict(data)), actor=principal(request))
 
     @post("/api/v1/qa/announcements", status_code=200, guards=[admin_only], summary="Announce to every team")
     async def announce(self, request: Request, state: GatewayState, data: JSONBody[ops.NewQuestion]
                        ) -> ops.QuestionView:
-        return await state.services.call(ops.POST_QUESTION, ops.PostQuestion(
-            actor=principal(request), announcement=True, **msgspec.structs.asdict(data)))
+        return await state.services.call(
+            ops.POST_QUESTION, ops.PostQuestion(announcement=True, **msgspec.structs.asdict(data)),
+            actor=principal(request))
 
     @get(["/api/v1/qa/questions/{question_id:int}", *goat_paths("/qa/questions/{question_id:int}")],
          summary="One question")
     async def get_question(self, request: Request, state: GatewayState, question_id: FromPath[int]) -> ops.QuestionView:
         return await state.services.call(
-            ops.GET_QUESTION, ops.GetQuestion(actor=principal(request), question_id=question_id)
+            ops.GET_QUESTION, ops.GetQuestion(question_id=question_id), actor=principal(request)
         )
 
     @put(["/api/v1/qa/questions/{question_id:int}", *goat_paths("/qa/questions/{question_id:int}")],
@@ -53,26 +54,27 @@ class QAController(Controller):
     async def update_question(self, request: Request, state: GatewayState, question_id: FromPath[int],
                               data: JSONBody[ops.QuestionChanges]
                               ) -> ops.QuestionView:
-        return await state.services.call(ops.UPDATE_QUESTION, ops.UpdateQuestion(
-            actor=principal(request), question_id=question_id, **msgspec.structs.asdict(data)))
+        return await state.services.call(
+            ops.UPDATE_QUESTION, ops.UpdateQuestion(question_id=question_id, **msgspec.structs.asdict(data)),
+            actor=principal(request))
 
     @post(["/api/v1/qa/questions/{question_id:int}/answers", *goat_paths("/qa/questions/{question_id:int}/answers")],
           status_code=200, guards=[admin_only], summary="Answer a question (admins; a new answer replaces the old)")
     async def answer(self, request: Request, state: GatewayState, question_id: FromPath[int], data: JSONBody[NewAnswer]
                      ) -> ops.Answer:
         question = await state.services.call(
-            ops.UPDATE_QUESTION, ops.UpdateQuestion(actor=principal(request), question_id=question_id,
-                                                    answer=data.content))
+            ops.UPDATE_QUESTION, ops.UpdateQuestion(question_id=question_id, answer=data.content),
+            actor=principal(request))
         return question.latest_answers[0]
 
     @delete(["/api/v1/qa/questions/{question_id:int}", *goat_paths("/qa/questions/{question_id:int}")],
             status_code=200, summary="Delete a question (admins; the asking team its own while unanswered)")
     async def delete_question(self, request: Request, state: GatewayState, question_id: FromPath[int]) -> ops.Deleted:
         return await state.services.call(
-            ops.DELETE_QUESTION, ops.DeleteQuestion(actor=principal(request), question_id=question_id))
+            ops.DELETE_QUESTION, ops.DeleteQuestion(question_id=question_id), actor=principal(request))
 
     @delete(["/api/v1/qa/answers/{answer_id:int}", *goat_paths("/qa/answers/{answer_id:int}")], status_code=200,
             guards=[admin_only], summary="Remove an answer (admins): its question is unanswered again")
     async def delete_answer(self, request: Request, state: GatewayState, answer_id: FromPath[int]) -> ops.QuestionView:
         return await state.services.call(
-            ops.DELETE_ANSWER, ops.DeleteAnswer(actor=principal(request), answer_id=answer_id))
+            ops.DELETE_ANSWER, ops.DeleteAnswer(answer_id=answer_id), actor=principal(request))

@@ -100,7 +100,7 @@ async def _wait_for_outcome(state: GatewayState, actor: Principal, submission: o
         except TimeoutError:
             break
         submission = await state.services.call(
-            ops.GET_SUBMISSION, ops.GetSubmission(actor=actor, submission_id=submission.id)
+            ops.GET_SUBMISSION, ops.GetSubmission(submission_id=submission.id), actor=actor
         )
     return submission
 
@@ -128,15 +128,15 @@ async def direct_upload(request: Request, state: GatewayState, task_id: str, upl
     size = _size(upload)
     ticket = await state.services.call(
         ops.START_UPLOAD,
-        ops.StartUpload(actor=actor, task_id=task_id, filename=upload.filename or "submission", size_bytes=size,
-                        content_type=upload.content_type or "", batch_size=batch_size),
+        ops.StartUpload(task_id=task_id, filename=upload.filename or "submission", size_bytes=size,
+                        content_type=upload.content_type or "", batch_size=batch_size), actor=actor,
     )
     try:
         await _put(state, ticket, upload, size)
     except Problem:
         # Nothing was stored: give the quota back at once rather than when the upload URL expires.
         with contextlib.suppress(Problem):
-            await state.services.call(ops.CANCEL, ops.GetSubmission(actor=actor, submission_id=ticket.submission_id))
+            await state.services.call(ops.CANCEL, ops.GetSubmission(submission_id=ticket.submission_id), actor=actor)
         raise
     changed: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -149,7 +149,7 @@ async def direct_upload(request: Request, state: GatewayState, task_id: str, upl
     )
     try:
         submission = await state.services.call(
-            ops.COMPLETE_UPLOAD, ops.CompleteUpload(actor=actor, submission_id=ticket.submission_id)
+            ops.COMPLETE_UPLOAD, ops.CompleteUpload(submission_id=ticket.submission_id), actor=actor
         )
         if wait > 0:
             submission = await _wait_for_outcome(state, actor, submission, wait, changed)
@@ -224,20 +224,21 @@ class SubmissionController(Controller):
          summary="The calling team's daily quota for a task: used, left, when it resets (UTC) and which submissions "
                  "count")
     async def quota(self, request: Request, state: GatewayState, task_id: FromPath[str]) -> ops.Quota:
-        return await state.services.call(ops.GET_QUOTA, ops.GetQuota(actor=principal(request), task_id=task_id))
+        return await state.services.call(ops.GET_QUOTA, ops.GetQuota(task_id=task_id), actor=principal(request))
 
     @post("/api/v1/submissions", guards=[signed_in], status_code=200,
           summary="Start a presigned upload: returns the submission id and a short-lived PUT URL")
     async def start(self, request: Request, state: GatewayState, data: JSONBody[ops.NewUpload]) -> ops.UploadTicket:
-        return await state.services.call(ops.START_UPLOAD, ops.StartUpload(
-            actor=principal(request), **msgspec.structs.asdict(data)))
+        return await state.services.call(
+            ops.START_UPLOAD, ops.StartUpload(**msgspec.structs.asdict(data)), actor=principal(request))
 
     @post("/api/v1/submissions/{submission_id:int}/complete", guards=[signed_in], status_code=200,
           summary="Finish a presigned upload: size and sha256 are checked, then the submission is scored")
     async def complete(self, request: Request, state: GatewayState, submission_id: FromPath[int],
                        data: JSONBody[ops.UploadCompletion]) -> ops.SubmissionView:
-        return await state.services.call(ops.COMPLETE_UPLOAD, ops.CompleteUpload(
-            actor=principal(request), submission_id=submission_id, **msgspec.structs.asdict(data)))
+        return await state.services.call(
+            ops.COMPLETE_UPLOAD, ops.CompleteUpload(submission_id=submission_id, **msgspec.structs.asdict(data)),
+            actor=principal(request))
 
     @post("/api/v1/tasks/{task_id:str}/submissions", guards=[signed_in], status_code=200,
           request_max_body_size=MAX_DIRECT_UPLOAD_BYTES, before_request=limit_upload_body,
@@ -293,7 +294,7 @@ class SubmissionController(Controller):
     async def history(self, request: Request, state: GatewayState, task_id: FromQuery[str] = ""
                       ) -> list[ops.SubmissionView]:
         reply = await state.services.call(
-            ops.LIST_SUBMISSIONS, ops.ListSubmissions(actor=principal(request), task_id=task_id)
+            ops.LIST_SUBMISSIONS, ops.ListSubmissions(task_id=task_id), actor=principal(request)
         )
         return reply.submissions
 
@@ -303,7 +304,7 @@ class SubmissionController(Controller):
                            ) -> list[ops.SubmissionView]:
         reply = await state.services.call(
             ops.LIST_SUBMISSIONS,
-            ops.ListSubmissions(actor=principal(request), task_id=await task_of_number(state, task_id)),
+            ops.ListSubmissions(task_id=await task_of_number(state, task_id)), actor=principal(request),
         )
         return reply.submissions
 
@@ -316,14 +317,14 @@ class SubmissionController(Controller):
           summary="Cancel a submission that is waiting or being scored (its team or an admin); the quota comes back")
     async def cancel(self, request: Request, state: GatewayState, submission_id: FromPath[int]) -> ops.SubmissionView:
         return await state.services.call(
-            ops.CANCEL, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
+            ops.CANCEL, ops.GetSubmission(submission_id=submission_id), actor=principal(request)
         )
 
     @get("/api/v1/submissions/{submission_id:int}/logs", guards=[signed_in],
          summary="The scorer's last 500 log lines about a submission (streamed live over /ws while it runs)")
     async def logs(self, request: Request, state: GatewayState, submission_id: FromPath[int]) -> ops.JobLog:
         return await state.services.call(
-            ops.GET_LOG, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
+            ops.GET_LOG, ops.GetSubmission(submission_id=submission_id), actor=principal(request)
         )
 
     @get("/api/v1/submissions/{submission_id:int}/details", guards=[signed_in],
@@ -331,7 +332,7 @@ class SubmissionController(Controller):
     async def details(self, request: Request, state: GatewayState, submission_id: FromPath[int]
                       ) -> ops.SubmissionDetails:
         return await state.services.call(
-            ops.GET_DETAILS, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
+            ops.GET_DETAILS, ops.GetSubmission(submission_id=submission_id), actor=principal(request)
         )
 
     @get(["/api/v1/submissions/{submission_id:int}", *goat_paths("/submissions/{submission_id:int}")],
@@ -339,7 +340,7 @@ class SubmissionController(Controller):
          summary="One submission: status, scores, reason")
     async def one(self, request: Request, state: GatewayState, submission_id: FromPath[int]) -> ops.SubmissionView:
         return await state.services.call(
-            ops.GET_SUBMISSION, ops.GetSubmission(actor=principal(request), submission_id=submission_id)
+            ops.GET_SUBMISSION, ops.GetSubmission(submission_id=submission_id), actor=principal(request)
         )
 
 
@@ -352,8 +353,8 @@ class AdminSubmissionController(Controller):
     async def list_all(self, request: Request, state: GatewayState, task_id: FromQuery[str] = "",
                        skip: FromQuery[int] = 0, limit: FromQuery[int] = 200) -> list[ops.SubmissionView]:
         reply = await state.services.call(ops.ADMIN_LIST, ops.ListAllSubmissions(
-            actor=principal(request), task_id=await task_of_number(state, task_id) if task_id else "", skip=skip,
-            limit=limit))
+            task_id=await task_of_number(state, task_id) if task_id else "", skip=skip, limit=limit),
+            actor=principal(request))
         return reply.submissions
 
     @delete(["/api/v1/admin/submissions/{submission_id:int}", *goat_paths("/admin/submissions/{submission_id:int}")],
@@ -362,7 +363,7 @@ class AdminSubmissionController(Controller):
                     "scored (kept with its scores, audited); 409 if it never counted")
     async def withdraw(self, request: Request, state: GatewayState, submission_id: FromPath[int]) -> ops.SubmissionView:
         return await state.services.call(
-            ops.WITHDRAW, ops.GetSubmission(actor=principal(request), submission_id=submission_id))
+            ops.WITHDRAW, ops.GetSubmission(submission_id=submission_id), actor=principal(request))
 
 
 # MLS-GOAT's words for a submission's state on its status route.

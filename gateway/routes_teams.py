@@ -36,15 +36,14 @@ class CsvUpload(msgspec.Struct):
 
 
 async def _create(request: Request, state: GatewayState, data: ops.NewTeam) -> ops.TeamView:
-    return await state.services.call(ops.CREATE_TEAM,
-                                     ops.CreateTeam(actor=principal(request), **msgspec.structs.asdict(data)))
+    return await state.services.call(ops.CREATE_TEAM, data, actor=principal(request))
 
 
 async def _import(request: Request, state: GatewayState, csv: bytes) -> ops.ImportReport:
     if len(csv) > ops.MAX_TEAMS_CSV_BYTES:
         raise Problem(413, f"the CSV is larger than {ops.MAX_TEAMS_CSV_BYTES // 1024} KiB; split it")
     return await state.services.call(
-        ops.IMPORT_TEAMS, ops.ImportTeamsCsv(actor=principal(request), csv=csv), timeout_s=IMPORT_TIMEOUT_S
+        ops.IMPORT_TEAMS, ops.ImportTeamsCsv(csv=csv), actor=principal(request), timeout_s=IMPORT_TIMEOUT_S
     )
 
 
@@ -56,8 +55,8 @@ class TeamController(Controller):
     async def list_teams(
         self, request: Request, state: GatewayState, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
     ) -> list[ops.TeamView]:
-        reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(actor=principal(request), skip=skip,
-                                                                          limit=limit))
+        reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(skip=skip, limit=limit),
+                                          actor=principal(request))
         return reply.teams
 
     @post(["/api/v1/teams", *goat_paths("/teams/")], guards=[admin_only], status_code=200,
@@ -67,15 +66,15 @@ class TeamController(Controller):
 
     @get(["/api/v1/teams/{team_id:int}", *goat_paths("/teams/{team_id:int}")], guards=[signed_in], summary="One team")
     async def get_team(self, request: Request, state: GatewayState, team_id: FromPath[int]) -> ops.TeamView:
-        return await state.services.call(ops.GET_TEAM, ops.GetTeam(actor=principal(request), team_id=team_id))
+        return await state.services.call(ops.GET_TEAM, ops.GetTeam(team_id=team_id), actor=principal(request))
 
     @put(["/api/v1/teams/{team_id:int}", *goat_paths("/teams/{team_id:int}")], guards=[signed_in],
          summary="Change a team's name, password or members (size limit and disabling: admins)")
     async def update_team(
         self, request: Request, state: GatewayState, team_id: FromPath[int], data: JSONBody[ops.TeamChanges]
     ) -> ops.TeamView:
-        team = await state.services.call(ops.UPDATE_TEAM, ops.UpdateTeam(
-            actor=principal(request), team_id=team_id, **msgspec.structs.asdict(data)))
+        team = await state.services.call(
+            ops.UPDATE_TEAM, ops.UpdateTeam(team_id=team_id, **msgspec.structs.asdict(data)), actor=principal(request))
         if data.password is not None or data.disabled:
             state.identity.note_version(str(team_id), None)  # this gateway refuses the old tokens at once
         return team
@@ -89,8 +88,8 @@ class AdminTeamController(Controller):
     async def list_teams(
         self, request: Request, state: GatewayState, skip: FromQuery[int] = 0, limit: FromQuery[int] = 300
     ) -> list[ops.TeamView]:
-        reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(actor=principal(request), skip=skip,
-                                                                          limit=limit))
+        reply = await state.services.call(ops.LIST_TEAMS, ops.ListTeams(skip=skip, limit=limit),
+                                          actor=principal(request))
         return reply.teams
 
     @post(["/api/v1/admin/teams", *goat_paths("/admin/teams")], status_code=200,
@@ -128,7 +127,7 @@ class AdminTeamController(Controller):
     @delete(["/api/v1/admin/teams/{team_id:int}", *goat_paths("/admin/teams/{team_id:int}")], status_code=200,
             summary="Delete a team (its tokens stop working at once)")
     async def delete_team(self, request: Request, state: GatewayState, team_id: FromPath[int]) -> ops.Deleted:
-        result = await state.services.call(ops.DELETE_TEAM, ops.DeleteTeam(actor=principal(request), team_id=team_id))
+        result = await state.services.call(ops.DELETE_TEAM, ops.DeleteTeam(team_id=team_id), actor=principal(request))
         state.identity.note_version(str(team_id), None)
         return result
 
@@ -138,7 +137,7 @@ class AdminTeamController(Controller):
     async def stats(self, request: Request, state: GatewayState) -> AdminStats:
         actor = principal(request)
         identity, submissions = await asyncio.gather(
-            state.services.call(ops.STATS, ops.StatsRequest(actor=actor)),
-            state.services.call(submission_ops.STATS, submission_ops.SubmissionStatsRequest(actor=actor)))
+            state.services.call(ops.STATS, ops.StatsRequest(), actor=actor),
+            state.services.call(submission_ops.STATS, submission_ops.SubmissionStatsRequest(), actor=actor))
         return AdminStats(**msgspec.structs.asdict(identity), submissions=submissions,
                           websocket_clients=len(state.live.clients))

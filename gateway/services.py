@@ -11,7 +11,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from gateway.problems import Problem
 from podium_runtime.rpc import call
-from proto.rpc import Operation, Rep, Req, ServiceError
+from proto.rpc import Operation, Principal, Rep, Req, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +21,10 @@ class ServiceClient:
         self.broker = broker
         self.timeout_s = timeout_s
 
-    async def call(self, operation: Operation[Req, Rep], request: Req, *, timeout_s: float | None = None) -> Rep:
+    async def call(self, operation: Operation[Req, Rep], request: Req, *, actor: Principal | None = None,
+                   timeout_s: float | None = None) -> Rep:
         try:
-            result = await call(self.broker.connection, operation, request, timeout_s or self.timeout_s)
+            result = await call(self.broker.connection, operation, request, timeout_s or self.timeout_s, actor)
         except MaxPayloadError:
             raise Problem(413, "the request is too large to forward; send less at once") from None
         except (TimeoutError, NatsTimeoutError, NoRespondersError) as exc:

@@ -26,7 +26,7 @@ from podium_runtime.rpc import Method, Refused, rpc_methods_router
 from proto import leaderboard as ops
 from proto.competition import Competition, Task
 from proto.events import AnyEvent, FinalsSelected, LeaderboardUpdated, PrivateBoardRevealed, TeamStandingChanged
-from proto.rpc import Operation
+from proto.rpc import Operation, Principal
 from proto.streams import (
     LEADERBOARD_BOARD,
     LEADERBOARD_QA,
@@ -115,25 +115,25 @@ class LeaderboardHandlers:
             await outbox.add(conn, build(revision))
         return revision
 
-    async def set_standing(self, request: ops.SetStanding) -> ops.Accepted:
-        if not request.actor.is_admin:
+    async def set_standing(self, request: ops.SetStanding, actor: Principal) -> ops.StandingAccepted:
+        if not actor.is_admin:
             raise Refused(403, "Admin privileges required")
         team_id = str(request.team_id)
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.record_standing(conn, team_id, request.hidden, request.disqualified)
             await outbox.add(conn, TeamStandingChanged(
                 team_id=team_id, hidden=row["hidden"], disqualified=row["disqualified"], revision=row["revision"],
-                actor=request.actor.name, reason=request.reason[:500]))
+                actor=actor.name, reason=request.reason[:500]))
         return ops.StandingAccepted(
             message=f"team {team_id}: hidden={row['hidden']}, disqualified={row['disqualified']}",
             revision=row["revision"], hidden=row["hidden"], disqualified=row["disqualified"])
 
-    async def set_reveal(self, request: ops.SetReveal) -> ops.Accepted:
-        if not request.actor.is_admin:
+    async def set_reveal(self, request: ops.SetReveal, actor: Principal) -> ops.Accepted:
+        if not actor.is_admin:
             raise Refused(403, "Admin privileges required")
         task = self._task(request.task_id)
         revision = await self._record(f"reveal:{task.id}", lambda revision: PrivateBoardRevealed(
-            task_id=task.id, revealed=request.revealed, revision=revision, actor=request.actor.name))
+            task_id=task.id, revealed=request.revealed, revision=revision, actor=actor.name))
         return ops.Accepted(message=f"private board of {task.id} revealed={request.revealed}", revision=revision)
 
     async def _check_finals_open(self, task: Task) -> None:
@@ -147,45 +147,45 @@ class LeaderboardHandlers:
         if await store.is_revealed(self.pool, task.id):
             raise Refused(409, f"final submissions for task {task.id} are locked: its private board is revealed")
 
-    async def select_finals(self, request: ops.SelectFinals) -> ops.Accepted:
+    async def select_finals(self, request: ops.SelectFinals, actor: Principal) -> ops.Accepted:
         task = self._task(request.task_id)
-        if request.actor.is_admin:
+        if actor.is_admin:
             raise Refused(403, "final submissions are chosen by the team")
         await self._check_finals_open(task)
         chosen = sorted(set(request.submission_ids))
         if len(chosen) > task.final_submissions:
             raise Refused(422, f"at most {task.final_submissions} final submissions for task {task.id}")
-        team_id = request.actor.account_id
+        team_id = actor.account_id
         unknown = set(chosen) - await store.scored_submissions(self.pool, task.id, team_id, chosen)
         if unknown:
             raise Refused(404, f"no scored submission {sorted(unknown)} of your team on task {task.id}")
         revision = await self._record(f"finals:{team_id}:{task.id}", lambda revision: FinalsSelected(
             team_id=team_id, task_id=task.id, submission_ids=tuple(str(s) for s in chosen), revision=revision,
-            actor=request.actor.name))
+            actor=actor.name))
         return ops.Accepted(message=f"final submissions for {task.id}: {chosen or 'your best public ones'}",
                             revision=revision)
 
-    async def board_at(self, request: ops.BoardAt) -> ops.BoardSnapshot:
+    async def board_at(self, request: ops.BoardAt, actor: Principal | None) -> ops.BoardSnapshot:
         task = self._task(request.task_id)
         async with self.pool.acquire() as conn:
             board = await projection.board(conn, task, as_of=request.at)
         snapshot = msgspec.to_builtins(board)
-        if not (board.private_revealed or (request.actor is not None and request.actor.is_admin)):
+        if not (board.private_revealed or (actor is not None and actor.is_admin)):
             snapshot["private"] = []
         return ops.BoardSnapshot(board=snapshot)
 
-    async def list_audit(self, request: ops.ListAudit) -> ops.AuditList:
-        if not request.actor.is_admin:
+    async def list_audit(self, request: ops.ListAudit, actor: Principal) -> ops.AuditList:
+        if not actor.is_admin:
             raise Refused(403, "Admin privileges required")
         return ops.AuditList(entries=await store.audit_entries(self.pool, request))
 
-    async def list_standings(self, request: ops.ListStandings) -> ops.Standings:
-        if not request.actor.is_admin:
+    async def list_standings(self, _request: ops.ListStandings, actor: Principal) -> ops.Standings:
+        if not actor.is_admin:
             raise Refused(403, "Admin privileges required")
         return ops.Standings(teams=await store.standings(self.pool))
 
-    async def rescore_status(self, request: ops.RescoreStatus) -> ops.RescoreReport:
-        if not request.actor.is_admin:
+    async def rescore_status(self, request: ops.RescoreStatus, actor: Principal) -> ops.RescoreReport:
+        if not actor.is_admin:
             raise Refused(403, "Admin privileges required")
         report = await store.rescore_report(self.pool, request.rescore_id)
         if report is None:

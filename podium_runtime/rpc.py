@@ -1,4 +1,5 @@
-"""Serving request/reply operations over NATS: decode the request Struct, call the handler, answer with
+"""Serving request/reply operations over NATS: decode the `Call` (the request Struct and, beside it, who asks),
+call the handler with the request (and the actor, for an operation asked on behalf of someone), answer with
 its reply or a `ServiceError`. A refused or malformed request never kills the service; a value the database
 cannot take (an id beyond 64 bits, a NUL in text) answers 422; a database that is away for a moment answers 503
 with a retry delay; any other unexpected error answers 500 (and is logged) instead of leaving the caller waiting
@@ -19,7 +20,7 @@ from nats.aio.client import Client as NatsClient
 from opentelemetry.trace import SpanKind
 
 from podium_runtime.telemetry import producer_span
-from proto.rpc import Operation, Rep, Req, ServiceError
+from proto.rpc import Call, Operation, Principal, Rep, Req, ServiceError
 
 log = logging.getLogger(__name__)
 _encoder = msgspec.json.Encoder()
@@ -35,9 +36,10 @@ DATABASE_UNAVAILABLE = (
 )
 RETRY_AFTER_S = 2
 
-Handler = Callable[[Any], Awaitable[Any]]
-# An operation as a method of a handlers class, called with the handlers object and the request.
-Method = Callable[[Any, Any], Awaitable[Any]]
+# Called with the request, and with the actor too where the operation has one (`Operation.actor`).
+Handler = Callable[..., Awaitable[Any]]
+# An operation as a method of a handlers class, called with the handlers object and the handler's arguments.
+Method = Callable[..., Awaitable[Any]]
 
 
 class Refused(Exception):
@@ -61,14 +63,17 @@ def _unstorable(exc: asyncpg.DataError) -> str:
     return f"a value in the request is not acceptable: {reason}"
 
 
-async def _answer(operation: Operation[Any, Any], decoder: msgspec.json.Decoder[Any], handler: Handler, body: bytes
-                  ) -> bytes:
+async def _answer(operation: Operation[Any, Any], decoder: msgspec.json.Decoder[Call[Any]], handler: Handler,
+                  body: bytes) -> bytes:
     try:
-        request = decoder.decode(body)
+        sent = decoder.decode(body)
     except msgspec.DecodeError as exc:
         return _encoder.encode(ServiceError(status=400, detail=f"malformed {operation.name} request: {exc}"))
+    if operation.actor == "required" and sent.actor is None:
+        return _encoder.encode(ServiceError(status=400, detail=f"malformed {operation.name} request: it is asked "
+                                            "on behalf of a caller and names none (`actor`)"))
     try:
-        reply = await handler(request)
+        reply = await (handler(sent.request) if operation.actor == "none" else handler(sent.request, sent.actor))
     except Refused as exc:
         reply = ServiceError(status=exc.status, detail=exc.detail, extra=exc.extra)
     except asyncpg.DataError as exc:
@@ -89,8 +94,14 @@ def _named(serve: Callable[..., Awaitable[bytes]], operation: Operation[Any, Any
     return serve
 
 
+def _call_decoder(operation: Operation[Req, Any]) -> msgspec.json.Decoder[Call[Req]]:
+    """Decodes `Call[<the operation's request Struct>]`: the envelope, parametrised at run time."""
+    envelope: Any = Call[operation.request]  # pyright: ignore[reportInvalidTypeForm]  # a type built at run time
+    return msgspec.json.Decoder(envelope)
+
+
 def _serve(operation: Operation[Any, Any], handler: Handler) -> Callable[[NatsMessage], Awaitable[bytes]]:
-    decoder = msgspec.json.Decoder(operation.request)
+    decoder = _call_decoder(operation)
 
     async def serve(message: NatsMessage) -> bytes:
         return await _answer(operation, decoder, handler, message.body)
@@ -99,7 +110,7 @@ def _serve(operation: Operation[Any, Any], handler: Handler) -> Callable[[NatsMe
 
 
 def _serve_method(operation: Operation[Any, Any], method: Method, owner: Any) -> Callable[..., Awaitable[bytes]]:
-    decoder = msgspec.json.Decoder(operation.request)
+    decoder = _call_decoder(operation)
 
     async def serve(message: NatsMessage, handlers: Any = owner) -> bytes:
         return await _answer(operation, decoder, functools.partial(method, handlers), message.body)
@@ -110,15 +121,18 @@ def _serve_method(operation: Operation[Any, Any], method: Method, owner: Any) ->
 _reply_decoders: dict[Operation[Any, Any], msgspec.json.Decoder[Any]] = {}
 
 
-async def call(nc: NatsClient, operation: Operation[Req, Rep], request: Req, timeout_s: float) -> Rep | ServiceError:
-    """The caller's side: send `request`, return the operation's reply or its `ServiceError`.
+async def call(nc: NatsClient, operation: Operation[Req, Rep], request: Req, timeout_s: float,
+               actor: Principal | None = None) -> Rep | ServiceError:
+    """The caller's side: send `request` (and `actor`, who asks, beside it), return the operation's reply or its
+    `ServiceError`.
 
     Raises nats-py's TimeoutError or NoRespondersError when no service answers."""
     decoder = _reply_decoders.get(operation)
     if decoder is None:
         decoder = _reply_decoders[operation] = msgspec.json.Decoder(operation.reply | ServiceError)
     with producer_span(operation.subject, kind=SpanKind.CLIENT) as headers:
-        reply = await nc.request(operation.subject, _encoder.encode(request), timeout=timeout_s, headers=headers)
+        sent = _encoder.encode(Call(request=request, actor=actor))
+        reply = await nc.request(operation.subject, sent, timeout=timeout_s, headers=headers)
     return decoder.decode(reply.data)
 
 

@@ -1,9 +1,9 @@
 """Request/reply contracts of the auth service (teams, admins, tokens, Q&A) and its Q&A events.
 
 The gateway sends a request Struct to `rpc.auth.<operation>` and decodes `<Reply> | ServiceError`.
-Requests on behalf of a caller carry the verified `Principal`; the service re-checks role and ownership. Where the
-caller sends a body, the request Struct extends that body's Struct (which is the gateway's HTTP body too) with `actor`
-and the ids from the path, so no field is declared twice.
+The verified `Principal` of a caller travels beside the request (`proto.rpc.Call`), never inside it; the service
+re-checks role and ownership. Where the caller sends a body, that body's Struct (the gateway's HTTP body) is the
+request, or a request Struct extends it with the ids from the path, so no field is declared twice.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from proto.events import TeamMember
-from proto.rpc import AUTH_PREFIX, Operation, Principal, Rep, Req
+from proto.rpc import AUTH_PREFIX, ActorNeed, Operation, Rep, Req
 
 # --- tokens ------------------------------------------------------------------------------------
 
@@ -81,17 +81,15 @@ class TeamList(msgspec.Struct, frozen=True, kw_only=True, tag="team_list"):
 
 
 class MeRequest(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
+    pass
 
 
 class ListTeams(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     skip: int = 0
     limit: int = 300
 
 
 class GetTeam(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     team_id: int
 
 
@@ -100,10 +98,6 @@ class NewTeam(msgspec.Struct, frozen=True, kw_only=True):
     password: str
     members: list[TeamMember] = []
     max_size: int | None = None
-
-
-class CreateTeam(NewTeam, frozen=True, kw_only=True):
-    actor: Principal
 
 
 class TeamChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -117,12 +111,10 @@ class TeamChanges(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UpdateTeam(TeamChanges, frozen=True, kw_only=True):
-    actor: Principal
     team_id: int
 
 
 class DeleteTeam(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     team_id: int
 
 
@@ -136,7 +128,6 @@ MAX_TEAMS_CSV_BYTES = 512 * 1024
 
 
 class ImportTeamsCsv(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     csv: bytes
 
 
@@ -160,7 +151,7 @@ class ImportReport(msgspec.Struct, frozen=True, kw_only=True, tag="import_report
 
 
 class StatsRequest(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
+    pass
 
 
 class IdentityStats(msgspec.Struct, frozen=True, kw_only=True, tag="identity_stats"):
@@ -214,13 +205,11 @@ class QuestionList(msgspec.Struct, frozen=True, kw_only=True, tag="question_list
 
 
 class ListQuestions(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     skip: int = 0
     limit: int = 50
 
 
 class GetQuestion(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     question_id: int
 
 
@@ -232,7 +221,6 @@ class NewQuestion(msgspec.Struct, frozen=True, kw_only=True):
 class PostQuestion(NewQuestion, frozen=True, kw_only=True):
     """A team's question, or (from an admin with `announcement=True`) an announcement to everyone."""
 
-    actor: Principal
     announcement: bool = False
 
 
@@ -246,39 +234,36 @@ class QuestionChanges(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class UpdateQuestion(QuestionChanges, frozen=True, kw_only=True):
-    actor: Principal
     question_id: int
 
 
 class DeleteQuestion(msgspec.Struct, frozen=True, kw_only=True):
     """Admins delete any question; the asking team its own while it is unanswered."""
 
-    actor: Principal
     question_id: int
 
 
 class DeleteAnswer(msgspec.Struct, frozen=True, kw_only=True):
     """Admins remove a question's answer (its id is the question's: one answer per question)."""
 
-    actor: Principal
     answer_id: int
 
 
 # --- operations: subject, request type, reply type ------------------------------------------
 
 
-def _auth(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
-    return Operation(AUTH_PREFIX, name, request, reply)
+def _auth(name: str, request: type[Req], reply: type[Rep], actor: ActorNeed = "required") -> Operation[Req, Rep]:
+    return Operation(AUTH_PREFIX, name, request, reply, actor)
 
 
-LOGIN = _auth("login", LoginRequest, TokenPair)
-REFRESH = _auth("refresh", RefreshRequest, TokenPair)
-JWKS = _auth("jwks", JwksRequest, Jwks)
-RULES = _auth("rules", RulesRequest, AccountRules)
+LOGIN = _auth("login", LoginRequest, TokenPair, "none")
+REFRESH = _auth("refresh", RefreshRequest, TokenPair, "none")
+JWKS = _auth("jwks", JwksRequest, Jwks, "none")
+RULES = _auth("rules", RulesRequest, AccountRules, "none")
 ME = _auth("me", MeRequest, TeamView)
 LIST_TEAMS = _auth("teams.list", ListTeams, TeamList)
 GET_TEAM = _auth("teams.get", GetTeam, TeamView)
-CREATE_TEAM = _auth("teams.create", CreateTeam, TeamView)
+CREATE_TEAM = _auth("teams.create", NewTeam, TeamView)
 UPDATE_TEAM = _auth("teams.update", UpdateTeam, TeamView)
 DELETE_TEAM = _auth("teams.delete", DeleteTeam, Deleted)
 IMPORT_TEAMS = _auth("teams.import", ImportTeamsCsv, ImportReport)

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from proto.rpc import Operation, Principal, Rep, Req
+from proto.rpc import ActorNeed, Operation, Rep, Req
 
 LEADERBOARD_PREFIX = "rpc.leaderboard"
 
@@ -46,7 +46,8 @@ class BoardReveal(msgspec.Struct, frozen=True):
     private_revealed: bool = False
 
 
-# A decision's body is the gateway's HTTP body too; its request adds who decides and what the path names.
+# A decision's body is the gateway's HTTP body too; its request adds what the path names (who decides travels
+# beside it).
 class StandingDecision(msgspec.Struct, frozen=True, kw_only=True):
     """A flag left out (None) keeps the value the team's previous decision set (none yet: False)."""
 
@@ -56,7 +57,6 @@ class StandingDecision(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SetStanding(StandingDecision, frozen=True, kw_only=True):
-    actor: Principal
     team_id: int
 
 
@@ -65,7 +65,6 @@ class RevealDecision(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SetReveal(RevealDecision, frozen=True, kw_only=True):
-    actor: Principal
     task_id: str
 
 
@@ -74,7 +73,6 @@ class FinalsChoice(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SelectFinals(FinalsChoice, frozen=True, kw_only=True):
-    actor: Principal
     task_id: str
 
 
@@ -86,7 +84,6 @@ class Accepted(msgspec.Struct, frozen=True, kw_only=True, tag="accepted"):
 
 
 class BoardAt(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal | None = None
     task_id: str
     at: datetime
 
@@ -100,7 +97,6 @@ class BoardSnapshot(msgspec.Struct, frozen=True, kw_only=True, tag="board"):
 class ListAudit(msgspec.Struct, frozen=True, kw_only=True):
     """The audit trail, newest first, filtered by action, by who acted, by target and by time."""
 
-    actor: Principal
     limit: int = 200
     action: str = ""
     by: str = ""
@@ -123,8 +119,8 @@ class AuditList(msgspec.Struct, frozen=True, kw_only=True, tag="audit"):
     entries: list[AuditEntry]
 
 
-def _op(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
-    return Operation(LEADERBOARD_PREFIX, name, request, reply)
+def _op(name: str, request: type[Req], reply: type[Rep], actor: ActorNeed = "required") -> Operation[Req, Rep]:
+    return Operation(LEADERBOARD_PREFIX, name, request, reply, actor)
 
 
 class StandingAccepted(msgspec.Struct, frozen=True, kw_only=True, tag="standing_accepted"):
@@ -139,12 +135,11 @@ class StandingAccepted(msgspec.Struct, frozen=True, kw_only=True, tag="standing_
 SET_STANDING = _op("standing", SetStanding, StandingAccepted)
 SET_REVEAL = _op("reveal", SetReveal, Accepted)
 SELECT_FINALS = _op("finals", SelectFinals, Accepted)
-BOARD_AT = _op("board_at", BoardAt, BoardSnapshot)
+BOARD_AT = _op("board_at", BoardAt, BoardSnapshot, "optional")
 LIST_AUDIT = _op("audit", ListAudit, AuditList)
 
 
 class RescoreStatus(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     rescore_id: str
 
 
@@ -174,7 +169,6 @@ RESCORE_STATUS = _op("rescore_status", RescoreStatus, RescoreReport)
 class ListStandings(msgspec.Struct, frozen=True, kw_only=True):
     """Every team that is hidden or disqualified (a team not listed stands on every board)."""
 
-    actor: Principal
 
 
 class TeamStanding(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
@@ -15,16 +15,22 @@ AUTH_PREFIX = "rpc.auth"
 # An operation's request and reply Structs: `Operation[Req, Rep]` lets a checker know what a call answers.
 Req = TypeVar("Req", bound=msgspec.Struct)
 Rep = TypeVar("Rep", bound=msgspec.Struct)
+# Whether an operation is asked on behalf of a verified caller: never, always, or when there is one (a public read
+# that shows more to some).
+ActorNeed = Literal["none", "required", "optional"]
 
 
 @dataclass(frozen=True)
 class Operation(Generic[Req, Rep]):
-    """One request/reply operation: where it is sent, what it takes, what it answers (or ServiceError)."""
+    """One request/reply operation: where it is sent, what it takes, what it answers (or ServiceError), and whether
+    it is asked on behalf of a caller (the `Call`'s actor: "required" for a signed-in one, "optional" where an
+    anonymous caller may ask too, "none" where no one is named)."""
 
     prefix: str
     name: str
     request: type[Req]
     reply: type[Rep]
+    actor: ActorNeed = "none"
 
     @property
     def subject(self) -> str:
@@ -49,3 +55,11 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+class Call(msgspec.Struct, Generic[Req], frozen=True, kw_only=True):
+    """What goes on the wire for every operation: the request (for a route with a body, that body's Struct itself)
+    and, beside it, who asks as the gateway verified it (`None` for an anonymous caller)."""
+
+    request: Req
+    actor: Principal | None = None

@@ -9,7 +9,7 @@ import msgspec
 
 from proto.competition import Phase
 from proto.events import Event
-from proto.rpc import Operation, Principal, Rep, Req
+from proto.rpc import ActorNeed, Operation, Rep, Req
 from proto.subjects import token
 
 SUBMISSIONS_PREFIX = "rpc.submissions"
@@ -61,7 +61,6 @@ class NewUpload(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class StartUpload(NewUpload, frozen=True, kw_only=True):
-    actor: Principal
     # MLS-GOAT's `submit.py` asks for a batch size (1 to MAX_BATCH_SIZE) for a model: recorded with the submission;
     # the scorer runs the task's own `model.batch_size`, so every team's timings are measured alike.
     batch_size: int | None = None
@@ -87,7 +86,6 @@ class UploadCompletion(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CompleteUpload(UploadCompletion, frozen=True, kw_only=True):
-    actor: Principal
     submission_id: int
 
 
@@ -119,13 +117,11 @@ class SubmissionList(msgspec.Struct, frozen=True, kw_only=True, tag="submission_
 
 
 class ListSubmissions(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     task_id: str = ""
     limit: int = 200
 
 
 class GetSubmission(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     submission_id: int
 
 
@@ -174,7 +170,7 @@ class JobLog(msgspec.Struct, frozen=True, kw_only=True, tag="job_log"):
 
 
 class SubmissionStatsRequest(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
+    pass
 
 
 class Count(msgspec.Struct, frozen=True, kw_only=True):
@@ -215,7 +211,6 @@ class QueuePositionChanged(Event, frozen=True, tag="submission.queue.v1"):
 class ListAllSubmissions(msgspec.Struct, frozen=True, kw_only=True):
     """Every team's submissions, newest first (admins only)."""
 
-    actor: Principal
     task_id: str = ""
     skip: int = 0
     limit: int = 200
@@ -244,24 +239,24 @@ class PublicStatus(msgspec.Struct, frozen=True, kw_only=True, tag="public_status
     latency_p50_ms: float | None = None
 
 
-def _op(name: str, request: type[Req], reply: type[Rep]) -> Operation[Req, Rep]:
-    return Operation(SUBMISSIONS_PREFIX, name, request, reply)
+def _op(name: str, request: type[Req], reply: type[Rep], actor: ActorNeed = "required") -> Operation[Req, Rep]:
+    return Operation(SUBMISSIONS_PREFIX, name, request, reply, actor)
 
 
-LIST_TASKS = _op("tasks", ListTasks, TaskList)
+LIST_TASKS = _op("tasks", ListTasks, TaskList, "none")
 START_UPLOAD = _op("start", StartUpload, UploadTicket)
 COMPLETE_UPLOAD = _op("complete", CompleteUpload, SubmissionView)
 LIST_SUBMISSIONS = _op("list", ListSubmissions, SubmissionList)
 GET_SUBMISSION = _op("get", GetSubmission, SubmissionView)
 GET_DETAILS = _op("details", GetSubmission, SubmissionDetails)
 CANCEL = _op("cancel", GetSubmission, SubmissionView)
-LIST_QUEUES = _op("queues", ListQueues, QueueList)
+LIST_QUEUES = _op("queues", ListQueues, QueueList, "none")
 STATS = _op("stats", SubmissionStatsRequest, SubmissionStats)
 GET_LOG = _op("log", GetSubmission, JobLog)
 ADMIN_LIST = _op("admin_list", ListAllSubmissions, SubmissionList)
 # Admins: a queued or running submission is cancelled; a scored one is withdrawn from the boards (kept, audited).
 WITHDRAW = _op("withdraw", GetSubmission, SubmissionView)
-PUBLIC_STATUS = _op("public_status", PublicStatusRequest, PublicStatus)
+PUBLIC_STATUS = _op("public_status", PublicStatusRequest, PublicStatus, "none")
 
 class SubmissionStatusChanged(Event, frozen=True, tag="submission.status.v1"):
     """A submission's status changed (core NATS: for live pushes and `?wait=`, not persisted)."""
@@ -293,10 +288,6 @@ class RescoreScope(msgspec.Struct, frozen=True, kw_only=True):
     submission_ids: list[int] = []
 
 
-class StartRescore(RescoreScope, frozen=True, kw_only=True):
-    actor: Principal
-
-
 class RescoreStarted(msgspec.Struct, frozen=True, kw_only=True, tag="rescore_started"):
     rescore_id: str
     task_id: str
@@ -304,11 +295,10 @@ class RescoreStarted(msgspec.Struct, frozen=True, kw_only=True, tag="rescore_sta
     submissions: int
 
 
-START_RESCORE = _op("rescore", StartRescore, RescoreStarted)
+START_RESCORE = _op("rescore", RescoreScope, RescoreStarted)
 
 
 class GetQuota(msgspec.Struct, frozen=True, kw_only=True):
-    actor: Principal
     task_id: str
 
 

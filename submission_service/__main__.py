@@ -29,10 +29,10 @@ def main(ctx: click.Context) -> None:
         serve(create_app(settings), settings)
 
 
-async def _rescore(settings: SubmissionServiceSettings, request: ops.StartRescore, wait_s: float) -> int:
+async def _rescore(settings: SubmissionServiceSettings, request: ops.RescoreScope, wait_s: float) -> int:
     client = await nats.connect(settings.nats_servers, **settings.nats_auth)
     try:
-        started = await call(client, ops.START_RESCORE, request, 30)
+        started = await call(client, ops.START_RESCORE, request, 30, OPERATOR)
         if isinstance(started, ServiceError):
             click.echo(f"refused ({started.status}): {started.detail}", err=True)
             return 1
@@ -41,7 +41,7 @@ async def _rescore(settings: SubmissionServiceSettings, request: ops.StartRescor
         deadline = asyncio.get_running_loop().time() + wait_s
         while asyncio.get_running_loop().time() < deadline:
             report = await call(client, board_ops.RESCORE_STATUS,
-                                board_ops.RescoreStatus(actor=OPERATOR, rescore_id=started.rescore_id), 10)
+                                board_ops.RescoreStatus(rescore_id=started.rescore_id), 10, OPERATOR)
             if isinstance(report, board_ops.RescoreReport):
                 click.echo(f"  {report.done}/{report.expected} scored")
                 if report.completed:
@@ -66,9 +66,8 @@ async def _rescore(settings: SubmissionServiceSettings, request: ops.StartRescor
 def rescore_command(task_id: str, scorer_version: str, submitted_after: datetime | None,
                     submitted_before: datetime | None, submission_ids: tuple[int, ...], wait_s: float) -> None:
     """Publish the matching submissions again under a new scorer version and print who moved."""
-    request = ops.StartRescore(actor=OPERATOR, task_id=task_id, scorer_version=scorer_version,
-                               submitted_after=submitted_after, submitted_before=submitted_before,
-                               submission_ids=list(submission_ids))
+    request = ops.RescoreScope(task_id=task_id, scorer_version=scorer_version, submitted_after=submitted_after,
+                               submitted_before=submitted_before, submission_ids=list(submission_ids))
     raise SystemExit(asyncio.run(_rescore(SubmissionServiceSettings(), request, wait_s)))
 
 

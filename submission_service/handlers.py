@@ -192,8 +192,8 @@ class SubmissionHandlers:
         position = state.position(row["id"])
         return store.view(row, position, state.eta_s(position) if position else None)
 
-    async def get_log(self, request: ops.GetSubmission) -> ops.JobLog:
-        row = await self._own(request.actor, request.submission_id)
+    async def get_log(self, request: ops.GetSubmission, actor: Principal) -> ops.JobLog:
+        row = await self._own(actor, request.submission_id)
         async with self.pool.acquire() as conn:
             lines = await store.log_lines(conn, row["id"])
         return ops.JobLog(submission_id=row["id"], lines=[
@@ -203,8 +203,8 @@ class SubmissionHandlers:
         async with self.pool.acquire() as conn, conn.transaction():
             await store.add_log_line(conn, event)
 
-    async def stats(self, request: ops.SubmissionStatsRequest) -> ops.SubmissionStats:
-        if not request.actor.is_admin:
+    async def stats(self, _request: ops.SubmissionStatsRequest, actor: Principal) -> ops.SubmissionStats:
+        if not actor.is_admin:
             raise Refused(403, "Admin privileges required")
         async with self.pool.acquire() as conn:
             counts = await store.stats(conn)
@@ -242,9 +242,9 @@ class SubmissionHandlers:
             ],
         )
 
-    async def start_upload(self, request: ops.StartUpload) -> ops.UploadTicket:
+    async def start_upload(self, request: ops.StartUpload, actor: Principal) -> ops.UploadTicket:
         task = self._task(request.task_id)
-        if request.actor.is_admin:
+        if actor.is_admin:
             raise Refused(403, "admins do not submit; log in as a team")
         if refusal := upload_refusal(task.kind, task.id, request.filename, request.content_type):
             raise Refused(415, refusal)
@@ -261,12 +261,12 @@ class SubmissionHandlers:
             raise Refused(403, f"task {task.id} accepts no submissions now (no open phase)")
         day = store.utc_day(now)
         async with self.pool.acquire() as conn, conn.transaction():
-            used = await store.take_quota(conn, _team_id(request.actor), task, day)
+            used = await store.take_quota(conn, _team_id(actor), task, day)
             if used is None:
                 raise Refused(429, f"daily quota of {task.daily_quota} submissions for task {task.id} is used up; "
                                    "it resets at 00:00 UTC", retry_after=_seconds_to_midnight(now))
             row = await store.create(
-                conn, team_id=_team_id(request.actor), task=task, phase_id=phase.id,
+                conn, team_id=_team_id(actor), task=task, phase_id=phase.id,
                 filename=display_filename(request.filename), declared_size=request.size_bytes,
                 declared_sha256=request.sha256, day=day, expires_at=now + self.upload_ttl,
                 extension=EXTENSIONS[task.kind], status_key=public_status.new_key(), batch_size=request.batch_size,
@@ -279,8 +279,8 @@ class SubmissionHandlers:
             status_id=public_status.status_id(row["id"], row["status_key"]),
         )
 
-    async def complete_upload(self, request: ops.CompleteUpload) -> ops.SubmissionView:
-        row = await self._own(request.actor, request.submission_id)
+    async def complete_upload(self, request: ops.CompleteUpload, actor: Principal) -> ops.SubmissionView:
+        row = await self._own(actor, request.submission_id)
         if row["status"] != "awaiting_upload":
             return store.view(row)  # completing twice is harmless: answer the current state
         task = self._task(row["task_id"])
@@ -325,51 +325,51 @@ class SubmissionHandlers:
             raise Refused(404, "Submission not found")
         return row
 
-    async def get_submission(self, request: ops.GetSubmission) -> ops.SubmissionView:
-        row = await self._own(request.actor, request.submission_id)
+    async def get_submission(self, request: ops.GetSubmission, actor: Principal) -> ops.SubmissionView:
+        row = await self._own(actor, request.submission_id)
         async with self.pool.acquire() as conn:
             return await self._view(conn, row)
 
-    async def cancel(self, request: ops.GetSubmission) -> ops.SubmissionView:
+    async def cancel(self, request: ops.GetSubmission, actor: Principal) -> ops.SubmissionView:
         """Cancel a submission of the caller's team (any, for an admin) that has no outcome yet; the scorers
         learn it from the cancellations bucket (a queued job is skipped, a running one stops)."""
-        row = await self._own(request.actor, request.submission_id)
+        row = await self._own(actor, request.submission_id)
         async with self.pool.acquire() as conn, conn.transaction():
             locked = await store.by_id(conn, row["id"], for_update=True)
             assert locked is not None
             if locked["status"] not in ops.CANCELLABLE:
                 raise Refused(409, f"submission {locked['id']} is already {locked['status']}: nothing to cancel")
-            cancelled = await store.cancel(conn, locked, request.actor.name, request.actor.is_admin)
-        await self.cancellations.put(str(row["id"]), request.actor.name.encode())
+            cancelled = await store.cancel(conn, locked, actor.name, actor.is_admin)
+        await self.cancellations.put(str(row["id"]), actor.name.encode())
         if locked["status"] == "awaiting_upload":
             # Nothing will read the upload: it goes now. A signed URL cannot be revoked; whatever it writes
             # later is never read, and the reconciler sweeps it once the URL has expired.
             await asyncio.to_thread(remove_quietly, self.s3, row["upload_key"])
-        log.info("submission cancelled", extra={"submission_id": str(row["id"]), "by": request.actor.name})
+        log.info("submission cancelled", extra={"submission_id": str(row["id"]), "by": actor.name})
         await self._announce(cancelled)
         return store.view(cancelled)
 
-    async def withdraw(self, request: ops.GetSubmission) -> ops.SubmissionView:
+    async def withdraw(self, request: ops.GetSubmission, actor: Principal) -> ops.SubmissionView:
         """An admin removes a submission (MLS-GOAT's delete): one still waiting or being scored is cancelled; a
         scored one is withdrawn from the boards through the outcome stream (status `cancelled`, the reason saying
         so), and kept with its scores (audited)."""
-        _require_admin(request.actor)
-        row = await self._own(request.actor, request.submission_id)
+        _require_admin(actor)
+        row = await self._own(actor, request.submission_id)
         if row["status"] in ops.CANCELLABLE:
-            return await self.cancel(request)
+            return await self.cancel(request, actor)
         async with self.pool.acquire() as conn, conn.transaction():
             locked = await store.by_id(conn, row["id"], for_update=True)
             assert locked is not None
             if locked["status"] != "scored":
                 raise Refused(409, f"submission {locked['id']} is {locked['status']}: it is on no board, so there is "
                                    "nothing to withdraw")
-            withdrawn = await store.withdraw(conn, locked, request.actor.name)
-        log.info("submission withdrawn", extra={"submission_id": str(row["id"]), "by": request.actor.name})
+            withdrawn = await store.withdraw(conn, locked, actor.name)
+        log.info("submission withdrawn", extra={"submission_id": str(row["id"]), "by": actor.name})
         await self._announce(withdrawn)
         return store.view(withdrawn)
 
-    async def list_all(self, request: ops.ListAllSubmissions) -> ops.SubmissionList:
-        _require_admin(request.actor)
+    async def list_all(self, request: ops.ListAllSubmissions, actor: Principal) -> ops.SubmissionList:
+        _require_admin(actor)
         task_id = self._task(request.task_id).id if request.task_id else ""
         async with self.pool.acquire() as conn:
             rows = await store.list_all(conn, task_id, max(request.skip, 0), min(max(request.limit, 0), 1000))
@@ -390,27 +390,27 @@ class SubmissionHandlers:
         position = state.position(row["id"]) if row["status"] == "received" else None
         return public_status.public_status(row, position, len(state.queued))
 
-    async def get_details(self, request: ops.GetSubmission) -> ops.SubmissionDetails:
-        row = await self._own(request.actor, request.submission_id)
+    async def get_details(self, request: ops.GetSubmission, actor: Principal) -> ops.SubmissionDetails:
+        row = await self._own(actor, request.submission_id)
         if not row["details_key"]:
             raise Refused(404, f"submission {row['id']} has no scoring details (status {row['status']})")
         data = await asyncio.to_thread(read_details, self.s3, row["details_key"])
         details = json.loads(data)
-        if not request.actor.is_admin:
+        if not actor.is_admin:
             details = public_details(details)
         return ops.SubmissionDetails(submission_id=row["id"], details=details)
 
-    async def list_submissions(self, request: ops.ListSubmissions) -> ops.SubmissionList:
+    async def list_submissions(self, request: ops.ListSubmissions, actor: Principal) -> ops.SubmissionList:
         task_id = self._task(request.task_id).id if request.task_id else ""
         async with self.pool.acquire() as conn:
-            rows = await store.list_for_team(conn, _team_id(request.actor), task_id, min(request.limit, 1000))
+            rows = await store.list_for_team(conn, _team_id(actor), task_id, min(request.limit, 1000))
             states: dict[str, PoolState] = {}
             return ops.SubmissionList(submissions=[await self._view(conn, row, states) for row in rows])
 
-    async def start_rescore(self, request: ops.StartRescore) -> ops.RescoreStarted:
+    async def start_rescore(self, request: ops.RescoreScope, actor: Principal) -> ops.RescoreStarted:
         """Publish the matching accepted submissions again under a new scorer version, with the request
         itself, in one transaction; old scores stay, the board switches when every one has an outcome."""
-        if not request.actor.is_admin:
+        if not actor.is_admin:
             raise Refused(403, "Admin privileges required")
         task = self._task(request.task_id)
         rescore_id = uuid.uuid4().hex[:12]
@@ -425,7 +425,7 @@ class SubmissionHandlers:
             if not rows:
                 raise Refused(404, f"no scored or failed submission of task {task.id} matches")
             requested = RescoreRequested(
-                rescore_id=rescore_id, requested_by=request.actor.name, scorer_version=version, task_id=task.id,
+                rescore_id=rescore_id, requested_by=actor.name, scorer_version=version, task_id=task.id,
                 submitted_after=request.submitted_after, submitted_before=request.submitted_before,
                 submission_ids=tuple(str(r["id"]) for r in rows))
             if not await store.add_rescore(conn, requested, rows):
@@ -433,14 +433,14 @@ class SubmissionHandlers:
         return ops.RescoreStarted(rescore_id=rescore_id, task_id=task.id, scorer_version=version,
                                   submissions=len(rows))
 
-    async def get_quota(self, request: ops.GetQuota) -> ops.Quota:
+    async def get_quota(self, request: ops.GetQuota, actor: Principal) -> ops.Quota:
         """The calling team's quota for a task today: used, left, when it resets (next 00:00 UTC), the rule."""
         task = self._task(request.task_id)
-        if request.actor.is_admin:
+        if actor.is_admin:
             raise Refused(403, "admins do not submit and have no quota; log in as a team")
         now = datetime.now(UTC)
         async with self.pool.acquire() as conn:
-            used = await store.quota_used(conn, _team_id(request.actor), task.id, store.utc_day(now))
+            used = await store.quota_used(conn, _team_id(actor), task.id, store.utc_day(now))
         return ops.Quota(task_id=task.id, daily_quota=task.daily_quota, used=used,
                          left=max(task.daily_quota - used, 0), resets_at=_next_midnight(now), rule=store.QUOTA_RULE)
 
@@ -478,15 +478,15 @@ class SubmissionHandlers:
 
 
 def _as_seen(operation: Method) -> Method:
-    """`operation` with its submission views passed through `_shown` for the request's actor: the one place
-    every view a caller receives goes through, so no operation can forget it."""
+    """`operation` with its submission views passed through `_shown` for the caller: the one place every view a
+    caller receives goes through, so no operation can forget it."""
 
-    async def answer(handlers: SubmissionHandlers, request: Any) -> Any:
-        reply = await operation(handlers, request)
+    async def answer(handlers: SubmissionHandlers, request: Any, actor: Principal) -> Any:
+        reply = await operation(handlers, request, actor)
         if isinstance(reply, ops.SubmissionView):
-            return (await handlers.shown(request.actor, [reply]))[0]
+            return (await handlers.shown(actor, [reply]))[0]
         if isinstance(reply, ops.SubmissionList):
-            return ops.SubmissionList(submissions=await handlers.shown(request.actor, reply.submissions))
+            return ops.SubmissionList(submissions=await handlers.shown(actor, reply.submissions))
         return reply
 
     return answer

@@ -17,7 +17,7 @@ from auth_service.rules import MAX_NAME_LENGTH, MAX_PASSWORD_LENGTH, MAX_TEAM_SI
 from auth_service.tokens import SigningKey
 from podium_runtime.service import create_bus
 from proto import identity as ops
-from proto.rpc import Operation, Principal, ServiceError
+from proto.rpc import Call, Operation, Principal, ServiceError
 from tests.unit.fakes import Untouchable
 
 TEAM = Principal(account_id="7", name="team-7", role="team")
@@ -52,24 +52,25 @@ async def refusal(app: AsgiFastStream, operation: Operation, request: msgspec.St
 
 ADMIN_ONLY = "Admin privileges required"
 REFUSALS = [
-    (ops.CREATE_TEAM, ops.CreateTeam(actor=TEAM, name="team-8", password="long enough password"), 403, ADMIN_ONLY),
-    (ops.DELETE_TEAM, ops.DeleteTeam(actor=TEAM, team_id=7), 403, ADMIN_ONLY),
-    (ops.IMPORT_TEAMS, ops.ImportTeamsCsv(actor=TEAM, csv=b"name,password\n"), 403, ADMIN_ONLY),
-    (ops.STATS, ops.StatsRequest(actor=TEAM), 403, ADMIN_ONLY),
-    (ops.DELETE_ANSWER, ops.DeleteAnswer(actor=TEAM, answer_id=1), 403, ADMIN_ONLY),
-    (ops.POST_QUESTION, ops.PostQuestion(actor=TEAM, title="News", content="text", announcement=True),
+    (ops.CREATE_TEAM, Call(request=ops.NewTeam(name="team-8", password="long enough password"), actor=TEAM),
      403, ADMIN_ONLY),
-    (ops.UPDATE_TEAM, ops.UpdateTeam(actor=TEAM, team_id=7, max_size=50),
+    (ops.DELETE_TEAM, Call(request=ops.DeleteTeam(team_id=7), actor=TEAM), 403, ADMIN_ONLY),
+    (ops.IMPORT_TEAMS, Call(request=ops.ImportTeamsCsv(csv=b"name,password\n"), actor=TEAM), 403, ADMIN_ONLY),
+    (ops.STATS, Call(request=ops.StatsRequest(), actor=TEAM), 403, ADMIN_ONLY),
+    (ops.DELETE_ANSWER, Call(request=ops.DeleteAnswer(answer_id=1), actor=TEAM), 403, ADMIN_ONLY),
+    (ops.POST_QUESTION, Call(request=ops.PostQuestion(title="News", content="text", announcement=True), actor=TEAM),
+     403, ADMIN_ONLY),
+    (ops.UPDATE_TEAM, Call(request=ops.UpdateTeam(team_id=7, max_size=50), actor=TEAM),
      403, "only an admin may change a team's size limit or disable it"),
-    (ops.UPDATE_TEAM, ops.UpdateTeam(actor=TEAM, team_id=7, disabled=False),
+    (ops.UPDATE_TEAM, Call(request=ops.UpdateTeam(team_id=7, disabled=False), actor=TEAM),
      403, "only an admin may change a team's size limit or disable it"),
-    (ops.UPDATE_TEAM, ops.UpdateTeam(actor=TEAM, team_id=7, name="   "), 422, "team name is empty"),
-    (ops.UPDATE_TEAM, ops.UpdateTeam(actor=ADMIN, team_id=7, password="short"),
+    (ops.UPDATE_TEAM, Call(request=ops.UpdateTeam(team_id=7, name="   "), actor=TEAM), 422, "team name is empty"),
+    (ops.UPDATE_TEAM, Call(request=ops.UpdateTeam(team_id=7, password="short"), actor=ADMIN),
      422, f"password is shorter than {MIN_PASSWORD_LENGTH} characters"),
-    (ops.POST_QUESTION, ops.PostQuestion(actor=TEAM, title=" ", content="text"), 422, "title is empty"),
-    (ops.POST_QUESTION, ops.PostQuestion(actor=TEAM, title="Why?", content="x" * 10_001),
+    (ops.POST_QUESTION, Call(request=ops.PostQuestion(title=" ", content="text"), actor=TEAM), 422, "title is empty"),
+    (ops.POST_QUESTION, Call(request=ops.PostQuestion(title="Why?", content="x" * 10_001), actor=TEAM),
      422, "content is longer than 10000 characters"),
-    (ops.IMPORT_TEAMS, ops.ImportTeamsCsv(actor=ADMIN, csv=b"team,secret\na,b\n"),
+    (ops.IMPORT_TEAMS, Call(request=ops.ImportTeamsCsv(csv=b"team,secret\na,b\n"), actor=ADMIN),
      400, "the header row must name the columns name, password (found: ['team', 'secret'])"),
 ]
 
@@ -86,7 +87,7 @@ async def test_a_refusal_answers_before_the_database_is_asked(app: AsgiFastStrea
 async def test_a_new_team_hears_every_broken_rule_at_once(app: AsgiFastStream) -> None:
     """A name that breaks a rule is never looked up, so the database is not asked; the password's problem is
     reported beside it, each under its field."""
-    error = await refusal(app, ops.CREATE_TEAM, ops.CreateTeam(actor=ADMIN, name="", password="short"))
+    error = await refusal(app, ops.CREATE_TEAM, Call(request=ops.NewTeam(name="", password="short"), actor=ADMIN))
     assert error.status == 422
     assert error.extra["errors"] == [
         {"key": "name", "message": "team name is empty"},
@@ -95,19 +96,34 @@ async def test_a_new_team_hears_every_broken_rule_at_once(app: AsgiFastStream) -
 
 
 async def test_the_jwks_is_the_public_half_of_the_deps_key(app: AsgiFastStream) -> None:
-    jwks = msgspec.json.decode(await ask(app, ops.JWKS, msgspec.json.encode(ops.JwksRequest())), type=ops.Jwks)
+    jwks = msgspec.json.decode(await ask(app, ops.JWKS, msgspec.json.encode(Call(request=ops.JwksRequest()))),
+                               type=ops.Jwks)
     assert jwks == ops.Jwks(keys=[KEY.public_jwk()], issuer="podium-test", audience="podium-test-api")
     assert "d" not in jwks.keys[0]  # the private scalar of an OKP key never leaves the service
 
 
 async def test_the_account_rules_are_the_ones_enforced(app: AsgiFastStream) -> None:
-    rules = msgspec.json.decode(await ask(app, ops.RULES, msgspec.json.encode(ops.RulesRequest())),
+    rules = msgspec.json.decode(await ask(app, ops.RULES, msgspec.json.encode(Call(request=ops.RulesRequest()))),
                                 type=ops.AccountRules)
     assert rules == ops.AccountRules(password_min_length=MIN_PASSWORD_LENGTH, password_max_length=MAX_PASSWORD_LENGTH,
                                      name_max_length=MAX_NAME_LENGTH, team_max_size=MAX_TEAM_SIZE,
                                      default_team_max_size=3)
 
 
+@pytest.mark.parametrize("body", [b'{"request": {}}', b'{"request": {}, "actor": null}'])
+async def test_a_request_on_behalf_of_no_one_answers_400(app: AsgiFastStream, body: bytes) -> None:
+    error = msgspec.json.decode(await ask(app, ops.ME, body), type=ServiceError)
+    assert (error.status, error.detail) == (
+        400, "malformed me request: it is asked on behalf of a caller and names none (`actor`)")
+
+
+async def test_a_request_outside_its_call_envelope_answers_400(app: AsgiFastStream) -> None:
+    body = msgspec.json.encode(ops.LoginRequest(name="team-7", password="long enough password"))
+    error = msgspec.json.decode(await ask(app, ops.LOGIN, body), type=ServiceError)
+    assert (error.status, error.detail) == (400, "malformed login request: Object missing required field `request`")
+
+
 async def test_a_malformed_request_answers_400_with_what_is_wrong(app: AsgiFastStream) -> None:
-    error = msgspec.json.decode(await ask(app, ops.LOGIN, b'{"name": "team-7"}'), type=ServiceError)
-    assert (error.status, error.detail) == (400, "malformed login request: Object missing required field `password`")
+    error = msgspec.json.decode(await ask(app, ops.LOGIN, b'{"request": {"name": "team-7"}}'), type=ServiceError)
+    assert (error.status, error.detail) == (
+        400, "malformed login request: Object missing required field `password` - at `$.request`")

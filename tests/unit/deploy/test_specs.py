@@ -88,7 +88,11 @@ def test_every_request_reply_operation_is_answered_by_one_service(doc: dict[str,
     assert len(answering) == 1, operation.subject
     (answer,) = answering
     assert answer["x-queue-group"] == answer["x-service"]  # replicas share the load
-    assert [m["$ref"].rsplit("/", 1)[1] for m in answer["messages"]] == [operation.request.__name__]
+    # The request travels in its `Call` envelope, the verified actor beside it.
+    (message,) = [resolve(doc, m["$ref"]) for m in answer["messages"]]
+    call = resolve(doc, resolve(doc, message["$ref"])["payload"]["$ref"])
+    assert call["properties"]["request"] == {"$ref": f"#/components/schemas/{operation.request.__name__}"}
+    assert call["required"] == ["request"] and "actor" in call["properties"]
     reply = resolve(doc, answer["reply"]["channel"]["$ref"])
     assert reply["address"] is None and set(reply["messages"]) == {operation.reply.__name__, "ServiceError"}
 

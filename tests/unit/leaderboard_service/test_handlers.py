@@ -19,7 +19,7 @@ from leaderboard_service.bootstrap import Deps, LeaderboardServiceSettings
 from podium_runtime.service import create_bus
 from proto import leaderboard as ops
 from proto.competition import parse_competition
-from proto.rpc import Operation, Principal, ServiceError
+from proto.rpc import Call, Operation, Principal, ServiceError
 from tests.unit.fakes import Untouchable
 
 COMPETITION_FILE = Path(__file__).resolve().parents[3] / "deploy" / "competition.toml"
@@ -51,18 +51,21 @@ async def ask(app, operation: Operation, body: bytes) -> ServiceError:  # noqa: 
 
 
 REFUSALS = [
-    (ops.SET_STANDING, ops.SetStanding(actor=TEAM, team_id=8, hidden=True, disqualified=False),
+    (ops.SET_STANDING, Call(request=ops.SetStanding(team_id=8, hidden=True, disqualified=False), actor=TEAM),
      403, "Admin privileges required"),
-    (ops.SET_REVEAL, ops.SetReveal(actor=TEAM, task_id="reconstruction", revealed=True),
+    (ops.SET_REVEAL, Call(request=ops.SetReveal(task_id="reconstruction", revealed=True), actor=TEAM),
      403, "Admin privileges required"),
-    (ops.SET_REVEAL, ops.SetReveal(actor=ADMIN, task_id="no-such-task", revealed=True), 404, "no task 'no-such-task'"),
-    (ops.SELECT_FINALS, ops.SelectFinals(actor=ADMIN, task_id="reconstruction", submission_ids=[1]),
-     403, "final submissions are chosen by the team"),
-    (ops.SELECT_FINALS, ops.SelectFinals(actor=TEAM, task_id="no-such-task", submission_ids=[1]),
+    (ops.SET_REVEAL, Call(request=ops.SetReveal(task_id="no-such-task", revealed=True), actor=ADMIN),
      404, "no task 'no-such-task'"),
-    (ops.BOARD_AT, ops.BoardAt(actor=TEAM, task_id="no-such-task", at=WHEN), 404, "no task 'no-such-task'"),
-    (ops.LIST_AUDIT, ops.ListAudit(actor=TEAM), 403, "Admin privileges required"),
-    (ops.RESCORE_STATUS, ops.RescoreStatus(actor=TEAM, rescore_id="r1"), 403, "Admin privileges required"),
+    (ops.SELECT_FINALS, Call(request=ops.SelectFinals(task_id="reconstruction", submission_ids=[1]), actor=ADMIN),
+     403, "final submissions are chosen by the team"),
+    (ops.SELECT_FINALS, Call(request=ops.SelectFinals(task_id="no-such-task", submission_ids=[1]), actor=TEAM),
+     404, "no task 'no-such-task'"),
+    (ops.BOARD_AT, Call(request=ops.BoardAt(task_id="no-such-task", at=WHEN), actor=TEAM),
+     404, "no task 'no-such-task'"),
+    (ops.LIST_AUDIT, Call(request=ops.ListAudit(), actor=TEAM), 403, "Admin privileges required"),
+    (ops.RESCORE_STATUS, Call(request=ops.RescoreStatus(rescore_id="r1"), actor=TEAM),
+     403, "Admin privileges required"),
 ]
 
 
@@ -75,12 +78,13 @@ async def test_a_refusal_answers_before_the_database_is_asked(operation: Operati
 
 
 async def test_a_malformed_request_answers_400_with_what_is_wrong() -> None:
-    error = await ask(app_with(Untouchable("pool")), ops.SET_STANDING, b'{"actor": {"account_id": "1"}}')
+    error = await ask(app_with(Untouchable("pool")), ops.SET_STANDING,
+                      b'{"request": {"team_id": 8}, "actor": {"account_id": "1"}}')
     assert (error.status, error.detail) == (
         400, "malformed standing request: Object missing required field `name` - at `$.actor`")
 
 
 async def test_an_unknown_rescore_answers_404() -> None:
     error = await ask(app_with(NoRescores()), ops.RESCORE_STATUS,
-                      msgspec.json.encode(ops.RescoreStatus(actor=ADMIN, rescore_id="r-unknown")))
+                      msgspec.json.encode(Call(request=ops.RescoreStatus(rescore_id="r-unknown"), actor=ADMIN)))
     assert (error.status, error.detail) == (404, "no rescore 'r-unknown' (yet)")

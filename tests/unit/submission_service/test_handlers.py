@@ -27,7 +27,7 @@ from proto import submissions as ops
 from proto.competition import parse_competition
 from proto.events import SubmissionCancelled
 from proto.leaderboard import BoardReveal
-from proto.rpc import Operation, Principal, ServiceError
+from proto.rpc import Call, Operation, Principal, ServiceError
 from proto.streams import SCORES
 from submission_service.app import create_app
 from submission_service.bootstrap import NAME, Deps, SubmissionServiceSettings
@@ -62,9 +62,9 @@ async def ask(app: AsgiFastStream, operation: Operation, request: msgspec.Struct
     return reply.body
 
 
-def upload(**fields: Any) -> ops.StartUpload:
-    return ops.StartUpload(**{"actor": TEAM, "task_id": "reconstruction", "filename": "results.zip",
-                              "size_bytes": 1000, **fields})
+def upload(actor: Principal = TEAM, **fields: Any) -> Call[ops.StartUpload]:
+    return Call(request=ops.StartUpload(**{"task_id": "reconstruction", "filename": "results.zip", "size_bytes": 1000,
+                                           **fields}), actor=actor)
 
 
 ADMIN_ONLY = "Admin privileges required"
@@ -77,13 +77,13 @@ REFUSALS = [
     (ops.START_UPLOAD, upload(sha256="ABC"), 422, "sha256 must be 64 lowercase hex digits"),
     (ops.START_UPLOAD, upload(batch_size=8),
      422, "batch_size applies to model tasks only; task reconstruction takes result archives"),
-    (ops.START_RESCORE, ops.StartRescore(actor=TEAM, task_id="reconstruction"), 403, ADMIN_ONLY),
-    (ops.START_RESCORE, ops.StartRescore(actor=ADMIN, task_id="reconstruction", scorer_version="a.b"),
+    (ops.START_RESCORE, Call(request=ops.RescoreScope(task_id="reconstruction"), actor=TEAM), 403, ADMIN_ONLY),
+    (ops.START_RESCORE, Call(request=ops.RescoreScope(task_id="reconstruction", scorer_version="a.b"), actor=ADMIN),
      422, "scorer version: 'a.b' is not a valid subject token (letters, digits, '_' and '-' only)"),
-    (ops.STATS, ops.SubmissionStatsRequest(actor=TEAM), 403, ADMIN_ONLY),
-    (ops.ADMIN_LIST, ops.ListAllSubmissions(actor=TEAM), 403, ADMIN_ONLY),
-    (ops.WITHDRAW, ops.GetSubmission(actor=TEAM, submission_id=41), 403, ADMIN_ONLY),
-    (ops.GET_QUOTA, ops.GetQuota(actor=ADMIN, task_id="reconstruction"),
+    (ops.STATS, Call(request=ops.SubmissionStatsRequest(), actor=TEAM), 403, ADMIN_ONLY),
+    (ops.ADMIN_LIST, Call(request=ops.ListAllSubmissions(), actor=TEAM), 403, ADMIN_ONLY),
+    (ops.WITHDRAW, Call(request=ops.GetSubmission(submission_id=41), actor=TEAM), 403, ADMIN_ONLY),
+    (ops.GET_QUOTA, Call(request=ops.GetQuota(task_id="reconstruction"), actor=ADMIN),
      403, "admins do not submit and have no quota; log in as a team"),
 ]
 
@@ -97,13 +97,14 @@ async def test_a_refusal_answers_before_the_database_is_asked(operation: Operati
 
 
 async def test_a_malformed_request_answers_400_with_what_is_wrong() -> None:
-    error = msgspec.json.decode(await ask(app_with(), ops.START_UPLOAD, b'{"task_id": 3}'), type=ServiceError)
+    body = b'{"request": {"task_id": 3}, "actor": {"account_id": "7", "name": "team-7", "role": "team"}}'
+    error = msgspec.json.decode(await ask(app_with(), ops.START_UPLOAD, body), type=ServiceError)
     assert error.status == 400 and error.detail.startswith("malformed ")
-    assert "Expected `str`, got `int` - at `$.task_id`" in error.detail
+    assert "Expected `str`, got `int` - at `$.request.task_id`" in error.detail
 
 
 async def test_the_tasks_are_the_competitions() -> None:
-    tasks = msgspec.json.decode(await ask(app_with(), ops.LIST_TASKS, ops.ListTasks()), type=ops.TaskList)
+    tasks = msgspec.json.decode(await ask(app_with(), ops.LIST_TASKS, Call(request=ops.ListTasks())), type=ops.TaskList)
     assert tasks.competition == "Podium demo"
     assert [(t.id, t.kind, t.daily_quota) for t in tasks.tasks] == [
         ("reconstruction", "cpu", 20), ("digits", "gpu", 20)]
@@ -150,7 +151,8 @@ class Boards:
 
 async def view_of(actor: Principal, boards: object) -> ops.SubmissionView:
     pool = OneSubmission([])
-    reply = await ask(app_with(pool, boards), ops.GET_SUBMISSION, ops.GetSubmission(actor=actor, submission_id=41))
+    reply = await ask(app_with(pool, boards), ops.GET_SUBMISSION,
+                      Call(request=ops.GetSubmission(submission_id=41), actor=actor))
     assert pool.queries  # the row was read through the store
     return msgspec.json.decode(reply, type=ops.SubmissionView)
 
