@@ -5,9 +5,6 @@ Deps is touched. The scoring itself runs against real servers in tests/service/s
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-
 import pytest
 from faststream.nats import TestNatsBroker
 
@@ -16,18 +13,14 @@ from cpu_scorer.archive import ArchiveRejected
 from cpu_scorer.bootstrap import CpuScorerSettings, Deps
 from podium_runtime.service import create_bus
 from proto import codec
-from proto.competition import parse_competition
 from proto.events import SubmissionReceived
 from proto.streams import SUBMISSIONS
-from tests.unit.fakes import RecordedJobs, Untouchable
-
-COMPETITION_FILE = Path(__file__).resolve().parents[3] / "deploy" / "competition.toml"
+from tests.unit import fakes
+from tests.unit.fakes import COMPETITION, COMPETITION_FILE, RecordedJobs, Untouchable
 
 
 def received(task_id: str, kind: str = "cpu") -> SubmissionReceived:
-    return SubmissionReceived(
-        submission_id="41", team_id="7", task_id=task_id, kind=kind, object_key=f"{task_id}/41.zip",  # type: ignore[arg-type]
-        sha256="0" * 64, size_bytes=10, submitted_at=datetime(2026, 1, 2, tzinfo=UTC), scorer_version="v1")
+    return fakes.received(task_id, kind, "41", ".zip")
 
 
 @pytest.fixture
@@ -38,7 +31,7 @@ def jobs() -> RecordedJobs:
 @pytest.fixture
 def app(jobs: RecordedJobs):  # noqa: ANN201
     settings = CpuScorerSettings(competition_file=COMPETITION_FILE)
-    deps = Deps(competition=parse_competition(COMPETITION_FILE.read_bytes()), bus=create_bus("cpu_scorer", settings),
+    deps = Deps(competition=COMPETITION, bus=create_bus("cpu_scorer", settings),
                 s3=Untouchable("s3"), ground_truth=Untouchable("ground_truth"), jobs=jobs)  # type: ignore[arg-type]
     return create_app(settings, deps)
 

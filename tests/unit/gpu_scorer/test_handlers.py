@@ -5,9 +5,6 @@ test sets are not touched. Models are scored against real servers in tests/servi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-
 import numpy as np
 import pytest
 from faststream.nats import TestNatsBroker
@@ -18,19 +15,14 @@ from gpu_scorer.handlers import FAILURE_CODES, evaluate
 from gpu_scorer.metrics import classify
 from podium_runtime.service import create_bus
 from proto import codec
-from proto.competition import parse_competition
 from proto.events import SubmissionReceived
 from proto.streams import SUBMISSIONS
-from tests.unit.fakes import RecordedJobs, Untouchable
-
-COMPETITION_FILE = Path(__file__).resolve().parents[3] / "deploy" / "competition.toml"
-COMPETITION = parse_competition(COMPETITION_FILE.read_bytes())
+from tests.unit import fakes
+from tests.unit.fakes import COMPETITION, COMPETITION_FILE, RecordedJobs, Untouchable
 
 
 def received(task_id: str, kind: str = "gpu") -> SubmissionReceived:
-    return SubmissionReceived(
-        submission_id="42", team_id="7", task_id=task_id, kind=kind, object_key=f"{task_id}/42.onnx",  # type: ignore[arg-type]
-        sha256="0" * 64, size_bytes=10, submitted_at=datetime(2026, 1, 2, tzinfo=UTC), scorer_version="v1")
+    return fakes.received(task_id, kind, "42", ".onnx")
 
 
 @pytest.fixture

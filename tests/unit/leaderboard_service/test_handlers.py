@@ -7,7 +7,6 @@ tests/service/leaderboard."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -18,11 +17,9 @@ from leaderboard_service.app import create_app
 from leaderboard_service.bootstrap import Deps, LeaderboardServiceSettings
 from podium_runtime.service import create_bus
 from proto import leaderboard as ops
-from proto.competition import parse_competition
 from proto.rpc import Call, Operation, Principal, ServiceError
-from tests.unit.fakes import Untouchable
+from tests.unit.fakes import COMPETITION, COMPETITION_FILE, Untouchable
 
-COMPETITION_FILE = Path(__file__).resolve().parents[3] / "deploy" / "competition.toml"
 TEAM = Principal(account_id="7", name="team-7", role="team")
 ADMIN = Principal(account_id="1", name="admin", role="admin")
 WHEN = datetime(2026, 1, 2, tzinfo=UTC)
@@ -38,7 +35,7 @@ class NoRescores:
 
 def app_with(pool: object):  # noqa: ANN201
     settings = LeaderboardServiceSettings(competition_file=COMPETITION_FILE)
-    deps = Deps(competition=parse_competition(COMPETITION_FILE.read_bytes()),
+    deps = Deps(competition=COMPETITION,
                 bus=create_bus("leaderboard_service", settings), pool=pool, boards=Untouchable("boards"))  # type: ignore[arg-type]
     return create_app(settings, deps)
 

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,17 +23,14 @@ from nats.js.errors import KeyNotFoundError
 from podium_runtime.service import create_bus
 from proto import codec
 from proto import submissions as ops
-from proto.competition import parse_competition
 from proto.events import SubmissionCancelled
 from proto.leaderboard import BoardReveal
 from proto.rpc import Call, Operation, Principal, ServiceError
 from proto.streams import SCORES
 from submission_service.app import create_app
 from submission_service.bootstrap import NAME, Deps, SubmissionServiceSettings
-from tests.unit.fakes import Untouchable
+from tests.unit.fakes import COMPETITION, COMPETITION_FILE, Untouchable
 
-COMPETITION_FILE = Path(__file__).resolve().parents[3] / "deploy" / "competition.toml"
-COMPETITION = parse_competition(COMPETITION_FILE.read_bytes())
 TEAM = Principal(account_id="7", name="team-7", role="team")
 ADMIN = Principal(account_id="1", name="admin", role="admin")
 WHEN = datetime(2026, 1, 2, tzinfo=UTC)
