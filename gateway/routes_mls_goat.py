@@ -11,7 +11,6 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromQuery
 from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
 
 from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal
@@ -63,10 +62,6 @@ def checked_url(text: str) -> str:
     return url.rstrip("/")
 
 
-def _kv(state: GatewayState) -> KeyValue:
-    return state.gateway_settings
-
-
 def default_gpu_server(request: Request, state: GatewayState) -> str:
     """This gateway: it serves MLS-GOAT's model routes itself. PODIUM_PUBLIC_URL when set, else the request's URL."""
     return (state.settings.public_url or str(request.base_url)).rstrip("/")
@@ -89,7 +84,7 @@ class MlsGoatController(Controller):
     async def gpu_server(self, request: Request, state: GatewayState) -> GpuServer:
         try:
             with bus_available():
-                entry = await _kv(state).get(GPU_SERVER_KEY)
+                entry = await state.gateway_settings.get(GPU_SERVER_KEY)
         except KeyNotFoundError:
             entry = None
         url = entry.value.decode() if entry is not None and entry.value else default_gpu_server(request, state)
@@ -108,14 +103,14 @@ class MlsGoatController(Controller):
                 raise Problem(status, f"send {{\"gpu_server_ip\": \"https://…\"}}: {reason}") from None
         url = checked_url(text)
         with bus_available():
-            await _kv(state).put(GPU_SERVER_KEY, url.encode())
+            await state.gateway_settings.put(GPU_SERVER_KEY, url.encode())
         return GpuServer(gpu_server_ip=url, message=f"GPU server URL updated to {url} (by {principal(request).name})")
 
     @delete(goat_paths("/gpu-server-ip"), guards=[admin_only], status_code=200,
             summary="Forget the set URL: models go to this gateway again")
     async def reset_gpu_server(self, request: Request, state: GatewayState) -> GpuServer:
         with bus_available():
-            await _kv(state).delete(GPU_SERVER_KEY)
+            await state.gateway_settings.delete(GPU_SERVER_KEY)
         url = default_gpu_server(request, state)
         return GpuServer(gpu_server_ip=url, message=f"GPU server URL back to this gateway's, {url}")
 
