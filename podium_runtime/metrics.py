@@ -103,3 +103,8 @@ class MetricsRefresher:
                 await self.refresh()
             except Exception as exc:  # nats-py, asyncpg and OSError share no base class
                 log.warning("metrics refresh failed", extra={"error": repr(exc)})
+
+# The competition (every service).
+COMPETITION_VERSION = Gauge(
+    "podium_competition_version", "The competition version this process uses (from the `competition` KV bucket)",
+)

@@ -28,6 +28,8 @@ from proto.leaderboard import LEADERBOARD_PREFIX
 from proto.streams import (
     BOARD,
     CANCELLATIONS,
+    COMPETITION,
+    COMPETITION_KV,
     CONSUMERS,
     GATEWAY_SETTINGS,
     LEADERBOARDS,
@@ -77,28 +79,30 @@ USES: dict[str, Uses] = {
     "gateway": Uses(
         calls=("rpc.>", "podium.health.*"),
         subscribes=("live.>", "job.progress.>", "job.log.>", "qa.question.>", "leaderboard.updated.>"),
-        writes=(RATE_LIMITS, GATEWAY_SETTINGS), reads=(TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES, LEADERBOARDS),
+        writes=(RATE_LIMITS, GATEWAY_SETTINGS),
+        reads=(TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES, LEADERBOARDS, COMPETITION_KV),
     ),
     "auth_service": Uses(
         serves=(AUTH_PREFIX,), publishes_to=(TEAMS, QA), owns=(TEAMS, QA),
         writes=(TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES),
     ),
     "submission_service": Uses(
-        serves=(SUBMISSIONS_PREFIX,), publishes_to=(SUBMISSIONS, SCORES), publishes=("live.>",),
-        owns=(SUBMISSIONS, SCORES),
+        serves=(SUBMISSIONS_PREFIX,), publishes_to=(SUBMISSIONS, SCORES, COMPETITION), publishes=("live.>",),
+        owns=(SUBMISSIONS, SCORES, COMPETITION),
         # The scorers' consumers (queue positions) and a submission named by a max-deliveries advisory.
         reads_streams=(SUBMISSIONS,),
         subscribes=("job.progress.>", "job.log.>", f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{SUBMISSIONS.name}.*"),
         # The boards' reveal flags: a team sees no private value of a task before its reveal.
-        writes=(CANCELLATIONS,), reads=(LEADERBOARDS,),
+        # The competition: it owns the definition and writes each version into the bucket every service follows.
+        writes=(CANCELLATIONS, COMPETITION_KV), reads=(LEADERBOARDS,),
     ),
     "cpu_scorer": Uses(publishes_to=(SCORES,), publishes=("job.progress.>", "job.log.>"),
-                       reads=(CANCELLATIONS,)),
+                       reads=(CANCELLATIONS, COMPETITION_KV)),
     "gpu_scorer": Uses(publishes_to=(SCORES,), publishes=("job.progress.>", "job.log.>"),
-                       reads=(CANCELLATIONS,)),
+                       reads=(CANCELLATIONS, COMPETITION_KV)),
     "leaderboard_service": Uses(
         serves=(LEADERBOARD_PREFIX,), publishes_to=(BOARD,), owns=(BOARD,), publishes=("leaderboard.updated.>",),
-        writes=(LEADERBOARDS,),
+        writes=(LEADERBOARDS,), reads=(COMPETITION_KV,),
     ),
 }
 

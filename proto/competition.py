@@ -8,9 +8,9 @@ score), so it is part of the contracts. TOML, decoded and validated by msgspec.
     [[tasks]]
     id = "reconstruction"          # a subject token: letters, digits, '_' and '-'
     title = "Image reconstruction"
+    description = "Markdown shown to participants (no HTML passes through)."
     kind = "cpu"                   # cpu: a ZIP of result tensors; gpu: an ONNX model
     metric = "psnr"
-    scorer_version = "psnr-1"      # bump to rescore under a new version
     sort = "desc"                  # higher is better
     daily_quota = 5                # accepted submissions per team per UTC day
     max_upload_bytes = 300_000_000
@@ -18,20 +18,25 @@ score), so it is part of the contracts. TOML, decoded and validated by msgspec.
     samples = 300                  # members sample_0000 … sample_0299
     sample_pattern = "sample_{index:04d}"
     shape = [3, 256, 256]
-    ground_truth = "reconstruction/ground_truth.zip"   # key in the ground-truth bucket
+    ground_truth = "reconstruction/ground_truth.zip"   # optional: key in the ground-truth bucket
     psnr = { data_range = 1.0, cap_db = 100.0 }
     split = { private_fraction = 0.8, seed = 20261122 }
     [[tasks.phases]]
     id = "main"
     opens_at = 2026-01-01T00:00:00Z
     closes_at = 2027-01-01T00:00:00Z
+
+The competition is data owned by submission_service: every change is a new immutable `CompetitionVersion`, published
+into the `competition` KV bucket every service watches (`podium_runtime.competition`). A file like the above is
+what a host applies (`podium admin competition apply`) and what seeds an empty platform. A task's scorer version is
+not written by anyone: it is derived (`Task.scorer_version`) from everything that can change a score.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -90,12 +95,20 @@ class Phase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
 ALWAYS_OPEN = Phase(id="open", opens_at=datetime(1970, 1, 1, tzinfo=UTC), closes_at=datetime(9999, 1, 1, tzinfo=UTC))
 
 
+SHA256 = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?$")]
+# Fields whose change changes no score: a host moves deadlines, quotas, titles and texts freely.
+_NOT_IDENTITY = frozenset({"id", "title", "description", "sort", "daily_quota", "max_upload_bytes", "aliases",
+                           "final_submissions", "phases", "archived", "ground_truth"})
+_MODEL_NOT_IDENTITY = frozenset({"timeout_s", "memory_limit_mb", "top_k"})
+
+
 class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     id: TaskId
-    title: str
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    # Markdown shown to participants; rendered without any HTML (`gateway` renders it, the CLI prints it).
+    description: Annotated[str, msgspec.Meta(max_length=20_000)] = ""
     kind: Literal["cpu", "gpu"]
     metric: Literal["psnr", "accuracy"]
-    scorer_version: TaskId
     sort: Literal["asc", "desc"] = "desc"
     daily_quota: Annotated[int, msgspec.Meta(ge=1)] = 5
     max_upload_bytes: Annotated[int, msgspec.Meta(ge=1)] = 300_000_000
@@ -103,7 +116,10 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     samples: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 300
     sample_pattern: str = "sample_{index:04d}"
     shape: tuple[int, ...] = ()
-    ground_truth: str = ""
+    # The ground truth's key in the `ground-truth` bucket and its digest; empty until the host puts it (a task
+    # without ground truth refuses submissions). `podium admin ground-truth put` sets both.
+    ground_truth: Annotated[str, msgspec.Meta(max_length=512)] = ""
+    ground_truth_sha256: SHA256 = ""
     psnr: PsnrParameters = PsnrParameters()
     split: Split = Split()
     # gpu tasks: the model's signature; `shape` is one sample's feature shape, `ground_truth` an .npz (x, y).
@@ -111,6 +127,25 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     # How many submissions a team may mark as final for the private board.
     final_submissions: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
     phases: tuple[Phase, ...] = ()
+    # An archived task stays visible and read-only with its boards: it takes no submissions.
+    archived: bool = False
+
+    @property
+    def scorer_version(self) -> str:
+        """The task's scoring identity: a digest of everything that can change a score (format, metric and its
+        parameters, split, ground-truth digest), so a host never bumps it by hand and a changed definition is
+        a new identity. Deadlines, quotas, titles and texts are not part of it."""
+        fields: dict[str, Any] = {k: v for k, v in msgspec.structs.asdict(self).items() if k not in _NOT_IDENTITY}
+        fields["model"] = {k: v for k, v in msgspec.structs.asdict(self.model).items()
+                           if k not in _MODEL_NOT_IDENTITY} if self.kind == "gpu" else None
+        if self.metric != "psnr":
+            fields["psnr"] = None
+        digest = hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
+        return f"{self.metric}-{digest[:12]}"
+
+    @property
+    def has_ground_truth(self) -> bool:
+        return bool(self.ground_truth and self.ground_truth_sha256)
 
     def sample_names(self) -> list[str]:
         return [self.sample_pattern.format(index=index) for index in range(self.samples)]
@@ -127,42 +162,137 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
 
 
 class CompetitionInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    name: str = "Podium"
+    name: Annotated[str, msgspec.Meta(max_length=200)] = "Podium"
 
 
 class Competition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     competition: CompetitionInfo = CompetitionInfo()
-    tasks: tuple[Task, ...] = ()
+    tasks: Annotated[tuple[Task, ...], msgspec.Meta(max_length=100)] = ()
 
     def task(self, task_id: str) -> Task | None:
         """A task by id, or by one of its MLS-GOAT aliases (e.g. "task1")."""
         return next((t for t in self.tasks if t.id == task_id or task_id in t.aliases), None)
 
+    def position(self, task_id: str) -> int:
+        """The task's place in the competition (1 = first): MLS-GOAT's frontend names tasks by number."""
+        return next((n for n, t in enumerate(self.tasks, start=1) if t.id == task_id), 0)
+
+
+class CompetitionVersion(msgspec.Struct, frozen=True, kw_only=True):
+    """One immutable version of the competition: what the `competition` KV bucket holds (key `current`) and what
+    `GET /api/v1/admin/competition/versions/{n}` answers. Version 0 is "no competition yet"."""
+
+    version: int
+    competition: Competition
+    created_at: datetime
+    created_by: str
+    # What changed from the previous version, one line per change ("task recon: daily_quota 5 → 10").
+    changes: tuple[str, ...] = ()
+
+
+EMPTY = CompetitionVersion(version=0, competition=Competition(), created_at=datetime(1970, 1, 1, tzinfo=UTC),
+                           created_by="")
+
 
 class CompetitionError(ValueError):
-    pass
+    """A document that cannot become a version; `task` and `field` say where (empty: the whole document)."""
+
+    def __init__(self, message: str, *, task: str = "", field: str = "") -> None:
+        where = ", ".join(part for part in (f"task {task}" if task else "", f"field {field}" if field else "") if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.task = task
+        self.field = field
+        self.message = message
 
 
-def parse_competition(text: bytes | str) -> Competition:
-    """Decode and check a competition file; every problem says where it is."""
+def parse_competition(text: bytes | str, *, content_type: str = "toml") -> Competition:
+    """Decode and check a competition document (TOML, or JSON with `content_type="json"`); the first problem is
+    raised as a CompetitionError naming its task and field."""
     try:
-        competition = msgspec.toml.decode(text, type=Competition)
+        raw = msgspec.json.decode(text) if content_type == "json" else msgspec.toml.decode(text)
     except msgspec.DecodeError as exc:
-        raise CompetitionError(f"competition file: {exc}") from None
-    ids = [task.id for task in competition.tasks]
-    if len(set(ids)) != len(ids):
-        raise CompetitionError(f"competition file: task ids must be unique, got {ids}")
+        raise CompetitionError(f"not valid {content_type.upper()}: {exc}") from None
+    return check_competition(raw)
+
+
+def check_competition(raw: Any) -> Competition:
+    """A decoded document (plain dicts and lists) as a checked Competition, or a CompetitionError saying where."""
+    try:
+        competition = msgspec.convert(raw, type=Competition, strict=False)
+    except msgspec.ValidationError as exc:
+        raise _located(raw, str(exc)) from None
+    seen: set[str] = set()
     for task in competition.tasks:
-        token(task.id)
-        for phase in task.phases:
-            if phase.opens_at.tzinfo is None or phase.opens_at >= phase.closes_at:
-                raise CompetitionError(f"task {task.id}, phase {phase.id}: needs opens_at < closes_at, with a zone")
-        if task.kind == "gpu" and (not task.shape or not task.ground_truth):
-            raise CompetitionError(f"task {task.id}: a gpu task needs shape (of one sample) and ground_truth (.npz)")
-        if task.kind == "cpu":
-            names = task.sample_names()
-            if len(set(names)) != len(names):
-                raise CompetitionError(f"task {task.id}: sample_pattern must give distinct names")
-            if not task.shape or not task.ground_truth:
-                raise CompetitionError(f"task {task.id}: a cpu task needs shape and ground_truth")
+        if task.id in seen:
+            raise CompetitionError("another task has this id; ids must be unique", task=task.id, field="id")
+        seen.add(task.id)
+        _check_task(task)
+    aliases = [alias for task in competition.tasks for alias in task.aliases]
+    for task in competition.tasks:
+        for alias in task.aliases:
+            if alias in seen or aliases.count(alias) > 1:
+                raise CompetitionError(f"alias {alias!r} names another task too", task=task.id, field="aliases")
     return competition
+
+
+def _check_task(task: Task) -> None:
+    token(task.id)
+    for phase in task.phases:
+        if phase.opens_at.tzinfo is None or phase.closes_at.tzinfo is None:
+            raise CompetitionError(f"phase {phase.id}: opens_at and closes_at need a time zone (e.g. Z)",
+                                   task=task.id, field="phases")
+        if phase.opens_at >= phase.closes_at:
+            raise CompetitionError(f"phase {phase.id}: opens_at must be before closes_at", task=task.id,
+                                   field="phases")
+    phase_ids = [phase.id for phase in task.phases]
+    if len(set(phase_ids)) != len(phase_ids):
+        raise CompetitionError("phase ids must be unique", task=task.id, field="phases")
+    if not task.shape:
+        what = "of one sample (the model's input features)" if task.kind == "gpu" else "of each sample's tensor"
+        raise CompetitionError(f"a {task.kind} task needs the shape {what}", task=task.id, field="shape")
+    if any(size < 1 for size in task.shape):
+        raise CompetitionError(f"every size must be at least 1, got {list(task.shape)}", task=task.id, field="shape")
+    if (task.kind, task.metric) not in (("cpu", "psnr"), ("gpu", "accuracy")):
+        raise CompetitionError(f"a {task.kind} task cannot use metric {task.metric}", task=task.id, field="metric")
+    if task.kind == "cpu":
+        try:
+            names = task.sample_names()
+        except (KeyError, IndexError, ValueError) as exc:
+            raise CompetitionError(f"cannot name samples: {exc!r}; use {{index}}", task=task.id,
+                                   field="sample_pattern") from None
+        if len(set(names)) != len(names):
+            raise CompetitionError("must give distinct names (use {index})", task=task.id, field="sample_pattern")
+    if task.ground_truth_sha256 and not task.ground_truth:
+        raise CompetitionError("a digest without a ground_truth key", task=task.id, field="ground_truth_sha256")
+
+
+def _located(raw: Any, message: str) -> CompetitionError:
+    """msgspec's `… - at `$.tasks[1].daily_quota`` as "task <id>, field daily_quota: …"."""
+    problem, _, path = message.partition(" - at `")
+    path = path.rstrip("`")
+    if not path.startswith("$.tasks["):
+        field = path.removeprefix("$.").removeprefix("$")
+        if not field and "`" in problem:
+            field = problem.split("`")[1]
+        return CompetitionError(problem, field=field)
+    index_text, _, rest = path.removeprefix("$.tasks[").partition("]")
+    task = f"#{int(index_text) + 1}"
+    try:
+        task_id = raw["tasks"][int(index_text)].get("id")
+        if isinstance(task_id, str) and task_id:
+            task = task_id[:64]
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        pass
+    field = rest.removeprefix(".")
+    if not field and "unknown field" in problem:
+        field = problem.split("`")[1] if "`" in problem else ""
+    if not field and "missing required field" in problem:
+        field = problem.split("`")[1] if "`" in problem else ""
+    if field == "scorer_version":
+        problem = "scorer_version is derived from the task now (metric, parameters, split, ground truth): remove it"
+    return CompetitionError(problem, task=task, field=field)
+
+
+def to_toml(competition: Competition) -> str:
+    """The competition as a TOML file a host can edit and apply again (defaults included)."""
+    return msgspec.toml.encode(competition).decode()

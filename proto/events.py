@@ -19,6 +19,7 @@ from proto.subjects import (
     BOARD_FINALS_SELECTED,
     BOARD_PRIVATE_REVEALED,
     BOARD_TEAM_STANDING,
+    COMPETITION_CHANGED,
     RESCORE_REQUESTED,
     TEAM_CREATED,
     TEAM_DELETED,
@@ -89,6 +90,9 @@ class SubmissionReceived(Event, frozen=True, tag="submission.received.v1"):
     phase_id: str = ""
     # Set when this is a re-publish for a rescore; the original submission's event has none.
     rescore_id: str = ""
+    # The competition version in use when the submission (or the rescore) was accepted: a scorer scores under
+    # this version or a newer one, never an older one it might still hold.
+    competition_version: int = 0
 
     def subject(self) -> str:
         return submission_received(self.kind, self.task_id)
@@ -153,6 +157,10 @@ class ScoreComputed(Event, frozen=True, tag="score.computed.v1"):
     archive_sha256: str = ""
     ground_truth_sha256: str = ""
     durations_ms: dict[str, float] = msgspec.field(default_factory=dict)
+    # What the score was computed under: the competition version the scorer used and that version's scoring
+    # identity of the task (`Task.scorer_version`); a later definition with another identity makes it stale.
+    competition_version: int = 0
+    identity: str = ""
 
     def subject(self) -> str:
         return score_computed(self.task_id)
@@ -385,6 +393,26 @@ class LeaderboardUpdated(Event, frozen=True, tag="leaderboard.updated.v1"):
         return f"leaderboard:{self.task_id}:{self.phase_id}:{self.revision}"
 
 
+# --- the competition ---------------------------------------------------------------------------
+
+
+class CompetitionChanged(Event, frozen=True, tag="competition.changed.v1"):
+    """A new version of the competition definition (the whole document is in the `competition` KV bucket and in
+    submission_service's history; the event names the version, who made it and what changed)."""
+
+    version: int
+    changed_by: str
+    changes: tuple[str, ...] = ()
+    # Tasks whose scoring identity changed: their earlier scores are stale until rescored.
+    identity_changed: tuple[str, ...] = ()
+
+    def subject(self) -> str:
+        return COMPETITION_CHANGED
+
+    def msg_id(self) -> str:
+        return f"competition:{self.version}"
+
+
 AnyEvent = (
     SubmissionReceived
     | SubmissionRejected
@@ -402,6 +430,7 @@ AnyEvent = (
     | PrivateBoardRevealed
     | FinalsSelected
     | LeaderboardUpdated
+    | CompetitionChanged
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -421,4 +450,5 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     PrivateBoardRevealed,
     FinalsSelected,
     LeaderboardUpdated,
+    CompetitionChanged,
 )

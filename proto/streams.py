@@ -72,7 +72,13 @@ BOARD = StreamSpec(
     description="Admin and team decisions about the boards (standing, reveal, finals): the audit trail.",
 )
 
-STREAMS: tuple[StreamSpec, ...] = (SUBMISSIONS, SCORES, TEAMS, QA, BOARD)
+COMPETITION = StreamSpec(
+    name="COMPETITION",
+    subjects=(subjects.COMPETITION_ALL,),
+    description="Every version of the competition definition, as it was applied: the history of host changes.",
+)
+
+STREAMS: tuple[StreamSpec, ...] = (SUBMISSIONS, SCORES, TEAMS, QA, BOARD, COMPETITION)
 
 CPU_SCORER = ConsumerSpec(
     durable="cpu_scorer",
@@ -151,6 +157,10 @@ CANCELLATIONS = KVSpec(name="cancellations", description="Cancelled submissions"
 # `submit.py` sends models, `GET /gpu-server-ip`).
 GATEWAY_SETTINGS = KVSpec(name="gateway_settings", description="Gateway settings admins change at run time")
 
+# The competition in use (key `current`: the latest CompetitionVersion), written by submission_service after each
+# change and at its start; every service watches it.
+COMPETITION_KV = KVSpec(name="competition", description="The competition version in use")
+
 KV_BUCKETS: tuple[KVSpec, ...] = (LEADERBOARDS, TOKEN_VERSIONS, REVOKED_TOKEN_FAMILIES, RATE_LIMITS, CANCELLATIONS,
-                                  GATEWAY_SETTINGS)
+                                  GATEWAY_SETTINGS, COMPETITION_KV)
 LEADERBOARDS_KV = LEADERBOARDS.name

@@ -22,6 +22,9 @@ CANCELLABLE = frozenset({"awaiting_upload", "received", "scoring"})
 
 
 class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A task as participants see it (`GET /api/v1/tasks`, `GET /api/v1/competition`): how to submit, the phase
+    now and when it closes, and (for a signed-in team) the quota left today."""
+
     id: str
     title: str
     kind: str
@@ -37,11 +40,29 @@ class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     scorer_version: str
     # How many submissions a team may choose for the private board (`PUT /api/v1/tasks/{task}/finals`).
     final_submissions: int = 2
+    # Markdown, as the host wrote it (the gateway adds `description_html`, rendered without any HTML passing).
+    description: str = ""
+    description_html: str = ""
+    # What to upload, in one sentence.
+    expected_format: str = ""
+    archived: bool = False
+    has_ground_truth: bool = False
+    # Whether the task takes submissions now, and if not, why (no open phase, no ground truth yet, archived).
+    accepting: bool = True
+    not_accepting_reason: str = ""
+    current_phase: Phase | None = None
+    # When the current phase closes (None: it never does), or when the next one opens while none is open.
+    closes_at: datetime | None = None
+    next_opens_at: datetime | None = None
+    # The calling team's submissions left today (None for an anonymous caller or an admin).
+    quota_left: int | None = None
 
 
 class TaskList(msgspec.Struct, frozen=True, kw_only=True, tag="task_list"):
     competition: str
     tasks: list[TaskInfo]
+    # The competition version these tasks come from.
+    version: int = 0
 
 
 class ListTasks(msgspec.Struct, frozen=True, kw_only=True):
@@ -243,7 +264,7 @@ def _op(name: str, request: type[Req], reply: type[Rep], actor: ActorNeed = "req
     return Operation(SUBMISSIONS_PREFIX, name, request, reply, actor)
 
 
-LIST_TASKS = _op("tasks", ListTasks, TaskList, "none")
+LIST_TASKS = _op("tasks", ListTasks, TaskList, "optional")
 START_UPLOAD = _op("start", StartUpload, UploadTicket)
 COMPLETE_UPLOAD = _op("complete", CompleteUpload, SubmissionView)
 LIST_SUBMISSIONS = _op("list", ListSubmissions, SubmissionList)

@@ -1,0 +1,163 @@
+"""Ground truth: what a task's submissions are scored against, one object per task in the `ground-truth` bucket,
+named with its sha256 in the competition. Read here by both scorers (kept in memory between submissions) and by
+submission_service, which checks a host's upload against the task before it may become current: the same reader
+does both, so a file that passes the check is a file the scorer can use.
+
+- a tensor task (`kind = "cpu"`): a ZIP of `<sample>.npy`, one float array of the task's shape per sample;
+- a model task (`kind = "gpu"`): an `.npz` with `x` (samples × the task's shape) and `y` (integer labels).
+
+Both are read without pickle."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import zipfile
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+from minio import Minio
+
+from proto.competition import Task
+
+BUCKET = "ground-truth"
+# What a host's ground truth may weigh (uploads larger than this are refused before any byte is read).
+MAX_BYTES = 2 * 1024**3
+T = TypeVar("T")
+
+
+class GroundTruthRejected(ValueError):
+    """The file does not fit the task; the text says what to fix."""
+
+
+class GroundTruthMissing(RuntimeError):
+    """The task has no usable ground truth (none put yet, or the stored object is not the one recorded): a fault of
+    the platform's data, never of the participant."""
+
+
+@dataclass(frozen=True)
+class TestSet:
+    x: np.ndarray
+    y: np.ndarray
+
+
+def parse_arrays(data: bytes, task: Task) -> dict[str, np.ndarray]:
+    """A tensor task's ground truth: `<sample>.npy` for every sample of the task, each of the task's shape."""
+    arrays = {}
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise GroundTruthRejected(f"the ground truth of task {task.id} must be a ZIP of .npy files") from None
+    with archive:
+        names = set(archive.namelist())
+        for sample in task.sample_names():
+            member = f"{sample}.npy"
+            if member not in names:
+                raise GroundTruthRejected(f"the ground truth of task {task.id} lacks {member} (the task has "
+                                          f"{task.samples} samples named like {task.sample_names()[0]}.npy)")
+            try:
+                array = np.load(io.BytesIO(archive.read(member)), allow_pickle=False)
+            except (ValueError, OSError, zipfile.BadZipFile) as exc:
+                raise GroundTruthRejected(f"ground truth {member} is not a .npy array: {str(exc)[:200]}") from None
+            if tuple(array.shape) != tuple(task.shape):
+                raise GroundTruthRejected(f"ground truth {member} has shape {list(array.shape)}, the task says "
+                                          f"{list(task.shape)}")
+            if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+                raise GroundTruthRejected(f"ground truth {member} has dtype {array.dtype}; a number type is needed")
+            arrays[sample] = np.ascontiguousarray(array, dtype=np.float32)
+    return arrays
+
+
+def parse_test_set(data: bytes, task: Task) -> TestSet:
+    """A model task's hidden test set: `x` of the task's sample shape and integer labels `y` within its classes."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            if "x" not in archive or "y" not in archive:
+                raise GroundTruthRejected(f"the test set of task {task.id} needs arrays x and y, got "
+                                          f"{sorted(archive.files)[:10]}")
+            x, y = archive["x"], archive["y"]
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise GroundTruthRejected(f"the test set of task {task.id} must be an .npz of x and y: {str(exc)[:200]}") \
+            from None
+    if not np.issubdtype(y.dtype, np.integer):
+        raise GroundTruthRejected(f"the test set's labels y must be integers, got {y.dtype}")
+    if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise GroundTruthRejected(f"the test set's samples x must be numbers, got {x.dtype}")
+    if x.ndim < 1 or x.shape[1:] != tuple(task.shape) or y.shape != (len(x),) or len(x) == 0:
+        raise GroundTruthRejected(f"the test set of task {task.id} has x {list(x.shape)} and y {list(y.shape)}; the "
+                                  f"task needs x [n, {', '.join(map(str, task.shape))}] and y [n], n ≥ 1")
+    if y.min() < 0 or y.max() >= task.model.classes:
+        raise GroundTruthRejected(f"the test set's labels must be 0 to {task.model.classes - 1} (model.classes)")
+    return TestSet(x=np.ascontiguousarray(x, dtype=np.float32), y=y.astype(np.int64))
+
+
+def check(data: bytes, task: Task) -> None:
+    """Raise GroundTruthRejected unless `data` is a ground truth the task's scorer can use."""
+    if task.kind == "gpu":
+        parse_test_set(data, task)
+    else:
+        parse_arrays(data, task)
+
+
+def extension(task: Task) -> str:
+    return ".npz" if task.kind == "gpu" else ".zip"
+
+
+def read_object(s3: Minio, key: str, max_bytes: int = MAX_BYTES) -> bytes | None:
+    """The object at `key` (None when there is none); one larger than `max_bytes` is refused unread."""
+    from minio.error import S3Error
+
+    try:
+        size = s3.stat_object(BUCKET, key).size or 0
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            return None
+        raise
+    if size > max_bytes:
+        raise GroundTruthRejected(f"the ground truth is {size} bytes, over the limit of {max_bytes}")
+    response = s3.get_object(BUCKET, key)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+class GroundTruthCache(Generic[T]):
+    """Each task's parsed ground truth, loaded once per digest and kept for the next submissions (at most
+    `max_tasks`). The bytes read must have the digest the competition records: an object replaced behind the
+    platform's back is never scored against."""
+
+    def __init__(self, s3: Minio, parse: Callable[[bytes, Task], T], max_tasks: int = 4) -> None:
+        self.s3 = s3
+        self.parse = parse
+        self.max_tasks = max_tasks
+        self._entries: OrderedDict[tuple[str, str], T] = OrderedDict()
+        self._lock = asyncio.Lock()
+
+    def _load(self, task: Task) -> T:
+        data = read_object(self.s3, task.ground_truth)
+        if data is None:
+            raise GroundTruthMissing(f"the ground truth of task {task.id} is missing from storage")
+        if hashlib.sha256(data).hexdigest() != task.ground_truth_sha256:
+            raise GroundTruthMissing(f"the stored ground truth of task {task.id} is not the one the competition "
+                                     "records (its digest differs)")
+        return self.parse(data, task)
+
+    async def get(self, task: Task) -> T:
+        if not task.has_ground_truth:
+            raise GroundTruthMissing(f"task {task.id} has no ground truth yet")
+        key = (task.id, task.ground_truth_sha256)
+        async with self._lock:  # one load per task even when submissions arrive together
+            cached = self._entries.get(key)
+            if cached is None:
+                cached = await asyncio.to_thread(self._load, task)  # reading, hashing and decoding: off the loop
+                self._entries[key] = cached
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_tasks:
+                self._entries.popitem(last=False)
+            return cached
