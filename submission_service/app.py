@@ -62,9 +62,8 @@ def create_app(settings: SubmissionServiceSettings, deps: Deps | None = None) ->
         schema=store.SCHEMA,
         routers=create_routers(NAME),
         consumers=(SUBMISSION_STATUS,),
-        publishes=(CompetitionChanged, SubmissionReceived, SubmissionRejected, RescoreRequested, SubmissionStatusChanged,
-                   ScoreFailed,
-                   SubmissionCancelled, QueuePositionChanged),
+        publishes=(CompetitionChanged, SubmissionReceived, SubmissionRejected, RescoreRequested,
+                   SubmissionStatusChanged, ScoreFailed, SubmissionCancelled, QueuePositionChanged),
     )
     bus = deps.bus if deps is not None else create_bus(NAME, settings)
     return create_service_app(spec, settings, Wiring(
