@@ -28,12 +28,14 @@ def _user_agent() -> str:
 
 
 class ApiError(click.ClickException):
-    """The platform answered with an error: its `detail` and the HTTP status."""
+    """The platform answered with an error: its `detail`, the HTTP status, and the problem's other members (e.g.
+    `task` and `field` of a refused competition document, `current_version` of a stale edit)."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, problem: dict[str, Any] | None = None) -> None:
         super().__init__(f"{detail} (HTTP {status})")
         self.status = status
         self.detail = detail
+        self.problem = problem or {}
 
 
 class NotLoggedIn(click.ClickException):
@@ -59,6 +61,15 @@ def problem_detail(response: httpx.Response) -> str:
     if retry_after and response.status_code in (429, 503):
         detail += f"; retry after {retry_after} s"
     return detail
+
+
+def problem_members(response: httpx.Response) -> dict[str, Any]:
+    """An RFC 9457 problem's members as a dict (empty when the answer is not one)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def websocket_url(base_url: str, path: str) -> str:
@@ -167,7 +178,7 @@ class PodiumClient:
                 raise NotLoggedIn(f"the token given with --token/PODIUM_TOKEN was refused: {problem_detail(response)}")
             raise NotLoggedIn(f"{problem_detail(response)} at {self.url}; run `podium login` again")
         if response.status_code >= 400:
-            raise ApiError(response.status_code, problem_detail(response))
+            raise ApiError(response.status_code, problem_detail(response), problem_members(response))
         return response
 
     def request_json(self, method: str, path: str, *, auth: Auth = "required", **kwargs: Any) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from podium_cli import dev, participant
+from podium_cli import dev, hosting, participant
 from podium_cli.admin import admin
 from podium_cli.client import DEFAULT_TIMEOUT_S, DEFAULT_URL
 from podium_cli.credentials import default_config_dir
@@ -54,6 +54,8 @@ def cli(ctx: click.Context, url: str, config_dir: Path | None, token: str | None
 
 for command in participant.COMMANDS:
     cli.add_command(command)
+admin.add_command(hosting.competition)
+admin.add_command(hosting.ground_truth)
 cli.add_command(admin)
 cli.add_command(dev.up)
 cli.add_command(dev.demo)

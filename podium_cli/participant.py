@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +70,18 @@ def whoami(session: Session) -> None:
         session.console.print(Text(f"  {member['name']}" + (f" <{member['email']}>" if member.get("email") else "")))
 
 
-@click.command(short_help="List the tasks and what to submit.")
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of a table.")
+@click.command(short_help="List the tasks, what to submit and the time left.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of the text.")
 @pass_session
 def tasks(session: Session, as_json: bool) -> None:
-    """List the competition's tasks: ids, what to submit, quotas."""
-    found = session.client.get("/api/v1/tasks", auth="none")
+    """List the competition's tasks: each one's description, what to submit, how it is scored, the phase now and
+    the time left before it closes (or when it opens), and — logged in as a team — the submissions left today."""
+    found = session.client.get("/api/v1/competition", auth="optional")
     if as_json:
         print_json(found)
         return
     session.console.print(Text(found.get("competition", ""), style="bold"))
-    session.console.print(tables.task_lines(found["tasks"]))
+    session.console.print(tables.task_view(found["tasks"], datetime.now(UTC)))
 
 
 def _report_outcome(session: Session, submission: dict[str, Any], timeout_s: float) -> None:

@@ -58,17 +58,22 @@ def upload(client: PodiumClient, task: dict[str, Any], path: Path, size: int, co
     """Start, upload (with a progress bar on `console`), complete: the submission as it stands after completing."""
     ticket = client.post("/api/v1/submissions", json={"task_id": task["id"], "filename": path.name,
                                                        "size_bytes": size})
+    digest = send_file(client, ticket["upload_url"], path, size, console)
+    return client.post(f"/api/v1/submissions/{ticket['submission_id']}/complete", json={"sha256": digest})
+
+
+def send_file(client: PodiumClient, upload_url: str, path: Path, size: int, console: Console | None) -> str:
+    """PUT `path` to a presigned URL in chunks (with a progress bar on `console`), hashing it on the way: its
+    sha256, of the bytes that were sent."""
     digest = hashlib.sha256()
     if console is None:
-        client.upload(ticket["upload_url"], _chunks(path, digest, lambda _: None), size)
+        client.upload(upload_url, _chunks(path, digest, lambda _: None), size)
     else:
         with Progress(TextColumn("uploading {task.description}"), BarColumn(), DownloadColumn(),
                       TransferSpeedColumn(), TimeRemainingColumn(), console=console) as progress:
             bar = progress.add_task(path.name, total=size)
-            client.upload(ticket["upload_url"],
-                          _chunks(path, digest, lambda n: progress.advance(bar, n)), size)
-    return client.post(f"/api/v1/submissions/{ticket['submission_id']}/complete",
-                       json={"sha256": digest.hexdigest()})
+            client.upload(upload_url, _chunks(path, digest, lambda n: progress.advance(bar, n)), size)
+    return digest.hexdigest()
 
 
 def wait_for_outcome(client: PodiumClient, submission: dict[str, Any], feed: LiveFeed | None, timeout_s: float,

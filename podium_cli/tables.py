@@ -6,9 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from rich.console import Group
+from rich.markdown import Markdown
+from rich.padding import Padding
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
+
+from proto.competition import Competition, Task
 
 STATUS_STYLES = {"scored": "green", "failed": "red", "rejected": "red", "expired": "yellow", "cancelled": "yellow",
                  "scoring": "cyan", "received": "cyan", "awaiting_upload": "dim"}
@@ -86,21 +92,155 @@ def submissions_table(submissions: list[dict[str, Any]]) -> Group:
     return Group(table, *reasons)
 
 
-def task_lines(tasks: list[dict[str, Any]]) -> Group:
-    """Each task as a short paragraph: how to name it, what it takes, how it is scored."""
-    parts = []
+def time_left(moment: datetime, now: datetime) -> str:
+    """How long until `moment`, as a person says it: "in 3 d 4 h", "in 25 min", "in under a minute"."""
+    seconds = int((moment - now).total_seconds())
+    if seconds < 60:
+        return "in under a minute"
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes = rest // 60
+    if days:
+        return f"in {days} d {hours} h" if hours else f"in {days} d"
+    if hours:
+        return f"in {hours} h {minutes} min" if minutes else f"in {hours} h"
+    return f"in {minutes} min"
+
+
+def _moment(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _zoned(moment: datetime) -> str:
+    """A time in the reader's zone, with the zone's name (times carry their zone)."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+
+
+def phase_now(task: dict[str, Any], now: datetime) -> Text:
+    """Whether `task` (a TaskInfo) takes submissions now: its phase and the time left before it closes, "closed",
+    "opens in …", archived, or why it takes none (no ground truth yet)."""
+    if task.get("archived"):
+        return Text("archived: read-only, it takes no more submissions", style="yellow")
+    current, closes, opens = task.get("current_phase"), _moment(task.get("closes_at")), _moment(
+        task.get("next_opens_at"))
+    if current is not None and closes is not None:
+        state = Text.assemble(("open", "green"), f": phase {current['id']}, closes {_zoned(closes)} ",
+                              (f"({time_left(closes, now)})", "bold"))
+    elif current is not None or not task.get("phases"):
+        state = Text.assemble(("open", "green"), ", no deadline")
+    elif opens is not None:
+        state = Text.assemble(("closed", "red"), f"; the next phase opens {_zoned(opens)} ",
+                              (f"({time_left(opens, now)})", "bold"))
+    else:
+        state = Text.assemble(("closed", "red"), ": no phase opens again")
+    is_open = current is not None or not task.get("phases")
+    if is_open and not task.get("accepting", True):  # open, yet refusing: e.g. no ground truth yet
+        state.append(f"; but it takes no submissions now: {task.get('not_accepting_reason', '')}", style="yellow")
+    return state
+
+
+def _expected(task: dict[str, Any]) -> str:
+    if task.get("expected_format"):
+        return task["expected_format"]
+    if task["kind"] == "cpu":
+        names = task.get("sample_names") or []
+        return (f"a ZIP of {len(names)} tensors {names[0]} … {names[-1]} (.npy, .pt or .safetensors), each of shape "
+                f"{list(task.get('shape', []))}" if names else "a ZIP of result tensors")
+    return f"an ONNX model taking [batch, {', '.join(map(str, task.get('shape', [])))}]"
+
+
+def _quota(task: dict[str, Any]) -> str:
+    quota = task["daily_quota"]
+    left = task.get("quota_left")
+    if left is None:
+        return f"{quota} submissions a day per team"
+    return f"{left} of {quota} submissions left today (UTC day)"
+
+
+def task_view(tasks: list[dict[str, Any]], now: datetime) -> Group:
+    """Each task as a section: its name, the host's description (Markdown), what to submit, how it is scored, its
+    phase now and the time left, and the quota (left today, for a signed-in team)."""
+    parts: list[Any] = []
     for task in tasks:
         aliases = f" (also {', '.join(task['aliases'])})" if task.get("aliases") else ""
-        if task["kind"] == "cpu":
-            names = task.get("sample_names") or []
-            expects = (f"a ZIP of {len(names)} tensors {names[0]} … {names[-1]} (.npy, .pt or .safetensors), each "
-                       f"of shape {list(task.get('shape', []))}" if names else "a ZIP of result tensors")
-        else:
-            expects = f"an ONNX model taking [batch, {', '.join(map(str, task.get('shape', [])))}]"
-        parts.append(Text.assemble((task["id"], "bold"), aliases, " — ", task["title"]))
-        parts.append(Text(f"  submit {expects}; scored by {task['metric']} ({task['kind']}); "
-                          f"{task['daily_quota']} a day; at most {task['max_upload_bytes'] / 1e6:g} MB"))
+        heading = Text.assemble((task["id"], "bold"), aliases, " — ", task["title"])
+        if task.get("archived"):
+            heading.append("  [archived]", style="yellow")
+        parts.append(Rule(heading, align="left", style="dim"))
+        if task.get("description"):
+            parts.append(Padding(Markdown(task["description"]), (0, 0, 1, 2)))
+        order = "higher is better" if task.get("sort", "desc") == "desc" else "lower is better"
+        for label, value in (("submit", Text(_expected(task))),
+                             ("scored by", Text(f"{task['metric']} ({task['kind']}), {order}; at most "
+                                                f"{task['max_upload_bytes'] / 1e6:g} MB per file")),
+                             ("now", phase_now(task, now)), ("quota", Text(_quota(task)))):
+            parts.append(Text.assemble(f"  {label + ':':<11}", value))
     return Group(*parts)
+
+
+CHANGE_STYLES = (("scoring identity", "magenta"), (": added", "green"), (": removed", "red"))
+
+
+def change_line(change: str) -> Text:
+    """One line of a competition diff, coloured (and marked, for a terminal without colour) by what it does."""
+    for marker, style in CHANGE_STYLES:
+        if marker in change:
+            sign = {"green": "+", "red": "-"}.get(style, "!")
+            return Text(f"  {sign} {change}", style=style)
+    return Text(f"  ~ {change}", style="cyan")
+
+
+def _phase_cell(task: Task, now: datetime) -> str:
+    if task.archived:
+        return "archived"
+    if not task.phases:
+        return "open, no deadline"
+    phase = task.phase_at(now)
+    if phase is not None:
+        return f"{phase.id}, closes {_zoned(phase.closes_at)}"
+    upcoming = min((p for p in task.phases if p.opens_at > now), key=lambda p: p.opens_at, default=None)
+    return f"closed; {upcoming.id} opens {_zoned(upcoming.opens_at)}" if upcoming else "closed"
+
+
+def competition_table(document: dict[str, Any], now: datetime, *, current: bool = True) -> Table:
+    """A CompetitionDocument (`GET /api/v1/admin/competition[/versions/N]`) as a summary, one row per task; the
+    stale counts (scored submissions scored under an older definition) exist for the current version only."""
+    competition = msgspec.convert(document["competition"], Competition)
+    identities, stale = document.get("identities") or {}, document.get("stale") or {}
+    title = (f"{competition.competition.name} — version {document['version']}, by {document['created_by']} at "
+             f"{when(document['created_at'])}")
+    table = Table(title=title, title_justify="left")
+    for column in ("task", "title", "kind", "metric", "quota", "phase now / closes", "ground truth",
+                   "scoring identity", "stale"):
+        table.add_column(column, no_wrap=column not in ("title", "phase now / closes"),
+                         justify="right" if column in ("quota", "stale") else "left")
+    for task in competition.tasks:
+        truth = Text(task.ground_truth_sha256[:12]) if task.has_ground_truth else Text("none yet", style="yellow")
+        count = stale.get(task.id, 0)
+        table.add_row(task.id, Text(task.title), task.kind, task.metric, f"{task.daily_quota}/day",
+                      _phase_cell(task, now), truth, identities.get(task.id, task.scorer_version),
+                      Text(str(count), style="yellow" if count else "") if current else "—",
+                      style="dim" if task.archived else "")
+    if not competition.tasks:
+        table.caption = "no task yet: `podium admin competition apply FILE.toml`"
+    elif not current:
+        table.caption = "stale counts are shown for the current version only"
+    return table
+
+
+def history_table(versions: list[dict[str, Any]]) -> Table:
+    """The competition's versions, newest first: who made each, when, and what it changed."""
+    table = Table(title="Competition versions (newest first)", title_justify="left", show_lines=True)
+    table.add_column("version", justify="right", no_wrap=True)
+    table.add_column("when", no_wrap=True)
+    table.add_column("by", no_wrap=True)
+    table.add_column("changes")
+    for version in versions:
+        changes = Text("\n").join(change_line(c) for c in version.get("changes") or ()) or Text("—", style="dim")
+        table.add_row(str(version["version"]), when(version["created_at"]), Text(version["created_by"]), changes)
+    if not versions:
+        table.caption = "no version yet"
+    return table
 
 
 def movements_table(movements: list[dict[str, Any]]) -> Table:
