@@ -181,13 +181,13 @@ def task_view(tasks: list[dict[str, Any]], now: datetime) -> Group:
 CHANGE_STYLES = (("scoring identity", "magenta"), (": added", "green"), (": removed", "red"))
 
 
-def change_line(change: str) -> Text:
+def change_line(change: str, indent: str = "  ") -> Text:
     """One line of a competition diff, coloured (and marked, for a terminal without colour) by what it does."""
     for marker, style in CHANGE_STYLES:
         if marker in change:
             sign = {"green": "+", "red": "-"}.get(style, "!")
-            return Text(f"  {sign} {change}", style=style)
-    return Text(f"  ~ {change}", style="cyan")
+            return Text(f"{indent}{sign} {change}", style=style)
+    return Text(f"{indent}~ {change}", style="cyan")
 
 
 def _phase_cell(task: Task, now: datetime) -> str:
@@ -212,7 +212,7 @@ def competition_table(document: dict[str, Any], now: datetime, *, current: bool 
     table = Table(title=title, title_justify="left")
     for column in ("task", "title", "kind", "metric", "quota", "phase now / closes", "ground truth",
                    "scoring identity", "stale"):
-        table.add_column(column, no_wrap=column not in ("title", "phase now / closes"),
+        table.add_column(column, no_wrap=column != "title",
                          justify="right" if column in ("quota", "stale") else "left")
     for task in competition.tasks:
         truth = Text(task.ground_truth_sha256[:12]) if task.has_ground_truth else Text("none yet", style="yellow")
@@ -236,7 +236,8 @@ def history_table(versions: list[dict[str, Any]]) -> Table:
     table.add_column("by", no_wrap=True)
     table.add_column("changes")
     for version in versions:
-        changes = Text("\n").join(change_line(c) for c in version.get("changes") or ()) or Text("—", style="dim")
+        lines = [change_line(change, indent="") for change in version.get("changes") or ()]
+        changes = Text("\n").join(lines) if lines else Text("—", style="dim")
         table.add_row(str(version["version"]), when(version["created_at"]), Text(version["created_by"]), changes)
     if not versions:
         table.caption = "no version yet"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import stat
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +14,20 @@ import httpx
 import msgspec
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
+from podium_cli import hosting, tables
 from podium_cli.client import problem_detail, websocket_url
 from podium_cli.credentials import Credentials, CredentialStore, CredentialsUnreadable
 from podium_cli.live import LiveBoard, LiveFeed
 from podium_cli.main import cli
 from podium_cli.submitting import TERMINAL, check_file
+from proto.competition import parse_competition
 from proto.leaderboard import Entry
 from proto.live import BoardDeltaMessage, BoardMessage, Moved, QueueMessage, SubmissionMessage
 from proto.submissions import TERMINAL as PLATFORM_TERMINAL
+from proto.submissions import TaskInfo
+from tests.conftest import TEST_COMPETITION
 
 
 def test_credentials_are_private_and_kept_per_url(tmp_path: Path) -> None:
@@ -130,6 +135,104 @@ def test_files_are_checked_before_any_upload(tmp_path: Path) -> None:
     assert check_file(task, tmp_path / "fine.zip") == 10
 
 
+def test_times_left_read_as_a_person_says_them() -> None:
+    assert tables.time_left(AT + timedelta(days=3, hours=4, minutes=5), AT) == "in 3 d 4 h"
+    assert tables.time_left(AT + timedelta(days=2, minutes=59), AT) == "in 2 d"
+    assert tables.time_left(AT + timedelta(hours=5, minutes=12), AT) == "in 5 h 12 min"
+    assert tables.time_left(AT + timedelta(hours=1), AT) == "in 1 h"
+    assert tables.time_left(AT + timedelta(minutes=25, seconds=30), AT) == "in 25 min"
+    assert tables.time_left(AT + timedelta(seconds=59), AT) == "in under a minute"
+
+
+def task_info(**fields: Any) -> dict[str, Any]:
+    """A TaskInfo as `GET /api/v1/competition` answers it."""
+    task = TaskInfo(id="recon", title="Reconstruction", kind="cpu", metric="psnr", sort="desc", daily_quota=5,
+                    max_upload_bytes=2_000_000, aliases=("task1",), samples=2, sample_names=["s0", "s1"], shape=(2,),
+                    phases=(), scorer_version="psnr-0", expected_format="a ZIP of 2 tensors")
+    return {**msgspec.to_builtins(task), **fields}
+
+
+def test_a_tasks_phase_now_says_what_a_participant_can_do() -> None:
+    main = {"id": "main", "opens_at": "2026-01-01T00:00:00+00:00", "closes_at": "2026-06-03T14:00:00+00:00"}
+    later = {"id": "final", "opens_at": "2026-06-02T12:00:00+00:00", "closes_at": "2026-07-01T00:00:00+00:00"}
+
+    def phase(**fields: Any) -> str:
+        return tables.phase_now(task_info(**fields), AT).plain
+
+    assert phase() == "open, no deadline"
+    open_now = phase(phases=[main], current_phase=main, closes_at=main["closes_at"])
+    assert open_now.startswith("open: phase main, closes 2026-06-0") and open_now.endswith("(in 2 d 2 h)")
+    assert phase(phases=[later], next_opens_at=later["opens_at"], accepting=False,
+                 not_accepting_reason="no open phase").endswith("(in 1 d)")
+    assert phase(phases=[main], accepting=False, not_accepting_reason="no open phase") == \
+        "closed: no phase opens again"
+    assert phase(accepting=False, not_accepting_reason="task recon has no ground truth yet") == \
+        "open, no deadline; but it takes no submissions now: task recon has no ground truth yet"
+    assert phase(archived=True, accepting=False) == "archived: read-only, it takes no more submissions"
+
+
+def test_the_task_view_renders_the_description_as_markdown_and_the_quota_left() -> None:
+    console = Console(width=120, record=True, color_system=None)
+    console.print(tables.task_view([task_info(description="# Rules\n\nUse **float32** only.", quota_left=2),
+                                    task_info(id="old", archived=True)], AT))
+    text = console.export_text()
+    assert "recon (also task1) — Reconstruction" in text and "Rules" in text and "Use float32 only." in text
+    assert "**" not in text and "#" not in text
+    assert "submit:    a ZIP of 2 tensors" in text and "2 of 5 submissions left today" in text
+    assert "old (also task1) — Reconstruction  [archived]" in text and "5 submissions a day per team" in text
+
+
+def test_diff_lines_are_marked_by_what_they_do() -> None:
+    assert [tables.change_line(c).plain for c in ('task a: added (cpu, psnr, "A")', "task b: removed",
+                                                    "task c: daily_quota 5 → 10",
+                                                    "task c: scoring identity psnr-1 → psnr-2 (earlier scores stay)")] \
+        == ['  + task a: added (cpu, psnr, "A")', "  - task b: removed", "  ~ task c: daily_quota 5 → 10",
+            "  ! task c: scoring identity psnr-1 → psnr-2 (earlier scores stay)"]
+    assert [tables.change_line(c).style for c in ("task a: added (x)", "task b: removed", "task c: x")] == \
+        ["green", "red", "cyan"]
+
+
+def test_a_competition_document_is_summed_up_one_row_per_task() -> None:
+    competition = parse_competition(TEST_COMPETITION)
+    recon = competition.task("recon")
+    assert recon is not None
+    with_truth = msgspec.structs.replace(recon, ground_truth_sha256="ab" * 32)
+    competition = msgspec.structs.replace(competition, tasks=(with_truth, *competition.tasks[1:]))
+    document = {"version": 4, "competition": msgspec.to_builtins(competition), "created_at": AT.isoformat(),
+                "created_by": "root-admin", "changes": [], "identities": {"recon": with_truth.scorer_version},
+                "stale": {"recon": 3}}
+    console = Console(width=250, record=True, color_system=None)
+    console.print(tables.competition_table(document, AT))
+    text = console.export_text()
+    assert "Podium tests — version 4, by root-admin" in text
+    rows = {cells[0]: cells for line in text.splitlines()
+            if len(cells := [cell.strip() for cell in line.strip().strip("│").split("│")]) == 9}
+    assert rows["recon"][2:] == ["cpu", "psnr", "5/day", "open, no deadline", "abababababab",
+                                 with_truth.scorer_version, "3"]
+    assert rows["lab"][6] == "none yet" and rows["lab"][8] == "0"  # a key without a digest is no ground truth yet
+    assert rows["closed"][5] == "closed"
+    console = Console(width=250, record=True, color_system=None)
+    console.print(tables.competition_table(document, AT, current=False))
+    assert "stale counts are shown for the current version only" in console.export_text()
+
+
+def test_a_competition_file_is_toml_or_json_and_the_version_is_the_etag(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text("[competition]")
+    (tmp_path / "c.JSON").write_text("{}")
+    (tmp_path / "c.yaml").write_text("x: 1")
+    assert hosting.read_document(tmp_path / "c.toml") == (b"[competition]", "application/toml")
+    assert hosting.read_document(tmp_path / "c.JSON") == (b"{}", "application/json")
+    with pytest.raises(click.ClickException, match="give a .toml or a .json file"):
+        hosting.read_document(tmp_path / "c.yaml")
+    with pytest.raises(click.ClickException, match="no such file"):
+        hosting.read_document(tmp_path / "gone.toml")
+    request = httpx.Request("GET", "http://podium.example/api/v1/admin/competition")
+    assert hosting.version_of(httpx.Response(200, headers={"etag": '"7"'}, request=request)) == 7
+    assert hosting.version_of(httpx.Response(200, headers={"etag": 'W/"12"'}, request=request)) == 12
+    with pytest.raises(click.ClickException, match="without the competition's version"):
+        hosting.version_of(httpx.Response(200, request=request))
+
+
 def test_up_is_make_runs_supervisor(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import deploy.run
 
@@ -147,7 +250,9 @@ def test_up_is_make_runs_supervisor(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    groups = {(): cli, ("admin",): cli.commands["admin"]}
+    admin = cli.commands["admin"]
+    groups = {(): cli, ("admin",): admin, ("admin", "competition"): admin.commands["competition"],  # type: ignore[attr-defined]
+              ("admin", "ground-truth"): admin.commands["ground-truth"]}  # type: ignore[attr-defined]
     for prefix, group in groups.items():
         for name in group.commands:
             result = runner.invoke(cli, [*prefix, name, "--help"])
