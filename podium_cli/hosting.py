@@ -134,13 +134,14 @@ def apply(session: Session, file: Path, yes: bool) -> None:
     body, media_type = read_document(file)
     version = version_of(client.request("GET", COMPETITION))
     dry = _put(client, file, body, media_type, version, dry_run=True)
-    _notes(console, dry)
     if not dry["changed"]:
+        _notes(console, dry)
         console.print(f"nothing changed (version {dry['version']}): {file.name} is the competition already")
         return
     console.print(Text(f"{file.name} changes version {version}:", style="bold"))
     for change in dry["changes"]:
         console.print(tables.change_line(change))
+    _notes(console, dry)
     _stale_lines(console, dry)
     if not yes and not click.confirm("Apply?", default=False):
         console.print("Not applied: nothing changed.")

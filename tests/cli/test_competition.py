@@ -200,7 +200,7 @@ async def test_a_json_document_is_applied_as_json(
     ({"scorer_version": '"v1"'}, "scorer_version"),
     ({"shape": "[]"}, "shape"),
     ({"metric": '"accuracy"'}, "metric"),
-    ({"aliases": '["task1"]'}, "aliases"),
+    ({"aliases": '["lab"]'}, "aliases"),  # another task's id
 ])
 async def test_a_bad_document_names_the_task_and_field_and_changes_nothing(
     admin_cli: Cli, gateway: AsyncTestClient, tmp_path: Path, fields: dict[str, str], field: str
