@@ -123,17 +123,17 @@ def phase_now(task: dict[str, Any], now: datetime) -> Text:
         return Text("archived: read-only, it takes no more submissions", style="yellow")
     current, closes, opens = task.get("current_phase"), _moment(task.get("closes_at")), _moment(
         task.get("next_opens_at"))
+    is_open = current is not None or not task.get("phases")
     if current is not None and closes is not None:
         state = Text.assemble(("open", "green"), f": phase {current['id']}, closes {_zoned(closes)} ",
                               (f"({time_left(closes, now)})", "bold"))
-    elif current is not None or not task.get("phases"):
+    elif is_open:
         state = Text.assemble(("open", "green"), ", no deadline")
     elif opens is not None:
         state = Text.assemble(("closed", "red"), f"; the next phase opens {_zoned(opens)} ",
                               (f"({time_left(opens, now)})", "bold"))
     else:
         state = Text.assemble(("closed", "red"), ": no phase opens again")
-    is_open = current is not None or not task.get("phases")
     if is_open and not task.get("accepting", True):  # open, yet refusing: e.g. no ground truth yet
         state.append(f"; but it takes no submissions now: {task.get('not_accepting_reason', '')}", style="yellow")
     return state
@@ -178,16 +178,15 @@ def task_view(tasks: list[dict[str, Any]], now: datetime) -> Group:
     return Group(*parts)
 
 
-CHANGE_STYLES = (("scoring identity", "magenta"), (": added", "green"), (": removed", "red"))
+# How a diff line is marked: by the words of the platform's diff (submission_service's `competition.diff`).
+CHANGE_MARKS = (("scoring identity", "!", "magenta"), (": added", "+", "green"), (": removed", "-", "red"))
 
 
 def change_line(change: str, indent: str = "  ") -> Text:
-    """One line of a competition diff, coloured (and marked, for a terminal without colour) by what it does."""
-    for marker, style in CHANGE_STYLES:
-        if marker in change:
-            sign = {"green": "+", "red": "-"}.get(style, "!")
-            return Text(f"{indent}{sign} {change}", style=style)
-    return Text(f"{indent}~ {change}", style="cyan")
+    """One line of a competition diff, coloured and marked (for a terminal without colour) by what it does: `+`
+    a task added, `-` removed, `!` a new scoring identity, `~` any other change."""
+    sign, style = next(((sign, style) for marker, sign, style in CHANGE_MARKS if marker in change), ("~", "cyan"))
+    return Text(f"{indent}{sign} {change}", style=style)
 
 
 def _phase_cell(task: Task, now: datetime) -> str:
