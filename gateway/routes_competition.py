@@ -114,7 +114,7 @@ class AdminCompetitionController(Controller):
          summary="The whole current competition with its version as the ETag, each task's scoring identity and its "
                  "scored submissions scored under an older one (`stale`); ?format=toml: as a TOML file to edit")
     async def document(self, request: Request, state: GatewayState,
-                       as_format: Annotated[Literal["json", "toml"], QueryParameter(query="format")] = "json"
+                       as_format: Annotated[Literal["json", "toml"], QueryParameter(name="format")] = "json"
                        ) -> Response[ops.CompetitionDocument | str]:
         found = await state.services.call(ops.GET_COMPETITION, ops.GetCompetition(), actor=principal(request))
         headers = {"ETag": etag(found.version)}
