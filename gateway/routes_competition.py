@@ -26,6 +26,7 @@ from proto.submissions import ListTasks, TaskList
 # stay well under NATS's default 1 MiB payload. A competition of dozens of tasks with long descriptions fits.
 MAX_DOCUMENT_BYTES = 512 * 1024
 TOML_MEDIA_TYPE = "application/toml"
+MAX_VERSION = 2**31 - 1  # versions are PostgreSQL integers
 # If-Match names one version, as the ETag gave it: "N", weakly W/"N", or bare N (what a hand-written curl sends).
 # Applying a document or completing a ground-truth upload reads and checks the ground truth (up to 2 GiB, a model
 # task's whole test set): far longer than an ordinary request may take.
@@ -150,7 +151,7 @@ class AdminCompetitionController(Controller):
     @get("/api/v1/admin/competition/versions/{version:int}", summary="One version of the competition, whole")
     async def version(self, request: Request, state: GatewayState, version: FromPath[int]
                       ) -> Response[ops.CompetitionDocument]:
-        if version < 1:
+        if not 1 <= version <= MAX_VERSION:
             raise Problem(404, f"no competition version {version}: versions are numbered from 1")
         found = await state.services.call(ops.GET_COMPETITION, ops.GetCompetition(version=version),
                                           actor=principal(request))

@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import msgspec
 import numpy as np
-from litestar.testing import AsyncTestClient
 
 from deploy.demo import make_ground_truth, npy_zip
 from proto.competition import Task
@@ -58,9 +57,9 @@ def closed_phase(phase_id: str = "main") -> dict[str, str]:
 
 @dataclass
 class Host:
-    """An admin of the session's platform, talking to the gateway."""
+    """An admin of the session's platform, talking to the gateway (in-process, or its process over a socket)."""
 
-    client: AsyncTestClient
+    client: httpx.AsyncClient
     token: str
 
     @property
