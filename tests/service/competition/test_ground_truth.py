@@ -11,6 +11,7 @@ import io
 from typing import Any
 
 import asyncpg
+import httpx
 import numpy as np
 import pytest
 from litestar.testing import AsyncTestClient
@@ -27,7 +28,7 @@ def host(gateway: AsyncTestClient, admin_token: str) -> Host:
 
 def npz(**arrays: np.ndarray) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 
@@ -110,7 +111,7 @@ async def test_an_upload_is_completed_only_for_its_own_task_and_once(host: Host)
     assert await host.document() == (version, document)
 
 
-async def _scored(client: AsyncTestClient, token: str, task_id: str, data: bytes) -> dict[str, Any]:
+async def _scored(client: httpx.AsyncClient, token: str, task_id: str, data: bytes) -> dict[str, Any]:
     response = await client.post(f"/api/v1/tasks/{task_id}/submissions?wait=60", headers=bearer(token),
                                  files={"file": ("s.zip", data, "application/zip")})
     assert response.status_code == 200 and response.json()["status"] == "scored", response.text

@@ -20,7 +20,7 @@ def host(gateway: AsyncTestClient, admin_token: str) -> Host:
     return Host(gateway, admin_token)
 
 
-async def start(client: AsyncTestClient, token: str, task_id: str) -> httpx.Response:
+async def start(client: httpx.AsyncClient, token: str, task_id: str) -> httpx.Response:
     """A presigned upload's start: it takes a slot of the day's quota (given back only if the upload never counts)."""
     return await client.post("/api/v1/submissions", headers=bearer(token),
                              json={"task_id": task_id, "filename": "s.zip", "size_bytes": 1000})
