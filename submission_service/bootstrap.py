@@ -13,22 +13,27 @@ from minio import Minio
 from nats.js.kv import KeyValue
 from pydantic import AliasChoices, Field
 
+from podium_runtime import ground_truth
+from podium_runtime.competition import CurrentCompetition, follow_competition
 from podium_runtime.service import Bus, connect_bus, open_database, open_object_store
 from podium_runtime.settings import ServiceSettings
-from proto.competition import Competition, parse_competition
-from proto.streams import CANCELLATIONS, LEADERBOARDS
+from proto.streams import CANCELLATIONS, COMPETITION_KV, LEADERBOARDS
 from submission_service import store
 from submission_service.store import BUCKET, DETAILS_BUCKET
 from submission_service.upload_url import UploadSigner
 
 NAME = "submission_service"
-BUCKETS = (BUCKET, DETAILS_BUCKET)
+BUCKETS = (BUCKET, DETAILS_BUCKET, ground_truth.BUCKET)
 
 
 class SubmissionServiceSettings(ServiceSettings):
     service_name: str = NAME
     http_port: int = Field(default=8102, validation_alias=AliasChoices("PODIUM_SUBMISSION_SERVICE_HTTP_PORT"))
-    competition_file: Path = Path("deploy/competition.toml")
+    # The competition is data in this service's schema. PODIUM_COMPETITION_SEED is applied only while none exists
+    # (`make run`'s demo); PODIUM_COMPETITION_FILE, for hosts who keep a file, is applied at each start when it
+    # differs from the current version.
+    competition_seed: Path | None = Path("deploy/competition.toml")
+    competition_file: Path | None = None
     # How long a presigned upload URL is valid.
     upload_ttl_s: int = Field(default=900, ge=30)
     # Where participants reach S3, if not at PODIUM_S3_ENDPOINT (a presigned URL is bound to its host).
@@ -42,7 +47,9 @@ class SubmissionServiceSettings(ServiceSettings):
 
 @dataclass(frozen=True)
 class Deps:
-    competition: Competition
+    # The version in use: this service's own changes are offered to it at once, other replicas' arrive through
+    # the `competition` bucket it follows.
+    competition: CurrentCompetition
     bus: Bus
     pool: asyncpg.Pool
     s3: Minio
@@ -51,6 +58,7 @@ class Deps:
     cancellations: KeyValue  # the `cancellations` bucket the scorers watch
     # The `leaderboards` bucket: the leaderboard service owns the reveal and writes it with each task's board.
     boards: KeyValue
+    competition_bucket: KeyValue
 
 
 def upload_signer(settings: SubmissionServiceSettings) -> UploadSigner:
@@ -63,10 +71,10 @@ def upload_signer(settings: SubmissionServiceSettings) -> UploadSigner:
 
 @asynccontextmanager
 async def bootstrap(settings: SubmissionServiceSettings, bus: Bus) -> AsyncIterator[Deps]:
-    competition = parse_competition(settings.competition_file.read_bytes())
     await connect_bus(bus, settings)
-    async with open_database(settings, store.SCHEMA, NAME) as pool:
+    async with open_database(settings, store.SCHEMA, NAME) as pool, follow_competition(bus) as competition:
         s3 = await open_object_store(settings, BUCKETS)
         js = bus.jetstream()
         yield Deps(competition=competition, bus=bus, pool=pool, s3=s3, presigner=upload_signer(settings),
-                   cancellations=await js.key_value(CANCELLATIONS.name), boards=await js.key_value(LEADERBOARDS.name))
+                   cancellations=await js.key_value(CANCELLATIONS.name), boards=await js.key_value(LEADERBOARDS.name),
+                   competition_bucket=await js.key_value(COMPETITION_KV.name))

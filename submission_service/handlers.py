@@ -27,19 +27,22 @@ from nats.js.api import ConsumerInfo
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
+from podium_runtime.competition import CurrentCompetition
 from podium_runtime.connections import PgConnection
 from podium_runtime.consumers import durable_subscriber
 from podium_runtime.metrics import SUBMISSIONS_OLDEST_UNFINISHED_AGE, SUBMISSIONS_TOTAL, SUBMISSIONS_UNFINISHED
 from podium_runtime.rpc import Method, Refused, rpc_methods_router
-from proto import codec
+from proto import codec, hosting
 from proto import submissions as ops
-from proto.competition import Competition, Task
+from proto.competition import Task
 from proto.events import JobLogged, RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionCancelled
 from proto.leaderboard import BoardReveal
 from proto.rpc import Operation, Principal
 from proto.streams import CPU_SCORER, GPU_SCORER, SUBMISSION_STATUS, SUBMISSIONS
 from proto.subjects import token
+from submission_service import competition as domain
 from submission_service import public_status, store
+from submission_service.hosting import CompetitionHost
 from submission_service.queue import PUSHED_POSITIONS, PoolState
 from submission_service.reconciler import (
     MAX_DELIVERIES_ADVISORY,
@@ -103,7 +106,7 @@ def sha256_of(s3: Minio, key: str) -> tuple[int, str]:
 
 @dataclass
 class SubmissionHandlers:
-    competition: Competition
+    competition: CurrentCompetition
     upload_ttl: timedelta
     pool: asyncpg.Pool
     s3: Minio
@@ -115,9 +118,9 @@ class SubmissionHandlers:
     boards: KeyValue
 
     def _task(self, task_id: str) -> Task:
-        task = self.competition.task(task_id)
+        task = self.competition.current.task(task_id)
         if task is None:
-            known = ", ".join(t.id for t in self.competition.tasks)
+            known = ", ".join(t.id for t in self.competition.current.tasks)
             raise Refused(404, f"no task {task_id!r}; tasks: {known}")
         return task
 
@@ -228,19 +231,33 @@ class SubmissionHandlers:
 
     # --- operations --------------------------------------------------------------------------
 
-    async def list_tasks(self, _request: ops.ListTasks) -> ops.TaskList:
-        return ops.TaskList(
-            competition=self.competition.competition.name,
-            tasks=[
-                ops.TaskInfo(
-                    id=t.id, title=t.title, kind=t.kind, metric=t.metric, sort=t.sort, daily_quota=t.daily_quota,
-                    max_upload_bytes=t.max_upload_bytes, aliases=t.aliases, samples=t.samples,
-                    sample_names=t.sample_names() if t.kind == "cpu" else [], shape=t.shape, phases=t.phases,
-                    scorer_version=t.scorer_version, final_submissions=t.final_submissions,
-                )
-                for t in self.competition.tasks
-            ],
-        )
+    async def list_tasks(self, _request: ops.ListTasks, actor: Principal | None) -> ops.TaskList:
+        """The tasks as participants see them: what to upload, the phase now and when it closes, whether the task
+        takes submissions (and why not), and for a team its quota left today."""
+        in_use = self.competition.version
+        now = datetime.now(UTC)
+        used: dict[str, int] = {}
+        if actor is not None and not actor.is_admin:
+            async with self.pool.acquire() as conn:
+                used = await store.quota_used_by_task(conn, _team_id(actor), store.utc_day(now))
+        tasks = []
+        for t in in_use.competition.tasks:
+            phase = t.phase_at(now)
+            upcoming = domain.next_phase(t, now) if phase is None else None
+            refusal = domain.refusal(t, now)
+            tasks.append(ops.TaskInfo(
+                id=t.id, title=t.title, kind=t.kind, metric=t.metric, sort=t.sort, daily_quota=t.daily_quota,
+                max_upload_bytes=t.max_upload_bytes, aliases=t.aliases, samples=t.samples,
+                sample_names=t.sample_names() if t.kind == "cpu" else [], shape=t.shape, phases=t.phases,
+                scorer_version=t.scorer_version, final_submissions=t.final_submissions, description=t.description,
+                expected_format=domain.expected_format(t), archived=t.archived, has_ground_truth=t.has_ground_truth,
+                accepting=not refusal, not_accepting_reason=refusal,
+                current_phase=phase if t.phases else None,
+                closes_at=phase.closes_at if phase is not None and t.phases else None,
+                next_opens_at=upcoming.opens_at if upcoming else None,
+                quota_left=max(t.daily_quota - used.get(t.id, 0), 0) if actor is not None and not actor.is_admin
+                else None))
+        return ops.TaskList(competition=in_use.competition.competition.name, tasks=tasks, version=in_use.version)
 
     async def start_upload(self, request: ops.StartUpload, actor: Principal) -> ops.UploadTicket:
         task = self._task(request.task_id)
@@ -257,8 +274,11 @@ class SubmissionHandlers:
         _check_batch_size(task, request.batch_size)
         now = datetime.now(UTC)
         phase = task.phase_at(now)
-        if phase is None:
-            raise Refused(403, f"task {task.id} accepts no submissions now (no open phase)")
+        if refusal := domain.refusal(task, now):
+            # No ground truth yet is a state the host ends (409); a closed phase or an archived task is a rule (403).
+            raise Refused(409 if phase is not None and not task.archived else 403, refusal)
+        assert phase is not None  # no refusal: a phase is open
+        in_use = self.competition.version.version
         day = store.utc_day(now)
         async with self.pool.acquire() as conn, conn.transaction():
             used = await store.take_quota(conn, _team_id(actor), task, day)
@@ -270,6 +290,7 @@ class SubmissionHandlers:
                 filename=display_filename(request.filename), declared_size=request.size_bytes,
                 declared_sha256=request.sha256, day=day, expires_at=now + self.upload_ttl,
                 extension=EXTENSIONS[task.kind], status_key=public_status.new_key(), batch_size=request.batch_size,
+                competition_version=in_use,
             )
         # The URL stores exactly the announced size at the upload key; storage refuses any other length.
         url = self.presigner.put_url(BUCKET, row["upload_key"], request.size_bytes, self.upload_ttl)
@@ -428,7 +449,7 @@ class SubmissionHandlers:
                 rescore_id=rescore_id, requested_by=actor.name, scorer_version=version, task_id=task.id,
                 submitted_after=request.submitted_after, submitted_before=request.submitted_before,
                 submission_ids=tuple(str(r["id"]) for r in rows))
-            if not await store.add_rescore(conn, requested, rows):
+            if not await store.add_rescore(conn, requested, rows, self.competition.version.version):
                 raise Refused(409, f"scorer version {version!r} was used by an earlier rescore")
         return ops.RescoreStarted(rescore_id=rescore_id, task_id=task.id, scorer_version=version,
                                   submissions=len(rows))
@@ -503,6 +524,14 @@ OPERATIONS: dict[Operation, Method] = {
     ops.GET_LOG: SubmissionHandlers.get_log, ops.GET_QUOTA: SubmissionHandlers.get_quota,
     ops.ADMIN_LIST: _as_seen(SubmissionHandlers.list_all), ops.WITHDRAW: _as_seen(SubmissionHandlers.withdraw),
     ops.PUBLIC_STATUS: SubmissionHandlers.get_public_status,
+    hosting.PUBLIC_COMPETITION: SubmissionHandlers.list_tasks,
+}
+
+# The competition's definition (`submission_service.hosting`): its own handlers object, `host` in the context.
+HOSTING: dict[Operation, Method] = {
+    hosting.GET_COMPETITION: CompetitionHost.get, hosting.APPLY_COMPETITION: CompetitionHost.apply,
+    hosting.LIST_VERSIONS: CompetitionHost.versions, hosting.START_GROUND_TRUTH: CompetitionHost.start_ground_truth,
+    hosting.COMPLETE_GROUND_TRUTH: CompetitionHost.complete_ground_truth,
 }
 
 
@@ -520,7 +549,7 @@ def live_event(message: NatsMessage, kind: type[LiveEvent]) -> LiveEvent | None:
     return event if isinstance(event, kind) else None
 
 
-def create_routers(queue: str) -> tuple[NatsRouter, NatsRouter]:
+def create_routers(queue: str) -> tuple[NatsRouter, NatsRouter, NatsRouter]:
     """The request/reply operations, and the reactions: score outcomes (a durable consumer), scorers' progress and
     log lines (core NATS), JetStream's MaxDeliver advisories. The handlers arrive through FastStream's context
     (`wire`)."""
@@ -546,7 +575,7 @@ def create_routers(queue: str) -> tuple[NatsRouter, NatsRouter]:
     async def on_max_deliveries(message: NatsMessage, handlers: FromContext) -> None:
         await handlers.on_max_deliveries(msgspec.json.decode(message.body, type=MaxDeliveriesAdvisory))
 
-    return rpc_methods_router(queue, "handlers", OPERATIONS), events
+    return rpc_methods_router(queue, "handlers", OPERATIONS), rpc_methods_router(queue, "host", HOSTING), events
 
 
 def read_details(s3: Minio, key: str) -> bytes:

@@ -38,7 +38,7 @@ ACCEPTED_PREFIX = "accepted/"
 _COLUMNS = """id, team_id, task_id, phase_id, kind, filename, object_key, status, scorer_version, declared_size,
     declared_sha256, size_bytes, sha256, public_score, private_score, metrics, details_key, reason, quota_day,
     quota_refunded, upload_expires_at, republished, created_at, received_at, scored_at, updated_at, cancelled_by,
-    scoring_started_at, upload_key, requested_batch_size, status_key, scoring_ms"""
+    scoring_started_at, upload_key, requested_batch_size, status_key, scoring_ms, competition_version"""
 
 
 async def unswept_uploads(conn: PgConnection, grace: timedelta, limit: int = 500) -> list[asyncpg.Record]:
@@ -117,6 +117,13 @@ async def quota_used(conn: PgConnection, team_id: int, task_id: str, day: date) 
     return used or 0
 
 
+async def quota_used_by_task(conn: PgConnection, team_id: int, day: date) -> dict[str, int]:
+    """A team's submissions counted against one day's quota, per task."""
+    rows = await conn.fetch("SELECT task_id, used FROM submissions.quota_usage WHERE team_id = $1 AND day = $2",
+                            team_id, day)
+    return {row["task_id"]: row["used"] for row in rows}
+
+
 async def refund_quota(conn: PgConnection, row: asyncpg.Record) -> bool:
     """Give back the quota a submission took (once); returns whether it was refunded now."""
     refunded = await conn.fetchval(
@@ -135,7 +142,7 @@ async def refund_quota(conn: PgConnection, row: asyncpg.Record) -> bool:
 
 async def create(
     conn: PgConnection, *, team_id: int, task: Task, phase_id: str, filename: str, declared_size: int,
-    declared_sha256: str, day: date, expires_at: datetime, extension: str, status_key: str,
+    declared_sha256: str, day: date, expires_at: datetime, extension: str, status_key: str, competition_version: int,
     batch_size: int | None = None,
 ) -> asyncpg.Record:
     submission_id = await conn.fetchval(
@@ -148,12 +155,12 @@ async def create(
     created = await conn.fetchrow(
         f"""INSERT INTO submissions.submissions (id, team_id, task_id, phase_id, kind, filename, object_key, status,
                 scorer_version, declared_size, declared_sha256, quota_day, upload_expires_at, upload_key, status_key,
-                requested_batch_size)
+                requested_batch_size, competition_version)
             OVERRIDING SYSTEM VALUE
-            VALUES ($1, $2, $3, $4, $5, $6, $7, 'awaiting_upload', $8, $9, $10, $11, $12, $13, $14, $15)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 'awaiting_upload', $8, $9, $10, $11, $12, $13, $14, $15, $16)
             RETURNING {_COLUMNS}""",
         submission_id, team_id, task.id, phase_id, task.kind, filename, object_key, task.scorer_version,
-        declared_size, declared_sha256, day, expires_at, upload_key, status_key, batch_size,
+        declared_size, declared_sha256, day, expires_at, upload_key, status_key, batch_size, competition_version,
     )
     assert created is not None  # INSERT ... RETURNING without a conflict clause returns its row (or raises)
     return created
@@ -202,9 +209,11 @@ async def rescore_candidates(conn: PgConnection, task_id: str, submitted_after: 
     )
 
 
-async def add_rescore(conn: PgConnection, requested: RescoreRequested, rows: list[asyncpg.Record]) -> bool:
+async def add_rescore(conn: PgConnection, requested: RescoreRequested, rows: list[asyncpg.Record],
+                      competition_version: int) -> bool:
     """Record the rescore and publish it through the outbox with each of its submissions again under its scorer
-    version, in the caller's transaction; False (nothing written) when an earlier rescore used that version."""
+    version (and the competition version in use now), in the caller's transaction; False (nothing written) when an
+    earlier rescore used that version."""
     try:
         async with conn.transaction():  # a savepoint: the caller's transaction stays usable
             await conn.execute(
@@ -217,7 +226,8 @@ async def add_rescore(conn: PgConnection, requested: RescoreRequested, rows: lis
     await outbox.add(conn, requested)
     for row in rows:
         await outbox.add(conn, msgspec.structs.replace(received_event(row), scorer_version=requested.scorer_version,
-                                                       rescore_id=requested.rescore_id))
+                                                       rescore_id=requested.rescore_id,
+                                                       competition_version=competition_version))
     return True
 
 
@@ -226,7 +236,7 @@ def received_event(row: asyncpg.Record) -> SubmissionReceived:
         submission_id=str(row["id"]), team_id=str(row["team_id"]), task_id=row["task_id"], kind=row["kind"],
         object_key=row["object_key"], sha256=row["sha256"], size_bytes=row["size_bytes"],
         submitted_at=row["received_at"], scorer_version=row["scorer_version"], phase_id=row["phase_id"],
-        correlation_id=f"submission:{row['id']}",
+        correlation_id=f"submission:{row['id']}", competition_version=row["competition_version"],
     )
 
 
@@ -304,14 +314,16 @@ async def record_outcome(conn: PgConnection, event: ScoreComputed | ScoreFailed)
     submission_id = int(event.submission_id)
     inserted = await conn.fetchval(
         """INSERT INTO submissions.scores (submission_id, scorer_version, outcome, public_score, private_score,
-               metrics, details_key, reason, infrastructure)
-           SELECT $1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9 WHERE EXISTS
+               metrics, details_key, reason, infrastructure, competition_version, identity, ground_truth_sha256)
+           SELECT $1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12 WHERE EXISTS
                (SELECT 1 FROM submissions.submissions WHERE id = $1)
            ON CONFLICT (submission_id, scorer_version) DO NOTHING RETURNING submission_id""",
         submission_id, event.scorer_version, "computed" if computed else "failed",
         event.public_score if computed else None, event.private_score if computed else None,
         json.dumps(event.metrics if computed else {}), event.details_key if computed else None,
         None if computed else event.reason, (not computed) and event.infrastructure,
+        event.competition_version if computed else 0, event.identity if computed else "",
+        event.ground_truth_sha256 if computed else "",
     )
     if inserted is None:
         return None

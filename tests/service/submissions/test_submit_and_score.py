@@ -505,7 +505,10 @@ async def test_score_events_carry_provenance_and_progress_is_live(
     event = json.loads(message.data or b"")
     assert event["submission_id"] == str(body["id"])
     assert event["archive_sha256"] == hashlib.sha256(data).hexdigest()
-    assert len(event["ground_truth_sha256"]) == 64 and event["scorer_version"] == "psnr-1"
+    recon = next(t for t in (await gateway.get("/api/v1/tasks")).json()["tasks"] if t["id"] == "recon")
+    # The scorer version is the task's derived scoring identity, the same the platform shows for the task.
+    assert len(event["ground_truth_sha256"]) == 64 and event["scorer_version"] == recon["scorer_version"]
+    assert recon["scorer_version"].startswith("psnr-")
     assert set(event["durations_ms"]) >= {"download", "ground_truth", "scoring", "total"}
     assert event["details_key"].startswith("recon/")
 

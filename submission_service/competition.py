@@ -1,0 +1,132 @@
+"""The competition's definition as a host changes it, as pure functions: what a new document keeps from the current
+version (ground truth the host put), what changed (the diff a host reads before applying), whose scoring identity
+changed, what participants see of a task (its format, its phase now, what stops it taking submissions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from proto.competition import Competition, Phase, Task
+
+# Fields shown by name in a diff, in this order; the rest of a task is compared as a whole.
+_ORDER = ("title", "description", "kind", "metric", "sort", "daily_quota", "max_upload_bytes", "aliases", "samples",
+          "sample_pattern", "shape", "ground_truth", "ground_truth_sha256", "psnr", "split", "model",
+          "final_submissions", "phases", "archived")
+_SHOWN_WHOLE = 80  # longer values (a description) are shown by their length only
+
+
+def carry_ground_truth(current: Competition, document: Competition) -> Competition:
+    """`document` with each task's ground truth taken from the current version where the document leaves it out
+    (no key, or the same key without a digest): the `ground_truth` key is optional in a host's file, and
+    `podium admin ground-truth put` records the object a task uses."""
+    tasks = []
+    for task in document.tasks:
+        before = current.task(task.id)
+        same_key = not task.ground_truth or task.ground_truth == (before.ground_truth if before else None)
+        if before is not None and before.id == task.id and same_key and not task.ground_truth_sha256:
+            task = msgspec.structs.replace(task, ground_truth=before.ground_truth,
+                                           ground_truth_sha256=before.ground_truth_sha256)
+        tasks.append(task)
+    return msgspec.structs.replace(document, tasks=tuple(tasks))
+
+
+def with_ground_truth(competition: Competition, task_id: str, key: str, sha256: str) -> Competition:
+    tasks = tuple(msgspec.structs.replace(t, ground_truth=key, ground_truth_sha256=sha256) if t.id == task_id else t
+                  for t in competition.tasks)
+    return msgspec.structs.replace(competition, tasks=tasks)
+
+
+def removed_tasks(current: Competition, document: Competition) -> list[str]:
+    ids = {task.id for task in document.tasks}
+    return [task.id for task in current.tasks if task.id not in ids]
+
+
+def identity_changed(current: Competition, document: Competition) -> list[str]:
+    """Tasks present before and after whose scoring identity differs (their scores become stale)."""
+    changed = []
+    for task in document.tasks:
+        before = next((t for t in current.tasks if t.id == task.id), None)
+        if before is not None and before.scorer_version != task.scorer_version:
+            changed.append(task.id)
+    return changed
+
+
+def diff(current: Competition, document: Competition) -> list[str]:
+    """What changes from `current` to `document`, one line per change, as a host reads it."""
+    lines = []
+    if current.competition != document.competition:
+        lines.append(f"competition name: {_shown(current.competition.name)} → {_shown(document.competition.name)}")
+    before_ids = [task.id for task in current.tasks]
+    for task in document.tasks:
+        before = next((t for t in current.tasks if t.id == task.id), None)
+        if before is None:
+            lines.append(f"task {task.id}: added ({task.kind}, {task.metric}, \"{task.title[:60]}\")")
+            continue
+        old, new = msgspec.structs.asdict(before), msgspec.structs.asdict(task)
+        for field in _ORDER:
+            if old[field] != new[field]:
+                lines.append(f"task {task.id}: {field} {_shown(old[field])} → {_shown(new[field])}")
+        if before.scorer_version != task.scorer_version:
+            lines.append(f"task {task.id}: scoring identity {before.scorer_version} → {task.scorer_version} "
+                         "(earlier scores stay; rescore to bring them up to date)")
+    lines += [f"task {task_id}: removed" for task_id in removed_tasks(current, document)]
+    after_ids = [task.id for task in document.tasks if task.id in before_ids]
+    if after_ids != [i for i in before_ids if i in after_ids]:
+        lines.append(f"task order: {', '.join(after_ids)}")
+    return lines
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 64 and value.isalnum():
+        return value[:12]  # a digest
+    if isinstance(value, str):
+        return f'"{value}"' if len(value) <= _SHOWN_WHOLE else f"({len(value)} characters)"
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], Phase | dict):
+        return "[" + ", ".join(_phase(p) for p in value) + "]"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(str, value)) + "]"
+    if hasattr(value, "__struct_fields__"):
+        return str(msgspec.to_builtins(value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _phase(phase: Any) -> str:
+    fields = phase if isinstance(phase, dict) else msgspec.structs.asdict(phase)
+    return f"{fields['id']} {_when(fields['opens_at'])}–{_when(fields['closes_at'])}"
+
+
+def _when(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if isinstance(moment, datetime) else str(moment)
+
+
+def expected_format(task: Task) -> str:
+    """What to upload to `task`, in one sentence."""
+    shape = "×".join(map(str, task.shape))
+    if task.kind == "gpu":
+        return (f"an ONNX model: input {task.model.input_name!r} float32 [batch, {', '.join(map(str, task.shape))}], "
+                f"output {task.model.output_name!r} [batch, {task.model.classes}] class scores")
+    names = task.sample_names()
+    last = f" … {names[-1]}" if len(names) > 1 else ""
+    return (f"a ZIP of {task.samples} tensors named {names[0]}{last} (.pt, .npy or .safetensors), each float "
+            f"of shape {shape}")
+
+
+def refusal(task: Task, moment: datetime) -> str:
+    """Why `task` takes no submission at `moment` ("" when it does)."""
+    if task.archived:
+        return f"task {task.id} is archived: it is read-only and takes no submissions"
+    if not task.has_ground_truth:
+        return (f"task {task.id} has no ground truth yet, so it cannot score submissions; the host puts it "
+                "next (`podium admin ground-truth put`)")
+    if task.phase_at(moment) is None:
+        upcoming = next_phase(task, moment)
+        when = f"; the next phase opens {_when(upcoming.opens_at)}" if upcoming else "; no phase opens again"
+        return f"task {task.id} accepts no submissions now (no open phase{when})"
+    return ""
+
+
+def next_phase(task: Task, moment: datetime) -> Phase | None:
+    return min((p for p in task.phases if p.opens_at > moment), key=lambda p: p.opens_at, default=None)
