@@ -47,7 +47,7 @@ class TestSet:
 
 def parse_arrays(data: bytes, task: Task) -> dict[str, np.ndarray]:
     """A tensor task's ground truth: `<sample>.npy` for every sample of the task, each of the task's shape."""
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:

@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 from litestar.testing import AsyncTestClient
 from nats.aio.client import Client as NatsClient
+from nats.js.kv import KeyValue
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from podium_runtime.rpc import call
@@ -54,7 +55,7 @@ async def test_a_renamed_task_gets_its_board_again_and_the_next_score_names_the_
         changed = await apply(nc, renamed(before.competition, "lab", "Renamed while running"), before.version)
         assert changed.changed and changed.identity_changed == []  # a title is not part of the scoring identity
         republished = await watcher.updates(timeout=10)  # no score arrived: the new version alone republished it
-        assert republished is not None and json.loads(republished.value or b"")["task_id"] == "lab"
+        assert isinstance(republished, KeyValue.Entry) and json.loads(republished.value or b"")["task_id"] == "lab"
 
         _, token = await team_token(gateway, admin_token)
         truth = make_ground_truth(task_of(competition, "lab"))

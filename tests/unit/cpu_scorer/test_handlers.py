@@ -11,7 +11,7 @@ import asyncio
 
 import msgspec
 import pytest
-from faststream.nats import TestNatsBroker
+from faststream.nats import NatsBroker, TestNatsBroker
 
 from cpu_scorer.app import create_app
 from cpu_scorer.archive import ArchiveRejected
@@ -68,11 +68,13 @@ WITHOUT_RECONSTRUCTION = msgspec.structs.replace(
     COMPETITION, tasks=tuple(task for task in COMPETITION.tasks if task.id != "reconstruction"))
 
 
-def app_following(competition: CurrentCompetition, jobs: RecordedJobs):  # noqa: ANN201
+def broker_following(competition: CurrentCompetition, jobs: RecordedJobs) -> NatsBroker:
+    """The scorer's broker, its handler wired to `competition`."""
     settings = CpuScorerSettings()
     deps = Deps(competition=competition, bus=create_bus("cpu_scorer", settings), s3=Untouchable("s3"),  # type: ignore[arg-type]
                 ground_truth=Untouchable("ground_truth"), jobs=jobs)  # type: ignore[arg-type]
-    return create_app(settings, deps)
+    create_app(settings, deps)
+    return deps.bus.broker
 
 
 async def test_a_submission_waits_for_the_competition_version_it_names(jobs: RecordedJobs) -> None:
@@ -80,7 +82,7 @@ async def test_a_submission_waits_for_the_competition_version_it_names(jobs: Rec
     version 2 and is scored under it, never refused under the older one."""
     competition = WatchedCompetition(fakes.version(1, WITHOUT_RECONSTRUCTION))
     event = fakes.received("reconstruction", "cpu", "41", ".zip", competition_version=2)
-    async with TestNatsBroker(app_following(competition, jobs).broker) as broker:
+    async with TestNatsBroker(broker_following(competition, jobs)) as broker:
         publishing = asyncio.create_task(broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name))
         async with asyncio.timeout(30):  # a scorer that does not wait would fail the job instead: never set
             await competition.waiting.wait()
@@ -95,7 +97,7 @@ async def test_a_version_that_does_not_come_hands_the_job_back(jobs: RecordedJob
     """Not the participant's fault: no ScoreFailed, the job goes back to JetStream (a Nak) to be tried again."""
     competition = WatchedCompetition(fakes.version(1, WITHOUT_RECONSTRUCTION), gives_up=True)
     event = fakes.received("reconstruction", "cpu", "41", ".zip", competition_version=2)
-    async with TestNatsBroker(app_following(competition, jobs).broker) as broker:
+    async with TestNatsBroker(broker_following(competition, jobs)) as broker:
         await broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name)
     assert jobs.retries == [(event, "competition version 2 has not reached this scorer yet")]
     assert (jobs.runs, jobs.failures) == ([], [])
@@ -106,7 +108,7 @@ async def test_an_event_naming_no_version_still_needs_a_competition(jobs: Record
     not refused as an unknown task."""
     competition = WatchedCompetition(EMPTY, gives_up=True)
     event = fakes.received("reconstruction", "cpu", "41", ".zip", competition_version=0)
-    async with TestNatsBroker(app_following(competition, jobs).broker) as broker:
+    async with TestNatsBroker(broker_following(competition, jobs)) as broker:
         await broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name)
     assert (competition.asked, len(jobs.retries), jobs.failures) == ([1], 1, [])
 
@@ -115,6 +117,6 @@ async def test_an_archived_task_still_scores_what_was_queued(jobs: RecordedJobs)
     archived = msgspec.structs.replace(COMPETITION, tasks=tuple(
         msgspec.structs.replace(task, archived=True) for task in COMPETITION.tasks))
     event = received("reconstruction")
-    async with TestNatsBroker(app_following(fakes.current_competition(archived), jobs).broker) as broker:
+    async with TestNatsBroker(broker_following(fakes.current_competition(archived), jobs)) as broker:
         await broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name)
     assert ([run_event for run_event, _ in jobs.runs], jobs.failures) == ([event], [])

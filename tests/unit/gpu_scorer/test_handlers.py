@@ -12,7 +12,7 @@ import asyncio
 import msgspec
 import numpy as np
 import pytest
-from faststream.nats import TestNatsBroker
+from faststream.nats import NatsBroker, TestNatsBroker
 
 from gpu_scorer.app import create_app
 from gpu_scorer.bootstrap import Deps, GpuScorerSettings
@@ -80,17 +80,19 @@ def test_the_metrics_split_the_samples_as_the_task_does() -> None:
 WITHOUT_DIGITS = msgspec.structs.replace(COMPETITION, tasks=tuple(t for t in COMPETITION.tasks if t.id != "digits"))
 
 
-def app_following(competition: CurrentCompetition, jobs: RecordedJobs):  # noqa: ANN201
+def broker_following(competition: CurrentCompetition, jobs: RecordedJobs) -> NatsBroker:
+    """The scorer's broker, its handler wired to `competition`."""
     settings = GpuScorerSettings()
     deps = Deps(competition=competition, bus=create_bus("gpu_scorer", settings), s3=Untouchable("s3"),  # type: ignore[arg-type]
                 engine=Untouchable("engine"), test_sets=Untouchable("test_sets"), jobs=jobs)  # type: ignore[arg-type]
-    return create_app(settings, deps)
+    create_app(settings, deps)
+    return deps.bus.broker
 
 
 async def test_a_model_waits_for_the_competition_version_it_names(jobs: RecordedJobs) -> None:
     competition = WatchedCompetition(fakes.version(1, WITHOUT_DIGITS))
     event = fakes.received("digits", "gpu", "42", ".onnx", competition_version=2)
-    async with TestNatsBroker(app_following(competition, jobs).broker) as broker:
+    async with TestNatsBroker(broker_following(competition, jobs)) as broker:
         publishing = asyncio.create_task(broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name))
         async with asyncio.timeout(30):  # a scorer that does not wait would fail the job instead: never set
             await competition.waiting.wait()
@@ -103,7 +105,7 @@ async def test_a_model_waits_for_the_competition_version_it_names(jobs: Recorded
 async def test_a_version_that_does_not_come_hands_the_model_back(jobs: RecordedJobs) -> None:
     competition = WatchedCompetition(fakes.version(1, WITHOUT_DIGITS), gives_up=True)
     event = fakes.received("digits", "gpu", "42", ".onnx", competition_version=2)
-    async with TestNatsBroker(app_following(competition, jobs).broker) as broker:
+    async with TestNatsBroker(broker_following(competition, jobs)) as broker:
         await broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name)
     assert jobs.retries == [(event, "competition version 2 has not reached this scorer yet")]
     assert (jobs.runs, jobs.failures) == ([], [])
@@ -113,6 +115,6 @@ async def test_an_archived_model_task_still_scores_what_was_queued(jobs: Recorde
     archived = msgspec.structs.replace(COMPETITION, tasks=tuple(
         msgspec.structs.replace(task, archived=True) for task in COMPETITION.tasks))
     event = received("digits")
-    async with TestNatsBroker(app_following(fakes.current_competition(archived), jobs).broker) as broker:
+    async with TestNatsBroker(broker_following(fakes.current_competition(archived), jobs)) as broker:
         await broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name)
     assert ([run_event for run_event, _ in jobs.runs], jobs.failures) == ([event], [])

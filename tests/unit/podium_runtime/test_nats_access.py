@@ -86,7 +86,8 @@ def test_no_stream_may_be_created_under_another_name() -> None:
 def test_every_bucket_has_a_writer_and_every_service_reaches_its_own() -> None:
     writers = {spec.name for s in nats_access.SERVICES for spec in nats_access.USES[s].writes}
     assert writers == {spec.name for spec in KV_BUCKETS}
-    assert [spec.name for spec in nats_access.buckets("cpu_scorer")] == ["cancellations"]
+    # The scorers read what they follow: the cancelled submissions and the competition in use.
+    assert [spec.name for spec in nats_access.buckets("cpu_scorer")] == ["cancellations", "competition"]
 
 
 def test_the_events_each_service_publishes_fall_in_its_allow_list() -> None:
