@@ -73,12 +73,12 @@ async def platform(folder: Path) -> AsyncIterator[httpx.AsyncClient]:
         common: dict[str, Any] = {k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}
         platform_settings = stack.settings()
         seed_ground_truth(create_s3(platform_settings), parse_competition(COMPETITION))
+        # submission_service applies the file; the others follow the competition it publishes.
+        files: dict[str, Any] = {"competition_file": Path(competition_file)}
         auth_settings = AuthServiceSettings(**common)
         services = [
             create_auth(auth_settings),
-            # Only submission_service reads the file (it applies it at its start); the others follow the bucket.
-            create_submissions(SubmissionServiceSettings(**common, competition_file=competition_file,
-                                                         outbox_poll_s=0.2)),
+            create_submissions(SubmissionServiceSettings(**common, **files, outbox_poll_s=0.2)),
             create_cpu_scorer(CpuScorerSettings(**common)),
             create_leaderboard(LeaderboardServiceSettings(**common, outbox_poll_s=0.2)),
         ]
