@@ -362,7 +362,8 @@ async def test_rescore_shows_progress_and_who_moved(
            await scored(second, archive("lab", 0.15, seed=10), task="lab")]
     result = await admin_cli("admin", "rescore", "lab", "--id", str(ids[0]), "--id", str(ids[1]))
     output = ok(result)
-    assert re.search(r"Rescore \S+: 2 submissions of lab under psnr-1-r", output)
+    identity = json.loads(ok(await admin_cli("admin", "competition", "show", "--json")))["identities"]["lab"]
+    assert re.search(rf"Rescore \S+: 2 submissions of lab under {identity}-r", output)  # the task's identity, renewed
     assert "rescoring" in output and "2/2" in output  # the progress bar's last state
     assert "2/2 rescored" in output and "Who moved" in output
     lines = {name: next(line for line in output.splitlines() if name in line) for name in (first.name, second.name)}
