@@ -329,6 +329,48 @@ async def test_ground_truth_put_uploads_checks_and_records_the_digest(
     assert unknown.exit_code == 1 and "no task 'no-such-task'" in unknown.output
 
 
+async def test_a_new_ground_truth_counts_the_scores_it_leaves_behind_and_names_the_rescore(
+    admin_cli: Cli, gateway: AsyncTestClient, make_team: MakeTeam, tmp_path: Path
+) -> None:
+    """A scored submission, then a new ground truth: the command says one score was made under the older
+    definition and which rescore brings it up to date; `show` counts it until the rescore has run. The task has a
+    submission now, so it cannot be removed: it is archived at the end."""
+    task_id = f"cli-{uuid.uuid4().hex[:8]}"
+    ok(await admin_cli("admin", "competition", "apply", str(await with_task(admin_cli, tmp_path, task_toml(task_id))),
+                       "--yes"))
+    truth = {f"sample_000{i}": np.full(2, 0.25 * (i + 1), np.float32) for i in range(2)}
+    first = tmp_path / "truth.zip"
+    first.write_bytes(npy_zip(truth))
+    ok(await admin_cli("admin", "ground-truth", "put", task_id, str(first)))
+    team = await make_team()
+    submission = tmp_path / "predictions.zip"
+    submission.write_bytes(npy_zip({name: array + np.float32(0.01) for name, array in truth.items()}))
+    assert "scored" in ok(await team.cli("submit", task_id, str(submission)))
+
+    second = tmp_path / "truth-2.zip"
+    second.write_bytes(npy_zip({name: array + np.float32(0.5) for name, array in truth.items()}))
+    replaced = flat(ok(await admin_cli("admin", "ground-truth", "put", task_id, str(second))))
+    assert f"task {task_id}: 1 scored submission was scored under an older definition; rescore them with " \
+           f"`podium admin rescore {task_id}`" in replaced
+    assert cells(ok(await admin_cli("admin", "competition", "show")), task_id)[8] == "1"
+
+    rescored = ok(await admin_cli("admin", "rescore", task_id))
+    assert "1/1 rescored" in rescored
+    assert cells(ok(await admin_cli("admin", "competition", "show")), task_id)[8] == "0"
+
+    removed = await with_task(admin_cli, tmp_path, "", name="removed.toml")
+    sections = removed.read_text().split("[[tasks]]")
+    removed.write_text("[[tasks]]".join(part for part in sections if f'id = "{task_id}"' not in part))
+    refused = await admin_cli("admin", "competition", "apply", str(removed), "--yes")
+    assert refused.exit_code == 1 and f"task {task_id} has submissions, so it cannot be removed; archive it " \
+        "instead" in flat(refused.output)
+    archived = await with_task(admin_cli, tmp_path, "", name="archived.toml")
+    archived.write_text(edit_task(archived.read_text(), task_id, "archived = false", "archived = true"))
+    ok(await admin_cli("admin", "competition", "apply", str(archived), "--yes"))
+    _, document = await current(gateway)
+    assert tasks_of(document)[task_id]["archived"] is True
+
+
 async def test_tasks_shows_descriptions_formats_phases_and_the_quota_left(
     admin_cli: Cli, make_cli: Callable[[], Cli], make_team: MakeTeam, own_tasks: list[str], tmp_path: Path,
     archive: Callable[..., Path]
