@@ -33,6 +33,13 @@ export class Live {
     this.connect();
   }
 
+  /** Follow these tasks' boards too (tasks a new competition version added); those followed already are kept. */
+  follow(tasks) {
+    const added = tasks.filter((task) => !this.following.has(task));
+    for (const task of added) this.following.add(task);
+    if (added.length && this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ follow: added }));
+  }
+
   stop() {
     this.stopped = true;
     this.boards.clear();
