@@ -68,7 +68,6 @@ id = "{TASK}"
 title = "PSNR under faults"
 kind = "cpu"
 metric = "psnr"
-scorer_version = "psnr-1"
 daily_quota = 10000
 samples = 4
 shape = [3, 8, 8]

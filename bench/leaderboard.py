@@ -37,7 +37,7 @@ from proto.competition import Competition, Task
 from proto.events import ScoreComputed, TeamCreated
 from proto.streams import LEADERBOARDS
 
-TASK = Task(id="bench", title="bench", kind="cpu", metric="psnr", scorer_version="psnr-1", shape=(1,),
+TASK = Task(id="bench", title="bench", kind="cpu", metric="psnr", shape=(1,),
             ground_truth="x")
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 

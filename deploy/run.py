@@ -99,8 +99,10 @@ def start_services(stack: EmbeddedStack, env: dict[str, str]) -> list[Server]:
 
 
 def seed_competition(stack: EmbeddedStack, env: dict[str, str]) -> None:
-    """Generated ground truth for the demo competition's tasks, where missing."""
-    competition_file = Path(env.get("PODIUM_COMPETITION_FILE", "deploy/competition.toml"))
+    """Generated ground truth for the demo competition's tasks, where missing (submission_service records each
+    task's digest when it applies the seed, or the file a host keeps in PODIUM_COMPETITION_FILE)."""
+    competition_file = Path(env.get("PODIUM_COMPETITION_FILE") or env.get("PODIUM_COMPETITION_SEED")
+                            or "deploy/competition.toml")
     seed_ground_truth(create_s3(stack.settings()), parse_competition(competition_file.read_bytes()))
 
 

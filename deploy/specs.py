@@ -46,10 +46,10 @@ def service_apps() -> dict[str, AsgiFastStream]:
 
     return {
         "auth_service": auth(AuthServiceSettings()),
-        "submission_service": submissions(SubmissionServiceSettings(competition_file=COMPETITION_FILE)),
-        "cpu_scorer": cpu(CpuScorerSettings(competition_file=COMPETITION_FILE)),
-        "gpu_scorer": gpu(GpuScorerSettings(competition_file=COMPETITION_FILE)),
-        "leaderboard_service": board(LeaderboardServiceSettings(competition_file=COMPETITION_FILE)),
+        "submission_service": submissions(SubmissionServiceSettings(competition_seed=COMPETITION_FILE)),
+        "cpu_scorer": cpu(CpuScorerSettings()),
+        "gpu_scorer": gpu(GpuScorerSettings()),
+        "leaderboard_service": board(LeaderboardServiceSettings()),
     }
 
 

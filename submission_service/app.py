@@ -25,7 +25,7 @@ from submission_service.handlers import SubmissionHandlers, create_routers
 from submission_service.hosting import CompetitionHost
 from submission_service.reconciler import Reconciler
 
-__all__ = ["SubmissionServiceSettings", "create_app", "create_handlers", "wire"]
+__all__ = ["SubmissionServiceSettings", "create_app", "create_handlers", "create_host", "wire"]
 
 
 def create_handlers(settings: SubmissionServiceSettings, deps: Deps) -> SubmissionHandlers:

@@ -21,7 +21,6 @@ id = "{TASK}"
 title = "PSNR under load"
 kind = "cpu"
 metric = "psnr"
-scorer_version = "psnr-1"
 sort = "desc"
 daily_quota = 100
 max_upload_bytes = 1_000_000

@@ -1,4 +1,4 @@
-# cpu_scorer: scores result archives (PSNR, …) with torch on the CPU; reads PODIUM_COMPETITION_FILE.
+# cpu_scorer: scores result archives (PSNR, …) with torch on the CPU; follows the competition bucket.
 # Multi-stage: build a wheel-only virtualenv with exactly the locked versions (uv.lock) of the service's extra,
 # run as a non-root user.
 FROM python:3.11-slim AS build

@@ -1,4 +1,4 @@
-# leaderboard_service: rankings from score and team events (Postgres schema leaderboard); reads PODIUM_COMPETITION_FILE.
+# leaderboard_service: rankings from score and team events (Postgres schema leaderboard); follows the competition bucket.
 # Multi-stage: build a wheel-only virtualenv with exactly the locked versions (uv.lock) of the service's extra,
 # run as a non-root user.
 FROM python:3.11-slim AS build

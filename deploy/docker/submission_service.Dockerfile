@@ -1,4 +1,4 @@
-# submission_service: uploads, quotas, status (Postgres schema submissions, bucket submissions); reads PODIUM_COMPETITION_FILE.
+# submission_service: uploads, quotas, status (Postgres schema submissions, bucket submissions); owns the competition (seeded from PODIUM_COMPETITION_SEED).
 # Multi-stage: build a wheel-only virtualenv with exactly the locked versions (uv.lock) of the service's extra,
 # run as a non-root user.
 FROM python:3.11-slim AS build

@@ -46,7 +46,6 @@ id = "traced"
 title = "A small PSNR task"
 kind = "cpu"
 metric = "psnr"
-scorer_version = "psnr-1"
 samples = 4
 shape = [3, 8, 8]
 ground_truth = "traced/ground_truth.zip"
@@ -74,13 +73,14 @@ async def platform(folder: Path) -> AsyncIterator[httpx.AsyncClient]:
         common: dict[str, Any] = {k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}
         platform_settings = stack.settings()
         seed_ground_truth(create_s3(platform_settings), parse_competition(COMPETITION))
+        # submission_service applies the file; the others follow the competition it publishes.
         files: dict[str, Any] = {"competition_file": Path(competition_file)}
         auth_settings = AuthServiceSettings(**common)
         services = [
             create_auth(auth_settings),
             create_submissions(SubmissionServiceSettings(**common, **files, outbox_poll_s=0.2)),
-            create_cpu_scorer(CpuScorerSettings(**common, **files)),
-            create_leaderboard(LeaderboardServiceSettings(**common, **files, outbox_poll_s=0.2)),
+            create_cpu_scorer(CpuScorerSettings(**common)),
+            create_leaderboard(LeaderboardServiceSettings(**common, outbox_poll_s=0.2)),
         ]
         async with contextlib.AsyncExitStack() as running:
             for service in services:

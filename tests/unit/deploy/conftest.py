@@ -25,7 +25,8 @@ class ServiceFacts:
         fields = getattr(importlib.import_module(f"{module}.app"), SETTINGS_CLASSES[module]).model_fields
         self.module = module
         self.port: int = fields["http_port"].default
-        self.reads_competition_file = "competition_file" in fields
+        # submission_service alone: the seed of an empty platform (every service follows the competition bucket).
+        self.reads_competition_file = "competition_seed" in fields
 
 
 @pytest.fixture(scope="session")

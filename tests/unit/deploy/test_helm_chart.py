@@ -236,11 +236,11 @@ def test_the_competition_file_is_mounted_where_the_services_read_it(services: di
         container = pod["containers"][0]
         mounted = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
         if facts.reads_competition_file:
-            assert env_of(container)["PODIUM_COMPETITION_FILE"]["value"] == "/etc/podium/competition.toml"
+            assert env_of(container)["PODIUM_COMPETITION_SEED"]["value"] == "/etc/podium/competition.toml"
             assert mounted["/etc/podium"] == "competition"
             assert {"name": "competition", "configMap": {"name": "podium-competition"}} in pod["volumes"]
         else:
-            assert "PODIUM_COMPETITION_FILE" not in env_of(container) and "/etc/podium" not in mounted
+            assert "PODIUM_COMPETITION_SEED" not in env_of(container) and "/etc/podium" not in mounted
 
 
 def test_the_gpu_scorer_runs_on_gpu_nodes_beside_triton(gpu_release: list[dict[str, Any]]) -> None:

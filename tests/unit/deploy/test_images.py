@@ -160,10 +160,10 @@ def test_each_service_gets_its_settings_and_waits_for_what_it_uses(module: str, 
     assert ("PODIUM_POSTGRES_DSN" in env) == (module in USES_POSTGRES)
     assert ({"PODIUM_S3_ENDPOINT", "PODIUM_S3_ACCESS_KEY", "PODIUM_S3_SECRET_KEY"} <= set(env)) == (module in USES_S3)
     if services[module].reads_competition_file:
-        assert env["PODIUM_COMPETITION_FILE"] == "/etc/podium/competition.toml"
+        assert env["PODIUM_COMPETITION_SEED"] == "/etc/podium/competition.toml"
         assert "./competition.toml:/etc/podium/competition.toml:ro" in service["volumes"]
     else:
-        assert "PODIUM_COMPETITION_FILE" not in env
+        assert "PODIUM_COMPETITION_SEED" not in env and "PODIUM_COMPETITION_FILE" not in env
     # Compose's healthcheck asks for readiness, not just liveness as the image's does.
     assert env["READINESS_URL"] == f"http://127.0.0.1:{services[module].port}/readiness"
     assert "READINESS_URL" in " ".join(service["healthcheck"]["test"])

@@ -13,7 +13,7 @@ from deploy.stack import venv_binary
 from podium_runtime import nats_access
 from proto import identity, leaderboard, submissions
 from proto.rpc import Operation
-from proto.streams import KV_BUCKETS, LEADERBOARDS, STREAMS
+from proto.streams import COMPETITION_KV, KV_BUCKETS, LEADERBOARDS, STREAMS
 
 
 def matches(pattern: str, subject: str) -> bool:
@@ -86,14 +86,17 @@ def test_no_stream_may_be_created_under_another_name() -> None:
 def test_every_bucket_has_a_writer_and_every_service_reaches_its_own() -> None:
     writers = {spec.name for s in nats_access.SERVICES for spec in nats_access.USES[s].writes}
     assert writers == {spec.name for spec in KV_BUCKETS}
-    assert [spec.name for spec in nats_access.buckets("cpu_scorer")] == ["cancellations"]
+    assert [spec.name for spec in nats_access.buckets("cpu_scorer")] == ["cancellations", "competition"]
+    # The competition: submission_service alone writes it, every service follows it.
+    assert [s for s in nats_access.SERVICES if COMPETITION_KV in nats_access.USES[s].writes] == ["submission_service"]
+    assert all(COMPETITION_KV in nats_access.buckets(s) for s in nats_access.SERVICES if s != "auth_service")
 
 
 def test_the_events_each_service_publishes_fall_in_its_allow_list() -> None:
     expected = {
         "auth_service": ["team.created", "qa.question.changed"],
         "submission_service": ["submission.received.cpu.t", "submission.rescore.requested", "score.cancelled.t",
-                               "live.submission.1.2"],
+                               "live.submission.1.2", "competition.changed"],
         "cpu_scorer": ["score.computed.t", "score.failed.t", "job.progress.1", "job.log.1"],
         "gpu_scorer": ["score.computed.t", "job.progress.1"],
         "leaderboard_service": ["board.team.standing", "leaderboard.updated.t"],

@@ -114,7 +114,7 @@ def test_persisted_events_land_in_exactly_one_stream_and_live_ones_in_none(path:
 
 
 def test_streams_keep_everything_on_file_with_a_duplicate_window() -> None:
-    assert [s.name for s in STREAMS] == ["SUBMISSIONS", "SCORES", "TEAMS", "QA", "BOARD"]
+    assert [s.name for s in STREAMS] == ["SUBMISSIONS", "SCORES", "TEAMS", "QA", "BOARD", "COMPETITION"]
     for stream in STREAMS:
         assert isinstance(stream, StreamSpec)
         assert stream.storage == "file"

@@ -20,27 +20,36 @@ from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsBroker, TestNatsBroker
 from nats.js.errors import KeyNotFoundError
 
+from podium_runtime.competition import CurrentCompetition
 from podium_runtime.service import create_bus
 from proto import codec
 from proto import submissions as ops
+from proto.competition import CompetitionVersion
 from proto.events import SubmissionCancelled
 from proto.leaderboard import BoardReveal
 from proto.rpc import Call, Operation, Principal, ServiceError
 from proto.streams import SCORES
 from submission_service.app import create_app
 from submission_service.bootstrap import NAME, Deps, SubmissionServiceSettings
-from tests.unit.fakes import COMPETITION, COMPETITION_FILE, Untouchable
+from submission_service.competition import with_ground_truth
+from tests.unit.fakes import COMPETITION, Untouchable
 
 TEAM = Principal(account_id="7", name="team-7", role="team")
 ADMIN = Principal(account_id="1", name="admin", role="admin")
 WHEN = datetime(2026, 1, 2, tzinfo=UTC)
+# The shipped competition as version 1, each task with its ground truth put (a task without any refuses uploads).
+IN_USE = CompetitionVersion(version=1, created_at=WHEN, created_by="seed", competition=with_ground_truth(
+    with_ground_truth(COMPETITION, "reconstruction", "reconstruction/a.zip", "a" * 64), "digits", "digits/b.npz",
+    "b" * 64))
 
 
 def app_with(pool: object = None, boards: object = None) -> AsgiFastStream:
-    settings = SubmissionServiceSettings(competition_file=COMPETITION_FILE)
-    deps = Deps(competition=COMPETITION, bus=create_bus(NAME, settings), pool=pool or Untouchable("pool"),  # type: ignore[arg-type]
+    settings = SubmissionServiceSettings()
+    deps = Deps(competition=CurrentCompetition(IN_USE), bus=create_bus(NAME, settings),
+                pool=pool or Untouchable("pool"),  # type: ignore[arg-type]
                 s3=Untouchable("s3"), presigner=Untouchable("presigner"),  # type: ignore[arg-type]
-                cancellations=Untouchable("cancellations"), boards=boards or Untouchable("boards"))  # type: ignore[arg-type]
+                cancellations=Untouchable("cancellations"), boards=boards or Untouchable("boards"),  # type: ignore[arg-type]
+                competition_bucket=Untouchable("competition bucket"))  # type: ignore[arg-type]
     return create_app(settings, deps)
 
 

@@ -58,7 +58,7 @@ def test_the_reveal_flag_is_read_from_a_whole_board() -> None:
 
 def test_a_task_closes_with_its_last_phase() -> None:
     def task(*phases: Phase) -> Task:
-        return Task(id="t", title="t", kind="cpu", metric="psnr", scorer_version="v", phases=phases)
+        return Task(id="t", title="t", kind="cpu", metric="psnr", phases=phases)
 
     first = Phase(id="a", opens_at=datetime(2026, 1, 1, tzinfo=UTC), closes_at=datetime(2026, 2, 1, tzinfo=UTC))
     last = Phase(id="b", opens_at=datetime(2026, 3, 1, tzinfo=UTC), closes_at=datetime(2026, 4, 1, tzinfo=UTC))

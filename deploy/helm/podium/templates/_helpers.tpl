@@ -28,9 +28,9 @@ HTTP port (health, readiness, metrics; PODIUM_<SERVICE>_HTTP_PORT's default); th
 gateway:             {module: gateway,             values: gateway,            port: 8000, postgres: false, s3: false, competition: false}
 auth-service:        {module: auth_service,        values: authService,        port: 8101, postgres: true,  s3: false, competition: false}
 submission-service:  {module: submission_service,  values: submissionService,  port: 8102, postgres: true,  s3: true,  competition: true}
-cpu-scorer:          {module: cpu_scorer,          values: cpuScorer,          port: 8103, postgres: false, s3: true,  competition: true}
-gpu-scorer:          {module: gpu_scorer,          values: gpuScorer,          port: 8104, postgres: false, s3: true,  competition: true}
-leaderboard-service: {module: leaderboard_service, values: leaderboardService, port: 8105, postgres: true,  s3: false, competition: true}
+cpu-scorer:          {module: cpu_scorer,          values: cpuScorer,          port: 8103, postgres: false, s3: true,  competition: false}
+gpu-scorer:          {module: gpu_scorer,          values: gpuScorer,          port: 8104, postgres: false, s3: true,  competition: false}
+leaderboard-service: {module: leaderboard_service, values: leaderboardService, port: 8105, postgres: true,  s3: false, competition: false}
 {{- end -}}
 
 {{/* The services this release deploys (gpu-scorer only when enabled), as YAML: `include ... | fromYaml`. */}}

@@ -1,0 +1,80 @@
+"""The competition as a host changes it (submission_service.competition): the diff a host reads before applying,
+the ground truth a document keeps, whose scoring identity changed, what participants are told."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+
+from proto.competition import Phase
+from submission_service import competition as domain
+from tests.unit.fakes import COMPETITION
+
+RECON = COMPETITION.tasks[0]
+DIGEST = "c" * 64
+WITH_TRUTH = domain.with_ground_truth(COMPETITION, RECON.id, "reconstruction/x.zip", DIGEST)
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def changed(**fields: object) -> msgspec.Struct:
+    return msgspec.structs.replace(WITH_TRUTH, tasks=(msgspec.structs.replace(WITH_TRUTH.tasks[0], **fields),
+                                                      *WITH_TRUTH.tasks[1:]))
+
+
+def test_the_same_document_changes_nothing() -> None:
+    assert domain.diff(WITH_TRUTH, WITH_TRUTH) == []
+
+
+def test_a_quota_and_a_deadline_are_one_line_each_and_keep_the_identity() -> None:
+    phase = Phase(id="main", opens_at=datetime(2026, 1, 1, tzinfo=UTC), closes_at=datetime(2027, 1, 1, tzinfo=UTC))
+    document = changed(daily_quota=40, phases=(phase,))
+    assert domain.diff(WITH_TRUTH, document) == [
+        f"task {RECON.id}: daily_quota 20 → 40",
+        f"task {RECON.id}: phases [] → [main 2026-01-01 00:00 UTC–2027-01-01 00:00 UTC]",
+    ]
+    assert domain.identity_changed(WITH_TRUTH, document) == []
+
+
+def test_new_ground_truth_is_a_new_identity_and_says_so() -> None:
+    document = domain.with_ground_truth(WITH_TRUTH, RECON.id, "reconstruction/y.zip", "d" * 64)
+    lines = domain.diff(WITH_TRUTH, document)
+    assert f"task {RECON.id}: ground_truth_sha256 cccccccccccc → dddddddddddd" in lines
+    assert any(line.startswith(f"task {RECON.id}: scoring identity ") for line in lines)
+    assert domain.identity_changed(WITH_TRUTH, document) == [RECON.id]
+
+
+def test_added_removed_and_reordered_tasks_are_named() -> None:
+    reversed_tasks = msgspec.structs.replace(WITH_TRUTH, tasks=WITH_TRUTH.tasks[::-1])
+    assert domain.diff(WITH_TRUTH, reversed_tasks) == ["task order: digits, reconstruction"]
+    only_first = msgspec.structs.replace(WITH_TRUTH, tasks=WITH_TRUTH.tasks[:1])
+    assert domain.diff(WITH_TRUTH, only_first) == ["task digits: removed"]
+    assert domain.removed_tasks(WITH_TRUTH, only_first) == ["digits"]
+    assert domain.diff(only_first, WITH_TRUTH) == [
+        'task digits: added (gpu, accuracy, "Handwritten digits (an ONNX model, accuracy)")']
+
+
+def test_a_file_without_ground_truth_keeps_the_one_the_host_put() -> None:
+    file = msgspec.structs.replace(WITH_TRUTH, tasks=(msgspec.structs.replace(RECON, ground_truth=""),
+                                                      *WITH_TRUTH.tasks[1:]))
+    kept = domain.carry_ground_truth(WITH_TRUTH, file)
+    assert (kept.tasks[0].ground_truth, kept.tasks[0].ground_truth_sha256) == ("reconstruction/x.zip", DIGEST)
+    other_key = msgspec.structs.replace(file, tasks=(msgspec.structs.replace(RECON, ground_truth="other.zip"),))
+    assert domain.carry_ground_truth(WITH_TRUTH, other_key).tasks[0].ground_truth_sha256 == ""
+
+
+def test_participants_are_told_why_a_task_takes_no_submission() -> None:
+    assert domain.refusal(WITH_TRUTH.tasks[0], NOW) == ""
+    assert "no ground truth yet" in domain.refusal(RECON, NOW)
+    assert "archived" in domain.refusal(msgspec.structs.replace(WITH_TRUTH.tasks[0], archived=True), NOW)
+    later = Phase(id="final", opens_at=datetime(2026, 7, 1, tzinfo=UTC), closes_at=datetime(2026, 8, 1, tzinfo=UTC))
+    waiting = msgspec.structs.replace(WITH_TRUTH.tasks[0], phases=(later,))
+    assert domain.refusal(waiting, NOW) == ("task reconstruction accepts no submissions now (no open phase; the "
+                                            "next phase opens 2026-07-01 00:00 UTC)")
+    assert domain.next_phase(waiting, NOW) == later
+
+
+def test_the_expected_format_says_what_to_upload() -> None:
+    assert domain.expected_format(RECON) == ("a ZIP of 300 tensors named sample_0000 … sample_0299 (.pt, .npy or "
+                                             ".safetensors), each float of shape 3×64×64")
+    assert domain.expected_format(COMPETITION.tasks[1]).startswith("an ONNX model: input 'input' float32 [batch, 64]")
