@@ -15,6 +15,7 @@ const NEVER = Date.UTC(9000, 0, 1);
  */
 export function phaseState(info) {
   if (info.archived) return { words: "Archived: read-only, no more submissions; its boards stay.", idle: "archived" };
+  if (!info.phases?.length) return { words: "No phases: open at any time, no deadline.", idle: "open" };
   const phase = info.current_phase;
   if (phase) {
     const closes = info.closes_at || phase.closes_at;

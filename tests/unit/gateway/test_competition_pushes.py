@@ -13,7 +13,6 @@ import pytest
 
 from gateway.competition_pushes import (
     MAX_WAIT_S,
-    PhaseClock,
     changed_tasks,
     next_boundary,
     phase_changes,
