@@ -79,10 +79,8 @@ export async function competitionSection(body, app) {
     }
     return say(slots.get(`${task}/`) || error, failure.message);
   };
-  const showConflict = (failure) => {
-    const now = failure.problem?.current_version;
-    conflict.replaceChildren(h("p", {}, `Someone else changed the competition since you loaded version ` +
-      `${loaded.version}${now ? ` (it is at version ${now} now)` : ""}. Nothing of yours was saved.`),
+  const showConflict = (words) => {
+    conflict.replaceChildren(h("p", {}, words),
     h("button", { type: "button", id: "competition-reload", onclick: () => load() },
       "Reload the current version (your edits here are dropped)"));
     conflict.hidden = false;
@@ -102,9 +100,15 @@ export async function competitionSection(body, app) {
   const send = (dryRun) => api("PUT", `${PATH}${dryRun ? "?dry_run=true" : ""}`,
     { json: draft, headers: { "if-match": `"${loaded.version}"` } });
   const refused = (failure) => {
-    if (failure.status === 412) showConflict(failure);
-    else if (failure.status === 422) showProblem(failure);
-    else say(error, failure.message);
+    if (failure.status === 412) {
+      const now = failure.problem?.current_version;
+      showConflict(`Someone else changed the competition since you loaded version ${loaded.version}` +
+        `${now ? ` (it is at version ${now} now)` : ""}. Nothing of yours was saved.`);
+    } else if (failure.status === 422) {
+      showProblem(failure);
+    } else {
+      say(error, failure.message);
+    }
   };
 
   // Save: first what would change (a dry run), then the version itself once the host confirms.
@@ -324,7 +328,8 @@ export async function competitionSection(body, app) {
   // (with any unsaved edit) moves onto it; when someone else changed the competition meanwhile, the host reloads.
   const groundTruthRecorded = async (taskId, applied) => {
     if (applied.version !== loaded.version + 1) {
-      showConflict({ problem: { current_version: applied.version } });
+      showConflict(`The ground truth of ${taskId} is recorded as version ${applied.version}, but the competition ` +
+        `also changed since you loaded version ${loaded.version}: reload to edit from the current version.`);
       return;
     }
     const { body: document, headers } = await api("GET", PATH, { withHeaders: true });
