@@ -1,6 +1,8 @@
 """Scoring one model submission: fetch and check the model, load it into the engine under a name unique to
 the submission, run the hidden test set in batches within the task's time limit, compute the metrics on the
-public and private samples, unload, publish the outcome (details to object storage)."""
+public and private samples, unload, publish the outcome (details to object storage). The job runs under the
+competition version its submission names (or a newer one); a version not here yet or a test set missing or not the
+one recorded is the platform's fault: the job goes back to JetStream (a Nak with backoff)."""
 
 from __future__ import annotations
 
@@ -22,10 +24,11 @@ from gpu_scorer import reasons
 from gpu_scorer.engines import Engine, EngineTimeout, ModelCrashed, ModelOutOfMemory
 from gpu_scorer.metrics import Classification, classify, latency
 from gpu_scorer.model_checks import ModelRejected, check_model
-from gpu_scorer.test_set import TestSetCache
+from podium_runtime.competition import CATCH_UP_S, CurrentCompetition
 from podium_runtime.consumers import durable_subscriber
+from podium_runtime.ground_truth import GroundTruthCache, TestSet
 from podium_runtime.jobs import JobReporter, verify_digest
-from proto.competition import Competition, Task
+from proto.competition import Task
 from proto.events import ScoreComputed, SubmissionReceived
 from proto.streams import GPU_SCORER
 
@@ -99,28 +102,37 @@ FAILURE_CODES = {ModelRejected: "model_rejected", ModelFailed: "model_failed", E
 
 @dataclass
 class GpuScorer:
-    competition: Competition
+    competition: CurrentCompetition
     broker: NatsBroker
     s3: Minio
     engine: Engine
-    test_sets: TestSetCache
+    test_sets: GroundTruthCache[TestSet]
     jobs: JobReporter
+    # How long a submission naming a competition version this scorer has not seen yet waits for it.
+    catch_up_s: float = CATCH_UP_S
 
     async def score(self, event: SubmissionReceived, message: NatsMessage) -> None:
-        task = self.competition.task(event.task_id)
+        # Version 1 at least: an event from before versions were named still needs some competition.
+        needed = max(event.competition_version, 1)
+        if not await self.competition.at_least(needed, self.catch_up_s):
+            raise self.jobs.retry_later(event, message, f"competition version {needed} has not reached this "
+                                                        "scorer yet")
+        version = self.competition.version  # one version for the whole job: its task and what the score records
+        task = version.competition.task(event.task_id)
         if task is None or task.kind != "gpu":
             await self.jobs.fail(event, f"task {event.task_id!r} is not a model task of this competition",
                                  code="unknown_task")
             raise RejectMessage()
-        await self.jobs.run(event, message, lambda: self._score(task, event), FAILURE_CODES)
+        # An archived task takes no new submissions, but what was accepted before is still scored.
+        await self.jobs.run(event, message, lambda: self._score(task, version.version, event), FAILURE_CODES)
 
-    async def _score(self, task: Task, event: SubmissionReceived) -> ScoreComputed:
+    async def _score(self, task: Task, competition_version: int, event: SubmissionReceived) -> ScoreComputed:
         data = await asyncio.to_thread(read_model, self.s3, event.object_key, task.max_upload_bytes)
         await asyncio.to_thread(verify_digest, event, data)
         checked = await asyncio.to_thread(check_model, data, task.model, tuple(task.shape), task.max_upload_bytes)
         self.jobs.log(event, f"model accepted: input {task.model.input_name!r} {checked.input_dtype} "
                              f"[batch, {', '.join(map(str, task.shape))}], {task.model.classes} classes")
-        test_set = await self.test_sets.get(task)
+        test_set = await self.test_sets.get(task)  # GroundTruthMissing is the platform's: retried
         # Unique per submission and version: two rescores of one model never share a loaded model.
         name = f"sub-{event.submission_id}-{event.scorer_version}"
         deadline = time.monotonic() + task.model.timeout_s  # the time limit covers loading the model too
@@ -153,8 +165,9 @@ class GpuScorer:
             scorer_version=event.scorer_version, public_score=public_result.accuracy,
             private_score=private_result.accuracy, submitted_at=event.submitted_at, phase_id=event.phase_id,
             correlation_id=event.correlation_id, metrics=metrics, details_key=details_key,
-            archive_sha256=event.sha256, ground_truth_sha256=test_set.sha256,
-            durations_ms={"inference": sum(seconds) * 1000},
+            archive_sha256=event.sha256, ground_truth_sha256=task.ground_truth_sha256,
+            durations_ms={"inference": sum(seconds) * 1000}, competition_version=competition_version,
+            identity=task.scorer_version,
         )
 
 

@@ -1,5 +1,5 @@
 """`python -m leaderboard_service`: serve; `python -m leaderboard_service rebuild`: replay the streams into an
-empty projection and republish every board."""
+empty projection and republish every board of the competition in use (the `competition` KV bucket's)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,12 @@ def main(ctx: click.Context) -> None:
 
 async def _rebuild(settings: LeaderboardServiceSettings, accept_lost_history: bool) -> str:
     async with command_bus(NAME, settings) as bus, bootstrap(settings, bus, pool_size=2) as deps:
-        report = await rebuild(deps.pool, bus.jetstream(), deps.competition, accept_lost_history=accept_lost_history)
+        if deps.competition.version.version == 0:
+            # Without the tasks, completed rescores could not be switched on again: the boards would change.
+            raise click.ClickException("the `competition` bucket holds no competition yet (submission_service "
+                                       "writes it at its start); nothing was rebuilt")
+        report = await rebuild(deps.pool, bus.jetstream(), deps.competition.current,
+                               accept_lost_history=accept_lost_history)
         await create_handlers(deps).publish_all()
     summary = f"rebuilt from {report.events} events ({report.scores} scores) in {report.seconds:.2f} s"
     if report.skipped:

@@ -21,9 +21,10 @@ def create_handlers(deps: Deps) -> LeaderboardHandlers:
 
 def wire(deps: Deps) -> Wired:
     handlers = create_handlers(deps)
-    # started: a board for every task, even before its first score.
+    deps.competition.listeners.append(handlers.competition_changed)
+    # started: a board for every task, even before its first score; then each task a new version redefines.
     return Wired(context={"handlers": handlers}, pool=deps.pool, started=handlers.publish_all,
-                 restore=handlers.restore)
+                 restore=handlers.restore, background=(handlers.republish_redefined,))
 
 
 def create_app(settings: LeaderboardServiceSettings, deps: Deps | None = None) -> AsgiFastStream:

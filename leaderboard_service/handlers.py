@@ -1,7 +1,8 @@
 """Applying stream events to the projection and publishing the changed boards (KV + leaderboard.updated);
-the admin and team decisions about the boards, each recorded as a BOARD event through the outbox. The handler
-objects are built from the service's Deps (`leaderboard_service.app.wire`) and reach the subscribers through
-FastStream's context; SQL lives in `projection` and `store`."""
+publishing again the boards of tasks a new competition version redefined; the admin and team decisions about the
+boards, each recorded as a BOARD event through the outbox. The handler objects are built from the service's Deps
+(`leaderboard_service.app.wire`) and reach the subscribers through FastStream's context; SQL lives in `projection`
+and `store`."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from faststream.nats import NatsBroker, NatsMessage, NatsRouter
 from nats.js.kv import KeyValue
 
 from leaderboard_service import projection, store
+from podium_runtime.competition import CurrentCompetition
 from podium_runtime.consumers import durable_subscriber
 from podium_runtime.outbox import Outbox
 from podium_runtime.rpc import Method, Refused, rpc_methods_router
 from proto import leaderboard as ops
-from proto.competition import Competition, Task
+from proto.competition import CompetitionVersion, Task
 from proto.events import AnyEvent, FinalsSelected, LeaderboardUpdated, PrivateBoardRevealed, TeamStandingChanged
 from proto.rpc import Operation, Principal
 from proto.streams import (
@@ -63,12 +65,14 @@ class BoardPublisher:
 
 @dataclass
 class LeaderboardHandlers:
-    competition: Competition
+    competition: CurrentCompetition
     pool: asyncpg.Pool
     boards: BoardPublisher
+    # Tasks a new competition version redefined (or added), whose boards wait to be published again.
+    redefined: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
 
     def _task(self, task_id: str) -> Task:
-        task = self.competition.task(task_id)
+        task = self.competition.current.task(task_id)
         if task is None:
             raise Refused(404, f"no task {task_id!r}")
         return task
@@ -90,15 +94,36 @@ class LeaderboardHandlers:
                                                                 "event": type(event).__name__, "reason": str(exc)})
                 return
             changed = await projection.apply(conn, event, stream=stream, seq=position)
-            for task in projection.affected_tasks(changed, self.competition.tasks):
+            affected = projection.affected_tasks(changed, self.competition.current.tasks)
+            for task in affected:
                 # The switch to a rescore's version happens in the transaction of its last outcome.
                 await projection.complete_rescores(conn, task)
-        for task in projection.affected_tasks(changed, self.competition.tasks):
+        for task in affected:
             await self.boards.publish(task)
 
     async def publish_all(self) -> None:
-        for task in self.competition.tasks:
+        for task in self.competition.current.tasks:
             await self.boards.publish(task)
+
+    def competition_changed(self, previous: CompetitionVersion, version: CompetitionVersion) -> None:
+        """A CurrentCompetition listener: each task whose definition the new version changed (its title, sort,
+        phases, archived flag, finals …) or added gets its board published again, by `republish_redefined` (a
+        listener is called from the bucket's follower and must not wait)."""
+        before = {task.id: task for task in previous.competition.tasks}
+        for task in version.competition.tasks:
+            if before.get(task.id) != task:
+                self.redefined.put_nowait(task.id)
+
+    async def republish_redefined(self) -> None:
+        """For as long as the service runs: publish the board of each redefined task under its newest definition."""
+        while True:
+            task = self.competition.current.task(await self.redefined.get())
+            if task is None:
+                continue  # removed again by a later version
+            try:
+                await self.boards.publish(task)
+            except Exception:  # nats-py, asyncpg and OSError share no base class; the next event publishes it
+                log.exception("a redefined task's board was not published", extra={"task_id": task.id})
 
     async def restore(self, wiped: frozenset[str]) -> None:
         """JetStream's store was wiped: read the new streams after everything applied, put the boards back."""

@@ -229,18 +229,23 @@ async def _audit(conn: PgConnection, where: tuple[str, int], actor: str, occurre
 
 async def board(conn: PgConnection, task: Task, *, as_of: datetime | None = None) -> Board:
     """Read a task's inputs and compute its board (optionally as it stood at `as_of`)."""
-    # Each submission counts with its score under the most recently activated version that has one (the
-    # competition file's version is activation 0), so a partial rescore leaves the other scores in place.
+    # Every score counts except one under a rescore's version while that rescore is not complete: a submission
+    # counts with its score under the most recently activated rescore that has one, else with its original score
+    # (activation 0). The task's scoring identity is not consulted: a changed definition (a new ground truth, a new
+    # metric parameter) keeps the scores computed under the old one on the board until a rescore switches it.
     rows = await conn.fetch(
         """SELECT DISTINCT ON (s.submission_id) s.submission_id, s.team_id, s.public_score, s.private_score,
                   s.submitted_at
            FROM leaderboard.scores s
            LEFT JOIN leaderboard.active_versions v ON v.task_id = s.task_id AND v.scorer_version = s.scorer_version
-           WHERE s.task_id = $1 AND (s.scorer_version = $2 OR v.activation IS NOT NULL)
-             AND ($3::timestamptz IS NULL OR s.submitted_at <= $3)
+           WHERE s.task_id = $1
+             AND (v.activation IS NOT NULL OR NOT EXISTS (
+                 SELECT 1 FROM leaderboard.rescores r WHERE r.task_id = s.task_id
+                                                        AND r.scorer_version = s.scorer_version))
+             AND ($2::timestamptz IS NULL OR s.submitted_at <= $2)
              AND NOT EXISTS (SELECT 1 FROM leaderboard.cancelled c WHERE c.submission_id = s.submission_id)
-           ORDER BY s.submission_id, coalesce(v.activation, 0) DESC""",
-        task.id, task.scorer_version, as_of,
+           ORDER BY s.submission_id, coalesce(v.activation, 0) DESC, s.scorer_version""",
+        task.id, as_of,
     )
     team_rows = await conn.fetch("SELECT team_id, name, deleted, hidden, disqualified FROM leaderboard.teams")
     teams = {r["team_id"]: TeamState(r["name"] or f"team {r['team_id']}", r["hidden"], r["disqualified"],

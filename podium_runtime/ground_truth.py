@@ -47,7 +47,7 @@ class TestSet:
 
 def parse_arrays(data: bytes, task: Task) -> dict[str, np.ndarray]:
     """A tensor task's ground truth: `<sample>.npy` for every sample of the task, each of the task's shape."""
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -151,7 +151,9 @@ class GroundTruthCache(Generic[T]):
     async def get(self, task: Task) -> T:
         if not task.has_ground_truth:
             raise GroundTruthMissing(f"task {task.id} has no ground truth yet")
-        key = (task.id, task.ground_truth_sha256)
+        # Keyed by the scoring identity, which holds the digest and everything the parse depends on (shape,
+        # samples, their names, classes): the same bytes read for a reshaped task are parsed again.
+        key = (task.id, task.scorer_version)
         async with self._lock:  # one load per task even when submissions arrive together
             cached = self._entries.get(key)
             if cached is None:

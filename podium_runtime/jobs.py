@@ -151,6 +151,15 @@ class JobReporter:
         log.info("submission scored", extra={"submission_id": event.submission_id,
                                              "public_score": outcome.public_score})
 
+    def retry_later(self, event: SubmissionReceived, message: NatsMessage, reason: str) -> NackMessage:
+        """The Nak that hands a job back before it started, for a reason on the platform's side that time mends
+        (the competition version the submission names has not reached this scorer yet): delivered again after
+        the scorer's retry delay, and after MaxDeliver the advisory ends it. Raise what it returns."""
+        delay = self.retry_delay(event, message)
+        log.warning("not scored yet; retrying", extra={"submission_id": event.submission_id, "reason": reason,
+                                                       "retry_in_s": delay})
+        return NackMessage(delay=delay)
+
     def finished(self, event: SubmissionReceived, outcome: str, started: float) -> None:
         VALIDATION_DURATION.labels(scorer=self.scorer, task=event.task_id, outcome=outcome).observe(
             time.perf_counter() - started)

@@ -440,6 +440,9 @@ class SubmissionHandlers:
             token(version)  # the version becomes part of Msg-Ids and object keys
         except ValueError as exc:
             raise Refused(422, f"scorer version: {exc}") from None
+        if version == task.scorer_version:
+            raise Refused(422, f"scorer version {version!r} is the task's own scoring identity (its submissions' "
+                               "first scores); name a new one, or leave it out for a fresh one")
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await store.rescore_candidates(conn, task.id, request.submitted_after, request.submitted_before,
                                                   request.submission_ids)

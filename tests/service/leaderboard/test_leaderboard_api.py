@@ -209,16 +209,16 @@ async def test_csv_export_and_the_board_in_the_past(gateway: AsyncTestClient, ad
 
 
 async def test_rebuild_from_the_streams_gives_the_identical_board(
-    gateway: AsyncTestClient, admin_token: str, recon_truth: dict, auth_service: dict[str, str],
-    competition: tuple[Path, Competition], stack: EmbeddedStack,
+    gateway: AsyncTestClient, admin_token: str, recon_truth: dict, auth_service: dict[str, str], stack: EmbeddedStack,
 ) -> None:
     team_id, name, password = await new_team(gateway, admin_token)
     await submit(gateway, await login(gateway, name, password),
                  npy_zip(noisy_submission(recon_truth, 0.04, seed=11)))
     before = await board_until(gateway, lambda b: str(team_id) in {e["team_id"] for e in b["public"]}, admin_token)
-    # The leaderboard service's own command, as its own NATS user (it writes the leaderboards bucket).
+    # The leaderboard service's own command, as its own NATS user (it writes the leaderboards bucket); the
+    # competition comes from the bucket, as the service's does.
     own = {key: stack.service_env("leaderboard_service")[key] for key in ("PODIUM_NATS_USER", "PODIUM_NATS_PASSWORD")}
-    env = {**auth_service, **own, "PODIUM_COMPETITION_FILE": str(competition[0])}
+    env = {**auth_service, **own}
     rebuilt = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "leaderboard_service", "rebuild"], env=env, capture_output=True,
         text=True, timeout=120)

@@ -1,6 +1,7 @@
 """The projection against the real PostgreSQL: any shuffle or duplication of the same events gives the same
-board, an event applied twice (same stream sequence) is a no-op, and a malformed event is skipped (live and by a
-rebuild, which reports it) without stopping the others."""
+board, an event applied twice (same stream sequence) is a no-op, a malformed event is skipped (live and by a
+rebuild, which reports it) without stopping the others, and a task whose scoring identity changed keeps its scores
+on the board until a rescore completes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import cast
 
 import asyncpg
+import msgspec
 import nats
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,14 +40,16 @@ from proto.events import (
     TeamUpdated,
 )
 from tests.service.podium_runtime.conftest import NatsServer
+from tests.unit.fakes import current_competition
 
-TASK = Task(id="proj", title="t", kind="cpu", metric="psnr", scorer_version="v1", shape=(1,), ground_truth="x")
+TASK = Task(id="proj", title="t", kind="cpu", metric="psnr", shape=(1,), ground_truth="x")
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 TABLES = PROJECTION_TABLES
 
 
-def score(submission: int, team: int, public: float, private: float, minute: int) -> ScoreComputed:
-    return ScoreComputed(submission_id=str(submission), team_id=str(team), task_id=TASK.id, scorer_version="v1",
+def score(submission: int, team: int, public: float, private: float, minute: int, version: str = "v1"
+          ) -> ScoreComputed:
+    return ScoreComputed(submission_id=str(submission), team_id=str(team), task_id=TASK.id, scorer_version=version,
                          public_score=public, private_score=private, submitted_at=T0 + timedelta(minutes=minute))
 
 
@@ -215,7 +219,7 @@ class RecordedBoards:
 async def test_the_live_path_skips_a_malformed_event_once(migrated: asyncpg.Pool) -> None:
     boards = RecordedBoards()
     async with empty_projection(migrated) as conn:
-        handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)),
+        handlers = LeaderboardHandlers(competition=current_competition(Competition(tasks=(TASK,))),
                                        pool=OneConnection(conn).as_pool(), boards=boards)  # type: ignore[arg-type]
         await handlers.on_event("SCORES", 7, failed("crashed-1a2b"))  # no error: it is not delivered again
         assert await projection.claim(conn, "SCORES", 7) is None  # claimed: a redelivery is a no-op
@@ -227,7 +231,7 @@ async def test_events_of_different_streams_are_applied_one_at_a_time(migrated: a
     """A rescore's request (SUBMISSIONS) and its last outcome (SCORES) arrive on two consumers at once; applied in
     two concurrent transactions, each would miss the other's rows and the rescore would never complete. While one
     event is being applied (the lock held here), another waits."""
-    handlers = LeaderboardHandlers(competition=Competition(tasks=(TASK,)), pool=migrated,
+    handlers = LeaderboardHandlers(competition=current_competition(Competition(tasks=(TASK,))), pool=migrated,
                                    boards=RecordedBoards())  # type: ignore[arg-type]
     stream = f"TEST-ONE-AT-A-TIME-{uuid.uuid4().hex[:8]}"
     try:
@@ -243,3 +247,59 @@ async def test_events_of_different_streams_are_applied_one_at_a_time(migrated: a
         assert await migrated.fetchval("SELECT last_seq FROM leaderboard.applied WHERE stream = $1", stream) == 1
     finally:
         await migrated.execute("DELETE FROM leaderboard.applied WHERE stream = $1", stream)
+
+
+# --- a changed scoring identity ---------------------------------------------------------------------------
+
+
+def public_scores(board: object) -> dict[str, float]:
+    return {entry.team_id: entry.score for entry in board.public}  # type: ignore[attr-defined]
+
+
+async def test_old_scores_count_until_the_rescore_of_a_changed_identity_completes(
+        migrated: asyncpg.Pool, private_nats: str) -> None:
+    """The host put a new ground truth: the task's identity changed, and the scores computed under the old one
+    stay on the board (nothing empties it). A rescore under the new identity switches the board only once all its
+    submissions have an outcome; a submission scored under the new identity meanwhile counts at once. The live
+    path and a rebuild from the streams give the same board."""
+    old = msgspec.structs.replace(TASK, ground_truth_sha256="a" * 64)
+    new = msgspec.structs.replace(TASK, ground_truth_sha256="b" * 64)
+    assert old.scorer_version != new.scorer_version
+    rescored = f"{new.scorer_version}-rabc"
+    events = [
+        ("TEAMS", TeamCreated(team_id="1", name="team-1", revision=1)),
+        ("TEAMS", TeamCreated(team_id="2", name="team-2", revision=1)),
+        ("SCORES", score(1, 1, 30.0, 29.0, 0, old.scorer_version)),
+        ("SCORES", score(2, 2, 35.0, 34.0, 1, old.scorer_version)),
+        ("SUBMISSIONS", RescoreRequested(rescore_id="abc", requested_by="admin", scorer_version=rescored,
+                                         task_id=TASK.id, submission_ids=("1", "2"))),
+        ("SCORES", score(1, 1, 40.0, 39.0, 0, rescored)),  # the rescore is not complete: not counted yet
+        ("SCORES", score(3, 2, 20.0, 20.0, 2, new.scorer_version)),  # a new submission, under the new identity
+        ("SCORES", score(2, 2, 36.0, 35.0, 1, rescored)),  # the last outcome: the board switches
+    ]
+    seen = []
+    async with empty_projection(migrated) as conn:
+        handlers = LeaderboardHandlers(competition=current_competition(Competition(tasks=(new,))),
+                                       pool=OneConnection(conn).as_pool(), boards=RecordedBoards())  # type: ignore[arg-type]
+        for seq, (stream, event) in enumerate(events, start=1):
+            await handlers.on_event(stream, seq, event)
+            seen.append(public_scores(await projection.board(conn, new)))
+        live = await projection.board(conn, new)
+    assert seen[3] == {"1": 30.0, "2": 35.0}  # scored under the old identity, on the board of the new one
+    assert seen[5] == seen[3]  # a rescore's score waits for the rescore
+    assert seen[6] == {"1": 30.0, "2": 35.0}  # team 2's new 20.0 is not its best
+    assert seen[7] == {"1": 40.0, "2": 36.0}  # switched: both submissions under the rescore's version
+    assert live.scores_counted == 3
+
+    client = await nats.connect(private_nats)
+    try:
+        js = client.jetstream()
+        await ensure_streams(js)
+        for _, event in events:
+            await publish_event(js, event)
+        async with empty_projection(migrated) as conn:
+            await rebuild(OneConnection(conn).as_pool(), js, Competition(tasks=(new,)))
+            rebuilt = await projection.board(conn, new)
+    finally:
+        await client.close()
+    assert rebuilt == live

@@ -129,7 +129,7 @@ async def test_a_process_ended_by_a_signal_is_the_models_failure(
 
 
 async def test_the_engines_reasons_pass_through_the_test_set_run_unwrapped(engine: OnnxRuntimeEngine) -> None:
-    task = Task(id="digits", title="Digits", kind="gpu", metric="accuracy", scorer_version="onnx-1", shape=(64,),
+    task = Task(id="digits", title="Digits", kind="gpu", metric="accuracy", shape=(64,),
                 model=ModelSignature(classes=10, batch_size=8, timeout_s=30, memory_limit_mb=256))
     await engine.load("hungry", to_bytes(hungry_model()), **SIGNATURE, memory_limit_mb=256)
     with pytest.raises(ModelOutOfMemory, match="more than the task's limit of 256 MiB"):
@@ -140,7 +140,7 @@ async def test_the_engines_reasons_pass_through_the_test_set_run_unwrapped(engin
 async def test_an_output_larger_than_the_scores_is_not_read() -> None:
     engine = OnnxRuntimeEngine()
     await engine.load("wide", to_bytes(shape_model([16, 100_000])), **SIGNATURE)
-    task = Task(id="digits", title="Digits", kind="gpu", metric="accuracy", scorer_version="onnx-1", shape=(64,),
+    task = Task(id="digits", title="Digits", kind="gpu", metric="accuracy", shape=(64,),
                 model=ModelSignature(classes=10, batch_size=16, timeout_s=30))
     with pytest.raises(ModelFailed) as caught:
         await run_test_set(engine, "wide", BATCH, task, np.float32, lambda done, total: None)
@@ -156,7 +156,6 @@ id = "m"
 title = "m"
 kind = "gpu"
 metric = "accuracy"
-scorer_version = "v"
 shape = [64]
 ground_truth = "m.npz"
 """

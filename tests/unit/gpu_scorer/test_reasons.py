@@ -14,7 +14,7 @@ from gpu_scorer.model_checks import ModelRejected, check_model
 from proto.competition import ModelSignature, Task
 from tests.onnx_models import linear_model, shape_model, to_bytes
 
-TASK = Task(id="digits", title="Digits", kind="gpu", metric="accuracy", scorer_version="onnx-1", shape=(64,),
+TASK = Task(id="digits", title="Digits", kind="gpu", metric="accuracy", shape=(64,),
             model=ModelSignature(classes=10, batch_size=4, timeout_s=30))
 X = np.zeros((8, 64), np.float32)
 LEAKED = (83, 69, 67, 82, 69, 84)  # "SECRET"

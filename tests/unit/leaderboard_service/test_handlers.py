@@ -1,11 +1,13 @@
 """leaderboard_service's request/reply handlers in memory (FastStream's TestNatsBroker, no server), built from
 the service's Deps: every refusal a caller can meet before the database is asked — wrong role, unknown task, a
 malformed request — answers its status and a reason, and touches neither the database nor the boards; a rescore
-that the store does not know answers 404. The same operations run against real servers in
+that the store does not know answers 404. A new competition version publishes again the boards of the tasks it
+redefined or added, and only those. The same operations run against real servers in
 tests/service/leaderboard."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,10 +17,13 @@ from faststream.nats import TestNatsBroker
 
 from leaderboard_service.app import create_app
 from leaderboard_service.bootstrap import Deps, LeaderboardServiceSettings
+from leaderboard_service.handlers import LeaderboardHandlers
 from podium_runtime.service import create_bus
 from proto import leaderboard as ops
+from proto.competition import Competition, CompetitionInfo, Phase, Task
 from proto.rpc import Call, Operation, Principal, ServiceError
-from tests.unit.fakes import COMPETITION, COMPETITION_FILE, Untouchable
+from tests.unit import fakes
+from tests.unit.fakes import COMPETITION, Untouchable, current_competition
 
 TEAM = Principal(account_id="7", name="team-7", role="team")
 ADMIN = Principal(account_id="1", name="admin", role="admin")
@@ -34,8 +39,8 @@ class NoRescores:
 
 
 def app_with(pool: object):  # noqa: ANN201
-    settings = LeaderboardServiceSettings(competition_file=COMPETITION_FILE)
-    deps = Deps(competition=COMPETITION,
+    settings = LeaderboardServiceSettings()
+    deps = Deps(competition=current_competition(),
                 bus=create_bus("leaderboard_service", settings), pool=pool, boards=Untouchable("boards"))  # type: ignore[arg-type]
     return create_app(settings, deps)
 
@@ -85,3 +90,60 @@ async def test_an_unknown_rescore_answers_404() -> None:
     error = await ask(app_with(NoRescores()), ops.RESCORE_STATUS,
                       msgspec.json.encode(Call(request=ops.RescoreStatus(rescore_id="r-unknown"), actor=ADMIN)))
     assert (error.status, error.detail) == (404, "no rescore 'r-unknown' (yet)")
+
+
+# --- a new competition version ------------------------------------------------------------------------------
+
+
+class RecordedBoards:
+    """Stands in for the BoardPublisher: the definitions of the tasks whose boards were published."""
+
+    def __init__(self, expected: int) -> None:
+        self.published: list[Task] = []
+        self.expected = expected
+        self.done = asyncio.Event()
+
+    async def publish(self, task: Task) -> None:
+        self.published.append(task)
+        if len(self.published) >= self.expected:
+            self.done.set()
+
+
+def redefined(competition: Competition, task_id: str, **changes: Any) -> Competition:
+    return msgspec.structs.replace(competition, tasks=tuple(
+        msgspec.structs.replace(task, **changes) if task.id == task_id else task for task in competition.tasks))
+
+
+@pytest.mark.parametrize("changes", [{"title": "Renamed"}, {"sort": "asc"}, {"archived": True},
+                                     {"phases": (Phase(id="late", opens_at=WHEN, closes_at=WHEN.replace(year=2027)),)},
+                                     {"final_submissions": 5}])
+async def test_a_task_a_new_version_redefines_gets_its_board_again(changes: dict[str, Any]) -> None:
+    """Only that task's board, computed under the new definition; the unchanged task's board is left alone."""
+    competition = current_competition()
+    boards = RecordedBoards(expected=1)
+    handlers = LeaderboardHandlers(competition=competition, pool=Untouchable("pool"),  # type: ignore[arg-type]
+                                   boards=boards)  # type: ignore[arg-type]
+    competition.listeners.append(handlers.competition_changed)
+    republishing = asyncio.create_task(handlers.republish_redefined())
+    try:
+        assert competition.offer(fakes.version(2, redefined(COMPETITION, "reconstruction", **changes)))
+        async with asyncio.timeout(30):
+            await boards.done.wait()
+    finally:
+        republishing.cancel()
+    assert [task.id for task in boards.published] == ["reconstruction"]
+    assert boards.published[0] == competition.current.task("reconstruction")
+    assert handlers.redefined.empty()
+
+
+async def test_an_unchanged_definition_or_an_added_task_is_handled_once_each() -> None:
+    """A version that changes nothing of a task publishes nothing for it; a task the version adds gets its first
+    board at once (a service that started before the first version had no tasks to publish)."""
+    competition = current_competition(Competition())
+    handlers = LeaderboardHandlers(competition=competition, pool=Untouchable("pool"),  # type: ignore[arg-type]
+                                   boards=Untouchable("boards"))  # type: ignore[arg-type]
+    competition.listeners.append(handlers.competition_changed)
+    competition.offer(fakes.version(2))
+    competition.offer(fakes.version(3, msgspec.structs.replace(COMPETITION, competition=CompetitionInfo(name="x"))))
+    queued = [handlers.redefined.get_nowait() for _ in range(handlers.redefined.qsize())]
+    assert queued == [task.id for task in COMPETITION.tasks]
