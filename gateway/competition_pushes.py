@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Literal
 
 from podium_runtime.competition import CurrentCompetition
 from proto.competition import Competition, CompetitionVersion
@@ -23,6 +24,7 @@ MAX_WAIT_S = 300.0
 Now = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 Push = Callable[[LiveMessage], None]
+PhaseState = Literal["opened", "closed"]
 
 
 def utc_now() -> datetime:
@@ -45,7 +47,9 @@ def phase_changes(competition: Competition, since: datetime, until: datetime) ->
         if task.archived:
             continue
         for phase in task.phases:
-            for moment, state in ((phase.opens_at, "opened"), (phase.closes_at, "closed")):
+            boundaries: tuple[tuple[datetime, PhaseState], ...] = ((phase.opens_at, "opened"),
+                                                                   (phase.closes_at, "closed"))
+            for moment, state in boundaries:
                 if since < moment <= until:
                     crossed.append((moment, state == "opened",
                                     PhaseMessage(task_id=task.id, phase_id=phase.id, state=state)))
