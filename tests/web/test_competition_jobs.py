@@ -2,14 +2,16 @@
 quota and a phase (entered in the viewer's time zone, UTC beside) and saves a new version after reviewing what it
 changes; an edit made from a stale version is refused (412) with a reload offered; a bad value is shown next to its
 field and changes nothing; the ground truth goes up with progress and its digest is shown (a bad file's reason next to
-the upload). Participants see each task's description (a `<script>` in it is text, never run), what to submit, the
-phase and the time left, and their quota, and the view follows the host's changes live.
+the upload); scores computed under an older definition are counted, and their rescore starts from the page.
+Participants see each task's description (a `<script>` in it is text, never run), what to submit, the phase and the
+time left, and their quota, and the view follows the host's changes live.
 
 The session's competition is shared by every test: each test adds tasks of its own (`web-<random>`) and removes them
-afterwards; the shared tasks are never touched."""
+afterwards (or archives one that has submissions); the shared tasks are never touched."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,12 +23,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from deploy.demo import make_ground_truth, npy_zip
+from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Task
 from tests.api import add_task, bearer, edit_competition, login, new_team, remove_tasks
 from tests.conftest import ADMIN
 from tests.web.test_host_jobs import both_sizes
-from tests.web.test_web_page import log_in
+from tests.web.test_web_page import api_upload, log_in
 
 Shoot = Callable[[Page, str], Awaitable[Path]]
 pytestmark = pytest.mark.timeout(240)
@@ -256,3 +258,48 @@ async def test_participants_see_the_tasks_description_format_time_left_and_quota
     await expect(card.locator(".badge.archived")).to_have_text("archived")
     await expect(card.locator(".time-left")).to_have_text("archived")
     assert await viewer.evaluate("() => window.stillTheSamePage") is True
+
+
+async def put_ground_truth(api: httpx.AsyncClient, admin_token: str, task_id: str, data: bytes) -> None:
+    """The host's ground-truth upload over the API: the ticket, the bytes to its presigned URL, then complete."""
+    ticket = await api.post(f"/api/v1/admin/tasks/{task_id}/ground-truth", headers=bearer(admin_token),
+                            json={"size_bytes": len(data), "filename": "truth.zip"})
+    assert ticket.status_code == 200, ticket.text
+    stored = await api.put(ticket.json()["upload_url"], content=data)
+    assert stored.status_code < 300, stored.text
+    completed = await api.post(f"/api/v1/admin/tasks/{task_id}/ground-truth/complete", headers=bearer(admin_token),
+                               json={"upload_id": ticket.json()["upload_id"]})
+    assert completed.status_code == 200, completed.text
+
+
+async def test_the_host_sees_scores_under_an_older_definition_and_starts_their_rescore(
+    viewer: Page, api: httpx.AsyncClient, admin_token: str, gateway_url: str,
+) -> None:
+    task = await add_task(api, admin_token)  # it will have a submission: archived at the end, never removed
+    try:
+        truth = make_ground_truth(Task(id=task["id"], title="t", kind="cpu", metric="psnr", samples=4,
+                                       shape=(2, 4, 4)))
+        await put_ground_truth(api, admin_token, task["id"], npy_zip(truth))
+        _, name, password = await new_team(api, admin_token)
+        scored = await api_upload(gateway_url, await login(api, name, password), task["id"],
+                                  npy_zip(noisy_submission(truth, 0.05, seed=5)))
+        assert scored["status"] == "scored", scored
+
+        def lower_the_cap(competition: dict[str, Any]) -> None:  # a scoring parameter: a new scoring identity
+            next(t for t in competition["tasks"] if t["id"] == task["id"])["psnr"]["cap_db"] = 60.0
+
+        applied = await edit_competition(api, admin_token, lower_the_cap)
+        assert applied["identity_changed"] == [task["id"]] and applied["stale"] == {task["id"]: 1}, applied
+        card = await open_editor(viewer, task["id"])
+        await expect(card.locator(".stale p").first).to_have_text(
+            "1 scored submission was scored under an older definition. Rescore them")
+        await card.locator("button.rescore").click()
+        await expect(card.locator(".rescore-said")).to_contain_text(re.compile(r"^Rescore \S+ started: 1 submissions"))
+        async with asyncio.timeout(60):  # the rescore scores it again under the task's identity now
+            while (await document(api, admin_token))["stale"].get(task["id"], 0):
+                await asyncio.sleep(0.2)
+    finally:
+        def archive(competition: dict[str, Any]) -> None:
+            next(t for t in competition["tasks"] if t["id"] == task["id"])["archived"] = True
+
+        await edit_competition(api, admin_token, archive)
