@@ -32,6 +32,7 @@ from gateway.kv_store import NatsKVStore
 from gateway.live import LiveHub, board_socket, live_messages_schema, live_socket
 from gateway.metrics_access import metrics_controller, parse_networks
 from gateway.problems import EXCEPTION_HANDLERS, GatewayRequest, problem_details_plugin
+from gateway.routes_competition import AdminCompetitionController, CompetitionController
 from gateway.routes_identity import IdentityController
 from gateway.routes_leaderboard import BoardAdminController, LeaderboardController
 from gateway.routes_mls_goat import MlsGoatController
@@ -166,7 +167,8 @@ def route_handlers(settings: GatewaySettings) -> list[ControllerRouterHandler]:
     return [
         HealthController, IdentityController, TeamController, AdminTeamController, QAController,
         SubmissionController, AdminSubmissionController, LeaderboardController, BoardAdminController,
-        MlsGoatController, live_socket, board_socket, live_messages_schema,
+        CompetitionController, AdminCompetitionController, MlsGoatController,
+        live_socket, board_socket, live_messages_schema,
         metrics_controller(parse_networks(settings.metrics_allow)),
         web_page, docs_asset,
     ]

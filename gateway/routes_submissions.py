@@ -23,6 +23,7 @@ from nats.aio.msg import Msg
 from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import BODY_LIMIT, Problem
+from gateway.routes_competition import participant_tasks
 from gateway.state import GatewayState
 from gateway.tokens import InvalidToken
 from proto import submissions as ops
@@ -216,9 +217,10 @@ async def task_of_number(state: GatewayState, task_id: str) -> str:
 class SubmissionController(Controller):
     tags = ["submissions"]
 
-    @get("/api/v1/tasks", summary="The competition's tasks: how to submit to each")
-    async def tasks(self, state: GatewayState) -> ops.TaskList:
-        return await state.services.call(ops.LIST_TASKS, ops.ListTasks())
+    @get("/api/v1/tasks", summary="The competition's tasks: how to submit to each (the same list as "
+                                   "/api/v1/competition; a signed-in team also gets its quota left today)")
+    async def tasks(self, request: Request, state: GatewayState) -> ops.TaskList:
+        return await participant_tasks(request, state)
 
     @get("/api/v1/tasks/{task_id:str}/quota", guards=[signed_in],
          summary="The calling team's daily quota for a task: used, left, when it resets (UTC) and which submissions "

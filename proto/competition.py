@@ -212,6 +212,8 @@ def parse_competition(text: bytes | str, *, content_type: str = "toml") -> Compe
         raw = msgspec.json.decode(text) if content_type == "json" else msgspec.toml.decode(text)
     except msgspec.DecodeError as exc:
         raise CompetitionError(f"not valid {content_type.upper()}: {exc}") from None
+    except RecursionError:  # how msgspec's JSON decoder and Python's TOML parser give up on deep nesting
+        raise CompetitionError(f"not valid {content_type.upper()}: nested too deeply") from None
     return check_competition(raw)
 
 
