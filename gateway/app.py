@@ -25,6 +25,7 @@ from opentelemetry.trace import Span
 from gateway.api_docs import docs_asset, swagger_page
 from gateway.boards import Boards
 from gateway.bootstrap import NAME, Deps, GatewaySettings, bootstrap, create_bus
+from gateway.competition_pushes import push_competition_changes
 from gateway.health import HealthController
 from gateway.identity import Identity, TokenMiddleware
 from gateway.kv_store import NatsKVStore
@@ -125,6 +126,12 @@ def wire(app: Litestar, deps: Deps) -> None:
     app.stores.register(RATE_LIMIT_STORE, NatsKVStore(deps.rate_limits), allow_override=True)
     app.state.http = deps.http
     app.state.gateway_settings = deps.gateway_settings
+    app.state.competition = deps.competition
+
+    def forget_task_names(*_: object) -> None:
+        app.state.task_aliases = {}  # a new version may add tasks or aliases: asked again when next needed
+
+    deps.competition.listeners.append(forget_task_names)
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -136,17 +143,20 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
 
 
 def lifespan(gateway: Gateway, deps: Deps | None) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
-    """Open the Deps (unless given: whoever opened them closes them), start the live hub and the background work;
-    stop them in the reverse order."""
+    """Open the Deps (unless given: whoever opened them closes them), start the live hub and the background work
+    (the competition's pushes among it); stop them in the reverse order."""
 
     @asynccontextmanager
     async def running(app: Litestar) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as opened:
-            if deps is None:
-                wire(app, await opened.enter_async_context(bootstrap(gateway.settings, gateway.bus)))
+            used = deps
+            if used is None:
+                used = await opened.enter_async_context(bootstrap(gateway.settings, gateway.bus))
+                wire(app, used)
             await gateway.live.start(gateway.bus.broker.connection)
             opened.push_async_callback(gateway.live.stop)
-            tasks = [asyncio.create_task(work) for work in background_work(gateway)]
+            work = [*background_work(gateway), push_competition_changes(used.competition, gateway.live.broadcast)]
+            tasks = [asyncio.create_task(each) for each in work]
             opened.push_async_callback(_cancel, tasks)
             yield
 

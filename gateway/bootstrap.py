@@ -14,6 +14,7 @@ from nats.js.kv import KeyValue
 from pydantic import AliasChoices, Field, field_validator
 
 from gateway.metrics_access import LOOPBACK, parse_networks
+from podium_runtime.competition import CurrentCompetition, follow_competition
 from podium_runtime.kv_watch import Reconnects
 from podium_runtime.service import Bus, connect_bus
 from podium_runtime.settings import ServiceSettings
@@ -65,19 +66,26 @@ class Deps:
     rate_limits: KeyValue  # the `rate_limits` bucket: every replica's counts, per team or address
     gateway_settings: KeyValue  # the `gateway_settings` bucket (MLS-GOAT's GPU server URL)
     http: httpx.AsyncClient  # direct uploads are streamed to object storage through presigned URLs
+    # The competition version in use (the `competition` bucket, followed while the gateway runs): its changes and
+    # its phases' openings and closings are pushed to every socket (`gateway.competition_pushes`).
+    competition: CurrentCompetition
 
 
 @asynccontextmanager
 async def bootstrap(settings: GatewaySettings, bus: Bus) -> AsyncIterator[Deps]:
-    """Connect the bus (declaring the streams and buckets the gateway's NATS user may), open the buckets and the
-    HTTP client; all closed on the way out, the bus last."""
+    """Connect the bus (declaring the streams and buckets the gateway's NATS user may), open the buckets, follow the
+    competition and open the HTTP client; all closed on the way out, the bus last."""
     try:
         await connect_bus(bus, settings)
         await bus.broker.start()
         js = bus.jetstream()
         rate_limits = await js.key_value(RATE_LIMITS.name)
         gateway_settings = await js.key_value(GATEWAY_SETTINGS.name)
-        async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0)) as http:
-            yield Deps(bus=bus, rate_limits=rate_limits, gateway_settings=gateway_settings, http=http)
+        async with (
+            follow_competition(bus) as competition,
+            httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=5.0)) as http,
+        ):
+            yield Deps(bus=bus, rate_limits=rate_limits, gateway_settings=gateway_settings, http=http,
+                       competition=competition)
     finally:
         await bus.broker.stop()

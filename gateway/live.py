@@ -11,6 +11,9 @@ most once per `PUSH_INTERVAL_S`. One NATS subscription per kind of event serves 
 through an index of clients by team, into each client's small queue: when it is full the oldest message is
 dropped, so a slow client only ever falls behind on itself.
 
+Every socket, whatever it follows, hears of the competition itself (`gateway.competition_pushes`): a new version in
+use and a phase opening or closing.
+
 `/ws/boards` is the same feed for anyone, signed in or not (a board on a projector, a visitor): boards only, never a
 team's messages or questions, and the private board only once it is revealed — or never, with `?private=false`,
 whatever the board's state (a projector shows the public board even to an admin).
@@ -244,6 +247,12 @@ class LiveHub:
             _discard(self._by_task, task_id, client)
             client.sent.pop(task_id, None)
             client.due.discard(task_id)
+
+    def broadcast(self, message: LiveMessage) -> None:
+        """A message for every socket, signed in or not: it must carry nothing private (`competition`, `phase`)."""
+        payload = _encoder.encode(message)
+        for client in self.clients:
+            client.push(payload)
 
     def _for_team(self, team_id: str, message: LiveMessage) -> None:
         payload = _encoder.encode(message)

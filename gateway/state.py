@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the routes import this module: its names are for the checke
     from gateway.identity import Identity
     from gateway.live import LiveHub
     from gateway.services import ServiceClient
+    from podium_runtime.competition import CurrentCompetition
 
 
 class GatewayState(State):
@@ -29,5 +30,6 @@ class GatewayState(State):
     live: LiveHub
     http: httpx.AsyncClient  # direct uploads go to object storage through it
     gateway_settings: KeyValue  # the `gateway_settings` bucket (MLS-GOAT's GPU server URL)
+    competition: CurrentCompetition  # the competition version in use (the `competition` bucket, followed)
     backend_services: tuple[str, ...]  # whose health /api/v1/health reports
     task_aliases: dict[str, str]  # task id or alias -> task id, asked once (`routes_leaderboard.task_id_of`)

@@ -4,11 +4,14 @@ web page (`gateway/web/static/live.js`) and the `podium` CLI read. The gateway e
 
 Boards: a whole `board` when a client starts following a task (or fell too far behind), then `board_delta`s from
 the revision it has. A team's own pushes: its submissions' `submission` status, `progress`, `queue` place and
-scorer's `log` lines, and `question` changes it may see. `error`: a follow request refused, with the reason."""
+scorer's `log` lines, and `question` changes it may see. `error`: a follow request refused, with the reason.
+To every socket, whatever it follows: `competition` when a new version of the competition is in use (read the task
+list again), and `phase` when a task's phase opens or closes. Neither carries more than ids and a version."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 
@@ -101,10 +104,27 @@ class ErrorMessage(_Live, frozen=True, tag="error"):
     detail: str
 
 
+class CompetitionMessage(_Live, frozen=True, tag="competition"):
+    """A new version of the competition is in use: `tasks` were added, changed or removed (read the task list again
+    for what they say now)."""
+
+    version: int
+    tasks: list[str]
+
+
+class PhaseMessage(_Live, frozen=True, tag="phase"):
+    """A task's phase opened or closed just now (submissions to it start or stop being taken)."""
+
+    task_id: str
+    phase_id: str
+    state: Literal["opened", "closed"]
+
+
 LiveMessage = (BoardMessage | BoardDeltaMessage | SubmissionMessage | ProgressMessage | QueueMessage | LogMessage
-               | QuestionMessage | ErrorMessage)
+               | QuestionMessage | ErrorMessage | CompetitionMessage | PhaseMessage)
 LIVE_MESSAGES: tuple[type[_Live], ...] = (BoardMessage, BoardDeltaMessage, SubmissionMessage, ProgressMessage,
-                                          QueueMessage, LogMessage, QuestionMessage, ErrorMessage)
+                                          QueueMessage, LogMessage, QuestionMessage, ErrorMessage, CompetitionMessage,
+                                          PhaseMessage)
 
 
 def live_schema() -> dict[str, object]:

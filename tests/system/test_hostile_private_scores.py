@@ -3,7 +3,9 @@ gateway as its own uvicorn process over real sockets, every service as a process
 upload reply (`?wait=`, every route, MLS-GOAT's without it), completing again, one submission, every history list, the
 details, the log, a cancel, the boards (current, `?at=`, MLS-GOAT's, CSV), MLS-GOAT's model upload and its anonymous
 status route, its leaderboard settings, every WebSocket push about its submissions and boards, every push to an
-anonymous board socket (`/ws/boards`, and a projector's `/ws/boards?private=false`), and the pushes' JSON Schema.
+anonymous board socket (`/ws/boards`, and a projector's `/ws/boards?private=false`), the competition's own pushes (a
+new version in use, a phase opening and closing) to each of those sockets, the participants' task list, and the
+pushes' JSON Schema.
 
 The team scores a result archive and a model; an admin reads the private values (the private score, each private
 metric, each private sample's PSNR). Each case then checks what the team (or an anonymous caller) received: no key
@@ -17,7 +19,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from websockets.typing import Subprotocol
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from proto.competition import Competition, parse_competition
-from tests.api import bearer, live_socket, team_token
+from tests.api import bearer, edit_competition, live_socket, new_task_fields, remove_tasks, team_token
 from tests.conftest import TEST_COMPETITION, task_of
 from tests.onnx_models import baseline_weights, linear_model, to_bytes
 
@@ -168,6 +170,14 @@ async def live_schema(scored: Scored) -> tuple[Any, str]:
     return None, text
 
 
+async def competition_pushes(scored: Scored) -> tuple[Any, str]:
+    """The `competition` and `phase` pushes every socket received (the fixture made a version and a phase happen)."""
+    received = [m for m in [*scored.pushes, *(p for ps in scored.anonymous_pushes.values() for p in ps)]
+                if m.get("type") in ("competition", "phase")]
+    assert {m["type"] for m in received} == {"competition", "phase"}, received
+    return received, json.dumps(received)
+
+
 async def board_at_now(scored: Scored) -> tuple[Any, str]:
     return await http("GET", f"/api/v1/leaderboards/lab?at={now()}")(scored)
 
@@ -213,6 +223,9 @@ SURFACES: dict[str, Ask] = {
     "every push to an anonymous board socket (/ws/boards)": anonymous_pushes("/ws/boards"),
     "every push to a projector's socket (/ws/boards?private=false)": anonymous_pushes("/ws/boards?private=false"),
     "the sockets' message schema (/api/v1/live/schema.json), anonymous": live_schema,
+    "the competition's pushes (a new version, a phase opened and closed) to every socket": competition_pushes,
+    "the participants' task list (/api/v1/competition)": http("GET", "/api/v1/competition"),
+    "the participants' task list, anonymous": http("GET", "/api/v1/competition", "nobody"),
 }
 ANONYMOUS_SOCKETS = ("/ws/boards", "/ws/boards?private=false")
 
@@ -235,6 +248,21 @@ def _boards_pushed(messages: list[dict], team_id: int) -> bool:
     boards = {m["task_id"] for m in messages if m.get("type") in ("board", "board_delta")
               and str(team_id) in {e["team_id"] for e in m.get("public", []) + m.get("changed", [])}}
     return {"lab", "digits"} <= boards
+
+
+def _heard_of(messages: list[dict], task_id: str) -> bool:
+    """The version that added `task_id` and its phase's closing were pushed."""
+    return (any(m.get("type") == "competition" and task_id in m["tasks"] for m in messages)
+            and any(m.get("type") == "phase" and m["task_id"] == task_id and m["state"] == "closed" for m in messages))
+
+
+async def _version_and_phase(client: httpx.AsyncClient, admin: str) -> str:
+    """A new version in use (a task of this corpus's own), whose phase opens and closes a moment later."""
+    now = datetime.now(UTC)
+    task = new_task_fields(phases=[{"id": "flash", "opens_at": (now + timedelta(seconds=1)).isoformat(),
+                                    "closes_at": (now + timedelta(seconds=2)).isoformat()}])
+    await edit_competition(client, admin, lambda competition: competition["tasks"].append(task))
+    return task["id"]
 
 
 def _pushed_all(messages: list[dict], ids: set[int], team_id: int) -> bool:
@@ -278,6 +306,15 @@ async def scored(gateway: AsyncTestClient, gateway_url: str, admin_token: str, c
                            and all(_boards_pushed(anonymously[path], team_id) for path in ANONYMOUS_SOCKETS)):
                     assert not any(task.done() for task in (listening, *listeners)), (received, anonymously)
                     await asyncio.sleep(0.05)
+            # The competition's own pushes reach every socket too: a new version, a phase opening and closing.
+            added = await _version_and_phase(client, admin_token)
+            try:
+                async with asyncio.timeout(30):
+                    while not all(_heard_of(messages, added) for messages in (received, *anonymously.values())):
+                        assert not any(task.done() for task in (listening, *listeners)), (received, anonymously)
+                        await asyncio.sleep(0.05)
+            finally:
+                await remove_tasks(client, admin_token, [added])
             for task in (listening, *listeners):
                 task.cancel()
         world = Scored(gateway_url, client, token, team_id, admin_token, cpu, gpu, pushes=received,

@@ -109,8 +109,8 @@ async def test_no_internal_words_on_the_board_or_the_submissions(
             assert word not in text, (view, word)
 
 
-VIEWS = ["/#/board/lab", "/#/submit/lab", "/#/qa", "/#/account", "/#/submission/{id}"]
-ADMIN_VIEWS = ["/#/admin/teams", "/#/admin/boards", "/#/admin/audit", "/#/admin/stats"]
+VIEWS = ["/#/tasks", "/#/board/lab", "/#/submit/lab", "/#/qa", "/#/account", "/#/submission/{id}"]
+ADMIN_VIEWS = ["/#/admin/teams", "/#/admin/competition", "/#/admin/boards", "/#/admin/audit", "/#/admin/stats"]
 
 
 async def fits_a_phone(page: Page, path: str) -> None:
@@ -233,9 +233,10 @@ async def test_each_view_has_its_title_and_each_table_a_caption(
     page: Page, scored_team: tuple[str, str, dict],
 ) -> None:
     name, password, scored = scored_team
-    titles = {"/#/board/lab": re.compile(r".+ leaderboard · Podium$"), "/#/submit/lab": re.compile(
-        r"^Submit to .+ · Podium$"), "/#/qa": "Questions & answers · Podium", "/#/account": "Your account · Podium",
-        f"/#/submission/{scored['id']}": f"Submission #{scored['id']} · Podium"}
+    titles = {"/#/tasks": "Tasks · Podium", "/#/board/lab": re.compile(r".+ leaderboard · Podium$"),
+              "/#/submit/lab": re.compile(r"^Submit to .+ · Podium$"), "/#/qa": "Questions & answers · Podium",
+              "/#/account": "Your account · Podium",
+              f"/#/submission/{scored['id']}": f"Submission #{scored['id']} · Podium"}
     await page.goto("/")
     await expect(page).to_have_title("Log in · Podium")
     await log_in(page, name, password)
@@ -251,6 +252,7 @@ async def test_each_admin_view_has_its_title_each_table_a_caption_and_no_raw_sta
     page: Page, scored_team: tuple[str, str, dict],
 ) -> None:
     titles = {"/#/admin/teams": "Teams · Administration · Podium",
+              "/#/admin/competition": "Competition · Administration · Podium",
               "/#/admin/boards": "Boards & rescoring · Administration · Podium",
               "/#/admin/audit": "Audit trail · Administration · Podium",
               "/#/admin/stats": "Statistics · Administration · Podium"}

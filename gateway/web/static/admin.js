@@ -1,11 +1,14 @@
 // The hosts' pages: teams (one by one or from CSV, with the per-row report; each team's standing, edited,
-// disabled, deleted, its password reset), boards (reveal the private board, rescore and see who moved), the audit
-// trail with its filters, and statistics. Q&A answers are given on the Q&A page itself.
+// disabled, deleted, its password reset), the competition (admin-competition.js), boards (reveal the private board,
+// rescore and see who moved), the audit trail with its filters, and statistics. Q&A answers are given on the Q&A
+// page itself.
 
+import { competitionSection } from "./admin-competition.js";
 import { api } from "./api.js";
 import { caption, formatScore, formatTime, h, scrolling, setTitle, statusWord } from "./dom.js";
 
-const SECTIONS = { teams: "Teams", boards: "Boards & rescoring", audit: "Audit trail", stats: "Statistics" };
+const SECTIONS = { teams: "Teams", competition: "Competition", boards: "Boards & rescoring", audit: "Audit trail",
+  stats: "Statistics" };
 
 function failureText(target) {
   return (error) => {
@@ -26,6 +29,7 @@ export async function adminView(view, section, app) {
     h("a", { href: "#/qa" }, "Q&A answers"));
   const body = h("div", {});
   view.replaceChildren(h("section", { class: "admin" }, h("h1", {}, "Administration"), tabs, body));
+  if (section === "competition") return competitionSection(body, app);
   if (section === "boards") return boardsSection(body, app);
   if (section === "stats") return statsSection(body);
   if (section === "audit") return auditSection(body);

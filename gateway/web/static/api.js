@@ -4,10 +4,11 @@
 const SESSION_KEY = "podium.session";
 
 export class ApiError extends Error {
-  constructor(status, detail, errors = []) {
+  constructor(status, detail, errors = [], problem = {}) {
     super(detail);
     this.status = status;
     this.errors = errors; // [{key, message}]: a form's problems by field, when the server names them
+    this.problem = problem; // the whole problem document: its extra members (`task`, `field`, `current_version`)
   }
 }
 
@@ -43,14 +44,16 @@ async function problem(response) {
   // The server's words, verbatim: `detail` of a problem document, else the status line.
   let detail = `${response.status} ${response.statusText}`.trim();
   let errors = [];
+  let document = {};
   try {
     const body = await response.json();
     if (body && typeof body.detail === "string" && body.detail) detail = body.detail;
     if (Array.isArray(body?.errors)) errors = body.errors;
+    if (body && typeof body === "object") document = body;
   } catch {
     /* not JSON: keep the status line */
   }
-  return new ApiError(response.status, detail, errors);
+  return new ApiError(response.status, detail, errors, document);
 }
 
 let refreshing = null;
@@ -126,8 +129,13 @@ export function accessToken() {
 
 export { refresh as refreshTokens };
 
-export async function api(method, path, { json, body, contentType, anonymous, blob } = {}, retried = false) {
-  const headers = {};
+/**
+ * One call of the API. `headers`: more request headers (e.g. If-Match); `withHeaders`: answer `{ body, headers }`
+ * (e.g. to read an ETag) instead of the body alone.
+ */
+export async function api(method, path, { json, body, contentType, anonymous, blob, headers: more, withHeaders } = {},
+  retried = false) {
+  const headers = { ...more };
   const token = anonymous ? "" : accessToken();
   if (token) headers.authorization = `Bearer ${token}`;
   if (json !== undefined) {
@@ -138,12 +146,13 @@ export async function api(method, path, { json, body, contentType, anonymous, bl
   }
   const response = await fetch(path, { method, headers, body });
   if (response.status === 401 && token && !retried && (await refresh())) {
-    return api(method, path, { body, contentType: headers["content-type"], blob }, true);
+    return api(method, path, { body, contentType: headers["content-type"], blob, headers: more, withHeaders }, true);
   }
   if (!response.ok) throw await problem(response);
   if (blob) return response.blob(); // a file to save (an export), fetched with the viewer's token
   const type = response.headers.get("content-type") || "";
-  return type.includes("json") ? response.json() : response.text();
+  const answer = await (type.includes("json") ? response.json() : response.text());
+  return withHeaders ? { body: answer, headers: response.headers } : answer;
 }
 
 export async function login(name, password) {
@@ -173,7 +182,13 @@ function send(method, url, body, headers, onProgress) {
   });
 }
 
-async function sha256Hex(file) {
+/** PUT a file to a presigned URL with upload progress; an answer other than 2xx is an ApiError. */
+export async function putWithProgress(url, file, onProgress, method = "PUT") {
+  const xhr = await send(method, url, file, {}, onProgress);
+  if (xhr.status >= 300) throw new ApiError(xhr.status, `object storage refused the upload (${xhr.status})`);
+}
+
+export async function sha256Hex(file) {
   // Only in a secure context (https or localhost); the server checks the digest when one is given.
   if (!globalThis.crypto?.subtle) return "";
   const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());

@@ -1,5 +1,5 @@
-// The page: a fragment router (`#/board/recon`, `#/submit/recon`, `#/submission/12`, `#/qa`, `#/admin/teams`)
-// over views built from the public API and the live socket. No framework: each view renders into <main> and
+// The page: a fragment router (`#/tasks`, `#/board/recon`, `#/submit/recon`, `#/submission/12`, `#/qa`,
+// `#/admin/teams`, `#/admin/competition`) over views built from the public API and the live socket. No framework: each view renders into <main> and
 // returns what to undo when the page moves on.
 
 import { api, forgetSession, login, session, submitFile } from "./api.js";
@@ -10,6 +10,7 @@ import {
 } from "./dom.js";
 import { Live } from "./live.js";
 import { projectorView } from "./projector.js";
+import { tasksView } from "./tasks.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -17,7 +18,9 @@ const who = document.getElementById("who");
 const notice = document.getElementById("notice");
 const announcer = document.getElementById("announcer");
 
-export const app = { tasks: [], me: null, live: new Live(), cleanup: null };
+// `tasks`: the competition's tasks as GET /api/v1/competition gave them (version `competitionVersion`), read again
+// whenever the competition changes or a phase opens or closes.
+export const app = { tasks: [], competitionVersion: 0, competitionName: "", me: null, live: new Live(), cleanup: null };
 const FINISHED = new Set(["scored", "failed", "rejected", "expired", "cancelled"]);
 const CANCELLABLE = new Set(["awaiting_upload", "received", "scoring"]);
 const STATUSES = Object.keys(STATUS_WORDS); // in the order a submission goes through them
@@ -278,8 +281,17 @@ function submitView(taskId) {
     "Save my final choice");
   const tabs = h("nav", { class: "tabs", "aria-label": "tasks" }, ...app.tasks.map((t) => h("a", {
     href: `#/submit/${t.id}`, class: t.id === taskId ? "active" : "" }, t.id)));
-  view.replaceChildren(h("section", {}, tabs, h("h1", {}, `Submit to ${info.title}`), quota, rule, input, zone, bar,
-    message, h("h2", {}, "Your submissions"), scrolling(table),
+  // An archived task, a closed one, or one without ground truth yet takes nothing: the reason instead of the zone.
+  const closed = h("p", { id: "not-accepting", class: "error", role: "note", hidden: true });
+  const showAccepting = (now) => {
+    closed.hidden = now.accepting;
+    closed.textContent = now.accepting ? "" : now.not_accepting_reason || "This task takes no submissions now.";
+    zone.hidden = !now.accepting;
+    input.disabled = !now.accepting;
+  };
+  showAccepting(info);
+  view.replaceChildren(h("section", {}, tabs, h("h1", {}, `Submit to ${info.title}`), closed, quota, rule, input, zone,
+    bar, message, h("h2", {}, "Your submissions"), scrolling(table),
     h("p", { class: "muted", id: "finals-rule" }, `Final submissions: tick up to ${info.final_submissions} scored ` +
       "ones to count on the private board; with none ticked, your best public ones count."),
     finalsButton, finalsMessage));
@@ -414,7 +426,10 @@ function submitView(taskId) {
   });
 
   const unfollow = app.live.on(async (event) => {
-    if (event.type === "progress" && submissions.has(event.submission_id)) {
+    if (event.type === "tasks" && task(taskId)) {
+      showAccepting(task(taskId));
+      showQuota();
+    } else if (event.type === "progress" && submissions.has(event.submission_id)) {
       progress.set(event.submission_id, event);
       draw(submissions.get(event.submission_id));
     } else if (event.type === "queue" && submissions.has(event.submission_id)) {
@@ -645,7 +660,7 @@ function answerForm(question, reload) {
 // --- navigation --------------------------------------------------------------------------------------------
 
 function drawNav() {
-  const links = [];
+  const links = [h("a", { href: "#/tasks", class: "tasks-link" }, "Tasks")];
   for (const t of app.tasks) links.push(h("a", { href: `#/board/${t.id}` }, t.id));
   if (app.me) links.push(h("a", { href: `#/submit/${app.tasks[0]?.id || ""}`, class: "submit-link" }, "Submit"));
   if (app.me) links.push(h("a", { href: "#/qa" }, "Q&A"));
@@ -671,17 +686,36 @@ function logout() {
   route();
 }
 
+function keepTasks(list) {
+  app.tasks = list.tasks;
+  app.competitionVersion = list.version;
+  app.competitionName = list.competition;
+}
+
 async function start() {
   app.me = session.load()?.me;
-  const list = await api("GET", "/api/v1/tasks");
-  app.tasks = list.tasks;
+  keepTasks(await api("GET", "/api/v1/competition"));
   app.live.stop();
   if (currentPage() !== "projector") app.live.start(app.tasks.map((t) => t.id));
   drawNav();
 }
 
-// Boards are public: a visitor who is not signed in sees them (live, over `/ws/boards`) and the projector view.
-const PUBLIC_PAGES = new Set(["board", "projector"]);
+// A new competition version is in use, or a phase opened or closed: the tasks are read again (a team's quota with
+// them), new tasks' boards followed, and the views hear of it as a "tasks" message. An answer older than the one
+// kept (two changes in quick succession) is dropped.
+async function refreshTasks() {
+  const list = await api("GET", "/api/v1/competition");
+  if (list.version < app.competitionVersion) return;
+  keepTasks(list);
+  if (!app.live.stopped) app.live.follow(app.tasks.map((t) => t.id));
+  drawNav();
+  for (const link of nav.querySelectorAll("a")) link.classList.toggle("active", link.hash === location.hash);
+  app.live.emit({ type: "tasks" });
+}
+
+// Boards and tasks are public: a visitor who is not signed in sees them (live, over `/ws/boards`) and the projector
+// view.
+const PUBLIC_PAGES = new Set(["board", "projector", "tasks"]);
 
 function currentPage() {
   return location.hash.split("/")[1] || "";
@@ -689,6 +723,9 @@ function currentPage() {
 
 app.live.on((message) => {
   if (message.type === "connection" && (app.me || app.tasks.length)) drawNav();
+  if (message.type === "competition" || message.type === "phase") {
+    refreshTasks().catch((error) => notify(`The tasks could not be read again: ${error.message}`, "error"));
+  }
 });
 
 async function route() {
@@ -708,6 +745,7 @@ async function route() {
     if (page === "projector") app.live.stop();
     else if (app.live.stopped) app.live.start(app.tasks.map((t) => t.id));
     if (page === "board") app.cleanup = boardView(arg);
+    else if (page === "tasks") app.cleanup = tasksView(view, app);
     else if (page === "submit") app.cleanup = submitView(arg || app.tasks[0]?.id);
     else if (page === "submission") await submissionView(Number(arg));
     else if (page === "qa") app.cleanup = qaView();

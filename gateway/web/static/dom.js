@@ -103,3 +103,49 @@ export function statusWord(status) {
 export function setTitle(text) {
   document.title = text ? `${text} · Podium` : "Podium";
 }
+
+/** An instant in UTC, to the minute (seconds when there are any): "2026-12-03 13:05 UTC". */
+export function formatUtc(iso) {
+  if (!iso) return "–";
+  const text = new Date(iso).toISOString().replace("T", " ").replace(/\.\d+Z$/, "");
+  return `${text.endsWith(":00") ? text.slice(0, -3) : text} UTC`;
+}
+
+/** The viewer's local time with UTC beside: "03/12/2026, 14:05:00 GMT+1 (2026-12-03 13:05 UTC)". */
+export function formatTimeAndUtc(iso) {
+  return iso ? `${formatTime(iso)} (${formatUtc(iso)})` : "–";
+}
+
+/** A length of time in words, to the second under an hour: "2 d 3 h", "3 h 12 min", "4 min 10 s". */
+export function formatDuration(ms) {
+  const seconds = Math.max(0, Math.floor(ms / 1000));
+  const [days, hours, minutes] = [Math.floor(seconds / 86400), Math.floor(seconds / 3600) % 24,
+    Math.floor(seconds / 60) % 60];
+  if (days) return hours ? `${days} d ${hours} h` : `${days} d`;
+  if (hours) return minutes ? `${hours} h ${minutes} min` : `${hours} h`;
+  return minutes ? `${minutes} min ${seconds % 60} s` : `${seconds} s`;
+}
+
+// What of the gateway's rendered Markdown (`description_html`: no raw HTML passes it) is rebuilt on the page, and
+// the one attribute kept: a link's address, when it is http(s) or mail. Anything else becomes its text.
+const MARKDOWN_TAGS = new Set(["P", "EM", "STRONG", "CODE", "PRE", "UL", "OL", "LI", "A", "H1", "H2", "H3", "H4", "H5",
+  "H6", "BLOCKQUOTE", "BR", "HR", "TABLE", "THEAD", "TBODY", "TR", "TH", "TD", "DEL", "S"]);
+
+/**
+ * Nodes for HTML the gateway rendered from a host's Markdown: parsed inertly (DOMParser runs nothing) and rebuilt
+ * element by element from a short list with no attribute but a safe link's href, so even a renderer's slip could
+ * never run a script or load anything.
+ */
+export function markdownNodes(html) {
+  const parsed = new DOMParser().parseFromString(html || "", "text/html").body;
+  const rebuild = (node) => {
+    if (node.nodeType === Node.TEXT_NODE) return document.createTextNode(node.textContent);
+    if (node.nodeType !== Node.ELEMENT_NODE) return null;
+    const children = [...node.childNodes].map(rebuild);
+    if (!MARKDOWN_TAGS.has(node.tagName)) return children;
+    const href = node.tagName === "A" ? node.getAttribute("href") || "" : "";
+    const safe = /^(https?:|mailto:)/i.test(href);
+    return h(node.tagName.toLowerCase(), safe ? { href, rel: "noopener noreferrer" } : {}, children);
+  };
+  return [...parsed.childNodes].map(rebuild);
+}

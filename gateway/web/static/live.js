@@ -1,5 +1,6 @@
 // One WebSocket to `/ws` for the whole page: it follows every task's board and carries the team's own
-// submission status, progress, queue position and Q&A changes. Reconnects with backoff; boards are kept here,
+// submission status, progress, queue position and Q&A changes, and (to everyone) a new competition version in use
+// or a phase that opened or closed. Reconnects with backoff; boards are kept here,
 // whole, with the deltas applied, so any view can render the latest one. Signed out (or for a projector) it is
 // `/ws/boards`: boards only, no token; `{ publicOnly: true }` asks never to receive the private board.
 
@@ -30,6 +31,13 @@ export class Live {
     this.stopped = false;
     for (const task of tasks) this.following.add(task);
     this.connect();
+  }
+
+  /** Follow these tasks' boards too (tasks a new competition version added); those followed already are kept. */
+  follow(tasks) {
+    const added = tasks.filter((task) => !this.following.has(task));
+    for (const task of added) this.following.add(task);
+    if (added.length && this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ follow: added }));
   }
 
   stop() {
@@ -99,6 +107,8 @@ export class Live {
       case "log":
       case "question":
       case "error":
+      case "competition":
+      case "phase":
         break;
       default:
         return;

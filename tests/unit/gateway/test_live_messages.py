@@ -20,9 +20,11 @@ from proto.live import (
     LIVE_MESSAGES,
     BoardDeltaMessage,
     BoardMessage,
+    CompetitionMessage,
     ErrorMessage,
     LiveMessage,
     LogMessage,
+    PhaseMessage,
     ProgressMessage,
     QuestionMessage,
     QueueMessage,
@@ -53,6 +55,8 @@ EXAMPLES = [
     LogMessage(submission_id=7, level="warning", line="sample_0003.pt: NaN values", at=AT),
     QuestionMessage(question_id=4, change="answered"),
     ErrorMessage(detail="no such task: 'nope'"),
+    CompetitionMessage(version=12, tasks=["recon", "web-1a2b"]),
+    PhaseMessage(task_id="recon", phase_id="final", state="opened"),
 ]
 
 
