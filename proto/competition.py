@@ -120,10 +120,10 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     # without ground truth refuses submissions). `podium admin ground-truth put` sets both.
     ground_truth: Annotated[str, msgspec.Meta(max_length=512)] = ""
     ground_truth_sha256: SHA256 = ""
-    psnr: PsnrParameters = PsnrParameters()
-    split: Split = Split()
+    psnr: PsnrParameters = msgspec.field(default_factory=PsnrParameters)
+    split: Split = msgspec.field(default_factory=Split)
     # gpu tasks: the model's signature; `shape` is one sample's feature shape, `ground_truth` an .npz (x, y).
-    model: ModelSignature = ModelSignature()
+    model: ModelSignature = msgspec.field(default_factory=ModelSignature)
     # How many submissions a team may mark as final for the private board.
     final_submissions: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
     phases: tuple[Phase, ...] = ()
@@ -166,7 +166,7 @@ class CompetitionInfo(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 
 class Competition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    competition: CompetitionInfo = CompetitionInfo()
+    competition: CompetitionInfo = msgspec.field(default_factory=CompetitionInfo)
     tasks: Annotated[tuple[Task, ...], msgspec.Meta(max_length=100)] = ()
 
     def task(self, task_id: str) -> Task | None:
