@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 import msgspec
 from nats.js.kv import KeyValue
@@ -85,7 +85,7 @@ class CurrentCompetition:
 
 
 @contextlib.asynccontextmanager
-async def follow_competition(bus: Bus, initial: CompetitionVersion = EMPTY) -> AsyncIterator[CurrentCompetition]:
+async def follow_competition(bus: Bus, initial: CompetitionVersion = EMPTY) -> AsyncGenerator[CurrentCompetition]:
     """Follow the `competition` bucket from now until the block ends; the block starts once its value was read."""
     current = CurrentCompetition(initial)
     follower = asyncio.create_task(

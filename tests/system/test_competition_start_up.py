@@ -34,10 +34,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
 
 
 @contextlib.asynccontextmanager
-async def start(stack: EmbeddedStack, **files: Path | None) -> AsyncIterator[Any]:
+async def start(stack: EmbeddedStack, *, seed: Path | None = SEED, file: Path | None = None) -> AsyncIterator[Any]:
     """submission_service's start-up as its app runs it (its Deps, then the host's `start_up`)."""
     common: dict[str, Any] = {k.removeprefix("PODIUM_").lower(): v for k, v in stack.env().items()}
-    settings = SubmissionServiceSettings(**common, **files)
+    settings = SubmissionServiceSettings(**common, competition_seed=seed, competition_file=file)
     async with command_bus(NAME, settings) as bus, bootstrap(settings, bus) as deps:
         host = create_host(settings, deps)
         await host.start_up(settings.competition_seed, settings.competition_file)
@@ -52,7 +52,7 @@ async def in_bucket(deps: Any) -> CompetitionVersion:
 async def test_the_seed_applies_once_and_a_hosts_file_whenever_it_differs(
         stack: EmbeddedStack, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    async with start(stack, competition_seed=SEED) as (host, deps):
+    async with start(stack, seed=SEED) as (host, deps):
         first = host.competition.version
         assert (first.version, first.created_by) == (1, "file:competition.toml")
         assert [t.id for t in first.competition.tasks] == ["reconstruction", "digits"]
@@ -61,13 +61,13 @@ async def test_the_seed_applies_once_and_a_hosts_file_whenever_it_differs(
 
     other_seed = tmp_path / "seed.toml"
     other_seed.write_text(SEED.read_text().replace("daily_quota = 20", "daily_quota = 3"))
-    async with start(stack, competition_seed=other_seed) as (host, deps):
+    async with start(stack, seed=other_seed) as (host, deps):
         assert host.competition.version.version == 1  # a seed never overrides an existing competition
 
     hosts_file = tmp_path / "ours.toml"
     hosts_file.write_text(SEED.read_text().replace("daily_quota = 20", "daily_quota = 7", 1))
     caplog.clear()
-    async with start(stack, competition_seed=SEED, competition_file=hosts_file) as (host, deps):
+    async with start(stack, seed=SEED, file=hosts_file) as (host, deps):
         applied = host.competition.version
         assert (applied.version, applied.created_by) == (2, "file:ours.toml")
         assert applied.changes == ("task reconstruction: daily_quota 20 → 7",)
@@ -75,7 +75,7 @@ async def test_the_seed_applies_once_and_a_hosts_file_whenever_it_differs(
         assert (await in_bucket(deps)).version == 2
     assert any(r.getMessage() == "applied the competition file" for r in caplog.records)
 
-    async with start(stack, competition_file=hosts_file) as (host, deps):
+    async with start(stack, file=hosts_file) as (host, deps):
         assert host.competition.version.version == 2  # the same file again: nothing changes
 
 
@@ -83,7 +83,7 @@ async def test_a_bad_file_stops_the_start_and_changes_nothing(stack: EmbeddedSta
     bad = tmp_path / "bad.toml"
     bad.write_text(SEED.read_text().replace("daily_quota = 20", "daily_quota = -1", 1))
     with pytest.raises(Exception, match="task reconstruction, field daily_quota"):
-        async with start(stack, competition_file=bad):
+        async with start(stack, file=bad):
             pass
     async with start(stack) as (host, _deps):
         assert all(t.daily_quota > 0 for t in host.competition.current.tasks)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from proto.competition import Phase
+from proto.competition import Competition, Phase
 from submission_service import competition as domain
 from tests.unit.fakes import COMPETITION
 
@@ -17,7 +17,7 @@ WITH_TRUTH = domain.with_ground_truth(COMPETITION, RECON.id, "reconstruction/x.z
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 
-def changed(**fields: object) -> msgspec.Struct:
+def changed(**fields: object) -> Competition:
     return msgspec.structs.replace(WITH_TRUTH, tasks=(msgspec.structs.replace(WITH_TRUTH.tasks[0], **fields),
                                                       *WITH_TRUTH.tasks[1:]))
 
