@@ -70,6 +70,7 @@ $(NODE_STAMP): package.json package-lock.json
 ## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side.
 bench: $(STAMP)
 	$(PY) -m bench.scoring
+	$(PY) -m bench.masks
 	$(PY) -m bench.leaderboard
 
 ## make chaos: faults under flowing submissions (kill -9 of every service, NATS and PostgreSQL restarts; then a
