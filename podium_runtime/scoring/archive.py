@@ -1,5 +1,6 @@
 """Safe reading of a submission ZIP held in memory: its central directory is checked against named limits
-before a single byte is inflated, then members are read one at a time, each with a hard size cap.
+before a single byte is inflated, then members are read one at a time, each with a hard size cap. Every format
+whose submission is a ZIP (tensors, masks) reads it through here.
 
 One parser, ours, reads the directory, and the members are read from exactly the byte ranges it checked: reading
 through a second parser (zipfile) would open the door to parser differentials, the classic way to smuggle data
@@ -14,6 +15,8 @@ import zlib
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
+
+from podium_runtime.scoring.refusals import SubmissionRefused
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -48,8 +51,8 @@ _ZIP64_MARK_32 = 0xFFFFFFFF
 _MAX_COMMENT = 0xFFFF
 
 
-class ArchiveRejected(ValueError):
-    """The submission cannot be scored; the message says why in words a participant can act on."""
+class ArchiveRejected(SubmissionRefused):
+    """The submission's ZIP cannot be scored; the message says why in words a participant can act on."""
 
 
 # Of a library's error about a participant's file, what its reason quotes.
