@@ -62,13 +62,14 @@ _QUOTED_ERROR_CHARS = 200
 @contextlib.contextmanager
 def participant_data(what: str) -> Iterator[None]:
     """Around the reading of bytes a participant sent, which the scorer already holds: whatever goes wrong there is
-    about those bytes, so it is refused with a reason (ArchiveRejected), never retried as the platform's fault.
+    about those bytes, so it is refused with a reason (ArchiveRejected; a refusal of ours passes as it is), never
+    retried as the platform's fault.
     A decoding library's own KeyError or RuntimeError on a malformed file is as much the participant's as a
     refusal of ours; MemoryError says the file needs more memory than the scorer has for it. (Storage, bus and
     database faults happen elsewhere: they stay the platform's, and are retried.)"""
     try:
         yield
-    except ArchiveRejected:
+    except SubmissionRefused:
         raise
     except MemoryError:
         raise ArchiveRejected(f"{what}: too large to read in the memory a scorer has for one file") from None
