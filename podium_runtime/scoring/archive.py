@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import struct
 import zlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
+from typing import Any
 
 from podium_runtime.scoring.refusals import SubmissionRefused
 
@@ -60,7 +61,7 @@ _QUOTED_ERROR_CHARS = 200
 
 
 @contextlib.contextmanager
-def participant_data(what: str) -> Iterator[None]:
+def participant_data(what: str) -> Generator[None]:
     """Around the reading of bytes a participant sent, which the scorer already holds: whatever goes wrong there is
     about those bytes, so it is refused with a reason (ArchiveRejected; a refusal of ours passes as it is), never
     retried as the platform's fault.
@@ -155,7 +156,8 @@ def read_directory(data: bytes | memoryview, max_entries: int) -> tuple[list[Dir
     are refused: a submission never needs them.
     """
     view = _byte_view(data)
-    end_offset, (_, disk, cd_disk, disk_entries, entries, cd_size, cd_offset, _) = _find_end_record(view)
+    end_offset, record = _find_end_record(view)
+    disk, cd_disk, disk_entries, entries, cd_size, cd_offset = (int(field) for field in record[1:7])
     if _ZIP64_MARK_16 in (disk_entries, entries) or _ZIP64_MARK_32 in (cd_size, cd_offset):
         raise ArchiveRejected("ZIP64 archives are not accepted; a submission fits a plain ZIP (zip, Python's zipfile)")
     if disk or cd_disk or disk_entries != entries:
@@ -223,7 +225,7 @@ def _byte_view(data: bytes | memoryview) -> memoryview:
     return memoryview(data).cast("B")
 
 
-def _find_end_record(view: memoryview) -> tuple[int, tuple]:
+def _find_end_record(view: memoryview) -> tuple[int, tuple[Any, ...]]:
     """The last end-of-central-directory record whose comment runs exactly to the end of the archive (the record
     unzip tools pick): bytes appended after a ZIP make it no ZIP at all."""
     last = len(view) - _END.size
