@@ -71,6 +71,7 @@ $(NODE_STAMP): package.json package-lock.json
 bench: $(STAMP)
 	$(PY) -m bench.scoring
 	$(PY) -m bench.leaderboard
+	$(PY) -m bench.masks_decode
 
 ## make chaos: faults under flowing submissions (kill -9 of every service, NATS and PostgreSQL restarts; then a
 ## 3-node NATS cluster losing nodes; then a wiped JetStream store) on a
