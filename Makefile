@@ -72,6 +72,7 @@ bench: $(STAMP)
 	$(PY) -m bench.scoring
 	$(PY) -m bench.masks
 	$(PY) -m bench.leaderboard
+	$(PY) -m bench.masks_decode
 
 ## make chaos: faults under flowing submissions (kill -9 of every service, NATS and PostgreSQL restarts; then a
 ## 3-node NATS cluster losing nodes; then a wiped JetStream store) on a

@@ -30,10 +30,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cpu_scorer.archive import ArchiveLimits, inspect_archive, read_member  # noqa: E402
 from cpu_scorer.psnr import psnr, split_assignment  # noqa: E402
 from cpu_scorer.scoring import score_archive  # noqa: E402
 from cpu_scorer.tensors import DECODERS, decode_sample  # noqa: E402
+from podium_runtime.scoring.archive import ArchiveLimits, inspect_archive, read_member  # noqa: E402
 
 SHAPE = (3, 256, 256)
 NOISE = 0.01

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from faststream.asgi import AsgiFastStream
 
-from cpu_scorer.archive import ArchiveLimits
 from cpu_scorer.bootstrap import NAME, CpuScorerSettings, Deps, bootstrap
 from cpu_scorer.handlers import CpuScorer, create_router
+from podium_runtime.scoring.archive import ArchiveLimits
 from podium_runtime.service import ServiceSpec, Wired, Wiring, create_bus, create_service_app
 from proto.events import JobLogged, ScoreComputed, ScoreFailed, ScoreProgress
 from proto.streams import CPU_SCORER

@@ -19,13 +19,13 @@ from faststream.exceptions import RejectMessage
 from faststream.nats import NatsBroker, NatsMessage, NatsRouter
 from minio import Minio
 
-from cpu_scorer.archive import ArchiveLimits, ArchiveRejected
 from cpu_scorer.psnr import split_assignment
 from cpu_scorer.scoring import ScoreResult, score_archive
 from podium_runtime.competition import CATCH_UP_S, CurrentCompetition
 from podium_runtime.consumers import durable_subscriber
 from podium_runtime.ground_truth import GroundTruthCache
 from podium_runtime.jobs import JobReporter, verify_digest
+from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected
 from proto.competition import Task
 from proto.events import ScoreComputed, SubmissionReceived
 from proto.streams import CPU_SCORER

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cpu_scorer.archive import ArchiveLimits, iter_members
 from cpu_scorer.psnr import DEFAULT_CAP_DB, Progress, score_samples
 from cpu_scorer.tensors import DECODERS, decode_sample, max_member_bytes, member_size_rule
+from podium_runtime.scoring.archive import ArchiveLimits, iter_members
 
 
 @dataclass(frozen=True)

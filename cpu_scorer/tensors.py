@@ -16,7 +16,7 @@ import safetensors
 import torch
 from safetensors.torch import load as load_safetensors  # a no-code format: no pickle involved
 
-from cpu_scorer.archive import STORED, ArchiveRejected, participant_data, read_directory, readable_size
+from podium_runtime.scoring.archive import STORED, ArchiveRejected, participant_data, read_directory, readable_size
 
 Shape = tuple[int, ...]
 

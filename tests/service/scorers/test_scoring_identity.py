@@ -20,7 +20,6 @@ from faststream.nats import NatsMessage
 from minio import Minio
 from msgspec.structs import replace
 
-from cpu_scorer.archive import ArchiveLimits
 from cpu_scorer.bootstrap import BUCKETS as CPU_BUCKETS
 from cpu_scorer.handlers import DETAILS_BUCKET, CpuScorer
 from deploy import demo
@@ -28,6 +27,7 @@ from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from gpu_scorer.engines import OnnxRuntimeEngine
 from gpu_scorer.handlers import GpuScorer
 from podium_runtime.ground_truth import BUCKET, GroundTruthCache, GroundTruthMissing, parse_arrays, parse_test_set
+from podium_runtime.scoring.archive import ArchiveLimits
 from podium_runtime.service import open_object_store
 from podium_runtime.settings import ServiceSettings
 from proto.competition import Competition, ModelSignature, Split, Task

@@ -14,9 +14,9 @@ import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
 
 from cpu_scorer.app import create_app
-from cpu_scorer.archive import ArchiveRejected
 from cpu_scorer.bootstrap import CpuScorerSettings, Deps
 from podium_runtime.competition import CurrentCompetition
+from podium_runtime.scoring.archive import ArchiveRejected
 from podium_runtime.service import create_bus
 from proto import codec
 from proto.competition import EMPTY

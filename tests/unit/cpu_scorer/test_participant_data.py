@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from cpu_scorer import tensors
-from cpu_scorer.archive import ArchiveLimits, ArchiveRejected, iter_members, participant_data
 from cpu_scorer.scoring import score_archive
 from cpu_scorer.tensors import decode_sample
 from podium_runtime.jobs import JobCancelled
+from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected, iter_members, participant_data
 
 SHAPE = (2, 4)
 
@@ -132,7 +132,7 @@ def test_an_error_reading_the_zip_itself_is_a_refusal(monkeypatch: pytest.Monkey
     def broken(*args: object) -> None:
         raise struct.error("unpack_from requires a buffer of at least 46 bytes")
 
-    monkeypatch.setattr("cpu_scorer.archive.inspect_archive", broken)
+    monkeypatch.setattr("podium_runtime.scoring.archive.inspect_archive", broken)
     with pytest.raises(ArchiveRejected, match=r"^the ZIP: cannot be read \(error: unpack_from requires"):
         list(iter_members(b"PK", ["sample_0000"], (".npy",), ArchiveLimits()))
 

@@ -12,9 +12,9 @@ import pytest
 import safetensors.numpy
 import torch
 
-from cpu_scorer.archive import ArchiveLimits, ArchiveRejected, readable_size
 from cpu_scorer.psnr import DEFAULT_CAP_DB, split_assignment
 from cpu_scorer.scoring import ScoreResult, score_archive
+from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected, readable_size
 
 SHAPE = (3, 16, 16)
 N_SAMPLES = 6

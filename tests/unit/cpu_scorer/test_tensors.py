@@ -14,8 +14,8 @@ import safetensors.numpy
 import safetensors.torch
 import torch
 
-from cpu_scorer.archive import ArchiveRejected
 from cpu_scorer.tensors import decode_sample
+from podium_runtime.scoring.archive import ArchiveRejected
 
 SHAPE = (3, 4, 4)
 

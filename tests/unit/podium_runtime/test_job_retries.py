@@ -13,9 +13,9 @@ import pytest
 from faststream.exceptions import NackMessage
 from faststream.nats import NatsBroker, NatsMessage, TestNatsBroker
 
-from cpu_scorer.archive import ArchiveRejected
 from podium_runtime.ground_truth import GroundTruthMissing
 from podium_runtime.jobs import JobReporter
+from podium_runtime.scoring.archive import ArchiveRejected
 from proto.events import JobLogged, ScoreComputed
 from proto.subjects import job_log
 from tests.unit import fakes

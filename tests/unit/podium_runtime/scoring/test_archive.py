@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cpu_scorer.archive import (
+from podium_runtime.scoring.archive import (
     DEFLATED,
     STORED,
     ArchiveLimits,

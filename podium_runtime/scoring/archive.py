@@ -1,5 +1,6 @@
 """Safe reading of a submission ZIP held in memory: its central directory is checked against named limits
-before a single byte is inflated, then members are read one at a time, each with a hard size cap.
+before a single byte is inflated, then members are read one at a time, each with a hard size cap. Every format
+whose submission is a ZIP (tensors, masks) reads it through here.
 
 One parser, ours, reads the directory, and the members are read from exactly the byte ranges it checked: reading
 through a second parser (zipfile) would open the door to parser differentials, the classic way to smuggle data
@@ -11,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import struct
 import zlib
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import pairwise
+from typing import Any
+
+from podium_runtime.scoring.refusals import SubmissionRefused
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -48,8 +52,8 @@ _ZIP64_MARK_32 = 0xFFFFFFFF
 _MAX_COMMENT = 0xFFFF
 
 
-class ArchiveRejected(ValueError):
-    """The submission cannot be scored; the message says why in words a participant can act on."""
+class ArchiveRejected(SubmissionRefused):
+    """The submission's ZIP cannot be scored; the message says why in words a participant can act on."""
 
 
 # Of a library's error about a participant's file, what its reason quotes.
@@ -57,15 +61,16 @@ _QUOTED_ERROR_CHARS = 200
 
 
 @contextlib.contextmanager
-def participant_data(what: str) -> Iterator[None]:
+def participant_data(what: str) -> Generator[None]:
     """Around the reading of bytes a participant sent, which the scorer already holds: whatever goes wrong there is
-    about those bytes, so it is refused with a reason (ArchiveRejected), never retried as the platform's fault.
+    about those bytes, so it is refused with a reason (ArchiveRejected; a refusal of ours passes as it is), never
+    retried as the platform's fault.
     A decoding library's own KeyError or RuntimeError on a malformed file is as much the participant's as a
     refusal of ours; MemoryError says the file needs more memory than the scorer has for it. (Storage, bus and
     database faults happen elsewhere: they stay the platform's, and are retried.)"""
     try:
         yield
-    except ArchiveRejected:
+    except SubmissionRefused:
         raise
     except MemoryError:
         raise ArchiveRejected(f"{what}: too large to read in the memory a scorer has for one file") from None
@@ -151,7 +156,8 @@ def read_directory(data: bytes | memoryview, max_entries: int) -> tuple[list[Dir
     are refused: a submission never needs them.
     """
     view = _byte_view(data)
-    end_offset, (_, disk, cd_disk, disk_entries, entries, cd_size, cd_offset, _) = _find_end_record(view)
+    end_offset, record = _find_end_record(view)
+    disk, cd_disk, disk_entries, entries, cd_size, cd_offset = (int(field) for field in record[1:7])
     if _ZIP64_MARK_16 in (disk_entries, entries) or _ZIP64_MARK_32 in (cd_size, cd_offset):
         raise ArchiveRejected("ZIP64 archives are not accepted; a submission fits a plain ZIP (zip, Python's zipfile)")
     if disk or cd_disk or disk_entries != entries:
@@ -219,7 +225,7 @@ def _byte_view(data: bytes | memoryview) -> memoryview:
     return memoryview(data).cast("B")
 
 
-def _find_end_record(view: memoryview) -> tuple[int, tuple]:
+def _find_end_record(view: memoryview) -> tuple[int, tuple[Any, ...]]:
     """The last end-of-central-directory record whose comment runs exactly to the end of the archive (the record
     unzip tools pick): bytes appended after a ZIP make it no ZIP at all."""
     last = len(view) - _END.size
