@@ -60,17 +60,46 @@ def extra_closure(extra: str) -> set[str]:
     return found
 
 
-def third_party_imports(*packages: str) -> set[str]:
+def _imports(path: Path) -> set[str]:
+    """The absolute module names a file imports (`from a.b import c` also names `a.b.c`, which may be a module)."""
     names: set[str] = set()
-    for package in packages:
-        for path in (DEPLOY.parent / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Import):
-                    names |= {alias.name.split(".")[0] for alias in node.names}
-                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                    names.add(node.module.split(".")[0])
-    return {name for name in names if name not in sys.stdlib_module_names and name not in {
-        "__future__", "proto", "podium_runtime", *SERVICES}}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+    return names
+
+
+def _source(module: str) -> Path | None:
+    """Our own module's file (a package's __init__), None for a third-party or standard one."""
+    base = DEPLOY.parent / module.replace(".", "/")
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def third_party_imports(service: str) -> set[str]:
+    """The third-party top-level names a service's code imports, following its imports into proto and the shared
+    runtime (the image copies both whole, but a runtime module the service never imports is never loaded)."""
+    names: set[str] = set()
+    todo = [path for path in (DEPLOY.parent / service).rglob("*.py")]
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in {"proto", "podium_runtime", *SERVICES}:
+                if (own := _source(name)) is not None:
+                    todo.append(own)
+                    todo += [own.parent / "__init__.py"] if own.name != "__init__.py" else []
+            else:
+                names.add(top)
+    return {name for name in names if name not in sys.stdlib_module_names and name != "__future__"}
 
 
 @pytest.fixture(scope="module")
@@ -107,11 +136,11 @@ def test_each_image_runs_its_module_unprivileged_on_its_port(module: str, servic
 
 @pytest.mark.parametrize("module", SERVICES)
 def test_each_extra_brings_everything_its_image_imports(module: str) -> None:
-    """An image installs its service's extra and nothing else: every library the service (with proto and the
-    shared runtime) imports must come with that extra."""
+    """An image installs its service's extra and nothing else: every library the service imports (following its
+    imports through proto and the shared runtime) must come with that extra."""
     installed = extra_closure(module)
     providers = metadata.packages_distributions()
-    missing = {name for name in third_party_imports(module, "proto", "podium_runtime")
+    missing = {name for name in third_party_imports(module)
                if not {canonicalize_name(d) for d in providers.get(name, [])} & installed}
     assert missing == set(), f"pyproject's {module} extra lacks the distributions of {sorted(missing)}"
 
