@@ -12,13 +12,13 @@ import numpy as np
 from minio import Minio
 from pydantic import AliasChoices, Field
 
-from cpu_scorer.handlers import DETAILS_BUCKET, SUBMISSIONS_BUCKET
 from podium_runtime.competition import CurrentCompetition, follow_competition
 from podium_runtime.ground_truth import BUCKET as GROUND_TRUTH_BUCKET
 from podium_runtime.ground_truth import GroundTruthCache, parse_arrays
 from podium_runtime.jobs import JobReporter, open_job_reporter
 from podium_runtime.service import Bus, connect_bus, open_object_store
 from podium_runtime.settings import ServiceSettings
+from proto.storage import DETAILS_BUCKET, SUBMISSIONS_BUCKET
 from proto.streams import CPU_SCORER
 
 NAME = "cpu_scorer"

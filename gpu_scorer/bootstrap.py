@@ -13,13 +13,13 @@ from minio import Minio
 from pydantic import AliasChoices, Field
 
 from gpu_scorer.engines import Engine, OnnxRuntimeEngine, TritonEngine
-from gpu_scorer.handlers import DETAILS_BUCKET, SUBMISSIONS_BUCKET
 from podium_runtime.competition import CurrentCompetition, follow_competition
 from podium_runtime.ground_truth import BUCKET as TEST_SET_BUCKET
 from podium_runtime.ground_truth import GroundTruthCache, TestSet, parse_test_set
 from podium_runtime.jobs import JobReporter, open_job_reporter
 from podium_runtime.service import Bus, connect_bus, open_object_store
 from podium_runtime.settings import ServiceSettings
+from proto.storage import DETAILS_BUCKET, SUBMISSIONS_BUCKET
 from proto.streams import GPU_SCORER
 
 NAME = "gpu_scorer"

@@ -10,6 +10,7 @@ score), so it is part of the contracts. TOML, decoded and validated by msgspec.
     title = "Image reconstruction"
     description = "Markdown shown to participants (no HTML passes through)."
     kind = "cpu"                   # cpu: a ZIP of result tensors; gpu: an ONNX model
+    format = "tensors"             # optional: tensors (cpu) and onnx (gpu) by default
     metric = "psnr"
     sort = "desc"                  # higher is better
     daily_quota = 5                # accepted submissions per team per UTC day
@@ -36,13 +37,22 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
+import msgspec.inspect
 
 from proto.subjects import token
 
 TaskId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+TaskKind = Literal["cpu", "gpu"]
+SubmissionFormat = Literal["tensors", "csv", "masks", "coco", "onnx"]
+# What a task of each kind is scored from: a cpu task reads a participant's results, a gpu task runs their model.
+# The first one is the kind's default.
+FORMATS_OF_KIND: dict[str, tuple[str, ...]] = {"cpu": ("tensors", "csv", "masks", "coco"), "gpu": ("onnx",)}
+# The formats the scorers of this version score. The others are refused when a competition is applied, until their
+# readers are wired into a scorer: no task can take submissions nothing would score.
+SCORED_FORMATS = frozenset({"tensors", "onnx"})
 
 
 class PsnrParameters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -97,7 +107,7 @@ ALWAYS_OPEN = Phase(id="open", opens_at=datetime(1970, 1, 1, tzinfo=UTC), closes
 
 SHA256 = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?$")]
 # Fields whose change changes no score: a host moves deadlines, quotas, titles and texts freely.
-_NOT_IDENTITY = frozenset({"id", "title", "description", "sort", "daily_quota", "max_upload_bytes", "aliases",
+_NOT_IDENTITY = frozenset({"id", "title", "description", "format", "sort", "daily_quota", "max_upload_bytes", "aliases",
                            "final_submissions", "phases", "archived", "ground_truth"})
 _MODEL_NOT_IDENTITY = frozenset({"timeout_s", "memory_limit_mb", "top_k"})
 
@@ -107,7 +117,10 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     # Markdown shown to participants; rendered without any HTML (`gateway` renders it, the CLI prints it).
     description: Annotated[str, msgspec.Meta(max_length=20_000)] = ""
-    kind: Literal["cpu", "gpu"]
+    kind: TaskKind
+    # What a submission is: tensors (a ZIP of result tensors), csv, masks, coco (cpu tasks) or onnx (a model, gpu
+    # tasks); absent, the kind's default (`effective_format`).
+    format: SubmissionFormat | None = None
     metric: Literal["psnr", "accuracy"]
     sort: Literal["asc", "desc"] = "desc"
     daily_quota: Annotated[int, msgspec.Meta(ge=1)] = 5
@@ -140,8 +153,17 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
                            if k not in _MODEL_NOT_IDENTITY} if self.kind == "gpu" else None
         if self.metric != "psnr":
             fields["psnr"] = None
+        # The format counts as it is scored (absent and the kind's default are the same scoring); the default adds
+        # nothing, so the identities of tasks written before formats existed stay what they were.
+        if self.effective_format != FORMATS_OF_KIND[self.kind][0]:
+            fields["format"] = self.effective_format
         digest = hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
         return f"{self.metric}-{digest[:12]}"
+
+    @property
+    def effective_format(self) -> str:
+        """The task's format, or its kind's default where the task names none (tensors for cpu, onnx for gpu)."""
+        return self.format or FORMATS_OF_KIND[self.kind][0]
 
     @property
     def has_ground_truth(self) -> bool:
@@ -254,6 +276,7 @@ def _check_task(task: Task) -> None:
         raise CompetitionError(f"a {task.kind} task needs the shape {what}", task=task.id, field="shape")
     if any(size < 1 for size in task.shape):
         raise CompetitionError(f"every size must be at least 1, got {list(task.shape)}", task=task.id, field="shape")
+    _check_format(task)
     if (task.kind, task.metric) not in (("cpu", "psnr"), ("gpu", "accuracy")):
         raise CompetitionError(f"a {task.kind} task cannot use metric {task.metric}", task=task.id, field="metric")
     if task.kind == "cpu":
@@ -266,6 +289,19 @@ def _check_task(task: Task) -> None:
             raise CompetitionError("must give distinct names (use {index})", task=task.id, field="sample_pattern")
     if task.ground_truth_sha256 and not task.ground_truth:
         raise CompetitionError("a digest without a ground_truth key", task=task.id, field="ground_truth_sha256")
+
+
+def _check_format(task: Task) -> None:
+    if task.format is None:
+        return
+    if task.format not in FORMATS_OF_KIND[task.kind]:
+        takes = " or ".join(FORMATS_OF_KIND[task.kind])
+        raise CompetitionError(f"a {task.kind} task cannot take format {task.format}; it takes {takes} (or leave "
+                               "format out)", task=task.id, field="format")
+    if task.format not in SCORED_FORMATS:
+        scored = ", ".join(sorted(SCORED_FORMATS))
+        raise CompetitionError(f"format {task.format} is not supported yet: this version scores {scored}",
+                               task=task.id, field="format")
 
 
 def _located(raw: Any, message: str) -> CompetitionError:
@@ -292,9 +328,33 @@ def _located(raw: Any, message: str) -> CompetitionError:
         field = problem.split("`")[1] if "`" in problem else ""
     if field == "scorer_version":
         problem = "scorer_version is derived from the task now (metric, parameters, split, ground truth): remove it"
+    if problem.startswith("Invalid enum value") and field in _TASK_CHOICES:
+        problem = f"{problem}; expected one of {', '.join(_TASK_CHOICES[field])}"
     return CompetitionError(problem, task=task, field=field)
 
 
+def _choices(field: msgspec.inspect.Field) -> tuple[str, ...]:
+    types = field.type.types if isinstance(field.type, msgspec.inspect.UnionType) else (field.type,)
+    return tuple(str(value) for kind in types if isinstance(kind, msgspec.inspect.LiteralType) for value in kind.values)
+
+
+_TASK_INFO = msgspec.inspect.type_info(Task)
+assert isinstance(_TASK_INFO, msgspec.inspect.StructType)
+# The values a task's enumerated fields take (kind, format, metric, sort), quoted when a document has another.
+_TASK_CHOICES = {field.name: choices for field in _TASK_INFO.fields
+                 if (choices := _choices(field))}
+
+
 def to_toml(competition: Competition) -> str:
-    """The competition as a TOML file a host can edit and apply again (defaults included)."""
-    return msgspec.toml.encode(competition).decode()
+    """The competition as a TOML file a host can edit and apply again (defaults included; TOML has no null, so an
+    optional field left out, such as a task's `format`, stays out)."""
+    return msgspec.toml.encode(_without_none(msgspec.to_builtins(competition, builtin_types=(datetime,)))).decode()
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        table = cast(dict[str, Any], value)
+        return {key: _without_none(item) for key, item in table.items() if item is not None}
+    if isinstance(value, list | tuple):
+        return [_without_none(item) for item in cast(list[Any], value)]
+    return value

@@ -17,9 +17,10 @@ from podium_runtime import ground_truth
 from podium_runtime.competition import CurrentCompetition, follow_competition
 from podium_runtime.service import Bus, connect_bus, open_database, open_object_store
 from podium_runtime.settings import ServiceSettings
+from proto.storage import DETAILS_BUCKET
 from proto.streams import CANCELLATIONS, COMPETITION_KV, LEADERBOARDS
 from submission_service import store
-from submission_service.store import BUCKET, DETAILS_BUCKET
+from submission_service.store import BUCKET
 from submission_service.upload_url import UploadSigner
 
 NAME = "submission_service"

@@ -12,8 +12,8 @@ import msgspec
 from proto.competition import Competition, Phase, Task
 
 # Fields shown by name in a diff, in this order; the rest of a task is compared as a whole.
-_ORDER = ("title", "description", "kind", "metric", "sort", "daily_quota", "max_upload_bytes", "aliases", "samples",
-          "sample_pattern", "shape", "ground_truth", "ground_truth_sha256", "psnr", "split", "model",
+_ORDER = ("title", "description", "kind", "format", "metric", "sort", "daily_quota", "max_upload_bytes", "aliases",
+          "samples", "sample_pattern", "shape", "ground_truth", "ground_truth_sha256", "psnr", "split", "model",
           "final_submissions", "phases", "archived")
 _SHOWN_WHOLE = 80  # longer values (a description) are shown by their length only
 

@@ -38,6 +38,7 @@ from proto.competition import Task
 from proto.events import JobLogged, RescoreRequested, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionCancelled
 from proto.leaderboard import BoardReveal
 from proto.rpc import Operation, Principal
+from proto.storage import DETAILS_BUCKET
 from proto.streams import CPU_SCORER, GPU_SCORER, SUBMISSION_STATUS, SUBMISSIONS
 from proto.subjects import token
 from submission_service import competition as domain
@@ -50,7 +51,7 @@ from submission_service.reconciler import (
     fail_exhausted,
     republish_in_flight,
 )
-from submission_service.store import BUCKET, DETAILS_BUCKET
+from submission_service.store import BUCKET
 from submission_service.upload_files import EXTENSIONS, upload_refusal
 from submission_service.upload_url import UploadSigner
 from submission_service.visibility import public_details, without_private

@@ -21,14 +21,14 @@ from proto.events import (
     SubmissionReceived,
     SubmissionRejected,
 )
+from proto.storage import SUBMISSIONS_BUCKET
 from proto.submissions import SubmissionView
 
 SCHEMA = "submissions"
 outbox = Outbox(SCHEMA)
 # The uploads and the accepted submissions; where the scorers write each score's details (per-sample values,
 # confusion matrix, ROC points).
-BUCKET = "submissions"
-DETAILS_BUCKET = "score-details"
+BUCKET = SUBMISSIONS_BUCKET
 # Which submissions count against the daily quota, in the words the page shows beside the upload.
 QUOTA_RULE = ("Only scored submissions count against the daily quota: one that fails or is refused, expires or "
               "is cancelled gives its slot back.")

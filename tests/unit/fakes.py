@@ -91,3 +91,25 @@ class RecordedJobs:
     def retry_later(self, event: SubmissionReceived, message: NatsMessage, reason: str) -> NackMessage:
         self.retries.append((event, reason))
         return NackMessage()
+
+
+@dataclass
+class ComputingJobs(RecordedJobs):
+    """A JobReporter without the bus: it runs each job's computation and records its outcome or its exception."""
+
+    outcomes: list[ScoreComputed] = field(default_factory=list)
+    errors: list[Exception] = field(default_factory=list)
+
+    async def run(self, event: SubmissionReceived, message: NatsMessage,
+                  compute: Callable[[], Awaitable[ScoreComputed]], refusals: Mapping[type[Exception], str]) -> None:
+        self.runs.append((event, refusals))
+        try:
+            self.outcomes.append(await compute())
+        except Exception as exc:  # what JobReporter.run would turn into a ScoreFailed (refusals) or a Nak
+            self.errors.append(exc)
+
+    def log(self, event: SubmissionReceived, line: str, level: str = "info") -> None:
+        pass
+
+    def progress(self, event: SubmissionReceived) -> Callable[[int, int], None]:
+        return lambda done, total: None

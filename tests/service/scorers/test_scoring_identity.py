@@ -9,19 +9,16 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pytest
-from faststream.nats import NatsMessage
 from minio import Minio
 from msgspec.structs import replace
 
 from cpu_scorer.bootstrap import BUCKETS as CPU_BUCKETS
-from cpu_scorer.handlers import DETAILS_BUCKET, CpuScorer
+from cpu_scorer.handlers import CpuScorer
 from deploy import demo
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from gpu_scorer.engines import OnnxRuntimeEngine
@@ -31,31 +28,10 @@ from podium_runtime.scoring.archive import ArchiveLimits
 from podium_runtime.service import open_object_store
 from podium_runtime.settings import ServiceSettings
 from proto.competition import Competition, ModelSignature, Split, Task
-from proto.events import ScoreComputed, SubmissionReceived
+from proto.events import SubmissionReceived
+from proto.storage import DETAILS_BUCKET
 from tests.onnx_models import baseline_weights, linear_model, to_bytes
-from tests.unit.fakes import RecordedJobs, Untouchable, current_competition
-
-
-@dataclass
-class ComputingJobs(RecordedJobs):
-    """A JobReporter without the bus: it runs each job's computation and records its outcome or its exception."""
-
-    outcomes: list[ScoreComputed] = field(default_factory=list)
-    errors: list[Exception] = field(default_factory=list)
-
-    async def run(self, event: SubmissionReceived, message: NatsMessage,
-                  compute: Callable[[], Awaitable[ScoreComputed]], refusals: Mapping[type[Exception], str]) -> None:
-        self.runs.append((event, refusals))
-        try:
-            self.outcomes.append(await compute())
-        except Exception as exc:  # what JobReporter.run would turn into a ScoreFailed (refusals) or a Nak
-            self.errors.append(exc)
-
-    def log(self, event: SubmissionReceived, line: str, level: str = "info") -> None:
-        pass
-
-    def progress(self, event: SubmissionReceived) -> Callable[[int, int], None]:
-        return lambda done, total: None
+from tests.unit.fakes import ComputingJobs, RecordedJobs, Untouchable, current_competition
 
 
 @pytest.fixture

@@ -20,6 +20,14 @@ metric = "psnr"
 shape = [2, 2]
 samples = 3
 """
+MODEL_TASK = """
+[[tasks]]
+id = "m"
+title = "A model task"
+kind = "gpu"
+metric = "accuracy"
+shape = [4]
+"""
 
 
 def refusal(text: str, content_type: str = "toml") -> CompetitionError:
@@ -35,6 +43,7 @@ def refusal(text: str, content_type: str = "toml") -> CompetitionError:
     (TASK + 'scorer_version = "psnr-2"\n', "t", "scorer_version", "derived"),
     (TASK.replace("shape = [2, 2]\n", ""), "t", "shape", "needs the shape"),
     (TASK.replace('metric = "psnr"', 'metric = "accuracy"'), "t", "metric", "cannot use metric"),
+    (TASK.replace('metric = "psnr"', 'metric = "auc"'), "t", "metric", "expected one of accuracy, psnr"),
     (TASK + TASK, "t", "id", "unique"),
     (TASK.replace('id = "t"', 'id = "a.b"'), "a.b", "id", "matching regex"),
     (TASK + 'sample_pattern = "same"\n', "t", "sample_pattern", "distinct"),
@@ -44,6 +53,13 @@ def refusal(text: str, content_type: str = "toml") -> CompetitionError:
      "t", "phases", "time zone"),
     (TASK + 'ground_truth_sha256 = "' + "a" * 64 + '"\n', "t", "ground_truth_sha256", "without a ground_truth"),
     (TASK.replace('title = "A task"\n', ""), "t", "title", "missing required field"),
+    (TASK + 'format = "parquet"\n', "t", "format",
+     "Invalid enum value 'parquet'; expected one of coco, csv, masks, onnx, tensors"),
+    (TASK + 'format = "onnx"\n', "t", "format", "a cpu task cannot take format onnx; it takes tensors or csv or masks"),
+    (MODEL_TASK + 'format = "tensors"\n', "m", "format", "a gpu task cannot take format tensors; it takes onnx"),
+    (TASK + 'format = "csv"\n', "t", "format", "format csv is not supported yet: this version scores onnx, tensors"),
+    (TASK + 'format = "masks"\n', "t", "format", "format masks is not supported yet"),
+    (TASK + 'format = "coco"\n', "t", "format", "format coco is not supported yet"),
 ])
 def test_each_problem_names_its_task_and_field(text: str, task: str, field: str, words: str) -> None:
     error = refusal(text)
@@ -78,3 +94,28 @@ def test_the_scoring_identity_moves_with_what_changes_a_score_only() -> None:
     assert all(t.scorer_version == task.scorer_version for t in unchanged)
     assert len({task.scorer_version, *(t.scorer_version for t in changed)}) == len(changed) + 1
     assert task.scorer_version.startswith("psnr-")
+
+
+def test_a_task_without_a_format_takes_its_kinds_default_and_names_it_to_the_same_identity() -> None:
+    tensors, model = parse_competition(TASK + MODEL_TASK).tasks
+    assert (tensors.format, tensors.effective_format, model.format, model.effective_format) == (
+        None, "tensors", None, "onnx")
+    named = parse_competition(TASK + 'format = "tensors"\n' + MODEL_TASK + 'format = "onnx"\n').tasks
+    assert [task.effective_format for task in named] == ["tensors", "onnx"]
+    # Naming the default changes no score: the identity stays, and so do those of files written before formats.
+    assert [task.scorer_version for task in named] == [tensors.scorer_version, model.scorer_version]
+
+
+def test_the_scoring_identity_includes_the_effective_format() -> None:
+    task = parse_competition(TASK).tasks[0]
+    # A format this version does not score yet is refused when applied; its identity is still its own.
+    assert msgspec.structs.replace(task, format="csv").scorer_version != task.scorer_version
+    assert msgspec.structs.replace(task, format="masks").scorer_version != msgspec.structs.replace(
+        task, format="csv").scorer_version
+
+
+def test_a_named_format_survives_the_toml_a_host_is_shown() -> None:
+    competition = parse_competition(TASK + 'format = "tensors"\n' + MODEL_TASK)
+    shown = to_toml(competition)
+    assert 'format = "tensors"' in shown and shown.count("format =") == 1  # TOML has no null: an absent one stays out
+    assert parse_competition(shown) == competition

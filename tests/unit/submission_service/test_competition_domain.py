@@ -36,6 +36,12 @@ def test_a_quota_and_a_deadline_are_one_line_each_and_keep_the_identity() -> Non
     assert domain.identity_changed(WITH_TRUTH, document) == []
 
 
+def test_naming_the_default_format_is_one_line_and_keeps_the_identity() -> None:
+    document = changed(format="tensors")
+    assert domain.diff(WITH_TRUTH, document) == [f"task {RECON.id}: format None → \"tensors\""]
+    assert domain.identity_changed(WITH_TRUTH, document) == []
+
+
 def test_new_ground_truth_is_a_new_identity_and_says_so() -> None:
     document = domain.with_ground_truth(WITH_TRUTH, RECON.id, "reconstruction/y.zip", "d" * 64)
     lines = domain.diff(WITH_TRUTH, document)

@@ -1,0 +1,215 @@
+"""What every scorer does around its own computation (DESIGN.md, "Scoring is one kit"): find the task a submission
+names under the competition version it names (or a newer one), pick the task's format, read and verify the
+submission's bytes, run the format's scoring as one job (`podium_runtime.jobs`), write the score's details and
+build the ScoreComputed. A scorer keeps only what is its own: one `Format` per format it takes, whose `score`
+turns the submission's bytes into a `Scored`, its CPU work off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import time
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ClassVar, NoReturn, Protocol, TypeVar
+
+from faststream import Context
+from faststream.asgi import AsgiFastStream
+from faststream.exceptions import RejectMessage
+from faststream.nats import NatsBroker, NatsMessage, NatsRouter
+from minio import Minio
+
+from podium_runtime.competition import CATCH_UP_S, CurrentCompetition
+from podium_runtime.consumers import durable_subscriber
+from podium_runtime.jobs import JobReporter, verify_digest
+from podium_runtime.scoring.refusals import SubmissionRefused
+from podium_runtime.service import Bus, ServiceSpec, Wired, Wiring, create_bus, create_service_app
+from podium_runtime.settings import ServiceSettings
+from proto.competition import Task, TaskKind
+from proto.events import JobLogged, ScoreComputed, ScoreFailed, ScoreProgress, SubmissionReceived
+from proto.storage import DETAILS_BUCKET, SUBMISSIONS_BUCKET
+from proto.streams import ConsumerSpec
+
+__all__ = ["DETAILS_BUCKET", "SUBMISSIONS_BUCKET", "Format", "Scored", "Scorer", "Timings", "create_scorer_app"]
+
+
+class Timings(dict[str, float]):
+    """Milliseconds each step of a job took, by step, in the order the steps ran."""
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Generator[None]:
+        clock = time.perf_counter()
+        yield
+        self[name] = (time.perf_counter() - clock) * 1000
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What a format's scoring says of one submission: the task's metric on the public and the private split (a
+    split left empty by the task reports the other's value: `both_splits`), every metric by name, the details its
+    team reads (what the format adds to the submission's ids) and how long its steps took."""
+
+    public: float
+    private: float
+    metrics: dict[str, float]
+    details: dict[str, Any]
+    timings: Mapping[str, float] = field(default_factory=dict[str, float])
+
+
+def both_splits(public: float | None, private: float | None) -> tuple[float, float]:
+    """Public and private values; a task whose split leaves one side empty (None) reports the other for both."""
+    public, private = (public if public is not None else private), (private if private is not None else public)
+    if public is None or private is None:
+        raise ValueError("a task scores at least one sample")
+    return public, private
+
+
+ScoreFunction = Callable[[Task, SubmissionReceived, bytes], Awaitable[Scored]]
+
+
+def _refused_by_default() -> Mapping[type[Exception], str]:
+    return {SubmissionRefused: "submission_refused"}
+
+
+@dataclass(frozen=True)
+class Format:
+    """One format a scorer takes: how a submission of it is scored, and which of the errors that scoring raises are
+    the participant's (each with the short label the failure metrics count it by; the job ends with a ScoreFailed
+    carrying the error's text, never retried). Any other error is the platform's: the job is retried."""
+
+    score: ScoreFunction
+    refusals: Mapping[type[Exception], str] = field(default_factory=_refused_by_default)
+    # How a stored submission over the task's size limit is refused: the refusal, and what the file is called.
+    refusal: Callable[[str], Exception] = SubmissionRefused
+    file: str = "file"
+
+    def too_large(self, limit: int) -> Exception:
+        return self.refusal(f"the {self.file} is larger than the task's limit of {limit} bytes")
+
+
+def read_submission(s3: Minio, key: str, max_bytes: int) -> bytes:
+    """The submission's bytes, at most `max_bytes` + 1 of them: one byte more than the limit says it is over it
+    (uploads are held to the limit, a host may have lowered it since)."""
+    response = s3.get_object(SUBMISSIONS_BUCKET, key)
+    try:
+        return response.read(amt=max_bytes + 1)
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def details_key(task: Task, event: SubmissionReceived) -> str:
+    """Where a score's details lie in DETAILS_BUCKET: one object per submission and scorer version."""
+    return f"{task.id}/{event.submission_id}/{event.scorer_version}.json"
+
+
+def write_details(s3: Minio, key: str, details: Mapping[str, Any]) -> None:
+    data = json.dumps(details).encode()
+    s3.put_object(DETAILS_BUCKET, key, io.BytesIO(data), len(data), content_type="application/json")
+
+
+@dataclass(kw_only=True)
+class Scorer:
+    """A scorer's jobs: one SubmissionReceived at a time, scored under the competition version it names (or a newer
+    one) by the format of its task. A version not here yet is the platform's (the job goes back to JetStream); a
+    task that is not this scorer's kind, or a format it does not take, is refused with a reason the participant
+    reads. A subclass names its `kind` and gives its `formats`, the registry `Task.effective_format` picks from."""
+
+    kind: ClassVar[TaskKind]
+    # How a task this scorer takes is named to a participant whose submission it is not ("a CPU task").
+    tasks_named: ClassVar[str]
+
+    competition: CurrentCompetition
+    broker: NatsBroker
+    s3: Minio
+    jobs: JobReporter
+    # How long a submission naming a competition version this scorer has not seen yet waits for it.
+    catch_up_s: float = CATCH_UP_S
+
+    @property
+    def formats(self) -> Mapping[str, Format]:
+        raise NotImplementedError
+
+    async def score(self, event: SubmissionReceived, message: NatsMessage) -> None:
+        # Version 1 at least: an event from before versions were named still needs some competition.
+        needed = max(event.competition_version, 1)
+        if not await self.competition.at_least(needed, self.catch_up_s):
+            raise self.jobs.retry_later(event, message, f"competition version {needed} has not reached this "
+                                                        "scorer yet")
+        version = self.competition.version  # one version for the whole job: its task and what the score records
+        task = version.competition.task(event.task_id)
+        if task is None or task.kind != self.kind:
+            await self._refuse(event, f"task {event.task_id!r} is not {self.tasks_named} of this competition",
+                               "unknown_task")
+        submission_format = self.formats.get(task.effective_format)
+        if submission_format is None:
+            await self._refuse(event, f"task {task.id!r} takes {task.effective_format} submissions, which this "
+                                      "scorer cannot score; tell the host", "unknown_format")
+        # An archived task takes no new submissions, but what was accepted before is still scored.
+        await self.jobs.run(event, message, lambda: self._score(task, submission_format, version.version, event),
+                            submission_format.refusals)
+
+    async def _refuse(self, event: SubmissionReceived, reason: str, code: str) -> NoReturn:
+        await self.jobs.fail(event, reason, code=code)
+        raise RejectMessage()
+
+    async def _score(self, task: Task, submission_format: Format, competition_version: int,
+                     event: SubmissionReceived) -> ScoreComputed:
+        timings = Timings()
+        with timings.step("download"):
+            data = await asyncio.to_thread(read_submission, self.s3, event.object_key, task.max_upload_bytes)
+        if len(data) > task.max_upload_bytes:
+            raise submission_format.too_large(task.max_upload_bytes)
+        await asyncio.to_thread(verify_digest, event, data)
+        scored = await submission_format.score(task, event, data)
+        key = details_key(task, event)
+        details = {"submission_id": event.submission_id, "task_id": task.id, "scorer_version": event.scorer_version,
+                   **scored.details}
+        await asyncio.to_thread(write_details, self.s3, key, details)
+        return ScoreComputed(
+            submission_id=event.submission_id, team_id=event.team_id, task_id=task.id,
+            scorer_version=event.scorer_version, public_score=scored.public, private_score=scored.private,
+            submitted_at=event.submitted_at, phase_id=event.phase_id, correlation_id=event.correlation_id,
+            metrics=scored.metrics, details_key=key, archive_sha256=event.sha256,
+            ground_truth_sha256=task.ground_truth_sha256, durations_ms={**timings, **scored.timings},
+            competition_version=competition_version, identity=task.scorer_version,
+        )
+
+
+def scorer_router(consumer: ConsumerSpec) -> NatsRouter:
+    """The durable consumer of a scorer's submissions; the scorer arrives through FastStream's context (`wire`)."""
+    router = NatsRouter()
+
+    @durable_subscriber(router, consumer)
+    async def score_submission(event: SubmissionReceived, message: NatsMessage,
+                               scorer: Annotated[Scorer, Context("scorer")]) -> None:
+        await scorer.score(event, message)
+
+    return router
+
+
+def scorer_wired(scorer: Scorer) -> Wired:
+    return Wired(context={"scorer": scorer}, s3=scorer.s3)
+
+
+class ScorerDeps(Protocol):
+    @property
+    def bus(self) -> Bus: ...
+
+
+S = TypeVar("S", bound=ServiceSettings)
+D = TypeVar("D", bound=ScorerDeps)
+
+
+def create_scorer_app(name: str, consumer: ConsumerSpec, settings: S,
+                      bootstrap: Callable[[S, Bus], contextlib.AbstractAsyncContextManager[D]],
+                      wire: Callable[[D], Wired], deps: D | None = None) -> AsgiFastStream:
+    """A scorer's app: its durable consumer `consumer` and the events a scorer publishes, wired by `wire` from the
+    Deps that `bootstrap` opens (or the ready-made `deps`)."""
+    spec = ServiceSpec(name=name, routers=(scorer_router(consumer),),
+                       publishes=(ScoreComputed, ScoreFailed, ScoreProgress, JobLogged), consumers=(consumer,))
+    bus = deps.bus if deps is not None else create_bus(name, settings)
+    return create_service_app(spec, settings, Wiring(
+        bus=bus, bootstrap=lambda bus: bootstrap(settings, bus), wire=wire, deps=deps))
