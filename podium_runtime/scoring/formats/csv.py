@@ -169,9 +169,9 @@ def read_submission(
     if probabilities:
         outside = (values < 0.0) | (values > 1.0)
         if outside.any():
-            row, column = np.argwhere(outside)[0]
+            row, column = (int(place) for place in np.argwhere(outside)[0])
             raise SubmissionRefused(
-                f"line {numbers.item(int(row), _LINE)}, column {_shown(columns[column])}: "
+                f"line {numbers.item(row, _LINE)}, column {_shown(columns[column])}: "
                 f"{float(values[row, column])!r} is not a probability; this task's metric needs every value "
                 "between 0 and 1"
             )
@@ -238,7 +238,7 @@ class _Table:
 
 def _open(data: bytes, settings: CsvSettings, refuse: type[ValueError], whose: str) -> _Table:
     if len(data) > settings.max_bytes:
-        raise refuse(f"{whose} weighs {_mib(len(data))}; the limit is {_mib(settings.max_bytes)}")
+        raise refuse(f"{whose} weighs {_size(len(data))}; the limit is {_size(settings.max_bytes)}")
     if data.startswith(BOM):
         data = data[len(BOM) :]
     if not data.strip():
@@ -481,5 +481,5 @@ def _count(ids: pl.Series, one: str, many: str) -> str:
     return f"{len(ids):,} {one if len(ids) == 1 else many}"
 
 
-def _mib(size: int) -> str:
-    return f"{size / 1024**2:,.1f} MiB"
+def _size(size: int) -> str:
+    return f"{size:,} bytes" if size < 1024**2 else f"{size / 1024**2:,.1f} MiB"
