@@ -67,9 +67,11 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $(NODE_STAMP)
 
-## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side.
+## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side; CSV scoring
+## against the script a host writes today (pandas, merge, sklearn).
 bench: $(STAMP)
 	$(PY) -m bench.scoring
+	$(PY) -m bench.csv_scoring
 	$(PY) -m bench.leaderboard
 
 ## make chaos: faults under flowing submissions (kill -9 of every service, NATS and PostgreSQL restarts; then a
