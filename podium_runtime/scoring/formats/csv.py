@@ -2,11 +2,15 @@
 column saying Public/Private/Ignored row by row) and a participant's submission CSV (the same ids, one prediction
 column per target, or one probability column per class), read with polars and checked cell by cell.
 
-Every cell is read as text first, so a refusal can name the exact line, column and value; numbers are then cast
-in bulk. A cell that looks like a spreadsheet formula (`=SUM(A1)`, `@x`) is only text: it is never evaluated, and
-a reason that quotes it shows it quoted and escaped. A UTF-8 BOM, CRLF line ends and quoted fields are accepted;
-blank lines are skipped. Line numbers count physical lines with the header as line 1 (a quoted field spanning
-several lines shifts the count of the lines after it, a rare case we accept).
+A clean file is read in one pass with its number columns parsed as floats. Where that fails (or leaves a cell
+empty), every cell is read again as text, so a refusal can name the exact line, column and value: the numbers are
+cast in bulk and a cell that was not empty but did not cast is the one reported. Ids are matched through a sorted
+table of their hashes, then compared as text (`IdIndex`), which needs far less memory than a join.
+
+A cell that looks like a spreadsheet formula (`=SUM(A1)`, `@x`) is only text: it is never evaluated, and a reason
+that quotes it shows it quoted and escaped. A UTF-8 BOM, CRLF line ends and quoted fields are accepted; blank
+lines are skipped. Line numbers count physical lines with the header as line 1 (a quoted field spanning several
+lines shifts the count of the lines after it, a rare case we accept).
 """
 
 from __future__ import annotations
