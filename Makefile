@@ -67,10 +67,12 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $(NODE_STAMP)
 
-## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side.
+## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side; CSV scoring
+## against the script a host writes today (pandas, merge, sklearn).
 bench: $(STAMP)
 	$(PY) -m bench.scoring
 	$(PY) -m bench.masks
+	$(PY) -m bench.csv_scoring
 	$(PY) -m bench.leaderboard
 	$(PY) -m bench.masks_decode
 
