@@ -44,7 +44,8 @@ def digits_split() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.
 
     images, labels = load_digits(return_X_y=True)
     order = np.random.default_rng(0).permutation(len(labels))
-    x, y = (images / 16.0).astype(np.float32), labels.astype(np.int64)
+    # As arrays: with pandas installed, scikit-learn's annotations also allow data frames here.
+    x, y = (np.asarray(images) / 16.0).astype(np.float32), np.asarray(labels).astype(np.int64)
     train, test = order[: len(order) // 2], order[len(order) // 2:]
     return (x[train], y[train]), (x[test], y[test])
 
