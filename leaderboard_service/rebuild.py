@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 
 import asyncpg
 import nats.errors
+import stamina
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import ServiceUnavailableError
 
 from leaderboard_service import projection
 from proto import codec
@@ -45,6 +48,13 @@ class RebuildReport:
     skipped: list[SkippedEvent] = field(default_factory=list)
 
 
+# A NATS cluster that just lost a node answers JetStream requests with 503 until the stream's new leader is elected
+# (a few seconds): the replay asks again instead of failing the rebuild.
+@stamina.retry(on=ServiceUnavailableError, attempts=15, wait_initial=0.2, wait_max=2.0)
+async def _fetch(subscription: JetStreamContext.PullSubscription) -> list[Msg]:
+    return await subscription.fetch(BATCH, timeout=2)
+
+
 async def replay_stream(js: JetStreamContext, stream: str, subject: str = ""):  # noqa: ANN201 — (seq, event)s
     """Every message of `stream` (on `subject`), oldest first, through an ephemeral pull consumer, no acks."""
     info = await js.stream_info(stream)
@@ -59,7 +69,7 @@ async def replay_stream(js: JetStreamContext, stream: str, subject: str = ""):  
     try:
         while True:
             try:
-                messages = await subscription.fetch(BATCH, timeout=2)
+                messages = await _fetch(subscription)
             except nats.errors.TimeoutError:
                 return  # a filtered replay ends before the stream's last sequence
             for message in messages:
