@@ -264,7 +264,7 @@ class SubmissionHandlers:
         task = self._task(request.task_id)
         if actor.is_admin:
             raise Refused(403, "admins do not submit; log in as a team")
-        if refusal := upload_refusal(task.kind, task.id, request.filename, request.content_type):
+        if refusal := upload_refusal(task.effective_format, task.id, request.filename, request.content_type):
             raise Refused(415, refusal)
         if not 0 < request.size_bytes <= task.max_upload_bytes:
             raise Refused(413 if request.size_bytes > 0 else 422,
@@ -290,8 +290,8 @@ class SubmissionHandlers:
                 conn, team_id=_team_id(actor), task=task, phase_id=phase.id,
                 filename=display_filename(request.filename), declared_size=request.size_bytes,
                 declared_sha256=request.sha256, day=day, expires_at=now + self.upload_ttl,
-                extension=EXTENSIONS[task.kind], status_key=public_status.new_key(), batch_size=request.batch_size,
-                competition_version=in_use,
+                extension=EXTENSIONS[task.effective_format], status_key=public_status.new_key(),
+                batch_size=request.batch_size, competition_version=in_use,
             )
         # The URL stores exactly the announced size at the upload key; storage refuses any other length.
         url = self.presigner.put_url(BUCKET, row["upload_key"], request.size_bytes, self.upload_ttl)

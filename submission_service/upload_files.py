@@ -3,26 +3,34 @@ given, its declared media type), so a wrong file is refused before it takes a qu
 
 from __future__ import annotations
 
-EXTENSIONS = {"cpu": ".zip", "gpu": ".onnx"}
-"""The file name's extension each kind of task takes (also the stored object's)."""
-_WHAT = {"cpu": "a ZIP of the result tensors", "gpu": "an ONNX model"}
+EXTENSIONS = {"tensors": ".zip", "csv": ".csv", "masks": ".zip", "coco": ".json", "onnx": ".onnx"}
+"""The file name's extension each format of task takes (also the stored object's): `Task.effective_format`."""
+_WHAT = {"tensors": "a ZIP of the result tensors", "csv": "a CSV of predictions", "masks": "a ZIP of PNG masks",
+         "coco": "a COCO detection-results JSON", "onnx": "an ONNX model"}
 # Media types no result archive or model is sent as. Anything else is left to the name: clients send ZIPs and
 # models as application/octet-stream, application/zip, application/x-zip-compressed or with no type at all.
 _NEVER_MAJOR = frozenset({"text", "image", "audio", "video", "font"})
 _NEVER = frozenset({"application/json", "application/pdf", "application/xml", "application/javascript"})
+# A CSV is text: browsers send it as text/csv, text/plain or application/vnd.ms-excel; only what is clearly not
+# text is refused by its type.
+_NEVER_TEXT_MAJOR = frozenset({"image", "audio", "video", "font"})
+_NEVER_TEXT = frozenset({"application/zip", "application/pdf", "application/x-zip-compressed"})
 _SHOWN_CHARS = 60
 
 
-def upload_refusal(kind: str, task_id: str, filename: str, content_type: str = "") -> str | None:
-    """Why a file named `filename`, declared as `content_type`, cannot be a submission to a task of `kind`; None
-    when it may be. The extension decides; the type only refuses what is clearly something else (text/plain)."""
-    extension = EXTENSIONS[kind]
-    expected = f"task {task_id} takes {_WHAT[kind]}, a {extension} file"
+def upload_refusal(submission_format: str, task_id: str, filename: str, content_type: str = "") -> str | None:
+    """Why a file named `filename`, declared as `content_type`, cannot be a submission to a task of
+    `submission_format` (its effective format); None when it may be. The extension decides; the type only refuses
+    what is clearly something else (text/plain for a ZIP, image/png for a CSV)."""
+    extension = EXTENSIONS[submission_format]
+    expected = f"task {task_id} takes {_WHAT[submission_format]}, a {extension} file"
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
     if not name.lower().endswith(extension):
         return f"{expected}; got {_shown(name) if name else 'a file without a name'}"
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type.split("/", 1)[0] in _NEVER_MAJOR or media_type in _NEVER:
+    text = submission_format in ("csv", "coco")
+    never_major, never = (_NEVER_TEXT_MAJOR, _NEVER_TEXT) if text else (_NEVER_MAJOR, _NEVER)
+    if media_type.split("/", 1)[0] in never_major or media_type in never:
         return f"{expected}; got {_shown(name)} sent as {_shown(media_type)}"
     return None
 
