@@ -17,7 +17,8 @@ __all__ = ["CpuScorerSettings", "create_app", "wire"]
 
 def wire(deps: Deps) -> Wired:
     return scorer_wired(CpuScorer(competition=deps.competition, limits=ArchiveLimits(), broker=deps.bus.broker,
-                                  s3=deps.s3, ground_truth=deps.ground_truth, jobs=deps.jobs))
+                                  s3=deps.s3, ground_truth=deps.ground_truth, solutions=deps.solutions,
+                                  jobs=deps.jobs))
 
 
 def create_app(settings: CpuScorerSettings, deps: Deps | None = None) -> AsgiFastStream:

@@ -4,7 +4,8 @@ submission_service, which checks a host's upload against the task before it may 
 does both, so a file that passes the check is a file the scorer can use.
 
 - a tensor task (`kind = "cpu"`): a ZIP of `<sample>.npy`, one float array of the task's shape per sample;
-- a model task (`kind = "gpu"`): an `.npz` with `x` (samples × the task's shape) and `y` (integer labels).
+- a model task (`kind = "gpu"`): an `.npz` with `x` (samples × the task's shape) and `y` (integer labels);
+- a csv task (`format = "csv"`): a solution CSV (an id column, the targets, `Usage`), `formats.csv.read_solution`.
 
 Both are read without pickle."""
 
@@ -22,6 +23,9 @@ from typing import Generic, TypeVar
 import numpy as np
 from minio import Minio
 
+from podium_runtime.scoring import metrics
+from podium_runtime.scoring.formats.csv import CsvSettings, Solution, read_solution
+from podium_runtime.scoring.refusals import SubmissionRefused
 from proto.competition import Task
 
 BUCKET = "ground-truth"
@@ -95,15 +99,59 @@ def parse_test_set(data: bytes, task: Task) -> TestSet:
     return TestSet(x=np.ascontiguousarray(x, dtype=np.float32), y=y.astype(np.int64))
 
 
+def csv_settings(task: Task) -> CsvSettings:
+    """The reader's settings of a csv task: its columns, the reader's own limits."""
+    columns = task.csv
+    return CsvSettings(id_column=columns.id_column, target_columns=columns.target_columns,
+                       prediction_columns=columns.prediction_columns)
+
+
+def parse_solution(data: bytes, task: Task) -> Solution:
+    """A csv task's solution, checked by the format's reader and against the task's metric: its targets must be
+    what the metric scores (class labels 0 and 1 for a binary AUC, say)."""
+    try:
+        solution = read_solution(data, csv_settings(task))
+    except ValueError as exc:
+        raise GroundTruthRejected(f"the solution of task {task.id}: {exc}") from None
+    kept = solution_targets(solution)[solution.kept]
+    # The truth scored against itself (or against even odds, for probabilities) shows a target the metric cannot
+    # take; a split with one class only is the data's, reported per submission (MetricUndefined).
+    takes = metrics.METRICS[task.metric].takes
+    width = max(len(solution.classes), 1)
+    guess = np.full((len(kept), width) if solution.classes else kept.shape, 1 / (width if solution.classes else 2))
+    try:
+        metrics.evaluate(task.metric, kept, guess if takes == "probabilities" else kept, task.metric_parameters)
+    except SubmissionRefused:
+        pass
+    except ValueError as exc:
+        raise GroundTruthRejected(f"the solution of task {task.id} cannot be scored by {task.metric}: {exc}") \
+            from None
+    return solution
+
+
+def solution_targets(solution: Solution) -> np.ndarray:
+    """What a metric compares with: class numbers for a labelled multi-class task, else the single target column
+    as a vector, or the n×k targets."""
+    if solution.classes:
+        numbers = {label: number for number, label in enumerate(solution.classes)}
+        return np.array([numbers.get(label, -1) for label in solution.targets], dtype=np.int64)
+    targets = np.asarray(solution.targets, dtype=np.float64)
+    return targets[:, 0] if targets.shape[1] == 1 else targets
+
+
 def check(data: bytes, task: Task) -> None:
     """Raise GroundTruthRejected unless `data` is a ground truth the task's scorer can use."""
-    if task.kind == "gpu":
+    if task.effective_format == "csv":
+        parse_solution(data, task)
+    elif task.kind == "gpu":
         parse_test_set(data, task)
     else:
         parse_arrays(data, task)
 
 
 def extension(task: Task) -> str:
+    if task.effective_format == "csv":
+        return ".csv"
     return ".npz" if task.kind == "gpu" else ".zip"
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, cast, get_args
 
 import msgspec
 import msgspec.inspect
@@ -52,7 +52,18 @@ SubmissionFormat = Literal["tensors", "csv", "masks", "coco", "onnx"]
 FORMATS_OF_KIND: dict[str, tuple[str, ...]] = {"cpu": ("tensors", "csv", "masks", "coco"), "gpu": ("onnx",)}
 # The formats the scorers of this version score. The others are refused when a competition is applied, until their
 # readers are wired into a scorer: no task can take submissions nothing would score.
-SCORED_FORMATS = frozenset({"tensors", "onnx"})
+SCORED_FORMATS = frozenset({"tensors", "csv", "onnx"})
+# The metric library's names (`podium_runtime.scoring.metrics.names()`, which proto cannot import; a unit test holds
+# the two equal), and those a csv task may use: the ones over labels, probabilities or values.
+MetricName = Literal[
+    "accuracy", "balanced_accuracy", "f1_macro", "f1_micro", "f1_weighted", "precision_macro", "precision_micro",
+    "precision_weighted", "recall_macro", "recall_micro", "recall_weighted", "roc_auc", "roc_auc_ovr", "roc_auc_ovo",
+    "average_precision", "log_loss", "mcc", "quadratic_kappa", "mae", "mse", "rmse", "rmsle", "r2", "mape", "psnr",
+    "ssim", "dice", "iou",
+]
+METRIC_NAMES: tuple[str, ...] = get_args(MetricName)
+CSV_METRICS: tuple[str, ...] = METRIC_NAMES[:METRIC_NAMES.index("psnr")]
+MetricParameter = float | int | str
 
 
 class PsnrParameters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -96,6 +107,16 @@ class ModelSignature(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     memory_limit_mb: Annotated[int, msgspec.Meta(ge=64)] = 512
 
 
+class CsvColumns(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A csv task's columns (`podium_runtime.scoring.formats.csv.CsvSettings`); empty: the defaults (the solution's
+    first column is the id, its other columns but Usage the targets, a submission's columns named like them)."""
+
+    id_column: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    target_columns: Annotated[tuple[str, ...], msgspec.Meta(max_length=1000)] = ()
+    # A multi-class probability task names its class columns here (the solution's one label column holds them).
+    prediction_columns: Annotated[tuple[str, ...], msgspec.Meta(max_length=1000)] = ()
+
+
 class Phase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     id: TaskId
     opens_at: datetime
@@ -121,7 +142,9 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     # What a submission is: tensors (a ZIP of result tensors), csv, masks, coco (cpu tasks) or onnx (a model, gpu
     # tasks); absent, the kind's default (`effective_format`).
     format: SubmissionFormat | None = None
-    metric: Literal["psnr", "accuracy"]
+    metric: MetricName
+    # The metric's parameters over its defaults (csv tasks; checked against the metric library when applied).
+    metric_parameters: dict[str, MetricParameter] = msgspec.field(default_factory=dict[str, MetricParameter])
     sort: Literal["asc", "desc"] = "desc"
     daily_quota: Annotated[int, msgspec.Meta(ge=1)] = 5
     max_upload_bytes: Annotated[int, msgspec.Meta(ge=1)] = 300_000_000
@@ -134,6 +157,8 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     ground_truth: Annotated[str, msgspec.Meta(max_length=512)] = ""
     ground_truth_sha256: SHA256 = ""
     psnr: PsnrParameters = msgspec.field(default_factory=PsnrParameters)
+    # csv tasks: which columns are the id, the targets and the predictions.
+    csv: CsvColumns = msgspec.field(default_factory=CsvColumns)
     split: Split = msgspec.field(default_factory=Split)
     # gpu tasks: the model's signature; `shape` is one sample's feature shape, `ground_truth` an .npz (x, y).
     model: ModelSignature = msgspec.field(default_factory=ModelSignature)
@@ -153,6 +178,11 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
                            if k not in _MODEL_NOT_IDENTITY} if self.kind == "gpu" else None
         if self.metric != "psnr":
             fields["psnr"] = None
+        # Fields added with the csv format count only where they say something, so older identities stay.
+        if self.effective_format != "csv":
+            del fields["csv"]
+        if not self.metric_parameters:
+            del fields["metric_parameters"]
         # The format counts as it is scored (absent and the kind's default are the same scoring); the default adds
         # nothing, so the identities of tasks written before formats existed stay what they were.
         if self.effective_format != FORMATS_OF_KIND[self.kind][0]:
@@ -271,12 +301,34 @@ def _check_task(task: Task) -> None:
     phase_ids = [phase.id for phase in task.phases]
     if len(set(phase_ids)) != len(phase_ids):
         raise CompetitionError("phase ids must be unique", task=task.id, field="phases")
+    _check_format(task)
+    if task.effective_format == "csv":
+        _check_csv_task(task)
+    else:
+        _check_tensor_task(task)
+    if task.ground_truth_sha256 and not task.ground_truth:
+        raise CompetitionError("a digest without a ground_truth key", task=task.id, field="ground_truth_sha256")
+
+
+def _check_csv_task(task: Task) -> None:
+    """A csv task is scored by a metric of the library over labels, probabilities or values; it has no shape."""
+    if task.metric not in CSV_METRICS:
+        raise CompetitionError(f"a csv task cannot use metric {task.metric}; it takes one of {', '.join(CSV_METRICS)}",
+                               task=task.id, field="metric")
+    columns = (task.csv.id_column, *task.csv.target_columns, *task.csv.prediction_columns)
+    if any(not name.strip() for name in columns[1:]):
+        raise CompetitionError("a column name cannot be empty", task=task.id, field="csv")
+
+
+def _check_tensor_task(task: Task) -> None:
+    if task.metric_parameters:
+        raise CompetitionError(f"a {task.effective_format} task takes no metric_parameters (psnr has its own "
+                               "psnr = { … })", task=task.id, field="metric_parameters")
     if not task.shape:
         what = "of one sample (the model's input features)" if task.kind == "gpu" else "of each sample's tensor"
         raise CompetitionError(f"a {task.kind} task needs the shape {what}", task=task.id, field="shape")
     if any(size < 1 for size in task.shape):
         raise CompetitionError(f"every size must be at least 1, got {list(task.shape)}", task=task.id, field="shape")
-    _check_format(task)
     if (task.kind, task.metric) not in (("cpu", "psnr"), ("gpu", "accuracy")):
         raise CompetitionError(f"a {task.kind} task cannot use metric {task.metric}", task=task.id, field="metric")
     if task.kind == "cpu":
@@ -287,8 +339,6 @@ def _check_task(task: Task) -> None:
                                    field="sample_pattern") from None
         if len(set(names)) != len(names):
             raise CompetitionError("must give distinct names (use {index})", task=task.id, field="sample_pattern")
-    if task.ground_truth_sha256 and not task.ground_truth:
-        raise CompetitionError("a digest without a ground_truth key", task=task.id, field="ground_truth_sha256")
 
 
 def _check_format(task: Task) -> None:

@@ -108,6 +108,11 @@ def expected_format(task: Task) -> str:
     if task.kind == "gpu":
         return (f"an ONNX model: input {task.model.input_name!r} float32 [batch, {', '.join(map(str, task.shape))}], "
                 f"output {task.model.output_name!r} [batch, {task.model.classes}] class scores")
+    if task.effective_format == "csv":
+        columns = task.csv.prediction_columns or task.csv.target_columns
+        named = f"the columns {', '.join(columns)}" if columns else "one column per target, named like it"
+        return (f"a CSV of predictions ({task.metric}): a header, the id column "
+                f"{task.csv.id_column or '(as in the solution)'} and {named}, one row per id in any order")
     names = task.sample_names()
     last = f" … {names[-1]}" if len(names) > 1 else ""
     return (f"a ZIP of {task.samples} tensors named {names[0]}{last} (.pt, .npy or .safetensors), each float "

@@ -23,7 +23,14 @@ from deploy import demo
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip
 from gpu_scorer.engines import OnnxRuntimeEngine
 from gpu_scorer.handlers import GpuScorer
-from podium_runtime.ground_truth import BUCKET, GroundTruthCache, GroundTruthMissing, parse_arrays, parse_test_set
+from podium_runtime.ground_truth import (
+    BUCKET,
+    GroundTruthCache,
+    GroundTruthMissing,
+    parse_arrays,
+    parse_solution,
+    parse_test_set,
+)
 from podium_runtime.scoring.archive import ArchiveLimits
 from podium_runtime.service import open_object_store
 from podium_runtime.settings import ServiceSettings
@@ -61,7 +68,7 @@ def tensor_task(**fields: Any) -> Task:
 def cpu_scorer(s3: Minio, task: Task, version: int, jobs: RecordedJobs) -> CpuScorer:
     return CpuScorer(competition=current_competition(Competition(tasks=(task,)), version), limits=ArchiveLimits(),
                      broker=Untouchable("broker"), s3=s3, ground_truth=GroundTruthCache(s3, parse_arrays),  # type: ignore[arg-type]
-                     jobs=jobs)  # type: ignore[arg-type]
+                     solutions=GroundTruthCache(s3, parse_solution), jobs=jobs)  # type: ignore[arg-type]
 
 
 async def test_a_tensor_score_records_the_version_the_identity_and_the_ground_truth(s3: Minio) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from proto.competition import CompetitionError, parse_competition, to_toml
+from podium_runtime.scoring import metrics
+from proto.competition import CSV_METRICS, METRIC_NAMES, CompetitionError, CsvColumns, parse_competition, to_toml
 
 SEED = Path(__file__).resolve().parents[3] / "deploy" / "competition.toml"
 TASK = """
@@ -19,6 +20,14 @@ kind = "cpu"
 metric = "psnr"
 shape = [2, 2]
 samples = 3
+"""
+CSV_TASK = """
+[[tasks]]
+id = "c"
+title = "A CSV task"
+kind = "cpu"
+format = "csv"
+metric = "roc_auc"
 """
 MODEL_TASK = """
 [[tasks]]
@@ -43,7 +52,7 @@ def refusal(text: str, content_type: str = "toml") -> CompetitionError:
     (TASK + 'scorer_version = "psnr-2"\n', "t", "scorer_version", "derived"),
     (TASK.replace("shape = [2, 2]\n", ""), "t", "shape", "needs the shape"),
     (TASK.replace('metric = "psnr"', 'metric = "accuracy"'), "t", "metric", "cannot use metric"),
-    (TASK.replace('metric = "psnr"', 'metric = "auc"'), "t", "metric", "expected one of accuracy, psnr"),
+    (TASK.replace('metric = "psnr"', 'metric = "auc"'), "t", "metric", "expected one of accuracy, average_precision"),
     (TASK + TASK, "t", "id", "unique"),
     (TASK.replace('id = "t"', 'id = "a.b"'), "a.b", "id", "matching regex"),
     (TASK + 'sample_pattern = "same"\n', "t", "sample_pattern", "distinct"),
@@ -57,7 +66,14 @@ def refusal(text: str, content_type: str = "toml") -> CompetitionError:
      "Invalid enum value 'parquet'; expected one of coco, csv, masks, onnx, tensors"),
     (TASK + 'format = "onnx"\n', "t", "format", "a cpu task cannot take format onnx; it takes tensors or csv or masks"),
     (MODEL_TASK + 'format = "tensors"\n', "m", "format", "a gpu task cannot take format tensors; it takes onnx"),
-    (TASK + 'format = "csv"\n', "t", "format", "format csv is not supported yet: this version scores onnx, tensors"),
+    (TASK + 'format = "masks"\n', "t", "format", "format masks is not supported yet: this version scores csv, onnx, "
+     "tensors"),
+    (CSV_TASK.replace("roc_auc", "psnr"), "c", "metric", "a csv task cannot use metric psnr; it takes one of accuracy"),
+    (CSV_TASK + 'csv = { target_columns = [""] }\n', "c", "csv", "a column name cannot be empty"),
+    (CSV_TASK + "csv = { id = 1 }\n", "c", "csv", "unknown field `id`"),
+    (CSV_TASK + "metric_parameters = { x = [1] }\n", "c", "metric_parameters[...]",
+     "Expected `int | float | str`, got `array`"),
+    (TASK + "metric_parameters = { cap_db = 1 }\n", "t", "metric_parameters", "takes no metric_parameters"),
     (TASK + 'format = "masks"\n', "t", "format", "format masks is not supported yet"),
     (TASK + 'format = "coco"\n', "t", "format", "format coco is not supported yet"),
 ])
@@ -119,3 +135,29 @@ def test_a_named_format_survives_the_toml_a_host_is_shown() -> None:
     shown = to_toml(competition)
     assert 'format = "tensors"' in shown and shown.count("format =") == 1  # TOML has no null: an absent one stays out
     assert parse_competition(shown) == competition
+
+
+def test_the_metric_names_are_the_metric_librarys() -> None:
+    assert METRIC_NAMES == metrics.names()
+    assert CSV_METRICS == tuple(name for name in metrics.names()
+                                if metrics.METRICS[name].takes in ("labels", "probabilities", "values"))
+
+
+def test_a_csv_task_needs_no_shape_and_its_columns_and_parameters_are_its_identity() -> None:
+    task = parse_competition(CSV_TASK).tasks[0]
+    assert (task.effective_format, task.shape, task.csv, task.metric_parameters) == ("csv", (), CsvColumns(), {})
+    assert task.scorer_version.startswith("roc_auc-")
+    changed = [msgspec.structs.replace(task, csv=CsvColumns(id_column="id")),
+               msgspec.structs.replace(task, csv=CsvColumns(prediction_columns=("a", "b"))),
+               msgspec.structs.replace(task, metric_parameters={"beta": 2}),
+               msgspec.structs.replace(task, metric="log_loss")]
+    assert len({task.scorer_version, *(t.scorer_version for t in changed)}) == len(changed) + 1
+    written = parse_competition(CSV_TASK + 'csv = { id_column = "row", prediction_columns = ["a", "b"] }\n'
+                                'metric_parameters = { beta = 2 }\n')
+    assert parse_competition(to_toml(written)) == written
+    assert written.tasks[0].csv == CsvColumns(id_column="row", prediction_columns=("a", "b"))
+
+
+def test_the_csv_fields_leave_the_identities_of_other_tasks_as_they_were() -> None:
+    task = parse_competition(TASK).tasks[0]
+    assert msgspec.structs.replace(task, csv=CsvColumns(id_column="x")).scorer_version == task.scorer_version
