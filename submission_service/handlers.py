@@ -28,7 +28,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamRespon
 from nats.js.kv import KeyValue
 
 from podium_runtime.competition import CurrentCompetition
-from podium_runtime.connections import PgConnection
+from podium_runtime.connections import PgConnection, read_bytes
 from podium_runtime.consumers import durable_subscriber
 from podium_runtime.metrics import SUBMISSIONS_OLDEST_UNFINISHED_AGE, SUBMISSIONS_TOTAL, SUBMISSIONS_UNFINISHED
 from podium_runtime.rpc import Method, Refused, rpc_methods_router
@@ -43,7 +43,7 @@ from proto.streams import CPU_SCORER, GPU_SCORER, SUBMISSION_STATUS, SUBMISSIONS
 from proto.subjects import token
 from submission_service import competition as domain
 from submission_service import public_status, store
-from submission_service.hosting import CompetitionHost
+from submission_service.hosting import CompetitionHost, find_task
 from submission_service.queue import PUSHED_POSITIONS, PoolState
 from submission_service.reconciler import (
     MAX_DELIVERIES_ADVISORY,
@@ -119,11 +119,7 @@ class SubmissionHandlers:
     boards: KeyValue
 
     def _task(self, task_id: str) -> Task:
-        task = self.competition.current.task(task_id)
-        if task is None:
-            known = ", ".join(t.id for t in self.competition.current.tasks)
-            raise Refused(404, f"no task {task_id!r}; tasks: {known}")
-        return task
+        return find_task(self.competition.current, task_id)
 
     async def _announce(self, row: asyncpg.Record) -> None:
         """Tell live listeners (the gateway's sockets and `?wait=`) about the new status, and the submissions
@@ -583,12 +579,7 @@ def create_routers(queue: str) -> tuple[NatsRouter, NatsRouter, NatsRouter]:
 
 
 def read_details(s3: Minio, key: str) -> bytes:
-    response = s3.get_object(DETAILS_BUCKET, key)
-    try:
-        return response.read()
-    finally:
-        response.close()
-        response.release_conn()
+    return read_bytes(s3, DETAILS_BUCKET, key)
 
 
 def _require_admin(actor: Principal) -> None:

@@ -128,15 +128,16 @@ class CompetitionHost:
         return await self.change(document, by=actor.name, expected=request.expected_version,
                                  dry_run=request.dry_run)
 
-    async def change(self, document: Competition, *, by: str, expected: int | None = None,
-                     dry_run: bool = False) -> ops.CompetitionApplied:
-        """Make `document` the current version (unless it changes nothing), or refuse it whole."""
+    async def change(self, document: Competition, *, by: str, expected: int | None = None, dry_run: bool = False,
+                     checked: frozenset[str] = frozenset()) -> ops.CompetitionApplied:
+        """Make `document` the current version (unless it changes nothing), or refuse it whole. `checked`: scoring
+        identities whose ground truth the caller has just read and checked (not read again)."""
         async with self.pool.acquire() as conn:
             before = await store.current(conn)
         _check_expected(expected, before.version)
         try:
             candidate, notes = await self._settle_ground_truth(
-                before.competition, domain.carry_ground_truth(before.competition, document))
+                before.competition, domain.carry_ground_truth(before.competition, document), checked)
         except CompetitionError as exc:
             raise _refusal(exc) from None
         changes = domain.diff(before.competition, candidate)
@@ -168,16 +169,19 @@ class CompetitionHost:
         return ops.CompetitionApplied(version=created.version, changed=True, changes=changes,
                                       identity_changed=identity_changed, stale=stale, notes=notes)
 
-    async def _settle_ground_truth(self, current: Competition, document: Competition) -> tuple[Competition, list[str]]:
-        """Each task's ground truth checked against the task where it is new or the task changed how it is scored;
-        its digest recorded. A task whose key names no object yet is kept without ground truth (noted)."""
+    async def _settle_ground_truth(self, current: Competition, document: Competition,
+                                   checked: frozenset[str]) -> tuple[Competition, list[str]]:
+        """Each task's ground truth checked against the task where it is new or the task changed how it is scored
+        (unless that identity is among those just `checked`); its digest recorded. A task whose key names no object
+        yet is kept without ground truth (noted)."""
         tasks, notes = [], []
         for task in document.tasks:
             before = next((t for t in current.tasks if t.id == task.id), None)
             if not task.ground_truth:
                 notes.append(f"task {task.id} has no ground truth yet: it takes no submissions until the host puts "
                              "it (`podium admin ground-truth put`)")
-            elif before is None or before.scorer_version != task.scorer_version or not task.ground_truth_sha256:
+            elif task.scorer_version not in checked and (
+                    before is None or before.scorer_version != task.scorer_version or not task.ground_truth_sha256):
                 task = await self._checked(task, notes)
             tasks.append(task)
         return msgspec.structs.replace(document, tasks=tuple(tasks)), notes
@@ -208,11 +212,7 @@ class CompetitionHost:
     # --- ground truth ------------------------------------------------------------------------
 
     def _task(self, task_id: str) -> Task:
-        task = self.competition.current.task(task_id)
-        if task is None:
-            known = ", ".join(t.id for t in self.competition.current.tasks)
-            raise Refused(404, f"no task {task_id!r}; tasks: {known}")
-        return task
+        return find_task(self.competition.current, task_id)
 
     async def start_ground_truth(self, request: ops.StartGroundTruth, actor: Principal) -> ops.GroundTruthTicket:
         _require_admin(actor)
@@ -271,8 +271,10 @@ class CompetitionHost:
         await asyncio.to_thread(self._keep, upload["staging_key"], key)
         async with self.pool.acquire() as conn:
             await store.finish_upload(conn, upload["id"])
-        applied = await self.change(domain.with_ground_truth(self.competition.current, task.id, key, digest),
-                                    by=actor.name)
+        # The file was read and checked against this task above: the identity it gives is not read again.
+        document = domain.with_ground_truth(self.competition.current, task.id, key, digest)
+        applied = await self.change(document, by=actor.name,
+                                    checked=frozenset(t.scorer_version for t in document.tasks if t.id == task.id))
         log.info("ground truth replaced", extra={"task_id": task.id, "sha256": digest, "by": actor.name})
         return applied
 
@@ -305,6 +307,14 @@ class CompetitionHost:
                 log.info("applied the competition file", extra={"file": str(source), "competition_version":
                                                                 applied.version, "changes": applied.changes[:20]})
         await self.publish_current()
+
+
+def find_task(competition: Competition, task_id: str) -> Task:
+    """A task by id or alias, or a 404 that lists the competition's tasks."""
+    task = competition.task(task_id)
+    if task is None:
+        raise Refused(404, f"no task {task_id!r}; tasks: {', '.join(t.id for t in competition.tasks)}")
+    return task
 
 
 def _check_expected(expected: int | None, current: int) -> None:
