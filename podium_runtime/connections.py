@@ -46,6 +46,16 @@ def create_s3(settings: PlatformSettings) -> Minio:
     )
 
 
+def read_bytes(s3: Minio, bucket: str, key: str, amt: int | None = None) -> bytes:
+    """An object's bytes (at most `amt` of them), its connection handed back to the client's pool."""
+    response = s3.get_object(bucket, key)
+    try:
+        return response.read(amt=amt)
+    finally:
+        response.close()
+        response.release_conn()
+
+
 def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=spec.name,

@@ -23,6 +23,7 @@ from typing import Generic, TypeVar
 import numpy as np
 from minio import Minio
 
+from podium_runtime.connections import read_bytes
 from podium_runtime.scoring import metrics
 from podium_runtime.scoring.formats.csv import CsvSettings, Solution, read_solution
 from podium_runtime.scoring.refusals import SubmissionRefused
@@ -167,12 +168,7 @@ def read_object(s3: Minio, key: str, max_bytes: int = MAX_BYTES) -> bytes | None
         raise
     if size > max_bytes:
         raise GroundTruthRejected(f"the ground truth is {size} bytes, over the limit of {max_bytes}")
-    response = s3.get_object(BUCKET, key)
-    try:
-        return response.read()
-    finally:
-        response.close()
-        response.release_conn()
+    return read_bytes(s3, BUCKET, key)
 
 
 class GroundTruthCache(Generic[T]):

@@ -22,6 +22,7 @@ from faststream.nats import NatsBroker, NatsMessage, NatsRouter
 from minio import Minio
 
 from podium_runtime.competition import CATCH_UP_S, CurrentCompetition
+from podium_runtime.connections import read_bytes
 from podium_runtime.consumers import durable_subscriber
 from podium_runtime.jobs import JobReporter, verify_digest
 from podium_runtime.scoring.refusals import SubmissionRefused
@@ -92,12 +93,7 @@ class Format:
 def read_submission(s3: Minio, key: str, max_bytes: int) -> bytes:
     """The submission's bytes, at most `max_bytes` + 1 of them: one byte more than the limit says it is over it
     (uploads are held to the limit, a host may have lowered it since)."""
-    response = s3.get_object(SUBMISSIONS_BUCKET, key)
-    try:
-        return response.read(amt=max_bytes + 1)
-    finally:
-        response.close()
-        response.release_conn()
+    return read_bytes(s3, SUBMISSIONS_BUCKET, key, max_bytes + 1)
 
 
 def details_key(task: Task, event: SubmissionReceived) -> str:
