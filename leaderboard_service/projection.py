@@ -257,7 +257,7 @@ async def board(conn: PgConnection, task: Task, *, as_of: datetime | None = None
     finals = {r["team_id"]: frozenset(r["submission_ids"]) for r in await conn.fetch(
         "SELECT team_id, submission_ids FROM leaderboard.finals WHERE task_id = $1", task.id)}
     revealed = bool(await conn.fetchval("SELECT revealed FROM leaderboard.reveals WHERE task_id = $1", task.id))
-    return compute_board(task.id, task.sort, scores, teams, finals, max_finals=task.final_submissions,
+    return compute_board(task.id, task.board_sort, scores, teams, finals, max_finals=task.final_submissions,
                          private_revealed=revealed)
 
 

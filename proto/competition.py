@@ -42,6 +42,7 @@ from typing import Annotated, Any, Literal, cast, get_args
 import msgspec
 import msgspec.inspect
 
+from proto.metrics import FORMAT_METRICS, METRIC_INFO
 from proto.subjects import token
 
 TaskId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -59,11 +60,48 @@ MetricName = Literal[
     "accuracy", "balanced_accuracy", "f1_macro", "f1_micro", "f1_weighted", "precision_macro", "precision_micro",
     "precision_weighted", "recall_macro", "recall_micro", "recall_weighted", "roc_auc", "roc_auc_ovr", "roc_auc_ovo",
     "average_precision", "log_loss", "mcc", "quadratic_kappa", "mae", "mse", "rmse", "rmsle", "r2", "mape", "psnr",
-    "ssim", "dice", "iou",
+    "ssim", "dice", "iou", "map", "map50", "map75",
 ]
 METRIC_NAMES: tuple[str, ...] = get_args(MetricName)
-CSV_METRICS: tuple[str, ...] = METRIC_NAMES[:METRIC_NAMES.index("psnr")]
+CSV_METRICS: tuple[str, ...] = FORMAT_METRICS["csv"]
 MetricParameter = float | int | str
+# A leaderboard column's name: what a board, its CSV export and `podium leaderboard` show as its header.
+ColumnName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.()%@-]{0,63}$")]
+
+
+class MetricColumn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One column of a task's boards (`[[tasks.metrics]]`): a metric of the library, what it is called, and how it
+    ranks. The primary column ranks the boards (its value is a board line's `score`); tie-break columns, in the
+    order declared, break its ties, then the earlier submission. A hidden column is computed and shown to hosts,
+    and the server never sends it to anyone else."""
+
+    name: MetricName
+    # The header shown; absent, the metric's name.
+    column: ColumnName | None = None
+    primary: bool = False
+    # desc: higher is better; absent, the metric's own direction (`proto.metrics.METRIC_INFO`).
+    sort: Literal["asc", "desc"] | None = None
+    # Digits shown after the decimal point.
+    precision: Annotated[int, msgspec.Meta(ge=0, le=12)] = 4
+    hidden: bool = False
+    tie_break: bool = False
+    # The metric's parameters over its defaults (checked against the metric library when applied).
+    parameters: dict[str, MetricParameter] = msgspec.field(default_factory=dict[str, MetricParameter])
+
+    @property
+    def header(self) -> str:
+        return self.column or self.name
+
+    @property
+    def direction(self) -> Literal["asc", "desc"]:
+        return self.sort or METRIC_INFO[self.name].direction
+
+
+# Headers a board line has already (its CSV export's columns): no metric column can take one.
+RESERVED_HEADERS = frozenset({"rank", "team_id", "team_name", "score", "submission_id", "submitted_at", "submissions",
+                              "last_submission_at", "rank_change", "private_rank", "private_score"})
+# What of a column is presentation (a change of it changes no score, so it is not part of a task's identity).
+_COLUMN_NOT_IDENTITY = frozenset({"primary", "sort", "precision", "hidden", "tie_break"})
 
 
 class PsnrParameters(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -142,10 +180,16 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     # What a submission is: tensors (a ZIP of result tensors), csv, masks, coco (cpu tasks) or onnx (a model, gpu
     # tasks); absent, the kind's default (`effective_format`).
     format: SubmissionFormat | None = None
+    # The primary metric. Alone, the task's one board column (named like it); with `metrics`, the name of the one
+    # marked primary there.
     metric: MetricName
-    # The metric's parameters over its defaults (csv tasks; checked against the metric library when applied).
+    # The metric's parameters over its defaults (a task without `metrics`; checked against the metric library when
+    # applied).
     metric_parameters: dict[str, MetricParameter] = msgspec.field(default_factory=dict[str, MetricParameter])
-    sort: Literal["asc", "desc"] = "desc"
+    # The primary metric's direction (desc: higher is better); absent, the metric's own.
+    sort: Literal["asc", "desc"] | None = None
+    # The board's columns, when there are more than the primary one (`columns` resolves the shorthand).
+    metrics: Annotated[tuple[MetricColumn, ...], msgspec.Meta(max_length=20)] = ()
     daily_quota: Annotated[int, msgspec.Meta(ge=1)] = 5
     max_upload_bytes: Annotated[int, msgspec.Meta(ge=1)] = 300_000_000
     aliases: tuple[str, ...] = ()
@@ -183,12 +227,40 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
             del fields["csv"]
         if not self.metric_parameters:
             del fields["metric_parameters"]
+        # Every column computed counts with its name (its values are keyed by it); how it ranks and shows does not.
+        fields["metrics"] = [{k: v for k, v in msgspec.structs.asdict(column).items() if k not in _COLUMN_NOT_IDENTITY}
+                             for column in self.metrics] or None
+        if fields["metrics"] is None:
+            del fields["metrics"]
         # The format counts as it is scored (absent and the kind's default are the same scoring); the default adds
         # nothing, so the identities of tasks written before formats existed stay what they were.
         if self.effective_format != FORMATS_OF_KIND[self.kind][0]:
             fields["format"] = self.effective_format
         digest = hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
         return f"{self.metric}-{digest[:12]}"
+
+    @property
+    def columns(self) -> tuple[MetricColumn, ...]:
+        """The board's columns, the primary one first: `metrics` as declared, or the one column of the shorthand
+        `metric` (named like it, ranked by `sort`, with `metric_parameters`)."""
+        if not self.metrics:
+            return (MetricColumn(name=self.metric, primary=True, sort=self.sort,
+                                 parameters=dict(self.metric_parameters)),)
+        primary = self.primary_column
+        return (primary, *(column for column in self.metrics if column is not primary))
+
+    @property
+    def primary_column(self) -> MetricColumn:
+        """The column that ranks: the one marked primary, else the first computing `metric`."""
+        if not self.metrics:
+            return self.columns[0]
+        marked = [column for column in self.metrics if column.primary]
+        return marked[0] if marked else next((c for c in self.metrics if c.name == self.metric), self.metrics[0])
+
+    @property
+    def board_sort(self) -> Literal["asc", "desc"]:
+        """The primary column's direction: how a board of the task is ordered."""
+        return self.primary_column.direction
 
     @property
     def effective_format(self) -> str:
@@ -302,6 +374,7 @@ def _check_task(task: Task) -> None:
     if len(set(phase_ids)) != len(phase_ids):
         raise CompetitionError("phase ids must be unique", task=task.id, field="phases")
     _check_format(task)
+    _check_columns(task)
     if task.effective_format == "csv":
         _check_csv_task(task)
     else:
@@ -310,18 +383,64 @@ def _check_task(task: Task) -> None:
         raise CompetitionError("a digest without a ground_truth key", task=task.id, field="ground_truth_sha256")
 
 
-def _check_csv_task(task: Task) -> None:
-    """A csv task is scored by a metric of the library over labels, probabilities or values; it has no shape."""
-    if task.metric not in CSV_METRICS:
-        raise CompetitionError(f"a csv task cannot use metric {task.metric}; it takes one of {', '.join(CSV_METRICS)}",
+def _check_columns(task: Task) -> None:
+    """The board's columns: metrics the task's format is scored by, distinct headers, one primary that `metric`
+    names, no hidden column that ranks."""
+    scored = FORMAT_METRICS[task.effective_format]
+    fmt = task.effective_format
+    if task.metric not in scored:
+        raise CompetitionError(f"a {fmt} task cannot use metric {task.metric}; it takes one of {', '.join(scored)}",
                                task=task.id, field="metric")
+    if not task.metrics:
+        return
+    field = "metrics"
+    for column in task.metrics:
+        if column.name not in scored:
+            raise CompetitionError(f"column {column.header}: a {fmt} task cannot use metric {column.name}; it takes "
+                                   f"one of {', '.join(scored)}", task=task.id, field=field)
+    headers = [column.header for column in task.metrics]
+    if len({header.casefold() for header in headers}) != len(headers):
+        raise CompetitionError(f"two columns have the same name ({', '.join(headers)}); give one a column = \"…\"",
+                               task=task.id, field=field)
+    reserved = [header for header in headers if header.casefold() in RESERVED_HEADERS or header.startswith("private ")]
+    if reserved:
+        raise CompetitionError(f"column name {reserved[0]!r} is taken by the board itself; choose another",
+                               task=task.id, field=field)
+    marked = [column for column in task.metrics if column.primary]
+    if len(marked) > 1:
+        raise CompetitionError(f"only one column can be primary, not {', '.join(c.header for c in marked)}",
+                               task=task.id, field=field)
+    primary = task.primary_column
+    if primary.name != task.metric:
+        raise CompetitionError(f"metric = {task.metric!r} must name the primary column's metric ({primary.name}, "
+                               f"column {primary.header})", task=task.id, field="metric")
+    if task.sort is not None and task.sort != primary.direction:
+        raise CompetitionError(f"sort = {task.sort!r} disagrees with the primary column {primary.header} "
+                               f"({primary.direction}); set sort in the column", task=task.id, field="sort")
+    if task.metric_parameters:
+        raise CompetitionError("with [[tasks.metrics]], give each column its own parameters = { … }",
+                               task=task.id, field="metric_parameters")
+    for column in task.metrics:
+        if column.hidden and (column is primary or column.tie_break):
+            what = "the primary column" if column is primary else "a tie-break column"
+            raise CompetitionError(f"column {column.header} is {what}, which ranks the board, so it cannot be hidden",
+                                   task=task.id, field=field)
+        if column.tie_break and column is primary:
+            raise CompetitionError(f"column {column.header} is primary; tie_break is for the other columns",
+                                   task=task.id, field=field)
+
+
+def _check_csv_task(task: Task) -> None:
+    """A csv task has no shape: its columns name the id, the targets and the predictions."""
     columns = (task.csv.id_column, *task.csv.target_columns, *task.csv.prediction_columns)
     if any(not name.strip() for name in columns[1:]):
         raise CompetitionError("a column name cannot be empty", task=task.id, field="csv")
 
 
 def _check_tensor_task(task: Task) -> None:
-    if task.metric_parameters:
+    if task.effective_format in ("masks", "coco"):
+        return  # the ground truth says the cases' sizes and ids
+    if task.metric_parameters or any(column.parameters for column in task.metrics):
         raise CompetitionError(f"a {task.effective_format} task takes no metric_parameters (psnr has its own "
                                "psnr = { … })", task=task.id, field="metric_parameters")
     if not task.shape:
@@ -329,8 +448,6 @@ def _check_tensor_task(task: Task) -> None:
         raise CompetitionError(f"a {task.kind} task needs the shape {what}", task=task.id, field="shape")
     if any(size < 1 for size in task.shape):
         raise CompetitionError(f"every size must be at least 1, got {list(task.shape)}", task=task.id, field="shape")
-    if (task.kind, task.metric) not in (("cpu", "psnr"), ("gpu", "accuracy")):
-        raise CompetitionError(f"a {task.kind} task cannot use metric {task.metric}", task=task.id, field="metric")
     if task.kind == "cpu":
         try:
             names = task.sample_names()

@@ -161,6 +161,10 @@ class ScoreComputed(Event, frozen=True, tag="score.computed.v1"):
     # identity of the task (`Task.scorer_version`); a later definition with another identity makes it stale.
     competition_version: int = 0
     identity: str = ""
+    # Every board column's value (`Task.columns`, by header) on the public and the private split; `public_score` and
+    # `private_score` are the primary column's. Empty in events from before columns: the primary alone.
+    public_columns: dict[str, float] = msgspec.field(default_factory=dict)
+    private_columns: dict[str, float] = msgspec.field(default_factory=dict)
 
     def subject(self) -> str:
         return score_computed(self.task_id)

@@ -26,6 +26,22 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     last_submission_at: datetime
     # Places gained (+) or lost (−) since the task's previous scored submission; None for a new team.
     rank_change: int | None = None
+    # Every column's value on this board's split, by header (`Board.columns`); `score` is the primary one's. A hidden
+    # column's value is here only in the leaderboard service's copy and an admin's view.
+    columns: dict[str, float] = {}
+
+
+class BoardColumn(msgspec.Struct, frozen=True, kw_only=True):
+    """A column of a board, in the order shown (the primary one first)."""
+
+    name: str
+    metric: str
+    sort: str
+    precision: int = 4
+    primary: bool = False
+    tie_break: bool = False
+    # Shown to admins only: the gateway takes a hidden column out of everyone else's view.
+    hidden: bool = False
 
 
 class Board(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +53,7 @@ class Board(msgspec.Struct, frozen=True, kw_only=True):
     private: list[Entry]
     private_revealed: bool
     scores_counted: int
+    columns: list[BoardColumn] = []
 
 
 class BoardReveal(msgspec.Struct, frozen=True):

@@ -243,7 +243,7 @@ class SubmissionHandlers:
             upcoming = domain.next_phase(t, now) if phase is None else None
             refusal = domain.refusal(t, now)
             tasks.append(ops.TaskInfo(
-                id=t.id, title=t.title, kind=t.kind, metric=t.metric, sort=t.sort, daily_quota=t.daily_quota,
+                id=t.id, title=t.title, kind=t.kind, metric=t.metric, sort=t.board_sort, daily_quota=t.daily_quota,
                 max_upload_bytes=t.max_upload_bytes, aliases=t.aliases, samples=t.samples,
                 sample_names=t.sample_names() if t.kind == "cpu" else [], shape=t.shape, phases=t.phases,
                 scorer_version=t.scorer_version, final_submissions=t.final_submissions, description=t.description,
