@@ -227,17 +227,24 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
             del fields["csv"]
         if not self.metric_parameters:
             del fields["metric_parameters"]
-        # Every column computed counts with its name (its values are keyed by it); how it ranks and shows does not.
-        fields["metrics"] = [{k: v for k, v in msgspec.structs.asdict(column).items() if k not in _COLUMN_NOT_IDENTITY}
-                             for column in self.metrics] or None
-        if fields["metrics"] is None:
+        # Every column computed counts with its name (its values are keyed by it); how it ranks and shows does not,
+        # nor which one is primary (`metric` names it): a host switching the primary column re-sorts the boards from
+        # the values they have, with no rescore.
+        prefix = self.metric
+        if self.metrics:
+            fields["metrics"] = sorted(
+                ({k: v for k, v in msgspec.structs.asdict(column).items() if k not in _COLUMN_NOT_IDENTITY}
+                 for column in self.metrics), key=lambda column: str(column["column"] or column["name"]))
+            del fields["metric"]
+            prefix = "columns"
+        else:
             del fields["metrics"]
         # The format counts as it is scored (absent and the kind's default are the same scoring); the default adds
         # nothing, so the identities of tasks written before formats existed stay what they were.
         if self.effective_format != FORMATS_OF_KIND[self.kind][0]:
             fields["format"] = self.effective_format
         digest = hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
-        return f"{self.metric}-{digest[:12]}"
+        return f"{prefix}-{digest[:12]}"
 
     @property
     def columns(self) -> tuple[MetricColumn, ...]:
