@@ -161,6 +161,9 @@ def test_the_private_board_ranks_by_the_private_values_and_shows_them() -> None:
             row(3, "c", {"AUC": 0.7, "LogLoss": 0.3}, {"AUC": 0.75, "LogLoss": 0.9})]
     result = board(rows)
     assert order(result) == ["a", "b", "c"]
+    # The public lines show the public values only (a private value reaches no one before the reveal).
+    assert [e.columns for e in result.public] == [{"AUC": 0.9, "LogLoss": 0.1}, {"AUC": 0.8, "LogLoss": 0.2},
+                                                  {"AUC": 0.7, "LogLoss": 0.3}]
     assert [(e.team_id, e.score, e.columns) for e in result.private] == [
         ("c", 0.75, {"AUC": 0.75, "LogLoss": 0.9}),
         ("b", 0.7, {"AUC": 0.7, "LogLoss": 0.3}),  # ties a on private AUC, lower private LogLoss
