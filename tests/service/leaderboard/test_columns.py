@@ -18,6 +18,7 @@ import msgspec
 import nats
 import pytest
 from nats.js.kv import KeyValue
+from pydantic import SecretStr
 
 import proto
 from leaderboard_service import projection
@@ -219,7 +220,7 @@ async def board_until(boards: KeyValue, check: Callable[[Board], bool]) -> Board
         async with asyncio.timeout(60):
             while True:
                 entry = await watcher.updates(timeout=60)
-                if entry is not None and entry.value:  # None: the end of the values there were
+                if isinstance(entry, KeyValue.Entry) and entry.value:  # None: the end of the values there were
                     board = msgspec.json.decode(entry.value, type=Board)
                     if check(board):
                         return board
@@ -235,7 +236,8 @@ async def test_the_service_ranks_by_columns_and_re_sorts_when_the_host_changes_t
     await ensure_kv_buckets(js)
     competition = await js.key_value(COMPETITION_KV.name)
     await competition.put("current", version(1, CHURN))
-    settings = LeaderboardServiceSettings(nats_url=private_nats, postgres_dsn=private_database, outbox_poll_s=0.2)
+    settings = LeaderboardServiceSettings(nats_url=private_nats, postgres_dsn=SecretStr(private_database),
+                                          outbox_poll_s=0.2)
     try:
         async with contextlib.AsyncExitStack() as running:
             await running.enter_async_context(create_app(settings))
