@@ -117,7 +117,9 @@ class LeaderboardHandlers:
     async def republish_redefined(self) -> None:
         """For as long as the service runs: publish the board of each redefined task under its newest definition."""
         while True:
-            task = self.competition.current.task(await self.redefined.get())
+            task_id = await self.redefined.get()
+            # Looked up once the task arrives: the version in use then, not when the wait began.
+            task = self.competition.current.task(task_id)
             if task is None:
                 continue  # removed again by a later version
             try:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import msgspec
 
-from leaderboard_service.board import ScoreRow, TeamState, compute_board
+from leaderboard_service.board import ScoreRow, TeamState, board_columns, compute_board
 from podium_runtime.connections import PgConnection
 from proto.competition import Task
 from proto.events import (
@@ -125,13 +125,32 @@ async def apply(conn: PgConnection, event: AnyEvent, *, stream: str, seq: int) -
     return {event.task_id}
 
 
+# `leaderboard.scores`' columns, in the order of `score_record` (the rebuild copies records in bulk).
+SCORE_COLUMNS = ("submission_id", "scorer_version", "team_id", "task_id", "phase_id", "public_score", "private_score",
+                 "submitted_at", "public_columns", "private_columns")
+# A value that is not a finite number becomes null (JSON has no NaN, and jsonb refuses it); a board reads it back
+# as missing, so it never ranks.
+_columns_encoder = msgspec.json.Encoder()
+_columns_decoder = msgspec.json.Decoder(dict[str, float | None])
+
+
+def score_record(event: ScoreComputed) -> tuple:
+    """A score as `leaderboard.scores` holds it (SCORE_COLUMNS): the live path and the rebuild store the same."""
+    return (submission_number(event.submission_id), event.scorer_version, event.team_id, event.task_id,
+            event.phase_id, event.public_score, event.private_score, event.submitted_at,
+            _columns_encoder.encode(event.public_columns).decode(),
+            _columns_encoder.encode(event.private_columns).decode())
+
+
+def _column_values(stored: str) -> dict[str, float]:
+    return {name: value for name, value in _columns_decoder.decode(stored).items() if value is not None}
+
+
 async def _score(conn: PgConnection, event: ScoreComputed) -> None:
     await conn.execute(
-        """INSERT INTO leaderboard.scores (submission_id, scorer_version, team_id, task_id, phase_id,
-               public_score, private_score, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT DO NOTHING""",
-        int(event.submission_id), event.scorer_version, event.team_id, event.task_id, event.phase_id,
-        event.public_score, event.private_score, event.submitted_at,
+        f"""INSERT INTO leaderboard.scores ({", ".join(SCORE_COLUMNS)})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb) ON CONFLICT DO NOTHING""",
+        *score_record(event),
     )
 
 
@@ -235,7 +254,7 @@ async def board(conn: PgConnection, task: Task, *, as_of: datetime | None = None
     # metric parameter) keeps the scores computed under the old one on the board until a rescore switches it.
     rows = await conn.fetch(
         """SELECT DISTINCT ON (s.submission_id) s.submission_id, s.team_id, s.public_score, s.private_score,
-                  s.submitted_at
+                  s.submitted_at, s.public_columns, s.private_columns
            FROM leaderboard.scores s
            LEFT JOIN leaderboard.active_versions v ON v.task_id = s.task_id AND v.scorer_version = s.scorer_version
            WHERE s.task_id = $1
@@ -250,14 +269,14 @@ async def board(conn: PgConnection, task: Task, *, as_of: datetime | None = None
     team_rows = await conn.fetch("SELECT team_id, name, deleted, hidden, disqualified FROM leaderboard.teams")
     teams = {r["team_id"]: TeamState(r["name"] or f"team {r['team_id']}", r["hidden"], r["disqualified"],
                                      r["deleted"]) for r in team_rows}
-    scores = [ScoreRow(r["submission_id"], r["team_id"], r["public_score"], r["private_score"], r["submitted_at"])
-              for r in rows]
+    scores = [ScoreRow(r["submission_id"], r["team_id"], r["public_score"], r["private_score"], r["submitted_at"],
+                       _column_values(r["public_columns"]), _column_values(r["private_columns"])) for r in rows]
     for row in scores:  # a score can arrive before its team's event: show the team under its id meanwhile
         teams.setdefault(row.team_id, TeamState(f"team {row.team_id}"))
     finals = {r["team_id"]: frozenset(r["submission_ids"]) for r in await conn.fetch(
         "SELECT team_id, submission_ids FROM leaderboard.finals WHERE task_id = $1", task.id)}
     revealed = bool(await conn.fetchval("SELECT revealed FROM leaderboard.reveals WHERE task_id = $1", task.id))
-    return compute_board(task.id, task.board_sort, scores, teams, finals, max_finals=task.final_submissions,
+    return compute_board(task.id, board_columns(task), scores, teams, finals, max_finals=task.final_submissions,
                          private_revealed=revealed)
 
 

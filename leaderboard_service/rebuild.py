@@ -119,17 +119,13 @@ async def rebuild(pool: asyncpg.Pool, js: JetStreamContext, competition: Competi
                                                                     "event": type(event).__name__, "reason": str(exc)})
                     continue
                 if isinstance(event, ScoreComputed):
-                    submission = projection.submission_number(event.submission_id)
-                    pending.setdefault((submission, event.scorer_version), (
-                        submission, event.scorer_version, event.team_id, event.task_id,
-                        event.phase_id, event.public_score, event.private_score, event.submitted_at))
+                    record = projection.score_record(event)
+                    pending.setdefault(record[:2], record)  # the first of (submission, scorer version) counts
                 else:
                     await projection.apply(conn, event, stream=stream, seq=seq)
             if pending:
-                await conn.copy_records_to_table(
-                    "scores", schema_name="leaderboard", records=list(pending.values()),
-                    columns=["submission_id", "scorer_version", "team_id", "task_id", "phase_id", "public_score",
-                             "private_score", "submitted_at"])
+                await conn.copy_records_to_table("scores", schema_name="leaderboard", records=list(pending.values()),
+                                                 columns=projection.SCORE_COLUMNS)
                 scores += len(pending)
             if last_seq:
                 await projection.claim(conn, stream, last_seq)

@@ -8,10 +8,9 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import cast
 
 import asyncpg
@@ -21,12 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deploy.stack import HOST
 from leaderboard_service import projection
 from leaderboard_service.handlers import LeaderboardHandlers
 from leaderboard_service.rebuild import PROJECTION_TABLES, rebuild
 from podium_runtime.connections import PgConnection, ensure_streams
-from podium_runtime.migrations import apply_migrations, service_migrations
 from podium_runtime.publish import publish_event
 from proto.competition import Competition, Task
 from proto.events import (
@@ -39,7 +36,6 @@ from proto.events import (
     TeamStandingChanged,
     TeamUpdated,
 )
-from tests.service.podium_runtime.conftest import NatsServer
 from tests.unit.fakes import current_competition
 
 TASK = Task(id="proj", title="t", kind="cpu", metric="psnr", shape=(1,), ground_truth="x")
@@ -69,13 +65,6 @@ events = st.lists(
     max_size=25,
 ).map(lambda evs: [e for i, e in enumerate(evs) if not any(  # one event per identity, as JetStream dedup ensures
     prev.msg_id() == e.msg_id() for prev in evs[:i])])
-
-
-@pytest.fixture(scope="module")
-async def migrated(pg_pool: asyncpg.Pool) -> asyncpg.Pool:
-    async with pg_pool.acquire() as conn:
-        await apply_migrations(conn, projection.SCHEMA, service_migrations("leaderboard_service"))
-    return pg_pool
 
 
 @asynccontextmanager
@@ -158,15 +147,6 @@ class OneConnection:
 def failed(submission_id: str) -> ScoreFailed:
     return ScoreFailed(submission_id=submission_id, team_id="1", task_id=TASK.id, scorer_version="v1",
                        reason="task 'x' is not a CPU task of this competition")
-
-
-@pytest.fixture
-def private_nats(tmp_path: Path) -> Iterator[str]:
-    """Streams of the test's own: a rebuild reads every message of them."""
-    server = NatsServer(tmp_path)
-    server.start()
-    yield f"nats://{HOST}:{server.port}"
-    server.stop()
 
 
 @pytest.mark.parametrize("submission_id", ["crashed-1a2b", "", "12 ", "-3", "1_000", "٣", str(2**63), "9" * 5000])

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leaderboard_service.board import ScoreRow, TeamState, compute_board
+from proto.leaderboard import BoardColumn
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -23,7 +24,9 @@ TEAMS = {t: TeamState(name=f"Team {t}") for t in "abcd"}
 
 
 def board(rows, teams=TEAMS, finals=None, sort="desc", max_finals=2):  # noqa: ANN001, ANN201
-    return compute_board("task", sort, rows, teams, finals or {}, max_finals=max_finals, private_revealed=False)
+    """A board of a task with one column (the shorthand `metric = "psnr"`)."""
+    columns = [BoardColumn(name="psnr", metric="psnr", sort=sort, primary=True)]
+    return compute_board("task", columns, rows, teams, finals or {}, max_finals=max_finals, private_revealed=False)
 
 
 def test_best_score_per_team_ranked_by_sort_order() -> None:

@@ -136,6 +136,29 @@ async def test_a_task_a_new_version_redefines_gets_its_board_again(changes: dict
     assert handlers.redefined.empty()
 
 
+async def test_a_version_that_arrives_while_the_republisher_waits_is_the_one_published() -> None:
+    """The republisher is already waiting for a redefined task when the host changes it again: the board is computed
+    under the definition in use when the task arrives, not the one in use when the wait began."""
+    competition = current_competition()
+    boards = RecordedBoards(expected=1)
+    handlers = LeaderboardHandlers(competition=competition, pool=Untouchable("pool"),  # type: ignore[arg-type]
+                                   boards=boards)  # type: ignore[arg-type]
+    competition.listeners.append(handlers.competition_changed)
+    republishing = asyncio.create_task(handlers.republish_redefined())
+    try:
+        competition.offer(fakes.version(2, redefined(COMPETITION, "reconstruction", title="Second")))
+        async with asyncio.timeout(30):
+            await boards.done.wait()  # published, and waiting again (the queue is empty)
+        boards.done.clear()
+        boards.expected = 2
+        competition.offer(fakes.version(3, redefined(COMPETITION, "reconstruction", title="Third")))
+        async with asyncio.timeout(30):
+            await boards.done.wait()
+    finally:
+        republishing.cancel()
+    assert [task.title for task in boards.published] == ["Second", "Third"]
+
+
 async def test_an_unchanged_definition_or_an_added_task_is_handled_once_each() -> None:
     """A version that changes nothing of a task publishes nothing for it; a task the version adds gets its first
     board at once (a service that started before the first version had no tasks to publish)."""

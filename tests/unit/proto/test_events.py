@@ -16,6 +16,12 @@ from proto.events import EVENT_TYPES, ScoreComputed, ScoreFailed, SubmissionRece
 from proto.streams import CONSUMERS, STREAMS, StreamSpec
 
 GOLDEN = Path(__file__).parent / "golden"
+
+
+def tag_of(path: Path) -> str:
+    """A golden file is named after its event's tag; `<tag>+<what>.json` is another payload of the same tag (one a
+    later producer writes, with fields added since)."""
+    return path.stem.partition("+")[0]
 T = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
@@ -30,18 +36,29 @@ def received(**overrides: object) -> SubmissionReceived:
 
 def test_every_event_type_has_a_golden_payload() -> None:
     tags = {event_type.__struct_config__.tag for event_type in EVENT_TYPES}
-    assert tags == {path.stem for path in GOLDEN.glob("*.json")}
+    assert tags == {tag_of(path) for path in GOLDEN.glob("*.json")}
 
 
 @pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.json")), ids=lambda p: p.stem)
 def test_golden_payload_decodes_with_todays_types(path: Path) -> None:
     payload = path.read_bytes()
     event = proto.decode(payload)
-    assert type(event).__struct_config__.tag == path.stem
+    assert type(event).__struct_config__.tag == tag_of(path)
     # Round trip: what we encode today decodes back to the same event.
     assert proto.decode(proto.encode(event)) == event
     # The golden file's own fields all survive (no field silently renamed or dropped).
     assert json.loads(payload).items() <= json.loads(proto.encode(event)).items()
+
+
+def test_score_events_from_before_columns_decode_with_none_and_new_ones_with_each_columns_value() -> None:
+    old = proto.decode((GOLDEN / "score.computed.v1.json").read_bytes())
+    assert isinstance(old, ScoreComputed)
+    assert (old.public_columns, old.private_columns) == ({}, {})  # the primary alone: public_score, private_score
+    new = proto.decode((GOLDEN / "score.computed.v1+columns.json").read_bytes())
+    assert isinstance(new, ScoreComputed)
+    assert new.public_columns == {"AUC": 0.9125, "LogLoss": 0.3125, "Acc": 0.875}
+    assert new.private_columns == {"AUC": 0.8875, "LogLoss": 0.34375, "Acc": 0.8125}
+    assert (new.public_score, new.private_score) == (new.public_columns["AUC"], new.private_columns["AUC"])
 
 
 def test_unknown_fields_from_a_newer_producer_are_ignored() -> None:
