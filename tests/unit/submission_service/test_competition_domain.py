@@ -51,12 +51,13 @@ def test_new_ground_truth_is_a_new_identity_and_says_so() -> None:
 
 
 def test_added_removed_and_reordered_tasks_are_named() -> None:
-    reversed_tasks = msgspec.structs.replace(WITH_TRUTH, tasks=WITH_TRUTH.tasks[::-1])
-    assert domain.diff(WITH_TRUTH, reversed_tasks) == ["task order: digits, reconstruction"]
-    only_first = msgspec.structs.replace(WITH_TRUTH, tasks=WITH_TRUTH.tasks[:1])
-    assert domain.diff(WITH_TRUTH, only_first) == ["task digits: removed"]
-    assert domain.removed_tasks(WITH_TRUTH, only_first) == ["digits"]
-    assert domain.diff(only_first, WITH_TRUTH) == [
+    both = msgspec.structs.replace(WITH_TRUTH, tasks=WITH_TRUTH.tasks[:2])  # reconstruction, digits
+    reversed_tasks = msgspec.structs.replace(both, tasks=both.tasks[::-1])
+    assert domain.diff(both, reversed_tasks) == ["task order: digits, reconstruction"]
+    only_first = msgspec.structs.replace(both, tasks=both.tasks[:1])
+    assert domain.diff(both, only_first) == ["task digits: removed"]
+    assert domain.removed_tasks(both, only_first) == ["digits"]
+    assert domain.diff(only_first, both) == [
         'task digits: added (gpu, accuracy, "Handwritten digits (an ONNX model, accuracy)")']
 
 
