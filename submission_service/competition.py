@@ -1,6 +1,7 @@
 """The competition's definition as a host changes it, as pure functions: what a new document keeps from the current
-version (ground truth the host put), what changed (the diff a host reads before applying), whose scoring identity
-changed, what participants see of a task (its format, its phase now, what stops it taking submissions)."""
+version (ground truth the host put), whether its metrics' parameters are ones the metric library takes, what changed
+(the diff a host reads before applying), whose scoring identity changed, what participants see of a task (its
+format, its phase now, what stops it taking submissions)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any
 
 import msgspec
 
-from proto.competition import Competition, Phase, Task
+from podium_runtime.scoring import metrics
+from proto.competition import Competition, CompetitionError, MetricColumn, Phase, Task
 
 # Fields shown by name in a diff, in this order; the rest of a task is compared as a whole.
-_ORDER = ("title", "description", "kind", "format", "metric", "sort", "daily_quota", "max_upload_bytes", "aliases",
-          "samples", "sample_pattern", "shape", "ground_truth", "ground_truth_sha256", "psnr", "split", "model",
-          "final_submissions", "phases", "archived")
+_ORDER = ("title", "description", "kind", "format", "metric", "metric_parameters", "sort", "metrics", "daily_quota",
+          "max_upload_bytes", "aliases", "samples", "sample_pattern", "shape", "ground_truth", "ground_truth_sha256",
+          "psnr", "csv", "split", "model", "final_submissions", "phases", "archived")
 _SHOWN_WHOLE = 80  # longer values (a description) are shown by their length only
 
 
@@ -31,6 +33,25 @@ def carry_ground_truth(current: Competition, document: Competition) -> Competiti
                                            ground_truth_sha256=before.ground_truth_sha256)
         tasks.append(task)
     return msgspec.structs.replace(document, tasks=tuple(tasks))
+
+
+def check_metric_parameters(document: Competition) -> None:
+    """Every board column's parameters, checked by the metric library (`check_parameters`): a host's mistake is a
+    CompetitionError naming the task and the field where it was written (`metrics`, or the shorthand's
+    `metric_parameters`) when the document is applied, not a scoring failure retried as the platform's fault."""
+    for task in document.tasks:
+        field = "metrics" if task.metrics else "metric_parameters"
+        for column in task.columns:
+            where = f"column {column.header}: " if task.metrics else ""
+            if column.name not in metrics.METRICS:
+                # Computed by its format itself (coco's mAP family), which takes no parameters.
+                if column.parameters:
+                    raise CompetitionError(f"{where}{column.name} takes no parameters", task=task.id, field=field)
+                continue
+            try:
+                metrics.check_parameters(column.name, column.parameters)
+            except ValueError as exc:
+                raise CompetitionError(f"{where}{exc}", task=task.id, field=field) from None
 
 
 def with_ground_truth(competition: Competition, task_id: str, key: str, sha256: str) -> Competition:
@@ -86,11 +107,22 @@ def _shown(value: Any) -> str:
         return f'"{value}"' if len(value) <= _SHOWN_WHOLE else f"({len(value)} characters)"
     if isinstance(value, (list, tuple)) and value and isinstance(value[0], Phase | dict):
         return "[" + ", ".join(_phase(p) for p in value) + "]"
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], MetricColumn):
+        return "[" + ", ".join(_column(c) for c in value) + "]"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(map(str, value)) + "]"
     if hasattr(value, "__struct_fields__"):
         return str(msgspec.to_builtins(value))
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _column(column: MetricColumn) -> str:
+    """A board column as a host wrote it: `AUC (roc_auc, primary, precision 4)`."""
+    settings = [column.name, *(flag for flag in ("primary", "tie_break", "hidden") if getattr(column, flag))]
+    settings += [f"sort {column.sort}"] if column.sort else []
+    settings += [f"precision {column.precision}"]
+    settings += [f"parameters {column.parameters}"] if column.parameters else []
+    return f"{column.header} ({', '.join(settings)})"
 
 
 def _phase(phase: Any) -> str:

@@ -136,6 +136,7 @@ class CompetitionHost:
             before = await store.current(conn)
         _check_expected(expected, before.version)
         try:
+            domain.check_metric_parameters(document)
             candidate, notes = await self._settle_ground_truth(
                 before.competition, domain.carry_ground_truth(before.competition, document), checked)
         except CompetitionError as exc:

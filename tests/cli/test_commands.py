@@ -19,16 +19,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pytest
 from litestar.testing import AsyncTestClient
+from sklearn.metrics import roc_auc_score  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]
 
+from deploy.demo import make_solution, noisy_probabilities, predictions_csv, solution_csv
 from deploy.stack import EmbeddedStack, free_port
+from podium_cli.dev import NOISE_LEVELS
 from podium_cli.live import LiveFeed
 from proto.competition import Competition
 from proto.live import LiveMessage
 from tests.api import bearer, login, new_team
 from tests.cli.podium_runner import Cli, Team, flat, ok
 from tests.conftest import ADMIN
+from tests.service.competition.host import Host, task_struct
 
 ROOT = Path(__file__).resolve().parents[2]
 MakeTeam = Callable[[], Awaitable[Team]]
@@ -430,6 +435,50 @@ async def test_demo_seeds_teams_and_shows_an_ordered_board(
     assert f"{prefix}-alpha" in again
     wrong = await make_cli()("demo", "--admin-password", "nope", "--competition-file", str(competition[0]))
     assert wrong.exit_code == 1 and "cannot log in as 'admin'" in wrong.output
+
+
+async def test_demo_submits_to_a_csv_task_too_and_its_board_ranks_by_auc(
+    make_cli: Callable[[], Cli], gateway: AsyncTestClient, admin_token: str, tmp_path: Path
+) -> None:
+    """A binary csv task whose ground truth is the solution the demo generates (as `make run` seeds the demo's): each
+    team gets a PSNR archive and a CSV of probabilities, scored with the task's primary metric, ROC AUC."""
+    host = Host(gateway, admin_token)
+    columns = [{"name": "roc_auc", "column": "AUC", "primary": True}, {"name": "log_loss", "column": "LogLoss"}]
+    task = {"id": f"churn-{uuid.uuid4().hex[:8]}", "title": "Churn (a CLI test's own)", "kind": "cpu",
+            "format": "csv", "metric": "roc_auc", "metrics": columns, "daily_quota": 3, "max_upload_bytes": 200_000,
+            "split": {"private_fraction": 0.5, "seed": int(uuid.uuid4().int % 10_000)}}
+    await host.add_task(task)
+    solution = make_solution(task_struct(task))
+    completed = await host.upload_ground_truth(task["id"], solution_csv(solution))
+    assert completed.status_code == 200, completed.text
+    competition_file = tmp_path / "competition.toml"
+    shown = await gateway.get("/api/v1/admin/competition", params={"format": "toml"}, headers=host.headers)
+    competition_file.write_text(shown.text)
+
+    prefix = f"demo{uuid.uuid4().hex[:6]}"
+    output = ok(await make_cli()("demo", "--admin-name", ADMIN[0], "--admin-password", ADMIN[1], "--competition-file",
+                                 str(competition_file), "--task", "lab", "--task", task["id"], "--teams", "3",
+                                 "--prefix", prefix))
+    teams = [f"{prefix}-{name}" for name in ("alpha", "bravo", "charlie")]
+    for board_title in ("lab — public leaderboard", f"{task['id']} — public leaderboard"):
+        board = output[output.index(board_title):]
+        order = [board.index(team) for team in teams]
+        assert order == sorted(order), output  # less noise: a higher PSNR, a higher AUC
+    board = (await gateway.get(f"/api/v1/leaderboards/{task['id']}")).json()
+    scores = {entry["team_name"]: entry["score"] for entry in board["public"]}
+    for seed, (team, noise) in enumerate(zip(teams, NOISE_LEVELS, strict=False)):
+        written = predictions_csv(solution, noisy_probabilities(solution, noise, seed=seed)).decode().split()[1:]
+        probabilities = np.array([float(line.split(",")[1]) for line in written])
+        expected = roc_auc_score(solution.target[solution.public], probabilities[solution.public])
+        assert scores[team] == pytest.approx(expected, abs=1e-12), (team, scores)
+
+    elsewhere = competition_file.read_text().replace(f"seed = {task['split']['seed']}",
+                                                     f"seed = {task['split']['seed'] + 1}")
+    competition_file.write_text(elsewhere)  # a file that would generate another solution than the platform's
+    differs = await make_cli()("demo", "--admin-name", ADMIN[0], "--admin-password", ADMIN[1], "--competition-file",
+                               str(competition_file), "--task", task["id"], "--teams", "1", "--prefix", prefix)
+    assert differs.exit_code == 1 and f"task {task['id']} at " in flat(differs.output), differs.output
+    assert "differs from" in flat(differs.output)
 
 
 # --- the installed command ----------------------------------------------------------------------------

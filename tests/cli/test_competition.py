@@ -214,6 +214,29 @@ async def test_a_bad_document_names_the_task_and_field_and_changes_nothing(
     assert (await current(gateway))[0] == before
 
 
+CSV_COLUMNS = ('[[tasks.metrics]]\nname = "roc_auc"\ncolumn = "AUC"\nprimary = true\n'
+               '[[tasks.metrics]]\nname = "log_loss"\ncolumn = "LogLoss"\n')
+
+
+@pytest.mark.parametrize(("extra", "field", "words"), [
+    ('metric_parameters = { average = "macro" }\n', "metric_parameters",
+     "roc_auc: unknown parameter(s) average; its parameters: none"),
+    (CSV_COLUMNS + "parameters = { eps = 1e-15 }\n", "metrics",
+     "column LogLoss: log_loss: unknown parameter(s) eps; its parameters: none"),
+], ids=["the shorthand's", "a column's"])
+async def test_the_dry_run_names_a_metric_parameter_the_library_refuses(
+    admin_cli: Cli, gateway: AsyncTestClient, tmp_path: Path, extra: str, field: str, words: str
+) -> None:
+    csv_task = '\n[[tasks]]\nid = "cli-csv"\ntitle = "CLI csv"\nkind = "cpu"\nformat = "csv"\nmetric = "roc_auc"\n'
+    path = await with_task(admin_cli, tmp_path, csv_task + extra)
+    before, _ = await current(gateway)
+    refused = await admin_cli("admin", "competition", "apply", str(path))  # refused by the dry run, before asking
+    assert refused.exit_code == 1, refused.output
+    assert f"{path.name} was refused, nothing changed: task cli-csv, field {field}: {words}" in flat(refused.output)
+    assert "Apply?" not in refused.output
+    assert (await current(gateway))[0] == before
+
+
 async def test_files_that_are_not_documents_are_refused(admin_cli: Cli, gateway: AsyncTestClient,
                                                         tmp_path: Path) -> None:
     before, _ = await current(gateway)

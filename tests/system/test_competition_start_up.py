@@ -55,7 +55,7 @@ async def test_the_seed_applies_once_and_a_hosts_file_whenever_it_differs(
     async with start(stack, seed=SEED) as (host, deps):
         first = host.competition.version
         assert (first.version, first.created_by) == (1, "file:competition.toml")
-        assert [t.id for t in first.competition.tasks] == ["reconstruction", "digits"]
+        assert [t.id for t in first.competition.tasks] == ["reconstruction", "digits", "churn"]
         assert all(t.has_ground_truth for t in first.competition.tasks)  # the seeded objects, their digests recorded
         assert (await in_bucket(deps)).version == 1
 

@@ -19,6 +19,7 @@ from tests.api import bearer, team_token
 from tests.service.competition.host import DOCUMENT, Document, Host, new_task
 
 BAD = "bad-doc"  # the id of the task each case adds (fresh per case, after this prefix)
+CSV = {"format": "csv", "metric": "roc_auc"}  # what makes the case's task a csv task (its shape is ignored)
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,13 @@ CASES = [
     Bad("a metric of the other kind", with_field(metric="accuracy"), 422, "metric", "cannot use metric accuracy"),
     Bad("a scorer version written by hand", with_field(scorer_version="psnr-9"), 422, "scorer_version",
         "scorer_version is derived from the task now"),
+    # Metric parameters are checked by the metric library when applied, not found when the first submission scores.
+    Bad("a parameter the metric does not take", with_field(**CSV, metric_parameters={"average": "macro"}), 422,
+        "metric_parameters", "roc_auc: unknown parameter(s) average; its parameters: none"),
+    Bad("a column's parameter the metric does not take",
+        with_field(**CSV, metrics=[{"name": "roc_auc", "column": "AUC", "primary": True},
+                                   {"name": "log_loss", "column": "LogLoss", "parameters": {"eps": 1e-15}}]),
+        422, "metrics", "column LogLoss: log_loss: unknown parameter(s) eps"),
 ]
 
 
@@ -105,6 +113,21 @@ async def test_a_bad_document_is_refused_says_where_and_changes_nothing(host: Ho
         assert problem["task"] == task["id"] and problem["detail"].startswith(f"task {task['id']}, field "), problem
     if case.id == "TOML syntax":
         assert "line 6" in problem["detail"], problem  # where in the file
+    assert await host.document() == (version, document)
+
+
+async def test_a_dry_run_checks_the_metrics_parameters_too(host: Host) -> None:
+    version, document = await host.document()
+    columns = [{"name": "roc_auc", "column": "AUC", "primary": True}, {"name": "log_loss", "column": "LogLoss"}]
+    task = {**new_task(BAD, **CSV, metrics=columns)}
+    good = await host.put({**document, "tasks": [*document["tasks"], task]}, version, dry_run=True)
+    assert good.status_code == 200 and good.json()["changed"] and good.json()["dry_run"], good.text
+    columns[1]["parameters"] = {"normalize": "yes"}
+    refused = await host.put({**document, "tasks": [*document["tasks"], task]}, version, dry_run=True)
+    assert refused.status_code == 422, refused.text
+    assert (refused.json()["task"], refused.json()["field"]) == (task["id"], "metrics"), refused.text
+    assert refused.json()["detail"] == (f"task {task['id']}, field metrics: column LogLoss: log_loss: unknown "
+                                        "parameter(s) normalize; its parameters: none")
     assert await host.document() == (version, document)
 
 

@@ -1,13 +1,15 @@
 """The competition as a host changes it (submission_service.competition): the diff a host reads before applying,
-the ground truth a document keeps, whose scoring identity changed, what participants are told."""
+the ground truth a document keeps, its metrics' parameters, whose scoring identity changed, what participants are
+told."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import msgspec
+import pytest
 
-from proto.competition import Competition, Phase
+from proto.competition import Competition, CompetitionError, Phase, Task
 from submission_service import competition as domain
 from tests.unit.fakes import COMPETITION
 
@@ -51,12 +53,13 @@ def test_new_ground_truth_is_a_new_identity_and_says_so() -> None:
 
 
 def test_added_removed_and_reordered_tasks_are_named() -> None:
-    reversed_tasks = msgspec.structs.replace(WITH_TRUTH, tasks=WITH_TRUTH.tasks[::-1])
-    assert domain.diff(WITH_TRUTH, reversed_tasks) == ["task order: digits, reconstruction"]
-    only_first = msgspec.structs.replace(WITH_TRUTH, tasks=WITH_TRUTH.tasks[:1])
-    assert domain.diff(WITH_TRUTH, only_first) == ["task digits: removed"]
-    assert domain.removed_tasks(WITH_TRUTH, only_first) == ["digits"]
-    assert domain.diff(only_first, WITH_TRUTH) == [
+    both = msgspec.structs.replace(WITH_TRUTH, tasks=WITH_TRUTH.tasks[:2])  # reconstruction, digits
+    reversed_tasks = msgspec.structs.replace(both, tasks=both.tasks[::-1])
+    assert domain.diff(both, reversed_tasks) == ["task order: digits, reconstruction"]
+    only_first = msgspec.structs.replace(both, tasks=both.tasks[:1])
+    assert domain.diff(both, only_first) == ["task digits: removed"]
+    assert domain.removed_tasks(both, only_first) == ["digits"]
+    assert domain.diff(only_first, both) == [
         'task digits: added (gpu, accuracy, "Handwritten digits (an ONNX model, accuracy)")']
 
 
@@ -84,3 +87,51 @@ def test_the_expected_format_says_what_to_upload() -> None:
     assert domain.expected_format(RECON) == ("a ZIP of 300 tensors named sample_0000 … sample_0299 (.pt, .npy or "
                                              ".safetensors), each float of shape 3×64×64")
     assert domain.expected_format(COMPETITION.tasks[1]).startswith("an ONNX model: input 'input' float32 [batch, 64]")
+
+
+# --- the metrics' parameters and the board's columns ------------------------------------------------------------
+
+CHURN = next(task for task in COMPETITION.tasks if task.id == "churn")  # the demo's csv task, two columns
+
+
+def with_churn(task: Task) -> Competition:
+    return msgspec.structs.replace(COMPETITION, tasks=tuple(task if t.id == task.id else t for t in COMPETITION.tasks))
+
+
+def test_the_demo_competitions_parameters_are_the_metric_librarys() -> None:
+    domain.check_metric_parameters(COMPETITION)
+
+
+@pytest.mark.parametrize(("task", "field", "words"), [
+    (msgspec.structs.replace(CHURN, metrics=(msgspec.structs.replace(CHURN.metrics[0], parameters={"average": "x"}),
+                                             CHURN.metrics[1])),
+     "metrics", "column AUC: roc_auc: unknown parameter(s) average; its parameters: none"),
+    (msgspec.structs.replace(CHURN, metrics=(CHURN.metrics[0],
+                                             msgspec.structs.replace(CHURN.metrics[1], parameters={"eps": 0.1}))),
+     "metrics", "column LogLoss: log_loss: unknown parameter(s) eps; its parameters: none"),
+    (msgspec.structs.replace(CHURN, metrics=(), metric_parameters={"pos_label": 2}),
+     "metric_parameters", "roc_auc: unknown parameter(s) pos_label; its parameters: none"),
+    (msgspec.structs.replace(CHURN, format="masks", metric="dice", metrics=(), metric_parameters={"classes": 1}),
+     "metric_parameters", "dice: parameter classes must be a whole number ≥ 2, not 1"),
+    (msgspec.structs.replace(CHURN, format="masks", metric="iou", metrics=(),
+                             metric_parameters={"average": "voxels"}),
+     "metric_parameters", "iou: parameter average must be one of 'images', 'pixels', not 'voxels'"),
+    (msgspec.structs.replace(CHURN, format="coco", metric="map", metrics=(), metric_parameters={"iou": 0.5}),
+     "metric_parameters", "map takes no parameters"),
+], ids=["a column's unknown parameter", "the second column's", "the shorthand's", "a bad value", "not a choice",
+        "a metric of its format without parameters"])
+def test_a_parameter_the_metric_library_refuses_names_the_task_and_where_it_was_written(
+        task: Task, field: str, words: str) -> None:
+    with pytest.raises(CompetitionError) as refused:
+        domain.check_metric_parameters(with_churn(task))
+    assert (refused.value.task, refused.value.field) == ("churn", field)
+    assert refused.value.message == words
+
+
+def test_a_columns_presentation_is_a_change_of_its_own_that_keeps_the_identity() -> None:
+    hidden = msgspec.structs.replace(CHURN.metrics[1], hidden=True, precision=2)
+    document = with_churn(msgspec.structs.replace(CHURN, metrics=(CHURN.metrics[0], hidden)))
+    assert domain.diff(COMPETITION, document) == [
+        "task churn: metrics [AUC (roc_auc, primary, precision 4), LogLoss (log_loss, precision 4)] → "
+        "[AUC (roc_auc, primary, precision 4), LogLoss (log_loss, hidden, precision 2)]"]
+    assert domain.identity_changed(COMPETITION, document) == []

@@ -75,7 +75,8 @@ def upload(actor: Principal = TEAM, **fields: Any) -> Call[ops.StartUpload]:
 ADMIN_ONLY = "Admin privileges required"
 REFUSALS = [
     (ops.START_UPLOAD, upload(actor=ADMIN), 403, "admins do not submit; log in as a team"),
-    (ops.START_UPLOAD, upload(task_id="no-such-task"), 404, "no task 'no-such-task'; tasks: reconstruction, digits"),
+    (ops.START_UPLOAD, upload(task_id="no-such-task"), 404,
+     "no task 'no-such-task'; tasks: reconstruction, digits, churn"),
     (ops.START_UPLOAD, upload(size_bytes=0), 422, "size must be 1 to 100000000 bytes for task reconstruction, got 0"),
     (ops.START_UPLOAD, upload(size_bytes=100_000_001),
      413, "size must be 1 to 100000000 bytes for task reconstruction, got 100000001"),
@@ -112,7 +113,7 @@ async def test_the_tasks_are_the_competitions() -> None:
     tasks = msgspec.json.decode(await ask(app_with(), ops.LIST_TASKS, Call(request=ops.ListTasks())), type=ops.TaskList)
     assert tasks.competition == "Podium demo"
     assert [(t.id, t.kind, t.daily_quota) for t in tasks.tasks] == [
-        ("reconstruction", "cpu", 20), ("digits", "gpu", 20)]
+        ("reconstruction", "cpu", 20), ("digits", "gpu", 20), ("churn", "cpu", 20)]
 
 
 # --- what a caller sees of a scored submission ----------------------------------------------------------------
