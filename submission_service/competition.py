@@ -9,7 +9,8 @@ from typing import Any
 
 import msgspec
 
-from proto.competition import Competition, Phase, Task
+from podium_runtime.scoring.formats.coco import MAX_DETECTIONS_PER_IMAGE
+from proto.competition import MASK_CLASSES, Competition, Phase, Task
 
 # Fields shown by name in a diff, in this order; the rest of a task is compared as a whole.
 _ORDER = ("title", "description", "kind", "format", "metric", "sort", "daily_quota", "max_upload_bytes", "aliases",
@@ -113,6 +114,14 @@ def expected_format(task: Task) -> str:
         named = f"the columns {', '.join(columns)}" if columns else "one column per target, named like it"
         return (f"a CSV of predictions ({task.metric}): a header, the id column "
                 f"{task.csv.id_column or '(as in the solution)'} and {named}, one row per id in any order")
+    if task.effective_format == "masks":
+        classes = task.primary_column.parameters.get("classes", MASK_CLASSES)
+        return (f"a ZIP of PNG masks ({task.metric}): one <case>.png per case of the ground truth, each a "
+                f"single-channel label image of the ground truth's size whose pixels are class numbers 0 … "
+                f"{int(classes) - 1}")
+    if task.effective_format == "coco":
+        return (f"a COCO detection-results JSON ({task.metric}): a list of {{image_id, category_id, bbox: [x, y, "
+                f"width, height], score}}, at most {MAX_DETECTIONS_PER_IMAGE} detections per image")
     names = task.sample_names()
     last = f" … {names[-1]}" if len(names) > 1 else ""
     return (f"a ZIP of {task.samples} tensors named {names[0]}{last} (.pt, .npy or .safetensors), each float "

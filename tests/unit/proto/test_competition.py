@@ -29,6 +29,20 @@ kind = "cpu"
 format = "csv"
 metric = "roc_auc"
 """
+MASKS_TASK = """
+[[tasks]]
+id = "k"
+title = "A masks task"
+kind = "cpu"
+format = "masks"
+metric = "dice"
+"""
+COLUMN = """
+[[tasks.metrics]]
+name = "{}"
+column = "{}"
+{}
+"""
 MODEL_TASK = """
 [[tasks]]
 id = "m"
@@ -66,16 +80,22 @@ def refusal(text: str, content_type: str = "toml") -> CompetitionError:
      "Invalid enum value 'parquet'; expected one of coco, csv, masks, onnx, tensors"),
     (TASK + 'format = "onnx"\n', "t", "format", "a cpu task cannot take format onnx; it takes tensors or csv or masks"),
     (MODEL_TASK + 'format = "tensors"\n', "m", "format", "a gpu task cannot take format tensors; it takes onnx"),
-    (TASK + 'format = "masks"\n', "t", "format", "format masks is not supported yet: this version scores csv, onnx, "
-     "tensors"),
+    (TASK + 'format = "masks"\n', "t", "metric", "a masks task cannot use metric psnr; it takes one of dice, iou"),
     (CSV_TASK.replace("roc_auc", "psnr"), "c", "metric", "a csv task cannot use metric psnr; it takes one of accuracy"),
     (CSV_TASK + 'csv = { target_columns = [""] }\n', "c", "csv", "a column name cannot be empty"),
     (CSV_TASK + "csv = { id = 1 }\n", "c", "csv", "unknown field `id`"),
     (CSV_TASK + "metric_parameters = { x = [1] }\n", "c", "metric_parameters[...]",
      "Expected `int | float | str`, got `array`"),
     (TASK + "metric_parameters = { cap_db = 1 }\n", "t", "metric_parameters", "takes no metric_parameters"),
-    (TASK + 'format = "masks"\n', "t", "format", "format masks is not supported yet"),
-    (TASK + 'format = "coco"\n', "t", "format", "format coco is not supported yet"),
+    (TASK + 'format = "coco"\n', "t", "metric", "a coco task cannot use metric psnr; it takes one of map, map50, "
+     "map75"),
+    (CSV_TASK + COLUMN.format("roc_auc", "AUC", "primary = true") + COLUMN.format("rmse", "RMSE", ""), "c", "metrics",
+     "columns RMSE score values and AUC (probabilities) do not: one CSV cannot hold both"),
+    (CSV_TASK.replace("roc_auc", "mae") + COLUMN.format("mae", "MAE", "") + COLUMN.format("accuracy", "Acc", ""), "c",
+     "metrics", "columns MAE score values and Acc (labels) do not"),
+    (MASKS_TASK + COLUMN.format("dice", "Dice", "parameters = { classes = 4 }") + COLUMN.format("iou", "IoU", ""),
+     "k", "metrics", "the columns of a masks task must agree on parameters.classes (the masks' labels are 0 … "
+     "classes-1), not Dice 4, IoU 2"),
 ])
 def test_each_problem_names_its_task_and_field(text: str, task: str, field: str, words: str) -> None:
     error = refusal(text)

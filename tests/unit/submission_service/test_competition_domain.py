@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from proto.competition import Competition, Phase
+from proto.competition import Competition, MetricColumn, Phase, Task
 from submission_service import competition as domain
 from tests.unit.fakes import COMPETITION
 
@@ -84,3 +84,17 @@ def test_the_expected_format_says_what_to_upload() -> None:
     assert domain.expected_format(RECON) == ("a ZIP of 300 tensors named sample_0000 … sample_0299 (.pt, .npy or "
                                              ".safetensors), each float of shape 3×64×64")
     assert domain.expected_format(COMPETITION.tasks[1]).startswith("an ONNX model: input 'input' float32 [batch, 64]")
+
+
+def test_the_expected_format_of_masks_and_detections_says_what_to_upload() -> None:
+    masks = Task(id="seg", title="Segmentation", kind="cpu", format="masks", metric="dice",
+                 metrics=(MetricColumn(name="dice", primary=True, parameters={"classes": 4}), MetricColumn(name="iou",
+                          parameters={"classes": 4})))
+    assert domain.expected_format(masks) == (
+        "a ZIP of PNG masks (dice): one <case>.png per case of the ground truth, each a single-channel label image of "
+        "the ground truth's size whose pixels are class numbers 0 … 3")
+    assert domain.expected_format(msgspec.structs.replace(masks, metrics=())).endswith("class numbers 0 … 1")
+    boxes = Task(id="det", title="Detection", kind="cpu", format="coco", metric="map")
+    assert domain.expected_format(boxes) == (
+        "a COCO detection-results JSON (map): a list of {image_id, category_id, bbox: [x, y, width, height], score}, "
+        "at most 100 detections per image")

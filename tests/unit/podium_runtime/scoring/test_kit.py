@@ -94,9 +94,9 @@ def received(task_id: str = "reconstruction", kind: str = "cpu") -> SubmissionRe
 
 async def psnr_of_30(task: Task, event: SubmissionReceived, data: bytes) -> Scored:
     assert data == ARCHIVE
-    return Scored(public=30.0, private=28.0, metrics={"psnr_public": 30.0, "psnr_private": 28.0},
-                  details={"metric": "psnr", "samples": [{"name": "sample_0000", "psnr": 30.0}]},
-                  timings={"scoring": 12.5})
+    return Scored.one_column(task, 30.0, 28.0, metrics={"files_evaluated": 1.0},
+                             details={"metric": "psnr", "samples": [{"name": "sample_0000", "psnr": 30.0}]},
+                             timings={"scoring": 12.5})
 
 
 def scorer(jobs: Any, s3: Any = None, registry: Mapping[str, Format] | None = None, number: int = 3,
@@ -151,15 +151,17 @@ async def test_the_details_are_written_once_under_one_key_and_the_score_records_
     assert [(bucket, written_key, content_type) for bucket, written_key, _, content_type in s3.written] == [
         (DETAILS_BUCKET, key, "application/json")]
     assert json.loads(s3.written[0][2]) == {
-        "submission_id": "41", "task_id": "reconstruction", "scorer_version": "v1",
-        "metric": "psnr", "samples": [{"name": "sample_0000", "psnr": 30.0}]}
+        "submission_id": "41", "task_id": "reconstruction", "scorer_version": "v1", "primary": "psnr",
+        "psnr_public": 30.0, "psnr_private": 28.0, "metric": "psnr", "samples": [{"name": "sample_0000", "psnr": 30.0}]}
     assert [read.released for read in s3.read] == [True]
     assert msgspec.structs.asdict(score) | {"event_id": "", "occurred_at": None, "durations_ms": {}} == {
         "event_id": "", "occurred_at": None, "correlation_id": "trace-1", "submission_id": "41", "team_id": "7",
         "task_id": "reconstruction", "scorer_version": "v1", "public_score": 30.0, "private_score": 28.0,
-        "submitted_at": event.submitted_at, "phase_id": "main", "metrics": {"psnr_public": 30.0, "psnr_private": 28.0},
-        "details_key": key, "archive_sha256": event.sha256, "ground_truth_sha256": task.ground_truth_sha256,
-        "durations_ms": {}, "competition_version": 3, "identity": task.scorer_version}
+        "submitted_at": event.submitted_at, "phase_id": "main",
+        "metrics": {"files_evaluated": 1.0, "psnr_public": 30.0, "psnr_private": 28.0}, "details_key": key,
+        "archive_sha256": event.sha256, "ground_truth_sha256": task.ground_truth_sha256, "durations_ms": {},
+        "competition_version": 3, "identity": task.scorer_version, "public_columns": {"psnr": 30.0},
+        "private_columns": {"psnr": 28.0}}
     assert list(score.durations_ms) == ["download", "scoring"] and score.durations_ms["scoring"] == 12.5
 
 

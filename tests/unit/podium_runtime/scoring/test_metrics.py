@@ -355,11 +355,11 @@ def test_evaluate_refuses_unknown_or_bad_parameters_naming_them(name: str, param
 
 def test_every_metric_has_a_direction_a_definition_and_valid_defaults() -> None:
     assert names() == tuple(METRICS)
-    assert len(names()) == 28
+    assert len(names()) == 31
     for name, metric in METRICS.items():
         assert metric.name == name
         assert metric.direction in ("asc", "desc")
-        assert metric.takes in ("labels", "probabilities", "values", "masks", "images")
+        assert metric.takes in ("labels", "probabilities", "values", "masks", "images", "detections")
         assert len(metric.definition) > 40 and metric.definition.endswith("."), name
         for check in metric.checks:
             check(name, metric.parameters)
