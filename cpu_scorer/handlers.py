@@ -26,6 +26,7 @@ from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected
 from podium_runtime.scoring.formats import coco, masks
 from podium_runtime.scoring.formats import csv as csv_format
 from podium_runtime.scoring.kit import Format, Scored, Scorer, Timings, both_splits
+from podium_runtime.scoring.refusals import SubmissionRefused
 from proto.competition import MetricColumn, Task
 from proto.events import SubmissionReceived
 from proto.metrics import METRIC_INFO
@@ -52,10 +53,12 @@ class CpuScorer(Scorer):
 
     @property
     def formats(self) -> Mapping[str, Format]:
-        return {"tensors": Format(self.score_tensors, {ArchiveRejected: "archive_rejected"}, ArchiveRejected,
-                                  "archive"),
+        archive = {ArchiveRejected: "archive_rejected"}
+        return {"tensors": Format(self.score_tensors, archive, ArchiveRejected, "archive"),
                 "csv": Format(self.score_csv),
-                "masks": Format(self.score_masks, {ArchiveRejected: "archive_rejected"}, ArchiveRejected, "archive"),
+                # A mask is refused by the ZIP's checks (ArchiveRejected) or by its PNG's (SubmissionRefused).
+                "masks": Format(self.score_masks, {**archive, SubmissionRefused: "submission_refused"}, ArchiveRejected,
+                                "archive"),
                 "coco": Format(self.score_coco)}
 
     async def score_csv(self, task: Task, event: SubmissionReceived, data: bytes) -> Scored:
