@@ -181,3 +181,26 @@ def test_a_csv_task_needs_no_shape_and_its_columns_and_parameters_are_its_identi
 def test_the_csv_fields_leave_the_identities_of_other_tasks_as_they_were() -> None:
     task = parse_competition(TASK).tasks[0]
     assert msgspec.structs.replace(task, csv=CsvColumns(id_column="x")).scorer_version == task.scorer_version
+
+
+@pytest.mark.parametrize("columns", [
+    # Labels scored from probabilities (the predicted class), beside the probabilities' own metrics.
+    COLUMN.format("roc_auc", "AUC", "primary = true") + COLUMN.format("log_loss", "LogLoss", "")
+    + COLUMN.format("accuracy", "Acc", "hidden = true"),
+    COLUMN.format("roc_auc", "AUC", "primary = true") + COLUMN.format("mcc", "MCC", "tie_break = true"),
+])
+def test_columns_one_csv_file_can_hold_are_accepted(columns: str) -> None:
+    task = parse_competition(CSV_TASK + columns).tasks[0]
+    assert [column.header for column in task.columns][0] == "AUC"
+
+
+def test_values_columns_go_together_and_masks_columns_agree_on_classes() -> None:
+    values = parse_competition(CSV_TASK.replace("roc_auc", "rmse") + COLUMN.format("rmse", "RMSE", "primary = true")
+                               + COLUMN.format("mae", "MAE", "") + COLUMN.format("r2", "R2", "")).tasks[0]
+    assert [column.header for column in values.columns] == ["RMSE", "MAE", "R2"]
+    masks = parse_competition(MASKS_TASK + COLUMN.format("dice", "Dice", "parameters = { classes = 4 }")
+                              + COLUMN.format("iou", "IoU", "parameters = { classes = 4, average = \"images\" }"))
+    assert [column.parameters["classes"] for column in masks.tasks[0].columns] == [4, 4]
+    # A column that names no classes has the library's default, two: the same as one that names two.
+    default = COLUMN.format("dice", "Dice", "") + COLUMN.format("iou", "IoU", "parameters = { classes = 2 }")
+    assert parse_competition(MASKS_TASK + default).tasks[0].primary_column.header == "Dice"
