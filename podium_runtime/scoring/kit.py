@@ -184,8 +184,9 @@ class Scorer:
                                f"and {sorted(scored.private_columns)}, not the task's {headers}")
         columns = shown_columns(task, scored.public_columns, scored.private_columns)
         key = details_key(task, event)
+        # The columns' values come last: a column a host names like one of the format's own keys keeps its value.
         details = {"submission_id": event.submission_id, "task_id": task.id, "scorer_version": event.scorer_version,
-                   "primary": task.primary_column.header, **columns, **scored.details}
+                   "primary": task.primary_column.header, **scored.details, **columns}
         await asyncio.to_thread(write_details, self.s3, key, details)
         primary = task.primary_column.header
         return ScoreComputed(
