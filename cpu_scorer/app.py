@@ -18,7 +18,7 @@ __all__ = ["CpuScorerSettings", "create_app", "wire"]
 def wire(deps: Deps) -> Wired:
     return scorer_wired(CpuScorer(competition=deps.competition, limits=ArchiveLimits(), broker=deps.bus.broker,
                                   s3=deps.s3, ground_truth=deps.ground_truth, solutions=deps.solutions,
-                                  jobs=deps.jobs))
+                                  masks=deps.masks, detections=deps.detections, jobs=deps.jobs))
 
 
 def create_app(settings: CpuScorerSettings, deps: Deps | None = None) -> AsgiFastStream:

@@ -14,9 +14,11 @@ from pydantic import AliasChoices, Field
 
 from podium_runtime.competition import CurrentCompetition, follow_competition
 from podium_runtime.ground_truth import BUCKET as GROUND_TRUTH_BUCKET
-from podium_runtime.ground_truth import GroundTruthCache, parse_arrays, parse_solution
+from podium_runtime.ground_truth import GroundTruthCache, parse_arrays, parse_coco, parse_masks, parse_solution
 from podium_runtime.jobs import JobReporter, open_job_reporter
+from podium_runtime.scoring.formats.coco import CocoTruth
 from podium_runtime.scoring.formats.csv import Solution
+from podium_runtime.scoring.formats.masks import Masks
 from podium_runtime.service import Bus, connect_bus, open_object_store
 from podium_runtime.settings import ServiceSettings
 from proto.storage import DETAILS_BUCKET, SUBMISSIONS_BUCKET
@@ -40,6 +42,8 @@ class Deps:
     s3: Minio
     ground_truth: GroundTruthCache[dict[str, np.ndarray]]
     solutions: GroundTruthCache[Solution]
+    masks: GroundTruthCache[Masks]
+    detections: GroundTruthCache[CocoTruth]
     jobs: JobReporter
 
 
@@ -47,7 +51,9 @@ class Deps:
 async def bootstrap(settings: CpuScorerSettings, bus: Bus) -> AsyncIterator[Deps]:
     await connect_bus(bus, settings)
     s3 = await open_object_store(settings, BUCKETS)
+    tasks = settings.ground_truth_cache_tasks
     async with follow_competition(bus) as competition, open_job_reporter(NAME, bus, CPU_SCORER) as jobs:
-        yield Deps(competition=competition, bus=bus, s3=s3,
-                   ground_truth=GroundTruthCache(s3, parse_arrays, settings.ground_truth_cache_tasks),
-                   solutions=GroundTruthCache(s3, parse_solution, settings.ground_truth_cache_tasks), jobs=jobs)
+        yield Deps(competition=competition, bus=bus, s3=s3, ground_truth=GroundTruthCache(s3, parse_arrays, tasks),
+                   solutions=GroundTruthCache(s3, parse_solution, tasks),
+                   masks=GroundTruthCache(s3, parse_masks, tasks), detections=GroundTruthCache(s3, parse_coco, tasks),
+                   jobs=jobs)

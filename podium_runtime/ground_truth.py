@@ -5,9 +5,11 @@ does both, so a file that passes the check is a file the scorer can use.
 
 - a tensor task (`kind = "cpu"`): a ZIP of `<sample>.npy`, one float array of the task's shape per sample;
 - a model task (`kind = "gpu"`): an `.npz` with `x` (samples × the task's shape) and `y` (integer labels);
-- a csv task (`format = "csv"`): a solution CSV (an id column, the targets, `Usage`), `formats.csv.read_solution`.
+- a csv task (`format = "csv"`): a solution CSV (an id column, the targets, `Usage`), `formats.csv.read_solution`;
+- a masks task (`format = "masks"`): a ZIP of `<case>.png` label images, `formats.masks.read_ground_truth`;
+- a coco task (`format = "coco"`): a COCO ground-truth JSON, `formats.coco.read_ground_truth`.
 
-Both are read without pickle."""
+None is read with pickle."""
 
 from __future__ import annotations
 
@@ -25,9 +27,11 @@ from minio import Minio
 
 from podium_runtime.connections import read_bytes
 from podium_runtime.scoring import metrics
+from podium_runtime.scoring.formats import coco, masks
 from podium_runtime.scoring.formats.csv import CsvSettings, Solution, read_solution
-from podium_runtime.scoring.refusals import SubmissionRefused
-from proto.competition import Task
+from podium_runtime.scoring.refusals import GroundTruthRejected, SubmissionRefused
+from proto.competition import MASK_CLASSES, Task
+from proto.metrics import METRIC_INFO
 
 BUCKET = "ground-truth"
 # What a host's ground truth may weigh (uploads larger than this are refused before any byte is read).
@@ -35,8 +39,7 @@ MAX_BYTES = 2 * 1024**3
 T = TypeVar("T")
 
 
-class GroundTruthRejected(ValueError):
-    """The file does not fit the task; the text says what to fix."""
+__all__ = ["BUCKET", "GroundTruthCache", "GroundTruthMissing", "GroundTruthRejected", "TestSet", "check", "extension"]
 
 
 class GroundTruthMissing(RuntimeError):
@@ -108,26 +111,50 @@ def csv_settings(task: Task) -> CsvSettings:
 
 
 def parse_solution(data: bytes, task: Task) -> Solution:
-    """A csv task's solution, checked by the format's reader and against the task's metric: its targets must be
-    what the metric scores (class labels 0 and 1 for a binary AUC, say)."""
+    """A csv task's solution, checked by the format's reader and against every column's metric: its targets must be
+    what each metric scores (class labels 0 and 1 for a binary AUC, say)."""
     try:
         solution = read_solution(data, csv_settings(task))
     except ValueError as exc:
         raise GroundTruthRejected(f"the solution of task {task.id}: {exc}") from None
     kept = solution_targets(solution)[solution.kept]
-    # The truth scored against itself (or against even odds, for probabilities) shows a target the metric cannot
+    # The truth scored against itself (or against even odds, for probabilities) shows a target a metric cannot
     # take; a split with one class only is the data's, reported per submission (MetricUndefined).
-    takes = metrics.METRICS[task.metric].takes
     width = max(len(solution.classes), 1)
     guess = np.full((len(kept), width) if solution.classes else kept.shape, 1 / (width if solution.classes else 2))
-    try:
-        metrics.evaluate(task.metric, kept, guess if takes == "probabilities" else kept, task.metric_parameters)
-    except SubmissionRefused:
-        pass
-    except ValueError as exc:
-        raise GroundTruthRejected(f"the solution of task {task.id} cannot be scored by {task.metric}: {exc}") \
-            from None
+    for column in task.columns:
+        probabilities = METRIC_INFO[column.name].takes == "probabilities"
+        try:
+            metrics.evaluate(column.name, kept, guess if probabilities else kept, column.parameters)
+        except SubmissionRefused:
+            pass
+        except ValueError as exc:
+            raise GroundTruthRejected(f"the solution of task {task.id} cannot be scored by {column.name} (column "
+                                      f"{column.header}): {exc}") from None
     return solution
+
+
+def mask_classes(task: Task) -> int:
+    """How many classes a masks task's label images have: its columns' `classes` (they agree, checked when the task
+    is applied), each column's parameters checked by the metric library."""
+    for column in task.columns:
+        try:
+            metrics.check_parameters(column.name, column.parameters)
+        except ValueError as exc:
+            raise GroundTruthRejected(f"task {task.id}, column {column.header}: {exc}") from None
+    return int(task.primary_column.parameters.get("classes", MASK_CLASSES))
+
+
+def parse_masks(data: bytes, task: Task) -> masks.Masks:
+    """A masks task's ground truth: one `<case>.png` label image per case, all of one size, labels in 0 … classes-1;
+    the task's seeded split over the cases (sorted by id)."""
+    return masks.read_ground_truth(data, mask_classes(task), task.split)
+
+
+def parse_coco(data: bytes, task: Task) -> coco.CocoTruth:
+    """A coco task's ground truth: a COCO ground-truth JSON with at least one box; the task's seeded split over its
+    images (sorted by id)."""
+    return coco.read_ground_truth(data, task.split)
 
 
 def solution_targets(solution: Solution) -> np.ndarray:
@@ -142,18 +169,12 @@ def solution_targets(solution: Solution) -> np.ndarray:
 
 def check(data: bytes, task: Task) -> None:
     """Raise GroundTruthRejected unless `data` is a ground truth the task's scorer can use."""
-    if task.effective_format == "csv":
-        parse_solution(data, task)
-    elif task.kind == "gpu":
-        parse_test_set(data, task)
-    else:
-        parse_arrays(data, task)
+    PARSERS[task.effective_format](data, task)
 
 
 def extension(task: Task) -> str:
-    if task.effective_format == "csv":
-        return ".csv"
-    return ".npz" if task.kind == "gpu" else ".zip"
+    """The ground truth's file extension (its object's key ends with it)."""
+    return {"csv": ".csv", "coco": ".json", "onnx": ".npz"}.get(task.effective_format, ".zip")
 
 
 def read_object(s3: Minio, key: str, max_bytes: int = MAX_BYTES) -> bytes | None:
@@ -207,3 +228,8 @@ class GroundTruthCache(Generic[T]):
             while len(self._entries) > self.max_tasks:
                 self._entries.popitem(last=False)
             return cached
+
+
+PARSERS: dict[str, Callable[[bytes, Task], object]] = {
+    "tensors": parse_arrays, "csv": parse_solution, "masks": parse_masks, "coco": parse_coco, "onnx": parse_test_set}
+"""The reader of each format's ground truth (`Task.effective_format`): what the check at upload and the scorers use."""

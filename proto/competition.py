@@ -53,7 +53,7 @@ SubmissionFormat = Literal["tensors", "csv", "masks", "coco", "onnx"]
 FORMATS_OF_KIND: dict[str, tuple[str, ...]] = {"cpu": ("tensors", "csv", "masks", "coco"), "gpu": ("onnx",)}
 # The formats the scorers of this version score. The others are refused when a competition is applied, until their
 # readers are wired into a scorer: no task can take submissions nothing would score.
-SCORED_FORMATS = frozenset({"tensors", "csv", "onnx"})
+SCORED_FORMATS = frozenset({"tensors", "csv", "masks", "coco", "onnx"})
 # The metric library's names (`podium_runtime.scoring.metrics.names()`, which proto cannot import; a unit test holds
 # the two equal), and those a csv task may use: the ones over labels, probabilities or values.
 MetricName = Literal[
@@ -65,6 +65,8 @@ MetricName = Literal[
 METRIC_NAMES: tuple[str, ...] = get_args(MetricName)
 CSV_METRICS: tuple[str, ...] = FORMAT_METRICS["csv"]
 MetricParameter = float | int | str
+# The classes of a masks task's label images when its columns name none: the metric library's default (dice, iou).
+MASK_CLASSES = 2
 # A leaderboard column's name: what a board, its CSV export and `podium leaderboard` show as its header.
 ColumnName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.()%@-]{0,63}$")]
 
@@ -435,6 +437,27 @@ def _check_columns(task: Task) -> None:
         if column.tie_break and column is primary:
             raise CompetitionError(f"column {column.header} is primary; tie_break is for the other columns",
                                    task=task.id, field=field)
+    _check_one_submission(task)
+
+
+def _check_one_submission(task: Task) -> None:
+    """Every column is computed from the one file a team submits, so the columns must agree on what it holds. A csv
+    file holds values (regression) or class labels and probabilities: a label column of a task whose file holds
+    probabilities scores each row's predicted class (a probability of class 1 above 0.5; with one column per
+    class, the highest), but values never mix with either. A masks file's labels have one range: the columns
+    agree on `classes`."""
+    takes = {column.header: METRIC_INFO[column.name].takes for column in task.metrics}
+    if "values" in takes.values() and set(takes.values()) != {"values"}:
+        values = [header for header, kind in takes.items() if kind == "values"]
+        others = [f"{header} ({kind})" for header, kind in takes.items() if kind != "values"]
+        raise CompetitionError(f"columns {', '.join(values)} score values and {', '.join(others)} do not: one CSV "
+                               "cannot hold both; make them separate tasks", task=task.id, field="metrics")
+    if task.effective_format == "masks":
+        classes = {column.header: column.parameters.get("classes", MASK_CLASSES) for column in task.metrics}
+        if len(set(classes.values())) > 1:
+            listed = ", ".join(f"{header} {value}" for header, value in classes.items())
+            raise CompetitionError(f"the columns of a masks task must agree on parameters.classes (the masks' labels "
+                                   f"are 0 … classes-1), not {listed}", task=task.id, field="metrics")
 
 
 def _check_csv_task(task: Task) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import msgspec
 
 from podium_runtime.scoring import metrics
-from proto.competition import Competition, CompetitionError, MetricColumn, Phase, Task
+from podium_runtime.scoring.formats.coco import MAX_DETECTIONS_PER_IMAGE
+from proto.competition import MASK_CLASSES, Competition, CompetitionError, MetricColumn, Phase, Task
 
 # Fields shown by name in a diff, in this order; the rest of a task is compared as a whole.
 _ORDER = ("title", "description", "kind", "format", "metric", "metric_parameters", "sort", "metrics", "daily_quota",
@@ -43,11 +44,6 @@ def check_metric_parameters(document: Competition) -> None:
         field = "metrics" if task.metrics else "metric_parameters"
         for column in task.columns:
             where = f"column {column.header}: " if task.metrics else ""
-            if column.name not in metrics.METRICS:
-                # Computed by its format itself (coco's mAP family), which takes no parameters.
-                if column.parameters:
-                    raise CompetitionError(f"{where}{column.name} takes no parameters", task=task.id, field=field)
-                continue
             try:
                 metrics.check_parameters(column.name, column.parameters)
             except ValueError as exc:
@@ -145,6 +141,14 @@ def expected_format(task: Task) -> str:
         named = f"the columns {', '.join(columns)}" if columns else "one column per target, named like it"
         return (f"a CSV of predictions ({task.metric}): a header, the id column "
                 f"{task.csv.id_column or '(as in the solution)'} and {named}, one row per id in any order")
+    if task.effective_format == "masks":
+        classes = task.primary_column.parameters.get("classes", MASK_CLASSES)
+        return (f"a ZIP of PNG masks ({task.metric}): one <case>.png per case of the ground truth, each a "
+                f"single-channel label image of the ground truth's size whose pixels are class numbers 0 … "
+                f"{int(classes) - 1}")
+    if task.effective_format == "coco":
+        return (f"a COCO detection-results JSON ({task.metric}): a list of {{image_id, category_id, bbox: [x, y, "
+                f"width, height], score}}, at most {MAX_DETECTIONS_PER_IMAGE} detections per image")
     names = task.sample_names()
     last = f" … {names[-1]}" if len(names) > 1 else ""
     return (f"a ZIP of {task.samples} tensors named {names[0]}{last} (.pt, .npy or .safetensors), each float "

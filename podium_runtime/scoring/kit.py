@@ -48,15 +48,25 @@ class Timings(dict[str, float]):
 
 @dataclass(frozen=True)
 class Scored:
-    """What a format's scoring says of one submission: the task's metric on the public and the private split (a
-    split left empty by the task reports the other's value: `both_splits`), every metric by name, the details its
-    team reads (what the format adds to the submission's ids) and how long its steps took."""
+    """What a format's scoring says of one submission: every column of the task (`Task.columns`, by header) on the
+    public and the private split (a split left empty by the task reports the other's value: `both_splits`), the
+    metrics and details it adds of its own, and how long its steps took. The kit adds each column that is not
+    hidden to the metrics and the details (`<header>_public`, `<header>_private`): a format never names a column's
+    value there itself, so a hidden column's stays in the score event's columns, which only the leaderboard and
+    admins read."""
 
-    public: float
-    private: float
+    public_columns: Mapping[str, float]
+    private_columns: Mapping[str, float]
     metrics: dict[str, float]
     details: dict[str, Any]
     timings: Mapping[str, float] = field(default_factory=dict[str, float])
+
+    @classmethod
+    def one_column(cls, task: Task, public: float, private: float, *, metrics: dict[str, float],
+                   details: dict[str, Any], timings: Mapping[str, float] | None = None) -> Scored:
+        """The score of a format that computes its task's one column (tensors: psnr; onnx: accuracy)."""
+        header = task.primary_column.header
+        return cls({header: public}, {header: private}, metrics, details, dict(timings or {}))
 
 
 def both_splits(public: float | None, private: float | None) -> tuple[float, float]:
@@ -65,6 +75,14 @@ def both_splits(public: float | None, private: float | None) -> tuple[float, flo
     if public is None or private is None:
         raise ValueError("a task scores at least one sample")
     return public, private
+
+
+def shown_columns(task: Task, public: Mapping[str, float], private: Mapping[str, float]) -> dict[str, float]:
+    """Each column a team may see (not hidden) as `<header>_public` and `<header>_private`, the primary first:
+    the keys of the score's metrics and details (a team's view leaves out every key naming the private split,
+    `submission_service.visibility`)."""
+    return {f"{column.header}_{split}": values[column.header] for column in task.columns if not column.hidden
+            for split, values in (("public", public), ("private", private))}
 
 
 ScoreFunction = Callable[[Task, SubmissionReceived, bytes], Awaitable[Scored]]
@@ -160,17 +178,26 @@ class Scorer:
             raise submission_format.too_large(task.max_upload_bytes)
         await asyncio.to_thread(verify_digest, event, data)
         scored = await submission_format.score(task, event, data)
+        headers = [column.header for column in task.columns]
+        if sorted(scored.public_columns) != sorted(headers) or sorted(scored.private_columns) != sorted(headers):
+            raise RuntimeError(f"the {task.effective_format} format scored columns {sorted(scored.public_columns)} "
+                               f"and {sorted(scored.private_columns)}, not the task's {headers}")
+        columns = shown_columns(task, scored.public_columns, scored.private_columns)
         key = details_key(task, event)
+        # The columns' values come last: a column a host names like one of the format's own keys keeps its value.
         details = {"submission_id": event.submission_id, "task_id": task.id, "scorer_version": event.scorer_version,
-                   **scored.details}
+                   "primary": task.primary_column.header, **scored.details, **columns}
         await asyncio.to_thread(write_details, self.s3, key, details)
+        primary = task.primary_column.header
         return ScoreComputed(
             submission_id=event.submission_id, team_id=event.team_id, task_id=task.id,
-            scorer_version=event.scorer_version, public_score=scored.public, private_score=scored.private,
-            submitted_at=event.submitted_at, phase_id=event.phase_id, correlation_id=event.correlation_id,
-            metrics=scored.metrics, details_key=key, archive_sha256=event.sha256,
-            ground_truth_sha256=task.ground_truth_sha256, durations_ms={**timings, **scored.timings},
-            competition_version=competition_version, identity=task.scorer_version,
+            scorer_version=event.scorer_version, public_score=scored.public_columns[primary],
+            private_score=scored.private_columns[primary], submitted_at=event.submitted_at, phase_id=event.phase_id,
+            correlation_id=event.correlation_id, metrics={**scored.metrics, **columns}, details_key=key,
+            archive_sha256=event.sha256, ground_truth_sha256=task.ground_truth_sha256,
+            durations_ms={**timings, **scored.timings}, competition_version=competition_version,
+            identity=task.scorer_version, public_columns=dict(scored.public_columns),
+            private_columns=dict(scored.private_columns),
         )
 
 

@@ -1,6 +1,8 @@
 """The named metric library: each metric is a pure function over checked arrays, computed by a kept library
-(scikit-learn, scikit-image; numpy counts for masks), with its direction, a definition a participant reads, what
-its predictions must be, and its default parameters. `evaluate` checks the parameters and the inputs, then scores.
+(scikit-learn, scikit-image; numpy counts for masks), with its default parameters; its direction, what its
+predictions must be and the definition a participant reads come from `proto.metrics.METRIC_INFO`. `evaluate` checks
+the parameters and the inputs, then scores. COCO's map, map50 and map75 are listed for their names and parameters
+(none), but computed together by the coco format from one COCO evaluation (`formats.coco.coco_ap`).
 
 A host's mistake (an unknown parameter, a bad value, a truth the metric cannot take) is a plain ValueError, caught
 when the task is applied or the ground truth checked; a participant's (a wrong shape, NaN, a probability outside
@@ -20,6 +22,8 @@ from skimage import metrics as _skimage_metrics
 from sklearn import metrics as _sklearn_metrics  # pyright: ignore[reportMissingTypeStubs]
 
 from podium_runtime.scoring.refusals import MetricUndefined, SubmissionRefused
+from proto.competition import MASK_CLASSES
+from proto.metrics import METRIC_INFO, Direction, MetricInfo, Takes
 
 # Neither library ships complete type annotations: their functions are called through Any, and every result is
 # turned into a float (or checked array) at once.
@@ -28,7 +32,6 @@ skimage_metrics: Any = _skimage_metrics
 
 Parameter = float | int | str
 Parameters = Mapping[str, Parameter]
-Takes = Literal["labels", "probabilities", "values", "masks", "images"]
 Compute = Callable[[np.ndarray, np.ndarray, Parameters], float]
 Check = Callable[[str, Parameters], None]
 
@@ -44,18 +47,35 @@ MASK_CHUNK_PIXELS = 1 << 20
 
 @dataclass(frozen=True)
 class Metric:
+    """A metric of the library: how it is computed and its parameters. Its direction, what its predictions must be
+    and the definition a participant reads are proto's (`proto.metrics.METRIC_INFO`), the one source every service
+    reads."""
+
     name: str
-    direction: Literal["asc", "desc"]
-    """desc: higher is better; asc: lower is better."""
-    definition: str
-    """One sentence a participant reads: what it measures and its range."""
-    takes: Takes
-    """What y_pred must be."""
     parameters: Parameters
     """Default values; a task may override them."""
     compute: Compute
     checks: tuple[Check, ...] = ()
     """Checks of the parameters' values (their names and types are checked for every metric)."""
+
+    @property
+    def info(self) -> MetricInfo:
+        return METRIC_INFO[self.name]
+
+    @property
+    def direction(self) -> Direction:
+        """desc: higher is better; asc: lower is better."""
+        return self.info.direction
+
+    @property
+    def takes(self) -> Takes:
+        """What y_pred must be."""
+        return self.info.takes
+
+    @property
+    def definition(self) -> str:
+        """One or two sentences a participant reads: what it measures and its range."""
+        return self.info.definition
 
 
 # --- parameter checks -----------------------------------------------------------------------------------------
@@ -176,6 +196,8 @@ def evaluate(name: str, y_true: np.ndarray, y_pred: np.ndarray, parameters: Para
     """The metric `name` of `y_pred` against `y_true` (rows aligned by the format's reader)."""
     merged = check_parameters(name, parameters)
     metric = METRICS[name]
+    if metric.takes == "detections":
+        raise ValueError(f"{name} is computed by the coco format from one COCO evaluation, not from two arrays")
     _check_inputs(metric, y_true, y_pred)
     return float(metric.compute(y_true, y_pred, merged))
 
@@ -444,216 +466,49 @@ def _mask_metric(name: str, per_class: Callable[[np.ndarray, np.ndarray, int, st
 # --- the registry -----------------------------------------------------------------------------------------------
 
 _NO_PARAMETERS: Parameters = MappingProxyType({})
-_PROBABILITY_RULE = "predictions are probabilities of class 1"
 _MASK_CHECKS: tuple[Check, ...] = (
     _at_least("classes", 2),
     _one_of("average", ("images", "pixels")),
     _flag("exclude_background"),
 )
+_F_SCORES = {"f1": sklearn_metrics.f1_score, "precision": sklearn_metrics.precision_score,
+             "recall": sklearn_metrics.recall_score}
+
+
+def _by_format(y_true: np.ndarray, y_pred: np.ndarray, parameters: Parameters) -> float:
+    """COCO's AP, AP50 and AP75: computed together from one COCOeval by the coco format, never from two arrays
+    (`evaluate` refuses them first)."""
+    raise ValueError("computed by the coco format")
 
 
 def _registry() -> dict[str, Metric]:
     metrics = [
-        Metric(
-            "accuracy",
-            "desc",
-            "Share of rows whose predicted label equals the true label, from 0 to 1.",
-            "labels",
-            _NO_PARAMETERS,
-            _labels_metric(sklearn_metrics.accuracy_score),
-        ),
-        Metric(
-            "balanced_accuracy",
-            "desc",
-            "Mean over the true classes of the share of each class's rows predicted right (recall), from 0 to 1.",
-            "labels",
-            _NO_PARAMETERS,
-            _labels_metric(sklearn_metrics.balanced_accuracy_score),
-        ),
-    ]
-    scores = {"f1": sklearn_metrics.f1_score, "precision": sklearn_metrics.precision_score}
-    scores["recall"] = sklearn_metrics.recall_score
-    meaning = {
-        "f1": "F1 (harmonic mean of precision and recall)",
-        "precision": "precision (share of a class's predictions that are right)",
-        "recall": "recall (share of a class's rows that are found)",
-    }
-    averaging = {
-        "macro": "the unweighted mean over classes",
-        "micro": "counted over all rows at once",
-        "weighted": "the mean over classes weighted by their number of true rows",
-    }
-    for score, function in scores.items():
-        for average, how in averaging.items():
-            metrics.append(
-                Metric(
-                    f"{score}_{average}",
-                    "desc",
-                    f"{meaning[score].capitalize()} per class, {how}, from 0 to 1; a class never predicted counts "
-                    "as 0.",
-                    "labels",
-                    _NO_PARAMETERS,
-                    _labels_metric(function, average=average, zero_division=0.0),
-                )
-            )
-    metrics += [
-        Metric(
-            "roc_auc",
-            "desc",
-            f"Area under the ROC curve of a binary task ({_PROBABILITY_RULE}), from 0 to 1, 0.5 being chance; "
-            "undefined when the truth has one class.",
-            "probabilities",
-            _NO_PARAMETERS,
-            _roc_auc,
-        ),
-        Metric(
-            "roc_auc_ovr",
-            "desc",
-            "Mean over classes of the ROC AUC of each class against the rest (predictions are one probability "
-            "per class, rows summing to 1), from 0 to 1; undefined when a class has no true row.",
-            "probabilities",
-            _NO_PARAMETERS,
-            _multi_class_auc("ovr"),
-        ),
-        Metric(
-            "roc_auc_ovo",
-            "desc",
-            "Mean over pairs of classes of the ROC AUC of one against the other (predictions are one probability "
-            "per class, rows summing to 1), from 0 to 1; undefined when a class has no true row.",
-            "probabilities",
-            _NO_PARAMETERS,
-            _multi_class_auc("ovo"),
-        ),
-        Metric(
-            "average_precision",
-            "desc",
-            f"Area under the precision-recall curve of a binary task ({_PROBABILITY_RULE}), from 0 to 1; "
-            "undefined when the truth has one class.",
-            "probabilities",
-            _NO_PARAMETERS,
-            _average_precision,
-        ),
-        Metric(
-            "log_loss",
-            "asc",
-            "Mean negative log of the probability given to the true class (one probability of class 1 per row, "
-            "or one per class), from 0 upwards; probabilities are clipped away from 0 and 1 by machine epsilon.",
-            "probabilities",
-            _NO_PARAMETERS,
-            _log_loss,
-        ),
-        Metric(
-            "mcc",
-            "desc",
-            "Matthews correlation between predicted and true labels, from -1 to 1, 0 for a constant prediction; "
-            "undefined when the truth has one class.",
-            "labels",
-            _NO_PARAMETERS,
-            _mcc,
-        ),
-        Metric(
-            "quadratic_kappa",
-            "desc",
-            "Cohen's kappa with quadratic weights (agreement beyond chance, far misses cost more), from -1 to 1, "
-            "0 for a constant prediction; undefined when truth and predictions are all one class.",
-            "labels",
-            _NO_PARAMETERS,
-            _quadratic_kappa,
-        ),
-        Metric(
-            "mae",
-            "asc",
-            "Mean absolute difference between prediction and truth, from 0 upwards.",
-            "values",
-            _NO_PARAMETERS,
-            _labels_metric(sklearn_metrics.mean_absolute_error),
-        ),
-        Metric(
-            "mse",
-            "asc",
-            "Mean squared difference between prediction and truth, from 0 upwards.",
-            "values",
-            _NO_PARAMETERS,
-            _labels_metric(sklearn_metrics.mean_squared_error),
-        ),
-        Metric(
-            "rmse",
-            "asc",
-            "Square root of the mean squared difference between prediction and truth, from 0 upwards.",
-            "values",
-            _NO_PARAMETERS,
-            _labels_metric(sklearn_metrics.root_mean_squared_error),
-        ),
-        Metric(
-            "rmsle",
-            "asc",
-            "Root mean squared difference of log(1 + value) between prediction and truth, from 0 upwards; "
-            "negative values are refused.",
-            "values",
-            _NO_PARAMETERS,
-            _rmsle,
-        ),
-        Metric(
-            "r2",
-            "desc",
-            "Coefficient of determination, 1 − squared error / variance of the truth: 1 is perfect, 0 is as good "
-            "as predicting the mean, below 0 worse; undefined when the truth is constant.",
-            "values",
-            _NO_PARAMETERS,
-            _r2,
-        ),
-        Metric(
-            "mape",
-            "asc",
-            "Mean of |prediction − truth| / |truth|, as a fraction (0.1 is 10 %), from 0 upwards; undefined when "
-            "a true value is 0.",
-            "values",
-            _NO_PARAMETERS,
-            _mape,
-        ),
-        Metric(
-            "psnr",
-            "desc",
-            "Peak signal-to-noise ratio 10·log10(data_range² / mean squared error) of each image, in dB, capped "
-            "at cap_db (an exact match scores the cap), averaged over the images.",
-            "images",
-            MappingProxyType({"data_range": 1.0, "cap_db": DEFAULT_CAP_DB}),
-            _psnr,
-            (_positive("data_range"), _positive("cap_db")),
-        ),
-        Metric(
-            "ssim",
-            "desc",
-            "Structural similarity of each image to its truth (local means, variances and covariance in 7×7 "
-            "windows), from -1 to 1, 1 for an exact match, averaged over the images.",
-            "images",
-            MappingProxyType({"data_range": 1.0, "channel_axis": "none"}),
-            _ssim,
-            (_positive("data_range"), _channel_axis),
-        ),
-        Metric(
-            "dice",
-            "desc",
-            "Dice overlap 2|T∩P| / (|T|+|P|) of each class within each image, averaged over the images where the "
-            'class is in the truth or the prediction (or once over all pixels: average = "pixels"), then over the '
-            "classes (the background class 0 excluded by default; a class absent from both is skipped), from 0 to 1.",
-            "masks",
-            MappingProxyType({"classes": 2, "exclude_background": True, "average": "images"}),
-            _mask_metric("dice", per_class_dice),
-            _MASK_CHECKS,
-        ),
-        Metric(
-            "iou",
-            "desc",
-            "Intersection over union |T∩P| / |T∪P| of each class over all pixels of all images (or per image, then "
-            'averaged over the images where it appears: average = "images"), averaged over the classes (the '
-            "background class 0 excluded by default; a class absent from both is skipped), "
-            "from 0 to 1.",
-            "masks",
-            MappingProxyType({"classes": 2, "exclude_background": True, "average": "pixels"}),
-            _mask_metric("iou", per_class_iou),
-            _MASK_CHECKS,
-        ),
+        Metric("accuracy", _NO_PARAMETERS, _labels_metric(sklearn_metrics.accuracy_score)),
+        Metric("balanced_accuracy", _NO_PARAMETERS, _labels_metric(sklearn_metrics.balanced_accuracy_score)),
+        *(Metric(f"{score}_{average}", _NO_PARAMETERS, _labels_metric(function, average=average, zero_division=0.0))
+          for score, function in _F_SCORES.items() for average in ("macro", "micro", "weighted")),
+        Metric("roc_auc", _NO_PARAMETERS, _roc_auc),
+        Metric("roc_auc_ovr", _NO_PARAMETERS, _multi_class_auc("ovr")),
+        Metric("roc_auc_ovo", _NO_PARAMETERS, _multi_class_auc("ovo")),
+        Metric("average_precision", _NO_PARAMETERS, _average_precision),
+        Metric("log_loss", _NO_PARAMETERS, _log_loss),
+        Metric("mcc", _NO_PARAMETERS, _mcc),
+        Metric("quadratic_kappa", _NO_PARAMETERS, _quadratic_kappa),
+        Metric("mae", _NO_PARAMETERS, _labels_metric(sklearn_metrics.mean_absolute_error)),
+        Metric("mse", _NO_PARAMETERS, _labels_metric(sklearn_metrics.mean_squared_error)),
+        Metric("rmse", _NO_PARAMETERS, _labels_metric(sklearn_metrics.root_mean_squared_error)),
+        Metric("rmsle", _NO_PARAMETERS, _rmsle),
+        Metric("r2", _NO_PARAMETERS, _r2),
+        Metric("mape", _NO_PARAMETERS, _mape),
+        Metric("psnr", MappingProxyType({"data_range": 1.0, "cap_db": DEFAULT_CAP_DB}), _psnr,
+               (_positive("data_range"), _positive("cap_db"))),
+        Metric("ssim", MappingProxyType({"data_range": 1.0, "channel_axis": "none"}), _ssim,
+               (_positive("data_range"), _channel_axis)),
+        Metric("dice", MappingProxyType({"classes": MASK_CLASSES, "exclude_background": True, "average": "images"}),
+               _mask_metric("dice", per_class_dice), _MASK_CHECKS),
+        Metric("iou", MappingProxyType({"classes": MASK_CLASSES, "exclude_background": True, "average": "pixels"}),
+               _mask_metric("iou", per_class_iou), _MASK_CHECKS),
+        *(Metric(name, _NO_PARAMETERS, _by_format) for name in ("map", "map50", "map75")),
     ]
     return {metric.name: metric for metric in metrics}
 

@@ -19,8 +19,7 @@ import msgspec
 import numpy as np
 from faster_coco_eval import COCO, COCOeval_faster  # pyright: ignore[reportMissingTypeStubs]
 
-from podium_runtime.ground_truth import GroundTruthRejected
-from podium_runtime.scoring.refusals import SubmissionRefused
+from podium_runtime.scoring.refusals import GroundTruthRejected, SubmissionRefused
 from proto.competition import Split
 
 # A results file this large already holds about a million detections: more than any honest submission needs.
@@ -100,6 +99,8 @@ def read_ground_truth(data: bytes, split: Split) -> CocoTruth:
             raise GroundTruthRejected(f"the ground truth has no {what}s")
         if (repeated := ids[1:][ids[1:] == ids[:-1]]).size:
             raise GroundTruthRejected(f"the ground truth lists {what} id {int(repeated[0])} twice")
+    if not parsed.annotations:
+        raise GroundTruthRejected("the ground truth has no annotations: without a true box there is no AP to compute")
     annotation_ids = [annotation.id for annotation in parsed.annotations]
     if len(set(annotation_ids)) != len(annotation_ids):
         raise GroundTruthRejected("the ground truth's annotation ids are not unique")

@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
-from podium_runtime.ground_truth import GroundTruthRejected
 from podium_runtime.scoring.archive import (
     ArchiveLimits,
     Member,
@@ -30,7 +29,7 @@ from podium_runtime.scoring.archive import (
     read_member,
     readable_size,
 )
-from podium_runtime.scoring.refusals import SubmissionRefused
+from podium_runtime.scoring.refusals import GroundTruthRejected, SubmissionRefused
 from proto.competition import Split
 
 SUFFIX = ".png"

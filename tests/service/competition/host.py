@@ -4,6 +4,7 @@ shared by every test, so these tests only ever add tasks of their own (a fresh i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -14,9 +15,12 @@ from typing import Any
 import httpx
 import msgspec
 import numpy as np
+from nats.aio.client import Client as NatsClient
 
 from deploy.demo import make_ground_truth, npy_zip
+from proto import decode as proto_decode
 from proto.competition import Task
+from proto.events import ScoreComputed
 from tests.api import bearer
 
 DOCUMENT = "/api/v1/admin/competition"
@@ -129,3 +133,38 @@ class Host:
         completed = await self.upload_ground_truth(task["id"], npy_zip(truth or ground_truth_of(task)))
         assert completed.status_code == 200, completed.text
         return completed.json()
+
+    async def submit(self, token: str, task_id: str, filename: str, data: bytes, content_type: str
+                     ) -> dict[str, Any]:
+        """A team's submission of `data`, waited for until scored or failed: the submission as its team sees it."""
+        response = await self.client.post(f"/api/v1/tasks/{task_id}/submissions?wait=60", headers=bearer(token),
+                                          files={"file": (filename, data, content_type)})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def details(self, submission_id: int, token: str | None = None) -> dict[str, Any]:
+        """A submission's scoring details as the admin (or the team of `token`) reads them."""
+        response = await self.client.get(f"/api/v1/submissions/{submission_id}/details",
+                                         headers=bearer(token or self.token))
+        assert response.status_code == 200, response.text
+        return response.json()["details"]
+
+    async def board_line(self, task_id: str, team_id: int, token: str) -> dict[str, Any]:
+        """The team's line of the task's public board, as the team reads it, once the board shows it."""
+        async with asyncio.timeout(30):
+            while True:
+                response = await self.client.get(f"/api/v1/leaderboards/{task_id}", headers=bearer(token))
+                assert response.status_code in (200, 404), response.text  # 404: the task has no board yet
+                lines = response.json()["public"] if response.status_code == 200 else []
+                line = next((e for e in lines if str(e["team_id"]) == str(team_id)), None)
+                if line is not None:
+                    return line
+                await asyncio.sleep(0.1)
+
+
+async def score_event(nc: NatsClient, task_id: str, submission_id: int) -> ScoreComputed:
+    """The ScoreComputed of a submission as the SCORES stream holds it (the task's latest score)."""
+    stored = await nc.jetstream().get_last_msg("SCORES", f"score.computed.{task_id}")
+    event = proto_decode(stored.data or b"")
+    assert isinstance(event, ScoreComputed) and event.submission_id == str(submission_id), event
+    return event

@@ -11,10 +11,11 @@ import httpx
 import numpy as np
 import pytest
 from litestar.testing import AsyncTestClient
-from sklearn.metrics import roc_auc_score  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]
+from nats.aio.client import Client as NatsClient
+from sklearn.metrics import log_loss, roc_auc_score  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]
 
 from tests.api import bearer, login, new_team
-from tests.service.competition.host import Host, new_task
+from tests.service.competition.host import Host, new_task, score_event
 
 ROWS = 60
 
@@ -87,3 +88,53 @@ async def test_a_csv_task_scores_a_csv_of_predictions_with_its_metric(host: Host
     assert missing["reason"] == ("the ids in column 'id' do not match the task's: 1 of the task's 60 ids is missing "
                                  "('row-000')"), missing
     assert missing["public_score"] is None, missing
+
+
+async def test_every_column_is_scored_and_a_hidden_one_reaches_only_the_score_event(host: Host,
+                                                                                    nc: NatsClient) -> None:
+    """AUC ranks, LogLoss is shown beside it, and a hidden accuracy (probabilities above 0.5 are class 1) is
+    computed for the hosts: the score event carries it; the metrics, the details and the job log never do."""
+    task = csv_task() | {"metrics": [{"name": "roc_auc", "column": "AUC", "primary": True},
+                                     {"name": "log_loss", "column": "LogLoss", "precision": 3},
+                                     {"name": "accuracy", "column": "Secret", "hidden": True}]}
+    await host.add_task(task)
+    ids, target, public, truth = solution(seed=11)
+    assert (await host.upload_ground_truth(task["id"], truth)).status_code == 200
+    team_id, name, password = await new_team(host.client, host.token)
+    token = await login(host.client, name, password)
+    values = np.clip(target + np.random.default_rng(2).normal(0, 0.6, ROWS), 0, 1)
+
+    scored = await host.submit(token, task["id"], "predictions.csv", predictions(ids, values), "text/csv")
+    assert scored["status"] == "scored", scored
+    auc = float(roc_auc_score(target[public], values[public]))
+    loss = float(log_loss(target[public], values[public], labels=[0, 1]))
+    assert scored["public_score"] == pytest.approx(auc, abs=1e-12), scored
+    assert scored["metrics"] == {"AUC_public": pytest.approx(auc, abs=1e-12),
+                                 "LogLoss_public": pytest.approx(loss, abs=1e-12), "rows_evaluated": 40.0}, scored
+
+    event = await score_event(nc, task["id"], scored["id"])
+    kept = private_rows(truth)
+    assert event.public_columns == {"AUC": pytest.approx(auc, abs=1e-12), "LogLoss": pytest.approx(loss, abs=1e-12),
+                                    "Secret": pytest.approx(float(np.mean((values[public] > 0.5) == target[public])),
+                                                            abs=1e-12)}
+    assert event.private_columns["AUC"] == pytest.approx(float(roc_auc_score(target[kept], values[kept])), abs=1e-12)
+    assert event.private_score == event.private_columns["AUC"] and event.public_score == event.public_columns["AUC"]
+
+    admin_view = await host.details(scored["id"])
+    assert admin_view["primary"] == "AUC"
+    assert {key for key in admin_view if key.startswith(("AUC", "LogLoss"))} == {
+        "AUC_public", "AUC_private", "LogLoss_public", "LogLoss_private"}, admin_view
+    assert not [key for key in admin_view if "Secret" in key or "accuracy" in key], admin_view
+    team_view = await host.details(scored["id"], token)
+    assert not [key for key in team_view if "private" in key or "Secret" in key], team_view
+    logs = await host.client.get(f"/api/v1/submissions/{scored['id']}/logs", headers=bearer(token))
+    assert logs.status_code == 200 and "Secret" not in logs.text and "LogLoss" not in logs.text, logs.text
+    assert f"public AUC {auc:.6g}" in logs.text, logs.text
+
+    line = await host.board_line(task["id"], team_id, token)
+    assert line["score"] == pytest.approx(auc, abs=1e-12), line
+
+
+def private_rows(truth: bytes) -> np.ndarray:
+    """The rows of a solution CSV marked Private."""
+    return np.array([line.endswith(",Private") for line in truth.decode().split("\r\n")[1:-1]])

@@ -28,6 +28,8 @@ from podium_runtime.ground_truth import (
     GroundTruthCache,
     GroundTruthMissing,
     parse_arrays,
+    parse_coco,
+    parse_masks,
     parse_solution,
     parse_test_set,
 )
@@ -68,7 +70,8 @@ def tensor_task(**fields: Any) -> Task:
 def cpu_scorer(s3: Minio, task: Task, version: int, jobs: RecordedJobs) -> CpuScorer:
     return CpuScorer(competition=current_competition(Competition(tasks=(task,)), version), limits=ArchiveLimits(),
                      broker=Untouchable("broker"), s3=s3, ground_truth=GroundTruthCache(s3, parse_arrays),  # type: ignore[arg-type]
-                     solutions=GroundTruthCache(s3, parse_solution), jobs=jobs)  # type: ignore[arg-type]
+                     solutions=GroundTruthCache(s3, parse_solution), masks=GroundTruthCache(s3, parse_masks),
+                     detections=GroundTruthCache(s3, parse_coco), jobs=jobs)  # type: ignore[arg-type]
 
 
 async def test_a_tensor_score_records_the_version_the_identity_and_the_ground_truth(s3: Minio) -> None:

@@ -29,6 +29,20 @@ kind = "cpu"
 format = "csv"
 metric = "roc_auc"
 """
+MASKS_TASK = """
+[[tasks]]
+id = "k"
+title = "A masks task"
+kind = "cpu"
+format = "masks"
+metric = "dice"
+"""
+COLUMN = """
+[[tasks.metrics]]
+name = "{}"
+column = "{}"
+{}
+"""
 MODEL_TASK = """
 [[tasks]]
 id = "m"
@@ -66,16 +80,22 @@ def refusal(text: str, content_type: str = "toml") -> CompetitionError:
      "Invalid enum value 'parquet'; expected one of coco, csv, masks, onnx, tensors"),
     (TASK + 'format = "onnx"\n', "t", "format", "a cpu task cannot take format onnx; it takes tensors or csv or masks"),
     (MODEL_TASK + 'format = "tensors"\n', "m", "format", "a gpu task cannot take format tensors; it takes onnx"),
-    (TASK + 'format = "masks"\n', "t", "format", "format masks is not supported yet: this version scores csv, onnx, "
-     "tensors"),
+    (TASK + 'format = "masks"\n', "t", "metric", "a masks task cannot use metric psnr; it takes one of dice, iou"),
     (CSV_TASK.replace("roc_auc", "psnr"), "c", "metric", "a csv task cannot use metric psnr; it takes one of accuracy"),
     (CSV_TASK + 'csv = { target_columns = [""] }\n', "c", "csv", "a column name cannot be empty"),
     (CSV_TASK + "csv = { id = 1 }\n", "c", "csv", "unknown field `id`"),
     (CSV_TASK + "metric_parameters = { x = [1] }\n", "c", "metric_parameters[...]",
      "Expected `int | float | str`, got `array`"),
     (TASK + "metric_parameters = { cap_db = 1 }\n", "t", "metric_parameters", "takes no metric_parameters"),
-    (TASK + 'format = "masks"\n', "t", "format", "format masks is not supported yet"),
-    (TASK + 'format = "coco"\n', "t", "format", "format coco is not supported yet"),
+    (TASK + 'format = "coco"\n', "t", "metric", "a coco task cannot use metric psnr; it takes one of map, map50, "
+     "map75"),
+    (CSV_TASK + COLUMN.format("roc_auc", "AUC", "primary = true") + COLUMN.format("rmse", "RMSE", ""), "c", "metrics",
+     "columns RMSE score values and AUC (probabilities) do not: one CSV cannot hold both"),
+    (CSV_TASK.replace("roc_auc", "mae") + COLUMN.format("mae", "MAE", "") + COLUMN.format("accuracy", "Acc", ""), "c",
+     "metrics", "columns MAE score values and Acc (labels) do not"),
+    (MASKS_TASK + COLUMN.format("dice", "Dice", "parameters = { classes = 4 }") + COLUMN.format("iou", "IoU", ""),
+     "k", "metrics", "the columns of a masks task must agree on parameters.classes (the masks' labels are 0 … "
+     "classes-1), not Dice 4, IoU 2"),
 ])
 def test_each_problem_names_its_task_and_field(text: str, task: str, field: str, words: str) -> None:
     error = refusal(text)
@@ -161,3 +181,26 @@ def test_a_csv_task_needs_no_shape_and_its_columns_and_parameters_are_its_identi
 def test_the_csv_fields_leave_the_identities_of_other_tasks_as_they_were() -> None:
     task = parse_competition(TASK).tasks[0]
     assert msgspec.structs.replace(task, csv=CsvColumns(id_column="x")).scorer_version == task.scorer_version
+
+
+@pytest.mark.parametrize("columns", [
+    # Labels scored from probabilities (the predicted class), beside the probabilities' own metrics.
+    COLUMN.format("roc_auc", "AUC", "primary = true") + COLUMN.format("log_loss", "LogLoss", "")
+    + COLUMN.format("accuracy", "Acc", "hidden = true"),
+    COLUMN.format("roc_auc", "AUC", "primary = true") + COLUMN.format("mcc", "MCC", "tie_break = true"),
+])
+def test_columns_one_csv_file_can_hold_are_accepted(columns: str) -> None:
+    task = parse_competition(CSV_TASK + columns).tasks[0]
+    assert [column.header for column in task.columns][0] == "AUC"
+
+
+def test_values_columns_go_together_and_masks_columns_agree_on_classes() -> None:
+    values = parse_competition(CSV_TASK.replace("roc_auc", "rmse") + COLUMN.format("rmse", "RMSE", "primary = true")
+                               + COLUMN.format("mae", "MAE", "") + COLUMN.format("r2", "R2", "")).tasks[0]
+    assert [column.header for column in values.columns] == ["RMSE", "MAE", "R2"]
+    masks = parse_competition(MASKS_TASK + COLUMN.format("dice", "Dice", "parameters = { classes = 4 }")
+                              + COLUMN.format("iou", "IoU", "parameters = { classes = 4, average = \"images\" }"))
+    assert [column.parameters["classes"] for column in masks.tasks[0].columns] == [4, 4]
+    # A column that names no classes has the library's default, two: the same as one that names two.
+    default = COLUMN.format("dice", "Dice", "") + COLUMN.format("iou", "IoU", "parameters = { classes = 2 }")
+    assert parse_competition(MASKS_TASK + default).tasks[0].primary_column.header == "Dice"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import msgspec
 import pytest
 
-from proto.competition import Competition, CompetitionError, Phase, Task
+from proto.competition import Competition, CompetitionError, MetricColumn, Phase, Task
 from submission_service import competition as domain
 from tests.unit.fakes import COMPETITION
 
@@ -117,7 +117,7 @@ def test_the_demo_competitions_parameters_are_the_metric_librarys() -> None:
                              metric_parameters={"average": "voxels"}),
      "metric_parameters", "iou: parameter average must be one of 'images', 'pixels', not 'voxels'"),
     (msgspec.structs.replace(CHURN, format="coco", metric="map", metrics=(), metric_parameters={"iou": 0.5}),
-     "metric_parameters", "map takes no parameters"),
+     "metric_parameters", "map: unknown parameter(s) iou; its parameters: none"),
 ], ids=["a column's unknown parameter", "the second column's", "the shorthand's", "a bad value", "not a choice",
         "a metric of its format without parameters"])
 def test_a_parameter_the_metric_library_refuses_names_the_task_and_where_it_was_written(
@@ -135,3 +135,17 @@ def test_a_columns_presentation_is_a_change_of_its_own_that_keeps_the_identity()
         "task churn: metrics [AUC (roc_auc, primary, precision 4), LogLoss (log_loss, precision 4)] → "
         "[AUC (roc_auc, primary, precision 4), LogLoss (log_loss, hidden, precision 2)]"]
     assert domain.identity_changed(COMPETITION, document) == []
+
+
+def test_the_expected_format_of_masks_and_detections_says_what_to_upload() -> None:
+    masks = Task(id="seg", title="Segmentation", kind="cpu", format="masks", metric="dice",
+                 metrics=(MetricColumn(name="dice", primary=True, parameters={"classes": 4}), MetricColumn(name="iou",
+                          parameters={"classes": 4})))
+    assert domain.expected_format(masks) == (
+        "a ZIP of PNG masks (dice): one <case>.png per case of the ground truth, each a single-channel label image of "
+        "the ground truth's size whose pixels are class numbers 0 … 3")
+    assert domain.expected_format(msgspec.structs.replace(masks, metrics=())).endswith("class numbers 0 … 1")
+    boxes = Task(id="det", title="Detection", kind="cpu", format="coco", metric="map")
+    assert domain.expected_format(boxes) == (
+        "a COCO detection-results JSON (map): a list of {image_id, category_id, bbox: [x, y, width, height], score}, "
+        "at most 100 detections per image")

@@ -184,6 +184,8 @@ def test_a_file_over_the_size_limit_is_refused_before_parsing(truth: coco.CocoTr
         (lambda doc: doc["annotations"][0].update(image_id=5), r"annotations\[0\]: its image_id or category_id"),
         (lambda doc: doc["annotations"][1].update(bbox=[0, 0, -1, 1]), r"annotations\[1\]: bbox must be 4 finite"),
         (lambda doc: doc["annotations"][1].update(id=doc["annotations"][0]["id"]), r"annotation ids are not unique"),
+        (lambda doc: doc["annotations"].clear(), r"^the ground truth has no annotations: without a true box there is "
+         r"no AP to compute$"),
     ],
 )
 def test_a_broken_ground_truth_is_refused_for_the_host(change, reason: str) -> None:

@@ -22,7 +22,7 @@ from faststream.nats import NatsBroker, TestNatsBroker
 from podium_runtime.jobs import JobReporter
 from podium_runtime.scoring.kit import Format, Scored, Scorer, both_splits
 from podium_runtime.scoring.refusals import SubmissionRefused
-from proto.competition import Competition, Task
+from proto.competition import Competition, MetricColumn, Task
 from proto.events import SubmissionReceived
 from proto.storage import DETAILS_BUCKET, SUBMISSIONS_BUCKET
 from tests.unit import fakes
@@ -94,9 +94,9 @@ def received(task_id: str = "reconstruction", kind: str = "cpu") -> SubmissionRe
 
 async def psnr_of_30(task: Task, event: SubmissionReceived, data: bytes) -> Scored:
     assert data == ARCHIVE
-    return Scored(public=30.0, private=28.0, metrics={"psnr_public": 30.0, "psnr_private": 28.0},
-                  details={"metric": "psnr", "samples": [{"name": "sample_0000", "psnr": 30.0}]},
-                  timings={"scoring": 12.5})
+    return Scored.one_column(task, 30.0, 28.0, metrics={"files_evaluated": 1.0},
+                             details={"metric": "psnr", "samples": [{"name": "sample_0000", "psnr": 30.0}]},
+                             timings={"scoring": 12.5})
 
 
 def scorer(jobs: Any, s3: Any = None, registry: Mapping[str, Format] | None = None, number: int = 3,
@@ -151,16 +151,60 @@ async def test_the_details_are_written_once_under_one_key_and_the_score_records_
     assert [(bucket, written_key, content_type) for bucket, written_key, _, content_type in s3.written] == [
         (DETAILS_BUCKET, key, "application/json")]
     assert json.loads(s3.written[0][2]) == {
-        "submission_id": "41", "task_id": "reconstruction", "scorer_version": "v1",
-        "metric": "psnr", "samples": [{"name": "sample_0000", "psnr": 30.0}]}
+        "submission_id": "41", "task_id": "reconstruction", "scorer_version": "v1", "primary": "psnr",
+        "psnr_public": 30.0, "psnr_private": 28.0, "metric": "psnr", "samples": [{"name": "sample_0000", "psnr": 30.0}]}
     assert [read.released for read in s3.read] == [True]
     assert msgspec.structs.asdict(score) | {"event_id": "", "occurred_at": None, "durations_ms": {}} == {
         "event_id": "", "occurred_at": None, "correlation_id": "trace-1", "submission_id": "41", "team_id": "7",
         "task_id": "reconstruction", "scorer_version": "v1", "public_score": 30.0, "private_score": 28.0,
-        "submitted_at": event.submitted_at, "phase_id": "main", "metrics": {"psnr_public": 30.0, "psnr_private": 28.0},
-        "details_key": key, "archive_sha256": event.sha256, "ground_truth_sha256": task.ground_truth_sha256,
-        "durations_ms": {}, "competition_version": 3, "identity": task.scorer_version}
+        "submitted_at": event.submitted_at, "phase_id": "main",
+        "metrics": {"files_evaluated": 1.0, "psnr_public": 30.0, "psnr_private": 28.0}, "details_key": key,
+        "archive_sha256": event.sha256, "ground_truth_sha256": task.ground_truth_sha256, "durations_ms": {},
+        "competition_version": 3, "identity": task.scorer_version, "public_columns": {"psnr": 30.0},
+        "private_columns": {"psnr": 28.0}}
     assert list(score.durations_ms) == ["download", "scoring"] and score.durations_ms["scoring"] == 12.5
+
+
+# A task of three columns: PSNR ranks, SSIM beside it, and a hidden one only its hosts see.
+COLUMNS = (MetricColumn(name="psnr", column="PSNR", primary=True), MetricColumn(name="ssim", column="SSIM"),
+           MetricColumn(name="ssim", column="Secret", hidden=True))
+WITH_COLUMNS = msgspec.structs.replace(COMPETITION, tasks=tuple(
+    msgspec.structs.replace(task, metrics=COLUMNS) if task.id == "reconstruction" else task
+    for task in COMPETITION.tasks))
+
+
+async def three_columns(task: Task, event: SubmissionReceived, data: bytes) -> Scored:
+    return Scored({"SSIM": 0.8, "Secret": 0.7, "PSNR": 30.0}, {"PSNR": 28.0, "Secret": 0.6, "SSIM": 0.75},
+                  {"files_evaluated": 1.0}, {"metric": "psnr"})
+
+
+async def test_every_column_reaches_the_score_event_and_a_hidden_one_nothing_a_team_reads() -> None:
+    s3, jobs = ObjectStore(), ComputingJobs()
+    event = stored(s3, received())
+    await scorer(jobs, s3, {"tensors": Format(three_columns)}, competition=WITH_COLUMNS).score(
+        event, Untouchable("message"))  # type: ignore[arg-type]
+    [score] = jobs.outcomes
+    assert (score.public_score, score.private_score) == (30.0, 28.0)  # the primary column's
+    assert (score.public_columns, score.private_columns) == (
+        {"SSIM": 0.8, "Secret": 0.7, "PSNR": 30.0}, {"PSNR": 28.0, "Secret": 0.6, "SSIM": 0.75})
+    assert score.metrics == {"files_evaluated": 1.0, "PSNR_public": 30.0, "PSNR_private": 28.0, "SSIM_public": 0.8,
+                             "SSIM_private": 0.75}
+    details = json.loads(s3.written[0][2])
+    assert {key: value for key, value in details.items() if key not in ("submission_id", "task_id",
+                                                                         "scorer_version")} == {
+        "primary": "PSNR", "PSNR_public": 30.0, "PSNR_private": 28.0, "SSIM_public": 0.8, "SSIM_private": 0.75,
+        "metric": "psnr"}
+
+
+async def test_a_format_that_scores_other_columns_than_the_tasks_is_the_platforms_error() -> None:
+    s3, jobs = ObjectStore(), ComputingJobs()
+    await scorer(jobs, s3, {"tensors": Format(psnr_of_30)}, competition=WITH_COLUMNS).score(
+        stored(s3, received()), Untouchable("message"))  # type: ignore[arg-type]
+    [error] = jobs.errors
+    assert isinstance(error, RuntimeError) and not isinstance(error, tuple(jobs.runs[0][1]))  # retried, not refused
+    assert str(error) == ("the tensors format scored columns ['PSNR'] and ['PSNR'], not the task's ['PSNR', 'SSIM', "
+                          "'Secret']")
+    assert s3.written == []
 
 
 async def test_a_stored_submission_over_the_tasks_limit_is_refused_in_the_formats_words() -> None:

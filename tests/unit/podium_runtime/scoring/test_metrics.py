@@ -14,8 +14,9 @@ from skimage import metrics as skimage_metrics
 from sklearn import metrics as sklearn_metrics
 
 from cpu_scorer.psnr import psnr as cpu_scorer_psnr
-from podium_runtime.scoring.metrics import METRICS, evaluate, names, per_class_dice, per_class_iou
+from podium_runtime.scoring.metrics import METRICS, check_parameters, evaluate, names, per_class_dice, per_class_iou
 from podium_runtime.scoring.refusals import MetricUndefined, SubmissionRefused
+from proto.metrics import METRIC_INFO
 
 N = 200
 CLASSES = 4
@@ -355,12 +356,28 @@ def test_evaluate_refuses_unknown_or_bad_parameters_naming_them(name: str, param
 
 def test_every_metric_has_a_direction_a_definition_and_valid_defaults() -> None:
     assert names() == tuple(METRICS)
-    assert len(names()) == 28
+    assert len(names()) == 31
     for name, metric in METRICS.items():
         assert metric.name == name
         assert metric.direction in ("asc", "desc")
-        assert metric.takes in ("labels", "probabilities", "values", "masks", "images")
+        assert metric.takes in ("labels", "probabilities", "values", "masks", "images", "detections")
         assert len(metric.definition) > 40 and metric.definition.endswith("."), name
         for check in metric.checks:
             check(name, metric.parameters)
     assert METRICS["log_loss"].direction == "asc" and METRICS["roc_auc"].direction == "desc"
+
+
+@pytest.mark.parametrize("name", ["map", "map50", "map75"])
+def test_cocos_metrics_are_listed_but_computed_by_their_format(name: str) -> None:
+    """Their name, direction and (no) parameters are the library's; their value comes from one COCO evaluation of
+    the coco format, never from two arrays."""
+    assert (METRICS[name].takes, METRICS[name].direction, check_parameters(name)) == ("detections", "desc", {})
+    truth, prediction = labels(5)
+    with pytest.raises(ValueError, match=f"^{name} is computed by the coco format") as refused:
+        evaluate(name, truth, prediction)
+    assert not isinstance(refused.value, SubmissionRefused)
+
+
+def test_direction_takes_and_definition_are_protos() -> None:
+    assert all(METRICS[name].info is METRIC_INFO[name] for name in names())
+    assert tuple(METRIC_INFO) == names()
