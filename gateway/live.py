@@ -6,7 +6,10 @@ sent (`board_delta`: the entries that changed, `[team, rank, rank_change]` of th
 that left). The hub keeps each task's recent revisions, and each message (from a revision to the latest, with or
 without the private board) is encoded once for every client that needs it: clients that keep up share one small
 delta, a client that fell behind gets one delta for all it missed, and only one that just followed (or fell
-further behind than the kept revisions) gets the whole board. A busy board's changes are pushed together, at
+further behind than the kept revisions) gets the whole board. Messages are made per audience — the public board,
+with the private board, an admin's (with the hidden columns) — and a delta is computed between two views of the
+client's own audience: a change that audience cannot see (a hidden column's value, the private board of a viewer of
+the public one) sends it nothing at all. A busy board's changes are pushed together, at
 most once per `PUSH_INTERVAL_S`. One NATS subscription per kind of event serves every client; team messages go
 through an index of clients by team, into each client's small queue: when it is full the oldest message is
 dropped, so a slow client only ever falls behind on itself.
@@ -38,6 +41,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from gateway.board_views import for_viewer
 from gateway.identity import Identity
 from gateway.problems import JSON_ERRORS, Problem, json_problem
 from gateway.routes_leaderboard import task_id_of
@@ -114,6 +118,7 @@ class LiveClient:
         self.wake.clear()
         messages = []
         for task_id in self.due:
+            # None: nothing this client may see changed (it keeps the revision it has, the base of its next delta).
             update = feed.update(task_id, self.sent.get(task_id), self.principal, self.private)
             if update is not None:
                 self.sent[task_id], message = update
@@ -130,9 +135,10 @@ def sees_private(board: Board, viewer: Principal | None, private: bool = True) -
 
 
 def board_message(task_id: str, revision: int, board: Board, with_private: bool) -> bytes:
+    """`board` whole, as its viewer may see it (`gateway.board_views.for_viewer` applied by the caller)."""
     return _encoder.encode(BoardMessage(
         task_id=task_id, revision=revision, sort=board.sort, private_revealed=board.private_revealed,
-        public=board.public, private=board.private if with_private else None))
+        public=board.public, private=board.private if with_private else None, columns=board.columns))
 
 
 def _changes(old: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[Moved], list[str]]:
@@ -154,11 +160,15 @@ def _changes(old: list[Entry], new: list[Entry]) -> tuple[list[Entry], list[Move
 
 
 def delta_message(task_id: str, revision: int, previous: Board, board: Board, with_private: bool,
-                  base_revision: int | None = None) -> bytes:
+                  base_revision: int | None = None) -> bytes | None:
+    """What changed from `previous` to `board` (two views of one audience); None when nothing did."""
     changed, moved, removed = _changes(previous.public, board.public)
     # None: left out of the message (a viewer of the public board only never sees these fields).
     private_changed, private_moved, private_removed = (_changes(previous.private, board.private) if with_private
                                                        else (None, None, None))
+    if (previous.private_revealed == board.private_revealed and not (changed or moved or removed)
+            and not (private_changed or private_moved or private_removed)):
+        return None
     return _encoder.encode(BoardDeltaMessage(
         task_id=task_id, revision=revision, base_revision=base_revision, private_revealed=board.private_revealed,
         changed=changed, moved=moved, removed=removed, private_changed=private_changed, private_moved=private_moved,
@@ -167,12 +177,14 @@ def delta_message(task_id: str, revision: int, previous: Board, board: Board, wi
 
 class BoardFeed:
     """Each task's last `kept` revisions, and the messages that bring a client from one of them (or from
-    nothing) to the latest, each encoded once per audience (public only / with the private board)."""
+    nothing) to the latest, each encoded once per audience (public only / with the private board / an admin's)."""
 
     def __init__(self, kept: int = KEPT_REVISIONS) -> None:
         self.kept = kept
         self.revisions: dict[str, dict[int, Board]] = {}  # in arrival order, which is revision order
-        self.messages: dict[str, dict[tuple[int | None, bool], bytes]] = {}  # to each task's latest revision
+        # To each task's latest revision, by (base revision or None, with the private board, an admin's view); None:
+        # nothing that audience sees changed since the base.
+        self.messages: dict[str, dict[tuple[int | None, bool, bool], bytes | None]] = {}
 
     def add(self, task_id: str, revision: int, board: Board) -> bool:
         """Keep a new revision; True when it starts a new history (the bucket was created again): the kept
@@ -190,25 +202,31 @@ class BoardFeed:
     def update(self, task_id: str, since: int | None, viewer: Principal | None, private: bool = True
                ) -> tuple[int, bytes] | None:
         """(latest revision, message) for a client that has revision `since` (None: nothing yet); None when
-        it is current or there is no board."""
+        it is current, there is no board, or nothing it may see changed since `since`."""
         kept = self.revisions.get(task_id)
         if not kept:
             return None
         revision = next(reversed(kept))
         if since == revision:
             return None
+        admin = viewer is not None and viewer.is_admin
         board, base = kept[revision], kept.get(since) if since is not None else None
         with_private = sees_private(board, viewer, private)
         if base is not None and sees_private(base, viewer, private) != with_private:
             # Revealed or hidden since: the whole board ("private": null once hidden), never a delta that would
             # carry private changes past an un-reveal or only part of the private board after a reveal.
             base = None
-        key = (since if base is not None else None, with_private)
+        key = (since if base is not None else None, with_private, admin)
         cache = self.messages[task_id]
         if key not in cache:
-            cache[key] = (board_message(task_id, revision, board, with_private) if base is None
-                          else delta_message(task_id, revision, base, board, with_private, base_revision=since))
-        return revision, cache[key]
+            view = for_viewer(board, admin)
+            base_view = for_viewer(base, admin) if base is not None else None
+            if base_view is None or (base_view.columns, base_view.sort) != (view.columns, view.sort):
+                cache[key] = board_message(task_id, revision, view, with_private)  # new columns: the whole board
+            else:
+                cache[key] = delta_message(task_id, revision, base_view, view, with_private, base_revision=since)
+        message = cache[key]
+        return None if message is None else (revision, message)
 
 
 class LiveHub:

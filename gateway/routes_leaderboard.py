@@ -10,6 +10,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from gateway.board_views import column_headers, for_viewer
 from gateway.csv_export import to_csv
 from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
@@ -33,6 +34,10 @@ class GoatEntry(msgspec.Struct, frozen=True):
     last_submission_at: datetime
     rank_change: int | None
     highlighted: bool
+    # Every column the viewer may see, by header (`score` is the primary one's); the private values once revealed
+    # (and for admins), else null.
+    columns: dict[str, float] = {}
+    private_columns: dict[str, float] | None = None
 
 
 class BoardView(msgspec.Struct, frozen=True):
@@ -42,6 +47,9 @@ class BoardView(msgspec.Struct, frozen=True):
     private_revealed: bool
     public: list[ops.Entry]
     private: list[ops.Entry] | None
+    # The columns of the board the viewer may see, in display order (the primary one first): a line's `columns`
+    # holds their values by header.
+    columns: list[ops.BoardColumn] = []
 
 
 async def task_id_of(state: GatewayState, name: str) -> str:
@@ -60,11 +68,18 @@ def _viewer(request: Request) -> Principal | None:
     return request.scope.get("user")
 
 
-async def current(state: GatewayState, name: str) -> tuple[int, ops.Board]:
+def _admin(request: Request) -> bool:
+    viewer = _viewer(request)
+    return viewer is not None and viewer.is_admin
+
+
+async def current(state: GatewayState, name: str, request: Request) -> tuple[int, ops.Board]:
+    """The task's board as the request's viewer may see it (hidden columns for admins only)."""
     found = state.boards.get(await task_id_of(state, name))
     if found is None:
         raise Problem(503, "the board is not loaded yet; try again in a moment", headers={"Retry-After": "1"})
-    return found
+    revision, board = found
+    return revision, for_viewer(board, _admin(request))
 
 
 def _private_visible(request: Request, board: ops.Board) -> bool:
@@ -78,13 +93,15 @@ class LeaderboardController(Controller):
     @get(goat_paths("/leaderboard/{task:str}"), summary="MLS-GOAT's board: ranked teams; ?team_name= highlights one")
     async def goat_board(self, request: Request, state: GatewayState, task: FromPath[str],
                          team_name: FromQuery[str] = "") -> list[GoatEntry]:
-        _, board = await current(state, task)
-        private = {e.team_id: e.score for e in board.private} if _private_visible(request, board) else {}
+        _, board = await current(state, task, request)
+        private = {e.team_id: e for e in board.private} if _private_visible(request, board) else {}
         return [
-            GoatEntry(team_name=e.team_name, score=e.score, rank=e.rank, private_score=private.get(e.team_id),
+            GoatEntry(team_name=e.team_name, score=e.score, rank=e.rank,
+                      private_score=mine.score if (mine := private.get(e.team_id)) else None,
                       details=None, team_id=e.team_id, submissions=e.submissions,
                       last_submission_at=e.last_submission_at, rank_change=e.rank_change,
-                      highlighted=bool(team_name) and e.team_name == team_name)
+                      highlighted=bool(team_name) and e.team_name == team_name, columns=e.columns,
+                      private_columns=mine.columns if mine else None)
             for e in board.public
         ]
 
@@ -95,27 +112,34 @@ class LeaderboardController(Controller):
         if at is not None:
             snapshot = await state.services.call(
                 ops.BOARD_AT, ops.BoardAt(task_id=await task_id_of(state, task), at=at), actor=_viewer(request))
-            past = msgspec.convert(snapshot.board, ops.Board)
+            past = for_viewer(msgspec.convert(snapshot.board, ops.Board), _admin(request))
             return BoardView(past.task_id, 0, past.sort, past.private_revealed, past.public,
-                             past.private if past.private else None)
-        revision, board = await current(state, task)
+                             past.private if past.private else None, past.columns)
+        revision, board = await current(state, task, request)
         return BoardView(board.task_id, revision, board.sort, board.private_revealed, board.public,
-                         board.private if _private_visible(request, board) else None)
+                         board.private if _private_visible(request, board) else None, board.columns)
 
     @get("/api/v1/leaderboards/{task:str}/export.csv", summary="The board as CSV (private columns for admins)")
     async def export(self, request: Request, state: GatewayState, task: FromPath[str]) -> Response[str]:
-        _, board = await current(state, task)
+        _, board = await current(state, task, request)
         private = {e.team_id: e for e in board.private} if _private_visible(request, board) else None
+        headers = column_headers(board)
         header = ["rank", "team_id", "team_name", "score", "submission_id", "submitted_at", "submissions"]
+        if private is not None:
+            header += ["private_rank", "private_score"]
+        header += headers + ([f"private {name}" for name in headers] if private is not None else [])
         rows = []
         for e in board.public:
             row = [e.rank, e.team_id, e.team_name, e.score, e.submission_id, e.submitted_at.isoformat(),
                    e.submissions]
+            mine = private.get(e.team_id) if private is not None else None
             if private is not None:
-                mine = private.get(e.team_id)
                 row += [mine.rank, mine.score] if mine else ["", ""]
+            row += [e.columns.get(name, "") for name in headers]
+            if private is not None:
+                row += [mine.columns.get(name, "") if mine else "" for name in headers]
             rows.append(row)
-        text = to_csv(header + (["private_rank", "private_score"] if private is not None else []), rows)
+        text = to_csv(header, rows)
         return Response(text, media_type="text/csv",
                         headers={"content-disposition": f'attachment; filename="{board.task_id}-leaderboard.csv"'})
 

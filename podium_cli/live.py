@@ -105,7 +105,8 @@ class LiveBoard:
         if isinstance(message, BoardMessage):
             self.board = {"task_id": message.task_id, "revision": message.revision, "sort": message.sort,
                           "private_revealed": message.private_revealed, "public": _lines(message.public),
-                          "private": _lines(message.private) if message.private is not None else None}
+                          "private": _lines(message.private) if message.private is not None else None,
+                          "columns": msgspec.to_builtins(message.columns)}
             return True
         board = self.board
         board["revision"] = message.revision

@@ -20,8 +20,8 @@ STATUS_STYLES = {"scored": "green", "failed": "red", "rejected": "red", "expired
                  "scoring": "cyan", "received": "cyan", "awaiting_upload": "dim"}
 
 
-def score(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
+def score(value: float | None, precision: int = 4) -> str:
+    return "—" if value is None else f"{value:.{precision}f}"
 
 
 def when(value: str | None, *, seconds: bool = True) -> str:
@@ -48,25 +48,51 @@ def status(value: str) -> Text:
     return Text(value, style=STATUS_STYLES.get(value, ""))
 
 
+def _order(sort: str | None) -> str:
+    return "lower is better" if sort == "asc" else "higher is better"
+
+
 def board_table(board: dict[str, Any], *, private: bool = False, highlight: str | None = None) -> Table:
+    """A board (REST or live) as a table: one column per board column with its precision, the one that ranks marked
+    `*` (a board of one column shows it as `score`)."""
     entries = (board.get("private") if private else board.get("public")) or []
     which = "private" if private else "public"
-    order = "higher is better" if board.get("sort", "desc") == "desc" else "lower is better"
-    table = Table(title=f"{board['task_id']} — {which} leaderboard ({order})", title_justify="left")
+    columns = board.get("columns") or []
+    ranked_by = f"ranked by {columns[0]['name']}, " if len(columns) > 1 else ""
+    table = Table(title=f"{board['task_id']} — {which} leaderboard ({ranked_by}{_order(board.get('sort'))})",
+                  title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("Δ", justify="right")
     table.add_column("team", no_wrap=True)
-    table.add_column("score", justify="right")
+    if len(columns) > 1:
+        headers = [column["name"] + (" *" if column.get("primary") else "") for column in columns]
+        values = [[column_value(entry, column) for column in columns] for entry in entries]
+    else:
+        headers = ["score"]
+        values = [[score(entry["score"], columns[0].get("precision", 4) if columns else 4)] for entry in entries]
+    for place, header in enumerate(headers):
+        # A number is never cut short: on a narrow terminal the other columns give way.
+        width = max([len(header), *(len(row[place]) for row in values)])
+        table.add_column(Text(header), justify="right", no_wrap=True, min_width=width)
     table.add_column("submissions", justify="right")
-    table.add_column("last submission", no_wrap=True)
-    for entry in entries:
+    table.add_column("last submission", no_wrap=len(headers) == 1)
+    for entry, row in zip(entries, values, strict=True):
         style = "bold" if highlight and entry["team_name"] == highlight else ""
-        table.add_row(str(entry["rank"]), rank_change(entry.get("rank_change")), Text(entry["team_name"]),
-                      score(entry["score"]), str(entry.get("submissions", "")),
-                      when(entry.get("last_submission_at")), style=style)
+        table.add_row(str(entry["rank"]), rank_change(entry.get("rank_change")), Text(entry["team_name"]), *row,
+                      str(entry.get("submissions", "")), when(entry.get("last_submission_at")), style=style)
     if not entries:
         table.caption = "no scored submission yet"
+    elif len(columns) > 1:
+        table.caption = f"* ranks the board ({_order(columns[0].get('sort'))})"
     return table
+
+
+def column_value(entry: dict[str, Any], column: dict[str, Any]) -> str:
+    """A line's value of a board column, with the column's precision ("—" where the line has none)."""
+    value = (entry.get("columns") or {}).get(column["name"])
+    if value is None and column.get("primary"):
+        value = entry.get("score")
+    return score(value, column.get("precision", 4))
 
 
 def submissions_table(submissions: list[dict[str, Any]]) -> Group:
@@ -169,13 +195,27 @@ def task_view(tasks: list[dict[str, Any]], now: datetime) -> Group:
         parts.append(Rule(heading, align="left", style="dim"))
         if task.get("description"):
             parts.append(Padding(Markdown(task["description"]), (0, 0, 1, 2)))
-        order = "higher is better" if task.get("sort", "desc") == "desc" else "lower is better"
+        order = _order(task.get("sort", "desc"))
         for label, value in (("submit", Text(_expected(task))),
                              ("scored by", Text(f"{task['metric']} ({task['kind']}), {order}; at most "
                                                 f"{task['max_upload_bytes'] / 1e6:g} MB per file")),
                              ("now", phase_now(task, now)), ("quota", Text(_quota(task)))):
             parts.append(Text.assemble(f"  {label + ':':<11}", value))
+        columns = task.get("columns") or []
+        if columns:
+            parts.append(Text("  columns:"))
+            parts += [task_column(column) for column in columns]
     return Group(*parts)
+
+
+def task_column(column: dict[str, Any]) -> Text:
+    """One board column of a task (a TaskColumn): its header, metric, direction, role, then what it measures."""
+    roles = [role for role, on in (("ranks the board", column.get("primary")), ("breaks ties", column.get("tie_break")),
+                                   ("hidden: hosts only", column.get("hidden"))) if on]
+    facts = ", ".join([column["metric"], _order(column.get("direction")), *roles,
+                       f"{column.get('precision', 4)} decimals"])
+    return Text.assemble("    ", (column["header"], "bold"), f" ({facts}): ", Text(column.get("definition", ""),
+                                                                                      style="dim"))
 
 
 # How a diff line is marked: by the words of the platform's diff (submission_service's `competition.diff`).

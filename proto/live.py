@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from proto.leaderboard import Entry
+from proto.leaderboard import BoardColumn, Entry
 
 # [team id, rank, rank change] of a line that only changed places on a board.
 Moved = tuple[str, int, int | None]
@@ -33,7 +33,9 @@ class _Live(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
 
 class BoardMessage(_Live, frozen=True, tag="board"):
-    """A task's whole board; `private` is null for a viewer who may not see the private board (now)."""
+    """A task's whole board; `private` is null for a viewer who may not see the private board (now). `columns`: the
+    board's columns the viewer may see, in display order (a line's `columns` holds their values by header); a delta
+    never changes them (new columns come as a whole board)."""
 
     task_id: str
     revision: int
@@ -41,6 +43,7 @@ class BoardMessage(_Live, frozen=True, tag="board"):
     private_revealed: bool
     public: list[Entry]
     private: list[Entry] | None
+    columns: list[BoardColumn] = []
 
 
 class BoardDeltaMessage(_Live, frozen=True, omit_defaults=True, tag="board_delta"):

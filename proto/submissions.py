@@ -21,6 +21,23 @@ TERMINAL = frozenset({"scored", "failed", "rejected", "expired", "cancelled"})
 CANCELLABLE = frozenset({"awaiting_upload", "received", "scoring"})
 
 
+class TaskColumn(msgspec.Struct, frozen=True, kw_only=True):
+    """A column of a task's boards as participants read it (`GET /api/v1/tasks`): its header, the metric it shows
+    and how it ranks. A hidden column is listed to admins only."""
+
+    header: str
+    metric: str
+    # desc: higher is better; asc: lower is better.
+    direction: str
+    # What the metric measures, in words (`proto.metrics.METRIC_INFO`).
+    definition: str
+    # Digits shown after the decimal point.
+    precision: int = 4
+    primary: bool = False
+    tie_break: bool = False
+    hidden: bool = False
+
+
 class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     """A task as participants see it (`GET /api/v1/tasks`, `GET /api/v1/competition`): how to submit, the phase
     now and when it closes, and (for a signed-in team) the quota left today."""
@@ -56,6 +73,8 @@ class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
     next_opens_at: datetime | None = None
     # The calling team's submissions left today (None for an anonymous caller or an admin).
     quota_left: int | None = None
+    # The boards' columns, the primary one first (hidden ones for admins only).
+    columns: list[TaskColumn] = []
 
 
 class TaskList(msgspec.Struct, frozen=True, kw_only=True, tag="task_list"):

@@ -13,6 +13,8 @@ import msgspec
 from podium_runtime.scoring import metrics
 from podium_runtime.scoring.formats.coco import MAX_DETECTIONS_PER_IMAGE
 from proto.competition import MASK_CLASSES, Competition, CompetitionError, MetricColumn, Phase, Task
+from proto.metrics import METRIC_INFO
+from proto.submissions import TaskColumn
 
 # Fields shown by name in a diff, in this order; the rest of a task is compared as a whole.
 _ORDER = ("title", "description", "kind", "format", "metric", "metric_parameters", "sort", "metrics", "daily_quota",
@@ -153,6 +155,15 @@ def expected_format(task: Task) -> str:
     last = f" … {names[-1]}" if len(names) > 1 else ""
     return (f"a ZIP of {task.samples} tensors named {names[0]}{last} (.pt, .npy or .safetensors), each float "
             f"of shape {shape}")
+
+
+def task_columns(task: Task, *, admin: bool) -> list[TaskColumn]:
+    """The task's board columns as participants read them, the primary one first; a hidden column is an admin's
+    alone (anyone else never learns it exists)."""
+    return [TaskColumn(header=column.header, metric=column.name, direction=column.direction,
+                       definition=METRIC_INFO[column.name].definition, precision=column.precision,
+                       primary=place == 0, tie_break=column.tie_break, hidden=column.hidden)
+            for place, column in enumerate(task.columns) if admin or not column.hidden]  # `columns`: primary first
 
 
 def refusal(task: Task, moment: datetime) -> str:

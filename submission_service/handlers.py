@@ -253,7 +253,7 @@ class SubmissionHandlers:
                 closes_at=phase.closes_at if phase is not None and t.phases else None,
                 next_opens_at=upcoming.opens_at if upcoming else None,
                 quota_left=max(t.daily_quota - used.get(t.id, 0), 0) if actor is not None and not actor.is_admin
-                else None))
+                else None, columns=domain.task_columns(t, admin=actor is not None and actor.is_admin)))
         return ops.TaskList(competition=in_use.competition.competition.name, tasks=tasks, version=in_use.version)
 
     async def start_upload(self, request: ops.StartUpload, actor: Principal) -> ops.UploadTicket:

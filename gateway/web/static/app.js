@@ -8,6 +8,7 @@ import { confusionMatrix, histogram, rocCurve } from "./charts.js";
 import {
   STATUS_WORDS, caption, formatBytes, formatMetric, formatScore, formatTime, h, metricLabel, scrolling, setTitle,
 } from "./dom.js";
+import { columnHeader, columnValue, columnsKey, shownColumns } from "./columns.js";
 import { Live } from "./live.js";
 import { projectorView } from "./projector.js";
 import { tasksView } from "./tasks.js";
@@ -84,10 +85,18 @@ function loginView() {
 function boardView(taskId) {
   const info = task(taskId);
   setTitle(`${info ? info.title : taskId} leaderboard`);
-  const table = h("table", { class: "board" }, caption(`${info ? info.title : taskId} leaderboard`),
-    h("thead", {}, h("tr", {}, h("th", {}, "#"), h("th", {}, ""), h("th", {}, "Team"), h("th", {}, "Score"),
-      h("th", { class: "private-col" }, "Private"), h("th", {}, "Submissions"), h("th", {}, "Last submission"))),
+  const head = h("thead", {});
+  const table = h("table", { class: "board" }, caption(`${info ? info.title : taskId} leaderboard`), head,
     h("tbody", {}));
+  let shownKey = null; // the columns the header was built for
+  const drawHead = (columns) => {
+    const several = columns.length > 1;
+    head.replaceChildren(h("tr", {}, h("th", {}, "#"), h("th", {}, ""), h("th", {}, "Team"),
+      columns.map((column) => columnHeader(column, several)),
+      h("th", { class: "private-col" }, several ? `Private ${columns[0].label}` : "Private"), h("th", {}, "Submissions"),
+      h("th", {}, "Last submission")));
+  };
+  drawHead(shownColumns(null, info));
   const status = h("p", { class: "muted board-status" }, "Loading the board…");
   view.replaceChildren(h("section", {},
     h("h1", {}, info ? info.title : taskId),
@@ -100,6 +109,11 @@ function boardView(taskId) {
     const board = app.live.board(taskId);
     if (!board) return;
     const privateScores = new Map((board.private || []).map((e) => [e.team_id, e]));
+    const columns = shownColumns(board, info);
+    if (columnsKey(columns) !== shownKey) {
+      shownKey = columnsKey(columns);
+      drawHead(columns);
+    }
     table.classList.toggle("with-private", Boolean(board.private));
     status.textContent = board.public.length ? `${board.public.length} ${board.public.length === 1 ? "team" :
       "teams"} on the board${board.private_revealed ? " · private board revealed" : ""}` : "No scores yet.";
@@ -122,8 +136,9 @@ function boardView(taskId) {
         h("td", { class: "change", title: "rank change after the latest score" },
           change > 0 ? `▲${change}` : change < 0 ? `▼${-change}` : ""),
         h("td", { class: "team" }, entry.team_name),
-        h("td", { class: "score" }, formatMetric(info?.metric, entry.score)),
-        h("td", { class: "private-col" }, formatMetric(info?.metric, privateScores.get(entry.team_id)?.score)),
+        columns.map((column) => h("td", { class: column.primary ? "score" : "metric-value", dataset: { column:
+          column.name || "" } }, columnValue(entry, column))),
+        h("td", { class: "private-col" }, columnValue(privateScores.get(entry.team_id), columns[0])),
         h("td", {}, entry.submissions),
         h("td", {}, formatTime(entry.last_submission_at)),
       ];
@@ -131,7 +146,7 @@ function boardView(taskId) {
         row = h("tr", { class: "entered" });
         rows.set(entry.team_id, row);
       }
-      row.replaceChildren(...cells);
+      row.replaceChildren(...cells.flat());
       row.dataset.team = entry.team_name;
       row.dataset.rank = entry.rank;
       row.classList.toggle("mine", entry.team_name === app.me?.name);
@@ -159,6 +174,8 @@ function boardView(taskId) {
     }
   };
   render();
+  // A board the task list does not name (yet): followed all the same (the socket refuses what has no board).
+  if (!app.live.stopped && taskId) app.live.follow([taskId]);
   if (!app.live.board(taskId)) {
     // Not pushed yet (the socket is still opening): the same board over HTTP, or the server's reason.
     api("GET", `/api/v1/leaderboards/${encodeURIComponent(taskId)}`)

@@ -9,7 +9,7 @@ import { accessToken, refreshTokens } from "./api.js";
 export class Live {
   constructor({ publicOnly = false } = {}) {
     this.publicOnly = publicOnly;
-    this.boards = new Map(); // task id -> {revision, sort, private_revealed, public: Map, private: Map|null}
+    this.boards = new Map(); // task id -> {revision, sort, private_revealed, public: Map, private: Map|null, columns}
     this.listeners = new Set();
     this.following = new Set();
     this.socket = null;
@@ -87,6 +87,7 @@ export class Live {
           private_revealed: message.private_revealed,
           public: new Map(message.public.map((e) => [e.team_id, e])),
           private: message.private ? new Map(message.private.map((e) => [e.team_id, e])) : null,
+          columns: message.columns || [], // the columns this viewer may see; a delta never changes them
         });
         break;
       case "board_delta": {

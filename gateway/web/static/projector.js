@@ -3,6 +3,7 @@
 // board, and the page holds no other socket meanwhile (app.js stops the signed-in one), so no private value
 // reaches this page at all.
 
+import { columnHeader, columnValue, columnsKey, shownColumns } from "./columns.js";
 import { formatScore, h } from "./dom.js";
 import { Live } from "./live.js";
 
@@ -12,9 +13,12 @@ export function projectorView(view, taskId, app) {
   const dot = h("span", { class: "live-dot", title: "live updates: connecting" });
   const status = h("p", { class: "projector-status", role: "status" }, "Connecting…");
   const tbody = h("tbody", {});
-  const table = h("table", { class: "projector-board", "aria-label": `${taskId} leaderboard` },
-    h("thead", {}, h("tr", {}, ...["#", "", "Team", "Score", "Submissions"].map((title) => h("th", {}, title)))),
-    tbody);
+  const head = h("thead", {});
+  const table = h("table", { class: "projector-board", "aria-label": `${taskId} leaderboard` }, head, tbody);
+  let shownKey = null;
+  const drawHead = (columns) => head.replaceChildren(h("tr", {}, h("th", {}, "#"), h("th", {}, ""), h("th", {}, "Team"),
+    columns.map((column) => columnHeader(column, columns.length > 1)), h("th", {}, "Submissions")));
+  drawHead(shownColumns(null, info));
   view.replaceChildren(h("section", { class: "projector" },
     h("div", { class: "projector-title" }, h("h1", {}, info ? info.title : taskId), dot),
     h("p", { class: "muted" }, info ? `${info.metric}, ${info.sort === "asc" ? "lower" : "higher"} is better` : ""),
@@ -25,6 +29,11 @@ export function projectorView(view, taskId, app) {
     const board = live.board(taskId);
     if (!board) return;
     status.textContent = board.public.length ? "" : "No scores yet.";
+    const columns = shownColumns(board, info);
+    if (columnsKey(columns) !== shownKey) {
+      shownKey = columnsKey(columns);
+      drawHead(columns);
+    }
     const before = new Map([...tbody.rows].map((row) => [row.dataset.team, Number(row.dataset.rank)]));
     tbody.replaceChildren(...board.public.map((entry) => {
       const change = entry.rank_change ?? 0;
@@ -34,7 +43,8 @@ export function projectorView(view, taskId, app) {
         h("td", { class: "rank" }, entry.rank),
         h("td", { class: "change" }, change > 0 ? `▲${change}` : change < 0 ? `▼${-change}` : ""),
         h("td", { class: "team" }, entry.team_name),
-        h("td", { class: "score" }, formatScore(entry.score)),
+        columns.map((column) => h("td", { class: column.primary ? "score" : "metric-value" },
+          column.precision === undefined ? formatScore(entry.score) : columnValue(entry, column))),
         h("td", { class: "count" }, entry.submissions));
     }));
   };

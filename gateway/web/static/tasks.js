@@ -43,6 +43,17 @@ function quotaWords(info) {
   return `${info.quota_left} of ${info.daily_quota} submissions left today`;
 }
 
+/** The task's board columns (GET /api/v1/tasks `columns`): header, metric, direction, role, what it measures. */
+function columnList(info) {
+  return h("ul", { class: "task-columns" }, (info.columns || []).map((column) => {
+    const roles = [column.primary ? "ranks the board" : "", column.tie_break ? "breaks ties" : "",
+      column.hidden ? "hidden: hosts only" : ""].filter(Boolean);
+    return h("li", { dataset: { column: column.header } }, h("strong", {}, column.header),
+      ` (${[column.metric, column.direction === "asc" ? "lower is better" : "higher is better", ...roles,
+        `${column.precision} decimals`].join(", ")}): `, h("span", { class: "muted definition" }, column.definition));
+  }));
+}
+
 /** One task's card; its countdown is a `.time-left[data-until]` that `tick` brings up to date. */
 export function taskCard(info, { signedIn = false } = {}) {
   const state = phaseState(info);
@@ -53,6 +64,7 @@ export function taskCard(info, { signedIn = false } = {}) {
     description.length ? h("div", { class: "description" }, description) : null,
     h("dl", { class: "facts" },
       h("dt", {}, "What to submit"), h("dd", { class: "expected-format" }, info.expected_format || "–"),
+      info.columns?.length ? [h("dt", {}, "Scored by"), h("dd", { class: "columns" }, columnList(info))] : null,
       h("dt", {}, "Phase"), h("dd", { class: "phase" }, state.words),
       h("dt", {}, "Time left"), h("dd", { class: "time-left", dataset: { until: state.until || "",
         countdown: state.countdown || "" } }, timeLeft(state)),

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from gateway.live import QUEUE_LIMIT, BoardFeed, LiveClient, LiveHub, delta_message
-from proto.leaderboard import Board, Entry
+from proto.leaderboard import Board, BoardColumn, Entry
 from proto.live import SubmissionMessage
 from proto.rpc import Principal
 
@@ -231,3 +231,58 @@ async def test_a_board_history_that_starts_again_sends_every_follower_the_whole_
     [message] = await client.next_messages(hub.feed)
     assert json.loads(message)["type"] == "board" and json.loads(message)["revision"] == 1
     assert list(hub.feed.revisions["t"]) == [1]
+
+
+HIDDEN_COLUMNS = [BoardColumn(name="AUC", metric="roc_auc", sort="desc", primary=True),
+                  BoardColumn(name="Secret", metric="average_precision", sort="desc", hidden=True)]
+
+
+def columned(auc: float, secret: float, private_secret: float = 0.11) -> Board:
+    line = msgspec.structs.replace(entry("a", 1, auc), columns={"AUC": auc, "Secret": secret})
+    private = msgspec.structs.replace(entry("a", 1, auc), columns={"AUC": auc, "Secret": private_secret})
+    return msgspec.structs.replace(board(line, private=[private]), columns=HIDDEN_COLUMNS)
+
+
+def test_a_hidden_column_reaches_admins_only_and_its_changes_alone_send_nobody_else_anything() -> None:
+    feed = BoardFeed()
+    feed.add("t", 1, columned(0.9, 0.123))
+    for viewer in (TEAM, None):
+        text = sent(feed.update("t", None, viewer))
+        whole = json.loads(text)
+        assert [c["name"] for c in whole["columns"]] == ["AUC"] and whole["public"][0]["columns"] == {"AUC": 0.9}
+        assert b"Secret" not in text and b"0.123" not in text and b"0.11" not in text
+    admins = json.loads(sent(feed.update("t", None, ADMIN)))
+    assert [c["name"] for c in admins["columns"]] == ["AUC", "Secret"]
+    assert admins["public"][0]["columns"]["Secret"] == 0.123 and admins["private"][0]["columns"]["Secret"] == 0.11
+
+    feed.add("t", 2, columned(0.9, 0.456, private_secret=0.22))  # the hidden column alone changed
+    assert feed.update("t", 1, TEAM) is None and feed.update("t", 1, None) is None
+    delta = json.loads(sent(feed.update("t", 1, ADMIN)))
+    assert delta["type"] == "board_delta" and delta["changed"][0]["columns"]["Secret"] == 0.456
+    assert delta["private_changed"][0]["columns"]["Secret"] == 0.22
+
+    feed.add("t", 3, columned(0.95, 0.789))  # a visible change: a team's delta from the revision it has (1)
+    update = feed.update("t", 1, TEAM)
+    assert update is not None and update[0] == 3
+    team_delta = json.loads(update[1])
+    assert (team_delta["base_revision"], team_delta["changed"][0]["columns"]) == (1, {"AUC": 0.95})
+    assert b"Secret" not in update[1] and b"0.789" not in update[1]
+
+
+async def test_a_client_that_was_sent_nothing_keeps_the_revision_it_has() -> None:
+    feed = BoardFeed()
+    feed.add("t", 1, columned(0.9, 0.1))
+    client = LiveClient(TEAM)
+    client.board_changed("t")
+    assert len(await client.next_messages(feed)) == 1 and client.sent["t"] == 1
+    feed.add("t", 2, columned(0.9, 0.2))
+    client.board_changed("t")
+    assert await client.next_messages(feed) == [] and client.sent["t"] == 1
+
+
+def test_new_columns_come_as_the_whole_board() -> None:
+    feed = BoardFeed()
+    feed.add("t", 1, board(entry("a", 1, 1.0)))
+    feed.add("t", 2, columned(1.0, 0.5))
+    message = json.loads(sent(feed.update("t", 1, TEAM)))
+    assert message["type"] == "board" and [c["name"] for c in message["columns"]] == ["AUC"]

@@ -149,3 +149,24 @@ def test_the_expected_format_of_masks_and_detections_says_what_to_upload() -> No
     assert domain.expected_format(boxes) == (
         "a COCO detection-results JSON (map): a list of {image_id, category_id, bbox: [x, y, width, height], score}, "
         "at most 100 detections per image")
+
+
+COLUMNS_TASK = msgspec.convert({
+    "id": "churn", "title": "Churn", "kind": "cpu", "format": "csv", "metric": "roc_auc",
+    "metrics": [{"name": "log_loss", "column": "LogLoss", "precision": 3, "tie_break": True},
+                {"name": "average_precision", "column": "HostOnlyAP", "hidden": True},
+                {"name": "roc_auc", "column": "AUC", "primary": True, "precision": 5}]}, type=type(RECON))
+
+
+def test_a_tasks_columns_say_each_metric_in_words_primary_first_and_hidden_ones_to_admins_only() -> None:
+    shown = domain.task_columns(COLUMNS_TASK, admin=False)
+    assert [(c.header, c.metric, c.direction, c.precision, c.primary, c.tie_break, c.hidden) for c in shown] == [
+        ("AUC", "roc_auc", "desc", 5, True, False, False), ("LogLoss", "log_loss", "asc", 3, False, True, False)]
+    assert shown[0].definition.startswith("Area under the ROC curve") and "negative log" in shown[1].definition
+    assert [(c.header, c.hidden) for c in domain.task_columns(COLUMNS_TASK, admin=True)] == [
+        ("AUC", False), ("LogLoss", False), ("HostOnlyAP", True)]
+
+
+def test_a_task_with_its_metric_alone_has_one_primary_column_named_like_it() -> None:
+    (column,) = domain.task_columns(RECON, admin=False)
+    assert (column.header, column.metric, column.direction, column.primary) == ("psnr", "psnr", "desc", True)
