@@ -248,7 +248,9 @@ async def test_the_service_ranks_by_columns_and_re_sorts_when_the_host_changes_t
                           scored(2, 2, {"AUC": 0.9, "LogLoss": 0.3, "Acc": 0.5}, minute=1),
                           scored(3, 3, {"AUC": 0.8, "LogLoss": 0.1, "Acc": 0.9}, minute=2)):
                 await publish_event(js, event)
-            board = await board_until(boards, lambda b: b.scores_counted == 3 and len(b.public) == 3)
+            # Teams and scores come on two streams: wait for the board that has applied both (the names too).
+            board = await board_until(boards, lambda b: b.scores_counted == 3
+                                      and {e.team_name for e in b.public} == {"one", "two", "team 3"})
             assert [(e.team_name, e.score) for e in board.public] == [("two", 0.9), ("one", 0.9), ("team 3", 0.8)]
             # The hidden column is in the service's copy; the gateway strips it for everyone but admins.
             assert board.public[0].columns == {"AUC": 0.9, "LogLoss": 0.3, "Acc": 0.5}
