@@ -13,6 +13,7 @@ A participant only ever reads `participant_message`: the text of a ParticipantVi
 from __future__ import annotations
 
 import enum
+import errno
 import json
 import math
 import signal
@@ -103,8 +104,10 @@ def program_failure(report: Mapping[str, Any], limits: ProgramLimits) -> Program
         return failed(reason, traceback=trace, missing_module=module)
     if name == "MemoryError":
         reason = f"the program ran out of memory: its limit is {readable_size(limits.memory_bytes)}"
-    elif name == "BlockingIOError" and report.get("errno") == 11:  # EAGAIN from fork or thread creation
+    elif name == "BlockingIOError" and report.get("errno") == errno.EAGAIN:  # from fork or thread creation
         reason = f"the program could not start another process or thread: its limit is {limits.processes}"
+    elif report.get("errno") == errno.EFBIG:  # Python ignores SIGXFSZ: the write fails instead
+        reason = f"the program wrote a file larger than its limit of {readable_size(limits.file_bytes)}"
     else:
         reason = f"the program raised {name}"
     return failed(reason, traceback=trace)

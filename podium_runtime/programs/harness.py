@@ -78,6 +78,8 @@ def failure(error: BaseException) -> dict[str, Any]:
         report["module"] = error.name
     if isinstance(error, OSError):
         report["errno"] = error.errno
+    if isinstance(error, MemoryError):  # numpy raises its own subclass
+        report["type"] = "MemoryError"
     return report
 
 
