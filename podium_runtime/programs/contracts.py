@@ -19,7 +19,7 @@ import math
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from podium_runtime.programs.sandbox import ALLOWED_LIBRARIES, ProgramLimits
 from podium_runtime.scoring.archive import readable_size
@@ -53,6 +53,10 @@ class ProgramResult:
     missing_module: str | None = None
 
 
+Scored = tuple[dict[str, float], dict[str, float], dict[str, Any]]
+"""The public values, the private values and the details of a result that kept its contract."""
+
+
 class ResultRefused(ValueError):
     """The program's result breaks its contract (a reason for the host)."""
 
@@ -68,9 +72,10 @@ def interpret(
     stopped = _stopped_reason(status, limits)
     if stopped:
         return failed(stopped)
-    report = status.get("result")
-    if not isinstance(report, dict):
+    raw: Any = status.get("result")
+    if not isinstance(raw, dict):
         return failed(f"the program's process ended without a result (exit status {status.get('exit_code')})")
+    report = cast("dict[str, Any]", raw)
     kind = report.get("kind")
     if kind == "participant":
         message = _printable(str(report.get("message", "")))[:_PARTICIPANT_MESSAGE_CHARS] or PROGRAM_FAILED
@@ -134,17 +139,19 @@ def _stopped_reason(status: Mapping[str, Any], limits: ProgramLimits) -> str:
     return f"the program was killed by {signal.Signals(number).name}"
 
 
-def check_function_result(value: Any, columns: tuple[str, ...]) -> tuple[dict[str, float], dict[str, float], dict]:
+def check_function_result(value: Any, columns: tuple[str, ...]) -> Scored:
     """`{"public": {...}, "private": {...}, "details": {...}}` with exactly the declared columns in both."""
     if not isinstance(value, dict):
         kind = type(value).__name__
         raise ResultRefused(f"score() returned {kind}; it must return a dict with 'public' and 'private'")
+    value = cast("dict[str, Any]", value)
     unknown = sorted(set(value) - {"public", "private", "details"})
     if unknown:
         raise ResultRefused(f"score() returned unknown keys {unknown}; only 'public', 'private' and 'details' are read")
-    details = value.get("details", {})
+    details: Any = value.get("details", {})
     if not isinstance(details, dict):
         raise ResultRefused("score()'s 'details' must be a dict")
+    details = cast("dict[str, Any]", details)
     public = _column_values(value.get("public"), columns, "public")
     private = _column_values(value.get("private"), columns, "private")
     return public, private, details
@@ -152,7 +159,7 @@ def check_function_result(value: Any, columns: tuple[str, ...]) -> tuple[dict[st
 
 def check_scores_files(
     files: Mapping[str, str], listing: list[str], columns: tuple[str, ...]
-) -> tuple[dict[str, float], dict[str, float], dict]:
+) -> Scored:
     """OUTPUT/scores.json (preferred) or OUTPUT/scores.txt, with every declared column."""
     if "scores.json" in files:
         scores = _parse_scores_json(files["scores.json"])
@@ -181,7 +188,7 @@ def _parse_scores_json(text: str) -> dict[str, Any]:
         raise ResultRefused(f"scores.json is not JSON: {error}") from None
     if not isinstance(scores, dict):
         raise ResultRefused('scores.json must hold one object of column: number ({"Accuracy": 0.91})')
-    return scores
+    return cast("dict[str, Any]", scores)
 
 
 def parse_scores_txt(text: str) -> dict[str, Any]:
@@ -206,6 +213,7 @@ def parse_scores_txt(text: str) -> dict[str, Any]:
 def _column_values(values: Any, columns: tuple[str, ...], where: str) -> dict[str, float]:
     if not isinstance(values, dict):
         raise ResultRefused(f"'{where}' must be a dict of column: number")
+    values = cast("dict[str, Any]", values)
     missing = [column for column in columns if column not in values]
     extra = sorted(str(key) for key in values if key not in columns)
     if missing or extra:
@@ -216,7 +224,7 @@ def _column_values(values: Any, columns: tuple[str, ...], where: str) -> dict[st
         )
     checked: dict[str, float] = {}
     for column in columns:
-        value = values[column]
+        value: Any = values[column]
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ResultRefused(f"'{where}' {column!r} is {type(value).__name__}, not a number")
         if not math.isfinite(value):
