@@ -40,13 +40,18 @@ run: $(STAMP)
 	$(VENV)/bin/podium up
 
 ## make test: the whole suite against real NATS, PostgreSQL and S3 started on free ports.
-test: $(STAMP) $(TRITON_STAMP) browser
+test: $(STAMP) $(TRITON_STAMP) browser bubblewrap
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make browser: Debian's Chromium for the web page's tests (Playwright drives it; `playwright install` is not used).
 .PHONY: browser
 browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+## make bubblewrap: Debian's bubblewrap, the sandbox of hosts' scoring programs (podium_runtime/programs).
+.PHONY: bubblewrap
+bubblewrap:
+	@command -v bwrap >/dev/null || (apt-get update && apt-get install -y --no-install-recommends bubblewrap)
 
 ## make stack: only the embedded NATS, PostgreSQL and S3 (for running a service by hand).
 stack: $(STAMP)
@@ -69,12 +74,13 @@ $(NODE_STAMP): package.json package-lock.json
 
 ## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side; CSV scoring
 ## against the script a host writes today (pandas, merge, sklearn).
-bench: $(STAMP)
+bench: $(STAMP) bubblewrap
 	$(PY) -m bench.scoring
 	$(PY) -m bench.masks
 	$(PY) -m bench.csv_scoring
 	$(PY) -m bench.leaderboard
 	$(PY) -m bench.masks_decode
+	$(PY) -m bench.programs
 
 ## make chaos: faults under flowing submissions (kill -9 of every service, NATS and PostgreSQL restarts; then a
 ## 3-node NATS cluster losing nodes; then a wiped JetStream store) on a

@@ -1,0 +1,65 @@
+"""A job's submission, put where the program reads it (INPUT/res): copied as it is for the function contract, a ZIP
+unpacked for the Codabench contract under the same ZIP limits and checks as every other submission archive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from podium_runtime.scoring import archive
+from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected, participant_data
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# World-readable: the program runs as a uid of its own; the folders above the inbox stay the runner's.
+_FILE_MODE = 0o644
+
+
+def stage_submission(submission: Path, inbox: Path, *, unpack: bool, limits: ArchiveLimits) -> Path:
+    """Empty `inbox`, then put the submission in it; returns the submission's path inside `inbox` (the inbox
+    itself when a ZIP was unpacked). Raises ArchiveRejected, with a reason for the participant."""
+    for entry in inbox.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    if unpack and _is_zip(submission):
+        unpack_zip(submission.read_bytes(), inbox, limits)
+        return inbox
+    staged = inbox / submission.name
+    shutil.copyfile(submission, staged)
+    staged.chmod(_FILE_MODE)
+    return staged
+
+
+def unpack_zip(data: bytes, into: Path, limits: ArchiveLimits) -> list[str]:
+    """Every member of the ZIP written into `into`, after the whole directory passed the checks (entry count,
+    names — no folders, '..', absolute paths or duplicates —, methods, per-member and total size, overlaps, local
+    headers against the directory); each member is inflated under its cap and CRC-checked."""
+    with participant_data("the ZIP"):
+        directory, cd_offset = archive.read_directory(data, limits.max_entries)
+        names: set[str] = set()
+        for entry in directory:
+            # archive.py's checks of one entry: it offers them to its sample-matching reader only, and a Codabench
+            # submission's members have no sample names, so they are used one by one here.
+            archive._check_name(entry.name)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
+            if entry.name in names:
+                raise ArchiveRejected(f"{archive._shown(entry.name)} appears twice in the ZIP")  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
+            names.add(entry.name)
+            archive._check_entry(entry, limits)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
+        total = sum(entry.size for entry in directory)
+        if total > limits.max_total_bytes:
+            size, limit = archive.readable_size(total), archive.readable_size(limits.max_total_bytes)
+            raise ArchiveRejected(f"the files add up to {size} uncompressed; the limit is {limit}")
+        records = [archive._read_local_record(memoryview(data), entry, cd_offset) for entry in directory]  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
+        archive._refuse_overlaps(records, cd_offset)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
+        members = [archive._verified_member(record, record.entry.name) for record in records]  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
+    for member in members:
+        with participant_data(member.name):
+            content = archive.read_member(data, member)
+        target = into / member.name
+        with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE), "wb") as file:
+            file.write(content)
+    return [member.name for member in members]
+
+
+def _is_zip(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(4) in _ZIP_MAGIC
