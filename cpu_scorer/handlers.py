@@ -21,7 +21,7 @@ import numpy as np
 from cpu_scorer.psnr import split_assignment
 from cpu_scorer.scoring import score_archive
 from podium_runtime.ground_truth import GroundTruthCache, csv_settings, solution_targets
-from podium_runtime.scoring import columns
+from podium_runtime.scoring import columns, metrics
 from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected
 from podium_runtime.scoring.formats import coco, masks
 from podium_runtime.scoring.formats import csv as csv_format
@@ -162,11 +162,15 @@ def predicted_labels(predictions: np.ndarray, *, probabilities: bool, classes: b
 def score_masks(data: bytes, truth: masks.Masks, task: Task, limits: ArchiveLimits) -> ColumnValues:
     """Every column of a masks task (dice, iou, each with its parameters) over the public and the private cases."""
     predicted = masks.read_submission(data, truth, limits=limits)
+    # One pass over the pixels for every column and both splits (the columns agree on `classes`: checked when the
+    # task is applied); each split then sums its own images' counts.
+    with columns.naming(task.primary_column):
+        counts = metrics.mask_counts(truth.labels, predicted, truth.classes)
     splits = {False: ~truth.private, True: truth.private}
 
     def value(column: MetricColumn, private: bool) -> float | None:
         return columns.on_rows(splits[private],
-                               lambda rows: columns.evaluate(column, truth.labels[rows], predicted[rows]))
+                               lambda rows: metrics.evaluate_counts(column.name, counts.rows(rows), column.parameters))
 
     return columns.column_values(task, value)
 

@@ -365,6 +365,10 @@ class MaskCounts:
     truth: np.ndarray
     predicted: np.ndarray
 
+    def rows(self, selected: np.ndarray) -> MaskCounts:
+        """The counts of the images `selected` (a boolean mask or indices): a split's, without counting again."""
+        return MaskCounts(self.overlap[selected], self.truth[selected], self.predicted[selected])
+
 
 def _true_per_row(hits: np.ndarray) -> np.ndarray:
     """True values per row of a (images, pixels) boolean array. Eight booleans (bytes of 0 or 1) make one 64-bit
@@ -436,7 +440,11 @@ def per_class_dice(y_true: np.ndarray, y_pred: np.ndarray, classes: int, average
     """Dice 2|T∩P| / (|T| + |P|) of each class (shape (classes,)): within each image then the mean over the images
     where the class is in the truth or the prediction (`average="images"`), or once over all pixels
     (`"pixels"`). NaN for a class absent from both everywhere."""
-    counts = _pool(mask_counts(y_true, y_pred, classes), average)
+    return _dice_of(mask_counts(y_true, y_pred, classes), average)
+
+
+def _dice_of(counts: MaskCounts, average: str) -> np.ndarray:
+    counts = _pool(counts, average)
     value, defined = _ratio(2.0 * counts.overlap, counts.truth + counts.predicted)
     return _per_class(value, defined, average)
 
@@ -445,20 +453,40 @@ def per_class_iou(y_true: np.ndarray, y_pred: np.ndarray, classes: int, average:
     """IoU |T∩P| / |T∪P| of each class (shape (classes,)): once over all pixels (`average="pixels"`, the
     mIoU convention) or within each image then the mean over the images where the class appears (`"images"`).
     NaN for a class absent from both everywhere."""
-    counts = _pool(mask_counts(y_true, y_pred, classes), average)
+    return _iou_of(mask_counts(y_true, y_pred, classes), average)
+
+
+def _iou_of(counts: MaskCounts, average: str) -> np.ndarray:
+    counts = _pool(counts, average)
     value, defined = _ratio(counts.overlap.astype(np.float64), counts.truth + counts.predicted - counts.overlap)
     return _per_class(value, defined, average)
 
 
-def _mask_metric(name: str, per_class: Callable[[np.ndarray, np.ndarray, int, str], np.ndarray]) -> Compute:
+_PER_CLASS_OF: Mapping[str, Callable[[MaskCounts, str], np.ndarray]] = MappingProxyType({"dice": _dice_of,
+                                                                                        "iou": _iou_of})
+
+
+def evaluate_counts(name: str, counts: MaskCounts, parameters: Parameters | None = None) -> float:
+    """A masks metric (dice, iou) from pixel counts already made (`mask_counts`, e.g. `.rows()` of one split): a
+    task's columns and splits share one pass over the pixels."""
+    merged = check_parameters(name, parameters)
+    if name not in _PER_CLASS_OF:
+        raise ValueError(f"{name} is not a masks metric")
+    if counts.truth.shape[1] != int(merged["classes"]):
+        raise ValueError(f"{name}: the counts have {counts.truth.shape[1]} classes, the parameters say "
+                         f"{merged['classes']}")
+    values = _PER_CLASS_OF[name](counts, str(merged["average"]))
+    if merged["exclude_background"]:
+        values = values[1:]
+    present = values[~np.isnan(values)]
+    if len(present) == 0:
+        raise MetricUndefined(f"{name}: no scored class appears in the truth or the predictions")
+    return float(present.mean())
+
+
+def _mask_metric(name: str) -> Compute:
     def compute(y_true: np.ndarray, y_pred: np.ndarray, parameters: Parameters) -> float:
-        values = per_class(y_true, y_pred, int(parameters["classes"]), str(parameters["average"]))
-        if parameters["exclude_background"]:
-            values = values[1:]
-        present = values[~np.isnan(values)]
-        if len(present) == 0:
-            raise MetricUndefined(f"{name}: no scored class appears in the truth or the predictions")
-        return float(present.mean())
+        return evaluate_counts(name, mask_counts(y_true, y_pred, int(parameters["classes"])), parameters)
 
     return compute
 
@@ -505,9 +533,9 @@ def _registry() -> dict[str, Metric]:
         Metric("ssim", MappingProxyType({"data_range": 1.0, "channel_axis": "none"}), _ssim,
                (_positive("data_range"), _channel_axis)),
         Metric("dice", MappingProxyType({"classes": MASK_CLASSES, "exclude_background": True, "average": "images"}),
-               _mask_metric("dice", per_class_dice), _MASK_CHECKS),
+               _mask_metric("dice"), _MASK_CHECKS),
         Metric("iou", MappingProxyType({"classes": MASK_CLASSES, "exclude_background": True, "average": "pixels"}),
-               _mask_metric("iou", per_class_iou), _MASK_CHECKS),
+               _mask_metric("iou"), _MASK_CHECKS),
         *(Metric(name, _NO_PARAMETERS, _by_format) for name in ("map", "map50", "map75")),
     ]
     return {metric.name: metric for metric in metrics}

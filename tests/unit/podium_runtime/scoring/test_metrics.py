@@ -14,7 +14,16 @@ from skimage import metrics as skimage_metrics
 from sklearn import metrics as sklearn_metrics
 
 from cpu_scorer.psnr import psnr as cpu_scorer_psnr
-from podium_runtime.scoring.metrics import METRICS, check_parameters, evaluate, names, per_class_dice, per_class_iou
+from podium_runtime.scoring.metrics import (
+    METRICS,
+    check_parameters,
+    evaluate,
+    evaluate_counts,
+    mask_counts,
+    names,
+    per_class_dice,
+    per_class_iou,
+)
 from podium_runtime.scoring.refusals import MetricUndefined, SubmissionRefused
 from proto.metrics import METRIC_INFO
 
@@ -219,6 +228,23 @@ def test_vectorised_dice_and_iou_equal_a_per_image_reference(average: str, shape
         reference_per_class(truth, prediction, CLASSES, iou_of, average),
         rtol=1e-12,
     )
+
+
+@pytest.mark.parametrize("name", ["dice", "iou"])
+@pytest.mark.parametrize("average", ["images", "pixels"])
+def test_a_splits_rows_of_counts_made_once_score_as_that_split_alone(name: str, average: str) -> None:
+    truth, prediction = masks(8, (8, 24, 16))
+    counts = mask_counts(truth, prediction, CLASSES)
+    parameters = {"classes": CLASSES, "average": average}
+    for rows in (np.array([True, False] * 4), np.array([False, False, True, True, True, False, False, True])):
+        alone = evaluate(name, truth[rows], prediction[rows], parameters)
+        assert evaluate_counts(name, counts.rows(rows), parameters) == pytest.approx(alone, rel=1e-12)
+
+
+def test_counts_of_another_number_of_classes_are_refused() -> None:
+    truth, prediction = masks(2)
+    with pytest.raises(ValueError, match="the counts have 4 classes, the parameters say 3"):
+        evaluate_counts("dice", mask_counts(truth, prediction, CLASSES), {"classes": 3})
 
 
 def test_dice_and_iou_average_the_classes_that_appear_without_the_background_by_default() -> None:
