@@ -16,13 +16,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from podium_runtime.scoring import metrics
 from podium_runtime.scoring.formats import masks
 from proto.competition import Split
 
 CLASSES = 4
 SIZE = 256
-# Images per Dice chunk: 16 × 256 × 256 labels and their counts stay in the cache.
-_CHUNK = 16
 
 
 def blobs(rng: np.random.Generator) -> np.ndarray:
@@ -51,23 +50,10 @@ def build(cases: int, seed: int) -> tuple[bytes, bytes]:
     return archives["truth"].getvalue(), archives["submission"].getvalue()
 
 
-def per_class_dice(prediction: np.ndarray, truth: np.ndarray, classes: int) -> np.ndarray:
-    """Dice of each class over the whole stack, 2·|P∩T| / (|P| + |T|), from one confusion matrix counted in
-    cache-sized chunks (the pair of labels as one byte, then a bincount)."""
-    confusion = np.zeros(classes * classes, dtype=np.int64)
-    pair = np.empty((min(_CHUNK, len(truth)), *truth.shape[1:]), dtype=np.uint16)
-    for start in range(0, len(truth), _CHUNK):
-        chunk = pair[: len(truth[start : start + _CHUNK])]
-        np.multiply(truth[start : start + _CHUNK], classes, out=chunk, dtype=np.uint16)
-        chunk += prediction[start : start + _CHUNK]
-        confusion += np.bincount(chunk.ravel(), minlength=classes * classes)
-    matrix = confusion.reshape(classes, classes)
-    overlap = np.diag(matrix)
-    return 2 * overlap / (matrix.sum(axis=0) + matrix.sum(axis=1))
-
-
 def ours(submission: bytes, truth: masks.Masks) -> np.ndarray:
-    return per_class_dice(masks.read_submission(submission, truth), truth.labels, CLASSES)
+    """The scorer's path: the checked reader (threads), then the metric library's counts (over all pixels, as the
+    reference sums them)."""
+    return metrics.per_class_dice(truth.labels, masks.read_submission(submission, truth), CLASSES, "pixels")
 
 
 def reference(submission: bytes, truth: masks.Masks) -> np.ndarray:
