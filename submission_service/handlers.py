@@ -245,7 +245,9 @@ class SubmissionHandlers:
             tasks.append(ops.TaskInfo(
                 id=t.id, title=t.title, kind=t.kind, metric=t.metric, sort=t.board_sort, daily_quota=t.daily_quota,
                 max_upload_bytes=t.max_upload_bytes, aliases=t.aliases, samples=t.samples,
-                sample_names=t.sample_names() if t.kind == "cpu" else [], shape=t.shape, phases=t.phases,
+                # A tensors task's members are named by sample; other formats name their own (ids, cases, images).
+                sample_names=t.sample_names() if t.effective_format == "tensors" else [],
+                shape=t.shape, phases=t.phases,
                 scorer_version=t.scorer_version, final_submissions=t.final_submissions, description=t.description,
                 expected_format=domain.expected_format(t), archived=t.archived, has_ground_truth=t.has_ground_truth,
                 accepting=not refusal, not_accepting_reason=refusal,
