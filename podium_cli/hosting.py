@@ -18,6 +18,7 @@ from rich.text import Text
 
 from podium_cli import tables
 from podium_cli.client import ApiError, PodiumClient
+from podium_cli.importing import import_codabench
 from podium_cli.participant import print_json
 from podium_cli.session import Session, pass_session
 from podium_cli.submitting import CHUNK_BYTES, send_file
@@ -34,6 +35,9 @@ COMPLETE_TIMEOUT_S = 300.0
 def competition() -> None:
     """The competition's definition (tasks, phases, quotas, metrics, ground truth) as versioned data: every change
     is a new version that the whole platform uses within a second, without a restart."""
+
+
+competition.add_command(import_codabench)
 
 
 def read_document(path: Path) -> tuple[bytes, str]:

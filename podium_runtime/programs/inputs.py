@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from podium_runtime.scoring import archive
-from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected, participant_data
+from podium_runtime.scoring.archive import ArchiveLimits, participant_data
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 # World-readable: the program runs as a uid of its own; the folders above the inbox stay the runner's.
@@ -34,23 +34,7 @@ def unpack_zip(data: bytes, into: Path, limits: ArchiveLimits) -> list[str]:
     names — no folders, '..', absolute paths or duplicates —, methods, per-member and total size, overlaps, local
     headers against the directory); each member is inflated under its cap and CRC-checked."""
     with participant_data("the ZIP"):
-        directory, cd_offset = archive.read_directory(data, limits.max_entries)
-        names: set[str] = set()
-        for entry in directory:
-            # archive.py's checks of one entry: it offers them to its sample-matching reader only, and a Codabench
-            # submission's members have no sample names, so they are used one by one here.
-            archive._check_name(entry.name)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
-            if entry.name in names:
-                raise ArchiveRejected(f"{archive._shown(entry.name)} appears twice in the ZIP")  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
-            names.add(entry.name)
-            archive._check_entry(entry, limits)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
-        total = sum(entry.size for entry in directory)
-        if total > limits.max_total_bytes:
-            size, limit = archive.readable_size(total), archive.readable_size(limits.max_total_bytes)
-            raise ArchiveRejected(f"the files add up to {size} uncompressed; the limit is {limit}")
-        records = [archive._read_local_record(memoryview(data), entry, cd_offset) for entry in directory]  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
-        archive._refuse_overlaps(records, cd_offset)  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
-        members = [archive._verified_member(record, record.entry.name) for record in records]  # noqa: SLF001  # pyright: ignore[reportPrivateUsage]
+        members = archive.inspect_members(data, limits)
     for member in members:
         with participant_data(member.name):
             content = archive.read_member(data, member)
