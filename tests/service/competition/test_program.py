@@ -18,6 +18,7 @@ from minio import Minio
 
 from podium_runtime.settings import ServiceSettings
 from proto.storage import PROGRAMS_BUCKET
+from tests.api import bearer, login, new_team
 from tests.service.competition.host import Host, new_task
 
 SOLUTION = b"id,target,Usage\nr1,1,Public\nr2,0,Private\nr3,2,Public\n"
@@ -80,6 +81,11 @@ async def test_a_program_checked_on_the_sample_becomes_the_tasks_program(host: H
     task = await with_ground_truth(host)
     waiting = await shown(host, task["id"])
     assert not waiting["accepting"] and "no scoring program yet" in waiting["not_accepting_reason"], waiting
+    _, name, password = await new_team(host.client, host.token)
+    refused = await host.client.post(f"/api/v1/tasks/{task['id']}/submissions",
+                                     headers=bearer(await login(host.client, name, password)),
+                                     files={"file": ("predictions.csv", SAMPLE[1], "text/csv")})
+    assert refused.status_code == 409 and "`podium admin program put`" in refused.json()["detail"], refused.text
     version, _ = await host.document()
     source = program(GOOD)
 
