@@ -313,7 +313,8 @@ class LiveHub:
 
         async def on_log(message: Msg) -> None:
             event = codec.decode(message.data)
-            if isinstance(event, JobLogged):
+            # A line for the host only (a scoring program's output) is never a team's to read.
+            if isinstance(event, JobLogged) and not event.host_only:
                 self._for_team(event.team_id, LogMessage(submission_id=int(event.submission_id), level=event.level,
                                                          line=event.line, at=event.occurred_at))
 

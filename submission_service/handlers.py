@@ -195,9 +195,9 @@ class SubmissionHandlers:
     async def get_log(self, request: ops.GetSubmission, actor: Principal) -> ops.JobLog:
         row = await self._own(actor, request.submission_id)
         async with self.pool.acquire() as conn:
-            lines = await store.log_lines(conn, row["id"])
+            lines = await store.log_lines(conn, row["id"], host=actor.is_admin)
         return ops.JobLog(submission_id=row["id"], lines=[
-            ops.LogLine(at=r["logged_at"], level=r["level"], line=r["line"]) for r in lines])
+            ops.LogLine(at=r["logged_at"], level=r["level"], line=r["line"], host_only=r["host_only"]) for r in lines])
 
     async def on_log(self, event: JobLogged) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -534,6 +534,7 @@ HOSTING: dict[Operation, Method] = {
     hosting.GET_COMPETITION: CompetitionHost.get, hosting.APPLY_COMPETITION: CompetitionHost.apply,
     hosting.LIST_VERSIONS: CompetitionHost.versions, hosting.START_GROUND_TRUTH: CompetitionHost.start_ground_truth,
     hosting.COMPLETE_GROUND_TRUTH: CompetitionHost.complete_ground_truth,
+    hosting.START_PROGRAM: CompetitionHost.start_program, hosting.COMPLETE_PROGRAM: CompetitionHost.complete_program,
 }
 
 
