@@ -190,7 +190,7 @@ class ProgramScoring:
     def _run(self, program: Program, event: SubmissionReceived, data: bytes) -> ProgramResult:
         """The submission written where the pool reads it (named `submission` with its stored extension), run."""
         job = self.files.folder / f"job-{uuid.uuid4().hex}"
-        job.mkdir(mode=0o700)
+        job.mkdir(mode=0o700, parents=True)
         try:
             submission = job / f"submission{PurePosixPath(event.object_key).suffix}"
             submission.write_bytes(data)
