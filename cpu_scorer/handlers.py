@@ -57,7 +57,7 @@ class CpuScorer(Scorer):
 
     @property
     def formats(self) -> Mapping[str, Format]:
-        archive = {ArchiveRejected: "archive_rejected"}
+        archive: dict[type[Exception], str] = {ArchiveRejected: "archive_rejected"}
         return {"tensors": Format(self.score_tensors, archive, ArchiveRejected, "archive"),
                 "csv": Format(self.score_csv),
                 # A mask is refused by the ZIP's checks (ArchiveRejected) or by its PNG's (SubmissionRefused).

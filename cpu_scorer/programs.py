@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import logging
 import shutil
 import uuid
 import zipfile
@@ -34,6 +35,7 @@ from proto.competition import ProgramSpec, Task
 from proto.events import SubmissionReceived
 from proto.storage import PROGRAMS_BUCKET
 
+log = logging.getLogger(__name__)
 # What a program ZIP may hold: a host's code and small data files, never more than this uncompressed.
 MAX_PROGRAM_BYTES = 256 * MiB
 MAX_PROGRAM_FILES = 10_000
@@ -178,6 +180,9 @@ class ProgramScoring:
             result = await asyncio.to_thread(self._run, program, event, data)
         self._log_output(event, result)
         if not result.ok:
+            # The operator's log too: a program that fails every submission is worth seeing without an admin's view.
+            log.info("the scoring program failed", extra={"submission_id": event.submission_id, "task_id": task.id,
+                                                           "reason": result.host_reason})
             self.jobs.log(event, f"the scoring program failed: {result.host_reason}", "error", host_only=True)
             for line in result.traceback.splitlines():
                 self.jobs.log(event, line, "error", host_only=True)
