@@ -7,7 +7,8 @@ does both, so a file that passes the check is a file the scorer can use.
 - a model task (`kind = "gpu"`): an `.npz` with `x` (samples × the task's shape) and `y` (integer labels);
 - a csv task (`format = "csv"`): a solution CSV (an id column, the targets, `Usage`), `formats.csv.read_solution`;
 - a masks task (`format = "masks"`): a ZIP of `<case>.png` label images, `formats.masks.read_ground_truth`;
-- a coco task (`format = "coco"`): a COCO ground-truth JSON, `formats.coco.read_ground_truth`.
+- a coco task (`format = "coco"`): a COCO ground-truth JSON, `formats.coco.read_ground_truth`;
+- a file task (`format = "file"`, scored by the host's program): any file, which the program reads.
 
 None is read with pickle."""
 
@@ -123,6 +124,8 @@ def parse_solution(data: bytes, task: Task) -> Solution:
     width = max(len(solution.classes), 1)
     guess = np.full((len(kept), width) if solution.classes else kept.shape, 1 / (width if solution.classes else 2))
     for column in task.columns:
+        if METRIC_INFO[column.name].takes == "program":
+            continue  # the host's program reads the solution its own way; the reader's checks above still hold
         probabilities = METRIC_INFO[column.name].takes == "probabilities"
         try:
             metrics.evaluate(column.name, kept, guess if probabilities else kept, column.parameters)
@@ -157,6 +160,14 @@ def parse_coco(data: bytes, task: Task) -> coco.CocoTruth:
     return coco.read_ground_truth(data, task.split)
 
 
+def parse_file(data: bytes, task: Task) -> bytes:
+    """A file task's ground truth (`format = "file"`, scored by the host's program): any file the program reads, as
+    it is; for a Codabench program, a ZIP is its reference data (INPUT/ref)."""
+    if not data:
+        raise GroundTruthRejected(f"the ground truth of task {task.id} is empty")
+    return data
+
+
 def solution_targets(solution: Solution) -> np.ndarray:
     """What a metric compares with: class numbers for a labelled multi-class task, else the single target column
     as a vector, or the n×k targets."""
@@ -178,7 +189,7 @@ def check(data: bytes, task: Task) -> None:
 
 def extension(task: Task) -> str:
     """The ground truth's file extension (its object's key ends with it)."""
-    return {"csv": ".csv", "coco": ".json", "onnx": ".npz"}.get(task.effective_format, ".zip")
+    return {"csv": ".csv", "coco": ".json", "onnx": ".npz", "file": ""}.get(task.effective_format, ".zip")
 
 
 def read_object(s3: Minio, key: str, max_bytes: int = MAX_BYTES) -> bytes | None:
@@ -235,5 +246,6 @@ class GroundTruthCache(Generic[T]):
 
 
 PARSERS: dict[str, Callable[[bytes, Task], object]] = {
-    "tensors": parse_arrays, "csv": parse_solution, "masks": parse_masks, "coco": parse_coco, "onnx": parse_test_set}
+    "tensors": parse_arrays, "csv": parse_solution, "masks": parse_masks, "coco": parse_coco, "onnx": parse_test_set,
+    "file": parse_file}
 """The reader of each format's ground truth (`Task.effective_format`): what the check at upload and the scorers use."""

@@ -56,7 +56,7 @@ FORMATS_OF_KIND: dict[str, tuple[str, ...]] = {"cpu": ("tensors", "csv", "masks"
 PROGRAM_FORMATS = ("csv", "tensors", "masks", "file")
 # The formats the scorers of this version score. The others are refused when a competition is applied, until their
 # readers are wired into a scorer: no task can take submissions nothing would score.
-SCORED_FORMATS = frozenset({"tensors", "csv", "masks", "coco", "onnx"})
+SCORED_FORMATS = frozenset({"tensors", "csv", "masks", "coco", "file", "onnx"})
 # The metric library's names (`podium_runtime.scoring.metrics.names()`, which proto cannot import; a unit test holds
 # the two equal), and those a csv task may use: the ones over labels, probabilities or values.
 MetricName = Literal[

@@ -178,6 +178,9 @@ def expected_format(task: Task) -> str:
     if task.effective_format == "coco":
         return (f"a COCO detection-results JSON ({task.metric}): a list of {{image_id, category_id, bbox: [x, y, "
                 f"width, height], score}}, at most {MAX_DETECTIONS_PER_IMAGE} detections per image")
+    if task.effective_format == "file":
+        return (f"a file, sent as it is (at most {task.max_upload_bytes} bytes): the host's scoring program reads it; "
+                "the task's description says what it expects")
     names = task.sample_names()
     last = f" … {names[-1]}" if len(names) > 1 else ""
     return (f"a ZIP of {task.samples} tensors named {names[0]}{last} (.pt, .npy or .safetensors), each float "

@@ -52,7 +52,7 @@ from submission_service.reconciler import (
     republish_in_flight,
 )
 from submission_service.store import BUCKET
-from submission_service.upload_files import EXTENSIONS, upload_refusal
+from submission_service.upload_files import stored_extension, upload_refusal
 from submission_service.upload_url import UploadSigner
 from submission_service.visibility import public_details, without_private
 
@@ -288,8 +288,8 @@ class SubmissionHandlers:
                 conn, team_id=_team_id(actor), task=task, phase_id=phase.id,
                 filename=display_filename(request.filename), declared_size=request.size_bytes,
                 declared_sha256=request.sha256, day=day, expires_at=now + self.upload_ttl,
-                extension=EXTENSIONS[task.effective_format], status_key=public_status.new_key(),
-                batch_size=request.batch_size, competition_version=in_use,
+                extension=stored_extension(task.effective_format, request.filename),
+                status_key=public_status.new_key(), batch_size=request.batch_size, competition_version=in_use,
             )
         # The URL stores exactly the announced size at the upload key; storage refuses any other length.
         url = self.presigner.put_url(BUCKET, row["upload_key"], request.size_bytes, self.upload_ttl)
