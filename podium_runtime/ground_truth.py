@@ -179,11 +179,9 @@ def solution_targets(solution: Solution) -> np.ndarray:
 
 
 def check(data: bytes, task: Task) -> None:
-    """Raise GroundTruthRejected unless `data` is a ground truth the task's scorer can use. A program task's ground
-    truth is its program's to read, in whatever form the host chose: the program is run on it with a sample when it
-    is put (`podium admin program put --sample`)."""
-    if task.uses_program:
-        return
+    """Raise GroundTruthRejected unless `data` is a ground truth the task's scorer can use. A program task's is read
+    by its format's reader too (its submissions are checked against it before the program runs); a `file` task's is
+    any non-empty file, its program's to read."""
     PARSERS[task.effective_format](data, task)
 
 
