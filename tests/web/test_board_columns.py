@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import nats
 import pytest
+from nats.aio.client import Client as NatsClient
 from playwright.async_api import Page, expect
 
 from podium_runtime.settings import ServiceSettings
@@ -30,7 +31,7 @@ def first(board_key: str, auc: float = 0.91) -> list:
 
 @pytest.fixture
 async def columns_world(gateway_url: str, admin_token: str, settings: ServiceSettings
-                        ) -> AsyncIterator[tuple[str, str, nats.NATS]]:
+                        ) -> AsyncIterator[tuple[str, str, NatsClient]]:
     """(the competition's task with the columns, the key of a board with them, a NATS connection to change it)."""
     task = columns_task_fields(title="Churn prediction")
     board_key = f"cols-{uuid.uuid4().hex[:8]}"  # a key the leaderboard service never writes
@@ -48,7 +49,7 @@ async def columns_world(gateway_url: str, admin_token: str, settings: ServiceSet
 
 
 async def test_a_visitor_sees_a_column_per_header_with_its_precision_kept_live(
-    page: Page, columns_world: tuple[str, str, nats.NATS], shoot: Shoot,
+    page: Page, columns_world: tuple[str, str, NatsClient], shoot: Shoot,
 ) -> None:
     task_id, board_key, nc = columns_world
     await page.goto(f"/#/board/{board_key}")
@@ -78,7 +79,7 @@ async def test_a_visitor_sees_a_column_per_header_with_its_precision_kept_live(
 
 
 async def test_an_admin_sees_the_hidden_column_on_the_board_and_in_the_task_list(
-    page: Page, columns_world: tuple[str, str, nats.NATS],
+    page: Page, columns_world: tuple[str, str, NatsClient],
 ) -> None:
     task_id, board_key, _ = columns_world
     await log_in(page, *ADMIN)

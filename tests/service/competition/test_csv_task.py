@@ -94,7 +94,7 @@ async def test_every_column_is_scored_and_a_hidden_one_reaches_only_the_score_ev
                                                                                     nc: NatsClient) -> None:
     """AUC ranks, LogLoss is shown beside it, and a hidden accuracy (probabilities above 0.5 are class 1) is
     computed for the hosts: the score event carries it; the metrics, the details and the job log never do."""
-    task = csv_task() | {"metrics": [{"name": "roc_auc", "column": "AUC", "primary": True},
+    task: dict[str, Any] = csv_task() | {"metrics": [{"name": "roc_auc", "column": "AUC", "primary": True},
                                      {"name": "log_loss", "column": "LogLoss", "precision": 3},
                                      {"name": "accuracy", "column": "Secret", "hidden": True}]}
     await host.add_task(task)

@@ -174,7 +174,9 @@ async def test_a_full_queue_drops_the_oldest() -> None:
 def test_a_delta_carries_changed_lines_whole_moved_lines_as_places_and_departures() -> None:
     before = board(entry("a", 1, 30), entry("b", 2, 20), entry("c", 3, 10), entry("d", 4, 5))
     after = board(entry("a", 1, 30), entry("c", 2, 25), entry("b", 3, 20))
-    message = json.loads(delta_message("t", 9, before, after, with_private=False))
+    encoded = delta_message("t", 9, before, after, with_private=False)
+    assert encoded is not None
+    message = json.loads(encoded)
     assert [e["team_id"] for e in message["changed"]] == ["c"]
     assert message["moved"] == [["b", 3, None]]
     assert message["removed"] == ["d"] and "private_changed" not in message

@@ -89,10 +89,14 @@ def test_the_gateways_board_messages_are_live_messages() -> None:
     whole = decoder.decode(board_message("recon", 5, before, with_private=False))
     assert whole == BoardMessage(task_id="recon", revision=5, sort="desc", private_revealed=False,
                                  public=before.public, private=None)
-    delta = decoder.decode(delta_message("recon", 6, before, after, with_private=False, base_revision=5))
+    encoded = delta_message("recon", 6, before, after, with_private=False, base_revision=5)
+    assert encoded is not None
+    delta = decoder.decode(encoded)
     assert delta == BoardDeltaMessage(task_id="recon", revision=6, base_revision=5, private_revealed=False,
                                       changed=[entry("b", 1, 40.0)], moved=[("a", 2, -1)], removed=[])
-    admins = decoder.decode(delta_message("recon", 6, before, after, with_private=True, base_revision=5))
+    encoded = delta_message("recon", 6, before, after, with_private=True, base_revision=5)
+    assert encoded is not None
+    admins = decoder.decode(encoded)
     assert isinstance(admins, BoardDeltaMessage) and admins.private_changed == [] == admins.private_removed
 
 
