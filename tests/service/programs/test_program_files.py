@@ -19,7 +19,7 @@ from cpu_scorer.programs import ProgramFiles, ProgramMissing, ProgramVersions
 from deploy.stack import EmbeddedStack
 from podium_runtime import ground_truth
 from podium_runtime.connections import create_s3
-from podium_runtime.program_files import program_key
+from podium_runtime.program_files import program_key, single_file_zip
 from podium_runtime.programs.pool import ProgramPool
 from podium_runtime.programs.sandbox import Isolation, SandboxConfig
 from proto.competition import MetricColumn, ProgramSpec, Task
@@ -50,14 +50,6 @@ def put(storage: Minio, bucket: str, key: str, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def zipped(**members: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in members.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
-
-
 def program_task(storage: Minio, task_id: str, program: bytes) -> Task:
     """A `file` program task whose program and ground truth are in storage, named by key and digest."""
     digest = hashlib.sha256(program).hexdigest()
@@ -77,14 +69,14 @@ async def test_a_replaced_programs_worker_and_files_go_and_the_ground_truth_stay
     submission = tmp_path / "submission.txt"
     submission.write_bytes(TRUTH)
     try:
-        first = await files.acquire(program_task(storage, task_id, zipped(**{"score.py": VERSIONS[0]})))
+        first = await files.acquire(program_task(storage, task_id, single_file_zip(VERSIONS[0].encode())))
         assert (first.program_dir / "score.py").read_text() == VERSIONS[0]
         assert first.truth.name == "truth" and first.truth.read_bytes() == TRUTH
         assert (await asyncio.to_thread(pool.run, first, submission)).public == {"Exact": 1.0}
         await files.release(first)
         assert first.program_dir.is_dir() and pool.workers() == 1  # the most recent version: kept warm
 
-        second = await files.acquire(program_task(storage, task_id, zipped(**{"score.py": VERSIONS[1]})))
+        second = await files.acquire(program_task(storage, task_id, single_file_zip(VERSIONS[1].encode())))
         assert second.truth == first.truth  # the same ground truth, staged once
         assert (await asyncio.to_thread(pool.run, second, submission)).public == {"Exact": 0.5}
         assert pool.workers() == 2
@@ -98,7 +90,11 @@ async def test_a_replaced_programs_worker_and_files_go_and_the_ground_truth_stay
 async def test_a_stored_program_the_check_would_refuse_is_not_run(storage: Minio, pool: ProgramPool,
                                                                   tmp_path: Path) -> None:
     files = ProgramFiles(storage, tmp_path / "files", pool)
-    task = program_task(storage, f"t-{uuid.uuid4().hex[:8]}", zipped(**{"score.py": VERSIONS[0], "lib/x.py": ""}))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("score.py", VERSIONS[0])
+        archive.writestr("lib/x.py", "")
+    task = program_task(storage, f"t-{uuid.uuid4().hex[:8]}", buffer.getvalue())
     try:
         with pytest.raises(ProgramMissing, match=r"cannot be run: the program's ZIP was refused: lib/x.py: folders"):
             await files.acquire(task)
