@@ -23,7 +23,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from podium_runtime.connections import read_bytes
-from podium_runtime.ground_truth import GroundTruthMissing, read_object
+from podium_runtime.ground_truth import GroundTruthMissing, read_recorded
 from podium_runtime.jobs import JobReporter
 from podium_runtime.program_files import (
     MAX_PROGRAM_BYTES,
@@ -170,12 +170,7 @@ class ProgramFiles:
             raise ProgramMissing(f"the stored program of task {task.id} cannot be run: {refusal}") from None
 
     def _stage_truth(self, task: Task, into: Path) -> None:
-        data = read_object(self.s3, task.ground_truth)
-        if data is None:
-            raise GroundTruthMissing(f"the ground truth of task {task.id} is missing from storage")
-        if hashlib.sha256(data).hexdigest() != task.ground_truth_sha256:
-            raise GroundTruthMissing(f"the stored ground truth of task {task.id} is not the one the competition "
-                                     "records (its digest differs)")
+        data = read_recorded(self.s3, task)
         try:
             stage_truth(data, task, into)
         except ProgramRejected as refusal:
