@@ -85,4 +85,4 @@ async def bootstrap(settings: CpuScorerSettings, bus: Bus) -> AsyncIterator[Deps
         yield Deps(competition=competition, bus=bus, s3=s3, ground_truth=GroundTruthCache(s3, parse_arrays, tasks),
                    solutions=GroundTruthCache(s3, parse_solution, tasks),
                    masks=GroundTruthCache(s3, parse_masks, tasks), detections=GroundTruthCache(s3, parse_coco, tasks),
-                   jobs=jobs, programs=programs, program_files=ProgramFiles(s3, files))
+                   jobs=jobs, programs=programs, program_files=ProgramFiles(s3, files, programs))

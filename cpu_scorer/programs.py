@@ -1,6 +1,8 @@
 """cpu_scorer's part of host scoring programs (`metric = "program"`): the program ZIPs and ground truths the warm pool
-(`podium_runtime.programs`) reads, kept on local disk by digest, and the scoring of one submission by its task's
-program. The format's reader has checked the submission before (`handlers.CpuScorer.score_program`).
+(`podium_runtime.programs`) reads, fetched by digest and kept on local disk, staged exactly as the check at upload
+stages them (`podium_runtime.program_files`: the same unpacking, file names, limits and columns), and the scoring of
+one submission by its task's program. The format's reader has checked the submission before
+(`handlers.CpuScorer.score_program`).
 
 A participant reads only the program's ParticipantVisibleError text, or "the scoring program failed"; the host reads
 why, the traceback and the program's stdout and stderr in the submission's log, as host-only lines. The program's
@@ -10,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import logging
 import shutil
 import uuid
-import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -23,29 +23,31 @@ from minio import Minio
 from minio.error import S3Error
 
 from podium_runtime.connections import read_bytes
-from podium_runtime.ground_truth import GroundTruthMissing, extension, read_object
+from podium_runtime.ground_truth import GroundTruthMissing, read_recorded
 from podium_runtime.jobs import JobReporter
-from podium_runtime.programs.contracts import Contract, ProgramResult
-from podium_runtime.programs.inputs import unpack_zip
+from podium_runtime.program_files import (
+    MAX_PROGRAM_BYTES,
+    ProgramRejected,
+    program_for,
+    stage_truth,
+    staged_truth,
+    unpack_program,
+)
+from podium_runtime.programs.contracts import ProgramResult
 from podium_runtime.programs.pool import Program, ProgramPool
-from podium_runtime.programs.sandbox import MiB, ProgramLimits
-from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected, readable_size
 from podium_runtime.scoring.kit import Scored, Timings
-from proto.competition import ProgramSpec, Task
+from proto.competition import Task
 from proto.events import SubmissionReceived
 from proto.storage import PROGRAMS_BUCKET
 
 log = logging.getLogger(__name__)
-# What a program ZIP may hold: a host's code and small data files, never more than this uncompressed.
-MAX_PROGRAM_BYTES = 256 * MiB
-MAX_PROGRAM_FILES = 10_000
-# A Codabench program's reference data (a ZIP ground truth, unpacked as INPUT/ref): flat, as large as a ground truth.
-REFERENCE_LIMITS = ArchiveLimits(max_entries=10_000, max_entry_bytes=2048 * MiB, max_total_bytes=2048 * MiB)
-REFERENCE = "ref"
 # The last lines of the program's stdout and of its stderr that go to the host's log (the pool keeps a tail of each).
 OUTPUT_LINES = 200
 # Where a program's own details go in a score's details: the word "private" keeps them out of a team's view.
 PROGRAM_DETAILS = "program_details_private"
+# Program versions kept warm (a worker each, their files on disk) once no job uses them: a replaced program's are
+# retired past this many more recent ones, instead of staying until the scorer stops.
+KEPT_VERSIONS = 8
 
 
 class ProgramFailed(Exception):
@@ -58,81 +60,100 @@ class ProgramMissing(RuntimeError):
     the platform's data, so the job is retried."""
 
 
-def program_limits(spec: ProgramSpec) -> ProgramLimits:
-    """A task's limits on one run of its program."""
-    return ProgramLimits(wall_seconds=spec.wall_s, cpu_seconds=spec.cpu_s, memory_bytes=spec.memory_mb * MiB,
-                         file_bytes=spec.file_mb * MiB, processes=spec.processes)
+@dataclass
+class ProgramVersions:
+    """Which program versions stay warm: every one a job is using, and the `keep` most recently used. Pure
+    bookkeeping; the caller retires what `finished` returns."""
+
+    keep: int
+    # Jobs running per version, the most recently started last.
+    _jobs: dict[Program, int] = field(default_factory=dict)
+
+    def started(self, program: Program) -> None:
+        self._jobs[program] = self._jobs.pop(program, 0) + 1
+
+    def finished(self, program: Program) -> list[Program]:
+        """A job of `program` is done: the versions to retire now (no job uses them, `keep` others are more recent)."""
+        self._jobs[program] -= 1
+        ordered = list(self._jobs)
+        recent = set(ordered[max(len(ordered) - self.keep, 0):])
+        retired = [version for version, jobs in self._jobs.items() if not jobs and version not in recent]
+        for version in retired:
+            del self._jobs[version]
+        return retired
+
+    @property
+    def kept(self) -> list[Program]:
+        return list(self._jobs)
 
 
-def unpack_program(data: bytes, into: Path) -> None:
-    """A program ZIP (score.py at its root, folders allowed: it is the host's own code) written into `into`, readable
-    by the sandbox's uid. Raises ProgramMissing when it is not one."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.infolist()
-            names = [PurePosixPath(member.filename) for member in members]
-            if len(members) > MAX_PROGRAM_FILES or sum(member.file_size for member in members) > MAX_PROGRAM_BYTES:
-                raise ProgramMissing(f"the program ZIP holds more than {MAX_PROGRAM_FILES} files or "
-                                     f"{readable_size(MAX_PROGRAM_BYTES)}")
-            if any(name.is_absolute() or ".." in name.parts or "\\" in str(name) for name in names):
-                raise ProgramMissing("the program ZIP has a path outside its own folder")
-            if PurePosixPath("score.py") not in names:
-                raise ProgramMissing("the program ZIP has no score.py at its root")
-            archive.extractall(into)
-    except zipfile.BadZipFile as error:
-        raise ProgramMissing(f"the stored program is not a ZIP: {error}") from None
-    _readable(into)
+def unused_folders(retired: Iterable[Program], kept: Iterable[Program]) -> set[Path]:
+    """The program and ground-truth folders of the retired versions that no kept version reads (a new program
+    version of a task usually keeps its ground truth)."""
+    return set().union(*map(_folders, retired)) - set().union(*map(_folders, kept))
 
 
-def _readable(folder: Path) -> None:
-    """Folders 0755 and files 0644: the program runs as an unprivileged uid of its own."""
-    folder.chmod(0o755)
-    for path in folder.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+def _folders(program: Program) -> set[Path]:
+    # A kept ground truth's folder holds the staged file or INPUT/ref itself (ProgramFiles._kept, stage_truth).
+    return {program.program_dir, program.truth.parent}
 
 
 @dataclass
 class ProgramFiles:
     """Each program version and each ground truth a program reads, fetched once, checked against the digest the
-    competition records, and kept on disk under that digest (a new digest is a new folder, so a worker never sees
-    a file change under it)."""
+    competition records, staged as at upload, and kept on disk under that digest (a new digest is a new folder, so
+    a worker never sees a file change under it). A version no job uses is retired past the `KEPT_VERSIONS` most
+    recently used: its worker stopped, its files removed."""
 
     s3: Minio
     folder: Path
+    pool: ProgramPool
+    versions: ProgramVersions = field(default_factory=lambda: ProgramVersions(KEPT_VERSIONS))
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def program(self, task: Task) -> Program:
-        """The warm pool's key for the task's program: its folder, its ground truth, contract, columns, limits."""
-        spec = task.program
+    async def acquire(self, task: Task) -> Program:
+        """The warm pool's key for the task's program, its files kept until `release`."""
         if not task.has_program:
             raise ProgramMissing(f"task {task.id} has no scoring program yet")
         if not task.has_ground_truth:
             raise GroundTruthMissing(f"task {task.id} has no ground truth yet")
-        contract = Contract(spec.contract)
-        async with self._lock:  # one download per digest even when submissions arrive together
-            program_dir = await asyncio.to_thread(self._kept, f"program-{spec.sha256}", self._fetch_program, task)
-            truth = await asyncio.to_thread(self._kept, f"truth-{task.ground_truth_sha256}-{contract.value}",
-                                            self._fetch_truth, task)
-        # A Codabench program's unpacked reference data is INPUT/ref itself; a file is passed as it is.
-        truth = truth / REFERENCE if (truth / REFERENCE).is_dir() else truth / f"truth{extension(task)}"
-        return Program(program_dir, truth, contract, tuple(column.header for column in task.columns),
-                       program_limits(spec))
+        # One download per digest even when submissions arrive together, and none while a version is retired.
+        async with self._lock:
+            program_dir = await asyncio.to_thread(self._kept, f"program-{task.program.sha256}", self._stage_program,
+                                                  task)
+            # Staged per contract (INPUT/ref or a file) and format (the file's extension).
+            truth_name = f"truth-{task.ground_truth_sha256}-{task.program.contract}-{task.effective_format}"
+            truth_dir = await asyncio.to_thread(self._kept, truth_name, self._stage_truth, task)
+            program = program_for(task, program_dir, staged_truth(task, truth_dir))
+            self.versions.started(program)
+        return program
 
-    def _kept(self, name: str, fetch: Callable[[Task, Path], None], task: Task) -> Path:
-        """`folder/name`, made by `fetch(task, staging)` the first time: complete, or not there at all."""
+    async def release(self, program: Program) -> None:
+        """A job is done with `program`: the versions no longer kept are retired."""
+        async with self._lock:
+            retired = self.versions.finished(program)
+            if retired:
+                await asyncio.to_thread(self._retire, retired)
+
+    def _retire(self, retired: list[Program]) -> None:
+        for program in retired:
+            self.pool.retire(program)
+        for folder in unused_folders(retired, self.versions.kept):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _kept(self, name: str, stage: Callable[[Task, Path], None], task: Task) -> Path:
+        """`folder/name`, made by `stage(task, staging)` the first time: complete, or not there at all."""
         kept = self.folder / name
         if not kept.exists():
             staging = self.folder / f"staging-{uuid.uuid4().hex}"
-            staging.mkdir(parents=True)
             try:
-                fetch(task, staging)
-                _readable(staging)
+                stage(task, staging)
                 staging.rename(kept)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         return kept
 
-    def _fetch_program(self, task: Task, into: Path) -> None:
+    def _stage_program(self, task: Task, into: Path) -> None:
         spec = task.program
         try:
             data = read_bytes(self.s3, PROGRAMS_BUCKET, spec.key, MAX_PROGRAM_BYTES + 1)
@@ -143,26 +164,17 @@ class ProgramFiles:
         if hashlib.sha256(data).hexdigest() != spec.sha256:
             raise ProgramMissing(f"the stored program of task {task.id} is not the one the competition records "
                                  "(its digest differs)")
-        unpack_program(data, into)
+        try:
+            unpack_program(data, into)
+        except ProgramRejected as refusal:
+            raise ProgramMissing(f"the stored program of task {task.id} cannot be run: {refusal}") from None
 
-    def _fetch_truth(self, task: Task, into: Path) -> None:
-        """The ground truth as a file (`truth.csv`, `truth.zip`, `truth`); for a Codabench program a ZIP is its
-        reference data, unpacked (INPUT/ref is then that folder)."""
-        data = read_object(self.s3, task.ground_truth)
-        if data is None:
-            raise GroundTruthMissing(f"the ground truth of task {task.id} is missing from storage")
-        if hashlib.sha256(data).hexdigest() != task.ground_truth_sha256:
-            raise GroundTruthMissing(f"the stored ground truth of task {task.id} is not the one the competition "
-                                     "records (its digest differs)")
-        if task.program.contract == Contract.CODABENCH.value and zipfile.is_zipfile(io.BytesIO(data)):
-            (into / REFERENCE).mkdir()
-            try:
-                unpack_zip(data, into / REFERENCE, REFERENCE_LIMITS)
-            except ArchiveRejected as refusal:
-                raise GroundTruthMissing(f"the reference data of task {task.id} cannot be unpacked: {refusal}") \
-                    from None
-            return
-        (into / f"truth{extension(task)}").write_bytes(data)
+    def _stage_truth(self, task: Task, into: Path) -> None:
+        data = read_recorded(self.s3, task)
+        try:
+            stage_truth(data, task, into)
+        except ProgramRejected as refusal:
+            raise GroundTruthMissing(f"task {task.id}: {refusal}") from None
 
 
 @dataclass(frozen=True)
@@ -175,9 +187,12 @@ class ProgramScoring:
 
     async def score(self, task: Task, event: SubmissionReceived, data: bytes, timings: Timings) -> Scored:
         with timings.step("program_files"):
-            program = await self.files.program(task)
-        with timings.step("program"):
-            result = await asyncio.to_thread(self._run, program, event, data)
+            program = await self.files.acquire(task)
+        try:
+            with timings.step("program"):
+                result = await asyncio.to_thread(self._run, program, event, data)
+        finally:
+            await self.files.release(program)
         self._log_output(event, result)
         if not result.ok:
             # The operator's log too: a program that fails every submission is worth seeing without an admin's view.

@@ -205,6 +205,18 @@ def read_object(s3: Minio, key: str, max_bytes: int = MAX_BYTES) -> bytes | None
     return read_bytes(s3, BUCKET, key)
 
 
+def read_recorded(s3: Minio, task: Task) -> bytes:
+    """The task's ground truth as the competition records it: GroundTruthMissing (the platform's, a retry) when the
+    object is not there, or is not the recorded bytes (replaced behind the platform's back: never scored against)."""
+    data = read_object(s3, task.ground_truth)
+    if data is None:
+        raise GroundTruthMissing(f"the ground truth of task {task.id} is missing from storage")
+    if hashlib.sha256(data).hexdigest() != task.ground_truth_sha256:
+        raise GroundTruthMissing(f"the stored ground truth of task {task.id} is not the one the competition "
+                                 "records (its digest differs)")
+    return data
+
+
 class GroundTruthCache(Generic[T]):
     """Each task's parsed ground truth, loaded once per digest and kept for the next submissions (at most
     `max_tasks`). The bytes read must have the digest the competition records: an object replaced behind the
@@ -218,13 +230,7 @@ class GroundTruthCache(Generic[T]):
         self._lock = asyncio.Lock()
 
     def _load(self, task: Task) -> T:
-        data = read_object(self.s3, task.ground_truth)
-        if data is None:
-            raise GroundTruthMissing(f"the ground truth of task {task.id} is missing from storage")
-        if hashlib.sha256(data).hexdigest() != task.ground_truth_sha256:
-            raise GroundTruthMissing(f"the stored ground truth of task {task.id} is not the one the competition "
-                                     "records (its digest differs)")
-        return self.parse(data, task)
+        return self.parse(read_recorded(self.s3, task), task)
 
     async def get(self, task: Task) -> T:
         if not task.has_ground_truth:

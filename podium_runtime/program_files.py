@@ -1,7 +1,8 @@
 """A host's scoring program as it is stored and staged: what a host uploads (one `.py`, or a flat ZIP with `score.py`
 at its root) becomes one ZIP in the `programs` bucket, and a program task's run is set up from that ZIP, the task's
 ground truth and its limits. submission_service checks an upload with it; the scorer stages the same files the same
-way, so a program that passed the check is the program that scores.
+way (`cpu_scorer.programs` keeps what it stages by digest), so a program that passed the check is the program that
+scores.
 
 Pure apart from the folders it is given: bytes in, files and a `Program` out."""
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from podium_runtime.ground_truth import extension
 from podium_runtime.programs.contracts import Contract
-from podium_runtime.programs.inputs import unpack_zip
+from podium_runtime.programs.inputs import starts_like_zip, unpack_zip
 from podium_runtime.programs.pool import Program
 from podium_runtime.programs.sandbox import ProgramLimits
 from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected, readable_size
@@ -29,6 +30,8 @@ PROGRAM_ARCHIVE = ArchiveLimits(max_entries=1000, max_entry_bytes=64 * MiB, max_
 # A Codabench reference ZIP unpacked into INPUT/ref: the host's data, bounded like a ground truth.
 REFERENCE_ARCHIVE = ArchiveLimits(max_entries=100_000, max_entry_bytes=2048 * MiB, max_total_bytes=4096 * MiB)
 ENTRY_POINT = "score.py"
+# A Codabench program's reference data, unpacked: the folder it reads as INPUT/ref.
+REFERENCE = "ref"
 # A stored ZIP made from a single .py is the same bytes for the same file: the same program, the same digest.
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -89,8 +92,8 @@ def stage_truth(data: bytes, task: Task, into: Path) -> Path:
     for a Codabench program the folder INPUT/ref, holding the ZIP's files when the ground truth is a ZIP."""
     into.mkdir(mode=_DIR_MODE, parents=True)
     into.chmod(_DIR_MODE)
-    if task.program.contract == Contract.CODABENCH.value and data.startswith(b"PK"):
-        reference = into / "ref"
+    if task.program.contract == Contract.CODABENCH.value and starts_like_zip(data):
+        reference = into / REFERENCE
         reference.mkdir(mode=_DIR_MODE)
         reference.chmod(_DIR_MODE)
         try:
@@ -98,10 +101,21 @@ def stage_truth(data: bytes, task: Task, into: Path) -> Path:
         except ArchiveRejected as refusal:
             raise ProgramRejected(f"the ground truth's ZIP cannot be the program's reference data: {refusal}") from None
         return reference
-    truth = into / f"truth{extension(task)}"
+    truth = into / truth_name(task)
     truth.write_bytes(data)
     truth.chmod(_FILE_MODE)
     return truth
+
+
+def staged_truth(task: Task, into: Path) -> Path:
+    """Where `stage_truth` put the task's ground truth under `into` (for a folder staged earlier and kept)."""
+    reference = into / REFERENCE
+    return reference if reference.is_dir() else into / truth_name(task)
+
+
+def truth_name(task: Task) -> str:
+    """A ground truth passed as a file: `truth` with its format's extension (`truth.csv`, `truth.zip`, `truth`)."""
+    return f"truth{extension(task)}"
 
 
 def stage_sample(data: bytes, filename: str, into: Path) -> Path:

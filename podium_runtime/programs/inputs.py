@@ -40,10 +40,16 @@ def unpack_zip(data: bytes, into: Path, limits: ArchiveLimits) -> list[str]:
             content = archive.read_member(data, member)
         target = into / member.name
         with open(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE), "wb") as file:
+            os.fchmod(file.fileno(), _FILE_MODE)  # whatever the umask: another uid reads it
             file.write(content)
     return [member.name for member in members]
 
 
+def starts_like_zip(data: bytes) -> bool:
+    """Whether `data` begins as a ZIP does (a local header, or the end record of an empty ZIP)."""
+    return data[:4] in _ZIP_MAGIC
+
+
 def _is_zip(path: Path) -> bool:
     with path.open("rb") as file:
-        return file.read(4) in _ZIP_MAGIC
+        return starts_like_zip(file.read(4))

@@ -304,6 +304,13 @@ class ProgramPool:
     def workers(self) -> int:
         return sum(worker.alive for worker in self._workers.values())
 
+    def retire(self, program: Program) -> None:
+        """Stop the program's worker, if it has one, once its current job is done: a version no longer used."""
+        with self._lock_for(program):
+            self._retire(program)
+        with self._guard:
+            self._locks.pop(program, None)
+
     def _lock_for(self, program: Program) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(program, threading.Lock())

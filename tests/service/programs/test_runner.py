@@ -302,6 +302,18 @@ def test_a_worker_that_dies_is_replaced(pool: ProgramPool, tasks: Path, tmp_path
     assert before.ok and after.ok
 
 
+def test_a_retired_versions_worker_stops_and_a_later_job_starts_another(pool: ProgramPool, tasks: Path,
+                                                                        tmp_path: Path) -> None:
+    predictions = submission(tmp_path, "predictions.txt", "\n".join(map(str, range(10))))
+    assert pool.run(spearman(tasks), predictions).ok
+    warm = pool.workers()
+    pool.retire(spearman(tasks))
+    assert pool.workers() == warm - 1
+    pool.retire(spearman(tasks))  # one without a worker: nothing to do
+    assert pool.run(spearman(tasks), predictions).ok
+    assert pool.workers() == warm
+
+
 def _zip(path: Path, members: dict[str, bytes]) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in members.items():

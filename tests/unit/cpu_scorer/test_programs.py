@@ -1,58 +1,65 @@
-"""cpu_scorer's pure part of program tasks (no servers): a program ZIP unpacked for the sandbox (folders allowed,
-score.py at its root, nothing outside its folder), a task's limits on one run, the checks a tensors program task's
-submission meets before its program runs, and the ground truth a program task's reader checks."""
+"""cpu_scorer's pure part of program tasks (no servers): which program versions stay warm and which are retired
+with their files, the checks a tensors program task's submission meets before its program runs, and the ground truth
+a program task's reader checks. (The program's unpacking, ground truth, limits and columns are the check at upload's:
+tests/unit/podium_runtime/test_program_files.py.)"""
 
 from __future__ import annotations
 
 import io
-import stat
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cpu_scorer.programs import ProgramMissing, program_limits, unpack_program
+from cpu_scorer.programs import ProgramVersions, unused_folders
 from cpu_scorer.scoring import check_archive
 from podium_runtime import ground_truth
-from podium_runtime.programs.sandbox import MiB, ProgramLimits
+from podium_runtime.programs.contracts import Contract
+from podium_runtime.programs.pool import Program
 from podium_runtime.scoring.archive import ArchiveRejected
 from podium_runtime.scoring.refusals import GroundTruthRejected
-from proto.competition import MetricColumn, ProgramSpec, Task
+from proto.competition import MetricColumn, Task
 
 
-def program_zip(members: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, text in members.items():
-            archive.writestr(name, text)
-    return buffer.getvalue()
+def version(program: str, truth: str = "truth-a") -> Program:
+    return Program(Path("/files", f"program-{program}"), Path("/files", truth, "truth.csv"), Contract.FUNCTION,
+                   ("Spearman",))
 
 
-def test_a_program_zip_is_unpacked_with_its_folders_readable_by_the_sandbox(tmp_path: Path) -> None:
-    unpack_program(program_zip({"score.py": "def score(t, s, c): ...\n", "helpers/ranks.py": "X = 1\n"}), tmp_path)
-    assert (tmp_path / "score.py").read_text().startswith("def score")
-    assert (tmp_path / "helpers" / "ranks.py").read_text() == "X = 1\n"
-    assert stat.S_IMODE((tmp_path / "helpers").stat().st_mode) == 0o755
-    assert stat.S_IMODE((tmp_path / "helpers" / "ranks.py").stat().st_mode) == 0o644
+def test_a_replaced_program_is_retired_once_the_kept_versions_are_more_recent() -> None:
+    versions = ProgramVersions(keep=2)
+    first, second, third = version("1"), version("2"), version("3")
+    for program in (first, second):
+        versions.started(program)
+        assert versions.finished(program) == []
+    versions.started(third)
+    assert versions.finished(third) == [first]  # the least recently used, no job on it
+    assert versions.kept == [second, third]
+    versions.started(second)  # used again: now the most recent
+    assert versions.finished(second) == []
+    versions.started(first)  # a host's revert to an older program: kept again, the least recent retired
+    assert versions.finished(first) == [third]
 
 
-@pytest.mark.parametrize(("data", "reason"), [
-    (program_zip({"program/score.py": "", "README": ""}), "the program ZIP has no score.py at its root"),
-    (program_zip({"score.py": "", "../escape.py": ""}), "the program ZIP has a path outside its own folder"),
-    (program_zip({"score.py": "", "/etc/cron.d/x": ""}), "the program ZIP has a path outside its own folder"),
-    (b"def score(t, s, c): ...\n", "the stored program is not a ZIP"),
-])
-def test_a_stored_program_that_is_not_one_is_refused(tmp_path: Path, data: bytes, reason: str) -> None:
-    with pytest.raises(ProgramMissing, match=f"^{reason}"):
-        unpack_program(data, tmp_path / "program")
-    assert not (tmp_path / "escape.py").exists()
+def test_a_version_a_job_is_using_is_never_retired() -> None:
+    versions = ProgramVersions(keep=0)
+    old, new = version("old"), version("new")
+    versions.started(old)
+    versions.started(old)
+    versions.started(new)
+    assert versions.finished(new) == [new]  # the other versions still run a job
+    assert versions.finished(old) == []
+    assert versions.finished(old) == [old]
+    assert versions.kept == []
 
 
-def test_a_tasks_program_limits_are_its_spec_s() -> None:
-    spec = ProgramSpec(key="k", sha256="a" * 64, wall_s=2.5, cpu_s=3, memory_mb=512, file_mb=8, processes=4)
-    assert program_limits(spec) == ProgramLimits(wall_seconds=2.5, cpu_seconds=3, memory_bytes=512 * MiB,
-                                                 file_bytes=8 * MiB, processes=4)
+def test_a_retired_versions_folders_go_unless_a_kept_version_reads_them() -> None:
+    old, new, other = version("1", "truth-a"), version("2", "truth-a"), version("3", "truth-b")
+    # A new program for the same ground truth: the old program's folder goes, the shared ground truth stays.
+    assert unused_folders([old], [new]) == {Path("/files/program-1")}
+    assert unused_folders([old, other], []) == {Path("/files/program-1"), Path("/files/program-3"),
+                                                Path("/files/truth-a"), Path("/files/truth-b")}
 
 
 def npy_zip(arrays: dict[str, np.ndarray]) -> bytes:
