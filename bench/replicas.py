@@ -45,10 +45,11 @@ import asyncpg
 import httpx
 import nats
 from minio import Minio
+from nats import errors as nats_errors
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 
-from bench.chaos import Platform
+from bench.chaos import Platform, Tally, call
 from bench.loadgen.figures import render_table
 from bench.loadgen.platform import cpu_seconds, machine_busy_seconds
 from deploy.demo import GROUND_TRUTH_BUCKET, make_solution, noisy_probabilities, predictions_csv, solution_csv
@@ -121,13 +122,16 @@ class Round:
 
     replicas: int
     submitted: list[str]
+    # Uploads the bench sent again after a 503 (or a connection refused): a busy machine's, not a scorer's.
+    upload_retries: int = 0
     # (seconds since the processes were started, submission id, "scored" or "failed"), in the order they came.
     outcomes: list[tuple[float, str, str]] = field(default_factory=list)
     # Cores each process used over the steady window (the platform's, the scorers', the bench's, the machine's).
     cpu: dict[str, float] = field(default_factory=dict)
     machine: float = 0.0
     bench: float = 0.0
-    # Per scorer process: the submissions its log says it scored.
+    # Per scorer process: its peak resident memory (MB), and the submissions its log says it scored.
+    peak_mb: dict[str, float] = field(default_factory=dict)
     jobs: dict[str, Counter[str]] = field(default_factory=dict)
     computed_on_stream: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
@@ -181,22 +185,24 @@ async def enrol(client: httpx.AsyncClient) -> list[dict[str, str]]:
     headers = []
     for index in range(TEAMS):
         name, password = f"replicas-team-{index}", f"replicas-password-{index}"
-        created = await client.post("/api/v1/teams", json={"name": name, "password": password},
-                                    headers={"Authorization": f"Bearer {admin}"})
+        created = await call(client, Tally(), "POST", "/api/v1/teams", json={"name": name, "password": password},
+                             headers={"Authorization": f"Bearer {admin}"})
         created.raise_for_status()
         token = (await client.post("/auth/login", json={"name": name, "password": password})).json()["access_token"]
         headers.append({"Authorization": f"Bearer {token}"})
     return headers
 
 
-async def upload_batch(client: httpx.AsyncClient, teams: list[dict[str, str]], files: list[bytes], count: int
-                       ) -> list[str]:
-    """`count` submissions, each team uploading its share one after the other (direct uploads through the gateway)."""
+async def upload_batch(client: httpx.AsyncClient, tally: Tally, teams: list[dict[str, str]], files: list[bytes],
+                       count: int) -> list[str]:
+    """`count` submissions, each team uploading its share one after the other (direct uploads through the gateway,
+    retried as a careful client does while the platform answers 503: on a busy machine a request to the submission
+    service can time out)."""
     async def team_uploads(index: int) -> list[str]:
         ids = []
         for n in range(index, count, len(teams)):
-            answer = await client.post(f"/api/v1/tasks/{TASK}/submissions", headers=teams[index],
-                                       files={"file": ("predictions.csv", files[n % len(files)], "text/csv")})
+            answer = await call(client, tally, "POST", f"/api/v1/tasks/{TASK}/submissions", headers=teams[index],
+                                files={"file": ("predictions.csv", files[n % len(files)], "text/csv")})
             if answer.status_code != 200:
                 raise SystemExit(f"upload refused: {answer.status_code} {answer.text[:300]}")
             ids.append(str(answer.json()["id"]))
@@ -221,6 +227,14 @@ def start_scorers(platform: Platform, replicas: int) -> list[Server]:
                   platform.folder / f"{SCORER}-{replicas}x-{i}.log", signal.SIGTERM,
                   env={**env, "PODIUM_CPU_SCORER_HTTP_PORT": str(free_port())})
             for i in range(replicas)]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak resident set (VmHWM in /proc/PID/status), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def scored_in_log(log: Path) -> Counter[str]:
@@ -256,16 +270,26 @@ async def computed_on_stream(js: JetStreamContext) -> Counter[str]:
 async def run_round(platform: Platform, js: JetStreamContext, database: asyncpg.Connection, client: httpx.AsyncClient,
                     teams: list[dict[str, str]], files: list[bytes], replicas: int, count: int) -> Round:
     print(f"[{replicas} × {SCORER}] uploading {count} submissions with no scorer running …", flush=True)
-    result = Round(replicas, await upload_batch(client, teams, files, count))
+    before = await database.fetchval("SELECT coalesce(max(id), 0) FROM submissions.submissions")
+    tally = Tally()
+    answered = await upload_batch(client, tally, teams, files, count)
+    # The batch is what PostgreSQL accepted: an upload answered 503 may have been stored all the same before its retry.
+    accepted = await database.fetch("SELECT id FROM submissions.submissions WHERE id > $1 AND status = 'received'",
+                                    before)
+    result = Round(replicas, [str(row["id"]) for row in accepted], upload_retries=tally.retried)
+    if not set(answered) <= set(result.submitted):
+        raise SystemExit(f"accepted uploads missing from the batch: {sorted(set(answered) - set(result.submitted))}")
 
     async def backlog_relayed() -> bool:
         info = await js.consumer_info(CPU_SCORER.stream, CPU_SCORER.durable)
-        return info.num_pending == count and info.num_ack_pending == 0
+        return info.num_pending == len(result.submitted) and info.num_ack_pending == 0
 
-    await until(backlog_relayed, f"{count} submissions pending on the {CPU_SCORER.durable} consumer", 300)
+    await until(backlog_relayed, f"{len(result.submitted)} submissions pending on the {CPU_SCORER.durable} consumer",
+                300)
     waiting = set(result.submitted)
     follower = await js.subscribe(subjects.SCORES_ALL, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
-    print(f"[{replicas} × {SCORER}] {count} pending; starting {replicas} scorer process(es) …", flush=True)
+    print(f"[{replicas} × {SCORER}] {len(result.submitted)} pending; starting {replicas} scorer process(es) …",
+          flush=True)
     scorers = start_scorers(platform, replicas)
     pids = {**platform.processes(), **{s.name: s.proc.pid for s in scorers}}
     started = time.monotonic()
@@ -274,7 +298,7 @@ async def run_round(platform: Platform, js: JetStreamContext, database: asyncpg.
         while waiting:
             try:
                 message = await follower.next_msg(timeout=5)
-            except nats.errors.TimeoutError:
+            except nats_errors.TimeoutError:
                 if dead := [s.name for s in scorers if s.proc.poll() is not None]:
                     raise SystemExit(f"{', '.join(dead)} exited; see {platform.folder}") from None
                 if time.monotonic() - started > 600:
@@ -288,10 +312,11 @@ async def run_round(platform: Platform, js: JetStreamContext, database: asyncpg.
                                     "scored" if isinstance(event, ScoreComputed) else "failed"))
             # The steady window's edges, read as they pass (the window is known from the batch's size).
             done = len(result.outcomes) - 1
-            if done == int(count * WINDOW_EDGE):
+            if done == int(len(result.submitted) * WINDOW_EDGE):
                 low = (time.monotonic(), cpu_seconds(pids), machine_busy_seconds(), time.process_time())
-            if done == count - 1 - int(count * WINDOW_EDGE):
+            if done == len(result.submitted) - 1 - int(len(result.submitted) * WINDOW_EDGE):
                 high = (time.monotonic(), cpu_seconds(pids), machine_busy_seconds(), time.process_time())
+        result.peak_mb = {s.name: peak_rss_mb(s.proc.pid) for s in scorers}
     finally:
         await follower.unsubscribe()
         await asyncio.to_thread(stop_all, scorers, 15)
@@ -344,10 +369,11 @@ def report(rounds: list[Round], count: int, rows: int) -> tuple[str, bool]:
            "CPU in cores over that window (other = this machine's busy cores that were not ours).", ""]
     out.append(render_table(
         ["processes", "scored/s", f"speed-up vs {base.replicas}", "batch s", "first score s", "jobs per process",
-         "CPU per scorer", "scorers", "rest of platform", "bench", "other", "machine"],
+         "CPU per scorer", "peak MB per scorer", "scorers", "rest of platform", "bench", "other", "machine"],
         [[r.replicas, r.throughput, r.throughput / base.throughput, r.batch_s, r.outcomes[0][0],
           " / ".join(str(sum(r.jobs[s].values())) for s in r.scorers), " / ".join(f"{r.cpu[s]:.2f}" for s in r.scorers),
-          r.scorers_cores, r.platform_cores, r.bench, r.other_cores, r.machine] for r in rounds]))
+          " / ".join(f"{r.peak_mb[s]:.0f}" for s in r.scorers), r.scorers_cores, r.platform_cores, r.bench,
+          r.other_cores, r.machine] for r in rounds]))
     names = [n for n in base.cpu if n not in base.scorers]
     out += ["", "The rest of the platform (cores over the steady window)"]
     out.append(render_table(["processes", *names], [[r.replicas, *(r.cpu[n] for n in names)] for r in rounds]))
@@ -366,7 +392,8 @@ def report(rounds: list[Round], count: int, rows: int) -> tuple[str, bool]:
         correct = correct and not twice and not lost
         once = sum(1 for i in r.submitted if r.computed_on_stream[i] == 1)
         out.append(f"  {r.replicas} process(es): {once}/{len(r.submitted)} with exactly one ScoreComputed on "
-                   f"{SCORES.name}; scored twice: {len(twice)}{' ' + str(twice[:5]) if twice else ''} "
+                   f"{SCORES.name} (uploads retried after a 503: {r.upload_retries}); "
+                   f"scored twice: {len(twice)}{' ' + str(twice[:5]) if twice else ''} "
                    f"({'met' if not twice else 'NOT met'}); final states {dict(r.statuses)}, lost: {lost} "
                    f"({'met' if not lost else 'NOT met'})")
     by_count = {r.replicas: r for r in rounds}
