@@ -96,6 +96,8 @@ DISTINCT_FILES = 8
 # The steady window: from this share of the batch's completions to 1 minus it.
 WINDOW_EDGE = 0.1
 SPEED_UP_TARGET = 1.8
+# Cores of this machine busy with work not ours above which a round's figures are noted as measured on a busy machine.
+BUSY_MACHINE_CORES = 0.25
 SCORER = "cpu_scorer"
 
 
@@ -413,6 +415,11 @@ def report(rounds: list[Round], count: int, rows: int) -> tuple[str, bool]:
                    f"{min(four.cpu[s] for s in four.scorers):.2f}–{max(four.cpu[s] for s in four.scorers):.2f}, the "
                    f"machine was {four.machine:.2f} cores busy): past one process per core a replica adds waiting, "
                    "not capacity.")
+    if busy := [r for r in rounds if r.other_cores > BUSY_MACHINE_CORES]:
+        out.append(f"  NOTE: other work held {', '.join(f'{r.other_cores:.2f}' for r in busy)} cores of this machine "
+                   f"during the rounds of {', '.join(str(r.replicas) for r in busy)} process(es): more processes then "
+                   "win a larger share of the cores from that work, and the speed-ups measure that too. Read a quiet "
+                   "run's.")
     return "\n".join(out), correct
 
 
