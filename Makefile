@@ -92,8 +92,11 @@ chaos: $(STAMP)
 
 ## make load: 24 teams / 100 viewers, then 200 teams submitting and 1,000 WebSocket viewers for 5 minutes, on a
 ## platform of its own; prints latencies, errors and push delays against a /health reference (--quick: 30 s).
+## Then the scorer replicas (bench.replicas, REPLICAS_ARGS): one batch of csv submissions scored by 1, 2 and 4
+## cpu_scorer processes on one durable consumer; throughput, speed-up, CPU per process, none twice, none lost.
 load: $(STAMP)
 	$(PY) -m bench.loadgen $(LOAD_ARGS)
+	$(PY) -m bench.replicas $(REPLICAS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) $(UV_VENV) node_modules .podium-data .pytest_cache

@@ -244,7 +244,7 @@ class JobReporter:
 async def open_job_reporter(scorer: str, bus: Bus, consumer: ConsumerSpec) -> AsyncGenerator[JobReporter, None]:
     """A scorer's JobReporter, with its watch of the cancellations running (and what is already cancelled
     loaded) before the first job arrives; the watch stops on the way out."""
-    reporter = JobReporter(scorer, bus.broker, consumer.ack_wait_s, consumer.backoff_s,
+    reporter = JobReporter(scorer, bus.broker, consumer.ack_wait_s, consumer.retry_delays_s,
                            loop=asyncio.get_running_loop())
     follower = asyncio.create_task(
         follow(lambda: bus.broker.connection, CANCELLATIONS.name, reporter.cancellations.apply, bus.reconnects),
