@@ -129,11 +129,6 @@ def wire(app: Litestar, deps: Deps) -> None:
     app.state.gateway_settings = deps.gateway_settings
     app.state.competition = deps.competition
 
-    def forget_task_names(*_: object) -> None:
-        app.state.task_aliases = {}  # a new version may add tasks or aliases: asked again when next needed
-
-    deps.competition.listeners.append(forget_task_names)
-
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
