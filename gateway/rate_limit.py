@@ -22,9 +22,10 @@ from litestar.types import Receive, Scope, Send
 from gateway.kv_store import NatsKVStore
 from gateway.problems import Problem
 
-# Rounds of read-and-write a request may lose to other processes before it is answered 503: each lost round means
-# another request of the same caller was counted meanwhile, so this bounds only a pathological burst.
-MAX_ATTEMPTS = 16
+# A request that loses a round of read-and-write lost it to another request of the same caller that was counted; at
+# most the allowance is counted in a window, so a request loses at most that many rounds before it is counted or
+# refused. The bound (the allowance, plus rounds lost to a window that ended meanwhile) only stops a broken store.
+EXTRA_ATTEMPTS = 4
 
 
 class SharedRateLimitMiddleware(RateLimitMiddleware):
@@ -53,7 +54,7 @@ class SharedRateLimitMiddleware(RateLimitMiddleware):
         """The caller's history with this request in it, written only if no one wrote it since it was read; raises 429
         when the allowance is spent."""
         duration = DURATION_VALUES[self.unit]
-        for _ in range(MAX_ATTEMPTS):
+        for _ in range(self.max_requests + EXTRA_ATTEMPTS):
             cached, revision = await store.get_revised(key)
             now = int(time())
             history = CacheObject(**decode_json(value=cached)) if cached else None
@@ -65,5 +66,5 @@ class SharedRateLimitMiddleware(RateLimitMiddleware):
             history.history = [now, *history.history]
             if await store.set_if(key, encode_json(history), revision, expires_in=duration):
                 return history
-        raise Problem(503, "too many of your requests arrived at once to be counted; try again in a moment",
+        raise Problem(503, "your requests could not be counted against the rate limit; try again in a moment",
                       headers={"Retry-After": "1"})
