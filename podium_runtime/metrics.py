@@ -78,10 +78,11 @@ def service_total(gauge: Gauge) -> float | None:
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not folder:
         return None
+    (name,) = (family.name for family in gauge.describe())
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=folder)
-    return sum(sample.value for family in registry.collect() if family.name == gauge._name  # its name, as registered
-               for sample in family.samples if sample.name == gauge._name)
+    return sum(sample.value for family in registry.collect() if family.name == name
+               for sample in family.samples if sample.name == name)
 
 
 class MetricsRefresher:

@@ -33,6 +33,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from prometheus_client import multiprocess
 from uvicorn.config import STARTUP_FAILURE
 
 from podium_runtime.logging import configure_logging
@@ -171,7 +172,8 @@ class Workers:
             ready = multiprocessing.connection.wait([wake_read, *sentinels])
             if wake_read in ready:
                 os.read(wake_read, 512)
-            for index in (sentinels[sentinel] for sentinel in ready if sentinel in sentinels):
+            ended = [sentinels[sentinel] for sentinel in ready if isinstance(sentinel, int) and sentinel in sentinels]
+            for index in ended:
                 if self.stopping:
                     break
                 process = self.processes[index]
@@ -189,10 +191,8 @@ class Workers:
     @staticmethod
     def _forget(process: BaseProcess, metrics_dir: str) -> None:
         """A dead worker's live gauges (open sockets, requests in progress) no longer count."""
-        from prometheus_client import multiprocess
-
         if process.pid is not None:
-            multiprocess.mark_process_dead(process.pid, metrics_dir)
+            multiprocess.mark_process_dead(process.pid, metrics_dir)  # pyright: ignore[reportUnknownMemberType]  # untyped
 
     def _stop_all(self) -> None:
         """SIGTERM to every worker, a graceful shutdown's time to finish, then SIGKILL to any still running."""

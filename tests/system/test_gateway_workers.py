@@ -105,16 +105,20 @@ async def test_the_rate_limit_is_one_budget_for_both(two_workers: str, gateway: 
     assert {a.headers["podium-worker"] for a in answers} == WORKERS, [a.headers["podium-worker"] for a in answers]
 
 
+async def scraped(url: str, name: str, **labels: str) -> float:
+    """The sum of `name`'s samples with `labels` in one scrape of `/metrics` (whichever process answers it)."""
+    scrape = await fresh(url, "/metrics")
+    assert scrape.status_code == 200, scrape.text
+    return sum(sample.value for family in text_string_to_metric_families(scrape.text) for sample in family.samples
+               if sample.name == name and labels.items() <= sample.labels.items())
+
+
 async def test_one_scrape_counts_both_processes(two_workers: str, gateway: AsyncTestClient,
                                                 team: tuple[int, str, str]) -> None:
     token = await login(gateway, *team[1:])
 
     async def served() -> float:
-        scrape = await fresh(two_workers, "/metrics")
-        assert scrape.status_code == 200, scrape.text
-        return sum(sample.value for family in text_string_to_metric_families(scrape.text)
-                   for sample in family.samples
-                   if sample.name == "http_requests_total" and sample.labels.get("path") == "/api/v1/auth/me")
+        return await scraped(two_workers, "http_requests_total", path="/api/v1/auth/me")
 
     before = await served()
     answers = await asyncio.gather(*(fresh(two_workers, "/api/v1/auth/me", token) for _ in range(20)))
@@ -170,6 +174,9 @@ async def test_a_socket_on_each_process_gets_the_same_board_messages(two_workers
             for socket in sockets.values():
                 await socket.send(json.dumps({"follow": [task_id]}))
             whole = [await next_board_message(socket, task_id) for socket in sockets.values()]
+            async with asyncio.timeout(WAIT_S):  # the extra sockets opened to reach both processes close meanwhile
+                while await scraped(two_workers, "podium_websocket_clients") != 2:  # one per process, summed
+                    await asyncio.sleep(0.05)  # a poll's pace, under the bounded wait
             assert whole[0] == whole[1] and whole[0]["type"] == "board" and whole[0]["revision"] == first
             revision = first
             for team, score in (("bravo", 0.95), ("charlie", 0.80), ("alpha", 0.97)):
