@@ -402,9 +402,7 @@ async def known_tasks(state: GatewayState, names: list[str]) -> tuple[list[str],
     for name in names:
         try:
             known.append(await task_id_of(state, name))
-        except Problem as problem:
-            if problem.status_code != 404:  # the task list could not be had: nothing is refused for good
-                return known, f"the tasks cannot be checked right now ({problem.detail}); send again"
+        except Problem:  # 404: not a task of the competition in use
             unknown.append(name)
     if unknown:
         shown = ", ".join(repr(name[:40]) for name in unknown[:3]) + (", …" if len(unknown) > 3 else "")
