@@ -55,8 +55,13 @@ class StepResult:
         return len(self.record.errors) + self.viewers["errors"]
 
     @property
+    def viewers_cores(self) -> float:
+        """The viewers process's CPU over the whole step (a storm's viewers start within it)."""
+        return self.viewers["cpu_s"] / self.wall_s
+
+    @property
     def generator_cores(self) -> float:
-        return self.generator_cpu + self.viewers["cpu_cores"]
+        return self.generator_cpu + self.viewers_cores
 
     def api_ms(self) -> tuple[float, float, float]:
         return spread(self.record.api_latencies())
@@ -129,7 +134,7 @@ def report(results: Sequence[StepResult], compression: str) -> str:
         [r.gateway_processes, r.step.name, percentile(r.record.to_score, 50), percentile(r.record.to_score, 95),
          r.push_ms("p95"), r.push_ms("max"), sum(r.viewers["messages"].values()),
          r.viewers["messages"].get("board", 0), sum(r.viewers["bytes"].values()) / 1e6,
-         r.viewers["bytes"].get("board", 0) / 1e6, r.generator_cpu, r.viewers["cpu_cores"],
+         r.viewers["bytes"].get("board", 0) / 1e6, r.generator_cpu, r.viewers_cores,
          f"{r.generator_lag['loop_lag_p99_ms']:.0f} / {r.viewers['loop_lag_p99_ms']:.0f}"] for r in results]))
 
     out += ["", "Where the machine's busy cores went (cores over the step, and share of the busy ones; 'other' is "
@@ -200,7 +205,7 @@ def _cpu_rows(r: StepResult) -> dict[str, float]:
         rows["gateway, all processes"] = _gateway_cores(r.platform_cpu)
     rows |= {name: v for name, v in r.platform_cpu.items() if not _CHILD.match(name)}
     rows["generator: teams (and /health)"] = r.generator_cpu
-    rows["generator: viewers"] = r.viewers["cpu_cores"]
+    rows["generator: viewers"] = r.viewers_cores
     ours = sum(r.platform_cpu.values()) + r.generator_cores
     rows["other"] = max(0.0, r.machine_cpu - ours)
     rows["machine busy"] = r.machine_cpu

@@ -148,7 +148,7 @@ async def run(args: argparse.Namespace) -> None:
         "push": push.as_dict(), "handshake": _spread(viewers.handshakes), "first_board": _spread(viewers.first_boards),
         "open_s": opened_s, "messages": viewers.messages, "bytes": viewers.bytes,
         "errors": len(viewers.errors), "first_errors": viewers.errors[:5],
-        "cpu_cores": cpu / wall if wall else 0.0, **lag.figures(),
+        "cpu_s": cpu, "cpu_cores": cpu / wall if wall else 0.0, **lag.figures(),
     }), flush=True)
 
 
