@@ -55,10 +55,17 @@ def nice_ceiling(value: float) -> float:
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value)
 
 
+def ticks(y_max: float) -> list[float]:
+    """Round values from 0 to `y_max` (a `nice_ceiling`) for the grid: fifths, or quarters of a 2 × 10ᵏ."""
+    mantissa = y_max / 10 ** math.floor(math.log10(y_max))
+    intervals = 4 if math.isclose(mantissa, 2) else 5
+    return [y_max * i / intervals for i in range(intervals + 1)]
+
+
 def frames(panels: Sequence[Panel]) -> list[Frame]:
     """Two panels a row, each scaled to its largest value or its target, whichever is higher (with headroom) —
-    but no higher than TARGET_SPAN times the target, so that a value far beyond it (drawn at the top, marked ↑)
-    leaves the others readable."""
+    but no higher than TARGET_SPAN times the target, so that a value far beyond it (drawn at the top, its label
+    marked ^) leaves the others readable."""
     column_width = WIDTH // 2
     placed = []
     for i, panel in enumerate(panels):
@@ -103,8 +110,7 @@ def _draw_panel(draw: ImageDraw.ImageDraw, panel: Panel, frame: Frame, steps: Se
                 colours: dict[str, tuple[int, int, int]], fonts: tuple[Font, Font]) -> None:
     font, small = fonts
     draw.text((frame.left, frame.top - 28), f"{panel.title} ({panel.unit})", fill=INK, font=font, anchor="lm")
-    for tick in range(5):
-        value = frame.y_max * tick / 4
+    for value in ticks(frame.y_max):
         y = frame.y(value)
         draw.line([(frame.left, y), (frame.right, y)], fill=GRID, width=1)
         draw.text((frame.left - 8, y), _number(value), fill=INK, font=small, anchor="rm")
@@ -122,7 +128,7 @@ def _draw_panel(draw: ImageDraw.ImageDraw, panel: Panel, frame: Frame, steps: Se
             draw.line([(px, py) for px, py, _ in points], fill=colours[label], width=3)
         for px, py, value in points:
             draw.ellipse([(px - 5, py - 5), (px + 5, py + 5)], fill=colours[label])
-            clipped = "↑ " if value > frame.y_max else ""  # beyond the axis (a value far above the target)
+            clipped = "^ " if value > frame.y_max else ""  # beyond the axis (a value far above the target)
             # The first series' values above their points, the next ones' below: close lines stay legible.
             anchor, dy = ("lb", -8) if n % 2 == 0 else ("lt", 8)
             draw.text((px + 8, py + dy), clipped + _number(value), fill=colours[label], font=small, anchor=anchor)

@@ -3,9 +3,10 @@
 import io
 import math
 
+import pytest
 from PIL import Image
 
-from bench.loadgen.plot import PALETTE, TARGET_COLOUR, Panel, frames, nice_ceiling, render_png
+from bench.loadgen.plot import PALETTE, TARGET_COLOUR, Panel, frames, nice_ceiling, render_png, ticks
 
 
 def test_the_axis_top_is_a_round_number_at_or_above_the_largest_value() -> None:
@@ -17,6 +18,13 @@ def test_the_axis_top_is_a_round_number_at_or_above_the_largest_value() -> None:
     assert nice_ceiling(420.0) == 500.0
     assert nice_ceiling(550.0) == 1000.0
     assert nice_ceiling(0.03) == 0.05
+
+
+def test_the_grid_falls_on_round_values() -> None:
+    assert ticks(5000.0) == [0.0, 1000.0, 2000.0, 3000.0, 4000.0, 5000.0]
+    assert ticks(2000.0) == [0.0, 500.0, 1000.0, 1500.0, 2000.0]
+    assert ticks(2.5) == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    assert ticks(1.0) == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
 
 
 def test_each_value_is_drawn_at_its_place_in_its_series_colour() -> None:

@@ -56,6 +56,9 @@ def test_the_storm_is_side_by_side_and_a_missed_target_says_by_how_much() -> Non
     header = storm_table.splitlines()[1]
     assert "1 gateway process" in header and "2 gateway processes" in header
     assert "full" not in storm_table
+    rows = {line.split("  ")[0]: line.split("  ")[1:] for line in storm_table.splitlines()[3:]}
+    assert [c.strip() for c in rows["target: API p95 ≤ 500 ms"] if c.strip()] == ["NOT met, 5.2× the target", "met"]
+    assert [c.strip() for c in rows["errors"] if c.strip()] == ["2", "0"]
     assert "errors 2 (NOT met), API p95 2600 ms (NOT met, 5.2× the target), push p99 900 ms (met)" in text
     assert "2 gateway processes, 200 teams / 1000 viewers, storm: errors 0 (met), API p95 200 ms (met)" in text
     assert "was asked, but the gateway ran as one process" not in text
