@@ -90,8 +90,10 @@ chaos: $(STAMP)
 	$(PY) -m bench.chaos --teams 8 --cluster
 	$(PY) -m bench.chaos --teams 8 --wipe
 
-## make load: 24 teams / 100 viewers, then 200 teams submitting and 1,000 WebSocket viewers for 5 minutes, on a
-## platform of its own; prints latencies, errors and push delays against a /health reference (--quick: 30 s).
+## make load: 24 teams / 100 viewers, then 200 teams submitting and 1,000 WebSocket viewers for 5 minutes, then a
+## connection storm (1,000 viewers connecting within 5 s while 200 teams submit), on a platform of its own with 1
+## and with N gateway processes; prints latencies, errors, push delays against a /health reference and each process's
+## CPU share, and writes the report and a plot to test-artifacts/load/ (--quick: 30 s steps).
 ## Then the scorer replicas (bench.replicas, REPLICAS_ARGS): one batch of csv submissions scored by 1, 2 and 4
 ## cpu_scorer processes on one durable consumer; throughput, speed-up, CPU per process, none twice, none lost.
 load: $(STAMP)
