@@ -31,6 +31,7 @@ def server_options(settings: ServiceSettings) -> dict[str, Any]:
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": settings.trusted_proxies or None,
         "ws_max_size": WS_MAX_FRAME_BYTES,
+        "ws_per_message_deflate": settings.ws_compression,
     }
 
 
