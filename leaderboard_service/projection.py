@@ -30,7 +30,6 @@ from proto.events import (
 from proto.leaderboard import Board, Movement
 
 SCHEMA = "leaderboard"
-ALL_TASKS = "*"
 BIGINT_MAX = 2**63 - 1
 # The transaction-level advisory lock every live application of an event takes (LeaderboardHandlers.on_event).
 APPLY_LOCK = 0x6C6561646572
@@ -89,9 +88,9 @@ async def lock_for_apply(conn: PgConnection) -> None:
 
 
 async def apply(conn: PgConnection, event: AnyEvent, *, stream: str, seq: int) -> set[str]:
-    """Apply one event (message `seq` of `stream`); return the tasks whose boards may have changed (ALL_TASKS
-    for a team change). Admin actions are also written to the audit trail, once per stream message. A malformed
-    event raises MalformedEvent before anything is written."""
+    """Apply one event (message `seq` of `stream`); return the tasks whose boards may have changed (for a team
+    change, the tasks the team has scores in: the boards it is on). Admin actions are also written to the audit
+    trail, once per stream message. A malformed event raises MalformedEvent before anything is written."""
     check(event)
     where = (stream, seq)
     match event:
@@ -105,17 +104,17 @@ async def apply(conn: PgConnection, event: AnyEvent, *, stream: str, seq: int) -
             await _rescore_request(conn, event, where)
         case TeamCreated() | TeamUpdated():
             await _team(conn, event, where)
-            return {ALL_TASKS}
+            return await _boards_of_team(conn, event.team_id)
         case TeamDeleted():
             await _team_deletion(conn, event, where)
-            return {ALL_TASKS}
+            return await _boards_of_team(conn, event.team_id)
         case QuestionChanged():
             await _audit(conn, where, event.actor, event.occurred_at, f"question_{event.change}",
                          str(event.question_id), {"team_id": event.team_id, "visible_to_all": event.visible_to_all})
             return set()
         case TeamStandingChanged():
             await _standing(conn, event, where)
-            return {ALL_TASKS}
+            return await _boards_of_team(conn, event.team_id)
         case PrivateBoardRevealed():
             await _reveal(conn, event, where)
         case FinalsSelected():
@@ -144,6 +143,13 @@ def score_record(event: ScoreComputed) -> tuple:
 
 def _column_values(stored: str) -> dict[str, float]:
     return {name: value for name, value in _columns_decoder.decode(stored).items() if value is not None}
+
+
+async def _boards_of_team(conn: PgConnection, team_id: str) -> set[str]:
+    """The tasks a team has scores in: the only boards its name or standing can change (a new team is on none, so
+    registering a team recomputes nothing, however many tasks the competition has)."""
+    rows = await conn.fetch("SELECT DISTINCT task_id FROM leaderboard.scores WHERE team_id = $1", team_id)
+    return {row["task_id"] for row in rows}
 
 
 async def _score(conn: PgConnection, event: ScoreComputed) -> None:
@@ -326,4 +332,4 @@ def movements(before: Board, after: Board) -> list[Movement]:
 
 def affected_tasks(changed: Iterable[str], tasks: Iterable[Task]) -> list[Task]:
     changed = set(changed)
-    return [t for t in tasks if ALL_TASKS in changed or t.id in changed]
+    return [t for t in tasks if t.id in changed]

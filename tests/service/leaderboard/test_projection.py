@@ -109,6 +109,21 @@ async def test_a_stream_sequence_is_applied_once(migrated: asyncpg.Pool) -> None
         assert await projection.claim(conn, "SCORES", 6) == 6
 
 
+async def test_a_team_change_names_only_the_boards_the_team_is_on(migrated: asyncpg.Pool) -> None:
+    """A new team is on no board, so registering it recomputes none, however many tasks there are; a renamed or
+    hidden team's boards are the tasks it has scores in."""
+    other = msgspec.structs.replace(score(2, 2, 10.0, 10.0, 1), task_id="other")
+    async with empty_projection(migrated) as conn:
+        created = TeamCreated(team_id="1", name="one", revision=1)
+        assert await projection.apply(conn, created, stream="T", seq=1) == set()
+        await projection.apply(conn, score(1, 1, 30.0, 29.0, 0), stream="S", seq=1)
+        await projection.apply(conn, other, stream="S", seq=2)
+        renamed = TeamUpdated(team_id="1", name="uno", revision=2)
+        assert await projection.apply(conn, renamed, stream="T", seq=2) == {TASK.id}
+        hidden = TeamStandingChanged(team_id="2", hidden=True, disqualified=False, revision=1, actor="admin")
+        assert await projection.apply(conn, hidden, stream="B", seq=1) == {"other"}
+
+
 async def test_a_stream_created_again_after_a_wiped_store_is_read_after_everything_applied(
         migrated: asyncpg.Pool) -> None:
     """Its messages count from 1 again: they are applied (at positions after the old ones, so the audit trail's
