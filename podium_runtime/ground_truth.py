@@ -26,7 +26,7 @@ from typing import Generic, TypeVar
 import numpy as np
 from minio import Minio
 
-from podium_runtime.connections import read_bytes
+from podium_runtime import connections
 from podium_runtime.scoring import metrics
 from podium_runtime.scoring.formats import coco, masks
 from podium_runtime.scoring.formats.csv import CsvSettings, Solution, read_solution
@@ -192,17 +192,10 @@ def extension(task: Task) -> str:
 
 def read_object(s3: Minio, key: str, max_bytes: int = MAX_BYTES) -> bytes | None:
     """The object at `key` (None when there is none); one larger than `max_bytes` is refused unread."""
-    from minio.error import S3Error
-
     try:
-        size = s3.stat_object(BUCKET, key).size or 0
-    except S3Error as exc:
-        if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-            return None
-        raise
-    if size > max_bytes:
-        raise GroundTruthRejected(f"the ground truth is {size} bytes, over the limit of {max_bytes}")
-    return read_bytes(s3, BUCKET, key)
+        return connections.read_object(s3, BUCKET, key, max_bytes)
+    except connections.ObjectTooLarge as exc:
+        raise GroundTruthRejected(f"the ground truth is {exc.size} bytes, over the limit of {exc.limit}") from None
 
 
 def read_recorded(s3: Minio, task: Task) -> bytes:

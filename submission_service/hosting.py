@@ -19,14 +19,13 @@ import asyncpg
 import msgspec
 from minio import Minio
 from minio.commonconfig import CopySource
-from minio.error import S3Error
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from podium_runtime import ground_truth
 from podium_runtime import program_files as programs
 from podium_runtime.competition import KEY, CurrentCompetition
-from podium_runtime.connections import read_bytes
+from podium_runtime.connections import ObjectTooLarge, read_object
 from podium_runtime.programs.contracts import ProgramResult
 from podium_runtime.programs.sandbox import SandboxConfig, SandboxUnavailable
 from podium_runtime.rpc import Refused
@@ -527,14 +526,9 @@ def _read_object(s3: Minio, bucket: str, key: str, max_bytes: int) -> bytes | No
     """The object at `key` (None when there is none); one larger than `max_bytes` (what was announced) is refused
     unread."""
     try:
-        size = s3.stat_object(bucket, key).size or 0
-    except S3Error as exc:
-        if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-            return None
-        raise
-    if size > max_bytes:
-        raise Refused(422, f"the uploaded file is {size} bytes, more than the {max_bytes} announced")
-    return read_bytes(s3, bucket, key)
+        return read_object(s3, bucket, key, max_bytes)
+    except ObjectTooLarge as exc:
+        raise Refused(422, f"the uploaded file is {exc.size} bytes, more than the {exc.limit} announced") from None
 
 
 def _check_zip(data: bytes) -> None:
