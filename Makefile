@@ -40,13 +40,18 @@ run: $(STAMP)
 	$(VENV)/bin/podium up
 
 ## make test: the whole suite against real NATS, PostgreSQL and S3 started on free ports.
-test: $(STAMP) $(TRITON_STAMP) browser
+test: $(STAMP) $(TRITON_STAMP) browser bubblewrap
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make browser: Debian's Chromium for the web page's tests (Playwright drives it; `playwright install` is not used).
 .PHONY: browser
 browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+## make bubblewrap: Debian's bubblewrap, the sandbox of hosts' scoring programs (podium_runtime/programs).
+.PHONY: bubblewrap
+bubblewrap:
+	@command -v bwrap >/dev/null || (apt-get update && apt-get install -y --no-install-recommends bubblewrap)
 
 ## make stack: only the embedded NATS, PostgreSQL and S3 (for running a service by hand).
 stack: $(STAMP)
@@ -69,12 +74,13 @@ $(NODE_STAMP): package.json package-lock.json
 
 ## make bench: scoring figures, ours vs the seed's method vs a memory floor, measured side by side; CSV scoring
 ## against the script a host writes today (pandas, merge, sklearn).
-bench: $(STAMP)
+bench: $(STAMP) bubblewrap
 	$(PY) -m bench.scoring
 	$(PY) -m bench.masks
 	$(PY) -m bench.csv_scoring
 	$(PY) -m bench.leaderboard
 	$(PY) -m bench.masks_decode
+	$(PY) -m bench.programs
 
 ## make chaos: faults under flowing submissions (kill -9 of every service, NATS and PostgreSQL restarts; then a
 ## 3-node NATS cluster losing nodes; then a wiped JetStream store) on a
@@ -84,10 +90,15 @@ chaos: $(STAMP)
 	$(PY) -m bench.chaos --teams 8 --cluster
 	$(PY) -m bench.chaos --teams 8 --wipe
 
-## make load: 24 teams / 100 viewers, then 200 teams submitting and 1,000 WebSocket viewers for 5 minutes, on a
-## platform of its own; prints latencies, errors and push delays against a /health reference (--quick: 30 s).
+## make load: 24 teams / 100 viewers, then 200 teams submitting and 1,000 WebSocket viewers for 5 minutes, then a
+## connection storm (1,000 viewers connecting within 5 s while 200 teams submit), on a platform of its own with 1
+## and with N gateway processes; prints latencies, errors, push delays against a /health reference and each process's
+## CPU share, and writes the report and a plot to test-artifacts/load/ (--quick: 30 s steps).
+## Then the scorer replicas (bench.replicas, REPLICAS_ARGS): one batch of csv submissions scored by 1, 2 and 4
+## cpu_scorer processes on one durable consumer; throughput, speed-up, CPU per process, none twice, none lost.
 load: $(STAMP)
 	$(PY) -m bench.loadgen $(LOAD_ARGS)
+	$(PY) -m bench.replicas $(REPLICAS_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) $(UV_VENV) node_modules .podium-data .pytest_cache

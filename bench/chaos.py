@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from typing import Any
 import asyncpg
 import httpx
 import nats
+from minio import Minio
 
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip, seed_ground_truth
 from deploy.run import SERVICES, own_user, service_env
@@ -55,7 +57,7 @@ from deploy.stack import (
     wait_until,
 )
 from podium_runtime.connections import create_s3
-from proto.competition import parse_competition
+from proto.competition import Competition, parse_competition
 from proto.streams import CONSUMERS
 
 TASK = "chaos"
@@ -147,6 +149,9 @@ class Platform:
     # Faster reconciling and outbox polling than the defaults, so the chaos run settles within its bounds.
     extra_env: dict[str, str] = field(default_factory=lambda: {"PODIUM_RECONCILE_INTERVAL_S": "2",
                                                                 "PODIUM_OUTBOX_POLL_S": "0.5"})
+    # What puts the tasks' ground truth in object storage before the services start (and record its digests): the
+    # demo's generated one; the replica bench brings a bigger solution of its own.
+    seed: Callable[[Minio, Competition], object] = seed_ground_truth
     stack: EmbeddedStack = field(init=False)
     nats: NatsCluster | None = None
     env: dict[str, str] = field(default_factory=dict)
@@ -171,7 +176,7 @@ class Platform:
             self.stack.start()
         competition_file = self.folder / "competition.toml"
         competition_file.write_text(self.competition)
-        seed_ground_truth(create_s3(self.stack.settings()), parse_competition(self.competition))
+        self.seed(create_s3(self.stack.settings()), parse_competition(self.competition))
         self.env = {**service_env(self.stack, free_ports=True), "PODIUM_COMPETITION_FILE": str(competition_file),
                     **self.extra_env}
         if self.nats is not None:

@@ -7,6 +7,7 @@ from faststream.asgi import AsgiFastStream
 
 from cpu_scorer.bootstrap import NAME, CpuScorerSettings, Deps, bootstrap
 from cpu_scorer.handlers import CpuScorer
+from cpu_scorer.programs import ProgramScoring
 from podium_runtime.scoring.archive import ArchiveLimits
 from podium_runtime.scoring.kit import create_scorer_app, scorer_wired
 from podium_runtime.service import Wired
@@ -18,7 +19,8 @@ __all__ = ["CpuScorerSettings", "create_app", "wire"]
 def wire(deps: Deps) -> Wired:
     return scorer_wired(CpuScorer(competition=deps.competition, limits=ArchiveLimits(), broker=deps.bus.broker,
                                   s3=deps.s3, ground_truth=deps.ground_truth, solutions=deps.solutions,
-                                  masks=deps.masks, detections=deps.detections, jobs=deps.jobs))
+                                  masks=deps.masks, detections=deps.detections, jobs=deps.jobs,
+                                  programs=ProgramScoring(deps.programs, deps.program_files, deps.jobs)))
 
 
 def create_app(settings: CpuScorerSettings, deps: Deps | None = None) -> AsgiFastStream:

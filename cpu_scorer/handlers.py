@@ -5,7 +5,9 @@ task (`Task.columns`) on the public and the private split.
 - `tensors`: a ZIP of result tensors, PSNR per sample;
 - `csv`: a CSV of predictions against the task's solution, each column's metric on the public and the private rows;
 - `masks`: a ZIP of PNG label images, Dice and IoU over the public and the private cases;
-- `coco`: a COCO detection-results JSON, AP, AP50 and AP75 from one COCO evaluation per split.
+- `coco`: a COCO detection-results JSON, AP, AP50 and AP75 from one COCO evaluation per split;
+- a program task (`metric = "program"`, format csv, tensors, masks or file): the format's reader checks the file
+  (csv, tensors, masks), then the host's program scores it in its sandbox (`cpu_scorer.programs`).
 
 A participant's mistake is refused (ArchiveRejected, SubmissionRefused, a ScoreFailed); a ground truth missing or
 not the one recorded is the platform's (a retry)."""
@@ -18,14 +20,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cpu_scorer.programs import ProgramFailed, ProgramScoring
 from cpu_scorer.psnr import split_assignment
-from cpu_scorer.scoring import score_archive
+from cpu_scorer.scoring import check_archive, score_archive
 from podium_runtime.ground_truth import GroundTruthCache, csv_settings, solution_targets
 from podium_runtime.scoring import columns, metrics
 from podium_runtime.scoring.archive import ArchiveLimits, ArchiveRejected
 from podium_runtime.scoring.formats import coco, masks
 from podium_runtime.scoring.formats import csv as csv_format
-from podium_runtime.scoring.kit import Format, Scored, Scorer, Timings, both_splits
+from podium_runtime.scoring.kit import PROGRAM, Format, Scored, Scorer, Timings, both_splits
 from podium_runtime.scoring.refusals import SubmissionRefused
 from proto.competition import MetricColumn, Task
 from proto.events import SubmissionReceived
@@ -50,6 +53,7 @@ class CpuScorer(Scorer):
     solutions: GroundTruthCache[csv_format.Solution]
     masks: GroundTruthCache[masks.Masks]
     detections: GroundTruthCache[coco.CocoTruth]
+    programs: ProgramScoring
 
     @property
     def formats(self) -> Mapping[str, Format]:
@@ -59,7 +63,31 @@ class CpuScorer(Scorer):
                 # A mask is refused by the ZIP's checks (ArchiveRejected) or by its PNG's (SubmissionRefused).
                 "masks": Format(self.score_masks, {**archive, SubmissionRefused: "submission_refused"}, ArchiveRejected,
                                 "archive"),
-                "coco": Format(self.score_coco)}
+                "coco": Format(self.score_coco),
+                PROGRAM: Format(self.score_program, {SubmissionRefused: "submission_refused",
+                                                     ProgramFailed: "program_failed"})}
+
+    async def score_program(self, task: Task, event: SubmissionReceived, data: bytes) -> Scored:
+        """A program task's submission: refused with its format's reason where the reader refuses it (before the
+        program runs), else scored by the host's program."""
+        self.jobs.log(event, f"started: {task.effective_format} file of {len(data)} bytes, scored by the host's "
+                             "program")
+        timings = Timings()
+        with timings.step("checks"):
+            await self._check_submission(task, data)
+        return await self.programs.score(task, event, data, timings)
+
+    async def _check_submission(self, task: Task, data: bytes) -> None:
+        """The format's reader's checks of a file a program will read (a `file` is passed as it is)."""
+        fmt = task.effective_format
+        if fmt == "csv":
+            solution = await self.solutions.get(task)
+            await asyncio.to_thread(csv_format.read_submission, data, solution, csv_settings(task))
+        elif fmt == "tensors":
+            await asyncio.to_thread(check_archive, data, task.sample_names(), tuple(task.shape), limits=self.limits)
+        elif fmt == "masks":
+            truth = await self.masks.get(task)
+            await asyncio.to_thread(masks.read_submission, data, truth, limits=self.limits)
 
     async def score_csv(self, task: Task, event: SubmissionReceived, data: bytes) -> Scored:
         self.jobs.log(event, f"started: CSV of {len(data)} bytes, metric {task.metric}")

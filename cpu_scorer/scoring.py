@@ -4,7 +4,7 @@ against the ground truth. Bytes and arrays in, a ScoreResult out; no I/O."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,3 +65,13 @@ def score_archive(
         per_sample=dict(zip(samples, scores.values, strict=True)),
         n_samples=len(samples),
     )
+
+
+def check_archive(archive: bytes | memoryview, samples: Sequence[str], shape: tuple[int, ...], *,
+                  limits: ArchiveLimits = ArchiveLimits()) -> None:  # noqa: B008 - frozen, so one shared default is safe
+    """Every check `score_archive` makes of a submission ZIP (its directory, each member decoded against the task's
+    sample names and shape), without scoring: what a host's program reads has passed the same reader. Raises
+    ArchiveRejected with the reason the participant reads."""
+    sized = limits.sized_for(len(samples), max_member_bytes(shape), member_size_rule(shape))
+    for member, payload in iter_members(archive, samples, tuple(DECODERS), sized):
+        decode_sample(member.name, payload, shape)

@@ -62,6 +62,8 @@ def service_env(stack: EmbeddedStack, free_ports: bool) -> dict[str, str]:
     env = {**os.environ, **stack.env(), "PYTHONUNBUFFERED": "1"}
     # The local platform is a development one: any CORS origin unless PODIUM_CORS_ALLOW_ORIGINS says otherwise.
     env.setdefault("PODIUM_ENVIRONMENT", "development")
+    # The gateway as one process per core, all on its port (podium_runtime.workers), unless told otherwise.
+    env.setdefault("PODIUM_GATEWAY_WORKERS", str(os.cpu_count() or 1))
     for service in SERVICES:
         if free_ports:
             env[service.port_variable] = str(free_port())

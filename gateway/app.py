@@ -32,6 +32,7 @@ from gateway.kv_store import NatsKVStore
 from gateway.live import LiveHub, board_socket, live_messages_schema, live_socket
 from gateway.metrics_access import metrics_controller, parse_networks
 from gateway.problems import EXCEPTION_HANDLERS, GatewayRequest, problem_details_plugin
+from gateway.rate_limit import SharedRateLimitMiddleware
 from gateway.routes_competition import AdminCompetitionController, CompetitionController
 from gateway.routes_identity import IdentityController
 from gateway.routes_leaderboard import BoardAdminController, LeaderboardController
@@ -128,11 +129,6 @@ def wire(app: Litestar, deps: Deps) -> None:
     app.state.gateway_settings = deps.gateway_settings
     app.state.competition = deps.competition
 
-    def forget_task_names(*_: object) -> None:
-        app.state.task_aliases = {}  # a new version may add tasks or aliases: asked again when next needed
-
-    deps.competition.listeners.append(forget_task_names)
-
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
@@ -181,6 +177,7 @@ def middleware(settings: GatewaySettings, identity: Identity) -> list[Middleware
         identifier_for_request=rate_limit_identity,
         exclude=UNMETERED_PATHS,
         store=RATE_LIMIT_STORE,
+        middleware_class=SharedRateLimitMiddleware,  # counted once across processes and replicas
     )
     # group_path: one series per route template, not per submission id.
     prometheus = PrometheusConfig(app_name="gateway", prefix="http", group_path=True, exclude=UNMETERED_PATHS)

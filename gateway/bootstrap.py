@@ -26,6 +26,10 @@ NAME = "gateway"
 class GatewaySettings(ServiceSettings):
     service_name: str = NAME
     http_port: int = Field(default=8000, validation_alias=AliasChoices("PODIUM_GATEWAY_HTTP_PORT"))
+    # Processes serving the port (`podium_runtime.workers`): each with its own NATS connection and in-memory state,
+    # all fed from NATS. 1: the gateway is this one process (tests, a pod that scales by replicas); `make run` sets
+    # the number of cores.
+    workers: int = Field(default=1, ge=1, validation_alias=AliasChoices("PODIUM_GATEWAY_WORKERS"))
     cors_allow_origins: list[str] = []
     # Requests per minute per team (or per IP address when anonymous), shared by every gateway replica.
     rate_limit_per_minute: int = Field(default=600, ge=1)

@@ -16,6 +16,7 @@ from litestar.stores.base import Store
 from nats.js.errors import (
     BucketNotFoundError,
     KeyNotFoundError,
+    KeyWrongLastSequenceError,
     NoKeysError,
     NoStreamResponseError,
     ServiceUnavailableError,
@@ -72,17 +73,42 @@ class NatsKVStore(Store):
             await self._kv.put(self._key(key), _HEADER.pack(expiry) + data)
 
     async def _entry(self, key: str) -> tuple[float, bytes] | None:
+        return (await self._revised(key))[0]
+
+    async def _revised(self, key: str) -> tuple[tuple[float, bytes] | None, int]:
+        """((expiry, value) or None when absent or expired, the key's revision: 0 when it has none)."""
         try:
             with bus_available():
                 entry = await self._kv.get(self._key(key))
         except KeyNotFoundError:
-            return None
+            return None, 0
+        revision = entry.revision or 0
         if not entry.value or len(entry.value) < _HEADER.size:
-            return None
+            return None, revision
         (expiry,) = _HEADER.unpack_from(entry.value)
         if expiry and expiry <= time.time():
-            return None
-        return expiry, entry.value[_HEADER.size :]
+            return None, revision
+        return (expiry, entry.value[_HEADER.size :]), revision
+
+    async def get_revised(self, key: str) -> tuple[bytes | None, int]:
+        """The value (None: absent or expired) and the revision to hand to `set_if` for a read-modify-write."""
+        found, revision = await self._revised(key)
+        return (None if found is None else found[1]), revision
+
+    async def set_if(self, key: str, value: bytes, revision: int, expires_in: int | timedelta | None = None) -> bool:
+        """`set`, only if the key is still at `revision` (0: has none); False when another writer — another gateway
+        process or replica — wrote it since: read it again and retry."""
+        seconds = _seconds(expires_in)
+        data = _HEADER.pack(time.time() + seconds if seconds else 0.0) + value
+        try:
+            with bus_available():
+                if revision:
+                    await self._kv.update(self._key(key), data, last=revision)
+                else:
+                    await self._kv.create(self._key(key), data)
+        except KeyWrongLastSequenceError:
+            return False
+        return True
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
         found = await self._entry(key)

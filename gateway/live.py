@@ -313,7 +313,8 @@ class LiveHub:
 
         async def on_log(message: Msg) -> None:
             event = codec.decode(message.data)
-            if isinstance(event, JobLogged):
+            # A line for the host only (a scoring program's output) is never a team's to read.
+            if isinstance(event, JobLogged) and not event.host_only:
                 self._for_team(event.team_id, LogMessage(submission_id=int(event.submission_id), level=event.level,
                                                          line=event.line, at=event.occurred_at))
 
@@ -401,9 +402,7 @@ async def known_tasks(state: GatewayState, names: list[str]) -> tuple[list[str],
     for name in names:
         try:
             known.append(await task_id_of(state, name))
-        except Problem as problem:
-            if problem.status_code != 404:  # the task list could not be had: nothing is refused for good
-                return known, f"the tasks cannot be checked right now ({problem.detail}); send again"
+        except Problem:  # 404: not a task of the competition in use
             unknown.append(name)
     if unknown:
         shown = ", ".join(repr(name[:40]) for name in unknown[:3]) + (", …" if len(unknown) > 3 else "")

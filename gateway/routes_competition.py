@@ -1,6 +1,7 @@
 """The competition as data: what participants may see of it (each task's description rendered by `gateway.markdown`),
 and the hosts' routes — the whole versioned document with its version as an ETag (JSON, or a TOML file), applying a
-new one (TOML or JSON, `If-Match` required, a dry run), the history, and a task's ground-truth upload. Every refusal
+new one (TOML or JSON, `If-Match` required, a dry run), the history, and a task's ground-truth and scoring-program
+uploads. Every refusal
 (a stale version, a document with a problem and where it is) comes from submission_service, which owns it."""
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ MAX_VERSION = 2**31 - 1  # versions are PostgreSQL integers
 # Applying a document or completing a ground-truth upload reads and checks the ground truth (up to 2 GiB, a model
 # task's whole test set): far longer than an ordinary request may take.
 CHECKING_TIMEOUT_S = 120.0
+# Completing a program upload may run the program on the host's sample: its worker's start (importing pandas or
+# scikit-learn on a busy core) and the run itself.
+PROGRAM_CHECK_TIMEOUT_S = 300.0
 _IF_MATCH = re.compile(r'^(?:W/)?"(\d{1,18})"$|^(\d{1,18})$')
 
 
@@ -174,3 +178,24 @@ class AdminCompetitionController(Controller):
                                     data: JSONBody[ops.GroundTruthCompletion]) -> ops.CompetitionApplied:
         return await state.services.call(ops.COMPLETE_GROUND_TRUTH, ops.CompleteGroundTruth(
             task_id=task_id, upload_id=data.upload_id), actor=principal(request), timeout_s=CHECKING_TIMEOUT_S)
+
+    @post("/api/v1/admin/tasks/{task_id:str}/program", status_code=200,
+          summary="Start a program task's scoring-program upload (a .py file, or a .zip with score.py at its root; "
+                  "optionally a sample submission to check it on): returns an upload id and short-lived PUT URLs "
+                  "(each body's Content-Length must be its announced size); then POST …/program/complete")
+    async def start_program(self, request: Request, state: GatewayState, task_id: FromPath[str],
+                            data: JSONBody[ops.ProgramUpload]) -> ops.ProgramTicket:
+        return await state.services.call(ops.START_PROGRAM, ops.StartProgram(
+            task_id=task_id, size_bytes=data.size_bytes, filename=data.filename, sha256=data.sha256,
+            sample=data.sample), actor=principal(request))
+
+    @post("/api/v1/admin/tasks/{task_id:str}/program/complete", status_code=200,
+          summary="Finish a program upload: the program is checked (a ZIP under the archive limits with score.py at "
+                  "its root), run once on the sample against the task's ground truth when one was given, and becomes "
+                  "the task's program in a new version (a new scoring identity: earlier scores are stale until a "
+                  "rescore). A program that fails is refused (422 with the reason, the traceback, the missing module, "
+                  "its output) and nothing changes")
+    async def complete_program(self, request: Request, state: GatewayState, task_id: FromPath[str],
+                               data: JSONBody[ops.ProgramCompletion]) -> ops.ProgramApplied:
+        return await state.services.call(ops.COMPLETE_PROGRAM, ops.CompleteProgram(
+            task_id=task_id, upload_id=data.upload_id), actor=principal(request), timeout_s=PROGRAM_CHECK_TIMEOUT_S)

@@ -53,15 +53,15 @@ class BoardView(msgspec.Struct, frozen=True):
 
 
 async def task_id_of(state: GatewayState, name: str) -> str:
-    """A task id from its id or MLS-GOAT alias (e.g. "task1"), from the task list (asked once)."""
+    """A task id from its id or MLS-GOAT alias (e.g. "task1"), in the competition version this process uses (followed
+    from the `competition` bucket): every gateway process and replica resolves a name alike, and a task or alias a new
+    version adds is known as soon as that version is, with nothing kept to forget."""
     if state.boards.get(name) is not None:
-        return name  # a task id with a board: no need to ask anyone
-    if not getattr(state, "task_aliases", None):
-        tasks = await state.services.call(submission_ops.LIST_TASKS, submission_ops.ListTasks())
-        state.task_aliases = {alias: t.id for t in tasks.tasks for alias in (t.id, *t.aliases)}
-    if name not in state.task_aliases:
+        return name  # a task id with a board
+    task = state.competition.current.task(name)
+    if task is None:
         raise Problem(404, f"no task {name!r}")
-    return state.task_aliases[name]
+    return task.id
 
 
 def _viewer(request: Request) -> Principal | None:

@@ -16,6 +16,7 @@ from gateway.goat_paths import goat_paths
 from gateway.identity import admin_only, principal, signed_in
 from gateway.problems import JSON_ERRORS, Problem, json_problem
 from gateway.state import GatewayState
+from podium_runtime.metrics import WEBSOCKET_CLIENTS, service_total
 from proto import identity as ops
 from proto import submissions as submission_ops
 
@@ -27,7 +28,7 @@ class AdminStats(ops.IdentityStats, frozen=True, kw_only=True, tag=False):
     """MLS-GOAT's counts (teams, members, questions) at the top level, then the submissions' and this gateway's."""
 
     submissions: submission_ops.SubmissionStats
-    # Open on this gateway replica (each replica also exports podium_websocket_clients for the total).
+    # Open on this gateway replica, all its processes together (each replica also exports podium_websocket_clients).
     websocket_clients: int
 
 
@@ -139,5 +140,6 @@ class AdminTeamController(Controller):
         identity, submissions = await asyncio.gather(
             state.services.call(ops.STATS, ops.StatsRequest(), actor=actor),
             state.services.call(submission_ops.STATS, submission_ops.SubmissionStatsRequest(), actor=actor))
+        every_process = service_total(WEBSOCKET_CLIENTS)  # several workers: the open sockets of all of them
         return AdminStats(**msgspec.structs.asdict(identity), submissions=submissions,
-                          websocket_clients=len(state.live.clients))
+                          websocket_clients=len(state.live.clients) if every_process is None else int(every_process))

@@ -32,4 +32,3 @@ class GatewayState(State):
     gateway_settings: KeyValue  # the `gateway_settings` bucket (MLS-GOAT's GPU server URL)
     competition: CurrentCompetition  # the competition version in use (the `competition` bucket, followed)
     backend_services: tuple[str, ...]  # whose health /api/v1/health reports
-    task_aliases: dict[str, str]  # task id or alias -> task id, asked once (`routes_leaderboard.task_id_of`)

@@ -1,11 +1,14 @@
 """The hosts' commands for the competition as data: `podium admin competition apply|show|history` (a TOML or JSON
 file made the competition declaratively: the diff first, then the question, then the change, guarded by the version
-the diff was made against) and `podium admin ground-truth put` (a task's ground truth through a presigned upload,
-recorded with its sha256 in a new version)."""
+the diff was made against), `podium admin ground-truth put` (a task's ground truth through a presigned upload,
+recorded with its sha256 in a new version) and `podium admin program put` (a program task's scoring program, checked
+on a sample submission before it is applied)."""
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from rich.text import Text
 
 from podium_cli import tables
 from podium_cli.client import ApiError, PodiumClient
+from podium_cli.importing import import_codabench
 from podium_cli.participant import print_json
 from podium_cli.session import Session, pass_session
 from podium_cli.submitting import CHUNK_BYTES, send_file
@@ -26,14 +30,24 @@ from proto.competition import Competition, to_toml
 COMPETITION = "/api/v1/admin/competition"
 # How a file's suffix says what it holds; the gateway reads any non-JSON body as TOML.
 MEDIA_TYPES = {".toml": "application/toml", ".json": "application/json"}
-# Completing a ground-truth upload reads the whole file back and checks it against the task (up to 2 GiB).
+# Completing a ground-truth upload reads the whole file back and checks it against the task (up to 2 GiB); completing
+# a program upload may run the program on the sample (its worker's start included).
 COMPLETE_TIMEOUT_S = 300.0
+# A folder zipped by the CLI is the same bytes for the same files: the same program, the same digest.
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+# Left out of a zipped folder: what Python and editors leave behind, never a program's own file.
+_SKIPPED = ("__pycache__", ".git", ".ipynb_checkpoints", ".DS_Store")
+# The tail of a program's output printed after its check.
+_OUTPUT_LINES = 20
 
 
 @click.group(short_help="The competition's definition: apply a file, show it, its history.")
 def competition() -> None:
     """The competition's definition (tasks, phases, quotas, metrics, ground truth) as versioned data: every change
     is a new version that the whole platform uses within a second, without a restart."""
+
+
+competition.add_command(import_codabench)
 
 
 def read_document(path: Path) -> tuple[bytes, str]:
@@ -248,4 +262,140 @@ def put(session: Session, task: str, file: Path) -> None:
                                                  f"sha256 {sha256[:12]}): version {applied['version']}"))
     for change in applied["changes"]:
         console.print(tables.change_line(change))
+    _stale_lines(console, applied)
+
+
+@click.group("program", short_help="Put a program task's scoring program.")
+def program() -> None:
+    """A program task's scoring program (`metric = "program"`): the host's own Python, run in a sandbox. The function
+    contract is `score(truth, submission, context) -> {"public": {...}, "private": {...}, "details": {...}}` in
+    score.py; the Codabench contract is `python score.py INPUT OUTPUT`."""
+
+
+def program_file(path: Path, folder: Path) -> Path:
+    """What is uploaded for PATH: a .py or .zip as it is, a folder as a flat ZIP of its files (written in `folder`)."""
+    if path.is_dir():
+        return _zip_folder(path, folder / f"{path.name or 'program'}.zip")
+    if not path.is_file():
+        raise click.ClickException(f"{path}: no such file or folder")
+    if path.suffix.lower() not in (".py", ".zip"):
+        raise click.ClickException(f"{path}: give score.py (a .py file), a folder holding score.py, or a .zip of one")
+    if path.stat().st_size == 0:
+        raise click.ClickException(f"{path} is empty")
+    return path
+
+
+def _zip_folder(source: Path, target: Path) -> Path:
+    files, folders = [], []
+    for entry in sorted(source.iterdir()):
+        if entry.name in _SKIPPED:
+            continue
+        (folders if entry.is_dir() else files).append(entry)
+    if folders:
+        raise click.ClickException(f"{source} holds folders ({', '.join(f.name for f in folders[:5])}): a program is "
+                                   "flat, score.py and the files it reads side by side")
+    if "score.py" not in {entry.name for entry in files}:
+        raise click.ClickException(f"{source} has no score.py: the program's entry point is score.py")
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for entry in files:
+            member = zipfile.ZipInfo(entry.name, date_time=_FIXED_TIME)
+            member.external_attr = 0o100644 << 16
+            member.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(member, entry.read_bytes())
+    return target
+
+
+def _tail(text: str) -> list[str]:
+    # A traceback's own header says nothing our heading does not ("the program's traceback").
+    lines = [line for line in text.rstrip("\n").splitlines() if line != "Traceback (most recent call last):"]
+    return lines[-_OUTPUT_LINES:] if text.strip() else []
+
+
+def _print_output(console: Console, found: dict[str, Any]) -> None:
+    """The tail of the program's stdout and stderr (and its traceback), as the host reads them."""
+    for stream in ("stdout", "stderr", "traceback"):
+        if lines := _tail(str(found.get(stream) or "")):
+            console.print(Text(f"the program's {stream} (last {len(lines)} lines):", style="bold"))
+            for line in lines:
+                console.print(Text(f"  {line}", style="dim"))
+
+
+@program.command("put", short_help="Upload a task's scoring program, checked on a sample (a new version).")
+@click.argument("task")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--sample", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE",
+              help="A submission to run the program on before it is applied (against the task's ground truth).")
+@click.option("--yes", "-y", is_flag=True, help="Put it without asking.")
+@pass_session
+def put_program(session: Session, task: str, path: Path, sample: Path | None, yes: bool) -> None:
+    """Upload PATH as TASK's scoring program: score.py itself, a folder holding score.py (zipped flat), or a .zip
+    with score.py at its root.
+
+    With --sample FILE, the platform runs the program once on FILE against the task's ground truth before anything
+    changes: a program that fails (a module the platform does not offer, an exception, columns that are not the
+    task's) is refused with the reason and its traceback, and nothing changes (exit status 1). The values it gave
+    the sample and the tail of its output are printed. Without --sample the program is stored unchecked.
+
+    A new program is a new scoring identity: scores made with the old one stay, and the command says how many
+    there are and how to rescore them.
+    """
+    client, console = session.client, session.console
+    if sample is not None and not sample.is_file():
+        raise click.ClickException(f"{sample}: no such file")
+    task_id = client.task(task)["id"]
+    with tempfile.TemporaryDirectory(prefix="podium-program-") as scratch:
+        upload = program_file(path, Path(scratch))
+        with console.status(f"hashing {upload.name}…"):
+            sha256 = _sha256(upload)
+            sample_sha256 = _sha256(sample) if sample is not None else ""
+        size = upload.stat().st_size
+        check = f"checked on {sample.name} first" if sample is not None else "stored unchecked (no --sample)"
+        console.print(f"{upload.name} ({size:,} bytes, sha256 {sha256[:12]}) as the scoring program of {task_id}: "
+                      f"{check}")
+        if not yes and not click.confirm("Put it?", default=False):
+            console.print("Not put: nothing changed.")
+            raise SystemExit(1)
+        body: dict[str, Any] = {"size_bytes": size, "filename": upload.name, "sha256": sha256}
+        if sample is not None:
+            body["sample"] = {"size_bytes": sample.stat().st_size, "filename": sample.name, "sha256": sample_sha256}
+        ticket = client.post(f"/api/v1/admin/tasks/{task_id}/program", json=body)
+        if send_file(client, ticket["upload_url"], upload, size, console) != sha256:
+            raise click.ClickException(f"{upload} changed while it was being uploaded; put it again once it is written")
+    if sample is not None and send_file(client, ticket["sample_upload_url"], sample, sample.stat().st_size,
+                                        console) != sample_sha256:
+        raise click.ClickException(f"{sample} changed while it was being uploaded; put it again once it is written")
+    applied = _complete_program(session, task_id, upload.name, ticket["upload_id"], sample)
+    _program_put(console, task_id, upload.name, applied, sample)
+
+
+def _complete_program(session: Session, task_id: str, name: str, upload_id: str,
+                      sample: Path | None) -> dict[str, Any]:
+    doing = f"running {name} on {sample.name}" if sample is not None else f"storing {name}"
+    with session.console.status(f"{doing}…"):
+        try:
+            return session.client.post(f"/api/v1/admin/tasks/{task_id}/program/complete",
+                                       json={"upload_id": upload_id},
+                                       timeout=httpx.Timeout(COMPLETE_TIMEOUT_S, connect=10.0))
+        except ApiError as error:
+            if error.status != 422:
+                raise
+            _print_output(session.console, error.problem)
+            raise click.ClickException(f"{name} was refused as the scoring program of {task_id}, nothing changed: "
+                                       f"{error.detail}") from None
+
+
+def _program_put(console: Console, task_id: str, name: str, applied: dict[str, Any], sample: Path | None) -> None:
+    if sample is not None:
+        values = ", ".join(f"{column} {value:g}" for column, value in applied["public"].items())
+        console.print(Text.assemble(("✓ ", "green"), f"the program ran on {sample.name}: public {values}"))
+        _print_output(console, applied)
+    if not applied["changed"]:
+        console.print(f"nothing changed (version {applied['version']}): task {task_id} uses this program already "
+                      f"(sha256 {applied['sha256'][:12]})")
+        return
+    console.print(Text.assemble(("✓ ", "green"), f"the scoring program of {task_id} is now {name} (sha256 "
+                                                 f"{applied['sha256'][:12]}): version {applied['version']}"))
+    for change in applied["changes"]:
+        console.print(tables.change_line(change))
+    _notes(console, applied)
     _stale_lines(console, applied)

@@ -56,6 +56,7 @@ for command in participant.COMMANDS:
     cli.add_command(command)
 admin.add_command(hosting.competition)
 admin.add_command(hosting.ground_truth)
+admin.add_command(hosting.program)
 cli.add_command(admin)
 cli.add_command(dev.up)
 cli.add_command(dev.demo)

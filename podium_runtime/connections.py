@@ -56,6 +56,30 @@ def read_bytes(s3: Minio, bucket: str, key: str, amt: int | None = None) -> byte
         response.release_conn()
 
 
+class ObjectTooLarge(ValueError):
+    """An object larger than its reader takes: refused unread."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"the object is {size} bytes, over the limit of {limit}")
+        self.size = size
+        self.limit = limit
+
+
+def read_object(s3: Minio, bucket: str, key: str, max_bytes: int) -> bytes | None:
+    """The object at `key` (None when there is none); one larger than `max_bytes` raises ObjectTooLarge unread."""
+    from minio.error import S3Error
+
+    try:
+        size = s3.stat_object(bucket, key).size or 0
+    except S3Error as exc:
+        if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            return None
+        raise
+    if size > max_bytes:
+        raise ObjectTooLarge(size, max_bytes)
+    return read_bytes(s3, bucket, key)
+
+
 def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=spec.name,

@@ -1,6 +1,7 @@
-"""Durable pull consumers from their `proto` definitions: explicit ack, AckWait, MaxDeliver and backoff as
-declared there, events decoded by msgspec. An unhandled error Naks (redelivery with the backoff); handlers
-raise FastStream's RejectMessage for a message that must never be retried."""
+"""Durable pull consumers from their `proto` definitions: explicit ack, AckWait and MaxDeliver as declared there,
+events decoded by msgspec. An unhandled error Naks (redelivered at once); a scorer's job handed back carries its own
+delay (`ConsumerSpec.retry_delays_s`); handlers raise FastStream's RejectMessage for a message that must never be
+retried. No consumer has a JetStream BackOff: the server would take its first value as the AckWait."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
         deliver_policy=DeliverPolicy.ALL,
         ack_wait=spec.ack_wait_s,
         max_deliver=spec.max_deliver,
-        backoff=list(spec.backoff_s) or None,
         max_ack_pending=spec.max_ack_pending,
     )
 

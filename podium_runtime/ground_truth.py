@@ -7,7 +7,8 @@ does both, so a file that passes the check is a file the scorer can use.
 - a model task (`kind = "gpu"`): an `.npz` with `x` (samples × the task's shape) and `y` (integer labels);
 - a csv task (`format = "csv"`): a solution CSV (an id column, the targets, `Usage`), `formats.csv.read_solution`;
 - a masks task (`format = "masks"`): a ZIP of `<case>.png` label images, `formats.masks.read_ground_truth`;
-- a coco task (`format = "coco"`): a COCO ground-truth JSON, `formats.coco.read_ground_truth`.
+- a coco task (`format = "coco"`): a COCO ground-truth JSON, `formats.coco.read_ground_truth`;
+- a file task (`format = "file"`, scored by the host's program): any file, which the program reads.
 
 None is read with pickle."""
 
@@ -25,7 +26,7 @@ from typing import Generic, TypeVar
 import numpy as np
 from minio import Minio
 
-from podium_runtime.connections import read_bytes
+from podium_runtime import connections
 from podium_runtime.scoring import metrics
 from podium_runtime.scoring.formats import coco, masks
 from podium_runtime.scoring.formats.csv import CsvSettings, Solution, read_solution
@@ -123,6 +124,8 @@ def parse_solution(data: bytes, task: Task) -> Solution:
     width = max(len(solution.classes), 1)
     guess = np.full((len(kept), width) if solution.classes else kept.shape, 1 / (width if solution.classes else 2))
     for column in task.columns:
+        if METRIC_INFO[column.name].takes == "program":
+            continue  # the host's program reads the solution its own way; the reader's checks above still hold
         probabilities = METRIC_INFO[column.name].takes == "probabilities"
         try:
             metrics.evaluate(column.name, kept, guess if probabilities else kept, column.parameters)
@@ -157,6 +160,14 @@ def parse_coco(data: bytes, task: Task) -> coco.CocoTruth:
     return coco.read_ground_truth(data, task.split)
 
 
+def parse_file(data: bytes, task: Task) -> bytes:
+    """A file task's ground truth (`format = "file"`, scored by the host's program): any file the program reads, as
+    it is; for a Codabench program, a ZIP is its reference data (INPUT/ref)."""
+    if not data:
+        raise GroundTruthRejected(f"the ground truth of task {task.id} is empty")
+    return data
+
+
 def solution_targets(solution: Solution) -> np.ndarray:
     """What a metric compares with: class numbers for a labelled multi-class task, else the single target column
     as a vector, or the n×k targets."""
@@ -168,28 +179,35 @@ def solution_targets(solution: Solution) -> np.ndarray:
 
 
 def check(data: bytes, task: Task) -> None:
-    """Raise GroundTruthRejected unless `data` is a ground truth the task's scorer can use."""
+    """Raise GroundTruthRejected unless `data` is a ground truth the task's scorer can use. A program task's is read
+    by its format's reader too (its submissions are checked against it before the program runs); a `file` task's is
+    any non-empty file, its program's to read."""
     PARSERS[task.effective_format](data, task)
 
 
 def extension(task: Task) -> str:
     """The ground truth's file extension (its object's key ends with it)."""
-    return {"csv": ".csv", "coco": ".json", "onnx": ".npz"}.get(task.effective_format, ".zip")
+    return {"csv": ".csv", "coco": ".json", "onnx": ".npz", "file": ""}.get(task.effective_format, ".zip")
 
 
 def read_object(s3: Minio, key: str, max_bytes: int = MAX_BYTES) -> bytes | None:
     """The object at `key` (None when there is none); one larger than `max_bytes` is refused unread."""
-    from minio.error import S3Error
-
     try:
-        size = s3.stat_object(BUCKET, key).size or 0
-    except S3Error as exc:
-        if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
-            return None
-        raise
-    if size > max_bytes:
-        raise GroundTruthRejected(f"the ground truth is {size} bytes, over the limit of {max_bytes}")
-    return read_bytes(s3, BUCKET, key)
+        return connections.read_object(s3, BUCKET, key, max_bytes)
+    except connections.ObjectTooLarge as exc:
+        raise GroundTruthRejected(f"the ground truth is {exc.size} bytes, over the limit of {exc.limit}") from None
+
+
+def read_recorded(s3: Minio, task: Task) -> bytes:
+    """The task's ground truth as the competition records it: GroundTruthMissing (the platform's, a retry) when the
+    object is not there, or is not the recorded bytes (replaced behind the platform's back: never scored against)."""
+    data = read_object(s3, task.ground_truth)
+    if data is None:
+        raise GroundTruthMissing(f"the ground truth of task {task.id} is missing from storage")
+    if hashlib.sha256(data).hexdigest() != task.ground_truth_sha256:
+        raise GroundTruthMissing(f"the stored ground truth of task {task.id} is not the one the competition "
+                                 "records (its digest differs)")
+    return data
 
 
 class GroundTruthCache(Generic[T]):
@@ -205,13 +223,7 @@ class GroundTruthCache(Generic[T]):
         self._lock = asyncio.Lock()
 
     def _load(self, task: Task) -> T:
-        data = read_object(self.s3, task.ground_truth)
-        if data is None:
-            raise GroundTruthMissing(f"the ground truth of task {task.id} is missing from storage")
-        if hashlib.sha256(data).hexdigest() != task.ground_truth_sha256:
-            raise GroundTruthMissing(f"the stored ground truth of task {task.id} is not the one the competition "
-                                     "records (its digest differs)")
-        return self.parse(data, task)
+        return self.parse(read_recorded(self.s3, task), task)
 
     async def get(self, task: Task) -> T:
         if not task.has_ground_truth:
@@ -231,5 +243,6 @@ class GroundTruthCache(Generic[T]):
 
 
 PARSERS: dict[str, Callable[[bytes, Task], object]] = {
-    "tensors": parse_arrays, "csv": parse_solution, "masks": parse_masks, "coco": parse_coco, "onnx": parse_test_set}
+    "tensors": parse_arrays, "csv": parse_solution, "masks": parse_masks, "coco": parse_coco, "onnx": parse_test_set,
+    "file": parse_file}
 """The reader of each format's ground truth (`Task.effective_format`): what the check at upload and the scorers use."""

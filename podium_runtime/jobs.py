@@ -31,9 +31,9 @@ MAX_LOG_LINE = 500
 _encoder = msgspec.json.Encoder()
 
 
-def _log_line(event: SubmissionReceived, line: str, level: str) -> JobLogged:
+def _log_line(event: SubmissionReceived, line: str, level: str, host_only: bool = False) -> JobLogged:
     return JobLogged(submission_id=event.submission_id, team_id=event.team_id, line=line[:MAX_LOG_LINE], level=level,
-                     correlation_id=event.correlation_id)
+                     correlation_id=event.correlation_id, host_only=host_only)
 
 
 class JobCancelled(Exception):
@@ -84,10 +84,12 @@ class JobReporter:
     loop: asyncio.AbstractEventLoop | None = None  # the service's loop, for calls from worker threads
     _live_publishes: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def log(self, event: SubmissionReceived, line: str, level: str = "info") -> None:
+    def log(self, event: SubmissionReceived, line: str, level: str = "info", *, host_only: bool = False) -> None:
         """A line for the submission's log, which its team reads (live and afterwards): write only what the
-        team may know — never ground truth, never a value of the hidden private split. Safe from any thread."""
-        logged = _log_line(event, line, level)
+        team may know — never ground truth, never a value of the hidden private split. A `host_only` line (a host's
+        scoring program's output, its traceback) is kept for admins and never sent to the team. Safe from any
+        thread."""
+        logged = _log_line(event, line, level, host_only)
         loop = self.loop or asyncio.get_running_loop()
         loop.call_soon_threadsafe(self._publish_live, _encoder.encode(logged), logged.subject())
 
@@ -242,7 +244,7 @@ class JobReporter:
 async def open_job_reporter(scorer: str, bus: Bus, consumer: ConsumerSpec) -> AsyncGenerator[JobReporter, None]:
     """A scorer's JobReporter, with its watch of the cancellations running (and what is already cancelled
     loaded) before the first job arrives; the watch stops on the way out."""
-    reporter = JobReporter(scorer, bus.broker, consumer.ack_wait_s, consumer.backoff_s,
+    reporter = JobReporter(scorer, bus.broker, consumer.ack_wait_s, consumer.retry_delays_s,
                            loop=asyncio.get_running_loop())
     follower = asyncio.create_task(
         follow(lambda: bus.broker.connection, CANCELLATIONS.name, reporter.cancellations.apply, bus.reconnects),

@@ -4,17 +4,21 @@ thing, we keep it (`http_requests_total` and `http_request_duration_seconds` com
 with the prefix `http`; `validation_queue_length`, `validation_duration_seconds` are below).
 
 prometheus_client's default registry is per process, and every service is its own process; each one serves
-it at `/metrics` on its HTTP port."""
+it at `/metrics` on its HTTP port. The gateway may run several processes on one port (`podium_runtime.workers`): they
+share a multiprocess folder, and any of them serves the whole gateway's metrics (counters and histograms summed, the
+gauges as their `multiprocess_mode` says)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 from nats.js import JetStreamContext
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from proto.streams import SUBMISSIONS, ConsumerSpec
 
@@ -64,7 +68,21 @@ SUBMISSIONS_TOTAL = Counter(
     "podium_submissions_total", "Submissions reaching an outcome, by task and status", ["task", "status"])
 
 # Gateway.
-WEBSOCKET_CLIENTS = Gauge("podium_websocket_clients", "Open WebSocket connections on this gateway")
+WEBSOCKET_CLIENTS = Gauge("podium_websocket_clients", "Open WebSocket connections on this gateway (all its processes)",
+                          multiprocess_mode="livesum")
+
+
+def service_total(gauge: Gauge) -> float | None:
+    """`gauge`'s value summed over the service's processes when they share a multiprocess folder
+    (`podium_runtime.workers`); None for a service that is one process (its own count is the total)."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        return None
+    (name,) = (family.name for family in gauge.describe())
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=folder)
+    return sum(sample.value for family in registry.collect() if family.name == name
+               for sample in family.samples if sample.name == name)
 
 
 class MetricsRefresher:
@@ -107,4 +125,6 @@ class MetricsRefresher:
 # The competition (every service).
 COMPETITION_VERSION = Gauge(
     "podium_competition_version", "The competition version this process uses (from the `competition` KV bucket)",
+    # Several processes of one service (the gateway's workers): the oldest version any of them still uses.
+    multiprocess_mode="livemin",
 )

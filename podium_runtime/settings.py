@@ -91,5 +91,9 @@ class ServiceSettings(PlatformSettings):
     # Addresses or networks of the reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated,
     # e.g. "10.0.0.0/8"); empty: none, the peer's own address is the client's.
     trusted_proxies: str = ""
+    # permessage-deflate on WebSockets (the gateway's /ws): off by default. Each socket compresses on its own, in the
+    # event loop, so a connection storm's first whole boards (1,000 viewers × the board) cost the loop seconds and
+    # every API request waits behind them (`make load`'s storm step); on trades that CPU for bandwidth.
+    ws_compression: bool = False
     # How often the outbox relay looks for unpublished rows when no NOTIFY woke it.
     outbox_poll_s: float = Field(default=1.0, gt=0)

@@ -47,26 +47,46 @@ from proto.subjects import token
 
 TaskId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 TaskKind = Literal["cpu", "gpu"]
-SubmissionFormat = Literal["tensors", "csv", "masks", "coco", "onnx"]
+SubmissionFormat = Literal["tensors", "csv", "masks", "coco", "file", "onnx"]
 # What a task of each kind is scored from: a cpu task reads a participant's results, a gpu task runs their model.
 # The first one is the kind's default.
-FORMATS_OF_KIND: dict[str, tuple[str, ...]] = {"cpu": ("tensors", "csv", "masks", "coco"), "gpu": ("onnx",)}
+FORMATS_OF_KIND: dict[str, tuple[str, ...]] = {"cpu": ("tensors", "csv", "masks", "coco", "file"), "gpu": ("onnx",)}
+# The formats a host's scoring program (`metric = "program"`) may score: the checked file of csv, tensors and masks,
+# or (`file`) the uploaded file as it is, within the upload limits.
+PROGRAM_FORMATS = ("csv", "tensors", "masks", "file")
 # The formats the scorers of this version score. The others are refused when a competition is applied, until their
 # readers are wired into a scorer: no task can take submissions nothing would score.
-SCORED_FORMATS = frozenset({"tensors", "csv", "masks", "coco", "onnx"})
+SCORED_FORMATS = frozenset({"tensors", "csv", "masks", "coco", "file", "onnx"})
 # The metric library's names (`podium_runtime.scoring.metrics.names()`, which proto cannot import; a unit test holds
 # the two equal), and those a csv task may use: the ones over labels, probabilities or values.
 MetricName = Literal[
     "accuracy", "balanced_accuracy", "f1_macro", "f1_micro", "f1_weighted", "precision_macro", "precision_micro",
     "precision_weighted", "recall_macro", "recall_micro", "recall_weighted", "roc_auc", "roc_auc_ovr", "roc_auc_ovo",
     "average_precision", "log_loss", "mcc", "quadratic_kappa", "mae", "mse", "rmse", "rmsle", "r2", "mape", "psnr",
-    "ssim", "dice", "iou", "map", "map50", "map75",
+    "ssim", "dice", "iou", "map", "map50", "map75", "program",
 ]
 METRIC_NAMES: tuple[str, ...] = get_args(MetricName)
 CSV_METRICS: tuple[str, ...] = FORMAT_METRICS["csv"]
 MetricParameter = float | int | str
 # The classes of a masks task's label images when its columns name none: the metric library's default (dice, iou).
 MASK_CLASSES = 2
+class ProgramSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A program task's scoring program (`metric = "program"`): a ZIP with `score.py` at its root in the `programs`
+    bucket (`podium admin program put` sets key and digest), how it is called, and its limits on one run. The digest
+    and the contract are part of the task's scoring identity: a new program is a new identity, and a rescore."""
+
+    key: Annotated[str, msgspec.Meta(max_length=512)] = ""
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?$")] = ""
+    # function: `score(truth, submission, context) -> {"public": …, "private": …, "details": …}`; codabench:
+    # `python score.py INPUT OUTPUT` writing OUTPUT/scores.json (or scores.txt).
+    contract: Literal["function", "codabench"] = "function"
+    wall_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    cpu_s: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 60
+    memory_mb: Annotated[int, msgspec.Meta(ge=64, le=65536)] = 2048
+    file_mb: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    processes: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16
+
+
 # A leaderboard column's name: what a board, its CSV export and `podium leaderboard` show as its header.
 ColumnName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.()%@-]{0,63}$")]
 
@@ -169,7 +189,7 @@ ALWAYS_OPEN = Phase(id="open", opens_at=datetime(1970, 1, 1, tzinfo=UTC), closes
 SHA256 = Annotated[str, msgspec.Meta(pattern=r"^([0-9a-f]{64})?$")]
 # Fields whose change changes no score: a host moves deadlines, quotas, titles and texts freely.
 _NOT_IDENTITY = frozenset({"id", "title", "description", "format", "sort", "daily_quota", "max_upload_bytes", "aliases",
-                           "final_submissions", "phases", "archived", "ground_truth"})
+                           "final_submissions", "phases", "archived", "ground_truth", "program"})
 _MODEL_NOT_IDENTITY = frozenset({"timeout_s", "memory_limit_mb", "top_k"})
 
 
@@ -208,6 +228,8 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     split: Split = msgspec.field(default_factory=Split)
     # gpu tasks: the model's signature; `shape` is one sample's feature shape, `ground_truth` an .npz (x, y).
     model: ModelSignature = msgspec.field(default_factory=ModelSignature)
+    # program tasks (`metric = "program"`): the host's scoring program.
+    program: ProgramSpec = msgspec.field(default_factory=ProgramSpec)
     # How many submissions a team may mark as final for the private board.
     final_submissions: Annotated[int, msgspec.Meta(ge=1, le=100)] = 2
     phases: tuple[Phase, ...] = ()
@@ -227,6 +249,9 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
         # Fields added with the csv format count only where they say something, so older identities stay.
         if self.effective_format != "csv":
             del fields["csv"]
+        # A program counts by its digest and how it is called (its limits change no score); absent elsewhere.
+        if self.uses_program:
+            fields["program"] = {"sha256": self.program.sha256, "contract": self.program.contract}
         if not self.metric_parameters:
             del fields["metric_parameters"]
         # Every column computed counts with its name (its values are keyed by it); how it ranks and shows does not,
@@ -275,6 +300,15 @@ class Task(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     def effective_format(self) -> str:
         """The task's format, or its kind's default where the task names none (tensors for cpu, onnx for gpu)."""
         return self.format or FORMATS_OF_KIND[self.kind][0]
+
+    @property
+    def uses_program(self) -> bool:
+        """Whether the host's program computes the task's columns (`metric = "program"`)."""
+        return self.metric == "program"
+
+    @property
+    def has_program(self) -> bool:
+        return bool(self.program.key and self.program.sha256)
 
     @property
     def has_ground_truth(self) -> bool:
@@ -395,8 +429,9 @@ def _check_task(task: Task) -> None:
 def _check_columns(task: Task) -> None:
     """The board's columns: metrics the task's format is scored by, distinct headers, one primary that `metric`
     names, no hidden column that ranks."""
-    scored = FORMAT_METRICS[task.effective_format]
     fmt = task.effective_format
+    scored = FORMAT_METRICS[fmt] + (("program",) if fmt in PROGRAM_FORMATS else ())
+    _check_program(task)
     if task.metric not in scored:
         raise CompetitionError(f"a {fmt} task cannot use metric {task.metric}; it takes one of {', '.join(scored)}",
                                task=task.id, field="metric")
@@ -460,6 +495,20 @@ def _check_one_submission(task: Task) -> None:
                                    f"are 0 … classes-1), not {listed}", task=task.id, field="metrics")
 
 
+def _check_program(task: Task) -> None:
+    """A program task's columns all come from its program; a program belongs to a program task only."""
+    names = {column.name for column in task.columns}
+    if task.uses_program and names != {"program"}:
+        raise CompetitionError('with metric = "program", every column is the program\'s (name = "program"); the '
+                               "library's metrics cannot be mixed in", task=task.id, field="metrics")
+    if not task.uses_program and "program" in names:
+        raise CompetitionError('a column named "program" needs metric = "program"', task=task.id, field="metric")
+    if not task.uses_program and (task.program.key or task.program.sha256):
+        raise CompetitionError('a program is for a task with metric = "program"', task=task.id, field="program")
+    if task.program.sha256 and not task.program.key:
+        raise CompetitionError("a digest without a program key", task=task.id, field="program")
+
+
 def _check_csv_task(task: Task) -> None:
     """A csv task has no shape: its columns name the id, the targets and the predictions."""
     columns = (task.csv.id_column, *task.csv.target_columns, *task.csv.prediction_columns)
@@ -468,8 +517,8 @@ def _check_csv_task(task: Task) -> None:
 
 
 def _check_tensor_task(task: Task) -> None:
-    if task.effective_format in ("masks", "coco"):
-        return  # the ground truth says the cases' sizes and ids
+    if task.effective_format in ("masks", "coco", "file"):
+        return  # the ground truth says the cases' sizes and ids; a file is the program's to read
     if task.metric_parameters or any(column.parameters for column in task.metrics):
         raise CompetitionError(f"a {task.effective_format} task takes no metric_parameters (psnr has its own "
                                "psnr = { … })", task=task.id, field="metric_parameters")

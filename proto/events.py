@@ -244,6 +244,9 @@ class JobLogged(Event, frozen=True, tag="job.log.v1"):
     team_id: str
     line: str
     level: str = "info"
+    # A line for the host only (a scoring program's stdout and stderr): kept with the submission's log for admins,
+    # never sent to its team.
+    host_only: bool = False
 
     def subject(self) -> str:
         return job_log(self.submission_id)

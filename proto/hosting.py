@@ -101,6 +101,60 @@ class CompleteGroundTruth(GroundTruthCompletion, frozen=True, kw_only=True):
     task_id: str
 
 
+class SampleFile(msgspec.Struct, frozen=True, kw_only=True):
+    """A sample submission the program is run on once before it is applied (`podium admin program put --sample`)."""
+
+    size_bytes: int
+    filename: str = ""
+    sha256: str = ""
+
+
+class ProgramUpload(msgspec.Struct, frozen=True, kw_only=True):
+    """What a host says of the scoring program it is about to upload (`POST …/tasks/{task}/program`): a `.py`
+    file or a `.zip` with score.py at its root, and optionally a sample submission to check it on."""
+
+    size_bytes: int
+    filename: str
+    sha256: str = ""  # optional: `complete` refuses a file whose digest differs
+    sample: SampleFile | None = None
+
+
+class StartProgram(ProgramUpload, frozen=True, kw_only=True):
+    task_id: str
+
+
+class ProgramTicket(msgspec.Struct, frozen=True, kw_only=True, tag="program_ticket"):
+    """Where to PUT the program (and the sample, when one was announced), each body exactly its announced size."""
+
+    upload_id: str
+    upload_url: str
+    method: str
+    expires_at: datetime
+    max_bytes: int
+    sample_upload_url: str = ""
+    sample_max_bytes: int = 0
+
+
+class ProgramCompletion(msgspec.Struct, frozen=True, kw_only=True):
+    upload_id: str
+
+
+class CompleteProgram(ProgramCompletion, frozen=True, kw_only=True):
+    task_id: str
+
+
+class ProgramApplied(CompetitionApplied, frozen=True, kw_only=True, tag="program_applied"):
+    """A program put: the version it made (as an apply says it) and what the run on the sample gave, for the host
+    (`checked` false: no sample was given, the program is stored unchecked)."""
+
+    sha256: str = ""
+    checked: bool = False
+    # The sample's public values, and the tails of the program's stdout and stderr on it.
+    public: dict[str, float] = {}
+    stdout: str = ""
+    stderr: str = ""
+
+
 def _op(name: str, request: type[Req], reply: type[Rep], actor: ActorNeed = "required") -> Operation[Req, Rep]:
     return Operation(SUBMISSIONS_PREFIX, name, request, reply, actor)
 
@@ -111,8 +165,10 @@ APPLY_COMPETITION = _op("competition_apply", ApplyCompetition, CompetitionApplie
 LIST_VERSIONS = _op("competition_versions", ListVersions, VersionList)
 START_GROUND_TRUTH = _op("ground_truth_start", StartGroundTruth, GroundTruthTicket)
 COMPLETE_GROUND_TRUTH = _op("ground_truth_complete", CompleteGroundTruth, CompetitionApplied)
+START_PROGRAM = _op("program_start", StartProgram, ProgramTicket)
+COMPLETE_PROGRAM = _op("program_complete", CompleteProgram, ProgramApplied)
 
 OPERATIONS: tuple[Operation[Any, Any], ...] = (
     PUBLIC_COMPETITION, GET_COMPETITION, APPLY_COMPETITION, LIST_VERSIONS, START_GROUND_TRUTH,
-    COMPLETE_GROUND_TRUTH,
+    COMPLETE_GROUND_TRUTH, START_PROGRAM, COMPLETE_PROGRAM,
 )

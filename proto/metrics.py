@@ -11,7 +11,7 @@ from typing import Literal
 import msgspec
 
 Direction = Literal["asc", "desc"]
-Takes = Literal["labels", "probabilities", "values", "masks", "images", "detections"]
+Takes = Literal["labels", "probabilities", "values", "masks", "images", "detections", "program"]
 
 
 class MetricInfo(msgspec.Struct, frozen=True):
@@ -114,6 +114,9 @@ _TABLE = (
                "COCO's box AP at IoU threshold 0.50 alone, averaged over the categories, from 0 to 1."),
     MetricInfo('map75', 'desc', 'detections',
                "COCO's box AP at IoU threshold 0.75 alone, averaged over the categories, from 0 to 1."),
+    MetricInfo('program', 'desc', 'program',
+               "A value the host's own scoring program computes (the task's description says what it measures); "
+               'higher is better unless the column says sort = "asc".'),
 )
 METRIC_INFO = MappingProxyType({info.name: info for info in _TABLE})
 
@@ -123,6 +126,7 @@ FORMAT_TAKES: dict[str, tuple[str, ...]] = {
     "tensors": ("images",),
     "masks": ("masks",),
     "coco": ("detections",),
+    "file": (),
     "onnx": ("labels",),
 }
 # What the scorers of this version compute for each format (the rest of what a format takes is not wired yet).
@@ -131,5 +135,6 @@ FORMAT_METRICS: dict[str, tuple[str, ...]] = {
     "tensors": ("psnr",),
     "masks": ("dice", "iou"),
     "coco": ("map", "map50", "map75"),
+    "file": (),  # only a host's program (metric = "program") reads a file as it is
     "onnx": ("accuracy",),
 }

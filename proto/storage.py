@@ -4,3 +4,6 @@ them back for the submission's team (and admins)."""
 
 SUBMISSIONS_BUCKET = "submissions"
 DETAILS_BUCKET = "score-details"
+# Hosts' scoring programs (a ZIP with score.py per program version, `<task>/<sha256>.zip`): written by
+# submission_service when a host puts one, read by cpu_scorer's program pool.
+PROGRAMS_BUCKET = "programs"

@@ -36,8 +36,11 @@ class ConsumerSpec(msgspec.Struct, frozen=True, kw_only=True):
     filter_subject: str
     ack_wait_s: float = 30.0
     max_deliver: int = 5
-    # Redelivery delays after a Nak, in seconds (JetStream backoff).
-    backoff_s: tuple[float, ...] = ()
+    # The delays, in seconds, of a job handed back after a failure on the platform's side: the Nak's own delay, by
+    # delivery. Not JetStream's BackOff, which replaces a consumer's AckWait with its first value (nats-server's
+    # consumer.go): with it, a job running longer than the first delay was delivered again, to another replica,
+    # while it ran (bench.replicas found jobs scored twice).
+    retry_delays_s: tuple[float, ...] = ()
     # How many delivered messages may await their ack at once (None: JetStream's default). 1 for a consumer
     # that must apply its stream in order: otherwise, when its process dies holding message n, n + 1 is
     # delivered to the next one, and n, redelivered after AckWait, is behind the applied sequence.
@@ -87,7 +90,7 @@ CPU_SCORER = ConsumerSpec(
     # Well above a scoring job's p99 (about a second for a deflated archive); in-progress acks extend it.
     ack_wait_s=60.0,
     max_deliver=5,
-    backoff_s=(5.0, 15.0, 60.0, 120.0),
+    retry_delays_s=(5.0, 15.0, 60.0, 120.0),
 )
 GPU_SCORER = ConsumerSpec(
     durable="gpu_scorer",
@@ -95,7 +98,7 @@ GPU_SCORER = ConsumerSpec(
     filter_subject=subjects.submission_received_all("gpu"),
     ack_wait_s=300.0,
     max_deliver=5,
-    backoff_s=(10.0, 30.0, 120.0, 300.0),
+    retry_delays_s=(10.0, 30.0, 120.0, 300.0),
 )
 SUBMISSION_STATUS = ConsumerSpec(
     durable="submission_service", stream=SCORES.name, filter_subject=subjects.SCORES_ALL

@@ -200,10 +200,13 @@ class LogLine(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
     level: str
     line: str
+    # A scoring program's own output (its stdout and stderr): only admins are ever sent such a line.
+    host_only: bool = False
 
 
 class JobLog(msgspec.Struct, frozen=True, kw_only=True, tag="job_log"):
-    """The last lines the scorers wrote about a submission, oldest first."""
+    """The last lines the scorers wrote about a submission, oldest first (a team's reply leaves out the lines for the
+    host only)."""
 
     submission_id: int
     lines: list[LogLine]

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from faststream.asgi import AsgiFastStream
 
+from podium_runtime.programs.sandbox import Isolation, SandboxConfig
 from podium_runtime.service import ServiceSpec, Wired, Wiring, create_bus, create_service_app
 from proto.events import (
     CompetitionChanged,
@@ -37,7 +38,8 @@ def create_handlers(settings: SubmissionServiceSettings, deps: Deps) -> Submissi
 
 def create_host(settings: SubmissionServiceSettings, deps: Deps) -> CompetitionHost:
     return CompetitionHost(competition=deps.competition, pool=deps.pool, s3=deps.s3, presigner=deps.presigner,
-                           bucket=deps.competition_bucket, upload_ttl=timedelta(seconds=settings.upload_ttl_s))
+                           bucket=deps.competition_bucket, upload_ttl=timedelta(seconds=settings.upload_ttl_s),
+                           sandbox=SandboxConfig(isolation=Isolation(settings.program_isolation)))
 
 
 def wire(settings: SubmissionServiceSettings, deps: Deps) -> Wired:

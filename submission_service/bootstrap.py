@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import asyncpg
 from minio import Minio
@@ -17,14 +18,14 @@ from podium_runtime import ground_truth
 from podium_runtime.competition import CurrentCompetition, follow_competition
 from podium_runtime.service import Bus, connect_bus, open_database, open_object_store
 from podium_runtime.settings import ServiceSettings
-from proto.storage import DETAILS_BUCKET
+from proto.storage import DETAILS_BUCKET, PROGRAMS_BUCKET
 from proto.streams import CANCELLATIONS, COMPETITION_KV, LEADERBOARDS
 from submission_service import store
 from submission_service.store import BUCKET
 from submission_service.upload_url import UploadSigner
 
 NAME = "submission_service"
-BUCKETS = (BUCKET, DETAILS_BUCKET, ground_truth.BUCKET)
+BUCKETS = (BUCKET, DETAILS_BUCKET, ground_truth.BUCKET, PROGRAMS_BUCKET)
 
 
 class SubmissionServiceSettings(ServiceSettings):
@@ -44,6 +45,9 @@ class SubmissionServiceSettings(ServiceSettings):
     stuck_after_s: int = Field(default=900, ge=1)
     max_republish: int = Field(default=2, ge=0)
     reconcile_interval_s: float = Field(default=30.0, gt=0)
+    # How a host's scoring program is sandboxed when it is checked on a sample at upload (PODIUM_PROGRAM_ISOLATION):
+    # rlimits-only is the weaker fallback for machines without bubblewrap, chosen knowingly.
+    program_isolation: Literal["bubblewrap", "rlimits-only"] = "bubblewrap"
 
 
 @dataclass(frozen=True)

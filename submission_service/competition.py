@@ -19,7 +19,7 @@ from proto.submissions import TaskColumn
 # Fields shown by name in a diff, in this order; the rest of a task is compared as a whole.
 _ORDER = ("title", "description", "kind", "format", "metric", "metric_parameters", "sort", "metrics", "daily_quota",
           "max_upload_bytes", "aliases", "samples", "sample_pattern", "shape", "ground_truth", "ground_truth_sha256",
-          "psnr", "csv", "split", "model", "final_submissions", "phases", "archived")
+          "psnr", "csv", "split", "model", "program", "final_submissions", "phases", "archived")
 _SHOWN_WHOLE = 80  # longer values (a description) are shown by their length only
 
 
@@ -38,6 +38,28 @@ def carry_ground_truth(current: Competition, document: Competition) -> Competiti
     return msgspec.structs.replace(document, tasks=tuple(tasks))
 
 
+def carry_program(current: Competition, document: Competition) -> Competition:
+    """`document` with each program task's program (key and digest) taken from the current version where the
+    document leaves it out (no key, or the same key without a digest): `podium admin program put` records the
+    program, and a host's file need not repeat it. Its contract and limits are the document's."""
+    tasks = []
+    for task in document.tasks:
+        before = current.task(task.id)
+        kept = before.program if before is not None and before.id == task.id and before.uses_program else None
+        if (task.uses_program and kept is not None and not task.program.sha256
+                and task.program.key in ("", kept.key)):
+            task = msgspec.structs.replace(task, program=msgspec.structs.replace(task.program, key=kept.key,
+                                                                                 sha256=kept.sha256))
+        tasks.append(task)
+    return msgspec.structs.replace(document, tasks=tuple(tasks))
+
+
+def with_program(competition: Competition, task_id: str, key: str, sha256: str) -> Competition:
+    tasks = tuple(msgspec.structs.replace(t, program=msgspec.structs.replace(t.program, key=key, sha256=sha256))
+                  if t.id == task_id else t for t in competition.tasks)
+    return msgspec.structs.replace(competition, tasks=tasks)
+
+
 def check_metric_parameters(document: Competition) -> None:
     """Every board column's parameters, checked by the metric library (`check_parameters`): a host's mistake is a
     CompetitionError naming the task and the field where it was written (`metrics`, or the shorthand's
@@ -46,6 +68,11 @@ def check_metric_parameters(document: Competition) -> None:
         field = "metrics" if task.metrics else "metric_parameters"
         for column in task.columns:
             where = f"column {column.header}: " if task.metrics else ""
+            if column.name == "program":  # the host's program computes it: nothing of the library to check
+                if column.parameters:
+                    raise CompetitionError(f"{where}a program's column takes no parameters (the program is its own "
+                                           "settings)", task=task.id, field=field)
+                continue
             try:
                 metrics.check_parameters(column.name, column.parameters)
             except ValueError as exc:
@@ -151,6 +178,9 @@ def expected_format(task: Task) -> str:
     if task.effective_format == "coco":
         return (f"a COCO detection-results JSON ({task.metric}): a list of {{image_id, category_id, bbox: [x, y, "
                 f"width, height], score}}, at most {MAX_DETECTIONS_PER_IMAGE} detections per image")
+    if task.effective_format == "file":
+        return (f"a file, sent as it is (at most {task.max_upload_bytes} bytes): the host's scoring program reads it; "
+                "the task's description says what it expects")
     names = task.sample_names()
     last = f" … {names[-1]}" if len(names) > 1 else ""
     return (f"a ZIP of {task.samples} tensors named {names[0]}{last} (.pt, .npy or .safetensors), each float "
@@ -173,6 +203,9 @@ def refusal(task: Task, moment: datetime) -> str:
     if not task.has_ground_truth:
         return (f"task {task.id} has no ground truth yet, so it cannot score submissions; the host puts it "
                 "next (`podium admin ground-truth put`)")
+    if task.uses_program and not task.has_program:
+        return (f"task {task.id} has no scoring program yet, so it cannot score submissions; the host puts it "
+                "next (`podium admin program put`)")
     if task.phase_at(moment) is None:
         upcoming = next_phase(task, moment)
         when = f"; the next phase opens {_when(upcoming.opens_at)}" if upcoming else "; no phase opens again"

@@ -1,4 +1,4 @@
-"""The competition's versions and the hosts' ground-truth uploads in the `submissions` schema, and what the
+"""The competition's versions and the hosts' ground-truth and program uploads in the `submissions` schema, and what the
 definition needs to know of the submissions (which tasks have some, how many scores are stale)."""
 
 from __future__ import annotations
@@ -94,3 +94,26 @@ async def upload(conn: PgConnection, upload_id: str, *, for_update: bool = False
 
 async def finish_upload(conn: PgConnection, upload_id: str) -> None:
     await conn.execute("UPDATE submissions.ground_truth_uploads SET completed_at = now() WHERE id = $1", upload_id)
+
+
+async def add_program_upload(conn: PgConnection, *, upload_id: str, task_id: str, filename: str, staging_key: str,
+                             size_bytes: int, sha256: str, sample_filename: str, sample_key: str,
+                             sample_size_bytes: int, sample_sha256: str, started_by: str,
+                             expires_at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO submissions.program_uploads (id, task_id, filename, staging_key, size_bytes, sha256, "
+        "sample_filename, sample_key, sample_size_bytes, sample_sha256, started_by, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        upload_id, task_id, filename, staging_key, size_bytes, sha256, sample_filename, sample_key,
+        sample_size_bytes, sample_sha256, started_by, expires_at)
+
+
+async def program_upload(conn: PgConnection, upload_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM submissions.program_uploads WHERE id = $1", upload_id)
+
+
+async def finish_program_upload(conn: PgConnection, upload_id: str) -> bool:
+    """Mark the upload completed; False when it was already (a concurrent `complete` won)."""
+    done = await conn.fetchval("UPDATE submissions.program_uploads SET completed_at = now() "
+                               "WHERE id = $1 AND completed_at IS NULL RETURNING id", upload_id)
+    return done is not None

@@ -52,7 +52,7 @@ from submission_service.reconciler import (
     republish_in_flight,
 )
 from submission_service.store import BUCKET
-from submission_service.upload_files import EXTENSIONS, upload_refusal
+from submission_service.upload_files import stored_extension, upload_refusal
 from submission_service.upload_url import UploadSigner
 from submission_service.visibility import public_details, without_private
 
@@ -195,9 +195,9 @@ class SubmissionHandlers:
     async def get_log(self, request: ops.GetSubmission, actor: Principal) -> ops.JobLog:
         row = await self._own(actor, request.submission_id)
         async with self.pool.acquire() as conn:
-            lines = await store.log_lines(conn, row["id"])
+            lines = await store.log_lines(conn, row["id"], host=actor.is_admin)
         return ops.JobLog(submission_id=row["id"], lines=[
-            ops.LogLine(at=r["logged_at"], level=r["level"], line=r["line"]) for r in lines])
+            ops.LogLine(at=r["logged_at"], level=r["level"], line=r["line"], host_only=r["host_only"]) for r in lines])
 
     async def on_log(self, event: JobLogged) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -288,8 +288,8 @@ class SubmissionHandlers:
                 conn, team_id=_team_id(actor), task=task, phase_id=phase.id,
                 filename=display_filename(request.filename), declared_size=request.size_bytes,
                 declared_sha256=request.sha256, day=day, expires_at=now + self.upload_ttl,
-                extension=EXTENSIONS[task.effective_format], status_key=public_status.new_key(),
-                batch_size=request.batch_size, competition_version=in_use,
+                extension=stored_extension(task.effective_format, request.filename),
+                status_key=public_status.new_key(), batch_size=request.batch_size, competition_version=in_use,
             )
         # The URL stores exactly the announced size at the upload key; storage refuses any other length.
         url = self.presigner.put_url(BUCKET, row["upload_key"], request.size_bytes, self.upload_ttl)
@@ -534,6 +534,7 @@ HOSTING: dict[Operation, Method] = {
     hosting.GET_COMPETITION: CompetitionHost.get, hosting.APPLY_COMPETITION: CompetitionHost.apply,
     hosting.LIST_VERSIONS: CompetitionHost.versions, hosting.START_GROUND_TRUTH: CompetitionHost.start_ground_truth,
     hosting.COMPLETE_GROUND_TRUTH: CompetitionHost.complete_ground_truth,
+    hosting.START_PROGRAM: CompetitionHost.start_program, hosting.COMPLETE_PROGRAM: CompetitionHost.complete_program,
 }
 
 

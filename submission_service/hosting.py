@@ -1,13 +1,15 @@
 """A host's changes to the competition: applying a document (TOML or JSON, guarded by the version it was edited
-from), a task's ground-truth upload, the history, and what participants may see. Every change is a new immutable
-version in the schema with its CompetitionChanged event (one transaction), then the `competition` bucket every
-service follows. A document with any error changes nothing and says which task and field are wrong."""
+from), a task's ground-truth and scoring-program uploads, the history, and what participants may see. Every change is
+a new immutable version in the schema with its CompetitionChanged event (one transaction), then the `competition`
+bucket every service follows. A document with any error changes nothing and says which task and field are wrong."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import logging
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,13 +23,19 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from podium_runtime import ground_truth
+from podium_runtime import program_files as programs
 from podium_runtime.competition import KEY, CurrentCompetition
+from podium_runtime.connections import ObjectTooLarge, read_object
+from podium_runtime.programs.contracts import ProgramResult
+from podium_runtime.programs.sandbox import SandboxConfig, SandboxUnavailable
 from podium_runtime.rpc import Refused
 from proto import hosting as ops
 from proto.competition import Competition, CompetitionError, CompetitionVersion, Task, parse_competition
 from proto.rpc import Principal
+from proto.storage import PROGRAMS_BUCKET
 from submission_service import competition as domain
 from submission_service import competition_store as store
+from submission_service.program_check import run_on_sample
 from submission_service.upload_url import UploadSigner
 
 log = logging.getLogger(__name__)
@@ -74,6 +82,8 @@ class CompetitionHost:
     presigner: UploadSigner
     bucket: KeyValue  # the `competition` KV bucket
     upload_ttl: timedelta
+    # How a host's program is sandboxed when it is checked on a sample at upload.
+    sandbox: SandboxConfig
 
     async def publish(self, version: CompetitionVersion) -> None:
         """Use `version` here at once and put it where every service follows it."""
@@ -137,8 +147,9 @@ class CompetitionHost:
         _check_expected(expected, before.version)
         try:
             domain.check_metric_parameters(document)
-            candidate, notes = await self._settle_ground_truth(
-                before.competition, domain.carry_ground_truth(before.competition, document), checked)
+            carried = domain.carry_program(before.competition, domain.carry_ground_truth(before.competition, document))
+            candidate, notes = await self._settle_ground_truth(before.competition, carried, checked)
+            candidate = await self._settle_programs(before.competition, candidate, checked, notes)
         except CompetitionError as exc:
             raise _refusal(exc) from None
         changes = domain.diff(before.competition, candidate)
@@ -209,6 +220,40 @@ class CompetitionHost:
             raise CompetitionError(f"the ground truth does not fit the task: {exc}", task=task.id,
                                    field="ground_truth") from None
         return msgspec.structs.replace(task, ground_truth_sha256=digest)
+
+    async def _settle_programs(self, current: Competition, document: Competition, checked: frozenset[str],
+                               notes: list[str]) -> Competition:
+        """Each program task's program, where the document names one the current version does not use (unless its
+        identity was just `checked`), read back from the programs bucket and checked like an upload (its digest
+        recorded where the document gives none). A program task without one is kept (noted)."""
+        tasks = []
+        for task in document.tasks:
+            before = current.task(task.id)
+            if task.uses_program and not task.program.key:
+                notes.append(f"task {task.id} has no scoring program yet: it takes no submissions until the host puts "
+                             "it (`podium admin program put`)")
+            elif task.uses_program and task.scorer_version not in checked and (
+                    before is None or before.program.key != task.program.key or not task.program.sha256
+                    or before.program.sha256 != task.program.sha256):
+                task = await self._stored_program(task)
+            tasks.append(task)
+        return msgspec.structs.replace(document, tasks=tuple(tasks))
+
+    async def _stored_program(self, task: Task) -> Task:
+        spec = task.program
+        try:
+            data = await asyncio.to_thread(_read_object, self.s3, PROGRAMS_BUCKET, spec.key,
+                                           programs.MAX_PROGRAM_BYTES)
+            if data is None:
+                raise programs.ProgramRejected(f"no object {spec.key!r} in the programs bucket: put the program with "
+                                               "`podium admin program put`")
+            digest = hashlib.sha256(data).hexdigest()
+            if spec.sha256 and spec.sha256 != digest:
+                raise programs.ProgramRejected(f"the program object's sha256 is {digest}, not {spec.sha256}")
+            await asyncio.to_thread(_check_zip, data)
+        except programs.ProgramRejected as exc:
+            raise CompetitionError(str(exc), task=task.id, field="program") from None
+        return msgspec.structs.replace(task, program=msgspec.structs.replace(spec, sha256=digest))
 
     # --- ground truth ------------------------------------------------------------------------
 
@@ -289,6 +334,149 @@ class CompetitionHost:
         except Exception as exc:  # storage away: the staged object is never read again
             log.warning("could not remove a staged ground truth", extra={"key": key, "error": repr(exc)})
 
+    # --- scoring programs --------------------------------------------------------------------
+
+    async def start_program(self, request: ops.StartProgram, actor: Principal) -> ops.ProgramTicket:
+        _require_admin(actor)
+        task = self._task(request.task_id)
+        if not task.uses_program:
+            raise Refused(409, f"task {task.id} is not scored by a program (its metric is {task.metric}): apply it "
+                               'with metric = "program" and its columns first', task=task.id, field="metric")
+        _check_program_name(request.filename)
+        _check_size("size_bytes", request.size_bytes, programs.MAX_PROGRAM_BYTES, "a program")
+        _check_digest("sha256", request.sha256)
+        sample = request.sample
+        if sample is not None:
+            if not task.has_ground_truth:
+                raise Refused(409, f"task {task.id} has no ground truth yet, and the program is checked on the "
+                                   "sample against it: put the ground truth first (`podium admin ground-truth put`), "
+                                   "or put the program without a sample (stored unchecked)", task=task.id)
+            _check_size("sample.size_bytes", sample.size_bytes, task.max_upload_bytes,
+                        f"a sample submission to task {task.id} (its upload limit)")
+            _check_digest("sample.sha256", sample.sha256)
+        upload_id = uuid.uuid4().hex
+        key = f"staging/{task.id}/{upload_id}/program"
+        sample_key = f"staging/{task.id}/{upload_id}/sample" if sample is not None else ""
+        expires_at = datetime.now(UTC) + self.upload_ttl
+        async with self.pool.acquire() as conn:
+            await store.add_program_upload(
+                conn, upload_id=upload_id, task_id=task.id, filename=request.filename, staging_key=key,
+                size_bytes=request.size_bytes, sha256=request.sha256,
+                sample_filename=sample.filename if sample else "", sample_key=sample_key,
+                sample_size_bytes=sample.size_bytes if sample else 0, sample_sha256=sample.sha256 if sample else "",
+                started_by=actor.name, expires_at=expires_at)
+        sign = self.presigner.put_url
+        return ops.ProgramTicket(
+            upload_id=upload_id, upload_url=sign(PROGRAMS_BUCKET, key, request.size_bytes, self.upload_ttl),
+            method="PUT", expires_at=expires_at, max_bytes=request.size_bytes,
+            sample_upload_url=sign(PROGRAMS_BUCKET, sample_key, sample.size_bytes, self.upload_ttl) if sample else "",
+            sample_max_bytes=sample.size_bytes if sample else 0)
+
+    async def complete_program(self, request: ops.CompleteProgram, actor: Principal) -> ops.ProgramApplied:
+        """Package the uploaded program (a .py as a ZIP with score.py), run it once on the sample when there is one;
+        a good one is kept under its digest and becomes the task's program in a new version; a refused one is
+        removed and nothing changes."""
+        _require_admin(actor)
+        task = self._task(request.task_id)
+        async with self.pool.acquire() as conn:
+            upload = await store.program_upload(conn, request.upload_id)
+        if upload is None or upload["task_id"] != task.id:
+            raise Refused(404, f"no program upload {request.upload_id[:64]!r} for task {task.id}")
+        if upload["completed_at"] is not None:
+            raise Refused(409, f"upload {upload['id']} was completed already")
+        staged = [upload["staging_key"], *([upload["sample_key"]] if upload["sample_key"] else [])]
+        try:
+            program_zip, sample = await self._read_upload(upload)
+            result = await self._check_on_sample(task, program_zip, sample, upload["sample_filename"])
+        except Refused as refusal:
+            if refusal.status == 422:  # a bad upload is over; one not PUT yet (409) may still be
+                await self._drop_upload(upload["id"], staged)
+            raise
+        digest = hashlib.sha256(program_zip).hexdigest()
+        key = programs.program_key(task.id, digest)
+        await asyncio.to_thread(self._store_program, key, program_zip)
+        await self._drop_upload(upload["id"], staged)
+        document = domain.with_program(self.competition.current, task.id, key, digest)
+        # Read and checked above: the identity it gives is not read again (nor the unchanged ground truth).
+        applied = await self.change(document, by=actor.name,
+                                    checked=frozenset(t.scorer_version for t in document.tasks if t.id == task.id))
+        log.info("scoring program replaced", extra={"task_id": task.id, "sha256": digest, "by": actor.name,
+                                                    "checked": result is not None})
+        notes = applied.notes if result is not None else [
+            *applied.notes, f"the program of task {task.id} is stored unchecked: no sample was given, so its first "
+                            "run is on a participant's submission (put it again with --sample to check it now)"]
+        return ops.ProgramApplied(
+            **{**msgspec.structs.asdict(applied), "notes": notes}, sha256=digest, checked=result is not None,
+            public=result.public if result else {}, stdout=result.stdout if result else "",
+            stderr=result.stderr if result else "")
+
+    async def _read_upload(self, upload: asyncpg.Record) -> tuple[bytes, bytes | None]:
+        """The program as it is stored (packaged, checked) and the sample's bytes; a Refused says what is wrong."""
+        program = await asyncio.to_thread(_read_object, self.s3, PROGRAMS_BUCKET, upload["staging_key"],
+                                          upload["size_bytes"])
+        sample = None
+        if upload["sample_key"]:
+            sample = await asyncio.to_thread(_read_object, self.s3, PROGRAMS_BUCKET, upload["sample_key"],
+                                             upload["sample_size_bytes"])
+            if sample is None:
+                raise Refused(409, "the sample was not uploaded yet: PUT it to the sample upload URL first")
+        if program is None:
+            raise Refused(409, "nothing was uploaded yet: PUT the program to the upload URL first")
+        for what, data, announced in (("program", program, upload["sha256"]),
+                                      ("sample", sample, upload["sample_sha256"])):
+            if data is not None and announced and (digest := hashlib.sha256(data).hexdigest()) != announced:
+                raise Refused(422, f"the {what}'s sha256 is {digest}, but {announced} was announced",
+                              field=what)
+        try:
+            with tempfile.TemporaryDirectory(prefix="podium-program-") as scratch:
+                packaged = await asyncio.to_thread(programs.package, upload["filename"], program,
+                                                   Path(scratch) / "program")
+        except programs.ProgramRejected as exc:
+            raise Refused(422, str(exc), field="program") from None
+        return packaged, sample
+
+    async def _check_on_sample(self, task: Task, program_zip: bytes, sample: bytes | None,
+                               sample_name: str) -> ProgramResult | None:
+        """The program's run on the sample against the task's ground truth (None without a sample); a failure is a
+        422 with the host's reason, the traceback and the program's output."""
+        if sample is None:
+            return None
+        truth = await self._ground_truth_of(task)
+        try:
+            result = await asyncio.to_thread(run_on_sample, self.sandbox, task, program_zip, truth, sample,
+                                             sample_name or "sample")
+        except programs.ProgramRejected as exc:
+            raise Refused(422, str(exc), field="program") from None
+        except SandboxUnavailable as exc:
+            raise Refused(503, f"programs cannot be checked on this platform now: {exc}") from None
+        if not result.ok:
+            raise Refused(422, result.host_reason, field="program", missing_module=result.missing_module,
+                          traceback=result.traceback, participant_message=result.participant_message,
+                          stdout=result.stdout, stderr=result.stderr)
+        return result
+
+    async def _ground_truth_of(self, task: Task) -> bytes:
+        if not task.has_ground_truth:
+            raise Refused(409, f"task {task.id} has no ground truth yet, and the program is checked on the sample "
+                               "against it: put the ground truth first (`podium admin ground-truth put`)")
+        try:
+            data = await asyncio.to_thread(ground_truth.read_object, self.s3, task.ground_truth)
+        except ground_truth.GroundTruthRejected as exc:
+            raise Refused(409, f"the ground truth of task {task.id} cannot be read: {exc}") from None
+        if data is None or hashlib.sha256(data).hexdigest() != task.ground_truth_sha256:
+            raise Refused(409, f"the ground truth of task {task.id} is not the object its version records; put it "
+                               "again (`podium admin ground-truth put`)")
+        return data
+
+    def _store_program(self, key: str, data: bytes) -> None:
+        self.s3.put_object(PROGRAMS_BUCKET, key, io.BytesIO(data), len(data), content_type="application/zip")
+
+    async def _drop_upload(self, upload_id: str, keys: list[str]) -> None:
+        for key in keys:
+            await asyncio.to_thread(_remove_quietly, self.s3, PROGRAMS_BUCKET, key)
+        async with self.pool.acquire() as conn:
+            await store.finish_program_upload(conn, upload_id)
+
     # --- start-up ----------------------------------------------------------------------------
 
     async def start_up(self, seed: Path | None, file: Path | None) -> None:
@@ -316,6 +504,43 @@ def find_task(competition: Competition, task_id: str) -> Task:
     if task is None:
         raise Refused(404, f"no task {task_id!r}; tasks: {', '.join(t.id for t in competition.tasks)}")
     return task
+
+
+def _check_program_name(filename: str) -> None:
+    if Path(filename).suffix.lower() not in (".py", ".zip"):
+        raise Refused(422, f"a program is a .py file, or a .zip with {programs.ENTRY_POINT} at its root; "
+                           f"got filename {filename[:100]!r}", field="filename")
+
+
+def _check_size(field: str, size: int, limit: int, what: str) -> None:
+    if not 0 < size <= limit:
+        raise Refused(413 if size > 0 else 422, f"{field} must be 1 to {limit} ({what}), got {size}", field=field)
+
+
+def _check_digest(field: str, sha256: str) -> None:
+    if sha256 and not (len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)):
+        raise Refused(422, f"{field} must be 64 lowercase hex digits", field=field)
+
+
+def _read_object(s3: Minio, bucket: str, key: str, max_bytes: int) -> bytes | None:
+    """The object at `key` (None when there is none); one larger than `max_bytes` (what was announced) is refused
+    unread."""
+    try:
+        return read_object(s3, bucket, key, max_bytes)
+    except ObjectTooLarge as exc:
+        raise Refused(422, f"the uploaded file is {exc.size} bytes, more than the {exc.limit} announced") from None
+
+
+def _check_zip(data: bytes) -> None:
+    with tempfile.TemporaryDirectory(prefix="podium-program-") as scratch:
+        programs.unpack_program(data, Path(scratch) / "program")
+
+
+def _remove_quietly(s3: Minio, bucket: str, key: str) -> None:
+    try:
+        s3.remove_object(bucket, key)
+    except Exception as exc:  # storage away: a staged object is never read again
+        log.warning("could not remove a staged upload", extra={"key": key, "error": repr(exc)})
 
 
 def _check_expected(expected: int | None, current: int) -> None:

@@ -365,19 +365,21 @@ KEPT_LOG_LINES = 500
 async def add_log_line(conn: PgConnection, event: JobLogged) -> None:
     """Keep one log line of an existing submission, and only its last KEPT_LOG_LINES."""
     await conn.execute(
-        """INSERT INTO submissions.job_logs (submission_id, logged_at, level, line)
-           SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM submissions.submissions WHERE id = $1)""",
-        int(event.submission_id), event.occurred_at, event.level, event.line)
+        """INSERT INTO submissions.job_logs (submission_id, logged_at, level, line, host_only)
+           SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM submissions.submissions WHERE id = $1)""",
+        int(event.submission_id), event.occurred_at, event.level, event.line, event.host_only)
     await conn.execute(
         """DELETE FROM submissions.job_logs WHERE submission_id = $1 AND id < (
                SELECT id FROM submissions.job_logs WHERE submission_id = $1 ORDER BY id DESC OFFSET $2 LIMIT 1)""",
         int(event.submission_id), KEPT_LOG_LINES - 1)
 
 
-async def log_lines(conn: PgConnection, submission_id: int) -> list[asyncpg.Record]:
+async def log_lines(conn: PgConnection, submission_id: int, *, host: bool) -> list[asyncpg.Record]:
+    """A submission's kept log lines; those for the host only (a program's output) only when `host`."""
     return await conn.fetch(
-        "SELECT logged_at, level, line FROM submissions.job_logs WHERE submission_id = $1 ORDER BY id",
-        submission_id)
+        "SELECT logged_at, level, line, host_only FROM submissions.job_logs WHERE submission_id = $1 "
+        "AND (NOT host_only OR $2) ORDER BY id",
+        submission_id, host)
 
 
 async def queued(conn: PgConnection, kind: str) -> list[asyncpg.Record]:

@@ -3,8 +3,15 @@ given, its declared media type), so a wrong file is refused before it takes a qu
 
 from __future__ import annotations
 
-EXTENSIONS = {"tensors": ".zip", "csv": ".csv", "masks": ".zip", "coco": ".json", "onnx": ".onnx"}
-"""The file name's extension each format of task takes (also the stored object's): `Task.effective_format`."""
+import re
+
+EXTENSIONS = {"tensors": ".zip", "csv": ".csv", "masks": ".zip", "coco": ".json", "onnx": ".onnx", "file": ""}
+"""The file name's extension each format of task takes (also the stored object's): `Task.effective_format`. A
+`file` task takes any file (its host's program reads it as it is) and keeps the file's own extension
+(`stored_extension`)."""
+# An extension a stored object keeps: a dot and a few letters or digits (the program may go by it; nothing else of a
+# client's name reaches a key).
+_KEPT_EXTENSION = re.compile(r"\.[a-z0-9]{1,16}")
 _WHAT = {"tensors": "a ZIP of the result tensors", "csv": "a CSV of predictions", "masks": "a ZIP of PNG masks",
          "coco": "a COCO detection-results JSON", "onnx": "an ONNX model"}
 # Media types no result archive or model is sent as. Anything else is left to the name: clients send ZIPs and
@@ -22,6 +29,8 @@ def upload_refusal(submission_format: str, task_id: str, filename: str, content_
     """Why a file named `filename`, declared as `content_type`, cannot be a submission to a task of
     `submission_format` (its effective format); None when it may be. The extension decides; the type only refuses
     what is clearly something else (text/plain for a ZIP, image/png for a CSV)."""
+    if submission_format == "file":
+        return None  # any file, within the task's size limit (checked by whoever calls)
     extension = EXTENSIONS[submission_format]
     expected = f"task {task_id} takes {_WHAT[submission_format]}, a {extension} file"
     name = filename.replace("\\", "/").rsplit("/", 1)[-1]
@@ -33,6 +42,17 @@ def upload_refusal(submission_format: str, task_id: str, filename: str, content_
     if media_type.split("/", 1)[0] in never_major or media_type in never:
         return f"{expected}; got {_shown(name)} sent as {_shown(media_type)}"
     return None
+
+
+def stored_extension(submission_format: str, filename: str) -> str:
+    """The extension of a submission's stored object: its format's, or for a `file` task the uploaded file's own
+    when it is a plain one (`.txt`, `.h5`), else none."""
+    if submission_format != "file":
+        return EXTENSIONS[submission_format]
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    _, dot, suffix = name.rpartition(".")
+    extension = f".{suffix.lower()}"
+    return extension if dot and _KEPT_EXTENSION.fullmatch(extension) else ""
 
 
 def _shown(text: str) -> str:

@@ -11,40 +11,23 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from bench.chaos import Platform
 from bench.loadgen import __doc__ as PACKAGE_DOC
-from bench.loadgen.figures import percentile, render_table, spread
 from bench.loadgen.platform import ADMIN, COMPETITION, TASK, cpu_seconds, load_platform, machine_busy_seconds
-from bench.loadgen.teams import API_ROUTES, HEALTH, STORAGE_PUT, Recorder, Team, archives, health_prober, team_loop
+from bench.loadgen.plot import render_png
+from bench.loadgen.report import STORM_RAMP_S, Step, StepResult, panels, report
+from bench.loadgen.teams import Recorder, Team, archives, health_prober, team_loop
 from bench.loadgen.viewers import LoopLag
 from proto.competition import parse_competition
 
 GRACE_S = 5.0  # after the last score of a step, for the last pushes to arrive
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    teams: int
-    viewers: int
-    duration_s: float
-
-
-@dataclass
-class StepResult:
-    step: Step
-    wall_s: float
-    record: Recorder
-    viewers: dict
-    generator_cpu: float
-    generator_lag: dict[str, float]
-    platform_cpu: dict[str, float]
-    machine_cpu: float  # busy cores of the whole machine over the step (the platform, the generator, anything else)
+LOGIN_TRIES = 5
+STORM_SETTLE_S = 5.0  # API latency "during the storm": requests sent from its first connection to this after its last
 
 
 async def enrol(client: httpx.AsyncClient, step: Step) -> list[Team]:
@@ -59,8 +42,14 @@ async def enrol(client: httpx.AsyncClient, step: Step) -> list[Team]:
     gate = asyncio.Semaphore(8)
 
     async def login(name: str) -> str:
-        async with gate:
-            answer = await client.post("/auth/login", json={"name": name, "password": f"pw-{name}-secret"})
+        # Setup, not measured: a login the auth service could not answer in time (argon2 on a busy machine) is
+        # tried again after the Retry-After it was given, as a careful client does.
+        for _ in range(LOGIN_TRIES):
+            async with gate:
+                answer = await client.post("/auth/login", json={"name": name, "password": f"pw-{name}-secret"})
+            if answer.status_code != 503:
+                break
+            await asyncio.sleep(float(answer.headers.get("retry-after", "2")))
         answer.raise_for_status()
         return answer.json()["access_token"]
 
@@ -77,22 +66,30 @@ def _pipes(process: asyncio.subprocess.Process) -> tuple[asyncio.StreamWriter, a
 
 async def start_viewers(platform: Platform, step: Step, teams: list[Team], compression: str
                         ) -> asyncio.subprocess.Process:
+    """The viewers process: connected and following before the step begins, or — for a storm — waiting for the
+    word to connect within STORM_RAMP_S."""
     tokens_file = platform.folder / f"{step.name}-tokens.txt"
     tokens_file.write_text("\n".join(t.token for t in teams))  # noqa: ASYNC240 — once, before the step
+    ramp_s = STORM_RAMP_S if step.storm else max(2.0, step.viewers / 100)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.loadgen.viewers", "--url", platform.gateway_url, "--task", TASK,
-        "--tokens-file", str(tokens_file), "--count", str(step.viewers), "--ramp-s", str(max(2.0, step.viewers / 100)),
-        "--compression", compression,
+        "--tokens-file", str(tokens_file), "--count", str(step.viewers), "--ramp-s", str(ramp_s),
+        "--compression", compression, *(["--wait"] if step.storm else []),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
     _, viewers_out = _pipes(process)
-    ready = json.loads(await asyncio.wait_for(viewers_out.readline(), 300))
-    if ready["ready"] != step.viewers:
-        print(f"  only {ready['ready']} of {step.viewers} viewers connected: {ready['errors']}", flush=True)
+    first = json.loads(await asyncio.wait_for(viewers_out.readline(), 300))
+    if not step.storm:
+        _say_ready(step, first)
     return process
 
 
-async def run_step(platform: Platform, step: Step, pool: list[tuple[bytes, str]], compression: str
-                   ) -> StepResult:
+def _say_ready(step: Step, ready: dict) -> None:
+    print(f"[{step.name}] {ready['ready']} of {step.viewers} viewers following after {ready['open_s']:.1f} s"
+          + (f": {ready['errors']}" if ready["errors"] else ""), flush=True)
+
+
+async def run_step(platform: Platform, gateway_processes: int, step: Step, pool: list[tuple[bytes, str]],
+                   compression: str) -> StepResult:
     # An idle connection is not reused after 3 s: uvicorn closes it after 5 s, and a request sent as it closes
     # fails (a browser would retry it; httpx does not).
     limits = httpx.Limits(max_connections=step.teams + 16, max_keepalive_connections=step.teams + 16,
@@ -102,19 +99,34 @@ async def run_step(platform: Platform, step: Step, pool: list[tuple[bytes, str]]
             httpx.AsyncClient(base_url=platform.gateway_url, timeout=30, limits=limits) as prober:
         print(f"[{step.name}] importing {step.teams} teams, logging them in …", flush=True)
         teams = await enrol(api, step)
-        print(f"[{step.name}] opening {step.viewers} WebSockets …", flush=True)
+        if not step.storm:
+            print(f"[{step.name}] opening {step.viewers} WebSockets …", flush=True)
         viewers = await start_viewers(platform, step, teams, compression)
         try:
-            return await _measure(platform, step, pool, api, storage, prober, teams, viewers)
+            return await _measure(platform, gateway_processes, step, pool, (api, storage, prober), teams, viewers)
         finally:
             if viewers.returncode is None:
                 viewers.kill()
                 await viewers.wait()
 
 
-async def _measure(platform: Platform, step: Step, pool: list[tuple[bytes, str]], api: httpx.AsyncClient,
-                   storage: httpx.AsyncClient, prober: httpx.AsyncClient, teams: list[Team],
+async def _storm(viewers: asyncio.subprocess.Process, step: Step) -> tuple[float, float]:
+    """At `step.storm_at_s`, let the viewers connect; the window (monotonic) from then to STORM_SETTLE_S after the
+    last socket follows."""
+    await asyncio.sleep(step.storm_at_s)
+    print(f"[{step.name}] {step.viewers} viewers connecting within {STORM_RAMP_S:.0f} s …", flush=True)
+    viewers_in, viewers_out = _pipes(viewers)
+    began = time.monotonic()
+    viewers_in.write(b"open\n")
+    await viewers_in.drain()
+    _say_ready(step, json.loads(await asyncio.wait_for(viewers_out.readline(), 300)))
+    return began, time.monotonic() + STORM_SETTLE_S
+
+
+async def _measure(platform: Platform, gateway_processes: int, step: Step, pool: list[tuple[bytes, str]],
+                   clients: tuple[httpx.AsyncClient, httpx.AsyncClient, httpx.AsyncClient], teams: list[Team],
                    viewers: asyncio.subprocess.Process) -> StepResult:
+    api, storage, prober = clients
     print(f"[{step.name}] {step.teams} teams submitting for {step.duration_s:.0f} s …", flush=True)
     record, lag = Recorder(), LoopLag()
     lag_task = asyncio.create_task(lag.run())
@@ -122,8 +134,10 @@ async def _measure(platform: Platform, step: Step, pool: list[tuple[bytes, str]]
     cpu_before, process_before, machine_before = cpu_seconds(pids), time.process_time(), machine_busy_seconds()
     started = time.perf_counter()
     until = time.monotonic() + step.duration_s
+    storm = asyncio.create_task(_storm(viewers, step)) if step.storm else None
     await asyncio.gather(health_prober(prober, record, until),
                          *(team_loop(api, storage, record, team, TASK, pool, until) for team in teams))
+    window = await storm if storm is not None else None
     await asyncio.sleep(GRACE_S)
     wall = time.perf_counter() - started
     generator_cpu = (time.process_time() - process_before) / wall
@@ -136,79 +150,27 @@ async def _measure(platform: Platform, step: Step, pool: list[tuple[bytes, str]]
     await viewers_in.drain()
     seen = json.loads(await asyncio.wait_for(viewers_out.readline(), 600))
     await viewers.wait()
-    return StepResult(step, wall, record, seen, generator_cpu, lag.figures(),
-                      {name: (cpu_after[name] - cpu_before[name]) / wall for name in pids}, machine)
+    return StepResult(step, gateway_processes, wall, record, seen, generator_cpu, lag.figures(),
+                      {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / wall for name in cpu_after}, machine,
+                      record.api_latencies(window) if window is not None else [])
 
 
-def report(results: list[StepResult], compression: str) -> str:
-    viewers = "offer permessage-deflate, as browsers do" if compression == "deflate" else "offer no compression"
-    out = [f"\nLoad on one machine ({os.cpu_count()} CPUs): the platform and this generator share it; the viewers "
-           f"{viewers}.",
-           "API = every request of the teams to the gateway (start upload, complete, status, board, history); "
-           "reference = GET /health, 5/s, under the same load.",
-           "Push = a submission's scored_at → a viewer's receipt of the board message counting it.", ""]
-    rows = []
-    for r in results:
-        api = r.record.api_latencies()
-        health = r.record.latencies[HEALTH]
-        a50, a95, a99 = spread(api)
-        _, h95, _ = spread(health)
-        push = r.viewers["push"]
-        errors = len(r.record.errors) + r.viewers["errors"]
-        rows.append([r.step.teams, r.step.viewers, r.step.duration_s, len(api), errors, a50, a95, a99, h95,
-                     a95 / h95, len(r.record.scored_at), push["p50"] * 1000, push["p99"] * 1000,
-                     f"{push['seen']:,}/{push['expected']:,}", r.generator_cpu + r.viewers["cpu_cores"]])
-    out.append(render_table(
-        ["teams", "viewers", "s", "requests", "errors", "API p50 ms", "p95 ms", "p99 ms", "health p95 ms",
-         "p95 ÷ health", "scored", "push p50 ms", "push p99 ms", "pushes seen", "generator CPU"], rows))
-
-    out += ["", "Per route (ms: p50 / p95 / p99, count)"]
-    routes = [*API_ROUTES, STORAGE_PUT, HEALTH]
-    out.append(render_table(["route", *(f"{r.step.teams} teams / {r.step.viewers} viewers" for r in results)], [
-        [route, *(_route(r.record.latencies[route]) for r in results)] for route in routes]))
-
-    out += ["", "Scoring, pushes and the generator"]
-    out.append(render_table(["teams", "complete→scored p50 s", "p95 s", "push p95 ms", "push max ms",
-                             "WS messages", "whole boards", "WS MB", "of which whole boards", "teams proc CPU",
-                             "viewers proc CPU", "loop lag p99 ms (teams/viewers)"], [
-        [r.step.teams, percentile(r.record.to_score, 50), percentile(r.record.to_score, 95),
-         r.viewers["push"]["p95"] * 1000, r.viewers["push"]["max"] * 1000, sum(r.viewers["messages"].values()),
-         r.viewers["messages"].get("board", 0), sum(r.viewers["bytes"].values()) / 1e6,
-         r.viewers["bytes"].get("board", 0) / 1e6, r.generator_cpu,
-         r.viewers["cpu_cores"], f"{r.generator_lag['loop_lag_p99_ms']:.0f} / {r.viewers['loop_lag_p99_ms']:.0f}"]
-        for r in results]))
-
-    out += ["", "CPU used by each platform process (cores, over the step)"]
-    names = list(results[0].platform_cpu)
-    out.append(render_table(["teams", *names, "platform", "generator", "other", "machine"], [
-        [r.step.teams, *(r.platform_cpu[n] for n in names), sum(r.platform_cpu.values()),
-         r.generator_cpu + r.viewers["cpu_cores"],
-         r.machine_cpu - sum(r.platform_cpu.values()) - r.generator_cpu - r.viewers["cpu_cores"], r.machine_cpu]
-        for r in results]))
-
-    for r in results:
-        first = r.record.errors[:5] + r.viewers["first_errors"]
-        if first:
-            out += ["", f"first errors, {r.step.teams} teams:", *(f"  {e}" for e in first)]
-    out += ["", "targets: 0 errors, p95 API latency ≤ 500 ms, push p99 ≤ 1 s"]
-    for r in results:
-        errors = len(r.record.errors) + r.viewers["errors"]
-        a95 = percentile(r.record.api_latencies(), 95) * 1000
-        p99 = r.viewers["push"]["p99"] * 1000
-        missing = r.viewers["push"]["missing"]
-        out.append(f"  {r.step.teams} teams / {r.step.viewers} viewers: errors {errors} "
-                   f"({'met' if errors == 0 else 'NOT met'}), API p95 {a95:.0f} ms "
-                   f"({'met' if a95 <= 500 else f'NOT met, {a95 / 500:.1f}× the target'}), push p99 {p99:.0f} ms "
-                   f"({'met' if p99 <= 1000 else f'NOT met, {p99 / 1000:.1f}× the target'})"
-                   + (f", {missing:,} pushes never seen" if missing else ""))
-    return "\n".join(out)
-
-
-def _route(values: list[float]) -> str:
-    if not values:
-        return "–"
-    p50, p95, p99 = spread(values)
-    return f"{p50:.0f} / {p95:.0f} / {p99:.0f}  ({len(values):,})"
+def run_platform(gateway_processes: int, steps: list[Step], pool: list[tuple[bytes, str]], compression: str,
+                 keep: bool) -> list[StepResult]:
+    """Every step on a platform of its own whose gateway runs as `gateway_processes` processes."""
+    platform = load_platform(Path(tempfile.mkdtemp(prefix=f"podium-load-{gateway_processes}-")), gateway_processes)
+    print(f"starting a platform with PODIUM_GATEWAY_WORKERS={gateway_processes} under {platform.folder} …",
+          flush=True)
+    results = []
+    try:
+        platform.start()
+        for step in steps:
+            results.append(asyncio.run(run_step(platform, gateway_processes, step, pool, compression)))
+    finally:
+        platform.stop()
+        if not keep:
+            shutil.rmtree(platform.folder, ignore_errors=True)
+    return results
 
 
 def main() -> None:
@@ -216,28 +178,34 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of the big step (200 teams)")
     parser.add_argument("--small-duration", type=float, default=60.0, help="seconds of the smallest step (24 teams)")
+    parser.add_argument("--storm-duration", type=float, default=60.0, help="seconds of the connection storm step")
     parser.add_argument("--quick", action="store_true", help="30 s per step")
     parser.add_argument("--teams", type=int, default=200)
     parser.add_argument("--viewers", type=int, default=1000)
+    parser.add_argument("--steps", nargs="+", choices=["luna", "full", "storm"], default=["luna", "full", "storm"],
+                        help="which steps to run (default: all three, in this order)")
+    parser.add_argument("--gateway-processes", type=int, nargs="+", metavar="N",
+                        help="PODIUM_GATEWAY_WORKERS of each platform (default: 1 and this machine's cores)")
     parser.add_argument("--ws-compression", choices=["deflate", "none"], default="deflate",
                         help="whether viewers offer permessage-deflate, as browsers do (default) — 'none' to diagnose")
-    parser.add_argument("--keep", action="store_true", help="keep the platform's data and logs folder")
+    parser.add_argument("--out", type=Path, default=Path("test-artifacts/load"),
+                        help="where the report and the plot go (a folder per run, named after its start)")
+    parser.add_argument("--keep", action="store_true", help="keep the platforms' data and logs folders")
     args = parser.parse_args()
-    big, small = (30.0, 30.0) if args.quick else (args.duration, args.small_duration)
-    steps = [Step("luna", 24, 100, small), Step("full", args.teams, args.viewers, big)]
+    big, small, storm = (30.0, 30.0, 30.0) if args.quick else (args.duration, args.small_duration, args.storm_duration)
+    every_step = {"luna": Step("luna", 24, 100, small), "full": Step("full", args.teams, args.viewers, big),
+                  "storm": Step("storm", args.teams, args.viewers, storm, storm=True)}
+    steps = [every_step[name] for name in dict.fromkeys(args.steps)]
+    counts = list(dict.fromkeys(args.gateway_processes or [1, os.cpu_count() or 1]))
+    out = args.out / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     pool = archives(parse_competition(COMPETITION).tasks[0])
-    platform = load_platform(Path(tempfile.mkdtemp(prefix="podium-load-")))
-    print(f"starting a platform under {platform.folder} …", flush=True)
-    results = []
-    try:
-        platform.start()
-        for step in steps:
-            results.append(asyncio.run(run_step(platform, step, pool, args.ws_compression)))
-    finally:
-        platform.stop()
-        if not args.keep:
-            shutil.rmtree(platform.folder, ignore_errors=True)
-    print(report(results, args.ws_compression))
+    results = [r for n in counts for r in run_platform(n, steps, pool, args.ws_compression, args.keep)]
+    text = report(results, args.ws_compression)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.txt").write_text(text + "\n")
+    (out / "load.png").write_bytes(render_png(*panels(results)))
+    print(text)
+    print(f"\nreport: {out / 'report.txt'}; plot: {out / 'load.png'}")
 
 
 if __name__ == "__main__":

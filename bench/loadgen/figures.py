@@ -3,6 +3,7 @@ message, push delays, and the summary table. Tested in `tests/unit/bench/test_lo
 
 from __future__ import annotations
 
+import bisect
 import math
 from array import array
 from collections.abc import Iterable, Mapping, Sequence
@@ -54,24 +55,28 @@ class Sightings:
 
     A board message lists teams with their count of scored submissions; a viewer that sees team T at n, having
     last seen it at m < n, sees T's submissions m+1 … n at that moment (a coalesced whole board stands for the
-    deltas it replaced). One instance serves every viewer of a process; each viewer keeps its own counts."""
+    deltas it replaced). One instance serves every viewer of a process (each identified by its index); each
+    viewer keeps its own counts."""
 
     def __init__(self) -> None:
-        self.first_seen: dict[str, array[float]] = {}
+        self.seen_at: dict[str, array[float]] = {}  # sighting key → when, one entry per viewer that saw it
+        self.seen_by: dict[str, array[int]] = {}  # sighting key → which viewer, in the same order
 
-    def observe(self, counts: dict[str, int], entries: Iterable[BoardEntry], now: float) -> None:
+    def observe(self, viewer: int, counts: dict[str, int], entries: Iterable[BoardEntry], now: float) -> None:
         for entry in entries:
             known = counts.get(entry.team_name, 0)
             if entry.submissions > known:
                 for k in range(known + 1, entry.submissions + 1):
-                    self.first_seen.setdefault(sighting_key(entry.team_name, k), array("d")).append(now)
+                    key = sighting_key(entry.team_name, k)
+                    self.seen_at.setdefault(key, array("d")).append(now)
+                    self.seen_by.setdefault(key, array("I")).append(viewer)
                 counts[entry.team_name] = entry.submissions
 
 
 @dataclass(frozen=True)
 class PushFigures:
     delays: list[float]  # seconds, one per (viewer, scored submission) seen
-    expected: int  # scored submissions × viewers
+    expected: int  # per scored submission, the viewers that were following the board when it was scored
     missing: int  # of those, never seen by a viewer before it closed
 
     def as_dict(self) -> dict[str, object]:
@@ -80,12 +85,18 @@ class PushFigures:
                 "seen": len(self.delays), "expected": self.expected, "missing": self.missing}
 
 
-def push_delays(first_seen: Mapping[str, Sequence[float]], scored_at: dict[str, float], viewers: int) -> PushFigures:
-    """Per viewer and scored submission: when the viewer saw it on the board minus when it was scored."""
+def push_delays(sightings: Sightings, scored_at: Mapping[str, float], joined: Sequence[float]) -> PushFigures:
+    """Per scored submission and viewer that was following the board when it was scored (`joined[viewer]`: when
+    the viewer asked to follow, epoch seconds; NaN for one that never connected): when the viewer saw it on the
+    board minus when it was scored. A viewer that joined later got it in its first whole board, which is not a
+    push: it is neither expected nor counted."""
+    following = sorted(j for j in joined if not math.isnan(j))
     delays: list[float] = []
+    expected = 0
     for key, at in scored_at.items():
-        delays.extend(seen - at for seen in first_seen.get(key, ()))
-    expected = len(scored_at) * viewers
+        expected += bisect.bisect_right(following, at)
+        delays.extend(seen - at for seen, viewer in zip(sightings.seen_at.get(key, ()), sightings.seen_by.get(key, ()),
+                                                           strict=True) if joined[viewer] <= at)
     return PushFigures(delays, expected, expected - len(delays))
 
 

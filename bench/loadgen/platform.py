@@ -1,11 +1,13 @@
 """A platform of the load generator's own (the chaos harness's `Platform`: the embedded stack and every service as a
 process on free loopback ports, stopped by PID) serving the load competition below; and each of its processes'
-CPU time read from /proc, to tell where the cores went during a step."""
+CPU time (psutil), to tell where the cores went during a step."""
 
 from __future__ import annotations
 
-import os
+import contextlib
 from pathlib import Path
+
+import psutil
 
 from bench.chaos import Platform
 
@@ -29,41 +31,46 @@ shape = [3, 16, 16]
 ground_truth = "{TASK}/ground_truth.zip"
 """
 ADMIN = ("load-admin", "load-admin-password")
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# Processes whose descendants are reported one by one: the gateway's (its PODIUM_GATEWAY_WORKERS processes), to
+# tell whether the work spreads over them. Others' descendants (PostgreSQL's backends, a scorer's pool) add up.
+SPLIT = frozenset({"gateway"})
 
 
-def load_platform(folder: Path) -> Platform:
-    """The chaos harness's platform with the load competition, a durable stack (as `make run` keeps it) and the
-    services' default settings."""
-    return Platform(folder, competition=COMPETITION, admin=ADMIN, durable=True, extra_env={})
+def load_platform(folder: Path, gateway_processes: int) -> Platform:
+    """The chaos harness's platform with the load competition, a durable stack (as `make run` keeps it), the
+    services' default settings and `gateway_processes` gateway processes behind the gateway's one port."""
+    return Platform(folder, competition=COMPETITION, admin=ADMIN, durable=True,
+                    extra_env={"PODIUM_GATEWAY_WORKERS": str(gateway_processes)})
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent PID, CPU seconds of the process and of its reaped children) from /proc/PID/stat."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "; fields[0] is the state
-    return int(fields[1]), sum(int(v) for v in fields[11:15]) / _CLOCK_TICKS
+def _own_seconds(process: psutil.Process) -> float:
+    """CPU seconds of a process and of its children it has reaped (a PostgreSQL backend that has ended)."""
+    times = process.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of each named process and its live descendants (PostgreSQL forks a backend per
-    connection; the ones already gone are in their parent's children time)."""
-    stats = {int(p): s for p in os.listdir("/proc") if p.isdigit() and (s := _stat(int(p))) is not None}
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-
-    def tree(pid: int) -> float:
-        return stats.get(pid, (0, 0.0))[1] + sum(tree(c) for c in children.get(pid, ()))
-
-    return {name: tree(pid) for name, pid in pids.items()}
+    """CPU seconds so far of each named process and its live descendants; for a name in `SPLIT`, each descendant
+    apart, as `name[pid]`. A process gone meanwhile counts in its parent's reaped children once reaped."""
+    seconds: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            root = psutil.Process(pid)
+            seconds[name] = _own_seconds(root)
+            descendants = root.children(recursive=True)
+        except psutil.NoSuchProcess:
+            continue
+        for child in descendants:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                own = _own_seconds(child)
+                if name in SPLIT:
+                    seconds[f"{name}[{child.pid}]"] = own
+                else:
+                    seconds[name] += own
+    return seconds
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds every core of the machine has spent busy so far (all processes, ours or not): /proc/stat."""
-    with open("/proc/stat") as stat:
-        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in stat.readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / _CLOCK_TICKS
+    """CPU seconds every core of the machine has spent busy so far (all processes, ours or not)."""
+    times = psutil.cpu_times()
+    return times.user + times.nice + times.system + times.irq + times.softirq + times.steal

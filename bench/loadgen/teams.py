@@ -33,23 +33,29 @@ HEALTH = "GET /health"
 @dataclass
 class Recorder:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    sent_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # monotonic, as latencies
     errors: list[str] = field(default_factory=list)
     scored_at: dict[str, float] = field(default_factory=dict)  # sighting key → scored_at (epoch seconds)
     to_score: list[float] = field(default_factory=list)  # complete sent → scored_at, seconds
 
-    def api_latencies(self) -> list[float]:
-        return [v for route in API_ROUTES for v in self.latencies[route]]
+    def api_latencies(self, window: tuple[float, float] | None = None) -> list[float]:
+        """Every API request's latency, or those of the requests sent within `window` (monotonic seconds)."""
+        if window is None:
+            return [v for route in API_ROUTES for v in self.latencies[route]]
+        return [v for route in API_ROUTES for v, at in zip(self.latencies[route], self.sent_at[route], strict=True)
+                if window[0] <= at <= window[1]]
 
     async def call(self, client: httpx.AsyncClient, route: str, method: str, url: str,
                    **kwargs: Any) -> httpx.Response | None:
         """One request, timed; a transport error or any status but 200 is an error (and None)."""
-        started = time.perf_counter()
+        sent_at, started = time.monotonic(), time.perf_counter()
         try:
             response = await client.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
             self.errors.append(f"{route}: {type(exc).__name__} {exc}")
             return None
         self.latencies[route].append(time.perf_counter() - started)
+        self.sent_at[route].append(sent_at)
         if response.status_code != 200:
             self.errors.append(f"{route}: {response.status_code} {response.text[:200]}")
             return None

@@ -195,6 +195,29 @@ def inspect_archive(
     return tuple(members[by_sample[sample].name] for sample in samples)
 
 
+def inspect_members(data: bytes | memoryview, limits: ArchiveLimits) -> tuple[Member, ...]:
+    """Check a ZIP whose member names are not known in advance (a Codabench submission's files); inflate nothing.
+    The checks of `inspect_archive` bar the sample matching: every name (no folders, '..', absolute paths, NUL bytes
+    or duplicates), every entry's method and size, the total, overlaps, local headers against the directory.
+    Returns the members in the directory's order, each member's `sample` being its name."""
+    view = _byte_view(data)
+    directory, cd_offset = read_directory(view, limits.max_entries)
+    names: set[str] = set()
+    for entry in directory:
+        _check_name(entry.name)
+        if entry.name in names:
+            raise ArchiveRejected(f"{_shown(entry.name)} appears twice in the ZIP")
+        names.add(entry.name)
+        _check_entry(entry, limits)
+    total = sum(entry.size for entry in directory)
+    if total > limits.max_total_bytes:
+        size, limit = readable_size(total), readable_size(limits.max_total_bytes)
+        raise ArchiveRejected(f"the files add up to {size} uncompressed; the limit is {limit}")
+    records = [_read_local_record(view, entry, cd_offset) for entry in directory]
+    _refuse_overlaps(records, cd_offset)
+    return tuple(_verified_member(record, record.entry.name) for record in records)
+
+
 def read_member(data: bytes | memoryview, member: Member) -> memoryview | bytes:
     """The member's uncompressed bytes, CRC-checked. Inflating stops one byte past the declared size, so a
     directory that lies about the size costs at most that much memory before the lie is caught."""

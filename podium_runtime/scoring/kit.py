@@ -33,7 +33,11 @@ from proto.events import JobLogged, ScoreComputed, ScoreFailed, ScoreProgress, S
 from proto.storage import DETAILS_BUCKET, SUBMISSIONS_BUCKET
 from proto.streams import ConsumerSpec
 
-__all__ = ["DETAILS_BUCKET", "SUBMISSIONS_BUCKET", "Format", "Scored", "Scorer", "Timings", "create_scorer_app"]
+__all__ = ["DETAILS_BUCKET", "PROGRAM", "SUBMISSIONS_BUCKET", "Format", "Scored", "Scorer", "Timings",
+           "create_scorer_app"]
+
+# The key of a scorer's `formats` that scores every task whose columns a host's program computes.
+PROGRAM = "program"
 
 
 class Timings(dict[str, float]):
@@ -129,7 +133,8 @@ class Scorer:
     """A scorer's jobs: one SubmissionReceived at a time, scored under the competition version it names (or a newer
     one) by the format of its task. A version not here yet is the platform's (the job goes back to JetStream); a
     task that is not this scorer's kind, or a format it does not take, is refused with a reason the participant
-    reads. A subclass names its `kind` and gives its `formats`, the registry `Task.effective_format` picks from."""
+    reads. A subclass names its `kind` and gives its `formats`, the registry `Task.effective_format` picks from (a
+    program task's is PROGRAM's, `format_for`)."""
 
     kind: ClassVar[TaskKind]
     # How a task this scorer takes is named to a participant whose submission it is not ("a CPU task").
@@ -146,6 +151,11 @@ class Scorer:
     def formats(self) -> Mapping[str, Format]:
         raise NotImplementedError
 
+    def format_for(self, task: Task) -> Format | None:
+        """How the task's submissions are scored: by the host's program (the `program` Format) whatever the task's
+        format when its columns are the program's (`metric = "program"`), else by its format's own."""
+        return self.formats.get(PROGRAM if task.uses_program else task.effective_format)
+
     async def score(self, event: SubmissionReceived, message: NatsMessage) -> None:
         # Version 1 at least: an event from before versions were named still needs some competition.
         needed = max(event.competition_version, 1)
@@ -157,10 +167,12 @@ class Scorer:
         if task is None or task.kind != self.kind:
             await self._refuse(event, f"task {event.task_id!r} is not {self.tasks_named} of this competition",
                                "unknown_task")
-        submission_format = self.formats.get(task.effective_format)
+        submission_format = self.format_for(task)
         if submission_format is None:
-            await self._refuse(event, f"task {task.id!r} takes {task.effective_format} submissions, which this "
-                                      "scorer cannot score; tell the host", "unknown_format")
+            takes = "a host's program" if task.uses_program else f"{task.effective_format} submissions"
+            verb = "run" if task.uses_program else "score"
+            await self._refuse(event, f"task {task.id!r} takes {takes}, which this scorer cannot {verb}; tell the "
+                                      "host", "unknown_format")
         # An archived task takes no new submissions, but what was accepted before is still scored.
         await self.jobs.run(event, message, lambda: self._score(task, submission_format, version.version, event),
                             submission_format.refusals)

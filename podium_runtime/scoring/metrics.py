@@ -2,7 +2,8 @@
 (scikit-learn, scikit-image; numpy counts for masks), with its default parameters; its direction, what its
 predictions must be and the definition a participant reads come from `proto.metrics.METRIC_INFO`. `evaluate` checks
 the parameters and the inputs, then scores. COCO's map, map50 and map75 are listed for their names and parameters
-(none), but computed together by the coco format from one COCO evaluation (`formats.coco.coco_ap`).
+(none), but computed together by the coco format from one COCO evaluation (`formats.coco.coco_ap`); `program` is
+listed likewise, and only a host's scoring program computes it (`podium_runtime.programs`).
 
 A host's mistake (an unknown parameter, a bad value, a truth the metric cannot take) is a plain ValueError, caught
 when the task is applied or the ground truth checked; a participant's (a wrong shape, NaN, a probability outside
@@ -198,6 +199,8 @@ def evaluate(name: str, y_true: np.ndarray, y_pred: np.ndarray, parameters: Para
     metric = METRICS[name]
     if metric.takes == "detections":
         raise ValueError(f"{name} is computed by the coco format from one COCO evaluation, not from two arrays")
+    if metric.takes == "program":
+        raise ValueError(f"{name} is computed by the task's own scoring program, not from two arrays")
     _check_inputs(metric, y_true, y_pred)
     return float(metric.compute(y_true, y_pred, merged))
 
@@ -509,6 +512,12 @@ def _by_format(y_true: np.ndarray, y_pred: np.ndarray, parameters: Parameters) -
     raise ValueError("computed by the coco format")
 
 
+def _by_program(y_true: np.ndarray, y_pred: np.ndarray, parameters: Parameters) -> float:
+    """A host's program's columns: computed by the program in its sandbox, never here (`evaluate` refuses them
+    first)."""
+    raise ValueError("computed by the task's scoring program")
+
+
 def _registry() -> dict[str, Metric]:
     metrics = [
         Metric("accuracy", _NO_PARAMETERS, _labels_metric(sklearn_metrics.accuracy_score)),
@@ -537,6 +546,7 @@ def _registry() -> dict[str, Metric]:
         Metric("iou", MappingProxyType({"classes": MASK_CLASSES, "exclude_background": True, "average": "pixels"}),
                _mask_metric("iou"), _MASK_CHECKS),
         *(Metric(name, _NO_PARAMETERS, _by_format) for name in ("map", "map50", "map75")),
+        Metric("program", _NO_PARAMETERS, _by_program),
     ]
     return {metric.name: metric for metric in metrics}
 

@@ -127,6 +127,25 @@ class Host:
         return await self.client.post(f"/api/v1/admin/tasks/{task_id}/ground-truth/complete", headers=self.headers,
                                       json={"upload_id": ticket["upload_id"]})
 
+    async def upload_program(self, task_id: str, filename: str, data: bytes, sample: tuple[str, bytes] | None = None,
+                             *, announced_sha256: str | None = None) -> httpx.Response:
+        """Start a program upload (and its sample's), PUT the bytes to their URLs, complete it: what `complete`
+        answered."""
+        sha256 = hashlib.sha256(data).hexdigest() if announced_sha256 is None else announced_sha256
+        body: dict[str, Any] = {"size_bytes": len(data), "filename": filename, "sha256": sha256}
+        if sample is not None:
+            body["sample"] = {"size_bytes": len(sample[1]), "filename": sample[0],
+                              "sha256": hashlib.sha256(sample[1]).hexdigest()}
+        started = await self.client.post(f"/api/v1/admin/tasks/{task_id}/program", headers=self.headers, json=body)
+        assert started.status_code == 200, started.text
+        ticket = started.json()
+        async with httpx.AsyncClient() as storage:
+            assert (await storage.put(ticket["upload_url"], content=data)).status_code == 200
+            if sample is not None:
+                assert (await storage.put(ticket["sample_upload_url"], content=sample[1])).status_code == 200
+        return await self.client.post(f"/api/v1/admin/tasks/{task_id}/program/complete", headers=self.headers,
+                                      json={"upload_id": ticket["upload_id"]}, timeout=300)
+
     async def put_ground_truth(self, task: dict[str, Any], truth: dict[str, np.ndarray] | None = None
                                ) -> dict[str, Any]:
         """Give a tensor task its ground truth (generated from the task unless given): the new version's apply."""

@@ -105,3 +105,36 @@ async def test_log_lines_stream_live_to_the_team_while_the_model_runs(
                     streamed.append(message["line"])
     assert streamed[0].startswith("model accepted: input 'input' float32 [batch, 64], 10 classes")
     assert any(line.endswith(" done") for line in streamed)
+
+
+async def test_a_host_only_line_is_kept_for_admins_and_never_sent_to_its_team(
+    gateway: AsyncTestClient, gateway_url: str, admin_token: str, nc: NatsClient,
+    competition: tuple[Path, Competition]
+) -> None:
+    """A scoring program's output (JobLogged.host_only) is the host's: the admin's log has it, marked; the team's
+    log and its live socket never carry it."""
+    team_id, token = await team_token(gateway, admin_token)
+    truth = make_ground_truth(task_of(competition, "lab"))
+    body = (await gateway.post("/api/v1/tasks/lab/submissions?wait=30", headers=bearer(token), files={
+        "file": ("s.zip", npy_zip(noisy_submission(truth, 0.05, seed=33)), "application/zip")})).json()
+    await lines_until(gateway, token, body["id"], "public PSNR")
+    secret = "program stdout: private Spearman 0.123456"
+    async with live_socket(gateway_url, token) as socket:
+        await socket.send(json.dumps({"follow": []}))
+        for line, host_only in ((secret, True), ("after the program's line", False)):
+            event = JobLogged(submission_id=str(body["id"]), team_id=str(team_id), line=line, host_only=host_only)
+            await nc.publish(event.subject(), encode(event))
+        await nc.flush()
+        streamed: list[str] = []
+        async with asyncio.timeout(30):  # one publisher, in order: the team's line comes after the host's
+            while "after the program's line" not in streamed:
+                message = json.loads(await socket.recv())
+                if message["type"] == "log":
+                    streamed.append(message["line"])
+    assert secret not in streamed
+    team_lines = await lines_until(gateway, token, body["id"], "after the program's line")
+    assert secret not in team_lines
+    admin_lines = await logs(gateway, admin_token, body["id"])
+    assert {"line": secret, "host_only": True}.items() <= next(
+        line for line in admin_lines if line["line"] == secret).items()
+    assert not next(line for line in admin_lines if line["line"] == "after the program's line")["host_only"]

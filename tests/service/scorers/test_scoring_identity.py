@@ -71,7 +71,8 @@ def cpu_scorer(s3: Minio, task: Task, version: int, jobs: RecordedJobs) -> CpuSc
     return CpuScorer(competition=current_competition(Competition(tasks=(task,)), version), limits=ArchiveLimits(),
                      broker=Untouchable("broker"), s3=s3, ground_truth=GroundTruthCache(s3, parse_arrays),  # type: ignore[arg-type]
                      solutions=GroundTruthCache(s3, parse_solution), masks=GroundTruthCache(s3, parse_masks),
-                     detections=GroundTruthCache(s3, parse_coco), jobs=jobs)  # type: ignore[arg-type]
+                     detections=GroundTruthCache(s3, parse_coco), jobs=jobs,  # type: ignore[arg-type]
+                     programs=Untouchable("programs"))  # type: ignore[arg-type]  # no program task here
 
 
 async def test_a_tensor_score_records_the_version_the_identity_and_the_ground_truth(s3: Minio) -> None:

@@ -9,7 +9,6 @@ from bench.loadgen.figures import (
     percentile,
     push_delays,
     render_table,
-    sighting_key,
 )
 
 
@@ -27,10 +26,10 @@ def test_percentile_is_nearest_rank() -> None:
 def test_a_viewer_sees_each_submission_once_at_its_first_sighting() -> None:
     sightings = Sightings()
     counts: dict[str, int] = {}
-    sightings.observe(counts, [BoardEntry("a", 1), BoardEntry("b", 2)], now=10.0)  # the whole board, on follow
-    sightings.observe(counts, [BoardEntry("a", 1)], now=11.0)  # a rank change only: nothing new for "a"
-    sightings.observe(counts, [BoardEntry("a", 3)], now=12.0)  # a coalesced board: "a" went 1 → 3 unseen
-    assert {k: list(v) for k, v in sightings.first_seen.items()} == {
+    sightings.observe(0, counts, [BoardEntry("a", 1), BoardEntry("b", 2)], now=10.0)  # the whole board, on follow
+    sightings.observe(0, counts, [BoardEntry("a", 1)], now=11.0)  # a rank change only: nothing new for "a"
+    sightings.observe(0, counts, [BoardEntry("a", 3)], now=12.0)  # a coalesced board: "a" went 1 → 3 unseen
+    assert {k: list(v) for k, v in sightings.seen_at.items()} == {
         "a#1": [10.0], "b#1": [10.0], "b#2": [10.0], "a#2": [12.0], "a#3": [12.0]}
     assert counts == {"a": 3, "b": 2}
 
@@ -38,18 +37,35 @@ def test_a_viewer_sees_each_submission_once_at_its_first_sighting() -> None:
 def test_viewers_share_the_sightings_but_not_their_counts() -> None:
     sightings = Sightings()
     first, second = {}, {}
-    sightings.observe(first, [BoardEntry("a", 1)], now=1.0)
-    sightings.observe(second, [BoardEntry("a", 1)], now=1.5)
-    assert list(sightings.first_seen["a#1"]) == [1.0, 1.5]
+    sightings.observe(0, first, [BoardEntry("a", 1)], now=1.0)
+    sightings.observe(1, second, [BoardEntry("a", 1)], now=1.5)
+    assert list(sightings.seen_at["a#1"]) == [1.0, 1.5]
+    assert list(sightings.seen_by["a#1"]) == [0, 1]
 
 
 def test_push_delays_count_what_no_viewer_saw() -> None:
-    first_seen = {sighting_key("a", 1): [10.2, 10.4], sighting_key("b", 1): [11.0]}
-    scored_at = {"a#1": 10.0, "b#1": 10.5, "c#1": 12.0}
-    push = push_delays(first_seen, scored_at, viewers=2)
-    assert sorted(round(d, 3) for d in push.delays) == [0.2, 0.4, 0.5]
+    sightings = Sightings()
+    sightings.observe(0, {}, [BoardEntry("a", 1)], now=10.2)
+    sightings.observe(1, {}, [BoardEntry("a", 1), BoardEntry("b", 1)], now=10.4)
+    scored_at = {"a#1": 10.0, "b#1": 10.0, "c#1": 12.0}
+    push = push_delays(sightings, scored_at, joined=[1.0, 1.0])
+    assert sorted(round(d, 3) for d in push.delays) == [0.2, 0.4, 0.4]
     assert (push.expected, push.missing) == (6, 3)
     assert push.as_dict()["seen"] == 3
+
+
+def test_a_viewer_that_joined_after_a_score_is_neither_expected_nor_counted_for_it() -> None:
+    """A storm: viewer 1 asks to follow at 20.0, after "a#1" was scored (its first whole board shows it: not a
+    push) and before "a#2" was (a push it must receive); viewer 2 never connected."""
+    sightings = Sightings()
+    early, late = {}, {}
+    sightings.observe(0, early, [BoardEntry("a", 1)], now=10.3)
+    sightings.observe(1, late, [BoardEntry("a", 1)], now=20.1)
+    sightings.observe(0, early, [BoardEntry("a", 2)], now=30.2)
+    scored_at = {"a#1": 10.0, "a#2": 30.0}
+    push = push_delays(sightings, scored_at, joined=[5.0, 20.0, math.nan])
+    assert sorted(round(d, 3) for d in push.delays) == [0.2, 0.3]
+    assert (push.expected, push.missing) == (3, 1)  # a#1: viewer 0; a#2: viewers 0 and 1 (1 never saw it)
 
 
 def test_board_messages_decode_to_what_a_viewer_needs() -> None:

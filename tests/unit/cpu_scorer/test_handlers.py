@@ -41,7 +41,8 @@ def app(jobs: RecordedJobs):  # noqa: ANN201
     deps = Deps(competition=current_competition(), bus=create_bus("cpu_scorer", settings),
                 s3=Untouchable("s3"), ground_truth=Untouchable("ground_truth"),  # type: ignore[arg-type]
                 solutions=Untouchable("solutions"), masks=Untouchable("masks"),  # type: ignore[arg-type]
-                detections=Untouchable("detections"), jobs=jobs)  # type: ignore[arg-type]
+                detections=Untouchable("detections"), jobs=jobs, programs=Untouchable("programs"),  # type: ignore[arg-type]
+                program_files=Untouchable("program_files"))  # type: ignore[arg-type]
     return create_app(settings, deps)
 
 
@@ -75,7 +76,8 @@ def broker_following(competition: CurrentCompetition, jobs: RecordedJobs) -> Nat
     settings = CpuScorerSettings()
     deps = Deps(competition=competition, bus=create_bus("cpu_scorer", settings), s3=Untouchable("s3"),  # type: ignore[arg-type]
                 ground_truth=Untouchable("ground_truth"), solutions=Untouchable("solutions"),  # type: ignore[arg-type]
-                masks=Untouchable("masks"), detections=Untouchable("detections"), jobs=jobs)  # type: ignore[arg-type]
+                masks=Untouchable("masks"), detections=Untouchable("detections"), jobs=jobs,  # type: ignore[arg-type]
+                programs=Untouchable("programs"), program_files=Untouchable("program_files"))  # type: ignore[arg-type]
     create_app(settings, deps)
     return deps.bus.broker
 

@@ -77,7 +77,7 @@ def refusal(text: str, content_type: str = "toml") -> CompetitionError:
     (TASK + 'ground_truth_sha256 = "' + "a" * 64 + '"\n', "t", "ground_truth_sha256", "without a ground_truth"),
     (TASK.replace('title = "A task"\n', ""), "t", "title", "missing required field"),
     (TASK + 'format = "parquet"\n', "t", "format",
-     "Invalid enum value 'parquet'; expected one of coco, csv, masks, onnx, tensors"),
+     "Invalid enum value 'parquet'; expected one of coco, csv, file, masks, onnx, tensors"),
     (TASK + 'format = "onnx"\n', "t", "format", "a cpu task cannot take format onnx; it takes tensors or csv or masks"),
     (MODEL_TASK + 'format = "tensors"\n', "m", "format", "a gpu task cannot take format tensors; it takes onnx"),
     (TASK + 'format = "masks"\n', "t", "metric", "a masks task cannot use metric psnr; it takes one of dice, iou"),

@@ -7,7 +7,7 @@ from typing import get_args, get_type_hints
 import pytest
 
 from proto.competition import Task
-from submission_service.upload_files import EXTENSIONS, upload_refusal
+from submission_service.upload_files import EXTENSIONS, stored_extension, upload_refusal
 
 ZIP_TASK = "task lab takes a ZIP of the result tensors, a .zip file"
 MODEL_TASK = "task digits takes an ONNX model, a .onnx file"
@@ -61,3 +61,28 @@ def test_a_long_or_unprintable_name_is_shown_short_and_printable() -> None:
 
 def test_every_format_of_task_has_its_extension() -> None:
     assert set(EXTENSIONS) == set(get_args(get_args(get_type_hints(Task)["format"])[0]))
+
+
+@pytest.mark.parametrize(("filename", "content_type", "extension"), [
+    ("predictions.txt", "text/plain", ".txt"),
+    ("Results.H5", "application/octet-stream", ".h5"),
+    ("C:\\Users\\me\\submission.zip", "application/zip", ".zip"),
+    ("archive.tar.gz", "", ".gz"),
+    ("no-extension", "", ""),
+    ("weird.ex t", "", ""),
+    ("../../etc/passwd", "", ""),
+    ("dots.", "", ""),
+    (".hidden", "", ".hidden"),
+    ("long." + "x" * 17, "", ""),
+])
+def test_a_file_task_takes_any_file_and_keeps_a_plain_extension(filename: str, content_type: str,
+                                                                 extension: str) -> None:
+    """A `file` task's program reads the upload as it is: any name and type is taken (the size limit holds), and the
+    stored object keeps the name's own extension where it is a plain one, else none."""
+    assert upload_refusal("file", "free", filename, content_type) is None
+    assert stored_extension("file", filename) == extension
+
+
+def test_other_tasks_store_their_formats_extension() -> None:
+    assert [stored_extension(kind, "whatever.txt") for kind in ("tensors", "csv", "masks", "coco", "onnx")] == [
+        ".zip", ".csv", ".zip", ".json", ".onnx"]

@@ -96,6 +96,12 @@ leaderboard-service: {module: leaderboard_service, values: leaderboardService, p
 {{- else if not .Values.secrets.existingSecret -}}
 {{- $missing = append $missing "secrets.existingSecret (a Secret you manage; see values.yaml)" -}}
 {{- end -}}
+{{- if and .Values.programPool.enabled .Values.networkPolicy.enabled (not .Values.programPool.objectStorage.peers) -}}
+{{- $missing = append $missing "programPool.objectStorage.peers (where object storage is, for the program pool's egress policy)" -}}
+{{- end -}}
+{{- if not (has .Values.programPool.isolation (list "bubblewrap" "rlimits-only")) -}}
+{{- $missing = append $missing "programPool.isolation: bubblewrap or rlimits-only" -}}
+{{- end -}}
 {{- if gt (int .Values.nats.streamReplicas) (int .Values.nats.replicas) -}}
 {{- $missing = append $missing "nats.streamReplicas at most nats.replicas" -}}
 {{- end -}}

@@ -21,6 +21,7 @@ from podium_runtime.scoring.archive import (
     ArchiveLimits,
     ArchiveRejected,
     inspect_archive,
+    inspect_members,
     iter_members,
     read_member,
 )
@@ -509,3 +510,51 @@ def test_any_archive_over_a_limit_is_refused_before_inflating(
         with nothing_inflated():
             members = inspect_archive(data, samples, SUFFIXES, limits)
         assert [bytes(read_member(data, member)) for member in members] == [content for content, _ in files]
+
+
+# --- archives whose member names are not known in advance (inspect_members) ----------------------------------------
+
+
+def members_refusal(data: bytes, limits: ArchiveLimits = LIMITS) -> str:
+    with nothing_inflated(), pytest.raises(ArchiveRejected) as refused:
+        inspect_members(data, limits)
+    return str(refused.value)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_any_names_are_returned_in_the_directorys_order(method: int) -> None:
+    files = {"scores.csv": b"id,value\n1,2\n", "README": b"read me", "predictions.json": b"[1, 2]"}
+    data = zip_of(files, method)
+    with nothing_inflated():
+        members = inspect_members(data, LIMITS)
+    assert [member.name for member in members] == list(files)
+    assert [bytes(read_member(data, member)) for member in members] == list(files.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("../evil.txt", "../evil.txt: paths with '..' are not accepted"),
+        ("/etc/passwd", "/etc/passwd: absolute paths are not accepted"),
+        ("C:evil.txt", "C:evil.txt: absolute paths are not accepted"),
+        ("results/answer.txt", "results/answer.txt: folders are not accepted"),
+        ("results\\answer.txt", "results\\answer.txt: folders are not accepted"),
+    ],
+)
+def test_unknown_names_are_refused_as_a_submissions_are(name: str, reason: str) -> None:
+    data = build_zip([RawEntry("answer.txt", b"42"), RawEntry(name, b"payload")])
+    assert members_refusal(data).startswith(reason)
+
+
+def test_unknown_names_meet_the_same_limits_and_bomb_checks() -> None:
+    assert members_refusal(zip_of({"a": b"1", "b": b"2"}), ArchiveLimits(max_entries=1)) == (
+        "the ZIP has 2 entries; the limit is 1")
+    assert members_refusal(zip_of({"a": b"y" * 3000}), ArchiveLimits(max_entry_bytes=2048)) == (
+        "a: 2.9 KiB uncompressed; the limit is 2.0 KiB per file")
+    assert members_refusal(zip_of({"a": b"y" * 3000, "b": b"y" * 3000}), ArchiveLimits(max_total_bytes=5000)) == (
+        "the files add up to 5.9 KiB uncompressed; the limit is 4.9 KiB")
+    payload = bytes(range(256)) * 64
+    bomb = [RawEntry("a", payload, DEFLATED), RawEntry("b", payload, DEFLATED, central_offset=0, write_local=False)]
+    assert "overlaps a inside the ZIP" in members_refusal(build_zip(bomb))
+    duplicate = build_zip([RawEntry("a", b"1"), RawEntry("a", b"2")])
+    assert members_refusal(duplicate) == "a appears twice in the ZIP"

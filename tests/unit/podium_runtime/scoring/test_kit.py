@@ -128,6 +128,27 @@ async def test_a_format_the_scorer_does_not_take_is_refused_with_its_reason() ->
     assert jobs.runs == []
 
 
+PROGRAM_TASK = Task(id="reconstruction", title="t", kind="cpu", metric="program", samples=4, shape=(2,),
+                    metrics=(MetricColumn(name="program", column="Spearman", primary=True),))
+
+
+async def test_a_program_task_is_scored_by_the_program_format_whatever_its_format() -> None:
+    """A task whose columns are its program's is scored by the scorer's `program` Format (here a tensors task); a
+    scorer without one refuses it, naming the program."""
+    competition = msgspec.structs.replace(COMPETITION, tasks=(PROGRAM_TASK,))
+    tensors, program = Format(psnr_of_30), Format(psnr_of_30)
+    chosen = scorer(RecordedJobs(), registry={"tensors": tensors, "program": program})
+    assert chosen.format_for(PROGRAM_TASK) is program
+    assert chosen.format_for(msgspec.structs.replace(PROGRAM_TASK, metric="psnr", metrics=())) is tensors
+    jobs = RecordedJobs()
+    event = received()
+    without = scorer(jobs, registry={"tensors": tensors}, competition=competition)
+    with pytest.raises(RejectMessage):
+        await without.score(event, Untouchable("message"))  # type: ignore[arg-type]
+    assert jobs.failures == [(event, "task 'reconstruction' takes a host's program, which this scorer cannot run; "
+                                     "tell the host", "unknown_format")]
+
+
 async def test_the_format_is_picked_by_the_tasks_effective_format() -> None:
     jobs = RecordedJobs()
     refusals: dict[type[Exception], str] = {ValueError: "custom"}

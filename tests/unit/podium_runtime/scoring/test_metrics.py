@@ -382,11 +382,11 @@ def test_evaluate_refuses_unknown_or_bad_parameters_naming_them(name: str, param
 
 def test_every_metric_has_a_direction_a_definition_and_valid_defaults() -> None:
     assert names() == tuple(METRICS)
-    assert len(names()) == 31
+    assert len(names()) == 32
     for name, metric in METRICS.items():
         assert metric.name == name
         assert metric.direction in ("asc", "desc")
-        assert metric.takes in ("labels", "probabilities", "values", "masks", "images", "detections")
+        assert metric.takes in ("labels", "probabilities", "values", "masks", "images", "detections", "program")
         assert len(metric.definition) > 40 and metric.definition.endswith("."), name
         for check in metric.checks:
             check(name, metric.parameters)
@@ -401,6 +401,17 @@ def test_cocos_metrics_are_listed_but_computed_by_their_format(name: str) -> Non
     truth, prediction = labels(5)
     with pytest.raises(ValueError, match=f"^{name} is computed by the coco format") as refused:
         evaluate(name, truth, prediction)
+    assert not isinstance(refused.value, SubmissionRefused)
+
+
+def test_a_programs_columns_are_listed_but_computed_by_the_program() -> None:
+    """`program` is the library's name for a column a host's scoring program computes: listed (with no parameters,
+    higher is better unless the column sorts asc), never computed from two arrays."""
+    assert (METRICS["program"].takes, METRICS["program"].direction, check_parameters("program")) == (
+        "program", "desc", {})
+    truth, prediction = labels(5)
+    with pytest.raises(ValueError, match="^program is computed by the task's own scoring program") as refused:
+        evaluate("program", truth, prediction)
     assert not isinstance(refused.value, SubmissionRefused)
 
 
