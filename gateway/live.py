@@ -75,8 +75,9 @@ _status = msgspec.json.Decoder(SubmissionStatusChanged)
 _queue = msgspec.json.Decoder(QueuePositionChanged)
 
 
-# Tasks one socket may follow per message: a competition has a handful; the frame itself is capped by the server
-# (podium_runtime.main: WS_MAX_FRAME_BYTES).
+# Tasks one socket may follow per message beyond the competition's own count (the page follows every task, and a
+# competition may have more than this); the frame itself is capped by the server (podium_runtime.main:
+# WS_MAX_FRAME_BYTES).
 MAX_FOLLOWED = 32
 PODIUM_PROTOCOL = "podium"
 BEARER_PROTOCOL_PREFIX = "bearer."
@@ -393,11 +394,18 @@ async def keep_valid(socket: WebSocket, identity: Identity, token: str) -> None:
             return
 
 
+def follow_limit(state: GatewayState) -> int:
+    return max(MAX_FOLLOWED, len(state.competition.current.tasks))
+
+
 async def known_tasks(state: GatewayState, names: list[str]) -> tuple[list[str], str | None]:
     """The task ids among `names` (ids or aliases) and, when some are refused, why: only the competition's tasks
-    can be followed, and no more than MAX_FOLLOWED, so a client cannot grow the hub's indexes at will."""
-    if len(names) > MAX_FOLLOWED:
-        return [], f"follow at most {MAX_FOLLOWED} tasks at once"
+    can be followed, and no more names than it has tasks (or MAX_FOLLOWED when it has fewer), so a client cannot
+    grow the hub's indexes or its work at will."""
+    names = list(dict.fromkeys(names))
+    limit = follow_limit(state)
+    if len(names) > limit:
+        return [], f"follow at most {limit} tasks at once (the competition's tasks)"
     known, unknown = [], []
     for name in names:
         try:
@@ -477,7 +485,7 @@ async def _serve(socket: WebSocket, state: GatewayState, client: LiveClient, wat
             if refusal:
                 client.send(ErrorMessage(detail=refusal))
             hub.follow(client, known)
-            hub.unfollow(client, request.unfollow[:MAX_FOLLOWED])
+            hub.unfollow(client, request.unfollow[:follow_limit(state)])
     except WebSocketDisconnect:
         pass
     finally:

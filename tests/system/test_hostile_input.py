@@ -653,8 +653,12 @@ def sockets_and_bytes() -> list[Case]:
              Refused(1009, "exceeds limit")),
         Case("a 100 KiB follow list on /ws", on_socket(json.dumps({"follow": [f"t{n}" for n in range(15_000)]})),
              Refused(1009, "exceeds limit")),
-        Case("33 task ids on /ws", on_socket(json.dumps({"follow": ["lab"] * 33})),
-             Refused(1000, "follow at most 32 tasks at once")),
+        Case("3,000 task ids on /ws (more than the competition has)",
+             on_socket(json.dumps({"follow": [f"t{n}" for n in range(3_000)]})),
+             Refused(1000, "tasks at once (the competition's tasks)")),
+        Case("one task id 40 times on /ws", on_socket(json.dumps({"follow": ["lab"] * 40})),
+             Holds("followed once, nothing refused", lambda o: o.status == 1000
+                   and [m["type"] for m in o.body].count("board") == 1 and "error" not in {m["type"] for m in o.body})),
         Case("an unknown task id on /ws", on_socket(json.dumps({"follow": ["lab", "no-such-task"]})),
              Holds("the known task is followed, the unknown one refused by name", lambda o: o.status == 1000
                    and {"type": "error", "detail": "no such task: 'no-such-task'"} in o.body
