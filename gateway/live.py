@@ -395,17 +395,19 @@ async def keep_valid(socket: WebSocket, identity: Identity, token: str) -> None:
 
 
 def follow_limit(state: GatewayState) -> int:
-    return max(MAX_FOLLOWED, len(state.competition.current.tasks))
+    """How many names one follow message may carry: as many as there are things to follow (the competition's tasks,
+    and the boards there are, a removed task's included), or MAX_FOLLOWED when there are fewer."""
+    return max(MAX_FOLLOWED, len(state.competition.current.tasks) + len(state.boards.boards))
 
 
 async def known_tasks(state: GatewayState, names: list[str]) -> tuple[list[str], str | None]:
     """The task ids among `names` (ids or aliases) and, when some are refused, why: only the competition's tasks
-    can be followed, and no more names than it has tasks (or MAX_FOLLOWED when it has fewer), so a client cannot
-    grow the hub's indexes or its work at will."""
+    can be followed, and no more names than `follow_limit`, so a client cannot grow the hub's indexes or its work at
+    will."""
     names = list(dict.fromkeys(names))
     limit = follow_limit(state)
     if len(names) > limit:
-        return [], f"follow at most {limit} tasks at once (the competition's tasks)"
+        return [], f"follow at most {limit} tasks at once (the competition's tasks and boards)"
     known, unknown = [], []
     for name in names:
         try:

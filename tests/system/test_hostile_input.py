@@ -655,7 +655,7 @@ def sockets_and_bytes() -> list[Case]:
              Refused(1009, "exceeds limit")),
         Case("3,000 task ids on /ws (more than the competition has)",
              on_socket(json.dumps({"follow": [f"t{n}" for n in range(3_000)]})),
-             Refused(1000, "tasks at once (the competition's tasks)")),
+             Refused(1000, "tasks at once (the competition's tasks and boards)")),
         Case("one task id 40 times on /ws", on_socket(json.dumps({"follow": ["lab"] * 40})),
              Holds("followed once, nothing refused", lambda o: o.status == 1000
                    and [m["type"] for m in o.body].count("board") == 1 and "error" not in {m["type"] for m in o.body})),
