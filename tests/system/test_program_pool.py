@@ -165,7 +165,10 @@ async def relayed(js: JetStreamContext, task_id: str, after: int = 0) -> int:
 async def acknowledged(js: JetStreamContext, durable: str, sequence: int) -> None:
     """Until the durable consumer has acknowledged every message up to `sequence` (its handler has returned)."""
     async with asyncio.timeout(120):
-        while (await js.consumer_info(SUBMISSIONS.name, durable)).ack_floor.stream_seq < sequence:
+        while True:
+            floor = (await js.consumer_info(SUBMISSIONS.name, durable)).ack_floor
+            if floor is not None and floor.stream_seq >= sequence:
+                return
             await asyncio.sleep(0.1)
 
 

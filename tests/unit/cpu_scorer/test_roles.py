@@ -93,9 +93,8 @@ async def handled(role: Role, events: list[SubmissionReceived]) -> RecordedJobs:
                 solutions=Untouchable("solutions"), masks=Untouchable("masks"),  # type: ignore[arg-type]
                 detections=Untouchable("detections"), jobs=jobs, programs=Untouchable("programs"),  # type: ignore[arg-type]
                 program_files=Untouchable("program_files"))  # type: ignore[arg-type]
-    app = create_app(settings, deps)
-    assert app.broker is not None
-    async with TestNatsBroker(app.broker) as broker:
+    create_app(settings, deps)
+    async with TestNatsBroker(deps.bus.broker) as broker:
         for event in events:
             await broker.publish(codec.encode(event), event.subject(), stream=SUBMISSIONS.name)
     return jobs
