@@ -18,6 +18,7 @@ from minio import Minio
 from pydantic import AliasChoices, Field
 
 from cpu_scorer.programs import ProgramFiles
+from cpu_scorer.roles import CONSUMERS, Role
 from podium_runtime.competition import CurrentCompetition, follow_competition
 from podium_runtime.ground_truth import BUCKET as GROUND_TRUTH_BUCKET
 from podium_runtime.ground_truth import GroundTruthCache, parse_arrays, parse_coco, parse_masks, parse_solution
@@ -30,7 +31,6 @@ from podium_runtime.scoring.formats.masks import Masks
 from podium_runtime.service import Bus, connect_bus, open_object_store
 from podium_runtime.settings import ServiceSettings
 from proto.storage import DETAILS_BUCKET, PROGRAMS_BUCKET, SUBMISSIONS_BUCKET
-from proto.streams import CPU_SCORER
 
 NAME = "cpu_scorer"
 BUCKETS = (GROUND_TRUTH_BUCKET, DETAILS_BUCKET, SUBMISSIONS_BUCKET, PROGRAMS_BUCKET)
@@ -44,6 +44,10 @@ class CpuScorerSettings(ServiceSettings):
     # How hosts' scoring programs are isolated: bubblewrap (no network, read-only inputs, nothing else of the
     # machine), or the WEAKER rlimits-only fallback for a machine without it (a host's own, never a shared one).
     program_isolation: Literal["bubblewrap", "rlimits-only"] = "bubblewrap"
+    # Which CPU tasks this process scores (`cpu_scorer.roles`): all of them, or with the Helm chart's program pool
+    # beside it, `programs` (the pool: tasks a host's program scores) or `metrics` (every other one). Read from
+    # PODIUM_CPU_SCORER_ROLE only (never a bare PODIUM_ROLE), so it is set by that name in code too.
+    role: Role = Field(default="all", alias="PODIUM_CPU_SCORER_ROLE")
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,7 @@ async def bootstrap(settings: CpuScorerSettings, bus: Bus) -> AsyncIterator[Deps
     await connect_bus(bus, settings)
     s3 = await open_object_store(settings, BUCKETS)
     tasks = settings.ground_truth_cache_tasks
-    async with (follow_competition(bus) as competition, open_job_reporter(NAME, bus, CPU_SCORER) as jobs,
+    async with (follow_competition(bus) as competition, open_job_reporter(NAME, bus, CONSUMERS[settings.role]) as jobs,
                 program_pool(settings) as (programs, files)):
         yield Deps(competition=competition, bus=bus, s3=s3, ground_truth=GroundTruthCache(s3, parse_arrays, tasks),
                    solutions=GroundTruthCache(s3, parse_solution, tasks),

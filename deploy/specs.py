@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 COMPETITION_FILE = Path(__file__).with_name("competition.toml")
 
 
-def service_apps() -> dict[str, AsgiFastStream]:
-    """Every back-end service's app, built with default settings (building connects to nothing)."""
+def service_apps() -> list[tuple[str, AsgiFastStream]]:
+    """Every back-end service's app, built with default settings (building connects to nothing), each with the
+    service (its NATS user) it runs as; cpu_scorer twice: the program pool's role has a durable consumer of its own."""
     from auth_service.app import AuthServiceSettings
     from auth_service.app import create_app as auth
     from cpu_scorer.app import CpuScorerSettings
@@ -44,13 +45,14 @@ def service_apps() -> dict[str, AsgiFastStream]:
     from submission_service.app import SubmissionServiceSettings
     from submission_service.app import create_app as submissions
 
-    return {
-        "auth_service": auth(AuthServiceSettings()),
-        "submission_service": submissions(SubmissionServiceSettings(competition_seed=COMPETITION_FILE)),
-        "cpu_scorer": cpu(CpuScorerSettings()),
-        "gpu_scorer": gpu(GpuScorerSettings()),
-        "leaderboard_service": board(LeaderboardServiceSettings()),
-    }
+    return [
+        ("auth_service", auth(AuthServiceSettings())),
+        ("submission_service", submissions(SubmissionServiceSettings(competition_seed=COMPETITION_FILE))),
+        ("cpu_scorer", cpu(CpuScorerSettings())),
+        ("cpu_scorer", cpu(CpuScorerSettings(PODIUM_CPU_SCORER_ROLE="programs"))),
+        ("gpu_scorer", gpu(GpuScorerSettings())),
+        ("leaderboard_service", board(LeaderboardServiceSettings())),
+    ]
 
 
 def _structs(annotation: Any) -> list[type[msgspec.Struct]]:
@@ -110,9 +112,9 @@ class _Document:
         }
 
 
-def asyncapi(apps: dict[str, AsgiFastStream] | None = None) -> dict[str, Any]:
+def asyncapi(apps: list[tuple[str, AsgiFastStream]] | None = None) -> dict[str, Any]:
     doc = _Document()
-    for service, app in (apps or service_apps()).items():
+    for service, app in apps or service_apps():
         assert app.broker is not None, f"{service}'s app has no broker"  # service_app always builds one
         for subscriber in app.broker.subscribers:
             config = subscriber.specification.config
@@ -125,16 +127,18 @@ def asyncapi(apps: dict[str, AsgiFastStream] | None = None) -> dict[str, Any]:
                        f"{operation.reply.__name__} or ServiceError") if operation else \
                 (handler.__doc__ or handler.__name__).strip().splitlines()[0]
             extra: dict[str, Any] = {"summary": summary, "x-service": service}
+            key = f"{service}.receive.{config.subject}"
             stream = getattr(subscriber, "stream", None)
             if stream is not None:  # a JetStream durable consumer, titled after its durable name
                 extra["x-jetstream"] = {"stream": stream.name, "durable-consumer": config.title_}
+                key = f"{service}.receive.{config.title_}"  # two durables may read one subject (the program pool)
             if config.queue:
                 extra["x-queue-group"] = config.queue
             if replies:
                 reply_channel = doc.channel(config.subject, replies, reply=True)
                 extra["reply"] = {"address": {"location": "$message.header#/reply_to"},
                                   "channel": {"$ref": f"#/channels/{reply_channel}"}}
-            doc.operation(f"{service}.receive.{config.subject}", "receive", channel, received, **extra)
+            doc.operation(key, "receive", channel, received, **extra)
         spec: ServiceSpec = app.podium_spec  # pyright: ignore[reportAttributeAccessIssue]  # set by service_app
         for event in spec.publishes:
             address = event.subject_pattern()

@@ -21,7 +21,7 @@ def consumer_config(spec: ConsumerSpec) -> ConsumerConfig:
         durable_name=spec.durable,
         filter_subject=spec.filter_subject,
         ack_policy=JsAckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL,
+        deliver_policy=DeliverPolicy.NEW if spec.deliver == "new" else DeliverPolicy.ALL,
         ack_wait=spec.ack_wait_s,
         max_deliver=spec.max_deliver,
         max_ack_pending=spec.max_ack_pending,

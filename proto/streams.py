@@ -45,6 +45,10 @@ class ConsumerSpec(msgspec.Struct, frozen=True, kw_only=True):
     # that must apply its stream in order: otherwise, when its process dies holding message n, n + 1 is
     # delivered to the next one, and n, redelivered after AckWait, is behind the applied sequence.
     max_ack_pending: int | None = None
+    # Where a durable created for the first time starts: "all" from the stream's first message (a scorer's first
+    # start scores what was submitted before it), "new" from the next one published (a consumer added to a
+    # platform that already has a history, which it must not replay). Applies at creation only.
+    deliver: Literal["all", "new"] = "all"
 
 
 SUBMISSIONS = StreamSpec(
@@ -92,6 +96,20 @@ CPU_SCORER = ConsumerSpec(
     max_deliver=5,
     retry_delays_s=(5.0, 15.0, 60.0, 120.0),
 )
+# cpu_scorer's program pool (PODIUM_CPU_SCORER_ROLE=programs): the same submissions as CPU_SCORER, on a durable of
+# its own (SUBMISSIONS keeps every message for each durable), of which it scores the program tasks only and the
+# cpu_scorer beside it (role `metrics`) the others. Its jobs are the same scorer's, so the same AckWait, MaxDeliver
+# and retry delays. A host enables the pool on a platform with a history: delivered from the next submission on,
+# never the stream's past (every program submission ever made would be scored again).
+PROGRAM_POOL = ConsumerSpec(
+    durable="cpu_scorer_programs",
+    stream=SUBMISSIONS.name,
+    filter_subject=CPU_SCORER.filter_subject,
+    ack_wait_s=CPU_SCORER.ack_wait_s,
+    max_deliver=CPU_SCORER.max_deliver,
+    retry_delays_s=CPU_SCORER.retry_delays_s,
+    deliver="new",
+)
 GPU_SCORER = ConsumerSpec(
     durable="gpu_scorer",
     stream=SUBMISSIONS.name,
@@ -123,6 +141,7 @@ LEADERBOARD_QA = _in_order("leaderboard_service_qa", QA.name, subjects.QA_ALL)
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     CPU_SCORER,
+    PROGRAM_POOL,
     GPU_SCORER,
     SUBMISSION_STATUS,
     LEADERBOARD_SCORES,

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import io
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import dataclass, field
@@ -33,8 +34,10 @@ from proto.events import JobLogged, ScoreComputed, ScoreFailed, ScoreProgress, S
 from proto.storage import DETAILS_BUCKET, SUBMISSIONS_BUCKET
 from proto.streams import ConsumerSpec
 
-__all__ = ["DETAILS_BUCKET", "PROGRAM", "SUBMISSIONS_BUCKET", "Format", "Scored", "Scorer", "Timings",
-           "create_scorer_app"]
+__all__ = ["DETAILS_BUCKET", "PROGRAM", "SUBMISSIONS_BUCKET", "Format", "Scored", "Scorer", "TakesTask", "Timings",
+           "create_scorer_app", "every_task"]
+
+log = logging.getLogger(__name__)
 
 # The key of a scorer's `formats` that scores every task whose columns a host's program computes.
 PROGRAM = "program"
@@ -90,6 +93,14 @@ def shown_columns(task: Task, public: Mapping[str, float], private: Mapping[str,
 
 
 ScoreFunction = Callable[[Task, SubmissionReceived, bytes], Awaitable[Scored]]
+# Whether a scorer process takes a job for `task` (None: a task the competition does not have): a job it does not
+# take is another process's, on a durable consumer of its own (cpu_scorer's roles, `cpu_scorer.roles`).
+TakesTask = Callable[[Task | None], bool]
+
+
+def every_task(_task: Task | None) -> bool:
+    return True
+
 
 
 def _refused_by_default() -> Mapping[type[Exception], str]:
@@ -133,8 +144,9 @@ class Scorer:
     """A scorer's jobs: one SubmissionReceived at a time, scored under the competition version it names (or a newer
     one) by the format of its task. A version not here yet is the platform's (the job goes back to JetStream); a
     task that is not this scorer's kind, or a format it does not take, is refused with a reason the participant
-    reads. A subclass names its `kind` and gives its `formats`, the registry `Task.effective_format` picks from (a
-    program task's is PROGRAM's, `format_for`)."""
+    reads. A job for a task the process does not `take` is acknowledged as it is, scored by the process that takes it.
+    A subclass names its `kind` and gives its `formats`, the registry `Task.effective_format` picks from (a program
+    task's is PROGRAM's, `format_for`)."""
 
     kind: ClassVar[TaskKind]
     # How a task this scorer takes is named to a participant whose submission it is not ("a CPU task").
@@ -146,6 +158,8 @@ class Scorer:
     jobs: JobReporter
     # How long a submission naming a competition version this scorer has not seen yet waits for it.
     catch_up_s: float = CATCH_UP_S
+    # The jobs this process scores (or refuses); any other is acknowledged without an event: another process's.
+    takes: TakesTask = every_task
 
     @property
     def formats(self) -> Mapping[str, Format]:
@@ -164,6 +178,9 @@ class Scorer:
                                                         "scorer yet")
         version = self.competition.version  # one version for the whole job: its task and what the score records
         task = version.competition.task(event.task_id)
+        if not self.takes(task):
+            log.debug("left to the other pool", extra={"submission_id": event.submission_id, "task_id": event.task_id})
+            return  # acknowledged: the pool that takes this task scores it from its own durable consumer
         if task is None or task.kind != self.kind:
             await self._refuse(event, f"task {event.task_id!r} is not {self.tasks_named} of this competition",
                                "unknown_task")

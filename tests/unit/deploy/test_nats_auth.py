@@ -56,7 +56,7 @@ def _allowed(patterns: tuple[str, ...], subject: str) -> bool:
 
 
 def test_each_service_may_publish_the_events_and_subscribe_the_subjects_its_app_declares() -> None:
-    for service, app in service_apps().items():
+    for service, app in service_apps():
         rules = nats_access.permissions(service)
         spec: ServiceSpec = app.podium_spec  # pyright: ignore[reportAttributeAccessIssue]  # set by service_app
         for event in spec.publishes:
