@@ -1,5 +1,5 @@
 """`python -m bench.masks`: per-class Dice of 10,000 label masks of 256×256 with 4 classes, the metric library's
-vectorised counts side by side in one run with the per-image Python loop a host writes today (numpy per image),
+counts side by side in one run with the per-image Python loop a host writes today (numpy per image),
 as a ratio. Decoding the PNGs is measured apart (the masks format's bench); this is the metric alone."""
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def main() -> None:
     print("-" * len(header))
     pixels = truth.size / 1e6
     for method, seconds in (
-        ("ours (vectorised counts, podium_runtime)", ours_s),
+        ("ours (the metric library, podium_runtime)", ours_s),
         ("reference (per-image loop, .sum())", reference_s),
         ("tuned reference (per-image, count_nonzero)", tuned_s),
     ):

@@ -374,20 +374,20 @@ class MaskCounts:
 
 
 def _true_per_row(hits: np.ndarray) -> np.ndarray:
-    """True values per row of a (images, pixels) boolean array. Eight booleans (bytes of 0 or 1) make one 64-bit
-    word, and a word's popcount counts them at once: about 3× faster than np.count_nonzero(axis=1)."""
-    if hits.shape[1] % 8 == 0:
-        return np.bitwise_count(hits.view(np.uint64)).sum(axis=1, dtype=np.int64)
-    return np.count_nonzero(hits, axis=1)
+    """True values per row of a (images, pixels) boolean array, one np.count_nonzero per row: on a contiguous
+    boolean row numpy counts with SIMD, where np.count_nonzero(axis=1) sums a converted copy, and a popcount of the
+    rows' 64-bit words then a sum per row makes two passes (measured: 1.6× slower than this on 256×256 masks)."""
+    return np.fromiter((np.count_nonzero(row) for row in hits), dtype=np.int64, count=len(hits))
 
 
 def mask_counts(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> MaskCounts:
     """Per-image, per-class pixel counts of two stacks of label images (n×H×W integers in 0 … classes-1).
 
-    Vectorised over the images: blocks of whole images are compared class by class and counted with a popcount,
-    a few passes over each pixel with no Python loop per image. (One np.bincount of `image·k² + true·k + pred`
-    gives the same matrices but measured 3× slower on 256×256 masks: the index is 8 bytes a pixel.) A label
-    outside 0 … classes-1 falls in no class; the counts then miss pixels, which is how it is found.
+    Blocks of whole images are compared class by class in one numpy call each, and each image's row of a block is
+    counted by np.count_nonzero: a few passes over each pixel, a Python step per image and class only to count. (One
+    np.bincount of `image·k² + true·k + pred` gives the same matrices but measured 3× slower on 256×256 masks: the
+    index is 8 bytes a pixel.) A label outside 0 … classes-1 falls in no class; the counts then miss pixels, which is
+    how it is found.
     """
     images = len(y_true)
     truth_flat, pred_flat = y_true.reshape(images, -1), y_pred.reshape(images, -1)
