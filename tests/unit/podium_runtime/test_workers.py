@@ -96,3 +96,23 @@ def test_a_worker_that_cannot_start_stops_the_service(tmp_path: Path, app: str) 
     with supervisor(app, tmp_path / "parent.log") as (parent, _port):
         assert parent.wait(timeout=WAIT_S) == STARTUP_FAILURE
     assert "a worker could not start: stopping the service" in (tmp_path / "parent.log").read_text()
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit is reaped by whoever adopted it, maybe late)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_no_worker_outlives_a_supervisor_killed_without_warning(tmp_path: Path) -> None:
+    with supervisor("serving", tmp_path / "parent.log") as (parent, port):
+        pids: dict[str, int] = {}
+        poll(worker_pids(port, pids), "answer from both workers", parent)
+        parent.kill()  # SIGKILL: no chance to stop its workers
+        parent.wait()
+        deadline = time.monotonic() + WAIT_S
+        while any(running(pid) for pid in pids.values()):
+            assert time.monotonic() < deadline, f"workers {pids} outlived their supervisor"
+            time.sleep(0.05)  # noqa: ASYNC251 — a poll interval, not a synchronisation
