@@ -40,6 +40,7 @@ from proto.streams import (
 log = logging.getLogger(__name__)
 BoardDecision = TeamStandingChanged | PrivateBoardRevealed | FinalsSelected
 outbox = Outbox(projection.SCHEMA)
+BOARD_INTERVAL_S = 0.2
 _encoder = msgspec.json.Encoder()
 CONSUMERS = (LEADERBOARD_SCORES, LEADERBOARD_TEAMS, LEADERBOARD_BOARD, LEADERBOARD_RESCORES, LEADERBOARD_QA)
 
@@ -51,8 +52,14 @@ class BoardPublisher:
     pool: asyncpg.Pool
     kv: KeyValue
     broker: NatsBroker
+    # A task's board is computed at most once in this time for the stream's events (`publish_soon`): a busy task's
+    # events applied meanwhile share one computation, which reads every score of the task. The gateway pushes a
+    # board at most every 0.2 s (gateway.live.PUSH_INTERVAL_S) anyway.
+    min_interval_s: float = BOARD_INTERVAL_S
     # One board computation per task at a time, so an older snapshot never overwrites a newer one.
     _locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    _due: dict[str, Task] = field(default_factory=dict)  # tasks whose board waits for its next computation
+    _runners: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     async def publish(self, task: Task) -> None:
         async with self._locks[task.id]:
@@ -61,6 +68,24 @@ class BoardPublisher:
             revision = await self.kv.put(task.id, _encoder.encode(board))
         update = LeaderboardUpdated(task_id=task.id, revision=revision, kv_key=task.id)
         await self.broker.publish(_encoder.encode(update), update.subject())
+
+    async def publish_soon(self, task: Task) -> None:
+        """The board of `task` as the projection has it by then: computed at once when none was in the last
+        `min_interval_s`, else once that time is over, for every call made meanwhile (the newest definition)."""
+        self._due[task.id] = task
+        if task.id not in self._runners:
+            self._runners[task.id] = asyncio.create_task(self._publish_while_due(task.id))
+
+    async def _publish_while_due(self, task_id: str) -> None:
+        try:
+            while (task := self._due.pop(task_id, None)) is not None:
+                try:
+                    await self.publish(task)
+                except Exception:  # nats-py, asyncpg and OSError share no base class: the next event publishes it
+                    log.exception("a board was not published", extra={"task_id": task_id})
+                await asyncio.sleep(self.min_interval_s)  # a rate, not a synchronisation: calls meanwhile wait
+        finally:
+            del self._runners[task_id]
 
 
 @dataclass
@@ -99,7 +124,7 @@ class LeaderboardHandlers:
                 # The switch to a rescore's version happens in the transaction of its last outcome.
                 await projection.complete_rescores(conn, task)
         for task in affected:
-            await self.boards.publish(task)
+            await self.boards.publish_soon(task)
 
     async def publish_all(self) -> None:
         for task in self.competition.current.tasks:
