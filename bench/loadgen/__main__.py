@@ -8,6 +8,7 @@ import json
 import os
 import random
 import shutil
+import ssl
 import sys
 import tempfile
 import time
@@ -95,7 +96,6 @@ async def run_step(platform: Platform, gateway_processes: int, step: Step, pool:
     limits = httpx.Limits(max_connections=step.teams + 16, max_keepalive_connections=step.teams + 16,
                           keepalive_expiry=3.0)
     async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30, limits=limits) as api, \
-            httpx.AsyncClient(timeout=30, limits=limits) as storage, \
             httpx.AsyncClient(base_url=platform.gateway_url, timeout=30, limits=limits) as prober:
         print(f"[{step.name}] importing {step.teams} teams, logging them in …", flush=True)
         teams = await enrol(api, step)
@@ -103,11 +103,24 @@ async def run_step(platform: Platform, gateway_processes: int, step: Step, pool:
             print(f"[{step.name}] opening {step.viewers} WebSockets …", flush=True)
         viewers = await start_viewers(platform, step, teams, compression)
         try:
-            return await _measure(platform, gateway_processes, step, pool, (api, storage, prober), teams, viewers)
+            return await _measure(platform, gateway_processes, step, pool, prober, teams, viewers)
         finally:
             if viewers.returncode is None:
                 viewers.kill()
                 await viewers.wait()
+
+
+# A team's own connections, as each participant's CLI has: one pool shared by 200 teams made httpx check every pooled
+# connection on each request (the generator then spent more CPU than the gateway and its loop lagged).
+TEAM_LIMITS = httpx.Limits(max_connections=2, max_keepalive_connections=2, keepalive_expiry=3.0)
+TLS = ssl.create_default_context()  # one for every client: httpx builds one per client otherwise (milliseconds each)
+
+
+async def own_team_loop(platform: Platform, record: Recorder, team: Team, pool: list[tuple[bytes, str]],
+                        until: float) -> None:
+    async with httpx.AsyncClient(base_url=platform.gateway_url, timeout=30, limits=TEAM_LIMITS, verify=TLS) as api, \
+            httpx.AsyncClient(timeout=30, limits=TEAM_LIMITS, verify=TLS) as storage:
+        await team_loop(api, storage, record, team, TASK, pool, until)
 
 
 async def _storm(viewers: asyncio.subprocess.Process, step: Step) -> tuple[float, float]:
@@ -124,9 +137,7 @@ async def _storm(viewers: asyncio.subprocess.Process, step: Step) -> tuple[float
 
 
 async def _measure(platform: Platform, gateway_processes: int, step: Step, pool: list[tuple[bytes, str]],
-                   clients: tuple[httpx.AsyncClient, httpx.AsyncClient, httpx.AsyncClient], teams: list[Team],
-                   viewers: asyncio.subprocess.Process) -> StepResult:
-    api, storage, prober = clients
+                   prober: httpx.AsyncClient, teams: list[Team], viewers: asyncio.subprocess.Process) -> StepResult:
     print(f"[{step.name}] {step.teams} teams submitting for {step.duration_s:.0f} s …", flush=True)
     record, lag = Recorder(), LoopLag()
     lag_task = asyncio.create_task(lag.run())
@@ -136,7 +147,7 @@ async def _measure(platform: Platform, gateway_processes: int, step: Step, pool:
     until = time.monotonic() + step.duration_s
     storm = asyncio.create_task(_storm(viewers, step)) if step.storm else None
     await asyncio.gather(health_prober(prober, record, until),
-                         *(team_loop(api, storage, record, team, TASK, pool, until) for team in teams))
+                         *(own_team_loop(platform, record, team, pool, until) for team in teams))
     window = await storm if storm is not None else None
     await asyncio.sleep(GRACE_S)
     wall = time.perf_counter() - started
