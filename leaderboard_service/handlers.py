@@ -7,6 +7,7 @@ and `store`."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -58,7 +59,8 @@ class BoardPublisher:
     min_interval_s: float = BOARD_INTERVAL_S
     # One board computation per task at a time, so an older snapshot never overwrites a newer one.
     _locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
-    _due: dict[str, Task] = field(default_factory=dict)  # tasks whose board waits for its next computation
+    # Tasks whose board waits for its next computation, each with the context (the trace) of the newest event asking.
+    _due: dict[str, tuple[Task, contextvars.Context]] = field(default_factory=dict)
     _runners: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     async def publish(self, task: Task) -> None:
@@ -71,16 +73,18 @@ class BoardPublisher:
 
     async def publish_soon(self, task: Task) -> None:
         """The board of `task` as the projection has it by then: computed at once when none was in the last
-        `min_interval_s`, else once that time is over, for every call made meanwhile (the newest definition)."""
-        self._due[task.id] = task
+        `min_interval_s`, else once that time is over, for every call made meanwhile (the newest definition, in the
+        trace of the newest call)."""
+        self._due[task.id] = (task, contextvars.copy_context())
         if task.id not in self._runners:
             self._runners[task.id] = asyncio.create_task(self._publish_while_due(task.id))
 
     async def _publish_while_due(self, task_id: str) -> None:
         try:
-            while (task := self._due.pop(task_id, None)) is not None:
+            while (due := self._due.pop(task_id, None)) is not None:
+                task, context = due
                 try:
-                    await self.publish(task)
+                    await asyncio.create_task(self.publish(task), context=context)
                 except Exception:  # nats-py, asyncpg and OSError share no base class: the next event publishes it
                     log.exception("a board was not published", extra={"task_id": task_id})
                 await asyncio.sleep(self.min_interval_s)  # a rate, not a synchronisation: calls meanwhile wait

@@ -130,8 +130,12 @@ async def upload_and_check_the_trace(platform: httpx.AsyncClient, exporter: InMe
                                    files={"file": ("s.zip", npy_zip(noisy_submission(truth, 0.05, seed=1)), "a/zip")})
     assert response.status_code == 200 and response.json()["status"] == "scored", response.text
 
-    async with asyncio.timeout(10):  # the leaderboard applies the score just after the status changes
-        while len([s for s in exporter.get_finished_spans() if s.name == "score.computed.traced process"]) < 2:  # noqa: ASYNC110, E501 — spans have no event to wait on
+    def finished(name: str) -> int:
+        return len([s for s in exporter.get_finished_spans() if s.name == name])
+
+    # The leaderboard applies the score just after the status changes, and publishes the board just after that.
+    async with asyncio.timeout(10):
+        while finished("score.computed.traced process") < 2 or not finished("leaderboard.updated.traced publish"):  # noqa: ASYNC110 — spans have no event to wait on
             await asyncio.sleep(0.05)
 
     spans = exporter.get_finished_spans()
