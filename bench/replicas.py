@@ -250,23 +250,28 @@ def scored_in_log(log: Path) -> Counter[str]:
     return scored
 
 
-async def computed_on_stream(js: JetStreamContext) -> Counter[str]:
-    """ScoreComputed events per submission over the whole SCORES stream."""
+async def score_outcomes(js: JetStreamContext) -> list[ScoreComputed | ScoreFailed]:
+    """Every score outcome on the SCORES stream, in order (read from its first message to its last now)."""
     last = (await js.stream_info(SCORES.name)).state.last_seq
-    computed: Counter[str] = Counter()
+    found: list[ScoreComputed | ScoreFailed] = []
     if last == 0:
-        return computed
+        return found
     reader = await js.subscribe(subjects.SCORES_ALL, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
     try:
         while True:
             message = await reader.next_msg(timeout=30)
             event = decode(message.data)
-            if isinstance(event, ScoreComputed):
-                computed[event.submission_id] += 1
+            if isinstance(event, ScoreComputed | ScoreFailed):
+                found.append(event)
             if message.metadata.sequence.stream >= last:
-                return computed
+                return found
     finally:
         await reader.unsubscribe()
+
+
+async def computed_on_stream(js: JetStreamContext) -> Counter[str]:
+    """ScoreComputed events per submission over the whole SCORES stream."""
+    return Counter(e.submission_id for e in await score_outcomes(js) if isinstance(e, ScoreComputed))
 
 
 async def run_round(platform: Platform, js: JetStreamContext, database: asyncpg.Connection, client: httpx.AsyncClient,

@@ -28,10 +28,9 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.subscription import Subscription
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from bench.replicas import scored_in_log
+from bench.replicas import score_outcomes, scored_in_log
 from deploy.demo import make_ground_truth, noisy_submission, npy_zip, seed_ground_truth
 from deploy.stack import EmbeddedStack, StackPorts
 from podium_runtime.connections import create_s3
@@ -44,7 +43,7 @@ from proto.competition import Competition, parse_competition
 from proto.events import JobLogged, ScoreComputed, ScoreFailed, SubmissionReceived
 from proto.rpc import Principal
 from proto.storage import PROGRAMS_BUCKET
-from proto.streams import CPU_SCORER, PROGRAM_POOL, SCORES, SUBMISSIONS
+from proto.streams import CPU_SCORER, PROGRAM_POOL, SUBMISSIONS
 from tests.conftest import service_process
 
 pytestmark = pytest.mark.system
@@ -172,25 +171,6 @@ async def acknowledged(js: JetStreamContext, durable: str, sequence: int) -> Non
             await asyncio.sleep(0.1)
 
 
-async def outcomes(js: JetStreamContext) -> list[ScoreComputed | ScoreFailed]:
-    """Every score outcome on SCORES, in order."""
-    last = (await js.stream_info(SCORES.name)).state.last_seq
-    found: list[ScoreComputed | ScoreFailed] = []
-    if last == 0:
-        return found
-    reader = await js.subscribe(subjects.SCORES_ALL, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
-    try:
-        while True:
-            message = await reader.next_msg(timeout=30)
-            event = codec.decode(message.data)
-            if isinstance(event, ScoreComputed | ScoreFailed):
-                found.append(event)
-            if message.metadata.sequence.stream >= last:
-                return found
-    finally:
-        await reader.unsubscribe()
-
-
 async def received_lines(subscription: Subscription) -> list[JobLogged]:
     """The job log lines this client has received so far (those already in its subscription's queue)."""
     lines: list[JobLogged] = []
@@ -234,7 +214,7 @@ async def test_the_pool_scores_the_program_tasks_and_the_metrics_scorer_the_othe
                 await acknowledged(js, durable, last)
 
         by_submission: dict[str, list[ScoreComputed | ScoreFailed]] = {}
-        for event in await outcomes(js):
+        for event in await score_outcomes(js):
             by_submission.setdefault(event.submission_id, []).append(event)
         computed = {sid: [type(e).__name__ for e in events] for sid, events in by_submission.items()}
         assert computed == {metric: ["ScoreComputed"], program: ["ScoreComputed"], unknown.submission_id:
