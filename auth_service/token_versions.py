@@ -9,8 +9,10 @@ import logging
 
 import stamina
 from nats.errors import NoRespondersError, TimeoutError
-from nats.js.errors import KeyNotFoundError, NoKeysError, ServiceUnavailableError
+from nats.js.errors import KeyNotFoundError, ServiceUnavailableError
 from nats.js.kv import KeyValue
+
+from podium_runtime.kv_watch import current_keys
 
 log = logging.getLogger(__name__)
 # A put refused while JetStream is momentarily unavailable (a cluster node lost, a leader being elected) is tried
@@ -19,13 +21,6 @@ log = logging.getLogger(__name__)
 # reconcile publishes the value.
 TRANSIENT = (NoRespondersError, TimeoutError, ServiceUnavailableError)
 retry_transient = stamina.retry(on=TRANSIENT, attempts=6, timeout=None)
-
-
-async def _keys(kv: KeyValue) -> set[str]:
-    try:
-        return set(await kv.keys())
-    except NoKeysError:
-        return set()
 
 
 async def _delete(kv: KeyValue, key: str) -> None:
@@ -48,7 +43,7 @@ class TokenVersions:
             await self.kv.put(account_id, str(version).encode())
 
     async def reconcile(self, live: dict[str, int]) -> None:
-        present = await _keys(self.kv)
+        present = await current_keys(self.kv)
         for account_id in present - set(live):
             await self.publish(account_id, None)
         for account_id, version in live.items():
@@ -68,7 +63,7 @@ class RevokedFamilies:
         await self.kv.put(family_id, account_id.encode())
 
     async def reconcile(self, revoked: dict[str, str]) -> None:
-        present = await _keys(self.kv)
+        present = await current_keys(self.kv)
         for family_id in present - set(revoked):
             await _delete(self.kv, family_id)
         for family_id, account_id in revoked.items():
