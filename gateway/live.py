@@ -66,13 +66,13 @@ from proto.live import (
     live_schema,
 )
 from proto.rpc import Principal
-from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
+from proto.submissions import QueueMoved, SubmissionStatusChanged
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 256
 _encoder = msgspec.json.Encoder()
 _status = msgspec.json.Decoder(SubmissionStatusChanged)
-_queue = msgspec.json.Decoder(QueuePositionChanged)
+_queue = msgspec.json.Decoder(QueueMoved)
 
 
 # Tasks one socket may follow per message beyond the competition's own count (the page follows every task, and a
@@ -278,6 +278,13 @@ class LiveHub:
         for client in self._by_team.get(team_id, ()):
             client.push(payload)
 
+    def queue_moved(self, event: QueueMoved) -> None:
+        """A pool's places: each to its own team's sockets (a message is encoded only for a team connected here)."""
+        for place in event.places:
+            if self._by_team.get(str(place.team_id)):
+                self._for_team(str(place.team_id), QueueMessage(
+                    submission_id=place.submission_id, queue_position=place.queue_position, eta_s=place.eta_s))
+
     def on_board(self, task_id: str, revision: int, board: Board, previous: Board | None) -> None:
         """Keep the revision; wake the task's followers now, or — when they were woken less than
         `push_interval_s` ago — once that interval is over, with every change made meanwhile in one message."""
@@ -320,9 +327,7 @@ class LiveHub:
                                                          line=event.line, at=event.occurred_at))
 
         async def on_queue(message: Msg) -> None:
-            event = _queue.decode(message.data)
-            self._for_team(str(event.team_id), QueueMessage(
-                submission_id=event.submission_id, queue_position=event.queue_position, eta_s=event.eta_s))
+            self.queue_moved(_queue.decode(message.data))
 
         async def on_question(message: Msg) -> None:
             event = codec.decode(message.data)

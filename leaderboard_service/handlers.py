@@ -7,7 +7,6 @@ and `store`."""
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from faststream.nats import NatsBroker, NatsMessage, NatsRouter
 from nats.js.kv import KeyValue
 
 from leaderboard_service import projection, store
+from podium_runtime.coalesce import Coalescer
 from podium_runtime.competition import CurrentCompetition
 from podium_runtime.consumers import durable_subscriber
 from podium_runtime.outbox import Outbox
@@ -59,9 +59,10 @@ class BoardPublisher:
     min_interval_s: float = BOARD_INTERVAL_S
     # One board computation per task at a time, so an older snapshot never overwrites a newer one.
     _locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
-    # Tasks whose board waits for its next computation, each with the context (the trace) of the newest event asking.
-    _due: dict[str, tuple[Task, contextvars.Context]] = field(default_factory=dict)
-    _runners: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _soon: Coalescer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._soon = Coalescer(self.min_interval_s, failed="a board was not published")
 
     async def publish(self, task: Task) -> None:
         async with self._locks[task.id]:
@@ -75,21 +76,11 @@ class BoardPublisher:
         """The board of `task` as the projection has it by then: computed at once when none was in the last
         `min_interval_s`, else once that time is over, for every call made meanwhile (the newest definition, in the
         trace of the newest call)."""
-        self._due[task.id] = (task, contextvars.copy_context())
-        if task.id not in self._runners:
-            self._runners[task.id] = asyncio.create_task(self._publish_while_due(task.id))
+        self._soon.soon(task.id, lambda: self.publish(task))
 
-    async def _publish_while_due(self, task_id: str) -> None:
-        try:
-            while (due := self._due.pop(task_id, None)) is not None:
-                task, context = due
-                try:
-                    await asyncio.create_task(self.publish(task), context=context)
-                except Exception:  # nats-py, asyncpg and OSError share no base class: the next event publishes it
-                    log.exception("a board was not published", extra={"task_id": task_id})
-                await asyncio.sleep(self.min_interval_s)  # a rate, not a synchronisation: calls meanwhile wait
-        finally:
-            del self._runners[task_id]
+    @property
+    def idle(self) -> bool:
+        return self._soon.idle
 
 
 @dataclass

@@ -234,21 +234,27 @@ class SubmissionStats(msgspec.Struct, frozen=True, kw_only=True, tag="submission
     queues: list[ScorerQueue]
 
 
-class QueuePositionChanged(Event, frozen=True, tag="submission.queue.v1"):
-    """A queued submission moved up in its scorer pool's queue (core NATS: live pushes only)."""
-
-    persisted: ClassVar[bool] = False
-
+class QueuePlace(msgspec.Struct, frozen=True, kw_only=True):
     submission_id: int
     team_id: int
     queue_position: int
     eta_s: float | None = None
 
+
+class QueueMoved(Event, frozen=True, tag="submission.queue.v2"):
+    """The first places of a scorer pool's queue after it changed (core NATS: live pushes only). One message per
+    change of a pool, not one per place: the gateway passes each team its own submissions' places."""
+
+    persisted: ClassVar[bool] = False
+
+    kind: str
+    places: tuple[QueuePlace, ...]
+
     def subject(self) -> str:
-        return f"live.queue.{token(str(self.team_id))}.{token(str(self.submission_id))}"
+        return f"live.queue.{token(self.kind)}"
 
     def msg_id(self) -> str:
-        return f"queue:{self.submission_id}:{self.queue_position}"
+        return f"queue:{self.kind}:{self.event_id}"
 
 
 class ListAllSubmissions(msgspec.Struct, frozen=True, kw_only=True):

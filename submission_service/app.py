@@ -19,7 +19,7 @@ from proto.events import (
     SubmissionRejected,
 )
 from proto.streams import SUBMISSION_STATUS
-from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
+from proto.submissions import QueueMoved, SubmissionStatusChanged
 from submission_service import store
 from submission_service.bootstrap import NAME, Deps, SubmissionServiceSettings, bootstrap
 from submission_service.handlers import SubmissionHandlers, create_routers
@@ -65,7 +65,7 @@ def create_app(settings: SubmissionServiceSettings, deps: Deps | None = None) ->
         routers=create_routers(NAME),
         consumers=(SUBMISSION_STATUS,),
         publishes=(CompetitionChanged, SubmissionReceived, SubmissionRejected, RescoreRequested,
-                   SubmissionStatusChanged, ScoreFailed, SubmissionCancelled, QueuePositionChanged),
+                   SubmissionStatusChanged, ScoreFailed, SubmissionCancelled, QueueMoved),
     )
     bus = deps.bus if deps is not None else create_bus(NAME, settings)
     return create_service_app(spec, settings, Wiring(

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -27,6 +27,7 @@ from nats.js.api import ConsumerInfo
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
+from podium_runtime.coalesce import Coalescer
 from podium_runtime.competition import CurrentCompetition
 from podium_runtime.connections import PgConnection, read_bytes
 from podium_runtime.consumers import durable_subscriber
@@ -44,7 +45,7 @@ from proto.subjects import token
 from submission_service import competition as domain
 from submission_service import public_status, store
 from submission_service.hosting import CompetitionHost, find_task
-from submission_service.queue import PUSHED_POSITIONS, PoolState
+from submission_service.queue import POSITIONS_INTERVAL_S, PUSHED_POSITIONS, PoolState
 from submission_service.reconciler import (
     MAX_DELIVERIES_ADVISORY,
     MaxDeliveriesAdvisory,
@@ -117,6 +118,12 @@ class SubmissionHandlers:
     cancellations: KeyValue
     # The `leaderboards` bucket: the leaderboard service owns the reveal and writes it with each task's board.
     boards: KeyValue
+    # A pool's places are announced at most this often: a deadline rush's submissions share one announcement.
+    positions_interval_s: float = POSITIONS_INTERVAL_S
+    _positions: Coalescer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._positions = Coalescer(self.positions_interval_s, failed="queue places were not announced")
 
     def _task(self, task_id: str) -> Task:
         return find_task(self.competition.current, task_id)
@@ -127,15 +134,18 @@ class SubmissionHandlers:
         event = ops.SubmissionStatusChanged(submission_id=row["id"], team_id=row["team_id"], status=row["status"])
         await self.broker.publish(_encoder.encode(event), event.subject())
         if row["status"] in ("received", "scoring", *ops.TERMINAL):
-            await self._announce_positions(row["kind"])
+            kind = row["kind"]
+            self._positions.soon(kind, lambda: self._announce_positions(kind))
 
     async def _announce_positions(self, kind: str) -> None:
+        """The pool's first places, in one message (the gateways pass each team its own)."""
         async with self.pool.acquire() as conn:
             state = await self._pool_state(conn, kind)
-        for place, (submission_id, team_id) in enumerate(state.queued[:PUSHED_POSITIONS], start=1):
-            moved = ops.QueuePositionChanged(submission_id=submission_id, team_id=team_id, queue_position=place,
-                                             eta_s=state.eta_s(place))
-            await self.broker.publish(_encoder.encode(moved), moved.subject())
+        moved = ops.QueueMoved(kind=kind, places=tuple(
+            ops.QueuePlace(submission_id=submission_id, team_id=team_id, queue_position=place,
+                           eta_s=state.eta_s(place))
+            for place, (submission_id, team_id) in enumerate(state.queued[:PUSHED_POSITIONS], start=1)))
+        await self.broker.publish(_encoder.encode(moved), moved.subject())
 
     async def _revealed(self, task_id: str) -> bool:
         """Whether `task_id`'s private board is revealed now, read from its board in the `leaderboards` bucket on

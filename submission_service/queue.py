@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 # Live position updates go to the first this-many places of a queue (the rest move when they get there).
 PUSHED_POSITIONS = 200
+# A pool's places are announced at most this often (a deadline rush accepts many a second; a person reads a place
+# no faster, and the gateway pushes boards at most every 0.2 s too).
+POSITIONS_INTERVAL_S = 0.25
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from proto import identity, leaderboard, submissions
 from proto.events import EVENT_TYPES
 from proto.rpc import Operation
 from proto.streams import CONSUMERS
-from proto.submissions import QueuePositionChanged, SubmissionStatusChanged
+from proto.submissions import QueueMoved, SubmissionStatusChanged
 
-ALL_EVENTS = (*EVENT_TYPES, SubmissionStatusChanged, QueuePositionChanged)
+ALL_EVENTS = (*EVENT_TYPES, SubmissionStatusChanged, QueueMoved)
 PROTO_OPERATIONS = sorted({value for module in (identity, submissions, leaderboard) for value in vars(module).values()
                            if isinstance(value, Operation)}, key=lambda op: op.subject)
 

@@ -14,6 +14,7 @@ from gateway.live import QUEUE_LIMIT, BoardFeed, LiveClient, LiveHub, delta_mess
 from proto.leaderboard import Board, BoardColumn, Entry
 from proto.live import SubmissionMessage
 from proto.rpc import Principal
+from proto.submissions import QueueMoved, QueuePlace
 
 TEAM = Principal(account_id="1", name="a", role="team")
 ADMIN = Principal(account_id="9", name="host", role="admin")
@@ -288,3 +289,22 @@ def test_new_columns_come_as_the_whole_board() -> None:
     feed.add("t", 2, columned(1.0, 0.5))
     message = json.loads(sent(feed.update("t", 1, TEAM)))
     assert message["type"] == "board" and [c["name"] for c in message["columns"]] == ["AUC"]
+
+
+async def test_a_pools_places_reach_each_team_as_its_own_submissions_only() -> None:
+    """One message carries a pool's first places, every team's: a team's sockets get their own places only."""
+    hub = LiveHub(push_interval_s=0)
+    mine, other = LiveClient(TEAM), LiveClient(Principal(account_id="2", name="b", role="team"))
+    for client in (mine, other):
+        hub.add(client)
+    hub.queue_moved(QueueMoved(kind="cpu", places=(
+        QueuePlace(submission_id=21, team_id=2, queue_position=1, eta_s=1.5),
+        QueuePlace(submission_id=11, team_id=1, queue_position=2, eta_s=3.0),
+        QueuePlace(submission_id=31, team_id=3, queue_position=3),  # no socket here: nothing encoded for it
+        QueuePlace(submission_id=12, team_id=1, queue_position=4))))
+    assert [json.loads(m) for m in await mine.next_messages(hub.feed)] == [
+        {"type": "queue", "submission_id": 11, "queue_position": 2, "eta_s": 3.0},
+        {"type": "queue", "submission_id": 12, "queue_position": 4, "eta_s": None}]
+    assert [json.loads(m) for m in await other.next_messages(hub.feed)] == [
+        {"type": "queue", "submission_id": 21, "queue_position": 1, "eta_s": 1.5}]
+    assert "3" not in hub._by_team

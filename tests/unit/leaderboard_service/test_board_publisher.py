@@ -41,7 +41,7 @@ def titled(title: str) -> Task:
 
 async def idle(publisher: BoardPublisher) -> None:
     async with asyncio.timeout(30):
-        while publisher._runners:  # noqa: SLF001 — the runner ends once nothing is due
+        while not publisher.idle:  # the runner ends once nothing is due
             await asyncio.sleep(0)
 
 
