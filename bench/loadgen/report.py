@@ -167,7 +167,9 @@ def _storm_rows(storms: Sequence[StepResult]) -> list[list[object]]:
     rows: list[tuple[str, list[object]]] = [
         ("viewers following / asked", [f"{r.viewers['handshake']['count']:,} / {r.step.viewers:,}" for r in storms]),
         ("seconds to connect them all", [f"{r.viewers['open_s']:.1f}" for r in storms]),
-        ("WS handshake ms p50 / p95 / p99", [seconds(r.viewers["handshake"]) for r in storms]),
+        ("  of which the generator's asking", [f"{r.viewers['asked_s']:.1f}" for r in storms]),
+        ("WS handshake ms p50 / p95 / p99 / max", [f"{seconds(r.viewers['handshake'])} / "
+                                                   f"{r.viewers['handshake']['max'] * 1000:,.0f}" for r in storms]),
         ("first whole board ms p50 / p95 / p99", [seconds(r.viewers["first_board"]) for r in storms]),
         ("API ms p50 / p95 / p99, whole step", [ms(r.api_ms()) for r in storms]),
         ("API ms p50 / p95 / p99, while connecting", [ms(spread(r.storm_api)) for r in storms]),

@@ -65,9 +65,10 @@ class Viewers:
         self.errors: list[str] = []
         self.closing = False
 
-    async def open(self, ramp_s: float) -> float:
+    async def open(self, ramp_s: float) -> tuple[float, float]:
         """Open every socket, spread over `ramp_s`, follow the task on each and receive from it at once; the
-        seconds from the first attempt to the last socket following."""
+        seconds from the first attempt to the last attempt (the generator's own pace: longer than `ramp_s` when its
+        loop is busy) and to the last socket following."""
         pause = ramp_s / max(1, len(self.tokens))
         began = time.perf_counter()
 
@@ -91,8 +92,9 @@ class Viewers:
         for viewer, token in enumerate(self.tokens):
             pending.append(asyncio.create_task(one(viewer, token)))
             await asyncio.sleep(pause)
+        asked = time.perf_counter() - began
         await asyncio.gather(*pending)
-        return time.perf_counter() - began
+        return asked, time.perf_counter() - began
 
     async def receive(self, viewer: int, socket: ClientConnection, started: float) -> None:
         counts: dict[str, int] = {}
@@ -131,9 +133,9 @@ async def run(args: argparse.Namespace) -> None:
         print(json.dumps({"waiting": True}), flush=True)
         await asyncio.to_thread(sys.stdin.readline)
         lag_task, cpu0, wall0 = asyncio.create_task(lag.run()), time.process_time(), time.perf_counter()
-        opened_s = await viewers.open(args.ramp_s)
+        asked_s, opened_s = await viewers.open(args.ramp_s)
     else:
-        opened_s = await viewers.open(args.ramp_s)
+        asked_s, opened_s = await viewers.open(args.ramp_s)
         lag_task, cpu0, wall0 = asyncio.create_task(lag.run()), time.process_time(), time.perf_counter()
     print(json.dumps({"ready": len(viewers.sockets), "open_s": opened_s, "errors": viewers.errors[:5]}), flush=True)
     line = await asyncio.to_thread(sys.stdin.readline)
@@ -146,7 +148,7 @@ async def run(args: argparse.Namespace) -> None:
     push = push_delays(viewers.sightings, scored_at, viewers.joined)
     print(json.dumps({
         "push": push.as_dict(), "handshake": _spread(viewers.handshakes), "first_board": _spread(viewers.first_boards),
-        "open_s": opened_s, "messages": viewers.messages, "bytes": viewers.bytes,
+        "asked_s": asked_s, "open_s": opened_s, "messages": viewers.messages, "bytes": viewers.bytes,
         "errors": len(viewers.errors), "first_errors": viewers.errors[:5],
         "cpu_s": cpu, "cpu_cores": cpu / wall if wall else 0.0, **lag.figures(),
     }), flush=True)
