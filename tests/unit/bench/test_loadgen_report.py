@@ -20,8 +20,8 @@ def _result(gateway_processes: int, step: Step, *, api_s: float, push_p99_s: flo
             "expected": 10, "missing": 0}
     spread = {"p50": 0.01, "p95": 0.02, "p99": 0.03, "max": 0.03, "count": step.viewers}
     viewers = {"push": push, "handshake": spread, "first_board": spread, "asked_s": 5.0, "open_s": 5.1,
-               "messages": {"board": 3}, "bytes": {"board": 300}, "errors": 0, "first_errors": [], "cpu_s": 2.0, "cpu_cores": 0.1,
-               "loop_lag_p99_ms": 3.0, "loop_lag_max_ms": 9.0}
+               "messages": {"board": 3}, "bytes": {"board": 300}, "errors": 0, "first_errors": [], "cpu_s": 2.0,
+               "cpu_cores": 0.1, "loop_lag_p99_ms": 3.0, "loop_lag_max_ms": 9.0}
     return StepResult(step, gateway_processes, 20.0, record, viewers, 0.2, {"loop_lag_p99_ms": 2.0},
                       platform_cpu, machine, [api_s] * 4 if step.storm else [])
 
