@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 
+import msgspec
 import nats
 import nats.errors
 import nats.js.errors
@@ -30,6 +31,7 @@ from proto.identity import TeamList
 from proto.rpc import Principal
 from proto.streams import LEADERBOARDS, QA
 from proto.subjects import QA_ALL
+from proto.submissions import QueueMoved, QueuePlace
 
 pytestmark = pytest.mark.system
 
@@ -219,3 +221,42 @@ async def test_a_service_cannot_source_the_leaderboards_into_a_stream_it_reads(
         await js.update_stream(StreamConfig(name=current.name, subjects=current.subjects,
                                             sources=[StreamSource(name=f"KV_{LEADERBOARDS.name}")]))
     assert (await nc.jetstream().stream_info("SUBMISSIONS")).config.sources in (None, [])
+
+
+# --- live pushes: every team's queue places in one message -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", NOT_THE_GATEWAY)
+async def test_only_the_gateway_hears_every_teams_queue_places(as_user: Callable, service: str) -> None:
+    """A pool's places travel in one message naming every queued team's submissions: the gateway passes each team
+    its own (tests/unit/gateway/test_live_client.py); no other service may listen to them, nor forge them."""
+    other = await as_user(service)
+    seen: list[bytes] = []
+
+    async def on_places(message: Msg) -> None:
+        seen.append(message.data)
+
+    await other.client.subscribe("live.queue.>", cb=on_places)
+    await wait_for_violation(other)
+    moved = QueueMoved(kind="cpu", places=(QueuePlace(submission_id=1, team_id=1, queue_position=1),))
+    gateway = await as_user("gateway")
+    heard: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def on_heard(message: Msg) -> None:
+        if not heard.done():
+            heard.set_result(message.data)
+
+    await gateway.client.subscribe("live.queue.>", cb=on_heard)
+    await gateway.client.flush()
+    owner = await as_user("submission_service")
+    await owner.client.publish(moved.subject(), msgspec.json.encode(moved))
+    async with asyncio.timeout(10):
+        assert await heard == msgspec.json.encode(moved)  # delivered: the gateway hears it
+    await other.client.flush()
+    assert seen == []
+    if service != "submission_service":  # the one that announces places
+        before = len(other.violations())
+        await other.client.publish(moved.subject(), b"{}")
+        async with asyncio.timeout(5):
+            while len(other.violations()) == before:  # noqa: ASYNC110 — the error callback fills it
+                await asyncio.sleep(0.05)
