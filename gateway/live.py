@@ -274,16 +274,20 @@ class LiveHub:
             client.push(payload)
 
     def _for_team(self, team_id: str, message: LiveMessage) -> None:
+        """`message` to the team's sockets on this process (encoded only when the team has one here: every process
+        hears every team's events)."""
+        clients = self._by_team.get(team_id)
+        if not clients:
+            return
         payload = _encoder.encode(message)
-        for client in self._by_team.get(team_id, ()):
+        for client in clients:
             client.push(payload)
 
     def queue_moved(self, event: QueueMoved) -> None:
-        """A pool's places: each to its own team's sockets (a message is encoded only for a team connected here)."""
+        """A pool's places: each to its own team's sockets."""
         for place in event.places:
-            if self._by_team.get(str(place.team_id)):
-                self._for_team(str(place.team_id), QueueMessage(
-                    submission_id=place.submission_id, queue_position=place.queue_position, eta_s=place.eta_s))
+            self._for_team(str(place.team_id), QueueMessage(
+                submission_id=place.submission_id, queue_position=place.queue_position, eta_s=place.eta_s))
 
     def on_board(self, task_id: str, revision: int, board: Board, previous: Board | None) -> None:
         """Keep the revision; wake the task's followers now, or — when they were woken less than
