@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 
 from podium_runtime.logging import configure_logging
+from podium_runtime.processes import freeze_startup_heap
 from podium_runtime.settings import ServiceSettings
 from podium_runtime.telemetry import configure_tracing
 
@@ -38,6 +39,7 @@ def server_options(settings: ServiceSettings) -> dict[str, Any]:
 def serve(app: Any, settings: ServiceSettings) -> None:
     configure_logging(settings.service_name, settings.log_level)
     tracing = configure_tracing(settings.service_name, settings.traces_exporter)
+    freeze_startup_heap()
     try:
         uvicorn.run(app, **server_options(settings))
     finally:

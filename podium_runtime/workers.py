@@ -38,7 +38,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from podium_runtime.logging import configure_logging
 from podium_runtime.main import server_options
-from podium_runtime.processes import die_with_parent
+from podium_runtime.processes import die_with_parent, freeze_startup_heap
 from podium_runtime.settings import ServiceSettings
 from podium_runtime.telemetry import configure_tracing
 
@@ -110,6 +110,7 @@ def run_worker(factory: AppFactory, settings: ServiceSettings, index: int, sock:
     configure_logging(settings.service_name, settings.log_level)
     tracing = configure_tracing(settings.service_name, settings.traces_exporter)
     server = uvicorn.Server(uvicorn.Config(app, **server_options(settings)))
+    freeze_startup_heap()
     try:
         server.run(sockets=[sock])
     finally:

@@ -13,8 +13,10 @@ from proto.rpc import ActorNeed, Operation, Rep, Req
 LEADERBOARD_PREFIX = "rpc.leaderboard"
 
 
-class Entry(msgspec.Struct, frozen=True, kw_only=True):
-    """One team's line on a board."""
+class Entry(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One team's line on a board. Untracked by the garbage collector (`gc=False`: it holds only scalars and a
+    dict of floats, so it is never part of a reference cycle): a gateway keeps tens of thousands of them (each task's
+    recent revisions), and full collections walked them all."""
 
     rank: int
     team_id: str
@@ -31,7 +33,7 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True):
     columns: dict[str, float] = {}
 
 
-class BoardColumn(msgspec.Struct, frozen=True, kw_only=True):
+class BoardColumn(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A column of a board, in the order shown (the primary one first)."""
 
     name: str

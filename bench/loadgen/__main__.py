@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import shutil
@@ -12,16 +13,26 @@ import ssl
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.chaos import Platform
 from bench.loadgen import __doc__ as PACKAGE_DOC
 from bench.loadgen.platform import ADMIN, COMPETITION, TASK, cpu_seconds, load_platform, machine_busy_seconds
 from bench.loadgen.plot import render_png
-from bench.loadgen.report import STORM_RAMP_S, Step, StepResult, panels, report
+from bench.loadgen.report import (
+    GENERATOR_TEAMS,
+    GENERATOR_VIEWERS,
+    STORM_RAMP_S,
+    Step,
+    StepResult,
+    panels,
+    report,
+)
 from bench.loadgen.teams import Recorder, Team, archives, health_prober, team_loop
 from bench.loadgen.viewers import LoopLag
 from proto.competition import parse_competition
@@ -123,17 +134,40 @@ async def own_team_loop(platform: Platform, record: Recorder, team: Team, pool: 
         await team_loop(api, storage, record, team, TASK, pool, until)
 
 
-async def _storm(viewers: asyncio.subprocess.Process, step: Step) -> tuple[float, float]:
-    """At `step.storm_at_s`, let the viewers connect; the window (monotonic) from then to STORM_SETTLE_S after the
-    last socket follows."""
+@dataclass(frozen=True)
+class StormWindow:
+    began: float  # monotonic: the word to connect
+    connected: float  # monotonic: the last socket following
+    cores: dict[str, float]  # per process (the platform's, the generator's two) between the two
+    machine_cores: float
+
+    @property
+    def api_until(self) -> float:
+        """The end of "while connecting" for the API figures: STORM_SETTLE_S after the last socket follows."""
+        return self.connected + STORM_SETTLE_S
+
+
+def _cpu_with_generator(pids: dict[str, int], viewers: asyncio.subprocess.Process) -> dict[str, float]:
+    """CPU seconds so far of each platform process, of this process (the teams) and of the viewers process."""
+    return {**cpu_seconds(pids), GENERATOR_TEAMS: time.process_time(),
+            GENERATOR_VIEWERS: sum(psutil.Process(viewers.pid).cpu_times()[:2])}
+
+
+async def _storm(viewers: asyncio.subprocess.Process, step: Step, pids: dict[str, int]) -> StormWindow:
+    """At `step.storm_at_s`, let the viewers connect; each process's CPU from then until the last socket follows."""
     await asyncio.sleep(step.storm_at_s)
     print(f"[{step.name}] {step.viewers} viewers connecting within {STORM_RAMP_S:.0f} s …", flush=True)
     viewers_in, viewers_out = _pipes(viewers)
-    began = time.monotonic()
+    cpu_before, machine_before, began = _cpu_with_generator(pids, viewers), machine_busy_seconds(), time.monotonic()
     viewers_in.write(b"open\n")
     await viewers_in.drain()
-    _say_ready(step, json.loads(await asyncio.wait_for(viewers_out.readline(), 300)))
-    return began, time.monotonic() + STORM_SETTLE_S
+    ready = json.loads(await asyncio.wait_for(viewers_out.readline(), 300))
+    cpu_after, machine_after, connected = _cpu_with_generator(pids, viewers), machine_busy_seconds(), time.monotonic()
+    _say_ready(step, ready)
+    seconds = connected - began
+    return StormWindow(began, connected,
+                       {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / seconds for name in cpu_after},
+                       (machine_after - machine_before) / seconds)
 
 
 async def _measure(platform: Platform, gateway_processes: int, step: Step, pool: list[tuple[bytes, str]],
@@ -145,7 +179,7 @@ async def _measure(platform: Platform, gateway_processes: int, step: Step, pool:
     cpu_before, process_before, machine_before = cpu_seconds(pids), time.process_time(), machine_busy_seconds()
     started = time.perf_counter()
     until = time.monotonic() + step.duration_s
-    storm = asyncio.create_task(_storm(viewers, step)) if step.storm else None
+    storm = asyncio.create_task(_storm(viewers, step, pids)) if step.storm else None
     await asyncio.gather(health_prober(prober, record, until),
                          *(own_team_loop(platform, record, team, pool, until) for team in teams))
     window = await storm if storm is not None else None
@@ -163,7 +197,9 @@ async def _measure(platform: Platform, gateway_processes: int, step: Step, pool:
     await viewers.wait()
     return StepResult(step, gateway_processes, wall, record, seen, generator_cpu, lag.figures(),
                       {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / wall for name in cpu_after}, machine,
-                      record.api_latencies(window) if window is not None else [])
+                      record.api_latencies((window.began, window.api_until)) if window is not None else [],
+                      window.cores if window is not None else {},
+                      window.machine_cores if window is not None else math.nan)
 
 
 def run_platform(gateway_processes: int, steps: list[Step], pool: list[tuple[bytes, str]], compression: str,

@@ -56,21 +56,39 @@ class Sightings:
     A board message lists teams with their count of scored submissions; a viewer that sees team T at n, having
     last seen it at m < n, sees T's submissions m+1 … n at that moment (a coalesced whole board stands for the
     deltas it replaced). One instance serves every viewer of a process (each identified by its index); each
-    viewer keeps its own counts."""
+    viewer keeps its own counts. While the step runs, `observe` keeps one record per team that moved on (its first
+    whole board lists every team: a record each, not one per submission it counts, which cost the generator a core's
+    worth of the machine the platform shares in a connection storm); `by_submission` spells them out afterwards."""
 
     def __init__(self) -> None:
-        self.seen_at: dict[str, array[float]] = {}  # sighting key → when, one entry per viewer that saw it
-        self.seen_by: dict[str, array[int]] = {}  # sighting key → which viewer, in the same order
+        self._teams: list[str] = []
+        self._viewers = array("I")
+        self._first = array("I")  # the team's submissions first … last were seen at `_at`
+        self._last = array("I")
+        self._at = array("d")
 
     def observe(self, viewer: int, counts: dict[str, int], entries: Iterable[BoardEntry], now: float) -> None:
         for entry in entries:
             known = counts.get(entry.team_name, 0)
             if entry.submissions > known:
-                for k in range(known + 1, entry.submissions + 1):
-                    key = sighting_key(entry.team_name, k)
-                    self.seen_at.setdefault(key, array("d")).append(now)
-                    self.seen_by.setdefault(key, array("I")).append(viewer)
+                self._teams.append(entry.team_name)
+                self._viewers.append(viewer)
+                self._first.append(known + 1)
+                self._last.append(entry.submissions)
+                self._at.append(now)
                 counts[entry.team_name] = entry.submissions
+
+    def by_submission(self) -> tuple[dict[str, array[float]], dict[str, array[int]]]:
+        """Per sighting key: when each viewer that saw it did, and which viewer (in the same order)."""
+        seen_at: dict[str, array[float]] = {}
+        seen_by: dict[str, array[int]] = {}
+        for team, viewer, first, last, at in zip(self._teams, self._viewers, self._first, self._last, self._at,
+                                                 strict=True):
+            for k in range(first, last + 1):
+                key = sighting_key(team, k)
+                seen_at.setdefault(key, array("d")).append(at)
+                seen_by.setdefault(key, array("I")).append(viewer)
+        return seen_at, seen_by
 
 
 @dataclass(frozen=True)
@@ -91,12 +109,13 @@ def push_delays(sightings: Sightings, scored_at: Mapping[str, float], joined: Se
     board minus when it was scored. A viewer that joined later got it in its first whole board, which is not a
     push: it is neither expected nor counted."""
     following = sorted(j for j in joined if not math.isnan(j))
+    seen_at, seen_by = sightings.by_submission()
     delays: list[float] = []
     expected = 0
     for key, at in scored_at.items():
         expected += bisect.bisect_right(following, at)
-        delays.extend(seen - at for seen, viewer in zip(sightings.seen_at.get(key, ()), sightings.seen_by.get(key, ()),
-                                                           strict=True) if joined[viewer] <= at)
+        delays.extend(seen - at for seen, viewer in zip(seen_at.get(key, ()), seen_by.get(key, ()), strict=True)
+                      if joined[viewer] <= at)
     return PushFigures(delays, expected, expected - len(delays))
 
 

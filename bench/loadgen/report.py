@@ -7,12 +7,14 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.loadgen.figures import percentile, render_table, spread
 from bench.loadgen.plot import Panel
 from bench.loadgen.teams import API_ROUTES, HEALTH, STORAGE_PUT, Recorder
 
+GENERATOR_TEAMS = "generator: teams (and /health)"
+GENERATOR_VIEWERS = "generator: viewers"
 STORM_RAMP_S = 5.0  # the issue's connection storm: 1,000 viewers connect within 5 s while the teams submit
 TARGET_API_P95_MS = 500.0
 TARGET_PUSH_P99_MS = 1000.0
@@ -49,6 +51,10 @@ class StepResult:
     platform_cpu: dict[str, float]  # cores, per platform process (the gateway's descendants apart, `gateway[pid]`)
     machine_cpu: float  # busy cores of the whole machine over the step (the platform, the generator, anything else)
     storm_api: list[float]  # a storm step's API latencies of the requests sent while the viewers connected
+    # A storm step's cores per process (the generator's two included) from its first connection to its last socket
+    # following, and the machine's busy cores then: the step's average hides the seconds that matter.
+    storm_cpu: dict[str, float] = field(default_factory=dict)
+    storm_machine_cpu: float = math.nan
 
     @property
     def errors(self) -> int:
@@ -139,7 +145,13 @@ def report(results: Sequence[StepResult], compression: str) -> str:
 
     out += ["", "Where the machine's busy cores went (cores over the step, and share of the busy ones; 'other' is "
                 "every process not ours: on a shared machine, someone else's)"]
-    out.append(cpu_table(results))
+    out.append(cpu_table([(f"{r.gateway_processes} gw · {r.step.label}", step_cores(r), r.machine_cpu)
+                          for r in results]))
+    if any(r.storm_cpu for r in storms):
+        out += ["", "The same while the storm's viewers connected (from the first connection to the last socket "
+                    "following): the seconds the step's average hides"]
+        out.append(cpu_table([(f"{r.gateway_processes} gw · storm, {r.viewers['open_s']:.1f} s", r.storm_cpu,
+                               r.storm_machine_cpu) for r in storms if r.storm_cpu]))
     for count in dict.fromkeys(r.gateway_processes for r in results):
         seen = max(gateway_process_count(r.platform_cpu) for r in results if r.gateway_processes == count)
         if count > 1 and seen == 1:
@@ -199,39 +211,45 @@ def _gateway_cores(platform_cpu: dict[str, float]) -> float:
     return sum(v for name, v in platform_cpu.items() if name == "gateway" or name.startswith("gateway["))
 
 
-def _cpu_rows(r: StepResult) -> dict[str, float]:
+def step_cores(r: StepResult) -> dict[str, float]:
+    """Cores over the whole step, per process: the platform's and the generator's two."""
+    return {**r.platform_cpu, GENERATOR_TEAMS: r.generator_cpu, GENERATOR_VIEWERS: r.viewers_cores}
+
+
+def _cpu_rows(cores: dict[str, float], machine: float) -> dict[str, float]:
     """Row label → cores, the gateway's descendants numbered in PID order (their PIDs differ between platforms)."""
     rows: dict[str, float] = {}
-    children = sorted((int(m["pid"]), v) for name, v in r.platform_cpu.items()
+    children = sorted((int(m["pid"]), v) for name, v in cores.items()
                       if (m := _CHILD.match(name)) and m["name"] == "gateway")
     if children:
-        rows["gateway: first process"] = r.platform_cpu.get("gateway", 0.0)
+        rows["gateway: first process"] = cores.get("gateway", 0.0)
         rows |= {f"gateway: child {i}": v for i, (_, v) in enumerate(children, start=1)}
-        rows["gateway, all processes"] = _gateway_cores(r.platform_cpu)
-    rows |= {name: v for name, v in r.platform_cpu.items() if not _CHILD.match(name)}
-    rows["generator: teams (and /health)"] = r.generator_cpu
-    rows["generator: viewers"] = r.viewers_cores
-    ours = sum(r.platform_cpu.values()) + r.generator_cores
-    rows["other"] = max(0.0, r.machine_cpu - ours)
-    rows["machine busy"] = r.machine_cpu
+        rows["gateway, all processes"] = _gateway_cores(cores)
+    rows |= {name: v for name, v in cores.items()
+             if not _CHILD.match(name) and name not in _LAST_ROWS and not (children and name == "gateway")}
+    rows[GENERATOR_TEAMS] = cores.get(GENERATOR_TEAMS, 0.0)
+    rows[GENERATOR_VIEWERS] = cores.get(GENERATOR_VIEWERS, 0.0)
+    rows["other"] = max(0.0, machine - sum(cores.values()))
+    rows["machine busy"] = machine
     return rows
 
 
-def cpu_table(results: Sequence[StepResult]) -> str:
-    """Rows: the processes; columns: each step of each number of gateway processes."""
-    per_result = [_cpu_rows(r) for r in results]
-    labels = list(dict.fromkeys(label for rows in per_result for label in rows if label not in
-                                ("generator: teams (and /health)", "generator: viewers", "other", "machine busy")))
-    labels += ["generator: teams (and /health)", "generator: viewers", "other", "machine busy"]
+_LAST_ROWS = (GENERATOR_TEAMS, GENERATOR_VIEWERS, "other", "machine busy")
+
+
+def cpu_table(columns: Sequence[tuple[str, dict[str, float], float]]) -> str:
+    """Rows: the processes; columns: (label, cores per process, the machine's busy cores) each."""
+    per_column = [_cpu_rows(cores, machine) for _, cores, machine in columns]
+    labels = list(dict.fromkeys(label for rows in per_column for label in rows if label not in _LAST_ROWS))
+    labels += _LAST_ROWS
 
     def cell(rows: dict[str, float], label: str, busy: float) -> str:
         if label not in rows:
             return "–"
         return f"{rows[label]:.2f} ({rows[label] / busy:.0%})" if busy > 0 else f"{rows[label]:.2f}"
 
-    columns = [f"{r.gateway_processes} gw · {r.step.label}" for r in results]
-    return render_table(["cores (share of busy)", *columns], [
-        [label, *(cell(rows, label, r.machine_cpu) for rows, r in zip(per_result, results, strict=True))]
+    return render_table(["cores (share of busy)", *(label for label, _, _ in columns)], [
+        [label, *(cell(rows, label, machine) for rows, (_, _, machine) in zip(per_column, columns, strict=True))]
         for label in labels])
 
 

@@ -29,7 +29,8 @@ def test_a_viewer_sees_each_submission_once_at_its_first_sighting() -> None:
     sightings.observe(0, counts, [BoardEntry("a", 1), BoardEntry("b", 2)], now=10.0)  # the whole board, on follow
     sightings.observe(0, counts, [BoardEntry("a", 1)], now=11.0)  # a rank change only: nothing new for "a"
     sightings.observe(0, counts, [BoardEntry("a", 3)], now=12.0)  # a coalesced board: "a" went 1 → 3 unseen
-    assert {k: list(v) for k, v in sightings.seen_at.items()} == {
+    seen_at, _ = sightings.by_submission()
+    assert {k: list(v) for k, v in seen_at.items()} == {
         "a#1": [10.0], "b#1": [10.0], "b#2": [10.0], "a#2": [12.0], "a#3": [12.0]}
     assert counts == {"a": 3, "b": 2}
 
@@ -39,8 +40,9 @@ def test_viewers_share_the_sightings_but_not_their_counts() -> None:
     first, second = {}, {}
     sightings.observe(0, first, [BoardEntry("a", 1)], now=1.0)
     sightings.observe(1, second, [BoardEntry("a", 1)], now=1.5)
-    assert list(sightings.seen_at["a#1"]) == [1.0, 1.5]
-    assert list(sightings.seen_by["a#1"]) == [0, 1]
+    seen_at, seen_by = sightings.by_submission()
+    assert list(seen_at["a#1"]) == [1.0, 1.5]
+    assert list(seen_by["a#1"]) == [0, 1]
 
 
 def test_push_delays_count_what_no_viewer_saw() -> None:

@@ -3,7 +3,15 @@ the targets' verdicts and the plot's series — from made-up step results, no pl
 
 import math
 
-from bench.loadgen.report import Step, StepResult, cpu_table, gateway_process_count, panels, report
+from bench.loadgen.report import (
+    Step,
+    StepResult,
+    cpu_table,
+    gateway_process_count,
+    panels,
+    report,
+    step_cores,
+)
 from bench.loadgen.teams import HEALTH, Recorder
 
 
@@ -36,7 +44,8 @@ def test_each_gateway_process_has_its_row_and_the_rest_of_the_busy_cores_is_othe
     results = [_result(1, STORM, api_s=0.1, push_p99_s=0.3, platform_cpu=one, machine=1.6),
                _result(2, STORM, api_s=0.1, push_p99_s=0.3, platform_cpu=two, machine=1.6)]
     assert (gateway_process_count(one), gateway_process_count(two)) == (1, 3)
-    rows = {line.split("  ")[0].strip(): line for line in cpu_table(results).splitlines()}
+    table = cpu_table([(f"{r.gateway_processes} gw", step_cores(r), r.machine_cpu) for r in results])
+    rows = {line.split("  ")[0].strip(): line for line in table.splitlines()}
     assert "–" in rows["gateway: child 1"] and "0.40 (25%)" in rows["gateway: child 1"]
     assert "0.35 (22%)" in rows["gateway: child 2"]
     assert "0.80 (50%)" in rows["gateway, all processes"]
@@ -81,3 +90,19 @@ def test_the_plot_has_a_line_per_process_count_with_a_gap_for_a_step_not_run() -
     assert math.isnan(p95.series["2 gateway processes"][0]) and p95.series["2 gateway processes"][1] == 200.0
     throughput = next(p for p in drawn if p.title == "throughput")
     assert throughput.series["1 gateway process"] == [1.0, 1.0]  # 20 requests over 20 s
+
+
+def test_the_storm_has_its_own_cpu_table_over_the_seconds_the_viewers_connected() -> None:
+    calm = _result(2, FULL, api_s=0.1, push_p99_s=0.3, platform_cpu={"gateway": 0.5}, machine=1.0)
+    storm = _result(2, STORM, api_s=0.2, push_p99_s=0.4, platform_cpu={"gateway": 0.3}, machine=1.2)
+    storm.storm_cpu = {"gateway": 0.01, "gateway[7]": 0.7, "gateway[8]": 0.6, "nats": 0.1,
+                       "generator: teams (and /health)": 0.1, "generator: viewers": 0.4}
+    storm.storm_machine_cpu = 2.0
+    text = report([calm, storm], "deflate")
+    window = text.split("while the storm's viewers connected")[1].split("\n\n")[0]
+    rows = {line.split("  ")[0].strip(): line for line in window.splitlines()[1:]}
+    assert "2 gw · storm, 5.1 s" in window.splitlines()[1]  # one column: the storm step only
+    assert rows["gateway, all processes"].split()[-2:] == ["1.31", "(66%)"]
+    assert rows["generator: viewers"].split()[-2:] == ["0.40", "(20%)"]
+    assert rows["other"].split()[-2:] == ["0.09", "(4%)"]  # 2.0 − 1.91 of ours
+    assert "while the storm's viewers connected" not in report([calm], "deflate")

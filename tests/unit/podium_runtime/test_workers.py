@@ -30,11 +30,20 @@ serve_workers(getattr(worker_apps, sys.argv[1]), ServiceSettings(service_name="t
 """
 
 
+ONE_PROCESS = """
+import sys
+from podium_runtime.main import serve
+from podium_runtime.settings import ServiceSettings
+from tests.unit.podium_runtime import worker_apps
+serve(worker_apps.serving(None), ServiceSettings(service_name="test", http_port=int(sys.argv[2])))
+"""
+
+
 @contextmanager
-def supervisor(app: str, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def supervisor(app: str, log: Path, script: str = PARENT) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port = free_port()
     with log.open("wb") as out:
-        parent = subprocess.Popen([sys.executable, "-c", PARENT, app, str(port)], cwd=ROOT, stdout=out,
+        parent = subprocess.Popen([sys.executable, "-c", script, app, str(port)], cwd=ROOT, stdout=out,
                                   stderr=subprocess.STDOUT)
     try:
         yield parent, port
@@ -116,3 +125,33 @@ def test_no_worker_outlives_a_supervisor_killed_without_warning(tmp_path: Path) 
         while any(running(pid) for pid in pids.values()):
             assert time.monotonic() < deadline, f"workers {pids} outlived their supervisor"
             time.sleep(0.05)  # noqa: ASYNC251 — a poll interval, not a synchronisation
+
+
+def test_every_service_process_serves_with_its_start_up_heap_frozen(tmp_path: Path) -> None:
+    """The objects alive when a process starts serving (its modules and app) are out of the garbage collector's
+    sight, in each worker and in a single process alike: full collections no longer walk them."""
+    with supervisor("serving", tmp_path / "workers.log") as (parent, port):
+        frozen: dict[str, int] = {}
+
+        def both_answered() -> bool:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/gc", timeout=5)
+            except httpx.TransportError:
+                return False
+            frozen[response.headers["podium-worker"]] = int(response.text)
+            return set(frozen) == {"1", "2"}
+
+        poll(both_answered, "answer from both workers", parent)
+        assert all(count > 1000 for count in frozen.values()), frozen
+    with supervisor("serving", tmp_path / "one.log", ONE_PROCESS) as (process, port):
+        answer: list[int] = []
+
+        def answered() -> bool:
+            try:
+                answer.append(int(httpx.get(f"http://127.0.0.1:{port}/gc", timeout=5).text))
+            except httpx.TransportError:
+                return False
+            return True
+
+        poll(answered, "an answer from the process", process)
+        assert answer[-1] > 1000

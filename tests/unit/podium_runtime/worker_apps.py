@@ -1,8 +1,10 @@
 """Small ASGI apps for the worker supervision tests (`test_workers.py`), importable by the workers' fresh
-interpreters: one that answers its process id, one whose building fails, one whose start-up fails."""
+interpreters: one that answers its process id (and on `/gc`, how many objects its process froze before serving), one
+whose building fails, one whose start-up fails."""
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -23,7 +25,8 @@ def pid_app(start_up: bool = True) -> Any:
             await _lifespan(receive, send, start_up)
             return
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-        await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
+        answer = gc.get_freeze_count() if scope["path"] == "/gc" else os.getpid()
+        await send({"type": "http.response.body", "body": str(answer).encode()})
 
     return app
 
