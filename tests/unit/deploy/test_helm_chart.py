@@ -320,6 +320,9 @@ def test_the_gateway_scales_on_cpu(default_release: list[dict[str, Any]]) -> Non
 # The measurements the autoscalers are set from (README, "Scorer replicas, measured", with make load's figures).
 # One gateway process missed the API target (p95 2.6 s against 500 ms) averaging this many cores (make load --quick).
 GATEWAY_CORES_AT_MISSED_TARGET = 0.42
+# What one gateway process used over a connection storm's 5 s (1,000 viewers connecting, make load), every target met:
+# too short for an autoscaler, so a pod's limit must hold it.
+GATEWAY_CORES_IN_STORM = 0.45
 # Submissions a second one cpu_scorer process with a core of its own scores of bench.replicas' csv task (1M rows, 7
 # columns: 0.9–1.1 s of CPU each; 0.95–1.07 a second measured, the floor kept), and the wait the lag threshold allows
 # the last submission queued for a replica.
@@ -344,6 +347,11 @@ def test_the_gateway_adds_a_pod_before_one_reaches_the_cpu_at_which_latency_brok
     assert target == {"type": "Utilization", "averageUtilization": utilization}
     request = cores(container_of(default_release, "podium-gateway")["resources"]["requests"]["cpu"])
     assert request * utilization / 100 < GATEWAY_CORES_AT_MISSED_TARGET
+
+
+def test_a_gateway_pods_limit_holds_a_connection_storm(default_release: list) -> None:
+    limit = cores(container_of(default_release, "podium-gateway")["resources"]["limits"]["cpu"])
+    assert limit > GATEWAY_CORES_IN_STORM
 
 
 def test_a_cpu_scorer_replica_gets_a_core_and_a_lag_it_starts_within_the_wait(default_release: list) -> None:
