@@ -57,6 +57,10 @@ BACKEND_SERVICES = ("auth_service", "submission_service", "cpu_scorer", "gpu_sco
 HEALTH_PATHS = ["/health", "/readiness", "/liveness"]
 # Probes and scrapes are neither rate limited, nor counted, nor traced.
 UNMETERED_PATHS = [*HEALTH_PATHS, "/metrics"]
+# The web page and the API documentation's static files (patterns, anchored): never rate limited. A browser loads a
+# dozen of them per visit, and a classroom behind one address would otherwise spend its API allowance on them — a
+# page whose modules were refused 429 stays blank. They are fixed files, cheap to serve; the API stays limited.
+STATIC_PATHS = ["^/$", "^/app/", "^/docs/assets/"]
 # The rate limiter's store: the `rate_limits` bucket, shared by every replica (registered once the bus is there).
 RATE_LIMIT_STORE = "rate_limit"
 
@@ -175,7 +179,7 @@ def middleware(settings: GatewaySettings, identity: Identity) -> list[Middleware
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.rate_limit_per_minute),
         identifier_for_request=rate_limit_identity,
-        exclude=UNMETERED_PATHS,
+        exclude=[*UNMETERED_PATHS, *STATIC_PATHS],
         store=RATE_LIMIT_STORE,
         middleware_class=SharedRateLimitMiddleware,  # counted once across processes and replicas
     )

@@ -23,7 +23,8 @@ submission not scored, a socket lost), API latency p50/p95/p99 with the referenc
 scored, time from `complete` to `scored_at`, push latency (from a submission's `scored_at` to each viewer's receipt
 of the board message counting it, for the viewers following when it was scored), what the generator itself used
 (CPU, event-loop lag) and the share of the machine's busy cores each process used (each gateway process apart);
-the storm step's figures side by side (handshakes, first board, API latency while the sockets connect). The report
+the storm step's figures side by side (handshakes, first board, API latency while the sockets connect) and each
+process's cores over the storm's own seconds (its first connection to its last socket following). The report
 and a plot (`load.png`: latency and throughput per step, one line per number of gateway processes) go to
 `test-artifacts/load/<start time>/` (`report.py`, `plot.py`).
 Targets (the issue): 0 errors, p95 API latency ≤ 500 ms, push p99 ≤ 1 s.

@@ -19,6 +19,7 @@ from litestar.testing import AsyncTestClient
 from nats.aio.client import Client as NatsClient
 
 from auth_service.tokens import SigningKey
+from gateway.api_docs import ASSETS_PATH as DOCS_ASSETS
 from podium_runtime.settings import ServiceSettings
 from proto import decode
 from proto.events import QuestionChanged, TeamCreated, TeamDeleted, TeamUpdated
@@ -486,6 +487,23 @@ async def test_rate_limit_is_shared_by_gateways_and_says_when_to_retry(
         # Keyed by team: another team, and health checks, are not affected.
         assert (await first.get("/auth/me", headers=bearer(other_token))).status_code == 200
         assert (await first.get("/health")).status_code == 200
+
+
+async def test_the_web_page_and_its_files_load_for_a_caller_the_api_refuses(
+    settings: ServiceSettings, gateway: AsyncTestClient
+) -> None:
+    """A browser loads a dozen static files per visit: a classroom behind one address must not spend its API allowance
+    on them, nor get a blank page whose modules were refused 429. The API itself stays limited."""
+    async with running_gateway(gateway_settings(settings, rate_limit_per_minute=4)) as limited:
+        statuses = [(await limited.get("/api/v1/auth/rules")).status_code for _ in range(5)]
+        assert statuses[-1] == 429, statuses  # this address's allowance is spent (other tests' calls count too)
+        page = await limited.get("/")
+        assert page.status_code == 200 and "<title>Podium</title>" in page.text
+        for name in ("app.js", "api.js", "style.css"):
+            assert (await limited.get(f"/app/{name}")).status_code == 200, name
+        assert (await limited.get("/app/no-such-file.js")).status_code == 404  # a name outside the page: still refused
+        assert (await limited.get(f"{DOCS_ASSETS}/swagger-ui.css")).status_code == 200  # the API documentation's
+        assert (await limited.get("/api/v1/auth/rules")).status_code == 429
 
 
 # --- health ------------------------------------------------------------------------------------------
