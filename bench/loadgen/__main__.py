@@ -147,6 +147,11 @@ class StormWindow:
         return self.connected + STORM_SETTLE_S
 
 
+def _cores(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """Cores per process between two readings of CPU seconds (a process new since `before` counts from 0)."""
+    return {name: (after[name] - before.get(name, 0.0)) / seconds for name in after}
+
+
 def _cpu_with_generator(pids: dict[str, int], viewers: asyncio.subprocess.Process) -> dict[str, float]:
     """CPU seconds so far of each platform process, of this process (the teams) and of the viewers process."""
     return {**cpu_seconds(pids), GENERATOR_TEAMS: time.process_time(),
@@ -165,8 +170,7 @@ async def _storm(viewers: asyncio.subprocess.Process, step: Step, pids: dict[str
     cpu_after, machine_after, connected = _cpu_with_generator(pids, viewers), machine_busy_seconds(), time.monotonic()
     _say_ready(step, ready)
     seconds = connected - began
-    return StormWindow(began, connected,
-                       {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / seconds for name in cpu_after},
+    return StormWindow(began, connected, _cores(cpu_before, cpu_after, seconds),
                        (machine_after - machine_before) / seconds)
 
 
@@ -196,7 +200,7 @@ async def _measure(platform: Platform, gateway_processes: int, step: Step, pool:
     seen = json.loads(await asyncio.wait_for(viewers_out.readline(), 600))
     await viewers.wait()
     return StepResult(step, gateway_processes, wall, record, seen, generator_cpu, lag.figures(),
-                      {name: (cpu_after[name] - cpu_before.get(name, 0.0)) / wall for name in cpu_after}, machine,
+                      _cores(cpu_before, cpu_after, wall), machine,
                       record.api_latencies((window.began, window.api_until)) if window is not None else [],
                       window.cores if window is not None else {},
                       window.machine_cores if window is not None else math.nan)

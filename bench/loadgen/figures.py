@@ -57,8 +57,8 @@ class Sightings:
     last seen it at m < n, sees T's submissions m+1 … n at that moment (a coalesced whole board stands for the
     deltas it replaced). One instance serves every viewer of a process (each identified by its index); each
     viewer keeps its own counts. While the step runs, `observe` keeps one record per team that moved on (its first
-    whole board lists every team: a record each, not one per submission it counts, which cost the generator a core's
-    worth of the machine the platform shares in a connection storm); `by_submission` spells them out afterwards."""
+    whole board lists every team: a record each, not one per submission it counts, which in a connection storm took a
+    fifth of the generator's profile on the cores the platform shares); `by_submission` spells them out afterwards."""
 
     def __init__(self) -> None:
         self._teams: list[str] = []

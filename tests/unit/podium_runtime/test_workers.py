@@ -62,13 +62,13 @@ def poll(condition: Callable[[], bool], what: str, parent: subprocess.Popen[byte
         time.sleep(0.05)  # noqa: ASYNC251 — a poll interval, not a synchronisation
 
 
-def worker_pids(port: int, seen: dict[str, int]) -> Callable[[], bool]:
+def worker_pids(port: int, seen: dict[str, int], path: str = "/") -> Callable[[], bool]:
     """A fresh connection (the kernel picks the worker's socket by it) records which worker answered with which
-    process id; True once both workers have answered."""
+    process id (or, at `path` "/gc", with how many objects it froze); True once both workers have answered."""
 
     def both_seen() -> bool:
         try:
-            response = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+            response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
         except httpx.TransportError:
             return False  # not listening yet, or a worker being replaced
         seen[response.headers["podium-worker"]] = int(response.text)
@@ -132,16 +132,7 @@ def test_every_service_process_serves_with_its_start_up_heap_frozen(tmp_path: Pa
     sight, in each worker and in a single process alike: full collections no longer walk them."""
     with supervisor("serving", tmp_path / "workers.log") as (parent, port):
         frozen: dict[str, int] = {}
-
-        def both_answered() -> bool:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/gc", timeout=5)
-            except httpx.TransportError:
-                return False
-            frozen[response.headers["podium-worker"]] = int(response.text)
-            return set(frozen) == {"1", "2"}
-
-        poll(both_answered, "answer from both workers", parent)
+        poll(worker_pids(port, frozen, "/gc"), "answer from both workers", parent)
         assert all(count > 1000 for count in frozen.values()), frozen
     with supervisor("serving", tmp_path / "one.log", ONE_PROCESS) as (process, port):
         answer: list[int] = []
